@@ -1,0 +1,187 @@
+/**
+ * The error classes of shrapnel. Every error the library raises extends
+ * {@linkcode ShrapnelError}, so one `instanceof` check separates ours from the rest.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every error raised by shrapnel.
+ *
+ * @example
+ * ```ts
+ * import { ShrapnelError, TimeoutError } from "./errors.ts";
+ * console.log(new TimeoutError(1) instanceof ShrapnelError); // true
+ * ```
+ */
+export class ShrapnelError extends Error {
+  /** Creates the error; `name` is taken from the concrete class. */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Delivered to a thread at its blocking point by {@linkcode Thread.interrupt}.
+ * {@linkcode TimeoutError} and {@linkcode Shutdown} derive from it, so a handler that
+ * cleans up on any interruption catches `Interrupted`.
+ *
+ * @example
+ * ```ts
+ * import { Interrupted } from "./errors.ts";
+ * try { throw new Interrupted("stop"); } catch (e) { console.log(e instanceof Interrupted); }
+ * ```
+ */
+export class Interrupted extends ShrapnelError {}
+
+/**
+ * Thrown by `withTimeout` when its own deadline expires. An outer frame's expiry is
+ * not a `TimeoutError` while it passes through inner frames: only the frame that set the
+ * timer converts it.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "./errors.ts";
+ * const e = new TimeoutError(0.5);
+ * console.log(e.seconds, e.message); // 0.5 "timed out after 0.5 s"
+ * ```
+ */
+export class TimeoutError extends Interrupted {
+  /** The delay that was given to `withTimeout`, in seconds. */
+  readonly seconds: number;
+  /** @param seconds the delay that expired */
+  constructor(seconds: number) {
+    super(`timed out after ${seconds} s`);
+    this.seconds = seconds;
+  }
+}
+
+/**
+ * Raised in a thread by {@linkcode Thread.shutdown}. The thread wrapper does not report
+ * it as a crash; `join()` rethrows it so a joiner can tell the thread was stopped.
+ *
+ * @example
+ * ```ts
+ * import { Shutdown, Interrupted } from "./errors.ts";
+ * console.log(new Shutdown() instanceof Interrupted); // true
+ * ```
+ */
+export class Shutdown extends Interrupted {
+  /** @param message why the thread is being shut down */
+  constructor(message = "thread shut down") {
+    super(message);
+  }
+}
+
+/**
+ * Raised in a thread waiting on an object (a socket, a channel) that was closed while it
+ * waited, and by operations on an object that is already closed.
+ *
+ * @example
+ * ```ts
+ * import { ClosedError } from "./errors.ts";
+ * console.log(new ClosedError("socket closed").message);
+ * ```
+ */
+export class ClosedError extends ShrapnelError {}
+
+/**
+ * Raised when an operation needs a live thread but the thread has already finished
+ * (for example interrupting a dead thread).
+ *
+ * @example
+ * ```ts
+ * import { DeadThreadError } from "./errors.ts";
+ * console.log(new DeadThreadError("thread 3 is dead").name); // "DeadThreadError"
+ * ```
+ */
+export class DeadThreadError extends ShrapnelError {}
+
+/**
+ * Raised when a thread is interrupted before it has started running. Use
+ * {@linkcode Thread.shutdown} to cancel a thread that has not started.
+ *
+ * @example
+ * ```ts
+ * import { NotStartedError } from "./errors.ts";
+ * console.log(new NotStartedError("thread 4 has not started").name);
+ * ```
+ */
+export class NotStartedError extends ShrapnelError {}
+
+/**
+ * Raised on misuse of a lock: unlocking a mutex one does not own, or re-acquiring a
+ * write lock one already holds.
+ *
+ * @example
+ * ```ts
+ * import { LockError } from "./errors.ts";
+ * console.log(new LockError("not the owner").message);
+ * ```
+ */
+export class LockError extends ShrapnelError {}
+
+/**
+ * Raised when two threads wait on the same direction of the same object at once
+ * (for example two readers of one socket).
+ *
+ * @example
+ * ```ts
+ * import { SimultaneousError } from "./errors.ts";
+ * console.log(new SimultaneousError("two readers").name);
+ * ```
+ */
+export class SimultaneousError extends ShrapnelError {}
+
+/**
+ * Raised by a blocking call made outside any shrapnel thread. Blocking calls need a
+ * thread so that they can be interrupted; start one with `spawn` or `main`.
+ *
+ * @example
+ * ```ts
+ * import { NotInThreadError } from "./errors.ts";
+ * console.log(new NotInThreadError("sleep").message);
+ * ```
+ */
+export class NotInThreadError extends ShrapnelError {
+  /** @param operation the blocking call that was attempted */
+  constructor(operation: string) {
+    super(
+      `${operation}() blocks and must run inside a thread: start one with spawn() or main()`,
+    );
+  }
+}
+
+/** One item's outcome in an {@linkcode InParallelError}. */
+export type Outcome<T = unknown> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: unknown };
+
+/**
+ * Raised by `inParallel` when at least one of the calls failed; `outcomes` holds every
+ * item's result or error, in the order of the calls.
+ *
+ * @example
+ * ```ts
+ * import { InParallelError } from "./errors.ts";
+ * const e = new InParallelError([{ ok: true, value: 1 }, { ok: false, error: new Error("x") }]);
+ * console.log(e.failures.length); // 1
+ * ```
+ */
+export class InParallelError extends ShrapnelError {
+  /** Every call's outcome, in call order. */
+  readonly outcomes: readonly Outcome[];
+  /** @param outcomes every call's outcome, in call order */
+  constructor(outcomes: readonly Outcome[]) {
+    const failed = outcomes.filter((o) => !o.ok).length;
+    super(`${failed} of ${outcomes.length} parallel calls failed`);
+    this.outcomes = outcomes;
+  }
+  /** The errors of the calls that failed, in call order. */
+  get failures(): unknown[] {
+    const errors: unknown[] = [];
+    for (const o of this.outcomes) if (!o.ok) errors.push(o.error);
+    return errors;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Sleeping and yielding. All sleepers share the scheduler's one timer heap.
+ *
+ * @module
+ */
+
+import { now } from "./clock.ts";
+import { scheduler, Timer } from "./scheduler.ts";
+import { currentFor, type Thread } from "./thread.ts";
+
+function wakeSleeper(timer: Timer): void {
+  (timer.target as Thread)._wake(undefined);
+}
+
+/**
+ * Blocks the current thread until the monotonic clock (see `now()`) reaches `deadline`.
+ *
+ * Interruption point: when interrupted the sleep ends at once, its timer is removed and
+ * the interrupting error is thrown.
+ *
+ * @example
+ * ```ts
+ * import { now, sleepUntil, spawn } from "./mod.ts";
+ * await spawn(async () => { await sleepUntil(now() + 0.01); }).join();
+ * ```
+ * @throws {NotInThreadError} outside any thread
+ */
+export function sleepUntil(deadline: number): Promise<void> {
+  return sleepAt(deadline, "sleepUntil");
+}
+
+async function sleepAt(deadline: number, operation: string): Promise<void> {
+  const thread = currentFor(operation);
+  const timer = new Timer(deadline, wakeSleeper, thread);
+  scheduler.addTimer(timer);
+  try {
+    thread._check(await thread._suspend("sleep"));
+  } finally {
+    scheduler.removeTimer(timer);
+  }
+}
+
+/**
+ * Blocks the current thread for `seconds` (negative counts as 0). `sleep(0)` lets due
+ * timers and every ready thread run first, then resumes.
+ *
+ * Interruption point: when interrupted the sleep ends at once and the error is thrown.
+ *
+ * @example
+ * ```ts
+ * import { sleep, spawn } from "./mod.ts";
+ * await spawn(async () => { await sleep(0.01); }).join();
+ * ```
+ * @throws {NotInThreadError} outside any thread
+ */
+export function sleep(seconds: number): Promise<void> {
+  return sleepAt(now() + (seconds > 0 ? seconds : 0), "sleep");
+}
+
+/**
+ * Lets every other ready thread run, then resumes: a cheap switch (a microtask), not a
+ * host timer. A thread that yields in a loop still lets timers and I/O in, because the
+ * scheduler defers resumes to the next loop turn once a slice is used up.
+ *
+ * Interruption point: a pending interruption is thrown here.
+ *
+ * @example
+ * ```ts
+ * import { spawn, yieldSlice } from "./mod.ts";
+ * const order: string[] = [];
+ * const a = spawn(async () => { order.push("a1"); await yieldSlice(); order.push("a2"); });
+ * const b = spawn(() => { order.push("b"); });
+ * await a.join(); await b.join();
+ * console.log(order.join()); // a1,b,a2
+ * ```
+ * @throws {NotInThreadError} outside any thread
+ */
+export async function yieldSlice(): Promise<void> {
+  const thread = currentFor("yieldSlice");
+  const resumed = thread._suspend("yield");
+  thread._wake(undefined);
+  thread._check(await resumed);
+}

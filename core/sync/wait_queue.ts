@@ -1,0 +1,179 @@
+/**
+ * The FIFO queue of blocked threads that every sync primitive uses: O(1) push, removal
+ * of any waiter (an interrupted waiter takes itself out), and hand-off to the first waiter
+ * that is still blocked.
+ *
+ * @module
+ */
+
+/** What a wait queue needs of a thread. */
+export interface Wakeable {
+  /** Wakes the thread with `value` if it is blocked; false if it was not (already woken). */
+  _wake(value: unknown): boolean;
+  /** Whether the thread is blocked and waiting for a wake. */
+  readonly _blocked: boolean;
+}
+
+/** What {@linkcode block} needs of a thread: to be woken, to suspend, and to resume. */
+export interface Blockable extends Wakeable {
+  /** Suspends until woken; resolves with the wake's value. */
+  _suspend(reason: unknown): Promise<unknown>;
+  /** After resuming: throws a pending interruption, else returns `value`. */
+  _check(value: unknown): unknown;
+}
+
+/** A thread's place in a {@linkcode WaitQueue}. */
+export class Waiter<T extends Wakeable = Wakeable> {
+  /** The waiting thread. */
+  readonly thread: T;
+  /** A number the primitive attaches (a semaphore's count, a fifo's pop-all flag). */
+  readonly arg: number;
+  /** Set when a wake was handed to this waiter: the primitive's turn is now its own. */
+  granted = false;
+  /** The value handed over with the wake. */
+  value: unknown = undefined;
+  /** A mark the primitive may set when it wakes the waiter (how it was woken). */
+  mark = 0;
+  /** @internal */
+  _prev: Waiter<T> | null = null;
+  /** @internal */
+  _next: Waiter<T> | null = null;
+  /** @internal */
+  _queued = true;
+
+  /**
+   * @param thread the waiting thread
+   * @param arg a number for the primitive's own use
+   */
+  constructor(thread: T, arg: number) {
+    this.thread = thread;
+    this.arg = arg;
+  }
+}
+
+/**
+ * A doubly linked FIFO of {@linkcode Waiter}s.
+ *
+ * @example
+ * ```ts
+ * import { WaitQueue } from "./wait_queue.ts";
+ * const q = new WaitQueue();
+ * console.log(q.length); // 0
+ * ```
+ */
+export class WaitQueue<T extends Wakeable = Wakeable> {
+  #head: Waiter<T> | null = null;
+  #tail: Waiter<T> | null = null;
+  #length = 0;
+
+  /** Number of queued waiters (some may have been interrupted and not yet left). */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Appends `thread` and returns its place. */
+  push(thread: T, arg = 0): Waiter<T> {
+    const w = new Waiter(thread, arg);
+    const tail = this.#tail;
+    w._prev = tail;
+    if (tail === null) this.#head = w;
+    else tail._next = w;
+    this.#tail = w;
+    this.#length++;
+    return w;
+  }
+
+  /** Takes `w` out of the queue; does nothing if it already left. */
+  remove(w: Waiter<T>): void {
+    if (!w._queued) return;
+    w._queued = false;
+    const prev = w._prev, next = w._next;
+    if (prev === null) this.#head = next;
+    else prev._next = next;
+    if (next === null) this.#tail = prev;
+    else next._prev = prev;
+    w._prev = w._next = null;
+    this.#length--;
+  }
+
+  /**
+   * The first waiter whose thread is still blocked. Waiters whose thread was interrupted
+   * in the meantime are dropped on the way: they no longer wait.
+   */
+  first(): Waiter<T> | undefined {
+    let w = this.#head;
+    while (w !== null && !w.thread._blocked) {
+      const next = w._next;
+      this.remove(w);
+      w = next;
+    }
+    return w ?? undefined;
+  }
+
+  /**
+   * Wakes the first waiter still blocked with `value`, takes it out and marks it granted.
+   * Returns it, or undefined if nobody waits.
+   */
+  wakeFirst(value?: unknown): Waiter<T> | undefined {
+    for (;;) {
+      const w = this.#head;
+      if (w === null) return undefined;
+      this.remove(w);
+      if (w.thread._wake(value)) {
+        w.granted = true;
+        w.value = value;
+        return w;
+      }
+    }
+  }
+
+  /**
+   * Takes `w` out and wakes it with `value`; marks it granted and returns true, or
+   * returns false if its thread was no longer blocked.
+   */
+  wake(w: Waiter<T>, value?: unknown): boolean {
+    this.remove(w);
+    if (!w.thread._wake(value)) return false;
+    w.granted = true;
+    w.value = value;
+    return true;
+  }
+
+  /** Wakes every blocked waiter with `value`; returns how many were woken. */
+  wakeAll(value?: unknown): number {
+    let woken = 0;
+    while (this.wakeFirst(value) !== undefined) woken++;
+    return woken;
+  }
+
+  /** The waiting threads, first to last. */
+  threads(): T[] {
+    const out: T[] = [];
+    for (let w = this.#head; w !== null; w = w._next) out.push(w.thread);
+    return out;
+  }
+}
+
+/**
+ * Blocks `thread` (the current thread) in `queue` until a primitive wakes it, and returns
+ * the value it was woken with. This is the interruption contract of every primitive: when
+ * interrupted, the waiter leaves the queue and `onAbort(w)` runs before the error is
+ * rethrown. If a wake had already been handed to it (`w.granted`), `onAbort` must pass
+ * that turn on (unlock, release, push the item back), so nothing is lost.
+ */
+export async function block<T extends Blockable>(
+  queue: WaitQueue<T>,
+  thread: T,
+  reason: unknown,
+  arg: number,
+  onAbort?: (w: Waiter<T>) => void,
+): Promise<unknown> {
+  const w = queue.push(thread, arg);
+  try {
+    return thread._check(await thread._suspend(reason));
+  } catch (e) {
+    queue.remove(w);
+    onAbort?.(w);
+    throw e;
+  }
+}

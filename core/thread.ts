@@ -1,0 +1,542 @@
+/**
+ * Threads: lightweight coroutines with ids and names, built on async functions. V8
+ * switches their stacks; shrapnel decides when a blocked thread resumes and with what,
+ * so any thread can interrupt another at its blocking point.
+ *
+ * @module
+ */
+
+import {
+  DeadThreadError,
+  Interrupted,
+  LockError,
+  NotInThreadError,
+  NotStartedError,
+  Shutdown,
+  SimultaneousError,
+} from "./errors.ts";
+import { type Runnable, scheduler } from "./scheduler.ts";
+import { WaitQueue } from "./sync/wait_queue.ts";
+
+const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4;
+const STATE_NAMES = ["new", "running", "blocked", "ready", "dead"] as const;
+
+/** Where a thread is in its life: see {@linkcode Thread.state}. */
+export type ThreadState = typeof STATE_NAMES[number];
+
+/** Options of {@linkcode spawn}. */
+export interface SpawnOptions {
+  /** The thread's name, shown in dumps and error reports. Defaults to the function's. */
+  name?: string;
+}
+
+/** Called when a thread dies from an error nobody was joining on. */
+export type ThreadErrorHook = (thread: Thread, error: unknown) => void;
+
+const registry = scheduler.threads as Map<number, Thread>;
+const context = scheduler.context;
+const resolved: Promise<void> = Promise.resolve();
+
+let threadErrorHook: ThreadErrorHook = (thread, error) => {
+  console.error(`shrapnel: ${thread} died:`, error);
+};
+
+/**
+ * A lightweight thread. Create one with {@linkcode spawn}; it starts when the spawner
+ * next blocks or yields.
+ *
+ * @example
+ * ```ts
+ * import { spawn, sleep } from "./mod.ts";
+ * const t = spawn({ name: "napper" }, async () => { await sleep(0.01); return 42; });
+ * console.log(t.id > 0, t.name, await t.join()); // true napper 42
+ * ```
+ */
+export class Thread<R = unknown> implements Runnable {
+  /** Unique among live threads, from 1. */
+  readonly id: number;
+  /** Shown in dumps and error reports. */
+  name: string;
+  /** @internal */ _state = NEW;
+  /** @internal */ _waitingOn: unknown = null;
+  /** @internal */ _locals: Map<ThreadLocal<unknown>, unknown> | undefined = undefined;
+  #fn: ((...args: never[]) => R | PromiseLike<R>) | undefined;
+  #args: unknown[] | undefined;
+  #resolve: ((value: unknown) => void) | undefined = undefined;
+  #value: unknown = undefined;
+  #error: unknown = undefined;
+  #hasError = false;
+  #result: unknown = undefined;
+  #failed = false;
+  #joined = false;
+  #joiners: WaitQueue<Thread> | undefined = undefined;
+  #outside: PromiseWithResolvers<unknown> | undefined = undefined;
+
+  /** @internal Use {@linkcode spawn}. */
+  constructor(
+    fn: (...args: never[]) => R | PromiseLike<R>,
+    args: unknown[],
+    name: string,
+  ) {
+    let id = scheduler.nextThreadId;
+    while (registry.has(id)) id = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
+    scheduler.nextThreadId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
+    this.id = id;
+    this.name = name;
+    this.#fn = fn;
+    this.#args = args;
+    registry.set(id, this);
+  }
+
+  /** Whether the thread has begun running. */
+  get started(): boolean {
+    return this._state !== NEW;
+  }
+
+  /** Whether the thread has finished (returned, thrown, or was shut down). */
+  get dead(): boolean {
+    return this._state === DEAD;
+  }
+
+  /**
+   * `"new"` (not started), `"running"` (the current thread, or runnable code outside a
+   * blocking call), `"blocked"` (waiting at a blocking point), `"ready"` (woken, about to
+   * resume), `"dead"`.
+   */
+  get state(): ThreadState {
+    return STATE_NAMES[this._state];
+  }
+
+  /** What the thread waits on while blocked: a primitive, a socket, or a word like "sleep". */
+  get waitingOn(): unknown {
+    return this._state === BLOCKED ? this._waitingOn : null;
+  }
+
+  /**
+   * Waits for the thread to finish; returns what its function returned or rethrows what
+   * it threw (a shut-down thread rethrows {@linkcode Shutdown}).
+   *
+   * Inside a thread this is an interruption point: when interrupted, the joiner stops
+   * waiting and throws the interrupting error; the joined thread is unaffected. Outside
+   * any thread it returns a plain promise.
+   */
+  join(): Promise<R> {
+    this.#joined = true;
+    if (this._state === DEAD) return this.#settled();
+    const me = context.getStore() as Thread | undefined;
+    if (me === undefined) {
+      this.#outside ??= Promise.withResolvers<unknown>();
+      return this.#outside.promise as Promise<R>;
+    }
+    if (me === this) return Promise.reject(new LockError(`${this} cannot join itself`));
+    return this.#joinFrom(me);
+  }
+
+  async #joinFrom(me: Thread): Promise<R> {
+    const joiners = this.#joiners ??= new WaitQueue<Thread>();
+    const w = joiners.push(me);
+    try {
+      me._check(await me._suspend(this));
+    } catch (e) {
+      joiners.remove(w);
+      throw e;
+    }
+    return this.#settled();
+  }
+
+  #settled(): Promise<R> {
+    return this.#failed ? Promise.reject(this.#result) : Promise.resolve(this.#result as R);
+  }
+
+  /**
+   * Delivers `error` to the thread at its blocking point: the blocking call throws it.
+   * A wake that was already on its way to the thread is dropped (the primitive that
+   * woke it passes its turn on). If the thread is running (it interrupts itself), the
+   * error is thrown at its next blocking point.
+   *
+   * @throws {DeadThreadError} if the thread has finished
+   * @throws {NotStartedError} if the thread has not started (use `shutdown` to cancel it)
+   */
+  raise(error: unknown): void {
+    if (this._state === DEAD) throw new DeadThreadError(`${this} is dead`);
+    if (this._state === NEW) throw new NotStartedError(`${this} has not started`);
+    this.#error = error;
+    this.#hasError = true;
+    if (this._state === BLOCKED) {
+      this._state = WOKEN;
+      this.#value = undefined;
+      scheduler.ready(this);
+    }
+  }
+
+  /**
+   * {@linkcode Thread.raise} with an {@linkcode Interrupted} error by default.
+   *
+   * @example
+   * ```ts
+   * import { spawn, sleep, Interrupted } from "./mod.ts";
+   * const t = spawn(async () => { try { await sleep(60); } catch (e) { return e instanceof Interrupted; } });
+   * await spawn(async () => { await sleep(0); t.interrupt(); }).join();
+   * console.log(await t.join()); // true
+   * ```
+   */
+  interrupt(error: unknown = new Interrupted(`${this} interrupted`)): void {
+    this.raise(error);
+  }
+
+  /**
+   * Stops the thread: raises {@linkcode Shutdown} in it, or cancels it if it has not
+   * started. Does nothing to a dead thread; never throws.
+   */
+  shutdown(): void {
+    if (this._state === DEAD) return;
+    if (this._state === NEW) {
+      this.#result = new Shutdown(`${this} shut down before it started`);
+      this.#failed = true;
+      this.#die();
+      return;
+    }
+    this.raise(new Shutdown(`${this} shut down`));
+  }
+
+  /** `<Thread 3 "name" blocked>` */
+  toString(): string {
+    return `<Thread ${this.id} "${this.name}" ${this.state}>`;
+  }
+
+  /** @internal Starts or resumes the thread; called by the scheduler. */
+  _run(): void {
+    if (this._state === WOKEN) {
+      const resolve = this.#resolve!;
+      const value = this.#value;
+      this.#resolve = undefined;
+      this.#value = undefined;
+      resolve(value);
+    } else if (this._state === NEW) {
+      queueMicrotask(() => start(this));
+    }
+  }
+
+  /** @internal */
+  get _blocked(): boolean {
+    return this._state === BLOCKED;
+  }
+
+  /**
+   * @internal Blocks the calling thread (which must be this one) until `_wake` or
+   * `raise`. Resolves with the wake's value; pass it through `_check`, which throws a
+   * pending interruption instead.
+   */
+  _suspend(reason: unknown): Promise<unknown> {
+    if (this._state !== RUNNING) {
+      // A thread waits on one thing at a time: a second blocking call started before
+      // the first was awaited would steal its wake.
+      return Promise.reject(
+        new SimultaneousError(
+          `${this} is already waiting on ${String(this._waitingOn)}; ` +
+            "await one blocking call before starting another, or spawn a thread per wait",
+        ),
+      );
+    }
+    if (this.#hasError) return resolved;
+    this._state = BLOCKED;
+    this._waitingOn = reason;
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  /** @internal Wakes the blocked thread with `value`; false if it was not blocked. */
+  _wake(value: unknown): boolean {
+    if (this._state !== BLOCKED) return false;
+    this._state = WOKEN;
+    this.#value = value;
+    scheduler.ready(this);
+    return true;
+  }
+
+  /** @internal After resuming: throws a pending interruption, else returns `value`. */
+  _check(value: unknown): unknown {
+    this._state = RUNNING;
+    this._waitingOn = null;
+    if (this.#hasError) {
+      const error = this.#error;
+      this.#error = undefined;
+      this.#hasError = false;
+      throw error;
+    }
+    return value;
+  }
+
+  /** @internal Drops a pending interruption if it is `error` (a timeout that lost the race). */
+  _cancelPending(match: (error: unknown) => boolean): void {
+    if (this.#hasError && match(this.#error)) {
+      this.#error = undefined;
+      this.#hasError = false;
+    }
+  }
+
+  /** @internal */
+  async _main(): Promise<void> {
+    const fn = this.#fn!, args = this.#args!;
+    this.#fn = this.#args = undefined;
+    try {
+      this.#result = await (fn as (...a: unknown[]) => R | PromiseLike<R>)(...args);
+    } catch (e) {
+      this.#result = e;
+      this.#failed = true;
+    }
+    this.#die();
+  }
+
+  #die(): void {
+    this._state = DEAD;
+    this._waitingOn = null;
+    this._locals = undefined;
+    this.#fn = this.#args = undefined;
+    this.#error = undefined;
+    this.#hasError = false;
+    if (registry.get(this.id) === this) registry.delete(this.id);
+    this.#joiners?.wakeAll();
+    const outside = this.#outside;
+    if (outside !== undefined) {
+      if (this.#failed) outside.reject(this.#result);
+      else outside.resolve(this.#result);
+    }
+    if (this.#failed && !this.#joined && !(this.#result instanceof Shutdown)) {
+      // Like an unhandled rejection: report only if nobody joins by the next loop turn.
+      const hook = threadErrorHook; // the hook in force when it died
+      scheduler.onNextTick(() => {
+        if (!this.#joined) hook(this, this.#result);
+      });
+    }
+  }
+}
+
+function start(thread: Thread): void {
+  if (thread._state !== NEW) return;
+  thread._state = RUNNING;
+  context.run(thread, runMain, thread);
+}
+
+function runMain(thread: Thread): Promise<void> {
+  return thread._main();
+}
+
+type Fn<A extends unknown[], R> = (...args: A) => R | PromiseLike<R>;
+
+/**
+ * Starts `fn(...args)` in a new thread and returns the {@linkcode Thread}. The thread
+ * begins when the caller next blocks or yields (or at once, if the caller is not a
+ * thread, after the current synchronous code). Pass options first to name it.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "./mod.ts";
+ * const add = spawn((a: number, b: number) => a + b, 2, 3);
+ * const named = spawn({ name: "greeter" }, (who: string) => `hi ${who}`, "you");
+ * console.log(await add.join(), await named.join(), named.name); // 5 "hi you" "greeter"
+ * ```
+ */
+export function spawn<A extends unknown[], R>(fn: Fn<A, R>, ...args: A): Thread<Awaited<R>>;
+export function spawn<A extends unknown[], R>(
+  options: SpawnOptions,
+  fn: Fn<A, R>,
+  ...args: A
+): Thread<Awaited<R>>;
+export function spawn(
+  first: SpawnOptions | Fn<unknown[], unknown>,
+  ...rest: unknown[]
+): Thread {
+  let fn: Fn<unknown[], unknown>, args: unknown[], name: string | undefined;
+  if (typeof first === "function") {
+    fn = first as Fn<unknown[], unknown>;
+    args = rest;
+  } else {
+    if (typeof rest[0] !== "function") throw new TypeError("spawn: missing function");
+    name = first.name;
+    fn = rest[0] as Fn<unknown[], unknown>;
+    args = rest.slice(1);
+  }
+  const thread = new Thread(fn, args, name ?? fn.name ?? "");
+  if (thread.name === "") thread.name = `thread-${thread.id}`;
+  scheduler.ready(thread);
+  return thread;
+}
+
+/**
+ * Joins each thread in turn and returns their results in order; rethrows the first
+ * error met (after which the remaining threads are still joined, so none is reported as
+ * unjoined). A thread waits on one thing at a time, so use this rather than
+ * `Promise.all(threads.map((t) => t.join()))` inside a thread.
+ *
+ * Interruption point: as {@linkcode Thread.join}.
+ *
+ * @example
+ * ```ts
+ * import { joinAll, spawn } from "./mod.ts";
+ * const ts = [1, 2, 3].map((x) => spawn(() => x * 10));
+ * console.log(await spawn(() => joinAll(ts)).join()); // [10, 20, 30]
+ * ```
+ */
+export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
+  const results: R[] = [];
+  let failed = false, first: unknown;
+  for (const t of threads) {
+    try {
+      results.push(await t.join());
+    } catch (e) {
+      if (!t.dead) throw e; // the joiner itself was interrupted
+      if (!failed) first = e;
+      failed = true;
+    }
+  }
+  if (failed) throw first;
+  return results;
+}
+
+/**
+ * The thread this code runs in, or null outside any thread.
+ *
+ * @example
+ * ```ts
+ * import { current, spawn } from "./mod.ts";
+ * console.log(current()); // null
+ * console.log(await spawn(() => current()?.name, ).join() !== undefined); // true
+ * ```
+ */
+export function current(): Thread | null {
+  return (context.getStore() as Thread | undefined) ?? null;
+}
+
+/**
+ * The current thread, for a blocking call named `operation`.
+ *
+ * @throws {NotInThreadError} outside any thread
+ */
+export function currentFor(operation: string): Thread {
+  const t = context.getStore() as Thread | undefined;
+  if (t === undefined) throw new NotInThreadError(operation);
+  return t;
+}
+
+/**
+ * Every live thread (started or not), in id order.
+ *
+ * @example
+ * ```ts
+ * import { allThreads, spawn } from "./mod.ts";
+ * const t = spawn(() => 1);
+ * console.log(allThreads().includes(t)); // true
+ * await t.join();
+ * ```
+ */
+export function allThreads(): Thread[] {
+  return [...registry.values()].sort((a, b) => a.id - b.id);
+}
+
+/**
+ * The live thread with this id, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { threadById, spawn } from "./mod.ts";
+ * const t = spawn(() => 1);
+ * console.log(threadById(t.id) === t); // true
+ * await t.join();
+ * ```
+ */
+export function threadById(id: number): Thread | undefined {
+  return registry.get(id);
+}
+
+/**
+ * Sets the function called when a thread dies from an error (other than `Shutdown`) and
+ * nobody has called `join()` on it by the next turn of the loop (like an unhandled
+ * rejection). The default prints it to stderr. Returns the old hook.
+ *
+ * @example
+ * ```ts
+ * import { setThreadErrorHook } from "./mod.ts";
+ * const old = setThreadErrorHook((t, e) => console.log(`${t.name}: ${e}`));
+ * setThreadErrorHook(old);
+ * ```
+ */
+export function setThreadErrorHook(hook: ThreadErrorHook): ThreadErrorHook {
+  const old = threadErrorHook;
+  threadErrorHook = hook;
+  return old;
+}
+
+/** One row of {@linkcode threadDump}. */
+export interface ThreadInfo {
+  /** The thread's id. */
+  id: number;
+  /** The thread's name. */
+  name: string;
+  /** Its state. */
+  state: ThreadState;
+  /** A description of what it waits on, if blocked. */
+  waitingOn: string | null;
+}
+
+/**
+ * Where every live thread is: id, name, state and what it waits on.
+ *
+ * @example
+ * ```ts
+ * import { threadDump } from "./mod.ts";
+ * for (const row of threadDump()) console.log(row.id, row.name, row.state, row.waitingOn);
+ * ```
+ */
+export function threadDump(): ThreadInfo[] {
+  return allThreads().map((t) => ({
+    id: t.id,
+    name: t.name,
+    state: t.state,
+    waitingOn: t.waitingOn === null ? null : String(t.waitingOn),
+  }));
+}
+
+/**
+ * A value per thread: each thread sees its own, starting from `initial`.
+ *
+ * @example
+ * ```ts
+ * import { spawn, ThreadLocal } from "./mod.ts";
+ * const requestId = new ThreadLocal(0);
+ * const a = spawn(() => { requestId.set(1); return requestId.get(); });
+ * const b = spawn(() => requestId.get());
+ * console.log(await a.join(), await b.join()); // 1 0
+ * ```
+ */
+export class ThreadLocal<T> {
+  readonly #initial: T;
+  /** @param initial the value a thread sees before it sets its own */
+  constructor(initial: T) {
+    this.#initial = initial;
+  }
+
+  /**
+   * The current thread's value.
+   * @throws {NotInThreadError} outside any thread
+   */
+  get(): T {
+    const locals = currentFor("ThreadLocal.get")._locals;
+    return locals !== undefined && locals.has(this) ? locals.get(this) as T : this.#initial;
+  }
+
+  /**
+   * Sets the current thread's value.
+   * @throws {NotInThreadError} outside any thread
+   */
+  set(value: T): void {
+    const t = currentFor("ThreadLocal.set");
+    (t._locals ??= new Map()).set(this, value);
+  }
+
+  /** Forgets the current thread's value, so it sees the initial value again. */
+  delete(): void {
+    currentFor("ThreadLocal.delete")._locals?.delete(this);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `withTimeout`: a deadline around any call, by interrupting the calling thread.
+ *
+ * @module
+ */
+
+import { now } from "./clock.ts";
+import { Interrupted, TimeoutError } from "./errors.ts";
+import { scheduler, Timer } from "./scheduler.ts";
+import { currentFor, type Thread } from "./thread.ts";
+
+/**
+ * The interruption a `withTimeout` frame raises in its thread when its deadline passes.
+ * It is not a {@linkcode TimeoutError}: only the frame that set the timer turns it into
+ * one, so an outer deadline passes through inner `catch (TimeoutError)` handlers.
+ */
+export class TimeoutExpired extends Interrupted {
+  /** @internal The timer of the frame this expiry belongs to. */
+  readonly timer: Timer;
+  /** @internal */
+  constructor(timer: Timer) {
+    super("a withTimeout deadline expired");
+    this.timer = timer;
+  }
+}
+
+function expire(timer: Timer): void {
+  const thread = timer.target as Thread;
+  if (!thread.dead) thread.raise(new TimeoutExpired(timer));
+}
+
+/**
+ * Runs `fn(...args)` in the calling thread with a deadline `seconds` from now (negative
+ * counts as 0). If the deadline passes first, the thread is interrupted at its blocking
+ * point and this throws {@linkcode TimeoutError}. If `fn` never blocks it runs to
+ * completion. Threads `fn` spawned are not cancelled.
+ *
+ * Nesting: each frame converts only its own expiry; an outer expiry passes through inner
+ * frames (and their `catch (e) { if (e instanceof TimeoutError) ... }`) unchanged.
+ *
+ * @example
+ * ```ts
+ * import { sleep, spawn, TimeoutError, withTimeout } from "./mod.ts";
+ * const result = await spawn(async () => {
+ *   try { await withTimeout(0.01, sleep, 10); } catch (e) { return e instanceof TimeoutError; }
+ * }).join();
+ * console.log(result); // true
+ * ```
+ * @throws {TimeoutError} when the deadline passes first
+ * @throws {NotInThreadError} outside any thread
+ */
+export async function withTimeout<A extends unknown[], R>(
+  seconds: number,
+  fn: (...args: A) => R | PromiseLike<R>,
+  ...args: A
+): Promise<R> {
+  const thread = currentFor("withTimeout");
+  const delay = seconds > 0 ? seconds : 0;
+  const timer = new Timer(now() + delay, expire, thread);
+  scheduler.addTimer(timer);
+  try {
+    return await fn(...args);
+  } catch (e) {
+    if (e instanceof TimeoutExpired && e.timer === timer) throw new TimeoutError(seconds);
+    throw e;
+  } finally {
+    scheduler.removeTimer(timer);
+    // The deadline may have passed after fn's last blocking point: drop that expiry, or
+    // it would hit an unrelated call later.
+    thread._cancelPending((e) => e instanceof TimeoutExpired && e.timer === timer);
+  }
+}

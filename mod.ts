@@ -1,0 +1,19 @@
+/**
+ * shrapnel for Deno: lightweight threads with ids and names, interruptible blocking
+ * calls, `withTimeout` around any call, sync primitives, sockets and protocols.
+ *
+ * Protocol modules are also published as subpaths (`@shrapnel/shrapnel/http`, ...), so a
+ * program loads only what it uses.
+ *
+ * @example
+ * ```ts
+ * import { Fifo, sleep, spawn, withTimeout } from "./mod.ts";
+ * const q = new Fifo<string>();
+ * spawn(async () => { await sleep(0.01); q.push("hello"); });
+ * console.log(await spawn(() => withTimeout(1, () => q.pop())).join()); // "hello"
+ * ```
+ *
+ * @module
+ */
+
+export * from "./core/mod.ts";

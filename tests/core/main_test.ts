@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+
+const mod = new URL("../../mod.ts", import.meta.url).href;
+
+async function runProgram(body: string, signal?: Deno.Signal) {
+  const code = `import * as s from ${JSON.stringify(mod)};\n${body}`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(code));
+  await w.close();
+  if (signal) {
+    // Wait for the program to say it is ready, then signal it.
+    const reader = child.stdout.getReader();
+    const { value } = await reader.read();
+    const first = new TextDecoder().decode(value);
+    child.kill(signal);
+    let rest = "";
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      rest += new TextDecoder().decode(r.value);
+    }
+    const status = await child.status;
+    const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+    return { code: status.code, stdout: first + rest, stderr };
+  }
+  const out = await child.output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("main returns fn's result with exit code 0", async () => {
+  const r = await runProgram(`
+    const v = await s.main(async () => { await s.sleep(0.001); return 7; });
+    console.log("result", v);`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /result 7/);
+});
+
+Deno.test("main reports a thrown error and exits 1", async () => {
+  const r = await runProgram(`await s.main(() => { throw new Error("kaput"); });`);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /main thread died.*kaput/s);
+});
+
+Deno.test("SIGINT shuts every thread down cleanly and exits 130", async () => {
+  const r = await runProgram(
+    `
+    await s.main(async () => {
+      const worker = s.spawn({ name: "worker" }, async () => {
+        try { await s.sleep(60); } finally { console.log("worker cleaned up"); }
+      });
+      console.log("ready");
+      await worker.join();
+    });`,
+    "SIGINT",
+  );
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stdout, /worker cleaned up/);
+});
+
+Deno.test("when fn returns, leftover threads are shut down and the program ends", async () => {
+  const r = await runProgram(`
+    await s.main(async () => {
+      s.spawn(async () => { try { await s.sleep(60); } finally { console.log("leftover stopped"); } });
+      await s.sleep(0.001);
+    });`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /leftover stopped/);
+});

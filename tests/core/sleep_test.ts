@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { now, sleep, sleepUntil, spawn, yieldSlice } from "../../mod.ts";
+import { inThread } from "../_helpers.ts";
+
+Deno.test("sleep waits at least the given time", async () => {
+  await inThread(async () => {
+    const t0 = now();
+    await sleep(0.02);
+    assert.ok(now() - t0 >= 0.019, `slept ${now() - t0}`);
+  });
+});
+
+Deno.test("sleepers wake in deadline order, ties in the order they slept", async () => {
+  const order: string[] = [];
+  await inThread(async () => {
+    const ts = [
+      spawn(async () => {
+        await sleep(0.015);
+        order.push("c");
+      }),
+      spawn(async () => {
+        await sleep(0.005);
+        order.push("a");
+      }),
+      spawn(async () => {
+        await sleep(0.01);
+        order.push("b1");
+      }),
+    ];
+    const deadline = now() + 0.01;
+    ts.push(spawn(async () => {
+      await sleepUntil(deadline);
+      order.push("b2");
+    }));
+    ts.push(spawn(async () => {
+      await sleepUntil(deadline);
+      order.push("b3");
+    }));
+    for (const t of ts) await t.join();
+  });
+  assert.equal(order[0], "a");
+  assert.deepEqual(order.slice(-1), ["c"]);
+  assert.deepEqual(order.filter((x) => x === "b2" || x === "b3"), ["b2", "b3"]);
+});
+
+Deno.test("sleep(0) and negative sleeps return promptly", async () => {
+  await inThread(async () => {
+    const t0 = now();
+    await sleep(0);
+    await sleep(-5);
+    await sleepUntil(now() - 1);
+    assert.ok(now() - t0 < 0.5);
+  });
+});
+
+Deno.test("yieldSlice lets the other ready threads run first", async () => {
+  const order: string[] = [];
+  await inThread(async () => {
+    const a = spawn(async () => {
+      for (let i = 0; i < 3; i++) {
+        order.push(`a${i}`);
+        await yieldSlice();
+      }
+    });
+    const b = spawn(async () => {
+      for (let i = 0; i < 3; i++) {
+        order.push(`b${i}`);
+        await yieldSlice();
+      }
+    });
+    await a.join();
+    await b.join();
+  });
+  assert.deepEqual(order, ["a0", "b0", "a1", "b1", "a2", "b2"]);
+});
+
+Deno.test("a thread spinning on yieldSlice does not starve timers or host callbacks", async () => {
+  await inThread(async () => {
+    let spins = 0;
+    let stop = false;
+    const spinner = spawn(async () => {
+      while (!stop) {
+        spins++;
+        await yieldSlice();
+      }
+    });
+    let hostTimerFired = false;
+    setTimeout(() => hostTimerFired = true, 5);
+    await sleep(0.02); // must wake although the spinner never blocks for real
+    stop = true;
+    await spinner.join();
+    assert.ok(hostTimerFired, "a host setTimeout fired meanwhile");
+    assert.ok(spins > 100, `spinner ran ${spins} times`);
+  });
+});
+
+Deno.test("sleeping threads hold no host timer each: 10k sleepers share one", async () => {
+  await inThread(async () => {
+    const t0 = now();
+    const ts = Array.from({ length: 10_000 }, (_, i) => spawn(() => sleep(0.01 + (i % 10) / 1000)));
+    for (const t of ts) await t.join();
+    assert.ok(now() - t0 < 5);
+  });
+});
