@@ -18,7 +18,7 @@ import { Timer, TimerHeap } from "./timer_heap.ts";
 
 /** Something the scheduler can make ready: a thread to start or resume. */
 export interface Runnable {
-  /** Starts or resumes; called once per wake, from the scheduler. */
+  /** Starts or resumes; called once per wake, from the scheduler's drain. */
   _run(): void;
 }
 
@@ -32,11 +32,11 @@ export interface LoopHook {
   onTick(idle: boolean, deadline: number): void;
 }
 
-/** Resumes allowed in one slice before the rest are deferred to the next tick. */
-const SLICE_RESUMES = 2048;
-/** Longest slice, in seconds, before resumes are deferred to the next tick. */
+/** Resumes allowed in one slice before the rest wait for the next tick. */
+const SLICE_RESUMES = 4096;
+/** Longest slice, in seconds, before resumes wait for the next tick. */
 const SLICE_SECONDS = 0.01;
-/** The slice's clock is read only every this many resumes: reading it is not free. */
+/** The slice's clock is read only every this many drains: reading it is not free. */
 const CLOCK_EVERY = 64;
 
 const immediate: (fn: () => void) => unknown = (globalThis as {
@@ -52,9 +52,13 @@ class Scheduler {
   readonly threads: Map<number, unknown> = new Map();
   /** The id the next spawned thread gets. */
   nextThreadId = 1;
-  #budget = SLICE_RESUMES;
+  #sliceResumes = 0;
   #sliceEnd = now() + SLICE_SECONDS;
-  #deferred: Runnable[] = [];
+  #clockChecks = 0;
+  #ready: (Runnable | undefined)[] = [];
+  #head = 0;
+  #drainQueued = false;
+  #draining = false;
   #tickQueued = false;
   #hostTimer: ReturnType<typeof setTimeout> | undefined;
   #hostTimerDeadline = Infinity;
@@ -66,21 +70,82 @@ class Scheduler {
   ticks = 0;
 
   /**
-   * Makes `r` ready: calls `r._run()` now if the slice allows, else on the next tick.
-   * `_run` must only queue work (resolve a promise, queue a microtask), never run a
-   * thread's code synchronously.
+   * Wakes `r` (a blocked thread): while the slice lasts the wake is delivered at once
+   * (`r._run()` resolves the promise it awaits: one microtask to resume). Once the slice
+   * is used up the wake waits in the ready queue for the next tick, so timers and I/O get
+   * their turn; until then it is pending, and an interrupt replaces it.
    */
   ready(r: Runnable): void {
-    this.resumes++;
-    if (--this.#budget > 0) {
-      if ((this.#budget & (CLOCK_EVERY - 1)) !== 0 || now() < this.#sliceEnd) {
-        r._run();
-        return;
-      }
-      this.#budget = 0;
+    if (this.#head === this.#ready.length && this.#sliceLeft()) {
+      this.#sliceResumes++;
+      this.resumes++;
+      r._run();
+    } else {
+      this.enqueue(r);
     }
-    this.#deferred.push(r);
-    this.#queueTick();
+  }
+
+  /**
+   * Queues `r` (a thread to start, or a wake past the slice). Queued threads run when
+   * the current thread next blocks (see {@linkcode Scheduler.flush}), at the end of the
+   * current step (a microtask), or on the next tick once the slice is used up.
+   */
+  enqueue(r: Runnable): void {
+    this.#ready.push(r);
+    if (this.#drainQueued) return;
+    this.#drainQueued = true;
+    queueMicrotask(this.#microDrain);
+  }
+
+  /**
+   * Ends the current slice: wakes from now on wait for the next turn of the event loop,
+   * where due timers fire and I/O is polled. For long bursts of work that never block.
+   */
+  endSlice(): void {
+    this.#sliceResumes = SLICE_RESUMES;
+  }
+
+  /** Runs the queued threads now if the slice allows; called when a thread blocks. */
+  flush(): void {
+    if (!this.#draining && this.#head < this.#ready.length && this.#sliceLeft()) this.#drain();
+  }
+
+  #microDrain = (): void => {
+    this.#drainQueued = false;
+    if (this.#head === this.#ready.length) return;
+    if (this.#sliceLeft()) this.#drain();
+    else this.#queueTick();
+  };
+
+  #sliceLeft(): boolean {
+    if (this.#sliceResumes >= SLICE_RESUMES) return false;
+    if ((++this.#clockChecks & (CLOCK_EVERY - 1)) === 0 && now() >= this.#sliceEnd) {
+      this.#sliceResumes = SLICE_RESUMES;
+      return false;
+    }
+    return true;
+  }
+
+  /** Runs every queued thread, including those queued meanwhile (in order). */
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    const ready = this.#ready;
+    let ran = 0;
+    try {
+      while (this.#head < ready.length) {
+        const r = ready[this.#head]!;
+        ready[this.#head++] = undefined;
+        ran++;
+        r._run();
+      }
+    } finally {
+      ready.length = 0;
+      this.#head = 0;
+      this.#draining = false;
+      this.#sliceResumes += ran;
+      this.resumes += ran;
+    }
   }
 
   /** Schedules `timer` on the shared heap and arms the host timer if it is now first. */
@@ -126,7 +191,7 @@ class Scheduler {
   #tick = (): void => {
     this.#tickQueued = false;
     this.ticks++;
-    this.#budget = SLICE_RESUMES;
+    this.#sliceResumes = 0;
     this.#sliceEnd = now() + SLICE_SECONDS;
     if (this.#nextTick.length > 0) {
       const fns = this.#nextTick;
@@ -134,24 +199,14 @@ class Scheduler {
       for (const fn of fns) fn();
     }
     const timers = this.timers;
-    if (timers.size > 0) {
-      timers.runDue(now());
-    }
-    const deferred = this.#deferred;
-    if (deferred.length > 0) {
-      this.#deferred = [];
-      for (let i = 0; i < deferred.length; i++) {
-        this.#budget--;
-        deferred[i]._run();
-      }
-    }
+    if (timers.size > 0) timers.runDue(now());
+    this.#drain();
     if (this.#hooks.length > 0) {
-      const idle = this.#deferred.length === 0 && this.#budget === SLICE_RESUMES;
+      const idle = this.#head === this.#ready.length;
       const next = timers.peek();
       const deadline = next === undefined ? Infinity : next.deadline;
       for (const hook of this.#hooks) hook.onTick(idle, deadline);
     }
-    if (this.#deferred.length > 0) this.#queueTick();
     this.#arm();
   };
 

@@ -4,12 +4,29 @@
  * @module
  */
 
+import { NotInThreadError } from "./errors.ts";
 import { now } from "./clock.ts";
 import { scheduler, Timer } from "./scheduler.ts";
-import { currentFor, type Thread } from "./thread.ts";
+import { current, type Thread } from "./thread.ts";
+import type { Wait } from "./sync/wait_queue.ts";
+
+/** A sleeper's timer: when the sleep is interrupted it leaves the heap. */
+class SleepTimer extends Timer implements Wait {
+  _interrupted(): void {
+    scheduler.removeTimer(this);
+  }
+}
 
 function wakeSleeper(timer: Timer): void {
   (timer.target as Thread)._wake(undefined);
+}
+
+function sleepAt(deadline: number, operation: string): Promise<void> {
+  const thread = current();
+  if (thread === null) return Promise.reject(new NotInThreadError(operation));
+  const timer = new SleepTimer(deadline, wakeSleeper, thread);
+  scheduler.addTimer(timer);
+  return thread._suspend("sleep", timer) as Promise<void>;
 }
 
 /**
@@ -27,17 +44,6 @@ function wakeSleeper(timer: Timer): void {
  */
 export function sleepUntil(deadline: number): Promise<void> {
   return sleepAt(deadline, "sleepUntil");
-}
-
-async function sleepAt(deadline: number, operation: string): Promise<void> {
-  const thread = currentFor(operation);
-  const timer = new Timer(deadline, wakeSleeper, thread);
-  scheduler.addTimer(timer);
-  try {
-    thread._check(await thread._suspend("sleep"));
-  } finally {
-    scheduler.removeTimer(timer);
-  }
 }
 
 /**
@@ -75,9 +81,26 @@ export function sleep(seconds: number): Promise<void> {
  * ```
  * @throws {NotInThreadError} outside any thread
  */
-export async function yieldSlice(): Promise<void> {
-  const thread = currentFor("yieldSlice");
-  const resumed = thread._suspend("yield");
-  thread._wake(undefined);
-  thread._check(await resumed);
+export function yieldSlice(): Promise<void> {
+  const thread = current();
+  if (thread === null) return Promise.reject(new NotInThreadError("yieldSlice"));
+  const resumed = thread._suspend("yield", null);
+  thread._requeue();
+  return resumed as Promise<void>;
+}
+
+/**
+ * Ends the current slice: wakes from now on wait in the ready queue for the next turn of
+ * Deno's event loop, where due timers fire and I/O is polled. Call it in long bursts of
+ * work that never block. A wake waiting there is still pending: an interrupt that comes
+ * first replaces it, and the primitive that woke the thread passes its turn on.
+ *
+ * @example
+ * ```ts
+ * import { endSlice, spawn } from "./mod.ts";
+ * await spawn(() => { endSlice(); }).join();
+ * ```
+ */
+export function endSlice(): void {
+  scheduler.endSlice();
 }

@@ -16,7 +16,7 @@ import {
   SimultaneousError,
 } from "./errors.ts";
 import { type Runnable, scheduler } from "./scheduler.ts";
-import { WaitQueue } from "./sync/wait_queue.ts";
+import { block, type Wait, WaitQueue } from "./sync/wait_queue.ts";
 
 const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4;
 const STATE_NAMES = ["new", "running", "blocked", "ready", "dead"] as const;
@@ -35,7 +35,6 @@ export type ThreadErrorHook = (thread: Thread, error: unknown) => void;
 
 const registry = scheduler.threads as Map<number, Thread>;
 const context = scheduler.context;
-const resolved: Promise<void> = Promise.resolve();
 
 let threadErrorHook: ThreadErrorHook = (thread, error) => {
   console.error(`shrapnel: ${thread} died:`, error);
@@ -63,6 +62,8 @@ export class Thread<R = unknown> implements Runnable {
   #fn: ((...args: never[]) => R | PromiseLike<R>) | undefined;
   #args: unknown[] | undefined;
   #resolve: ((value: unknown) => void) | undefined = undefined;
+  #reject: ((error: unknown) => void) | undefined = undefined;
+  #wait: Wait | null = null;
   #value: unknown = undefined;
   #error: unknown = undefined;
   #hasError = false;
@@ -133,14 +134,7 @@ export class Thread<R = unknown> implements Runnable {
   }
 
   async #joinFrom(me: Thread): Promise<R> {
-    const joiners = this.#joiners ??= new WaitQueue<Thread>();
-    const w = joiners.push(me);
-    try {
-      me._check(await me._suspend(this));
-    } catch (e) {
-      joiners.remove(w);
-      throw e;
-    }
+    await block(this.#joiners ??= new WaitQueue<Thread>(), me, this, 0);
     return this.#settled();
   }
 
@@ -164,9 +158,9 @@ export class Thread<R = unknown> implements Runnable {
     this.#hasError = true;
     if (this._state === BLOCKED) {
       this._state = WOKEN;
-      this.#value = undefined;
       scheduler.ready(this);
     }
+    this.#value = undefined;
   }
 
   /**
@@ -204,16 +198,31 @@ export class Thread<R = unknown> implements Runnable {
     return `<Thread ${this.id} "${this.name}" ${this.state}>`;
   }
 
-  /** @internal Starts or resumes the thread; called by the scheduler. */
+  /**
+   * @internal Starts or resumes the thread; called by the scheduler's drain. This is
+   * where a wake's outcome is decided: an interruption that arrived after the wake wins,
+   * and the wait's cleanup runs (leaving the queue, passing a granted turn on).
+   */
   _run(): void {
     if (this._state === WOKEN) {
-      const resolve = this.#resolve!;
-      const value = this.#value;
-      this.#resolve = undefined;
-      this.#value = undefined;
-      resolve(value);
+      const resolve = this.#resolve!, reject = this.#reject!, wait = this.#wait;
+      this.#resolve = this.#reject = undefined;
+      this.#wait = null;
+      this._state = RUNNING;
+      this._waitingOn = null;
+      if (this.#hasError) {
+        const error = this.#error;
+        this.#error = undefined;
+        this.#hasError = false;
+        wait?._interrupted();
+        reject(error);
+      } else {
+        const value = this.#value;
+        this.#value = undefined;
+        resolve(value);
+      }
     } else if (this._state === NEW) {
-      queueMicrotask(() => start(this));
+      start(this);
     }
   }
 
@@ -223,12 +232,13 @@ export class Thread<R = unknown> implements Runnable {
   }
 
   /**
-   * @internal Blocks the calling thread (which must be this one) until `_wake` or
-   * `raise`. Resolves with the wake's value; pass it through `_check`, which throws a
-   * pending interruption instead.
+   * @internal Blocks the calling thread (which must be this one) until `_wake` (the
+   * promise resolves with the value) or `raise` (it rejects with the error, after
+   * `wait._interrupted()` has cleaned the wait up).
    */
-  _suspend(reason: unknown): Promise<unknown> {
+  _suspend(reason: unknown, wait: Wait | null): Promise<unknown> {
     if (this._state !== RUNNING) {
+      wait?._interrupted();
       // A thread waits on one thing at a time: a second blocking call started before
       // the first was awaited would steal its wake.
       return Promise.reject(
@@ -238,12 +248,22 @@ export class Thread<R = unknown> implements Runnable {
         ),
       );
     }
-    if (this.#hasError) return resolved;
+    if (this.#hasError) {
+      const error = this.#error;
+      this.#error = undefined;
+      this.#hasError = false;
+      wait?._interrupted();
+      return Promise.reject(error);
+    }
     this._state = BLOCKED;
     this._waitingOn = reason;
-    return new Promise((resolve) => {
+    this.#wait = wait;
+    const promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
+      this.#reject = reject;
     });
+    scheduler.flush(); // threads this one spawned (or woke past the slice) run now
+    return promise;
   }
 
   /** @internal Wakes the blocked thread with `value`; false if it was not blocked. */
@@ -255,20 +275,14 @@ export class Thread<R = unknown> implements Runnable {
     return true;
   }
 
-  /** @internal After resuming: throws a pending interruption, else returns `value`. */
-  _check(value: unknown): unknown {
-    this._state = RUNNING;
-    this._waitingOn = null;
-    if (this.#hasError) {
-      const error = this.#error;
-      this.#error = undefined;
-      this.#hasError = false;
-      throw error;
-    }
-    return value;
+  /** @internal Puts the blocked thread at the back of the run queue (a yield). */
+  _requeue(): void {
+    if (this._state !== BLOCKED) return;
+    this._state = WOKEN;
+    scheduler.enqueue(this);
   }
 
-  /** @internal Drops a pending interruption if it is `error` (a timeout that lost the race). */
+  /** @internal Drops a pending interruption if it matches (a timeout that lost the race). */
   _cancelPending(match: (error: unknown) => boolean): void {
     if (this.#hasError && match(this.#error)) {
       this.#error = undefined;
@@ -276,17 +290,21 @@ export class Thread<R = unknown> implements Runnable {
     }
   }
 
-  /** @internal */
-  async _main(): Promise<void> {
-    const fn = this.#fn!, args = this.#args!;
-    this.#fn = this.#args = undefined;
-    try {
-      this.#result = await (fn as (...a: unknown[]) => R | PromiseLike<R>)(...args);
-    } catch (e) {
-      this.#result = e;
-      this.#failed = true;
-    }
+  /** @internal Called once when the thread's function has returned or thrown. */
+  _finish(result: unknown, failed: boolean): void {
+    this.#result = result;
+    this.#failed = failed;
     this.#die();
+  }
+
+  /** @internal Takes the function and its arguments, once, to start the thread. */
+  _takeBody(): [(...args: unknown[]) => unknown, unknown[]] {
+    const body: [(...args: unknown[]) => unknown, unknown[]] = [
+      this.#fn as (...args: unknown[]) => unknown,
+      this.#args!,
+    ];
+    this.#fn = this.#args = undefined;
+    return body;
   }
 
   #die(): void {
@@ -296,6 +314,7 @@ export class Thread<R = unknown> implements Runnable {
     this.#fn = this.#args = undefined;
     this.#error = undefined;
     this.#hasError = false;
+    this.#wait = null;
     if (registry.get(this.id) === this) registry.delete(this.id);
     this.#joiners?.wakeAll();
     const outside = this.#outside;
@@ -314,13 +333,30 @@ export class Thread<R = unknown> implements Runnable {
 }
 
 function start(thread: Thread): void {
-  if (thread._state !== NEW) return;
   thread._state = RUNNING;
-  context.run(thread, runMain, thread);
+  let result: unknown;
+  try {
+    result = context.run(thread, callBody, thread);
+  } catch (e) {
+    thread._finish(e, true);
+    return;
+  }
+  if (result !== null && typeof (result as PromiseLike<unknown>)?.then === "function") {
+    // Attached outside the thread's context: a reaction made inside an async context
+    // costs V8 several hundred bytes more while it is pending.
+    context.exit(watch, thread, result as PromiseLike<unknown>);
+  } else {
+    thread._finish(result, false);
+  }
 }
 
-function runMain(thread: Thread): Promise<void> {
-  return thread._main();
+function callBody(thread: Thread): unknown {
+  const [fn, args] = thread._takeBody();
+  return fn(...args);
+}
+
+function watch(thread: Thread, result: PromiseLike<unknown>): void {
+  Promise.resolve(result).then((v) => thread._finish(v, false), (e) => thread._finish(e, true));
 }
 
 type Fn<A extends unknown[], R> = (...args: A) => R | PromiseLike<R>;
@@ -360,7 +396,7 @@ export function spawn(
   }
   const thread = new Thread(fn, args, name ?? fn.name ?? "");
   if (thread.name === "") thread.name = `thread-${thread.id}`;
-  scheduler.ready(thread);
+  scheduler.enqueue(thread);
   return thread;
 }
 

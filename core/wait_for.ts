@@ -4,9 +4,38 @@
  * @module
  */
 
-import { currentFor } from "./thread.ts";
+import { NotInThreadError } from "./errors.ts";
+import { current, type Thread } from "./thread.ts";
+import type { Wait } from "./sync/wait_queue.ts";
 
-const FULFILLED = 1, REJECTED = 2;
+/** Relays a foreign promise's outcome to the waiting thread, unless the wait ended. */
+class PromiseWait implements Wait {
+  #thread: Thread | null;
+  constructor(thread: Thread) {
+    this.#thread = thread;
+  }
+  fulfilled(value: unknown): void {
+    const t = this.#thread;
+    this.#thread = null;
+    t?._wake({ ok: true, value });
+  }
+  rejected(error: unknown): void {
+    const t = this.#thread;
+    this.#thread = null;
+    t?._wake({ ok: false, error });
+  }
+  _interrupted(): void {
+    this.#thread = null; // a later settlement must not wake the thread
+  }
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+function unwrap<T>(s: unknown): T {
+  const settled = s as Settled<T>;
+  if (settled.ok) return settled.value;
+  throw settled.error;
+}
 
 /**
  * Blocks the current thread until `promise` settles and returns its value (or throws its
@@ -23,29 +52,11 @@ const FULFILLED = 1, REJECTED = 2;
  * ```
  * @throws {NotInThreadError} outside any thread
  */
-export async function waitFor<T>(promise: PromiseLike<T>, reason = "promise"): Promise<T> {
-  const thread = currentFor("waitFor");
-  let state = 0, outcome: unknown;
-  const resumed = thread._suspend(reason);
-  promise.then(
-    (v) => {
-      if (state !== 0) return;
-      state = FULFILLED;
-      outcome = v;
-      thread._wake(undefined);
-    },
-    (e) => {
-      if (state !== 0) return;
-      state = REJECTED;
-      outcome = e;
-      thread._wake(undefined);
-    },
-  );
-  try {
-    thread._check(await resumed);
-  } finally {
-    if (state === 0) state = -1; // interrupted: a later settlement must not wake us
-  }
-  if (state === REJECTED) throw outcome;
-  return outcome as T;
+export function waitFor<T>(promise: PromiseLike<T>, reason = "promise"): Promise<T> {
+  const thread = current();
+  if (thread === null) return Promise.reject(new NotInThreadError("waitFor"));
+  const wait = new PromiseWait(thread);
+  const resumed = thread._suspend(reason, wait);
+  promise.then((v) => wait.fulfilled(v), (e) => wait.rejected(e));
+  return resumed.then(unwrap<T>);
 }

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { currentFor, type Thread } from "../thread.ts";
-import { block, type Waiter, WaitQueue } from "./wait_queue.ts";
+import { current, type Thread } from "../thread.ts";
+import { block, outsideThread, type Waiter, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode ConditionVariable.statistics} reports. */
 export interface ConditionVariableStatistics {
@@ -41,9 +41,10 @@ export class ConditionVariable<T = unknown> {
    * number of threads woken is kept.
    * @throws {NotInThreadError} outside any thread
    */
-  async wait(): Promise<T> {
-    const me = currentFor("ConditionVariable.wait");
-    return await block(this.#waiters, me, this, 0, this.#abort) as T;
+  wait(): Promise<T> {
+    const me = current();
+    if (me === null) return outsideThread("ConditionVariable.wait");
+    return block(this.#waiters, me, this, 0, this.#abort) as Promise<T>;
   }
 
   /** Wakes the first waiter with `value`; returns whether there was one. */

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { currentFor, type Thread } from "../thread.ts";
-import { block, WaitQueue } from "./wait_queue.ts";
+import { current, type Thread } from "../thread.ts";
+import { block, outsideThread, RESOLVED, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode Event.statistics} reports. */
 export interface EventStatistics {
@@ -54,10 +54,11 @@ export class Event {
    * Interruption point: an interrupted waiter leaves the line and throws.
    * @throws {NotInThreadError} outside any thread
    */
-  async wait(): Promise<void> {
-    const me = currentFor("Event.wait");
-    if (this.#set) return;
-    await block(this.#waiters, me, this, 0);
+  wait(): Promise<void> {
+    const me = current();
+    if (me === null) return outsideThread("Event.wait");
+    if (this.#set) return RESOLVED;
+    return block(this.#waiters, me, this, 0) as Promise<void>;
   }
 
   /** Flag and number of waiters. */

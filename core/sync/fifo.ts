@@ -4,9 +4,9 @@
  * @module
  */
 
-import { currentFor, type Thread } from "../thread.ts";
+import { current, type Thread } from "../thread.ts";
 import { Deque } from "./deque.ts";
-import { block, type Waiter, WaitQueue } from "./wait_queue.ts";
+import { block, outsideThread, type Waiter, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode Fifo.statistics} reports. */
 export interface FifoStatistics {
@@ -66,10 +66,11 @@ export class Fifo<T> implements AsyncIterable<T> {
    * just been handed to it, the item goes back to the front, so nothing is lost.
    * @throws {NotInThreadError} outside any thread
    */
-  async pop(): Promise<T> {
-    const me = currentFor("Fifo.pop");
-    if (this.#items.length > 0) return this.#items.shift() as T;
-    return await block(this.#waiters, me, this, POP_ONE, this.#abort) as T;
+  pop(): Promise<T> {
+    const me = current();
+    if (me === null) return outsideThread("Fifo.pop");
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift() as T);
+    return block(this.#waiters, me, this, POP_ONE, this.#abort) as Promise<T>;
   }
 
   /**
@@ -79,10 +80,11 @@ export class Fifo<T> implements AsyncIterable<T> {
    * in their order.
    * @throws {NotInThreadError} outside any thread
    */
-  async popAll(): Promise<T[]> {
-    const me = currentFor("Fifo.popAll");
-    if (this.#items.length > 0) return this.#items.drain();
-    return await block(this.#waiters, me, this, POP_ALL, this.#abort) as T[];
+  popAll(): Promise<T[]> {
+    const me = current();
+    if (me === null) return outsideThread("Fifo.popAll");
+    if (this.#items.length > 0) return Promise.resolve(this.#items.drain());
+    return block(this.#waiters, me, this, POP_ALL, this.#abort) as Promise<T[]>;
   }
 
   /** Items and waiters. */

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { currentFor, type Thread } from "../thread.ts";
+import { current, type Thread } from "../thread.ts";
 import { checkCount } from "./semaphore.ts";
-import { block, WaitQueue } from "./wait_queue.ts";
+import { block, outsideThread, RESOLVED, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode InvertedSemaphore.statistics} reports. */
 export interface InvertedSemaphoreStatistics {
@@ -72,10 +72,11 @@ export class InvertedSemaphore {
    * untouched.
    * @throws {NotInThreadError} outside any thread
    */
-  async blockTillZero(): Promise<void> {
-    const me = currentFor("InvertedSemaphore.blockTillZero");
-    if (this.#value === 0) return;
-    await block(this.#waiters, me, this, 0);
+  blockTillZero(): Promise<void> {
+    const me = current();
+    if (me === null) return outsideThread("InvertedSemaphore.blockTillZero");
+    if (this.#value === 0) return RESOLVED;
+    return block(this.#waiters, me, this, 0) as Promise<void>;
   }
 
   /** Count and number of waiters. */

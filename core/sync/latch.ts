@@ -4,8 +4,8 @@
  * @module
  */
 
-import { currentFor, type Thread } from "../thread.ts";
-import { block, WaitQueue } from "./wait_queue.ts";
+import { current, type Thread } from "../thread.ts";
+import { block, outsideThread, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode Latch.statistics} reports. */
 export interface LatchStatistics {
@@ -56,10 +56,11 @@ export class Latch<T = void> {
    * Interruption point: an interrupted waiter leaves the line and throws.
    * @throws {NotInThreadError} outside any thread
    */
-  async wait(): Promise<T> {
-    const me = currentFor("Latch.wait");
-    if (this.#released) return this.#value as T;
-    return await block(this.#waiters, me, this, 0) as T;
+  wait(): Promise<T> {
+    const me = current();
+    if (me === null) return outsideThread("Latch.wait");
+    if (this.#released) return Promise.resolve(this.#value as T);
+    return block(this.#waiters, me, this, 0) as Promise<T>;
   }
 
   /** Released flag and number of waiters. */

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { LockError } from "../errors.ts";
-import { current, currentFor, type Thread } from "../thread.ts";
-import { block, type Waiter, WaitQueue } from "./wait_queue.ts";
+import { LockError, NotInThreadError } from "../errors.ts";
+import { current, type Thread } from "../thread.ts";
+import { block, outsideThread, type Waiter, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode Mutex.statistics} reports. */
 export interface MutexStatistics {
@@ -41,6 +41,7 @@ export class Mutex {
   #depth = 0;
   #waiters = new WaitQueue<Thread>();
   #guard: Disposable = { [Symbol.dispose]: () => this.unlock() };
+  #held: Promise<Disposable> = Promise.resolve(this.#guard);
 
   /**
    * Locks the mutex, waiting in line if another thread owns it. Returns a disposable
@@ -51,22 +52,25 @@ export class Mutex {
    * own the mutex when the error is thrown.
    * @throws {NotInThreadError} outside any thread
    */
-  async lock(): Promise<Disposable> {
-    const me = currentFor("Mutex.lock");
+  lock(): Promise<Disposable> {
+    const me = current();
+    if (me === null) return outsideThread("Mutex.lock");
     if (this.#owner === me) {
       this.#depth++;
-    } else if (this.#owner === null) {
+      return this.#held;
+    }
+    if (this.#owner === null) {
       this.#owner = me;
       this.#depth = 1;
-    } else {
-      await block(this.#waiters, me, this, 0, this.#abort);
+      return this.#held;
     }
-    return this.#guard;
+    return block(this.#waiters, me, this, 0, this.#abort) as Promise<Disposable>;
   }
 
   /** Locks the mutex if nobody else owns it; returns whether the caller now owns it. */
   tryLock(): boolean {
-    const me = currentFor("Mutex.tryLock");
+    const me = current();
+    if (me === null) throw new NotInThreadError("Mutex.tryLock");
     if (this.#owner === me) {
       this.#depth++;
       return true;
@@ -137,7 +141,7 @@ export class Mutex {
       }
       this.#owner = next.thread;
       this.#depth = 1;
-      if (this.#waiters.wake(next)) return;
+      if (this.#waiters.wake(next, this.#guard)) return;
     }
   }
 

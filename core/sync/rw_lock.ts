@@ -5,8 +5,8 @@
  */
 
 import { LockError } from "../errors.ts";
-import { current, currentFor, type Thread } from "../thread.ts";
-import { block, type Waiter, WaitQueue } from "./wait_queue.ts";
+import { current, type Thread } from "../thread.ts";
+import { block, outsideThread, RESOLVED, type Waiter, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode RWLock.statistics} reports. */
 export interface RWLockStatistics {
@@ -49,13 +49,14 @@ export class RWLock {
    * it gives its read lock back.
    * @throws {NotInThreadError} outside any thread
    */
-  async readLock(): Promise<void> {
-    const me = currentFor("RWLock.readLock");
+  readLock(): Promise<void> {
+    const me = current();
+    if (me === null) return outsideThread("RWLock.readLock");
     if (this.#writer === null && this.#writeQueue.first() === undefined) {
       this.#readers++;
-      return;
+      return RESOLVED;
     }
-    await block(this.#readQueue, me, this, 0, this.#abortRead);
+    return block(this.#readQueue, me, this, 0, this.#abortRead) as Promise<void>;
   }
 
   /**
@@ -75,14 +76,15 @@ export class RWLock {
    * @throws {LockError} if the caller already holds the write lock
    * @throws {NotInThreadError} outside any thread
    */
-  async writeLock(): Promise<void> {
-    const me = currentFor("RWLock.writeLock");
-    if (this.#writer === me) throw new LockError(`${me} already holds ${this}`);
+  writeLock(): Promise<void> {
+    const me = current();
+    if (me === null) return outsideThread("RWLock.writeLock");
+    if (this.#writer === me) return Promise.reject(new LockError(`${me} already holds ${this}`));
     if (this.#writer === null && this.#readers === 0) {
       this.#writer = me;
-      return;
+      return RESOLVED;
     }
-    await block(this.#writeQueue, me, this, 0, this.#abortWrite);
+    return block(this.#writeQueue, me, this, 0, this.#abortWrite) as Promise<void>;
   }
 
   /**

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { currentFor, type Thread } from "../thread.ts";
-import { block, type Waiter, WaitQueue } from "./wait_queue.ts";
+import { current, type Thread } from "../thread.ts";
+import { block, outsideThread, RESOLVED, type Waiter, WaitQueue } from "./wait_queue.ts";
 
 /** What {@linkcode Semaphore.statistics} reports. */
 export interface SemaphoreStatistics {
@@ -53,14 +53,16 @@ export class Semaphore {
    * @throws {RangeError} if `n` is not a positive number
    * @throws {NotInThreadError} outside any thread
    */
-  async acquire(n = 1): Promise<void> {
-    checkCount("n", n, 1);
-    const me = currentFor("Semaphore.acquire");
+  acquire(n = 1): Promise<void> {
+    const bad = countError("n", n, 1);
+    if (bad !== undefined) return Promise.reject(bad);
+    const me = current();
+    if (me === null) return outsideThread("Semaphore.acquire");
     if (this.#avail >= n && this.#waiters.first() === undefined) {
       this.#avail -= n;
-      return;
+      return RESOLVED;
     }
-    await block(this.#waiters, me, this, n, this.#abort);
+    return block(this.#waiters, me, this, n, this.#abort) as Promise<void>;
   }
 
   /** Takes `n` units if they are available now and nobody waits; returns whether it did. */
@@ -106,9 +108,14 @@ export class Semaphore {
   };
 }
 
-/** @internal */
+/** @internal The RangeError for a count that is not an integer >= `min`, if it is not. */
+export function countError(what: string, n: number, min: number): RangeError | undefined {
+  if (Number.isSafeInteger(n) && n >= min) return undefined;
+  return new RangeError(`${what} must be an integer >= ${min}, got ${n}`);
+}
+
+/** @internal Throws {@linkcode countError}'s error, if any. */
 export function checkCount(what: string, n: number, min: number): void {
-  if (!Number.isSafeInteger(n) || n < min) {
-    throw new RangeError(`${what} must be an integer >= ${min}, got ${n}`);
-  }
+  const bad = countError(what, n, min);
+  if (bad !== undefined) throw bad;
 }

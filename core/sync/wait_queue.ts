@@ -6,6 +6,16 @@
  * @module
  */
 
+import { NotInThreadError } from "../errors.ts";
+
+/** A settled promise for blocking calls that did not need to block. */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
+/** The rejection of a blocking call made outside any thread. */
+export function outsideThread(operation: string): Promise<never> {
+  return Promise.reject(new NotInThreadError(operation));
+}
+
 /** What a wait queue needs of a thread. */
 export interface Wakeable {
   /** Wakes the thread with `value` if it is blocked; false if it was not (already woken). */
@@ -14,16 +24,26 @@ export interface Wakeable {
   readonly _blocked: boolean;
 }
 
-/** What {@linkcode block} needs of a thread: to be woken, to suspend, and to resume. */
-export interface Blockable extends Wakeable {
-  /** Suspends until woken; resolves with the wake's value. */
-  _suspend(reason: unknown): Promise<unknown>;
-  /** After resuming: throws a pending interruption, else returns `value`. */
-  _check(value: unknown): unknown;
+/**
+ * A thread's current wait, as the thread sees it: what to undo when the wait ends in an
+ * interruption instead of a wake.
+ */
+export interface Wait {
+  /** Leaves the wait (queue, timer...) and passes on any turn it had been handed. */
+  _interrupted(): void;
 }
 
+/** What {@linkcode block} needs of a thread: to be woken and to suspend. */
+export interface Blockable extends Wakeable {
+  /** Suspends until woken (resolves) or interrupted (calls `wait._interrupted`, rejects). */
+  _suspend(reason: unknown, wait: Wait | null): Promise<unknown>;
+}
+
+/** Called when a waiter is interrupted: `granted` tells if a turn must be passed on. */
+export type AbortHandler<T extends Wakeable> = (w: Waiter<T>) => void;
+
 /** A thread's place in a {@linkcode WaitQueue}. */
-export class Waiter<T extends Wakeable = Wakeable> {
+export class Waiter<T extends Wakeable = Wakeable> implements Wait {
   /** The waiting thread. */
   readonly thread: T;
   /** A number the primitive attaches (a semaphore's count, a fifo's pop-all flag). */
@@ -38,16 +58,28 @@ export class Waiter<T extends Wakeable = Wakeable> {
   _prev: Waiter<T> | null = null;
   /** @internal */
   _next: Waiter<T> | null = null;
+  /** @internal The queue it is in, or null once it left. */
+  _queue: WaitQueue<T> | null;
   /** @internal */
-  _queued = true;
+  readonly _onAbort: AbortHandler<T> | undefined;
 
   /**
+   * @param queue the queue it waits in
    * @param thread the waiting thread
    * @param arg a number for the primitive's own use
+   * @param onAbort what the primitive does when the waiter is interrupted
    */
-  constructor(thread: T, arg: number) {
+  constructor(queue: WaitQueue<T>, thread: T, arg: number, onAbort?: AbortHandler<T>) {
+    this._queue = queue;
     this.thread = thread;
     this.arg = arg;
+    this._onAbort = onAbort;
+  }
+
+  /** @internal Interrupted: leave the queue, then let the primitive pass a turn on. */
+  _interrupted(): void {
+    this._queue?.remove(this);
+    this._onAbort?.(this);
   }
 }
 
@@ -72,8 +104,8 @@ export class WaitQueue<T extends Wakeable = Wakeable> {
   }
 
   /** Appends `thread` and returns its place. */
-  push(thread: T, arg = 0): Waiter<T> {
-    const w = new Waiter(thread, arg);
+  push(thread: T, arg = 0, onAbort?: AbortHandler<T>): Waiter<T> {
+    const w = new Waiter(this, thread, arg, onAbort);
     const tail = this.#tail;
     w._prev = tail;
     if (tail === null) this.#head = w;
@@ -85,8 +117,8 @@ export class WaitQueue<T extends Wakeable = Wakeable> {
 
   /** Takes `w` out of the queue; does nothing if it already left. */
   remove(w: Waiter<T>): void {
-    if (!w._queued) return;
-    w._queued = false;
+    if (w._queue !== this) return;
+    w._queue = null;
     const prev = w._prev, next = w._next;
     if (prev === null) this.#head = next;
     else prev._next = next;
@@ -155,25 +187,18 @@ export class WaitQueue<T extends Wakeable = Wakeable> {
 }
 
 /**
- * Blocks `thread` (the current thread) in `queue` until a primitive wakes it, and returns
- * the value it was woken with. This is the interruption contract of every primitive: when
- * interrupted, the waiter leaves the queue and `onAbort(w)` runs before the error is
- * rethrown. If a wake had already been handed to it (`w.granted`), `onAbort` must pass
- * that turn on (unlock, release, push the item back), so nothing is lost.
+ * Blocks `thread` (the current thread) in `queue` until a primitive wakes it; resolves
+ * with the value it was woken with. This is the interruption contract of every
+ * primitive: when interrupted, the waiter leaves the queue and `onAbort(w)` runs before
+ * the promise rejects. If a wake had already been handed to it (`w.granted`), `onAbort`
+ * must pass that turn on (unlock, release, push the item back), so nothing is lost.
  */
-export async function block<T extends Blockable>(
+export function block<T extends Blockable>(
   queue: WaitQueue<T>,
   thread: T,
   reason: unknown,
   arg: number,
-  onAbort?: (w: Waiter<T>) => void,
+  onAbort?: AbortHandler<T>,
 ): Promise<unknown> {
-  const w = queue.push(thread, arg);
-  try {
-    return thread._check(await thread._suspend(reason));
-  } catch (e) {
-    queue.remove(w);
-    onAbort?.(w);
-    throw e;
-  }
+  return thread._suspend(reason, queue.push(thread, arg, onAbort));
 }

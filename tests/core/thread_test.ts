@@ -4,6 +4,7 @@ import {
   ConditionVariable,
   current,
   DeadThreadError,
+  endSlice,
   Interrupted,
   joinAll,
   LockError,
@@ -185,16 +186,37 @@ Deno.test("a thread that dies from an error nobody joins is reported to the hook
   assert.equal(reported[0][0], "doomed");
 });
 
-Deno.test("schedule-then-interrupt: the interrupt wins over a wake already on its way", async () => {
+Deno.test("schedule-then-interrupt: a pending wake is dropped, the interrupt wins", async () => {
   await inThread(async () => {
     const cv = new ConditionVariable<string>();
     const t = spawn(() => cv.wait());
     await yieldSlice();
     assert.equal(t.state, "blocked");
+    endSlice(); // wakes now wait in the ready queue for the next loop turn
     assert.equal(cv.wakeOne("woken"), true);
     assert.equal(t.state, "ready"); // woken, not yet resumed
     t.interrupt(new Interrupted("late"));
     await assert.rejects(t.join(), /late/);
+  });
+});
+
+Deno.test("a wake already delivered is kept; a later interrupt lands at the next blocking point", async () => {
+  await inThread(async () => {
+    const cv = new ConditionVariable<string>();
+    const t = spawn(async () => {
+      const got = await cv.wait();
+      try {
+        await sleep(30);
+        return [got, "slept"];
+      } catch (e) {
+        return [got, (e as Error).message];
+      }
+    });
+    await yieldSlice();
+    cv.wakeOne("woken"); // within the slice: delivered at once
+    assert.equal(t.state, "running");
+    t.interrupt(new Interrupted("late"));
+    assert.deepEqual(await t.join(), ["woken", "late"]);
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConditionVariable, Interrupted, spawn, yieldSlice } from "../../../mod.ts";
+import { ConditionVariable, endSlice, Interrupted, spawn, yieldSlice } from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 
 Deno.test("wakeOne wakes the first waiter with the value; a wake with no waiter is lost", async () => {
@@ -48,6 +48,7 @@ Deno.test("a wakeOne given to a waiter interrupted before resuming passes to the
     const a = spawn(() => cv.wait());
     const b = spawn(() => cv.wait());
     await yieldSlice();
+    endSlice(); // the wake stays pending in the ready queue
     cv.wakeOne("token");
     a.interrupt();
     await assert.rejects(a.join(), Interrupted);

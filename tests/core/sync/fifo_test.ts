@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Fifo, Interrupted, spawn, yieldSlice } from "../../../mod.ts";
+import { endSlice, Fifo, Interrupted, spawn, yieldSlice } from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 
 Deno.test("push/pop keep order; pushFront, top and length", async () => {
@@ -49,6 +49,7 @@ Deno.test("an item handed to a popper interrupted before resuming goes back to t
   await inThread(async () => {
     const a = spawn(() => q.pop());
     await yieldSlice();
+    endSlice(); // the hand-over stays pending in the ready queue
     q.push("first");
     q.push("second");
     a.interrupt();
@@ -63,6 +64,7 @@ Deno.test("items handed to an interrupted popAll go back in order, to the next w
     const a = spawn(() => q.popAll());
     const b = spawn(() => q.pop());
     await yieldSlice();
+    endSlice();
     q.push(1);
     a.interrupt();
     await assert.rejects(a.join(), Interrupted);

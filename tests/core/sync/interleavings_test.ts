@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import {
   ConditionVariable,
+  endSlice,
   Fifo,
   Interrupted,
   Mutex,
@@ -68,6 +69,7 @@ async function fifoRound(seed: number): Promise<void> {
     }));
   const producer = spawn(async () => {
     for (let i = 0; i < ITEMS; i++) {
+      if (rand() < 0.3) endSlice(); // this wake stays pending: an interrupt may drop it
       if (rand() < 0.1) q.pushFront(i);
       else q.push(i);
       if (rand() < 0.3) strike(rand, consumers);
@@ -139,6 +141,7 @@ async function mutexRound(seed: number): Promise<void> {
         assert.equal(inside, 1, `seed ${seed}: two threads inside the mutex`);
         await jitter(rand).catch(() => {}); // an interrupt here must not leave it locked
         inside--;
+        if (rand() < 0.3) endSlice();
         m.unlock();
       }
     }));
@@ -172,6 +175,7 @@ async function conditionRound(seed: number): Promise<void> {
   const producer = spawn(async () => {
     for (let i = 0; i < PRODUCED; i++) {
       tokens++;
+      if (rand() < 0.3) endSlice();
       cv.wakeOne();
       if (rand() < 0.3) strike(rand, consumers);
       await jitter(rand);

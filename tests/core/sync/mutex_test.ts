@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Interrupted, LockError, Mutex, sleep, spawn, yieldSlice } from "../../../mod.ts";
+import { endSlice, Interrupted, LockError, Mutex, sleep, spawn, yieldSlice } from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 
 Deno.test("lock/unlock, locked and hasLock", async () => {
@@ -118,6 +118,7 @@ Deno.test("granted then interrupted before resuming: ownership passes to the nex
       return mine;
     });
     await yieldSlice();
+    endSlice(); // the hand-off stays pending in the ready queue
     m.unlock(); // hands to a
     assert.equal(a.state, "ready");
     a.interrupt(); // a never resumes holding it

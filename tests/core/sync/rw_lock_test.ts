@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { Interrupted, LockError, RWLock, sleep, spawn, yieldSlice } from "../../../mod.ts";
+import {
+  endSlice,
+  Interrupted,
+  LockError,
+  RWLock,
+  sleep,
+  spawn,
+  yieldSlice,
+} from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 
 Deno.test("many readers at once; a writer alone", async () => {
@@ -103,6 +111,7 @@ Deno.test("a write lock granted to a writer interrupted before resuming is hande
     const a = spawn(() => l.writeLock());
     const r = spawn(() => l.readLock());
     await yieldSlice();
+    endSlice();
     l.writeUnlock(); // to a
     a.interrupt();
     await assert.rejects(a.join(), Interrupted);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Interrupted, Semaphore, spawn, yieldSlice } from "../../../mod.ts";
+import { endSlice, Interrupted, Semaphore, spawn, yieldSlice } from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 
 Deno.test("acquire and release count units", async () => {
@@ -65,6 +65,7 @@ Deno.test("units granted to a waiter interrupted before resuming are released ag
     const a = spawn(() => s.acquire(2));
     const b = spawn(() => s.acquire(2));
     await yieldSlice();
+    endSlice();
     s.release(2); // granted to a
     a.interrupt();
     await assert.rejects(a.join(), Interrupted);
