@@ -14,7 +14,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { now } from "./clock.ts";
-import { Timer, TimerHeap } from "./timer_heap.ts";
+import { HeapTimer, Timer, TimerHeap } from "./timer_heap.ts";
 
 /** Something the scheduler can make ready: a thread to start or resume. */
 export interface Runnable {
@@ -149,13 +149,13 @@ class Scheduler {
   }
 
   /** Schedules `timer` on the shared heap and arms the host timer if it is now first. */
-  addTimer(timer: Timer): void {
+  addTimer(timer: HeapTimer): void {
     this.timers.add(timer);
     if (timer.index === 0) this.#arm();
   }
 
   /** Unschedules `timer` (no-op if it fired); disarms the host timer when none remain. */
-  removeTimer(timer: Timer): void {
+  removeTimer(timer: HeapTimer): void {
     if (timer.index < 0) return;
     this.timers.remove(timer);
     if (this.timers.size === 0) this.#disarm();
@@ -246,4 +246,4 @@ class Scheduler {
  */
 export const scheduler: Scheduler = new Scheduler();
 export type { Scheduler };
-export { Timer };
+export { HeapTimer, Timer };

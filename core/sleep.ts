@@ -6,27 +6,34 @@
 
 import { NotInThreadError } from "./errors.ts";
 import { now } from "./clock.ts";
-import { scheduler, Timer } from "./scheduler.ts";
+import { HeapTimer, scheduler } from "./scheduler.ts";
 import { current, type Thread } from "./thread.ts";
 import type { Wait } from "./sync/wait_queue.ts";
 
-/** A sleeper's timer: when the sleep is interrupted it leaves the heap. */
-class SleepTimer extends Timer implements Wait {
+/** A sleeper's timer: it wakes the thread, or leaves the heap if the sleep is interrupted. */
+class SleepTimer extends HeapTimer implements Wait {
+  readonly thread: Thread;
+  constructor(deadline: number, thread: Thread) {
+    super(deadline);
+    this.thread = thread;
+  }
+  fire(): void {
+    this.thread._wake(undefined);
+  }
   _interrupted(): void {
     scheduler.removeTimer(this);
   }
-}
-
-function wakeSleeper(timer: Timer): void {
-  (timer.target as Thread)._wake(undefined);
+  get _reason(): string {
+    return "sleep";
+  }
 }
 
 function sleepAt(deadline: number, operation: string): Promise<void> {
   const thread = current();
   if (thread === null) return Promise.reject(new NotInThreadError(operation));
-  const timer = new SleepTimer(deadline, wakeSleeper, thread);
+  const timer = new SleepTimer(deadline, thread);
   scheduler.addTimer(timer);
-  return thread._suspend("sleep", timer) as Promise<void>;
+  return thread._suspend(timer) as Promise<void>;
 }
 
 /**
@@ -84,7 +91,7 @@ export function sleep(seconds: number): Promise<void> {
 export function yieldSlice(): Promise<void> {
   const thread = current();
   if (thread === null) return Promise.reject(new NotInThreadError("yieldSlice"));
-  const resumed = thread._suspend("yield", null);
+  const resumed = thread._suspend(null);
   thread._requeue();
   return resumed as Promise<void>;
 }

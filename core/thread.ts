@@ -18,8 +18,8 @@ import {
 import { type Runnable, scheduler } from "./scheduler.ts";
 import { block, type Wait, WaitQueue } from "./sync/wait_queue.ts";
 
-const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4;
-const STATE_NAMES = ["new", "running", "blocked", "ready", "dead"] as const;
+const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4, FAILED = 5;
+const STATE_NAMES = ["new", "running", "blocked", "ready", "dead", "dead"] as const;
 
 /** Where a thread is in its life: see {@linkcode Thread.state}. */
 export type ThreadState = typeof STATE_NAMES[number];
@@ -35,10 +35,20 @@ export type ThreadErrorHook = (thread: Thread, error: unknown) => void;
 
 const registry = scheduler.threads as Map<number, Thread>;
 const context = scheduler.context;
+/** In the error slot: no interruption is pending. */
+const NO_ERROR: unique symbol = Symbol("no error");
 
 let threadErrorHook: ThreadErrorHook = (thread, error) => {
   console.error(`shrapnel: ${thread} died:`, error);
 };
+
+/** What few threads need, kept apart so that a plain thread stays small. */
+interface Extras {
+  joined: boolean;
+  joiners: WaitQueue<Thread> | undefined;
+  outside: PromiseWithResolvers<unknown> | undefined;
+  locals: Map<ThreadLocal<unknown>, unknown> | undefined;
+}
 
 /**
  * A lightweight thread. Create one with {@linkcode spawn}; it starts when the spawner
@@ -57,35 +67,28 @@ export class Thread<R = unknown> implements Runnable {
   /** Shown in dumps and error reports. */
   name: string;
   /** @internal */ _state = NEW;
-  /** @internal */ _waitingOn: unknown = null;
-  /** @internal */ _locals: Map<ThreadLocal<unknown>, unknown> | undefined = undefined;
-  #fn: ((...args: never[]) => R | PromiseLike<R>) | undefined;
-  #args: unknown[] | undefined;
+  // Memory per thread matters (100k+ threads): fields are few, and shared in time.
+  /** The function, until the thread starts. */
+  #fn: ((...args: unknown[]) => unknown) | undefined;
+  /** Its arguments until it starts; then the value of a pending wake; then its result. */
+  #slot: unknown;
   #resolve: ((value: unknown) => void) | undefined = undefined;
   #reject: ((error: unknown) => void) | undefined = undefined;
+  /** The current wait (its cleanup), while blocked. */
   #wait: Wait | null = null;
-  #value: unknown = undefined;
-  #error: unknown = undefined;
-  #hasError = false;
-  #result: unknown = undefined;
-  #failed = false;
-  #joined = false;
-  #joiners: WaitQueue<Thread> | undefined = undefined;
-  #outside: PromiseWithResolvers<unknown> | undefined = undefined;
+  /** A pending interruption, or NO_ERROR. */
+  #error: unknown = NO_ERROR;
+  #extras: Extras | undefined = undefined;
 
   /** @internal Use {@linkcode spawn}. */
-  constructor(
-    fn: (...args: never[]) => R | PromiseLike<R>,
-    args: unknown[],
-    name: string,
-  ) {
+  constructor(fn: (...args: never[]) => unknown, args: unknown[], name: string) {
     let id = scheduler.nextThreadId;
     while (registry.has(id)) id = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
     scheduler.nextThreadId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
     this.id = id;
     this.name = name;
-    this.#fn = fn;
-    this.#args = args;
+    this.#fn = fn as (...args: unknown[]) => unknown;
+    this.#slot = args;
     registry.set(id, this);
   }
 
@@ -96,13 +99,13 @@ export class Thread<R = unknown> implements Runnable {
 
   /** Whether the thread has finished (returned, thrown, or was shut down). */
   get dead(): boolean {
-    return this._state === DEAD;
+    return this._state >= DEAD;
   }
 
   /**
    * `"new"` (not started), `"running"` (the current thread, or runnable code outside a
-   * blocking call), `"blocked"` (waiting at a blocking point), `"ready"` (woken, about to
-   * resume), `"dead"`.
+   * blocking call), `"blocked"` (waiting at a blocking point), `"ready"` (woken, its wake
+   * still pending in the ready queue), `"dead"`.
    */
   get state(): ThreadState {
     return STATE_NAMES[this._state];
@@ -110,7 +113,7 @@ export class Thread<R = unknown> implements Runnable {
 
   /** What the thread waits on while blocked: a primitive, a socket, or a word like "sleep". */
   get waitingOn(): unknown {
-    return this._state === BLOCKED ? this._waitingOn : null;
+    return this._state === BLOCKED ? this.#wait?._reason ?? "yield" : null;
   }
 
   /**
@@ -122,45 +125,53 @@ export class Thread<R = unknown> implements Runnable {
    * any thread it returns a plain promise.
    */
   join(): Promise<R> {
-    this.#joined = true;
-    if (this._state === DEAD) return this.#settled();
+    const extras = this.#extrasFor();
+    extras.joined = true;
+    if (this._state >= DEAD) return this.#settled();
     const me = context.getStore() as Thread | undefined;
     if (me === undefined) {
-      this.#outside ??= Promise.withResolvers<unknown>();
-      return this.#outside.promise as Promise<R>;
+      extras.outside ??= Promise.withResolvers<unknown>();
+      return extras.outside.promise as Promise<R>;
     }
     if (me === this) return Promise.reject(new LockError(`${this} cannot join itself`));
-    return this.#joinFrom(me);
+    return this.#joinFrom(me, extras);
   }
 
-  async #joinFrom(me: Thread): Promise<R> {
-    await block(this.#joiners ??= new WaitQueue<Thread>(), me, this, 0);
+  async #joinFrom(me: Thread, extras: Extras): Promise<R> {
+    await block(extras.joiners ??= new WaitQueue<Thread>(), me, this, 0);
     return this.#settled();
   }
 
   #settled(): Promise<R> {
-    return this.#failed ? Promise.reject(this.#result) : Promise.resolve(this.#result as R);
+    return this._state === FAILED ? Promise.reject(this.#slot) : Promise.resolve(this.#slot as R);
+  }
+
+  #extrasFor(): Extras {
+    return this.#extras ??= {
+      joined: false,
+      joiners: undefined,
+      outside: undefined,
+      locals: undefined,
+    };
   }
 
   /**
    * Delivers `error` to the thread at its blocking point: the blocking call throws it.
-   * A wake that was already on its way to the thread is dropped (the primitive that
-   * woke it passes its turn on). If the thread is running (it interrupts itself), the
-   * error is thrown at its next blocking point.
+   * A wake still pending in the ready queue is dropped (the primitive that woke the
+   * thread passes its turn on). If the thread is not blocked (it is running, or its wake
+   * was already delivered), the error is thrown at its next blocking point.
    *
    * @throws {DeadThreadError} if the thread has finished
    * @throws {NotStartedError} if the thread has not started (use `shutdown` to cancel it)
    */
   raise(error: unknown): void {
-    if (this._state === DEAD) throw new DeadThreadError(`${this} is dead`);
+    if (this._state >= DEAD) throw new DeadThreadError(`${this} is dead`);
     if (this._state === NEW) throw new NotStartedError(`${this} has not started`);
     this.#error = error;
-    this.#hasError = true;
     if (this._state === BLOCKED) {
       this._state = WOKEN;
       scheduler.ready(this);
     }
-    this.#value = undefined;
   }
 
   /**
@@ -183,11 +194,9 @@ export class Thread<R = unknown> implements Runnable {
    * started. Does nothing to a dead thread; never throws.
    */
   shutdown(): void {
-    if (this._state === DEAD) return;
+    if (this._state >= DEAD) return;
     if (this._state === NEW) {
-      this.#result = new Shutdown(`${this} shut down before it started`);
-      this.#failed = true;
-      this.#die();
+      this._finish(new Shutdown(`${this} shut down before it started`), true);
       return;
     }
     this.raise(new Shutdown(`${this} shut down`));
@@ -199,26 +208,22 @@ export class Thread<R = unknown> implements Runnable {
   }
 
   /**
-   * @internal Starts or resumes the thread; called by the scheduler's drain. This is
-   * where a wake's outcome is decided: an interruption that arrived after the wake wins,
-   * and the wait's cleanup runs (leaving the queue, passing a granted turn on).
+   * @internal Starts or resumes the thread; called by the scheduler. This is where a
+   * wake's outcome is decided: an interruption that arrived while the wake was pending
+   * wins, and the wait's cleanup runs (leaving the queue, passing a granted turn on).
    */
   _run(): void {
     if (this._state === WOKEN) {
       const resolve = this.#resolve!, reject = this.#reject!, wait = this.#wait;
+      const value = this.#slot, error = this.#error;
       this.#resolve = this.#reject = undefined;
-      this.#wait = null;
+      this.#wait = this.#slot = null;
       this._state = RUNNING;
-      this._waitingOn = null;
-      if (this.#hasError) {
-        const error = this.#error;
-        this.#error = undefined;
-        this.#hasError = false;
+      if (error !== NO_ERROR) {
+        this.#error = NO_ERROR;
         wait?._interrupted();
         reject(error);
       } else {
-        const value = this.#value;
-        this.#value = undefined;
         resolve(value);
       }
     } else if (this._state === NEW) {
@@ -236,27 +241,25 @@ export class Thread<R = unknown> implements Runnable {
    * promise resolves with the value) or `raise` (it rejects with the error, after
    * `wait._interrupted()` has cleaned the wait up).
    */
-  _suspend(reason: unknown, wait: Wait | null): Promise<unknown> {
+  _suspend(wait: Wait | null): Promise<unknown> {
     if (this._state !== RUNNING) {
       wait?._interrupted();
       // A thread waits on one thing at a time: a second blocking call started before
       // the first was awaited would steal its wake.
       return Promise.reject(
         new SimultaneousError(
-          `${this} is already waiting on ${String(this._waitingOn)}; ` +
+          `${this} is already waiting on ${String(this.waitingOn)}; ` +
             "await one blocking call before starting another, or spawn a thread per wait",
         ),
       );
     }
-    if (this.#hasError) {
-      const error = this.#error;
-      this.#error = undefined;
-      this.#hasError = false;
+    const error = this.#error;
+    if (error !== NO_ERROR) {
+      this.#error = NO_ERROR;
       wait?._interrupted();
       return Promise.reject(error);
     }
     this._state = BLOCKED;
-    this._waitingOn = reason;
     this.#wait = wait;
     const promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
@@ -270,7 +273,7 @@ export class Thread<R = unknown> implements Runnable {
   _wake(value: unknown): boolean {
     if (this._state !== BLOCKED) return false;
     this._state = WOKEN;
-    this.#value = value;
+    this.#slot = value;
     scheduler.ready(this);
     return true;
   }
@@ -284,49 +287,51 @@ export class Thread<R = unknown> implements Runnable {
 
   /** @internal Drops a pending interruption if it matches (a timeout that lost the race). */
   _cancelPending(match: (error: unknown) => boolean): void {
-    if (this.#hasError && match(this.#error)) {
-      this.#error = undefined;
-      this.#hasError = false;
-    }
+    if (this.#error !== NO_ERROR && match(this.#error)) this.#error = NO_ERROR;
   }
 
-  /** @internal Called once when the thread's function has returned or thrown. */
-  _finish(result: unknown, failed: boolean): void {
-    this.#result = result;
-    this.#failed = failed;
-    this.#die();
+  /** @internal The thread's locals, created on first write. */
+  _locals(create: boolean): Map<ThreadLocal<unknown>, unknown> | undefined {
+    if (!create) return this.#extras?.locals;
+    const extras = this.#extrasFor();
+    return extras.locals ??= new Map();
   }
 
   /** @internal Takes the function and its arguments, once, to start the thread. */
   _takeBody(): [(...args: unknown[]) => unknown, unknown[]] {
     const body: [(...args: unknown[]) => unknown, unknown[]] = [
-      this.#fn as (...args: unknown[]) => unknown,
-      this.#args!,
+      this.#fn!,
+      this.#slot as unknown[],
     ];
-    this.#fn = this.#args = undefined;
+    this.#fn = undefined;
+    this.#slot = undefined;
     return body;
   }
 
-  #die(): void {
-    this._state = DEAD;
-    this._waitingOn = null;
-    this._locals = undefined;
-    this.#fn = this.#args = undefined;
-    this.#error = undefined;
-    this.#hasError = false;
+  /** @internal Called once when the thread's function has returned or thrown. */
+  _finish(result: unknown, failed: boolean): void {
+    if (this._state >= DEAD) return;
+    this._state = failed ? FAILED : DEAD;
+    this.#slot = result;
+    this.#fn = undefined;
+    this.#resolve = this.#reject = undefined;
     this.#wait = null;
+    this.#error = NO_ERROR;
     if (registry.get(this.id) === this) registry.delete(this.id);
-    this.#joiners?.wakeAll();
-    const outside = this.#outside;
-    if (outside !== undefined) {
-      if (this.#failed) outside.reject(this.#result);
-      else outside.resolve(this.#result);
+    const extras = this.#extras;
+    if (extras !== undefined) {
+      extras.locals = undefined;
+      extras.joiners?.wakeAll();
+      if (extras.outside !== undefined) {
+        if (failed) extras.outside.reject(result);
+        else extras.outside.resolve(result);
+      }
     }
-    if (this.#failed && !this.#joined && !(this.#result instanceof Shutdown)) {
-      // Like an unhandled rejection: report only if nobody joins by the next loop turn.
+    if (failed && !(result instanceof Shutdown) && !extras?.joined) {
       const hook = threadErrorHook; // the hook in force when it died
+      // Like an unhandled rejection: report only if nobody joins by the next loop turn.
       scheduler.onNextTick(() => {
-        if (!this.#joined) hook(this, this.#result);
+        if (!this.#extras?.joined) hook(this, result);
       });
     }
   }
@@ -558,7 +563,7 @@ export class ThreadLocal<T> {
    * @throws {NotInThreadError} outside any thread
    */
   get(): T {
-    const locals = currentFor("ThreadLocal.get")._locals;
+    const locals = currentFor("ThreadLocal.get")._locals(false);
     return locals !== undefined && locals.has(this) ? locals.get(this) as T : this.#initial;
   }
 
@@ -567,12 +572,11 @@ export class ThreadLocal<T> {
    * @throws {NotInThreadError} outside any thread
    */
   set(value: T): void {
-    const t = currentFor("ThreadLocal.set");
-    (t._locals ??= new Map()).set(this, value);
+    currentFor("ThreadLocal.set")._locals(true)!.set(this, value);
   }
 
   /** Forgets the current thread's value, so it sees the initial value again. */
   delete(): void {
-    currentFor("ThreadLocal.delete")._locals?.delete(this);
+    currentFor("ThreadLocal.delete")._locals(false)?.delete(this);
   }
 }

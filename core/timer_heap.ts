@@ -6,29 +6,25 @@
  * @module
  */
 
-/** A timer in a {@linkcode TimerHeap}; `fire` runs when its deadline has passed. */
-export class Timer {
+/**
+ * An entry of a {@linkcode TimerHeap}: a deadline and what to do when it passes.
+ * Subclasses implement `fire` as a method, so a timer holds no callback of its own.
+ */
+export abstract class HeapTimer {
   /** Deadline in seconds on the monotonic clock (see `now()`). */
   deadline: number;
   /** Insertion order: timers with the same deadline fire first-in, first-out. */
   seq = 0;
   /** Position in the heap, or -1 when the timer is not scheduled. */
   index = -1;
-  /** What to do when the deadline passes. */
-  fire: (timer: Timer) => void;
-  /** Free slot for the owner of the timer (the thread to wake, the error to raise...). */
-  target: unknown;
 
-  /**
-   * @param deadline when to fire, in seconds on the monotonic clock
-   * @param fire called once with the timer when the deadline has passed
-   * @param target any value the callback needs
-   */
-  constructor(deadline: number, fire: (timer: Timer) => void, target: unknown) {
+  /** @param deadline when to fire, in seconds on the monotonic clock */
+  constructor(deadline: number) {
     this.deadline = deadline;
-    this.fire = fire;
-    this.target = target;
   }
+
+  /** Runs once when the deadline has passed (the timer has already left the heap). */
+  abstract fire(): void;
 
   /** Whether the timer is waiting in a heap. */
   get scheduled(): boolean {
@@ -36,7 +32,31 @@ export class Timer {
   }
 }
 
-function before(a: Timer, b: Timer): boolean {
+/** A timer that calls a function. */
+export class Timer extends HeapTimer {
+  /** What to do when the deadline passes. */
+  callback: (timer: Timer) => void;
+  /** Free slot for the owner of the timer (the thread to wake, the error to raise...). */
+  target: unknown;
+
+  /**
+   * @param deadline when to fire, in seconds on the monotonic clock
+   * @param callback called once with the timer when the deadline has passed
+   * @param target any value the callback needs
+   */
+  constructor(deadline: number, callback: (timer: Timer) => void, target: unknown) {
+    super(deadline);
+    this.callback = callback;
+    this.target = target;
+  }
+
+  /** Calls the callback. */
+  fire(): void {
+    this.callback(this);
+  }
+}
+
+function before(a: HeapTimer, b: HeapTimer): boolean {
   return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
 }
 
@@ -55,7 +75,7 @@ function before(a: Timer, b: Timer): boolean {
  * ```
  */
 export class TimerHeap {
-  #items: Timer[] = [];
+  #items: HeapTimer[] = [];
   #seq = 0;
 
   /** Number of scheduled timers. */
@@ -64,12 +84,12 @@ export class TimerHeap {
   }
 
   /** The timer that fires first, if any. */
-  peek(): Timer | undefined {
+  peek(): HeapTimer | undefined {
     return this.#items[0];
   }
 
   /** Schedules `timer`; it must not be scheduled already. */
-  add(timer: Timer): void {
+  add(timer: HeapTimer): void {
     if (timer.index >= 0) throw new RangeError("timer is already scheduled");
     timer.seq = this.#seq++;
     const items = this.#items;
@@ -79,7 +99,7 @@ export class TimerHeap {
   }
 
   /** Unschedules `timer`; does nothing if it already fired or was removed. */
-  remove(timer: Timer): void {
+  remove(timer: HeapTimer): void {
     const i = timer.index;
     if (i < 0) return;
     const items = this.#items;
@@ -101,7 +121,7 @@ export class TimerHeap {
       const timer = items[0];
       this.remove(timer);
       fired++;
-      timer.fire(timer);
+      timer.fire();
     }
     return fired;
   }

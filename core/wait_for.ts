@@ -11,8 +11,10 @@ import type { Wait } from "./sync/wait_queue.ts";
 /** Relays a foreign promise's outcome to the waiting thread, unless the wait ended. */
 class PromiseWait implements Wait {
   #thread: Thread | null;
-  constructor(thread: Thread) {
+  readonly _reason: string;
+  constructor(thread: Thread, reason: string) {
     this.#thread = thread;
+    this._reason = reason;
   }
   fulfilled(value: unknown): void {
     const t = this.#thread;
@@ -55,8 +57,8 @@ function unwrap<T>(s: unknown): T {
 export function waitFor<T>(promise: PromiseLike<T>, reason = "promise"): Promise<T> {
   const thread = current();
   if (thread === null) return Promise.reject(new NotInThreadError("waitFor"));
-  const wait = new PromiseWait(thread);
-  const resumed = thread._suspend(reason, wait);
+  const wait = new PromiseWait(thread, reason);
+  const resumed = thread._suspend(wait);
   promise.then((v) => wait.fulfilled(v), (e) => wait.rejected(e));
   return resumed.then(unwrap<T>);
 }

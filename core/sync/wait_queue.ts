@@ -31,12 +31,14 @@ export interface Wakeable {
 export interface Wait {
   /** Leaves the wait (queue, timer...) and passes on any turn it had been handed. */
   _interrupted(): void;
+  /** What is waited on, for thread dumps: a primitive, a socket, a word like "sleep". */
+  readonly _reason: unknown;
 }
 
 /** What {@linkcode block} needs of a thread: to be woken and to suspend. */
 export interface Blockable extends Wakeable {
   /** Suspends until woken (resolves) or interrupted (calls `wait._interrupted`, rejects). */
-  _suspend(reason: unknown, wait: Wait | null): Promise<unknown>;
+  _suspend(wait: Wait | null): Promise<unknown>;
 }
 
 /** Called when a waiter is interrupted: `granted` tells if a turn must be passed on. */
@@ -62,14 +64,24 @@ export class Waiter<T extends Wakeable = Wakeable> implements Wait {
   _queue: WaitQueue<T> | null;
   /** @internal */
   readonly _onAbort: AbortHandler<T> | undefined;
+  /** @internal What is waited on (the primitive), for thread dumps. */
+  readonly _reason: unknown;
 
   /**
    * @param queue the queue it waits in
    * @param thread the waiting thread
    * @param arg a number for the primitive's own use
    * @param onAbort what the primitive does when the waiter is interrupted
+   * @param reason what is waited on (the primitive), for thread dumps
    */
-  constructor(queue: WaitQueue<T>, thread: T, arg: number, onAbort?: AbortHandler<T>) {
+  constructor(
+    queue: WaitQueue<T>,
+    thread: T,
+    arg: number,
+    onAbort?: AbortHandler<T>,
+    reason: unknown = null,
+  ) {
+    this._reason = reason;
     this._queue = queue;
     this.thread = thread;
     this.arg = arg;
@@ -104,8 +116,8 @@ export class WaitQueue<T extends Wakeable = Wakeable> {
   }
 
   /** Appends `thread` and returns its place. */
-  push(thread: T, arg = 0, onAbort?: AbortHandler<T>): Waiter<T> {
-    const w = new Waiter(this, thread, arg, onAbort);
+  push(thread: T, arg = 0, onAbort?: AbortHandler<T>, reason: unknown = null): Waiter<T> {
+    const w = new Waiter(this, thread, arg, onAbort, reason);
     const tail = this.#tail;
     w._prev = tail;
     if (tail === null) this.#head = w;
@@ -200,5 +212,5 @@ export function block<T extends Blockable>(
   arg: number,
   onAbort?: AbortHandler<T>,
 ): Promise<unknown> {
-  return thread._suspend(reason, queue.push(thread, arg, onAbort));
+  return thread._suspend(queue.push(thread, arg, onAbort, reason));
 }

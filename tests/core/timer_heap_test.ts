@@ -36,7 +36,7 @@ Deno.test("randomized adds and removals agree with a sorted reference", () => {
     }
     const expected = [...live].sort((a, b) => a.deadline - b.deadline || a.seq - b.seq);
     const got: Timer[] = [];
-    for (const t of expected) t.fire = (x) => got.push(x);
+    for (const t of expected) t.callback = (x) => got.push(x);
     heap.runDue(Infinity);
     assert.deepEqual(got.map((t) => t.target), expected.map((t) => t.target));
     assert.equal(heap.size, 0);
