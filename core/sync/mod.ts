@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { Fifo, Mutex, spawn } from "./mod.ts";
+ * import { Fifo, Mutex, spawn } from "../../mod.ts";
  * const m = new Mutex();
  * const q = new Fifo<number>();
  * spawn(() => m.withLock(() => q.push(1)));
