@@ -52,6 +52,25 @@ class Scheduler {
   readonly threads: Map<number, unknown> = new Map();
   /** The id the next spawned thread gets. */
   nextThreadId = 1;
+  #slots = new Map<symbol, unknown>();
+
+  /**
+   * A process-wide service owned by the scheduler (the poller, the resolver, hooks),
+   * made by `make` on first use: the scheduler is the only global.
+   */
+  slot<T>(key: symbol, make: () => T): T {
+    if (this.#slots.has(key)) return this.#slots.get(key) as T;
+    const value = make();
+    this.#slots.set(key, value);
+    return value;
+  }
+
+  /** Replaces a process-wide service; returns the old one. */
+  setSlot<T>(key: symbol, value: T): T | undefined {
+    const old = this.#slots.get(key) as T | undefined;
+    this.#slots.set(key, value);
+    return old;
+  }
   #sliceResumes = 0;
   #sliceEnd = now() + SLICE_SECONDS;
   #clockChecks = 0;

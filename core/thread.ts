@@ -38,9 +38,13 @@ const context = scheduler.context;
 /** In the error slot: no interruption is pending. */
 const NO_ERROR: unique symbol = Symbol("no error");
 
-let threadErrorHook: ThreadErrorHook = (thread, error) => {
+const ERROR_HOOK = Symbol("threadErrorHook");
+const defaultErrorHook: ThreadErrorHook = (thread, error) => {
   console.error(`shrapnel: ${thread} died:`, error);
 };
+function errorHook(): ThreadErrorHook {
+  return scheduler.slot(ERROR_HOOK, () => defaultErrorHook);
+}
 
 /** What few threads need, kept apart so that a plain thread stays small. */
 interface Extras {
@@ -328,7 +332,7 @@ export class Thread<R = unknown> implements Runnable {
       }
     }
     if (failed && !(result instanceof Shutdown) && !extras?.joined) {
-      const hook = threadErrorHook; // the hook in force when it died
+      const hook = errorHook(); // the hook in force when it died
       // Like an unhandled rejection: report only if nobody joins by the next loop turn.
       scheduler.onNextTick(() => {
         if (!this.#extras?.joined) hook(this, result);
@@ -504,8 +508,8 @@ export function threadById(id: number): Thread | undefined {
  * ```
  */
 export function setThreadErrorHook(hook: ThreadErrorHook): ThreadErrorHook {
-  const old = threadErrorHook;
-  threadErrorHook = hook;
+  const old = errorHook();
+  scheduler.setSlot(ERROR_HOOK, hook);
   return old;
 }
 

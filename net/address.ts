@@ -1,0 +1,230 @@
+/**
+ * Socket addresses: parsing "host:port" strings, IP text to bytes and back, and the
+ * portable address buffer the FFI shim uses.
+ *
+ * @module
+ */
+
+/** An IPv4 or IPv6 address with a port. */
+export interface InetAddress {
+  /** "ipv4" or "ipv6". */
+  family: "ipv4" | "ipv6";
+  /** The IP address as text ("127.0.0.1", "::1"), or a host name to resolve. */
+  host: string;
+  /** The port, 0-65535 (0 asks the system for one when binding). */
+  port: number;
+  /** IPv6 scope (interface index), if any. */
+  scopeId?: number;
+}
+
+/** A unix-domain socket path. */
+export interface UnixAddress {
+  /** "unix". */
+  family: "unix";
+  /** The socket file's path ("" for an unnamed socket). */
+  path: string;
+}
+
+/** Any socket address. */
+export type Address = InetAddress | UnixAddress;
+
+/** Size of the shim's portable address buffer. */
+export const ADDRESS_BUFFER_SIZE = 128;
+
+const FAMILY_CODE = { ipv4: 4, ipv6: 6, unix: 1 } as const;
+
+/**
+ * Parses "host:port", "[v6]:port" or "/unix/path" (anything starting with "/" or "./").
+ *
+ * @example
+ * ```ts
+ * import { parseAddress } from "./address.ts";
+ * console.log(parseAddress("127.0.0.1:80"), parseAddress("[::1]:8080").family);
+ * ```
+ * @throws {TypeError} if the text is not an address
+ */
+export function parseAddress(text: string): Address {
+  if (text.startsWith("/") || text.startsWith("./")) return { family: "unix", path: text };
+  let host: string, portText: string;
+  if (text.startsWith("[")) {
+    const end = text.indexOf("]");
+    if (end < 0 || text[end + 1] !== ":") throw new TypeError(`bad address "${text}"`);
+    host = text.slice(1, end);
+    portText = text.slice(end + 2);
+  } else {
+    const colon = text.lastIndexOf(":");
+    if (colon < 0) throw new TypeError(`bad address "${text}": no port`);
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(":")) throw new TypeError(`bad address "${text}": put IPv6 in [brackets]`);
+  }
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new TypeError(`bad port in "${text}"`);
+  return { family: host.includes(":") ? "ipv6" : "ipv4", host, port };
+}
+
+/**
+ * The text form: "127.0.0.1:80", "[::1]:80" or the unix path.
+ *
+ * @example
+ * ```ts
+ * import { formatAddress } from "./address.ts";
+ * console.log(formatAddress({ family: "ipv6", host: "::1", port: 80 })); // "[::1]:80"
+ * ```
+ */
+export function formatAddress(address: Address): string {
+  if (address.family === "unix") return address.path;
+  return address.family === "ipv6"
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}
+
+/**
+ * Parses dotted IPv4 text into 4 bytes, or returns undefined if it is not IPv4.
+ *
+ * @example
+ * ```ts
+ * import { ipv4Bytes } from "./address.ts";
+ * console.log(ipv4Bytes("10.0.0.1"), ipv4Bytes("example.com")); // Uint8Array [10,0,0,1] undefined
+ * ```
+ */
+export function ipv4Bytes(text: string): Uint8Array | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i];
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
+    out[i] = Number(p);
+  }
+  return out;
+}
+
+/**
+ * Parses IPv6 text (with "::" and an embedded IPv4 tail) into 16 bytes, or returns
+ * undefined if it is not IPv6.
+ *
+ * @example
+ * ```ts
+ * import { ipv6Bytes } from "./address.ts";
+ * console.log(ipv6Bytes("::1")?.[15]); // 1
+ * ```
+ */
+export function ipv6Bytes(text: string): Uint8Array | undefined {
+  const percent = text.indexOf("%");
+  if (percent >= 0) text = text.slice(0, percent);
+  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return undefined;
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const groups = (half: string): number[] | undefined => {
+    if (half === "") return [];
+    const out: number[] = [];
+    const parts = half.split(":");
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (i === parts.length - 1 && p.includes(".")) {
+        const v4 = ipv4Bytes(p);
+        if (v4 === undefined) return undefined;
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
+        out.push(parseInt(p, 16));
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]), tail = halves.length === 2 ? groups(halves[1]) : [];
+  if (head === undefined || tail === undefined) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if ((halves.length === 1 && missing !== 0) || (halves.length === 2 && missing < 1)) {
+    return undefined;
+  }
+  const all = [...head, ...new Array(halves.length === 2 ? missing : 0).fill(0), ...tail];
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = all[i] >> 8;
+    out[2 * i + 1] = all[i] & 0xff;
+  }
+  return out;
+}
+
+/**
+ * IPv6 bytes as canonical text (RFC 5952: lower case, longest zero run as "::").
+ *
+ * @example
+ * ```ts
+ * import { ipv6Text, ipv6Bytes } from "./address.ts";
+ * console.log(ipv6Text(ipv6Bytes("0:0:0:0:0:0:0:1")!)); // "::1"
+ * ```
+ */
+export function ipv6Text(bytes: Uint8Array): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((bytes[2 * i] << 8) | bytes[2 * i + 1]);
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i > 1) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(":");
+  if (bestStart < 0) return hex(g);
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+}
+
+/** Whether `host` is an IP literal (no name resolution needed). */
+export function isIpLiteral(host: string): boolean {
+  return ipv4Bytes(host) !== undefined || ipv6Bytes(host) !== undefined;
+}
+
+/**
+ * Writes `address` (with an IP literal host) into a shim address buffer.
+ * @throws {TypeError} if the host is not an IP literal of the address's family
+ */
+export function encodeAddress(address: Address, out: Uint8Array): Uint8Array {
+  out.fill(0);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint16(0, FAMILY_CODE[address.family], true);
+  if (address.family === "unix") {
+    const path = new TextEncoder().encode(address.path);
+    if (path.length > ADDRESS_BUFFER_SIZE - 25) {
+      throw new TypeError(`unix socket path too long: ${address.path}`);
+    }
+    out.set(path, 24);
+    return out;
+  }
+  const bytes = address.family === "ipv4" ? ipv4Bytes(address.host) : ipv6Bytes(address.host);
+  if (bytes === undefined) {
+    throw new TypeError(`"${address.host}" is not an ${address.family} address`);
+  }
+  view.setUint16(2, address.port, true);
+  view.setUint32(4, address.scopeId ?? 0, true);
+  out.set(bytes, 8);
+  return out;
+}
+
+/** Reads a shim address buffer. */
+export function decodeAddress(buf: Uint8Array): Address {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const code = view.getUint16(0, true);
+  if (code === 1) {
+    let end = 24;
+    while (end < buf.length && buf[end] !== 0) end++;
+    return { family: "unix", path: new TextDecoder().decode(buf.subarray(24, end)) };
+  }
+  const port = view.getUint16(2, true);
+  if (code === 6) {
+    const scopeId = view.getUint32(4, true);
+    const address: InetAddress = { family: "ipv6", host: ipv6Text(buf.subarray(8, 24)), port };
+    if (scopeId !== 0) address.scopeId = scopeId;
+    return address;
+  }
+  return { family: "ipv4", host: buf.subarray(8, 12).join("."), port };
+}

@@ -1,0 +1,266 @@
+/**
+ * The poller under the FFI socket backend: epoll/kqueue through the C shim, hung on the
+ * scheduler's loop. While threads are busy it polls synchronously (a ~3 ns FFI call with
+ * timeout 0) once per loop turn; only when a poll finds nothing does it block, in one
+ * `nonblocking` FFI call on a helper thread (7-11 us round trip), so Deno's own loop, its
+ * timers and its other I/O, always keep running.
+ *
+ * @module
+ */
+
+import { ClosedError, NotInThreadError, SimultaneousError } from "../core/errors.ts";
+import { type LoopHook, scheduler } from "../core/scheduler.ts";
+import type { Wait } from "../core/sync/wait_queue.ts";
+import { current, type Thread } from "../core/thread.ts";
+import { openShim, type Shim } from "../ffi/shim.ts";
+import { SocketError } from "./errors.ts";
+
+/** Readiness flags reported by the shim. */
+export const READ = 1, WRITE = 2, HUP = 4, ERR = 8;
+
+/** Names of the errno values the shim reports, in the shim's order (see sh_errno). */
+const ERRNO_NAMES = [
+  "EAGAIN",
+  "EWOULDBLOCK",
+  "EINPROGRESS",
+  "EINTR",
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "ENOTCONN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRINUSE",
+  "EADDRNOTAVAIL",
+  "EMFILE",
+  "ENFILE",
+  "EBADF",
+  "EINVAL",
+  "EACCES",
+  "EPERM",
+  "ENOENT",
+  "EALREADY",
+  "EISCONN",
+  "EMSGSIZE",
+  "ENOBUFS",
+  "ENOMEM",
+  "EAFNOSUPPORT",
+  "EPROTONOSUPPORT",
+  "ENOTSOCK",
+  "EOPNOTSUPP",
+  "ECHILD",
+  "ESRCH",
+  "ENOSYS",
+  "ENAMETOOLONG",
+  "EDESTADDRREQ",
+  "ENETDOWN",
+] as const;
+
+/** Something registered with the poller: a socket or a watched kernel object. */
+export interface Pollable {
+  /** The file descriptor. */
+  readonly fd: number;
+  /** The thread waiting to read, if any. @internal */
+  _reader: Thread | null;
+  /** The thread waiting to write, if any. @internal */
+  _writer: Thread | null;
+}
+
+/** After this many socket calls in a row that did not block, a thread yields anyway. */
+export const SELFISHNESS = 16;
+
+/** A thread's wait for one direction of one fd. */
+class IOWait implements Wait {
+  readonly poller: FfiPoller;
+  readonly target: Pollable;
+  readonly direction: number;
+  constructor(poller: FfiPoller, target: Pollable, direction: number) {
+    this.poller = poller;
+    this.target = target;
+    this.direction = direction;
+  }
+  get _reason(): unknown {
+    return this.target;
+  }
+  _interrupted(): void {
+    this.poller._cancel(this.target, this.direction);
+  }
+}
+
+/** The FFI poller: one per process, owned by the scheduler. */
+export class FfiPoller implements LoopHook {
+  /** The shim's functions. */
+  readonly shim: Shim;
+  /** errno value -> name, for this platform. */
+  readonly errnoNames: Map<number, string> = new Map();
+  /** This platform's EAGAIN (and EWOULDBLOCK) values. */
+  readonly EAGAIN: number;
+  readonly EWOULDBLOCK: number;
+  readonly EINPROGRESS: number;
+  readonly EINTR: number;
+  /** Socket calls in a row that did not block (see {@linkcode SELFISHNESS}). */
+  streak = 0;
+  #ep: number;
+  #wakeFd: number;
+  #byFd: (Pollable | undefined)[] = [];
+  #waiting = 0;
+  #events = new Int32Array(512);
+  #idleEvents = new Int32Array(512);
+  #idlePending = false;
+  #hookRemover: (() => void) | null = null;
+
+  constructor(shim: Shim) {
+    this.shim = shim;
+    const count = shim.sh_errno_count();
+    for (let i = 0; i < count && i < ERRNO_NAMES.length; i++) {
+      const value = shim.sh_errno(i);
+      if (!this.errnoNames.has(value)) this.errnoNames.set(value, ERRNO_NAMES[i]);
+    }
+    this.EAGAIN = shim.sh_errno(0);
+    this.EWOULDBLOCK = shim.sh_errno(1);
+    this.EINPROGRESS = shim.sh_errno(2);
+    this.EINTR = shim.sh_errno(3);
+    const wake = new Int32Array(1);
+    const ep = shim.sh_poller_create(new Uint8Array(wake.buffer));
+    if (ep < 0) throw this.error(-ep, "poller_create");
+    this.#ep = ep;
+    this.#wakeFd = wake[0];
+  }
+
+  /** Whether `result` (a negative return) means "would block". */
+  wouldBlock(result: number): boolean {
+    return result === -this.EAGAIN || result === -this.EWOULDBLOCK;
+  }
+
+  /** The typed error for errno value `errno`. */
+  error(errno: number, syscall: string, detail = ""): SocketError {
+    return SocketError.from(this.errnoNames.get(errno) ?? `errno ${errno}`, syscall, detail);
+  }
+
+  /** Registers `target`'s fd, edge-triggered, for the given directions. */
+  register(target: Pollable, directions = READ | WRITE): void {
+    const r = this.shim.sh_poller_add(this.#ep, target.fd, directions);
+    if (r < 0) throw this.error(-r, "poller_add");
+    this.#byFd[target.fd] = target;
+  }
+
+  /**
+   * Forgets `target` before its fd is closed: threads waiting on it get
+   * {@linkcode ClosedError} at their blocking point.
+   */
+  unregister(target: Pollable): void {
+    if (this.#byFd[target.fd] === target) this.#byFd[target.fd] = undefined;
+    this.shim.sh_poller_del(this.#ep, target.fd);
+    for (const t of [target._reader, target._writer]) {
+      if (t !== null && !t.dead) t.raise(new ClosedError(`${target} was closed`));
+    }
+  }
+
+  /**
+   * Blocks the current thread until `target` is ready in `direction` (READ or WRITE).
+   *
+   * Interruption point: when interrupted the wait is withdrawn and the error thrown.
+   * @throws {SimultaneousError} if another thread already waits on that direction
+   * @throws {NotInThreadError} outside any thread
+   */
+  wait(target: Pollable, direction: number): Promise<unknown> {
+    const me = current();
+    if (me === null) return Promise.reject(new NotInThreadError("socket wait"));
+    const waiting = direction === READ ? target._reader : target._writer;
+    if (waiting !== null && waiting !== me) {
+      return Promise.reject(
+        new SimultaneousError(
+          `${waiting} already waits to ${direction === READ ? "read" : "write"} ${target}`,
+        ),
+      );
+    }
+    if (direction === READ) target._reader = me;
+    else target._writer = me;
+    this.#waiting++;
+    this.streak = 0;
+    if (this.#hookRemover === null) this.#hookRemover = scheduler.addHook(this);
+    else if (!this.#idlePending) scheduler.wakeLoop();
+    return me._suspend(new IOWait(this, target, direction));
+  }
+
+  /** @internal Withdraws a wait (the waiting thread was interrupted). */
+  _cancel(target: Pollable, direction: number): void {
+    if (direction === READ) {
+      if (target._reader === null) return;
+      target._reader = null;
+    } else {
+      if (target._writer === null) return;
+      target._writer = null;
+    }
+    this.#waiting--;
+    if (this.#waiting === 0) scheduler.wakeLoop();
+  }
+
+  /** Threads currently waiting on I/O. */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  /** @internal Each loop turn: poll at once; block (on a helper thread) only when idle. */
+  onTick(idle: boolean): void {
+    if (this.#waiting === 0) {
+      if (this.#idlePending) this.shim.sh_poller_wake(this.#ep, this.#wakeFd);
+      return;
+    }
+    const n = this.shim.sh_poller_wait(this.#ep, this.#wakeFd, this.#events, 256, 0);
+    if (n > 0) {
+      this.#dispatch(this.#events, n);
+      scheduler.wakeLoop(); // busy: poll again on the next turn
+    } else if (!this.#idlePending) {
+      if (idle) this.#idleWait();
+      else scheduler.wakeLoop();
+    }
+  }
+
+  #idleWait(): void {
+    this.#idlePending = true;
+    this.shim.sh_poller_wait_idle(this.#ep, this.#wakeFd, this.#idleEvents, 256, -1).then(
+      (n) => {
+        this.#idlePending = false;
+        if (n > 0) this.#dispatch(this.#idleEvents, n);
+        scheduler.wakeLoop();
+      },
+    );
+  }
+
+  #dispatch(events: Int32Array, n: number): void {
+    const byFd = this.#byFd;
+    for (let i = 0; i < n; i++) {
+      const target = byFd[events[2 * i]];
+      if (target === undefined) continue;
+      const flags = events[2 * i + 1];
+      if ((flags & READ) !== 0 && target._reader !== null) {
+        const t = target._reader;
+        target._reader = null;
+        this.#waiting--;
+        t._wake(undefined);
+      }
+      if ((flags & WRITE) !== 0 && target._writer !== null) {
+        const t = target._writer;
+        target._writer = null;
+        this.#waiting--;
+        t._wake(undefined);
+      }
+    }
+  }
+}
+
+const POLLER = Symbol("ffiPoller");
+
+/**
+ * The process's FFI poller, or the reason it is unavailable (no `--allow-ffi`, shim not
+ * built, unsupported platform).
+ */
+export function ffiPoller(): FfiPoller | { reason: string } {
+  return scheduler.slot(POLLER, () => {
+    const shim = openShim();
+    return "reason" in shim ? shim : new FfiPoller(shim);
+  });
+}
