@@ -17,3 +17,4 @@
  */
 
 export * from "./core/mod.ts";
+export * from "./net/mod.ts";

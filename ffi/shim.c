@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -620,4 +621,24 @@ SH_EXPORT int32_t sh_file_changes(int32_t fd) {
 SH_EXPORT int32_t sh_fd_flags(int32_t fd) {
   int fl = fcntl(fd, F_GETFL);
   return fl < 0 ? fail() : fl;
+}
+
+/*
+ * Readiness of `fd` right now (poll with timeout 0): the EV_* flags among `directions`
+ * (plus EV_HUP/EV_ERR), 0 if not ready. Edge-triggered waits use it to see whether a
+ * level is already there before they block.
+ */
+SH_EXPORT int32_t sh_ready(int32_t fd, int32_t directions) {
+  struct pollfd p = {fd, 0, 0};
+  if (directions & EV_READ) p.events |= POLLIN;
+  if (directions & EV_WRITE) p.events |= POLLOUT;
+  int n = poll(&p, 1, 0);
+  if (n < 0) return fail();
+  if (n == 0) return 0;
+  int32_t flags = 0;
+  if (p.revents & POLLIN) flags |= EV_READ;
+  if (p.revents & POLLOUT) flags |= EV_WRITE;
+  if (p.revents & POLLHUP) flags |= EV_HUP;
+  if (p.revents & (POLLERR | POLLNVAL)) flags |= EV_ERR;
+  return flags;
 }

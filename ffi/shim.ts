@@ -49,6 +49,7 @@ export const SYMBOLS = {
   sh_file_watch: { parameters: [buffer], result: i32 },
   sh_file_changes: { parameters: [i32], result: i32 },
   sh_fd_flags: { parameters: [i32], result: i32 },
+  sh_ready: { parameters: [i32, i32], result: i32 },
 } as const;
 
 /** The opened shim's functions. */

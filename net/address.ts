@@ -160,6 +160,9 @@ export function ipv6Bytes(text: string): Uint8Array | undefined {
 export function ipv6Text(bytes: Uint8Array): string {
   const g: number[] = [];
   for (let i = 0; i < 8; i++) g.push((bytes[2 * i] << 8) | bytes[2 * i + 1]);
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${bytes.subarray(12, 16).join(".")}`; // IPv4-mapped (RFC 5952 section 5)
+  }
   let bestStart = -1, bestLen = 0;
   for (let i = 0; i < 8;) {
     if (g[i] !== 0) {

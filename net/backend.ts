@@ -1,0 +1,93 @@
+/**
+ * Which socket backend new sockets use: the FFI poller when the shim can be opened, else
+ * Deno's own networking. `SHRAPNEL_BACKEND=ffi|deno` (or {@linkcode setBackend}) forces one.
+ *
+ * @module
+ */
+
+import { scheduler } from "../core/scheduler.ts";
+import { ShrapnelError } from "../core/errors.ts";
+import { type FfiPoller, ffiPoller } from "./ffi_poller.ts";
+import type { BackendName } from "./socket.ts";
+
+/** The FFI backend was demanded but cannot be used; the message says why. */
+export class BackendUnavailable extends ShrapnelError {}
+
+/** A backend choice: one of the backends, or "auto" (FFI when available). */
+export type BackendChoice = BackendName | "auto";
+
+const CHOICE = Symbol("socketBackend");
+
+function choiceFromEnvironment(): BackendChoice {
+  let value: string | undefined;
+  try {
+    if (
+      Deno.permissions.querySync({ name: "env", variable: "SHRAPNEL_BACKEND" }).state === "granted"
+    ) {
+      value = Deno.env.get("SHRAPNEL_BACKEND");
+    }
+  } catch {
+    value = undefined;
+  }
+  if (value === undefined || value === "" || value === "auto") return "auto";
+  if (value === "ffi" || value === "deno") return value;
+  throw new BackendUnavailable(`SHRAPNEL_BACKEND must be "ffi", "deno" or "auto", not "${value}"`);
+}
+
+/**
+ * Chooses the backend for sockets made from now on; returns the previous choice.
+ *
+ * @example
+ * ```ts
+ * import { setBackend, tcpSocket } from "./mod.ts";
+ * setBackend("deno");
+ * console.log(tcpSocket().backend); // "deno"
+ * setBackend("auto");
+ * ```
+ */
+export function setBackend(choice: BackendChoice): BackendChoice {
+  const old = scheduler.slot(CHOICE, choiceFromEnvironment);
+  scheduler.setSlot(CHOICE, choice);
+  return old;
+}
+
+/**
+ * The backend new sockets use, resolving "auto".
+ *
+ * @example
+ * ```ts
+ * import { activeBackend } from "./mod.ts";
+ * console.log(activeBackend()); // "ffi" with --allow-ffi and a built shim, else "deno"
+ * ```
+ * @throws {BackendUnavailable} if "ffi" is demanded but the shim cannot be opened
+ */
+export function activeBackend(): BackendName {
+  const choice = scheduler.slot(CHOICE, choiceFromEnvironment);
+  if (choice === "deno") return "deno";
+  const poller = ffiPoller();
+  if ("reason" in poller) {
+    if (choice === "ffi") throw new BackendUnavailable(`FFI backend unavailable: ${poller.reason}`);
+    return "deno";
+  }
+  return "ffi";
+}
+
+/** @internal The FFI poller, when the FFI backend is active; null for the Deno backend. */
+export function activePoller(): FfiPoller | null {
+  if (activeBackend() === "deno") return null;
+  return ffiPoller() as FfiPoller;
+}
+
+/**
+ * Why the FFI backend is unavailable, or null when it can be used.
+ *
+ * @example
+ * ```ts
+ * import { ffiUnavailableReason } from "./mod.ts";
+ * console.log(ffiUnavailableReason() ?? "ffi backend ready");
+ * ```
+ */
+export function ffiUnavailableReason(): string | null {
+  const poller = ffiPoller();
+  return "reason" in poller ? poller.reason : null;
+}

@@ -1,0 +1,200 @@
+/**
+ * Making sockets: on the active backend (see `activeBackend`).
+ *
+ * @module
+ */
+
+import { activePoller } from "./backend.ts";
+import { DenoSocket } from "./deno_socket.ts";
+import { UnsupportedOperation } from "./errors.ts";
+import { FfiSocket } from "./ffi_socket.ts";
+import { parseAddress } from "./address.ts";
+import { resolveAddress } from "./resolver.ts";
+import type { Address } from "./address.ts";
+import type { Socket, SocketFamily, SocketType } from "./socket.ts";
+
+function open(family: SocketFamily, type: SocketType): Socket {
+  const poller = activePoller();
+  return poller === null ? new DenoSocket(family, type) : FfiSocket.open(poller, family, type);
+}
+
+/**
+ * A TCP socket over IPv4.
+ *
+ * @example
+ * ```ts
+ * import { tcpSocket } from "./mod.ts";
+ * const s = tcpSocket();
+ * s.bind("127.0.0.1:0");
+ * s.listen();
+ * console.log(s.getsockname());
+ * s.close();
+ * ```
+ */
+export function tcpSocket(): Socket {
+  return open("ipv4", "stream");
+}
+
+/**
+ * A TCP socket over IPv6.
+ *
+ * @example
+ * ```ts
+ * import { tcp6Socket } from "./mod.ts";
+ * const s = tcp6Socket();
+ * s.bind("[::1]:0");
+ * s.close();
+ * ```
+ */
+export function tcp6Socket(): Socket {
+  return open("ipv6", "stream");
+}
+
+/**
+ * A UDP socket over IPv4 (on the Deno backend it needs `--unstable-net`).
+ *
+ * @example
+ * ```ts
+ * import { udpSocket } from "./mod.ts";
+ * const s = udpSocket();
+ * s.bind("127.0.0.1:0");
+ * s.close();
+ * ```
+ */
+export function udpSocket(): Socket {
+  return open("ipv4", "datagram");
+}
+
+/**
+ * A UDP socket over IPv6 (on the Deno backend it needs `--unstable-net`).
+ *
+ * @example
+ * ```ts
+ * import { udp6Socket } from "./mod.ts";
+ * const s = udp6Socket();
+ * s.bind("[::1]:0");
+ * s.close();
+ * ```
+ */
+export function udp6Socket(): Socket {
+  return open("ipv6", "datagram");
+}
+
+/**
+ * A unix-domain socket ("stream" by default).
+ *
+ * @example
+ * ```ts
+ * import { unixSocket } from "./mod.ts";
+ * const path = Deno.makeTempDirSync() + "/sock";
+ * const s = unixSocket();
+ * s.bind(path);
+ * s.listen();
+ * s.close();
+ * ```
+ */
+export function unixSocket(type: SocketType = "stream"): Socket {
+  return open("unix", type);
+}
+
+/**
+ * Two connected unix sockets. On the Deno backend only "stream" pairs exist, made
+ * through a temporary listening path.
+ *
+ * @example
+ * ```ts
+ * import { socketPair, spawn } from "../mod.ts";
+ * await spawn(async () => {
+ *   const [a, b] = await socketPair();
+ *   await a.send(new Uint8Array([1, 2]));
+ *   console.log(await b.recvExact(2));
+ *   a.close();
+ *   b.close();
+ * }).join();
+ * ```
+ * @throws {UnsupportedOperation} for a datagram pair on the Deno backend
+ */
+export async function socketPair(type: SocketType = "stream"): Promise<[Socket, Socket]> {
+  const poller = activePoller();
+  if (poller !== null) return FfiSocket.pair(poller, type);
+  if (type === "datagram") {
+    throw new UnsupportedOperation("datagram socket pairs", "deno", "use the ffi backend");
+  }
+  return await DenoSocket.pair();
+}
+
+/**
+ * Wraps a socket file descriptor opened elsewhere (it is made non-blocking and
+ * close-on-exec; the socket owns it from now on).
+ *
+ * @example
+ * ```ts ignore
+ * import { fdSocket } from "./mod.ts";
+ * const s = fdSocket(3); // e.g. a socket passed by systemd
+ * ```
+ * @throws {UnsupportedOperation} on the Deno backend, which has no raw descriptors
+ */
+export function fdSocket(fd: number): Socket {
+  const poller = activePoller();
+  if (poller === null) {
+    throw new UnsupportedOperation("fdSocket", "deno", "use the ffi backend (--allow-ffi)");
+  }
+  return FfiSocket.adopt(poller, fd);
+}
+
+/**
+ * Connects a new stream socket to "host:port", "[v6]:port" or a unix path, choosing IPv4
+ * or IPv6 from the resolved address.
+ *
+ * Interruption point: while resolving and connecting; the socket is closed on failure.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectTo, spawn } from "../mod.ts";
+ * await spawn(async () => {
+ *   const s = await connectTo("example.com:80");
+ *   s.close();
+ * }).join();
+ * ```
+ */
+export async function connectTo(address: Address | string): Promise<Socket> {
+  const target = await resolveAddress(address);
+  const socket = open(target.family, "stream");
+  try {
+    await socket.connect(target);
+  } catch (e) {
+    socket.close();
+    throw e;
+  }
+  return socket;
+}
+
+/**
+ * A listening stream socket bound to `address` (IP literal, "*:port" or a unix path).
+ *
+ * @example
+ * ```ts
+ * import { listenOn } from "./mod.ts";
+ * const server = listenOn("127.0.0.1:0");
+ * console.log(server.getsockname());
+ * server.close();
+ * ```
+ * @throws {AddressInUseError} if the address is taken
+ */
+export function listenOn(address: Address | string, backlog = 1024): Socket {
+  const a = typeof address === "string" ? parseAddress(address) : address;
+  const family: SocketFamily = a.family === "unix"
+    ? "unix"
+    : a.host.includes(":")
+    ? "ipv6"
+    : "ipv4";
+  const socket = open(family, "stream");
+  try {
+    socket.bind(a);
+    socket.listen(backlog);
+  } catch (e) {
+    socket.close();
+    throw e;
+  }
+  return socket;
+}

@@ -1,0 +1,490 @@
+/**
+ * Sockets on the FFI poller: every call is first tried as a synchronous non-blocking
+ * syscall through the shim (a few ns of FFI); only on EAGAIN does the thread block, on
+ * the poller. A thread whose calls keep succeeding yields every `SELFISHNESS` calls so it
+ * cannot starve the others.
+ *
+ * @module
+ */
+
+import { ClosedError } from "../core/errors.ts";
+import { yieldSlice } from "../core/sleep.ts";
+import type { Thread } from "../core/thread.ts";
+import {
+  type Address,
+  ADDRESS_BUFFER_SIZE,
+  decodeAddress,
+  encodeAddress,
+  formatAddress,
+  parseAddress,
+} from "./address.ts";
+import { ERR, type FfiPoller, HUP, type Pollable, READ, SELFISHNESS, WRITE } from "./ffi_poller.ts";
+import { resolveAddress } from "./resolver.ts";
+import {
+  type BackendName,
+  type ShutdownHow,
+  Socket,
+  type SocketFamily,
+  type SocketOption,
+  type SocketType,
+} from "./socket.ts";
+
+const FAMILY_CODE = { ipv4: 4, ipv6: 6, unix: 1 } as const;
+const TYPE_CODE = { stream: 1, datagram: 2 } as const;
+const OPTION_CODE: Record<SocketOption, number> = {
+  SO_REUSEADDR: 1,
+  SO_REUSEPORT: 2,
+  SO_KEEPALIVE: 3,
+  SO_RCVBUF: 4,
+  SO_SNDBUF: 5,
+  SO_ERROR: 6,
+  SO_BROADCAST: 7,
+  TCP_NODELAY: 8,
+  IPV6_V6ONLY: 9,
+  SO_TYPE: 10,
+};
+const SHUTDOWN_CODE = { read: 0, write: 1, both: 2 } as const;
+const MAX_IO = 0x7fffffff;
+
+/** What a host part of "" or "*" means when binding. */
+const ANY_HOST = { ipv4: "0.0.0.0", ipv6: "::" } as const;
+
+/**
+ * A socket on the FFI backend. Made by the constructors in `constructors.ts`
+ * (`tcpSocket()`...), not directly.
+ */
+export class FfiSocket extends Socket implements Pollable {
+  /** The file descriptor (-1 once closed). */
+  fd: number;
+  /** "ipv4", "ipv6" or "unix". */
+  readonly family: SocketFamily;
+  /** "stream" or "datagram". */
+  readonly type: SocketType;
+  /** Always "ffi". */
+  readonly backend: BackendName = "ffi";
+  /** @internal */
+  _reader: Thread | null = null;
+  /** @internal */
+  _writer: Thread | null = null;
+  readonly #poller: FfiPoller;
+  #address: Uint8Array | null = null;
+
+  /** @internal Wraps `fd` (non-blocking, close-on-exec) and registers it with the poller. */
+  constructor(poller: FfiPoller, fd: number, family: SocketFamily, type: SocketType) {
+    super();
+    this.#poller = poller;
+    this.fd = fd;
+    this.family = family;
+    this.type = type;
+    try {
+      poller.register(this, READ | WRITE);
+    } catch (e) {
+      poller.shim.sh_close(fd);
+      throw e;
+    }
+  }
+
+  /** @internal Opens a new socket of the given family and type. */
+  static open(poller: FfiPoller, family: SocketFamily, type: SocketType): FfiSocket {
+    const fd = poller.shim.sh_socket(FAMILY_CODE[family], TYPE_CODE[type]);
+    if (fd < 0) throw poller.error(-fd, "socket");
+    return new FfiSocket(poller, fd, family, type);
+  }
+
+  /** @internal Two connected unix sockets. */
+  static pair(poller: FfiPoller, type: SocketType): [FfiSocket, FfiSocket] {
+    const fds = new Int32Array(2);
+    const r = poller.shim.sh_socketpair(TYPE_CODE[type], new Uint8Array(fds.buffer));
+    if (r < 0) throw poller.error(-r, "socketpair");
+    return [
+      new FfiSocket(poller, fds[0], "unix", type),
+      new FfiSocket(poller, fds[1], "unix", type),
+    ];
+  }
+
+  /** @internal Adopts an fd opened elsewhere (made non-blocking and close-on-exec). */
+  static adopt(poller: FfiPoller, fd: number): FfiSocket {
+    const r = poller.shim.sh_adopt(fd);
+    if (r < 0) throw poller.error(-r, "adopt", `fd ${fd}`);
+    const kind = poller.shim.sh_getsockopt(fd, OPTION_CODE.SO_TYPE);
+    if (kind < 0) throw poller.error(-kind, "getsockopt", `fd ${fd}`);
+    const buf = new Uint8Array(ADDRESS_BUFFER_SIZE);
+    const n = poller.shim.sh_getsockname(fd, buf);
+    if (n < 0) throw poller.error(-n, "getsockname", `fd ${fd}`);
+    const family = decodeAddress(buf).family;
+    return new FfiSocket(poller, fd, family, kind === 2 ? "datagram" : "stream");
+  }
+
+  get closed(): boolean {
+    return this.fd < 0;
+  }
+
+  #scratch(): Uint8Array {
+    return this.#address ??= new Uint8Array(ADDRESS_BUFFER_SIZE);
+  }
+
+  #fd(operation: string): number {
+    const fd = this.fd;
+    if (fd < 0) throw new ClosedError(`${operation} on a closed socket`);
+    return fd;
+  }
+
+  /** After a call that did not block: yield now and then, so busy threads take turns. */
+  #didNotBlock(): Promise<void> | undefined {
+    if (++this.#poller.streak < SELFISHNESS) return undefined;
+    this.#poller.streak = 0;
+    return yieldSlice();
+  }
+
+  /**
+   * Reads into `buffer`; returns the bytes read, 0 at the end of the stream.
+   *
+   * Interruption point: an interrupted read has read nothing.
+   * @throws {ClosedError} if the socket is or gets closed
+   * @throws {ConnectionResetError} if the peer reset the connection
+   */
+  async recvInto(buffer: Uint8Array): Promise<number> {
+    const poller = this.#poller;
+    const length = Math.min(buffer.length, MAX_IO);
+    for (;;) {
+      const n = poller.shim.sh_recv(this.#fd("recv"), buffer, length);
+      if (n >= 0) {
+        const pause = this.#didNotBlock();
+        if (pause !== undefined) await pause;
+        return n;
+      }
+      if (!poller.wouldBlock(n)) {
+        if (n === -poller.EINTR) continue;
+        throw poller.error(-n, "recv");
+      }
+      await poller.wait(this, READ);
+    }
+  }
+
+  /**
+   * Writes some of `data`; returns how many bytes the kernel took.
+   *
+   * Interruption point: an interrupted write has written nothing.
+   * @throws {ConnectionResetError} if the peer is gone (EPIPE, ECONNRESET)
+   */
+  async sendSome(data: Uint8Array): Promise<number> {
+    if (data.length === 0) return 0;
+    const poller = this.#poller;
+    const length = Math.min(data.length, MAX_IO);
+    for (;;) {
+      const n = poller.shim.sh_send(this.#fd("send"), data, length);
+      if (n >= 0) {
+        const pause = this.#didNotBlock();
+        if (pause !== undefined) await pause;
+        return n;
+      }
+      if (!poller.wouldBlock(n)) {
+        if (n === -poller.EINTR) continue;
+        throw poller.error(-n, "send");
+      }
+      await poller.wait(this, WRITE);
+    }
+  }
+
+  /**
+   * Writes all of `data`. Fast path: one syscall when the kernel takes it all.
+   *
+   * Interruption point: an interrupted send has written a prefix of `data`, and no more.
+   */
+  override async send(data: Uint8Array): Promise<number> {
+    const poller = this.#poller;
+    let sent = 0;
+    while (sent < data.length) {
+      const rest = data.length - sent;
+      const n = poller.shim.sh_send(
+        this.#fd("send"),
+        sent === 0 ? data : data.subarray(sent),
+        Math.min(rest, MAX_IO),
+      );
+      if (n >= 0) {
+        sent += n;
+        continue;
+      }
+      if (!poller.wouldBlock(n)) {
+        if (n === -poller.EINTR) continue;
+        throw poller.error(-n, "send");
+      }
+      await poller.wait(this, WRITE);
+    }
+    const pause = this.#didNotBlock();
+    if (pause !== undefined) await pause;
+    return data.length;
+  }
+
+  /**
+   * Reads into one buffer per size with a single `readv` syscall.
+   *
+   * Interruption point: an interrupted read has read nothing.
+   */
+  override async readv(sizes: readonly number[]): Promise<Uint8Array[]> {
+    const count = Math.min(sizes.length, 64);
+    const lengths = new Uint32Array(count);
+    let total = 0;
+    for (let i = 0; i < count; i++) total += lengths[i] = sizes[i];
+    const base = new Uint8Array(total);
+    const poller = this.#poller;
+    for (;;) {
+      const n = poller.shim.sh_readv(
+        this.#fd("readv"),
+        base,
+        new Uint8Array(lengths.buffer),
+        count,
+      );
+      if (n >= 0) {
+        const out: Uint8Array[] = [];
+        let offset = 0;
+        for (let i = 0; i < count && offset < n; i++) {
+          out.push(base.subarray(offset, Math.min(offset + lengths[i], n)));
+          offset += lengths[i];
+        }
+        return out;
+      }
+      if (!poller.wouldBlock(n)) {
+        if (n === -poller.EINTR) continue;
+        throw poller.error(-n, "readv");
+      }
+      await poller.wait(this, READ);
+    }
+  }
+
+  /**
+   * Receives one datagram (truncated to `size`) and its sender.
+   *
+   * Interruption point: an interrupted receive has taken nothing.
+   */
+  async recvFrom(size: number): Promise<[Uint8Array, Address]> {
+    const poller = this.#poller;
+    const buffer = new Uint8Array(size);
+    const from = this.#scratch();
+    for (;;) {
+      const n = poller.shim.sh_recvfrom(this.#fd("recvfrom"), buffer, size, from);
+      if (n >= 0) return [n === size ? buffer : buffer.slice(0, n), decodeAddress(from)];
+      if (!poller.wouldBlock(n)) {
+        if (n === -poller.EINTR) continue;
+        throw poller.error(-n, "recvfrom");
+      }
+      await poller.wait(this, READ);
+    }
+  }
+
+  /**
+   * Sends one datagram to `address` (names go through the resolver).
+   *
+   * Interruption point: an interrupted send has sent nothing.
+   * @throws {SocketError} EMSGSIZE if the datagram is too large
+   */
+  async sendTo(data: Uint8Array, address: Address | string): Promise<number> {
+    const target = await this.#resolve(address);
+    const to = encodeAddress(target, new Uint8Array(ADDRESS_BUFFER_SIZE));
+    const poller = this.#poller;
+    for (;;) {
+      const n = poller.shim.sh_sendto(this.#fd("sendto"), data, data.length, to);
+      if (n >= 0) return n;
+      if (!poller.wouldBlock(n)) {
+        if (n === -poller.EINTR) continue;
+        throw poller.error(-n, "sendto");
+      }
+      await poller.wait(this, WRITE);
+    }
+  }
+
+  #acceptOne(): [FfiSocket, Address] | null {
+    const poller = this.#poller;
+    const peer = this.#scratch();
+    for (;;) {
+      const fd = poller.shim.sh_accept(this.#fd("accept"), peer);
+      if (fd >= 0) {
+        return [new FfiSocket(poller, fd, this.family, this.type), decodeAddress(peer)];
+      }
+      if (poller.wouldBlock(fd)) return null;
+      const code = poller.errnoNames.get(-fd);
+      // A connection reset while queued is the client's business, not the listener's.
+      if (fd === -poller.EINTR || code === "ECONNABORTED" || code === "EPROTO") continue;
+      throw poller.error(-fd, "accept");
+    }
+  }
+
+  /**
+   * Accepts one connection.
+   *
+   * Interruption point: an interrupted accept has accepted nothing (the connection
+   * stays queued for the next call).
+   * @throws {TooManyOpenFilesError} when the process is out of file descriptors (EMFILE);
+   *   the connection stays queued
+   */
+  async accept(): Promise<[Socket, Address]> {
+    for (;;) {
+      const got = this.#acceptOne();
+      if (got !== null) return got;
+      await this.#poller.wait(this, READ);
+    }
+  }
+
+  /**
+   * Waits for a connection, then accepts every queued one up to `max` without blocking.
+   *
+   * Interruption point: as {@linkcode FfiSocket.accept}.
+   */
+  async acceptMany(max: number): Promise<[Socket, Address][]> {
+    const out: [Socket, Address][] = [];
+    for (;;) {
+      while (out.length < max) {
+        let got: [FfiSocket, Address] | null;
+        try {
+          got = this.#acceptOne();
+        } catch (e) {
+          if (out.length > 0) return out; // hand over what we have; the error recurs next call
+          throw e;
+        }
+        if (got === null) break;
+        out.push(got);
+      }
+      if (out.length > 0) return out;
+      await this.#poller.wait(this, READ);
+    }
+  }
+
+  async #resolve(address: Address | string): Promise<Address> {
+    const a = typeof address === "string" ? parseAddress(address) : address;
+    if (a.family === "unix") return a;
+    const resolved = await resolveAddress(a, this.family === "unix" ? undefined : this.family);
+    return resolved;
+  }
+
+  /**
+   * Connects (resolving names through the current resolver).
+   *
+   * Interruption point: an interrupted connect leaves the socket unusable; close it.
+   * @throws {ConnectionRefusedError} nobody listens there
+   * @throws {SocketError} ETIMEDOUT, EHOSTUNREACH... as the kernel reports
+   */
+  async connect(address: Address | string): Promise<void> {
+    const target = await this.#resolve(address);
+    const poller = this.#poller;
+    const r = poller.shim.sh_connect(
+      this.#fd("connect"),
+      encodeAddress(this.#matchFamily(target), this.#scratch()),
+    );
+    if (r === 0) return;
+    if (r !== -poller.EINPROGRESS && !poller.wouldBlock(r) && r !== -poller.EINTR) {
+      throw poller.error(-r, "connect", formatAddress(target));
+    }
+    await poller.wait(this, WRITE);
+    const error = poller.shim.sh_getsockopt(this.#fd("connect"), OPTION_CODE.SO_ERROR);
+    if (error < 0) throw poller.error(-error, "getsockopt");
+    if (error !== 0) throw poller.error(error, "connect", formatAddress(target));
+  }
+
+  #matchFamily(a: Address): Address {
+    if (a.family === "unix" || this.family === "unix" || a.family === this.family) return a;
+    throw new TypeError(`cannot use ${a.family} address ${a.host} on an ${this.family} socket`);
+  }
+
+  /**
+   * Binds to a local address; a host of "" or "*" means any address. Sets SO_REUSEADDR
+   * first on stream sockets.
+   * @throws {AddressInUseError} if the address is taken
+   */
+  bind(address: Address | string): void {
+    const fd = this.#fd("bind");
+    let a = typeof address === "string" ? parseAddress(address) : address;
+    if (a.family !== "unix") {
+      const family = this.family === "unix" ? a.family : this.family;
+      const host = a.host === "" || a.host === "*" ? ANY_HOST[family] : a.host;
+      a = { ...a, family, host };
+    }
+    if (this.type === "stream" && this.family !== "unix") {
+      this.#poller.shim.sh_setsockopt(fd, OPTION_CODE.SO_REUSEADDR, 1);
+    }
+    const r = this.#poller.shim.sh_bind(fd, encodeAddress(this.#matchFamily(a), this.#scratch()));
+    if (r < 0) throw this.#poller.error(-r, "bind", formatAddress(a));
+  }
+
+  /** Starts listening (default backlog 1024). */
+  listen(backlog = 1024): void {
+    const r = this.#poller.shim.sh_listen(this.#fd("listen"), backlog);
+    if (r < 0) throw this.#poller.error(-r, "listen");
+  }
+
+  /** Shuts one or both halves of the connection. */
+  shutdown(how: ShutdownHow = "both"): void {
+    const r = this.#poller.shim.sh_shutdown(this.#fd("shutdown"), SHUTDOWN_CODE[how]);
+    if (r < 0) throw this.#poller.error(-r, "shutdown");
+  }
+
+  /**
+   * Closes the socket; threads waiting on it get {@linkcode ClosedError}. Idempotent.
+   */
+  close(): void {
+    const fd = this.fd;
+    if (fd < 0) return;
+    this.#poller.unregister(this);
+    this.fd = -1;
+    this.#poller.shim.sh_close(fd);
+  }
+
+  /** The local address. */
+  getsockname(): Address {
+    const buf = this.#scratch();
+    const r = this.#poller.shim.sh_getsockname(this.#fd("getsockname"), buf);
+    if (r < 0) throw this.#poller.error(-r, "getsockname");
+    return decodeAddress(buf);
+  }
+
+  /**
+   * The peer's address.
+   * @throws {SocketError} ENOTCONN if not connected
+   */
+  getpeername(): Address {
+    const buf = this.#scratch();
+    const r = this.#poller.shim.sh_getpeername(this.#fd("getpeername"), buf);
+    if (r < 0) throw this.#poller.error(-r, "getpeername");
+    return decodeAddress(buf);
+  }
+
+  /** Sets an option; booleans become 1/0. */
+  setsockopt(option: SocketOption, value: number | boolean): void {
+    const r = this.#poller.shim.sh_setsockopt(
+      this.#fd("setsockopt"),
+      OPTION_CODE[option],
+      Number(value),
+    );
+    if (r < 0) throw this.#poller.error(-r, "setsockopt", option);
+  }
+
+  /** Reads an option. */
+  getsockopt(option: SocketOption): number {
+    const r = this.#poller.shim.sh_getsockopt(this.#fd("getsockopt"), OPTION_CODE[option]);
+    if (r < 0) throw this.#poller.error(-r, "getsockopt", option);
+    return r;
+  }
+
+  /**
+   * Blocks until there is something to read (or the peer is gone).
+   *
+   * Interruption point.
+   */
+  async waitForRead(): Promise<void> {
+    const poller = this.#poller;
+    if ((poller.shim.sh_ready(this.#fd("waitForRead"), READ) & (READ | HUP | ERR)) !== 0) return;
+    await poller.wait(this, READ);
+  }
+
+  /** Blocks until the socket can take more data. Interruption point. */
+  async waitForWrite(): Promise<void> {
+    const poller = this.#poller;
+    if ((poller.shim.sh_ready(this.#fd("waitForWrite"), WRITE) & (WRITE | HUP | ERR)) !== 0) {
+      return;
+    }
+    await poller.wait(this, WRITE);
+  }
+
+  override toString(): string {
+    return `FfiSocket(fd ${this.fd}, ${this.family} ${this.type})`;
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Sockets whose blocking calls block only the calling thread, on two backends (the FFI
+ * poller and Deno's own API), plus kernel events as blocking calls.
+ *
+ * @example
+ * ```ts
+ * import { connectTo, listenOn, spawn } from "../mod.ts";
+ * const server = listenOn("127.0.0.1:0");
+ * spawn(async () => {
+ *   const [conn] = await server.accept();
+ *   await conn.send(await conn.recv(100)); // echo once
+ *   conn.close();
+ * });
+ * await spawn(async () => {
+ *   const client = await connectTo(server.getsockname());
+ *   await client.send(new TextEncoder().encode("ping"));
+ *   console.log(new TextDecoder().decode(await client.recvExact(4)));
+ *   client.close();
+ *   server.close();
+ * }).join();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./address.ts";
+export * from "./backend.ts";
+export * from "./constructors.ts";
+export * from "./duplex.ts";
+export * from "./errors.ts";
+export * from "./events.ts";
+export * from "./resolver.ts";
+export * from "./socket.ts";
+export { DenoSocket, fromDenoError } from "./deno_socket.ts";
+export { FfiSocket } from "./ffi_socket.ts";
+export { FfiPoller, ffiPoller, type Pollable, SELFISHNESS } from "./ffi_poller.ts";

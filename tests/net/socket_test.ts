@@ -1,0 +1,347 @@
+/** Socket specifications, run against both backends. */
+import assert from "node:assert/strict";
+import {
+  AddressInUseError,
+  ClosedError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  connectTo,
+  EOFError,
+  Interrupted,
+  listenOn,
+  setResolver,
+  SimultaneousError,
+  type Socket,
+  socketPair,
+  spawn,
+  tcp6Socket,
+  tcpSocket,
+  TimeoutError,
+  udpSocket,
+  unixSocket,
+  withTimeout,
+} from "../../mod.ts";
+import { sleep } from "../../core/sleep.ts";
+import { bytes, openFds, socketTest, text } from "./_backends.ts";
+
+/** A listening socket and a connected pair across it. */
+async function connectedPair(): Promise<{ server: Socket; client: Socket; conn: Socket }> {
+  const server = listenOn("127.0.0.1:0");
+  const client = await connectTo(server.getsockname());
+  const [conn] = await server.accept();
+  return { server, client, conn };
+}
+
+function closeAll(...sockets: Socket[]): void {
+  for (const s of sockets) s.close();
+}
+
+socketTest("bytes sent by one end arrive at the other, both ways", async (backend) => {
+  const { server, client, conn } = await connectedPair();
+  assert.equal(client.backend, backend);
+  await client.send(bytes("hello"));
+  assert.equal(text(await conn.recvExact(5)), "hello");
+  await conn.send(bytes("world!"));
+  assert.equal(text(await client.recvExact(6)), "world!");
+  const local = client.getsockname(), peer = conn.getpeername();
+  assert.equal(local.family, "ipv4");
+  assert.deepEqual(peer, local);
+  closeAll(client, conn, server);
+});
+
+socketTest("recv returns what is there, and empty at the end of the stream", async () => {
+  const { server, client, conn } = await connectedPair();
+  await client.send(bytes("abc"));
+  client.close();
+  let got = "";
+  for (;;) {
+    const chunk = await conn.recv(100);
+    if (chunk.length === 0) break;
+    got += text(chunk);
+  }
+  assert.equal(got, "abc");
+  assert.equal((await conn.recv(10)).length, 0);
+  closeAll(conn, server);
+});
+
+socketTest("recvExact at an early end throws EOFError carrying the partial data", async () => {
+  const { server, client, conn } = await connectedPair();
+  await client.send(bytes("xyz"));
+  client.close();
+  const error = await conn.recvExact(5).catch((e) => e);
+  assert.ok(error instanceof EOFError);
+  assert.equal(text(error.partial), "xyz");
+  assert.equal(error.wanted, 5);
+  closeAll(conn, server);
+});
+
+socketTest("connecting where nobody listens is ConnectionRefusedError", async () => {
+  const probe = listenOn("127.0.0.1:0");
+  const address = probe.getsockname();
+  probe.close();
+  await assert.rejects(connectTo(address), ConnectionRefusedError);
+});
+
+socketTest("binding a taken address is AddressInUseError", () => {
+  const server = listenOn("127.0.0.1:0");
+  const second = tcpSocket();
+  assert.throws(() => {
+    second.bind(server.getsockname());
+    second.listen();
+  }, AddressInUseError);
+  closeAll(second, server);
+});
+
+socketTest("a timed-out recv loses nothing: later bytes go to the next recv", async () => {
+  const { server, client, conn } = await connectedPair();
+  await assert.rejects(withTimeout(0.02, () => conn.recv(10)), TimeoutError);
+  await client.send(bytes("late"));
+  assert.equal(text(await withTimeout(2, () => conn.recvExact(4))), "late");
+  closeAll(client, conn, server);
+});
+
+socketTest(
+  "an interrupted accept accepts nothing; the next accept gets the connection",
+  async () => {
+    const server = listenOn("127.0.0.1:0");
+    const acceptor = spawn(() => server.accept());
+    await sleep(0.01);
+    acceptor.interrupt();
+    await assert.rejects(withTimeout(2, () => acceptor.join()), Interrupted);
+    const client = await connectTo(server.getsockname());
+    const [conn] = await withTimeout(2, () => server.accept());
+    await client.send(bytes("!"));
+    assert.equal(text(await conn.recvExact(1)), "!");
+    closeAll(client, conn, server);
+  },
+);
+
+socketTest("close raises ClosedError in a thread waiting on the socket, and after", async () => {
+  const { server, client, conn } = await connectedPair();
+  const reader = spawn(() => conn.recv(10));
+  await sleep(0.01);
+  conn.close();
+  await assert.rejects(withTimeout(2, () => reader.join()), ClosedError);
+  await assert.rejects(conn.recv(10), ClosedError);
+  await assert.rejects(conn.send(bytes("x")), ClosedError);
+  conn.close(); // twice is harmless
+  closeAll(client, server);
+});
+
+socketTest("two threads reading one socket at once is SimultaneousError", async () => {
+  const { server, client, conn } = await connectedPair();
+  const first = spawn(() => conn.recv(10));
+  await sleep(0.01);
+  await assert.rejects(conn.recv(10), SimultaneousError);
+  await client.send(bytes("ok"));
+  assert.equal(text(await withTimeout(2, () => first.join())), "ok");
+  closeAll(client, conn, server);
+});
+
+socketTest("a reset connection is ConnectionResetError", async () => {
+  const { server, client, conn } = await connectedPair();
+  await client.send(bytes("unread"));
+  await sleep(0.02);
+  conn.close(); // closing with unread data sends RST
+  await sleep(0.02);
+  const error = await (async () => {
+    for (let i = 0; i < 100; i++) {
+      await client.send(bytes("more"));
+      const got = await withTimeout(1, () => client.recv(10));
+      if (got.length === 0) return null;
+    }
+    return null;
+  })().catch((e) => e);
+  assert.ok(error instanceof ConnectionResetError, `got ${error}`);
+  closeAll(client, server);
+});
+
+socketTest("4 MiB goes through intact while both ends block on full buffers", async () => {
+  const { server, client, conn } = await connectedPair();
+  const data = new Uint8Array(4 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff;
+  const writer = spawn(() => client.send(data));
+  const got = await withTimeout(10, () => conn.recvExact(data.length));
+  assert.equal(await writer.join(), data.length);
+  assert.deepEqual(got, data);
+  closeAll(client, conn, server);
+});
+
+socketTest("shutdown of the write half is an end of stream for the peer only", async () => {
+  const { server, client, conn } = await connectedPair();
+  client.shutdown("write");
+  assert.equal((await conn.recv(10)).length, 0);
+  await conn.send(bytes("still"));
+  assert.equal(text(await client.recvExact(5)), "still");
+  closeAll(client, conn, server);
+});
+
+socketTest("udp: a datagram arrives whole with its sender's address", async () => {
+  const a = udpSocket(), b = udpSocket();
+  a.bind("127.0.0.1:0");
+  b.bind("127.0.0.1:0");
+  await a.sendTo(bytes("datagram"), b.getsockname());
+  const [data, from] = await withTimeout(2, () => b.recvFrom(100));
+  assert.equal(text(data), "datagram");
+  assert.deepEqual(from, a.getsockname());
+  await assert.rejects(withTimeout(0.02, () => b.recvFrom(100)), TimeoutError);
+  closeAll(a, b);
+});
+
+socketTest("unix stream sockets carry bytes between a path's two ends", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/s.sock`;
+  const server = unixSocket();
+  server.bind(path);
+  server.listen();
+  const client = unixSocket();
+  await client.connect(path);
+  const [conn] = await server.accept();
+  await client.send(bytes("unix"));
+  assert.equal(text(await conn.recvExact(4)), "unix");
+  closeAll(client, conn, server);
+  await Deno.remove(dir, { recursive: true });
+});
+
+socketTest("socketPair gives two connected ends", async () => {
+  const [a, b] = await socketPair();
+  await a.send(bytes("pair"));
+  assert.equal(text(await b.recvExact(4)), "pair");
+  await b.send(bytes("back"));
+  assert.equal(text(await a.recvExact(4)), "back");
+  closeAll(a, b);
+});
+
+socketTest("acceptMany takes every queued connection, up to max", async () => {
+  const server = listenOn("127.0.0.1:0");
+  const clients: Socket[] = [];
+  for (let i = 0; i < 5; i++) clients.push(await connectTo(server.getsockname()));
+  const accepted: Socket[] = [];
+  while (accepted.length < 5) {
+    const batch = await withTimeout(2, () => server.acceptMany(3));
+    assert.ok(batch.length >= 1 && batch.length <= 3);
+    for (const [s] of batch) accepted.push(s);
+  }
+  closeAll(...clients, ...accepted, server);
+});
+
+socketTest("connections closed give their file descriptors back", async () => {
+  const before = openFds();
+  if (before === null) return; // no /proc: nothing to count
+  const server = listenOn("127.0.0.1:0");
+  for (let i = 0; i < 100; i++) {
+    const client = await connectTo(server.getsockname());
+    const [conn] = await server.accept();
+    closeAll(client, conn);
+  }
+  server.close();
+  await sleep(0.05); // Deno closes its resources on its own loop turn
+  assert.equal(openFds(), before);
+});
+
+socketTest("names go through the installed resolver", async () => {
+  const server = listenOn("127.0.0.1:0");
+  const { port } = server.getsockname() as { port: number };
+  const asked: string[] = [];
+  const old = setResolver((host) => {
+    asked.push(host);
+    return Promise.resolve(host === "shrapnel.test" ? ["127.0.0.1"] : []);
+  });
+  try {
+    const client = await connectTo(`shrapnel.test:${port}`);
+    const [conn] = await server.accept();
+    assert.deepEqual(asked, ["shrapnel.test"]);
+    closeAll(client, conn);
+    await assert.rejects(connectTo(`nowhere.test:${port}`), /ENOTFOUND/);
+  } finally {
+    setResolver(old);
+    server.close();
+  }
+});
+
+socketTest("readv fills buffers in order; writev sends them in order", async () => {
+  const { server, client, conn } = await connectedPair();
+  await client.writev([bytes("ab"), bytes("cde"), bytes("f")]);
+  const got: string[] = [];
+  let total = 0;
+  while (total < 6) {
+    const parts = await conn.readv([2, 3, 1].slice(0));
+    for (const p of parts) total += p.length;
+    got.push(...parts.map(text));
+  }
+  assert.equal(got.join(""), "abcdef");
+  closeAll(client, conn, server);
+});
+
+socketTest("waitForRead returns when data is there and leaves it for recv", async () => {
+  const { server, client, conn } = await connectedPair();
+  const waiter = spawn(() => conn.waitForRead());
+  await sleep(0.01);
+  assert.equal(waiter.dead, false);
+  await client.send(bytes("here"));
+  await withTimeout(2, () => waiter.join());
+  await conn.waitForRead(); // already readable: returns at once
+  assert.equal(text(await conn.recvExact(4)), "here");
+  closeAll(client, conn, server);
+});
+
+socketTest("TCP_NODELAY can be set and read back", async () => {
+  const { server, client, conn } = await connectedPair();
+  client.setsockopt("TCP_NODELAY", true);
+  assert.equal(client.getsockopt("TCP_NODELAY") !== 0, true);
+  assert.equal(client.getsockopt("SO_TYPE"), 1);
+  closeAll(client, conn, server);
+});
+
+socketTest("IPv6 loopback works like IPv4", async () => {
+  const server = tcp6Socket();
+  try {
+    server.bind("[::1]:0");
+  } catch (e) {
+    server.close();
+    if (Deno.env.get("CI") === "true") throw e;
+    console.warn(`skipped: no IPv6 loopback here (${e})`);
+    return;
+  }
+  server.listen();
+  const client = await connectTo(server.getsockname());
+  const [conn] = await server.accept();
+  assert.equal(conn.getpeername().family, "ipv6");
+  await client.send(bytes("six"));
+  assert.equal(text(await conn.recvExact(3)), "six");
+  closeAll(client, conn, server);
+});
+
+socketTest("many threads on many connections all get their own bytes", async () => {
+  const server = listenOn("127.0.0.1:0");
+  const echo = spawn(async () => {
+    const handlers = [];
+    for (let i = 0; i < 50; i++) {
+      const [conn] = await server.accept();
+      handlers.push(spawn(async () => {
+        for (;;) {
+          const data = await conn.recv(1024);
+          if (data.length === 0) break;
+          await conn.send(data);
+        }
+        conn.close();
+      }));
+    }
+    for (const h of handlers) await h.join();
+  });
+  const clients = [];
+  for (let i = 0; i < 50; i++) {
+    clients.push(spawn(async () => {
+      const s = await connectTo(server.getsockname());
+      for (let round = 0; round < 20; round++) {
+        const message = bytes(`client ${i} round ${round};`);
+        await s.send(message);
+        assert.equal(text(await s.recvExact(message.length)), text(message));
+      }
+      s.close();
+    }));
+  }
+  for (const c of clients) await withTimeout(10, () => c.join());
+  await withTimeout(5, () => echo.join());
+  server.close();
+});
