@@ -36,6 +36,7 @@ function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
 }
 
 const READ_BUFFER_SIZE = 65536;
+const MIN_READ_BUFFER = 4096;
 const ANY_HOST = { ipv4: "0.0.0.0", ipv6: "::" } as const;
 
 const ERROR_CODES: [new (...args: never[]) => Error, string][] = [
@@ -159,13 +160,23 @@ export class DenoSocket extends Socket {
     return this.#conn;
   }
 
+  /**
+   * The buffer the next read lands in: as large as the largest read asked for so far
+   * (within bounds), so that an idle connection holds 4 KiB, not 64.
+   */
+  #inboxFor(wanted: number): Uint8Array {
+    const size = Math.min(Math.max(wanted, MIN_READ_BUFFER), READ_BUFFER_SIZE);
+    if (this.#inbox === null || this.#inbox.length < size) this.#inbox = new Uint8Array(size);
+    return this.#inbox;
+  }
+
   /** Fills the inbox with the next read (or notes the end); false at the end of the stream. */
-  async #fill(operation: string): Promise<boolean> {
+  async #fill(operation: string, wanted: number): Promise<boolean> {
     while (this.#inStart === this.#inEnd) {
       if (this.#atEnd || this.#readShut) return false;
       const conn = this.#stream(operation);
-      const inbox = this.#inbox ??= new Uint8Array(READ_BUFFER_SIZE);
-      this.#reading ??= settle(conn.read(inbox));
+      // A pending read owns the inbox it was given: never swap the inbox under it.
+      if (this.#reading === null) this.#reading = settle(conn.read(this.#inboxFor(wanted)));
       const outcome = await this.#wait(this.#reading, true, operation);
       this.#reading = null;
       this.checkOpen(operation);
@@ -186,7 +197,7 @@ export class DenoSocket extends Socket {
    */
   async recvInto(buffer: Uint8Array): Promise<number> {
     if (buffer.length === 0) return 0;
-    if (!await this.#fill("recv")) return 0;
+    if (!await this.#fill("recv", buffer.length)) return 0;
     const n = Math.min(buffer.length, this.#inEnd - this.#inStart);
     buffer.set(this.#inbox!.subarray(this.#inStart, this.#inStart + n));
     this.#inStart += n;
@@ -503,7 +514,7 @@ export class DenoSocket extends Socket {
       this.#accepting ??= settle(this.#listener.accept());
       await this.#wait(this.#accepting, true, "waitForRead");
     } else {
-      await this.#fill("waitForRead");
+      await this.#fill("waitForRead", MIN_READ_BUFFER);
     }
   }
 

@@ -68,7 +68,7 @@ export interface Pollable {
   _writer: Thread | null;
 }
 
-/** After this many socket calls in a row that did not block, a thread yields anyway. */
+/** After this many calls in a row on one socket that did not block, the thread yields. */
 export const SELFISHNESS = 16;
 
 /** A thread's wait for one direction of one fd. */
@@ -100,8 +100,6 @@ export class FfiPoller implements LoopHook {
   readonly EWOULDBLOCK: number;
   readonly EINPROGRESS: number;
   readonly EINTR: number;
-  /** Socket calls in a row that did not block (see {@linkcode SELFISHNESS}). */
-  streak = 0;
   #ep: number;
   #wakeFd: number;
   #byFd: (Pollable | undefined)[] = [];
@@ -109,6 +107,7 @@ export class FfiPoller implements LoopHook {
   #events = new Int32Array(512);
   #idleEvents = new Int32Array(512);
   #idlePending = false;
+  #idle: Promise<void> | null = null;
   #hookRemover: (() => void) | null = null;
 
   constructor(shim: Shim) {
@@ -179,7 +178,6 @@ export class FfiPoller implements LoopHook {
     if (direction === READ) target._reader = me;
     else target._writer = me;
     this.#waiting++;
-    this.streak = 0;
     if (this.#hookRemover === null) this.#hookRemover = scheduler.addHook(this);
     else if (!this.#idlePending) scheduler.wakeLoop();
     return me._suspend(new IOWait(this, target, direction));
@@ -219,15 +217,28 @@ export class FfiPoller implements LoopHook {
     }
   }
 
+  /**
+   * Resolves once no blocking poll is outstanding on the helper thread (waking it if no
+   * thread waits on I/O): for tests that check no operation outlives them.
+   */
+  async quiesce(): Promise<void> {
+    while (this.#idle !== null && this.#waiting === 0) {
+      this.shim.sh_poller_wake(this.#ep, this.#wakeFd);
+      await this.#idle;
+    }
+  }
+
   #idleWait(): void {
     this.#idlePending = true;
-    this.shim.sh_poller_wait_idle(this.#ep, this.#wakeFd, this.#idleEvents, 256, -1).then(
-      (n) => {
-        this.#idlePending = false;
-        if (n > 0) this.#dispatch(this.#idleEvents, n);
-        scheduler.wakeLoop();
-      },
-    );
+    this.#idle = this.shim.sh_poller_wait_idle(this.#ep, this.#wakeFd, this.#idleEvents, 256, -1)
+      .then(
+        (n) => {
+          this.#idlePending = false;
+          this.#idle = null;
+          if (n > 0) this.#dispatch(this.#idleEvents, n);
+          scheduler.wakeLoop();
+        },
+      );
   }
 
   #dispatch(events: Int32Array, n: number): void {

@@ -8,6 +8,7 @@
  */
 
 import { ClosedError } from "../core/errors.ts";
+import { scheduler } from "../core/scheduler.ts";
 import { yieldSlice } from "../core/sleep.ts";
 import type { Thread } from "../core/thread.ts";
 import {
@@ -68,6 +69,7 @@ export class FfiSocket extends Socket implements Pollable {
   _writer: Thread | null = null;
   readonly #poller: FfiPoller;
   #address: Uint8Array | null = null;
+  #streak = 0;
 
   /** @internal Wraps `fd` (non-blocking, close-on-exec) and registers it with the poller. */
   constructor(poller: FfiPoller, fd: number, family: SocketFamily, type: SocketType) {
@@ -129,10 +131,14 @@ export class FfiSocket extends Socket implements Pollable {
     return fd;
   }
 
-  /** After a call that did not block: yield now and then, so busy threads take turns. */
+  /**
+   * After a call that did not block: yield every SELFISHNESS calls, so busy threads take
+   * turns, and whenever the slice is used up, so threads waiting for the next poll get
+   * theirs (the yield then lasts until the next turn of the loop).
+   */
   #didNotBlock(): Promise<void> | undefined {
-    if (++this.#poller.streak < SELFISHNESS) return undefined;
-    this.#poller.streak = 0;
+    if (scheduler.charge() && ++this.#streak < SELFISHNESS) return undefined;
+    this.#streak = 0;
     return yieldSlice();
   }
 

@@ -1,5 +1,5 @@
 /** Runs a socket specification against both backends: the FFI poller and Deno's own API. */
-import { type BackendName, ffiUnavailableReason, setBackend } from "../../mod.ts";
+import { type BackendName, ffiPoller, ffiUnavailableReason, setBackend } from "../../mod.ts";
 import { inThread } from "../_helpers.ts";
 
 /** The backends the socket suite runs on. */
@@ -34,6 +34,8 @@ export function socketTest(
           await inThread(() => body(backend));
         } finally {
           setBackend(old);
+          const poller = ffiPoller();
+          if (!("reason" in poller)) await poller.quiesce();
         }
       },
     });
