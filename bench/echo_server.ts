@@ -5,9 +5,18 @@
  * Prints its port on the first line, then serves until killed.
  */
 import { createServer } from "node:net";
-import { listenOn, setBackend, type Socket, spawn } from "../mod.ts";
+import { ffiPoller, listenOn, setBackend, type Socket, spawn } from "../mod.ts";
 
 const kind = Deno.args[0];
+// For profiling runs (--cpu-prof writes its file on a clean exit): stop after N seconds.
+const exitAfter = Deno.args.find((a) => a.startsWith("--exit-after="));
+if (exitAfter) {
+  setTimeout(() => {
+    const poller = ffiPoller();
+    if (kind === "ffi" && !("reason" in poller)) console.error(poller.statistics());
+    Deno.exit(0);
+  }, Number(exitAfter.split("=")[1]) * 1000);
+}
 
 async function serveConnection(conn: Socket): Promise<void> {
   const buffer = new Uint8Array(4096);

@@ -63,7 +63,7 @@ async function measure(kind: string): Promise<{ perConnection: number; total: nu
     for (let first = 0, k = 0; first < count; first += perClient, k++) {
       const n = Math.min(perClient, count - first);
       const c = new Deno.Command(client, {
-        args: [String(port), String(n), String(k)],
+        args: [String(port), String(n), String(k * 20)], // sources of their own
         stdin: "piped",
         stdout: "piped",
       }).spawn();

@@ -30,6 +30,11 @@ export interface LoopHook {
    * monotonic clock, `Infinity` if no timer is pending).
    */
   onTick(idle: boolean, deadline: number): void;
+  /**
+   * Called, if present, when every thread has blocked (none is running or woken) while
+   * the slice lasts: a poller can poll at once instead of waiting for the next tick.
+   */
+  onQuiescent?(): void;
 }
 
 /** Resumes allowed in one slice before the rest wait for the next tick. */
@@ -133,6 +138,21 @@ class Scheduler {
   charge(): boolean {
     this.#sliceResumes++;
     return this.#sliceLeft();
+  }
+
+  /**
+   * Threads running or woken (to run): kept by the threads themselves. When it drops to
+   * zero every thread waits on something, and {@linkcode Scheduler.quiescent} lets the
+   * hooks (the poller) look for events without a round trip through the event loop.
+   */
+  active = 0;
+
+  /** Called by a thread that blocks or ends when no thread is active any more. */
+  quiescent(): void {
+    if (this.#head !== this.#ready.length || this.#hooks.length === 0 || !this.#sliceLeft()) {
+      return;
+    }
+    for (const hook of this.#hooks) hook.onQuiescent?.();
   }
 
   /** Runs the queued threads now if the slice allows; called when a thread blocks. */

@@ -174,6 +174,7 @@ export class Thread<R = unknown> implements Runnable {
     this.#error = error;
     if (this._state === BLOCKED) {
       this._state = WOKEN;
+      scheduler.active++;
       scheduler.ready(this);
     }
   }
@@ -270,6 +271,7 @@ export class Thread<R = unknown> implements Runnable {
       this.#reject = reject;
     });
     scheduler.flush(); // threads this one spawned (or woke past the slice) run now
+    if (--scheduler.active === 0) scheduler.quiescent();
     return promise;
   }
 
@@ -277,6 +279,7 @@ export class Thread<R = unknown> implements Runnable {
   _wake(value: unknown): boolean {
     if (this._state !== BLOCKED) return false;
     this._state = WOKEN;
+    scheduler.active++;
     this.#slot = value;
     scheduler.ready(this);
     return true;
@@ -286,6 +289,7 @@ export class Thread<R = unknown> implements Runnable {
   _requeue(): void {
     if (this._state !== BLOCKED) return;
     this._state = WOKEN;
+    scheduler.active++;
     scheduler.enqueue(this);
   }
 
@@ -315,6 +319,7 @@ export class Thread<R = unknown> implements Runnable {
   /** @internal Called once when the thread's function has returned or thrown. */
   _finish(result: unknown, failed: boolean): void {
     if (this._state >= DEAD) return;
+    const wasActive = this._state === RUNNING || this._state === WOKEN;
     this._state = failed ? FAILED : DEAD;
     this.#slot = result;
     this.#fn = undefined;
@@ -338,11 +343,13 @@ export class Thread<R = unknown> implements Runnable {
         if (!this.#extras?.joined) hook(this, result);
       });
     }
+    if (wasActive && --scheduler.active === 0) scheduler.quiescent();
   }
 }
 
 function start(thread: Thread): void {
   thread._state = RUNNING;
+  scheduler.active++;
   let result: unknown;
   try {
     result = context.run(thread, callBody, thread);

@@ -425,7 +425,8 @@ SH_EXPORT int32_t sh_poller_wait(int32_t ep, int32_t wake_fd, int32_t *out, int3
     int32_t flags = 0;
     if (e & EPOLLIN) flags |= EV_READ;
     if (e & EPOLLOUT) flags |= EV_WRITE;
-    if (e & (EPOLLHUP | EPOLLRDHUP)) flags |= EV_HUP | EV_READ;
+    if (e & EPOLLRDHUP) flags |= EV_HUP | EV_READ;
+    if (e & EPOLLHUP) flags |= EV_HUP | EV_READ | EV_WRITE; /* both ends gone: wake writers too */
     if (e & EPOLLERR) flags |= EV_ERR | EV_READ | EV_WRITE;
     out[2 * k] = evs[i].data.fd;
     out[2 * k + 1] = flags;

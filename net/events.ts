@@ -72,6 +72,7 @@ class Watched implements Pollable {
   readonly fd: number;
   _reader: Thread | null = null;
   _writer: Thread | null = null;
+  _readable = true;
   constructor(fd: number) {
     this.fd = fd;
   }

@@ -66,6 +66,26 @@ export interface Pollable {
   _reader: Thread | null;
   /** The thread waiting to write, if any. @internal */
   _writer: Thread | null;
+  /**
+   * @internal False once a read found the fd drained (EAGAIN, or a short read on a
+   * stream); set again by every read event. While false, a read can wait for the next
+   * edge without trying the syscall first.
+   */
+  _readable: boolean;
+}
+
+/** What the poller has done since it started (see {@linkcode FfiPoller.statistics}). */
+export interface PollerStatistics {
+  /** Synchronous polls (timeout 0), one per loop turn while threads wait on I/O. */
+  polls: number;
+  /** Events those polls found. */
+  events: number;
+  /** Blocking polls handed to a helper thread because nothing else was to be done. */
+  idleWaits: number;
+  /** Events the blocking polls found. */
+  idleEvents: number;
+  /** Threads waiting on I/O now. */
+  waiting: number;
 }
 
 /** After this many calls in a row on one socket that did not block, the thread yields. */
@@ -107,6 +127,7 @@ export class FfiPoller implements LoopHook {
   #events = new Int32Array(512);
   #idleEvents = new Int32Array(512);
   #idlePending = false;
+  #stats = { polls: 0, events: 0, idleWaits: 0, idleEvents: 0 };
   #idle: Promise<void> | null = null;
   #hookRemover: (() => void) | null = null;
 
@@ -208,12 +229,25 @@ export class FfiPoller implements LoopHook {
       return;
     }
     const n = this.shim.sh_poller_wait(this.#ep, this.#wakeFd, this.#events, 256, 0);
+    this.#stats.polls++;
     if (n > 0) {
+      this.#stats.events += n;
       this.#dispatch(this.#events, n);
       scheduler.wakeLoop(); // busy: poll again on the next turn
     } else if (!this.#idlePending) {
       if (idle) this.#idleWait();
       else scheduler.wakeLoop();
+    }
+  }
+
+  /** @internal Every thread waits: poll at once rather than on the next tick. */
+  onQuiescent(): void {
+    if (this.#waiting === 0) return;
+    const n = this.shim.sh_poller_wait(this.#ep, this.#wakeFd, this.#events, 256, 0);
+    this.#stats.polls++;
+    if (n > 0) {
+      this.#stats.events += n;
+      this.#dispatch(this.#events, n);
     }
   }
 
@@ -228,13 +262,20 @@ export class FfiPoller implements LoopHook {
     }
   }
 
+  /** Counts since start: synchronous polls, events they found, blocking waits handed off. */
+  statistics(): PollerStatistics {
+    return { ...this.#stats, waiting: this.#waiting };
+  }
+
   #idleWait(): void {
     this.#idlePending = true;
+    this.#stats.idleWaits++;
     this.#idle = this.shim.sh_poller_wait_idle(this.#ep, this.#wakeFd, this.#idleEvents, 256, -1)
       .then(
         (n) => {
           this.#idlePending = false;
           this.#idle = null;
+          if (n > 0) this.#stats.idleEvents += n;
           if (n > 0) this.#dispatch(this.#idleEvents, n);
           scheduler.wakeLoop();
         },
@@ -247,6 +288,7 @@ export class FfiPoller implements LoopHook {
       const target = byFd[events[2 * i]];
       if (target === undefined) continue;
       const flags = events[2 * i + 1];
+      if ((flags & READ) !== 0) target._readable = true;
       if ((flags & READ) !== 0 && target._reader !== null) {
         const t = target._reader;
         target._reader = null;

@@ -67,6 +67,8 @@ export class FfiSocket extends Socket implements Pollable {
   _reader: Thread | null = null;
   /** @internal */
   _writer: Thread | null = null;
+  /** @internal */
+  _readable = true;
   readonly #poller: FfiPoller;
   #address: Uint8Array | null = null;
   #streak = 0;
@@ -132,14 +134,15 @@ export class FfiSocket extends Socket implements Pollable {
   }
 
   /**
-   * After a call that did not block: yield every SELFISHNESS calls, so busy threads take
-   * turns, and whenever the slice is used up, so threads waiting for the next poll get
-   * theirs (the yield then lasts until the next turn of the loop).
+   * The result of a call that did not block. Every SELFISHNESS such calls in a row the
+   * thread yields, so busy threads take turns, and whenever the slice is used up, so
+   * threads waiting for the next poll get theirs (the yield then lasts until the next
+   * turn of the loop).
    */
-  #didNotBlock(): Promise<void> | undefined {
-    if (scheduler.charge() && ++this.#streak < SELFISHNESS) return undefined;
+  #done(n: number): Promise<number> {
+    if (scheduler.charge() && ++this.#streak < SELFISHNESS) return Promise.resolve(n);
     this.#streak = 0;
-    return yieldSlice();
+    return yieldSlice().then(() => n);
   }
 
   /**
@@ -149,21 +152,42 @@ export class FfiSocket extends Socket implements Pollable {
    * @throws {ClosedError} if the socket is or gets closed
    * @throws {ConnectionResetError} if the peer reset the connection
    */
-  async recvInto(buffer: Uint8Array): Promise<number> {
+  recvInto(buffer: Uint8Array): Promise<number> {
+    // Not async: the common cases (data there, or known to be drained) cost no frame.
+    const fd = this.fd;
+    if (this._readable && fd >= 0) {
+      const poller = this.#poller;
+      const length = buffer.length < MAX_IO ? buffer.length : MAX_IO;
+      const n = poller.shim.sh_recv(fd, buffer, length);
+      if (n >= 0) {
+        // A short read drained a stream socket: the next read waits for the next edge.
+        if (n < length && n > 0 && this.type === "stream") this._readable = false;
+        return this.#done(n);
+      }
+      if (poller.wouldBlock(n)) this._readable = false;
+      else if (n !== -poller.EINTR) return Promise.reject(poller.error(-n, "recv"));
+    }
+    return this.#recvWaiting(buffer);
+  }
+
+  async #recvWaiting(buffer: Uint8Array): Promise<number> {
     const poller = this.#poller;
     const length = Math.min(buffer.length, MAX_IO);
     for (;;) {
+      if (!this._readable) {
+        this.#fd("recv"); // a closed socket throws ClosedError rather than wait
+        await poller.wait(this, READ);
+      }
       const n = poller.shim.sh_recv(this.#fd("recv"), buffer, length);
       if (n >= 0) {
-        const pause = this.#didNotBlock();
-        if (pause !== undefined) await pause;
+        if (n < length && n > 0 && this.type === "stream") this._readable = false;
+        // Just woken: this thread has waited its turn, so no selfishness check here.
+        this.#streak = 0;
+        scheduler.charge();
         return n;
       }
-      if (!poller.wouldBlock(n)) {
-        if (n === -poller.EINTR) continue;
-        throw poller.error(-n, "recv");
-      }
-      await poller.wait(this, READ);
+      if (poller.wouldBlock(n)) this._readable = false;
+      else if (n !== -poller.EINTR) throw poller.error(-n, "recv");
     }
   }
 
@@ -179,11 +203,7 @@ export class FfiSocket extends Socket implements Pollable {
     const length = Math.min(data.length, MAX_IO);
     for (;;) {
       const n = poller.shim.sh_send(this.#fd("send"), data, length);
-      if (n >= 0) {
-        const pause = this.#didNotBlock();
-        if (pause !== undefined) await pause;
-        return n;
-      }
+      if (n >= 0) return await this.#done(n);
       if (!poller.wouldBlock(n)) {
         if (n === -poller.EINTR) continue;
         throw poller.error(-n, "send");
@@ -197,15 +217,27 @@ export class FfiSocket extends Socket implements Pollable {
    *
    * Interruption point: an interrupted send has written a prefix of `data`, and no more.
    */
-  override async send(data: Uint8Array): Promise<number> {
+  override send(data: Uint8Array): Promise<number> {
+    const fd = this.fd;
+    if (fd >= 0 && data.length < MAX_IO) {
+      const poller = this.#poller;
+      const n = poller.shim.sh_send(fd, data, data.length);
+      if (n === data.length) return this.#done(n);
+      if (n >= 0) return this.#sendWaiting(data, n);
+      if (!poller.wouldBlock(n) && n !== -poller.EINTR) {
+        return Promise.reject(poller.error(-n, "send"));
+      }
+    }
+    return this.#sendWaiting(data, 0);
+  }
+
+  async #sendWaiting(data: Uint8Array, sent: number): Promise<number> {
     const poller = this.#poller;
-    let sent = 0;
     while (sent < data.length) {
-      const rest = data.length - sent;
       const n = poller.shim.sh_send(
         this.#fd("send"),
-        sent === 0 ? data : data.subarray(sent),
-        Math.min(rest, MAX_IO),
+        data.subarray(sent),
+        Math.min(data.length - sent, MAX_IO),
       );
       if (n >= 0) {
         sent += n;
@@ -217,9 +249,7 @@ export class FfiSocket extends Socket implements Pollable {
       }
       await poller.wait(this, WRITE);
     }
-    const pause = this.#didNotBlock();
-    if (pause !== undefined) await pause;
-    return data.length;
+    return await this.#done(data.length);
   }
 
   /**

@@ -226,17 +226,24 @@ socketTest("acceptMany takes every queued connection, up to max", async () => {
 });
 
 socketTest("connections closed give their file descriptors back", async () => {
-  const before = openFds();
-  if (before === null) return; // no /proc: nothing to count
   const server = listenOn("127.0.0.1:0");
-  for (let i = 0; i < 100; i++) {
+  const roundTrip = async () => {
     const client = await connectTo(server.getsockname());
     const [conn] = await server.accept();
     closeAll(client, conn);
+  };
+  await roundTrip(); // anything opened once, lazily, is open before counting
+  const before = openFds();
+  if (before === null) return server.close(); // no /proc: nothing to count
+  for (let i = 0; i < 100; i++) await roundTrip();
+  // Deno may close its side on a later loop turn: allow a moment, never a leak of 200.
+  let after = openFds()!;
+  for (let i = 0; i < 50 && after > before; i++) {
+    await sleep(0.02);
+    after = openFds()!;
   }
+  assert.ok(after <= before + 1, `${after - before} descriptors leaked`);
   server.close();
-  await sleep(0.05); // Deno closes its resources on its own loop turn
-  assert.equal(openFds(), before);
 });
 
 socketTest("names go through the installed resolver", async () => {
