@@ -18,3 +18,4 @@
 
 export * from "./core/mod.ts";
 export * from "./net/mod.ts";
+export * from "./proto/http/mod.ts";

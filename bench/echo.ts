@@ -5,7 +5,8 @@
  * `node:net`, and a C epoll server (the ceiling). Prints requests/s, latency percentiles
  * and ratios against plain Deno.listen and the C server.
  *
- * `deno task bench:echo [--quick] [--seconds=N] [--connections=10,100,1000]`
+ * `deno task bench:echo [--quick] [--seconds=N] [--rounds=N] [--connections=10,100,1000]
+ * [--servers=ffi,deno,plain,node,c]`
  */
 import { buildNative } from "./_native.ts";
 import { type Row, table } from "./_report.ts";
@@ -16,6 +17,7 @@ const option = (name: string, fallback: string) =>
   args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const seconds = Number(option("seconds", quick ? "1" : "4"));
 const warmup = quick ? 0.5 : 1;
+const rounds = Number(option("rounds", quick ? "1" : "3"));
 const connections = option("connections", "10,100,1000").split(",").map(Number);
 const kinds = option("servers", "ffi,deno,plain,node,c").split(",");
 
@@ -92,6 +94,12 @@ function cpuSeconds(pid: number): number {
   }
 }
 
+/** The run with the median throughput (its latencies and CPU go with it). */
+function medianBy(list: Result[]): Result {
+  const sorted = [...list].sort((a, b) => a.rps - b.rps);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 const NAMES: Record<string, string> = {
   ffi: "shrapnel, FFI backend",
   deno: "shrapnel, Deno backend",
@@ -101,11 +109,19 @@ const NAMES: Record<string, string> = {
 };
 
 console.log(
-  `echo 64 B, ${seconds}s per run after ${warmup}s warm-up; load generator on core 1, server on core 0`,
+  `echo 64 B, median of ${rounds} interleaved rounds of ${seconds}s (after ${warmup}s warm-up); ` +
+    "load generator on core 1, server on core 0",
 );
 for (const count of connections) {
+  // Rounds interleave the servers, and each figure is the median of its rounds: this
+  // machine's speed drifts over minutes (shared hosts), which one pass would mistake for
+  // differences between servers.
+  const runs = new Map<string, Result[]>(kinds.map((k) => [k, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of kinds) runs.get(kind)!.push(await measure(kind, count));
+  }
   const results = new Map<string, Result>();
-  for (const kind of kinds) results.set(kind, await measure(kind, count));
+  for (const [kind, list] of runs) results.set(kind, medianBy(list));
   const plain = results.get("plain")?.rps, ceiling = results.get("c")?.rps;
   const rows: Row[] = kinds.map((kind) => {
     const r = results.get(kind)!;

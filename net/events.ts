@@ -73,6 +73,7 @@ class Watched implements Pollable {
   _reader: Thread | null = null;
   _writer: Thread | null = null;
   _readable = true;
+  _hup = false;
   constructor(fd: number) {
     this.fd = fd;
   }

@@ -72,6 +72,11 @@ export interface Pollable {
    * edge without trying the syscall first.
    */
   _readable: boolean;
+  /**
+   * @internal The peer's end of stream (or an error) was seen: sticky, since no further
+   * edge will come for it.
+   */
+  _hup: boolean;
 }
 
 /** What the poller has done since it started (see {@linkcode FfiPoller.statistics}). */
@@ -289,6 +294,7 @@ export class FfiPoller implements LoopHook {
       if (target === undefined) continue;
       const flags = events[2 * i + 1];
       if ((flags & READ) !== 0) target._readable = true;
+      if ((flags & (HUP | ERR)) !== 0) target._hup = true;
       if ((flags & READ) !== 0 && target._reader !== null) {
         const t = target._reader;
         target._reader = null;

@@ -69,6 +69,8 @@ export class FfiSocket extends Socket implements Pollable {
   _writer: Thread | null = null;
   /** @internal */
   _readable = true;
+  /** @internal */
+  _hup = false;
   readonly #poller: FfiPoller;
   #address: Uint8Array | null = null;
   #streak = 0;
@@ -160,8 +162,11 @@ export class FfiSocket extends Socket implements Pollable {
       const length = buffer.length < MAX_IO ? buffer.length : MAX_IO;
       const n = poller.shim.sh_recv(fd, buffer, length);
       if (n >= 0) {
-        // A short read drained a stream socket: the next read waits for the next edge.
-        if (n < length && n > 0 && this.type === "stream") this._readable = false;
+        // A short read drained a stream socket: the next read waits for the next edge
+        // (unless the peer's end was seen already: no edge comes after that one).
+        if (n < length && n > 0 && this.type === "stream" && !this._hup) {
+          this._readable = false;
+        }
         return this.#done(n);
       }
       if (poller.wouldBlock(n)) this._readable = false;
@@ -180,7 +185,9 @@ export class FfiSocket extends Socket implements Pollable {
       }
       const n = poller.shim.sh_recv(this.#fd("recv"), buffer, length);
       if (n >= 0) {
-        if (n < length && n > 0 && this.type === "stream") this._readable = false;
+        if (n < length && n > 0 && this.type === "stream" && !this._hup) {
+          this._readable = false;
+        }
         // Just woken: this thread has waited its turn, so no selfishness check here.
         this.#streak = 0;
         scheduler.charge();

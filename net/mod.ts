@@ -24,6 +24,7 @@
  */
 
 export * from "./address.ts";
+export * from "./buffered_reader.ts";
 export * from "./backend.ts";
 export * from "./constructors.ts";
 export * from "./duplex.ts";

@@ -64,6 +64,28 @@ socketTest("recv returns what is there, and empty at the end of the stream", asy
   closeAll(conn, server);
 });
 
+socketTest(
+  "a reader already waiting sees the last bytes, then the end, of a peer that closes",
+  async () => {
+    for (let round = 0; round < 20; round++) {
+      const { server, client, conn } = await connectedPair();
+      const reader = spawn(async () => {
+        let got = "";
+        for (;;) {
+          const chunk = await conn.recv(100); // a short read, then the end of stream
+          if (chunk.length === 0) return got;
+          got += text(chunk);
+        }
+      });
+      await sleep(0.002); // the reader waits: the data and the FIN come as one event
+      await client.send(bytes("last words"));
+      client.close();
+      assert.equal(await withTimeout(2, () => reader.join()), "last words");
+      closeAll(conn, server);
+    }
+  },
+);
+
 socketTest("recvExact at an early end throws EOFError carrying the partial data", async () => {
   const { server, client, conn } = await connectedPair();
   await client.send(bytes("xyz"));

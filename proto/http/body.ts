@@ -1,0 +1,231 @@
+/**
+ * Message bodies as streams: fixed length, chunked, or read to the end of the
+ * connection. Every read is an interruption point.
+ *
+ * @module
+ */
+
+import type { SocketReader } from "../../net/buffered_reader.ts";
+import { EOFError } from "../../net/errors.ts";
+import { BodyTooLargeError, ProtocolError } from "./errors.ts";
+
+const MAX_CHUNK_LINE = 4096;
+const MAX_TRAILER_LINES = 100;
+const EMPTY = new Uint8Array(0);
+
+/** How the body is delimited. */
+export type Framing = { kind: "chunked" } | { kind: "length"; length: number } | { kind: "close" };
+
+/**
+ * A body being received. Read it with `read` (pieces), `bytes`, `text`, `json`, or
+ * iterate it; an unread body is skipped by the server before the next request.
+ *
+ * @example
+ * ```ts ignore
+ * // in a handler:
+ * const data = await request.body.json();
+ * ```
+ */
+export class BodyReader {
+  readonly #reader: SocketReader;
+  readonly #framing: Framing;
+  readonly #limit: number;
+  #left: number; // bytes left of the length, or of the current chunk
+  #done: boolean;
+  #total = 0;
+  /** Called once before the first read (sends "100 Continue" when the client expects it). */
+  onFirstRead: (() => Promise<void>) | null = null;
+  /** Trailer fields of a chunked body, once it is read to the end. */
+  trailers: [string, string][] = [];
+
+  /**
+   * @param reader the connection's reader
+   * @param framing how the body is delimited
+   * @param limit the most bytes accepted (`BodyTooLargeError` beyond)
+   */
+  constructor(reader: SocketReader, framing: Framing, limit = Infinity) {
+    this.#reader = reader;
+    this.#framing = framing;
+    this.#limit = limit;
+    this.#left = framing.kind === "length" ? framing.length : framing.kind === "chunked" ? -1 : 0;
+    this.#done = framing.kind === "length" && framing.length === 0;
+    if (framing.kind === "length" && framing.length > limit) {
+      // Known too large up front: refuse before reading anything.
+      this.#done = true;
+      this.#tooLarge = true;
+    }
+  }
+  #tooLarge = false;
+
+  /** The declared length, or null (chunked, read to close). */
+  get length(): number | null {
+    return this.#framing.kind === "length" ? this.#framing.length : null;
+  }
+
+  /** Whether the whole body has been read. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Bytes read so far. */
+  get received(): number {
+    return this.#total;
+  }
+
+  /** @internal Whether the declared length is over the limit (answered with 413). */
+  get tooLarge(): boolean {
+    return this.#tooLarge;
+  }
+
+  #count(n: number): void {
+    this.#total += n;
+    if (this.#total > this.#limit) throw new BodyTooLargeError(this.#limit);
+  }
+
+  /**
+   * The next piece of the body (at most `max` bytes; a view valid until the next read),
+   * or an empty array at its end.
+   *
+   * Interruption point: nothing is lost; the next read continues where this one was.
+   * @throws {BodyTooLargeError} past the limit
+   * @throws {ProtocolError} for a malformed chunk or a body cut short
+   */
+  async read(max = 65536): Promise<Uint8Array> {
+    if (this.#tooLarge) throw new BodyTooLargeError(this.#limit);
+    if (this.#done) return EMPTY;
+    if (this.onFirstRead !== null) {
+      const first = this.onFirstRead;
+      this.onFirstRead = null;
+      await first();
+    }
+    const reader = this.#reader;
+    switch (this.#framing.kind) {
+      case "length": {
+        const piece = await reader.readSome(Math.min(max, this.#left));
+        if (piece.length === 0) {
+          throw new ProtocolError(`body ended ${this.#left} bytes short of its length`);
+        }
+        this.#left -= piece.length;
+        if (this.#left === 0) this.#done = true;
+        this.#count(piece.length);
+        return piece;
+      }
+      case "close": {
+        const piece = await reader.readSome(max);
+        if (piece.length === 0) this.#done = true;
+        else this.#count(piece.length);
+        return piece;
+      }
+      case "chunked": {
+        if (this.#left <= 0) {
+          if (this.#left === 0) await this.#chunkEnd();
+          const size = await this.#chunkSize();
+          if (size === 0) {
+            await this.#readTrailers();
+            this.#done = true;
+            return EMPTY;
+          }
+          this.#left = size;
+        }
+        const piece = await reader.readSome(Math.min(max, this.#left));
+        if (piece.length === 0) throw new ProtocolError("chunked body cut short");
+        this.#left -= piece.length;
+        this.#count(piece.length);
+        return piece;
+      }
+    }
+  }
+
+  async #chunkEnd(): Promise<void> {
+    const line = await this.#reader.readLine(2);
+    if (line !== "") throw new ProtocolError("chunk not followed by CRLF");
+  }
+
+  async #chunkSize(): Promise<number> {
+    const line = await this.#line();
+    const text = line.split(";")[0].trim(); // extensions ignored
+    if (!/^[0-9a-fA-F]{1,12}$/.test(text)) {
+      throw new ProtocolError(`bad chunk size "${text.slice(0, 20)}"`);
+    }
+    return parseInt(text, 16);
+  }
+
+  async #line(): Promise<string> {
+    let line: string | null;
+    try {
+      line = await this.#reader.readLine(MAX_CHUNK_LINE);
+    } catch (e) {
+      if (e instanceof EOFError) throw new ProtocolError("chunked body cut short");
+      if (e instanceof Error && e.name === "TooLongError") {
+        throw new ProtocolError("chunk line too long");
+      }
+      throw e;
+    }
+    if (line === null) throw new ProtocolError("chunked body cut short");
+    return line;
+  }
+
+  async #readTrailers(): Promise<void> {
+    for (let i = 0; i <= MAX_TRAILER_LINES; i++) {
+      const line = await this.#line();
+      if (line === "") return;
+      const colon = line.indexOf(":");
+      if (colon <= 0) throw new ProtocolError("bad trailer line");
+      this.trailers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+    }
+    throw new ProtocolError("too many trailer lines");
+  }
+
+  /** The whole body as bytes. Interruption point. @throws {BodyTooLargeError} */
+  async bytes(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const piece = await this.read();
+      if (piece.length === 0) break;
+      parts.push(piece.slice());
+      size += piece.length;
+    }
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(size);
+    let offset = 0;
+    for (const p of parts) {
+      out.set(p, offset);
+      offset += p.length;
+    }
+    return out;
+  }
+
+  /** The whole body decoded as UTF-8. Interruption point. */
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.bytes());
+  }
+
+  /** The whole body parsed as JSON. Interruption point. @throws {SyntaxError} */
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  /**
+   * Reads and drops the rest of the body, up to `max` bytes; false if more remained
+   * (the connection cannot be reused then).
+   */
+  async skip(max: number): Promise<boolean> {
+    if (this.#tooLarge) return false;
+    let skipped = 0;
+    while (!this.#done) {
+      if (skipped > max) return false;
+      skipped += (await this.read()).length;
+    }
+    return true;
+  }
+
+  /** The body piece by piece (copies). */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const piece = await this.read();
+      if (piece.length === 0) return;
+      yield piece.slice();
+    }
+  }
+}

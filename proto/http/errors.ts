@@ -1,0 +1,115 @@
+/**
+ * HTTP errors: a typed error per failure, carrying the status a server answers with.
+ *
+ * @module
+ */
+
+import { ShrapnelError } from "../../core/errors.ts";
+
+/**
+ * An HTTP-level failure with the status code that describes it (400 malformed request,
+ * 413 body too large, 431 headers too large, 505 version not supported...).
+ *
+ * @example
+ * ```ts
+ * import { HttpError } from "./errors.ts";
+ * const e = new HttpError(431, "too many headers");
+ * console.log(e.status, e.message); // 431 too many headers
+ * ```
+ */
+export class HttpError extends ShrapnelError {
+  /** The HTTP status code. */
+  readonly status: number;
+  /** @param status the status code; @param message what went wrong */
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/**
+ * The peer broke the protocol (a malformed head, a bad chunk, a body shorter than its
+ * length). Status 400 (502 when a client meets a malformed response).
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "./errors.ts";
+ * console.log(new ProtocolError("bad chunk size").status); // 400
+ * ```
+ */
+export class ProtocolError extends HttpError {
+  /** @param message what was malformed; @param status 400 by default */
+  constructor(message: string, status = 400) {
+    super(status, message);
+  }
+}
+
+/**
+ * A body was larger than the limit in force (status 413).
+ *
+ * @example
+ * ```ts
+ * import { BodyTooLargeError } from "./errors.ts";
+ * console.log(new BodyTooLargeError(1024).status); // 413
+ * ```
+ */
+export class BodyTooLargeError extends HttpError {
+  /** The limit, in bytes. */
+  readonly limit: number;
+  /** @param limit the limit in bytes */
+  constructor(limit: number) {
+    super(413, `body larger than ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
+/**
+ * The head (request line and headers) was too large or had too many fields (status 431).
+ *
+ * @example
+ * ```ts
+ * import { HeadersTooLargeError } from "./errors.ts";
+ * console.log(new HeadersTooLargeError("head larger than 16384 bytes").status); // 431
+ * ```
+ */
+export class HeadersTooLargeError extends HttpError {
+  /** @param message which limit was passed */
+  constructor(message: string) {
+    super(431, message);
+  }
+}
+
+/** Reason phrases of the common status codes. */
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  100: "Continue",
+  101: "Switching Protocols",
+  200: "OK",
+  201: "Created",
+  202: "Accepted",
+  204: "No Content",
+  206: "Partial Content",
+  301: "Moved Permanently",
+  302: "Found",
+  303: "See Other",
+  304: "Not Modified",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  411: "Length Required",
+  413: "Content Too Large",
+  414: "URI Too Long",
+  415: "Unsupported Media Type",
+  426: "Upgrade Required",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+};

@@ -1,0 +1,24 @@
+/**
+ * HTTP/1.1 on shrapnel sockets: a server with one thread per connection, handlers,
+ * streaming bodies, limits and timeouts; a client with keep-alive pooling.
+ *
+ * @example
+ * ```ts
+ * import { HttpServer } from "./mod.ts";
+ * import { spawn } from "../../core/thread.ts";
+ * const server = new HttpServer();
+ * server.route("GET", "/", (request) => request.respond(200, "hello\n"));
+ * server.listen("127.0.0.1:0");
+ * await spawn(() => server.close()).join();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./body.ts";
+export * from "./errors.ts";
+export * from "./handlers.ts";
+export * from "./headers.ts";
+export * from "./parse.ts";
+export * from "./request.ts";
+export * from "./server.ts";

@@ -1,0 +1,175 @@
+/**
+ * Parsing HTTP/1.x heads (request and status lines, header fields) from bytes: pure
+ * functions, strict where laxity enables request smuggling, fuzz-tested.
+ *
+ * @module
+ */
+
+import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
+import { HttpHeaders } from "./headers.ts";
+
+/** A parsed request head. */
+export interface RequestHead {
+  /** The method, e.g. "GET". */
+  method: string;
+  /** The request target as sent, e.g. "/path?q=1". */
+  target: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: 0 | 1;
+  /** The header fields. */
+  headers: HttpHeaders;
+}
+
+/** A parsed response head. */
+export interface ResponseHead {
+  /** The status code. */
+  status: number;
+  /** The reason phrase. */
+  reason: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: 0 | 1;
+  /** The header fields. */
+  headers: HttpHeaders;
+}
+
+const LATIN1 = new TextDecoder("latin1");
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible characters, spaces, tabs and obs-text; no CR, LF or NUL.
+// deno-lint-ignore no-control-regex
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+// deno-lint-ignore no-control-regex
+const BAD_TARGET = /[\x00-\x20\x7f]/;
+
+function lines(head: Uint8Array): string[] {
+  const text = LATIN1.decode(head);
+  const out = text.split("\n");
+  for (let i = 0; i < out.length; i++) {
+    const line = out[i];
+    if (line.endsWith("\r")) out[i] = line.slice(0, -1);
+  }
+  // A head ends with an empty line (two, after the split): drop them.
+  while (out.length > 0 && out[out.length - 1] === "") out.pop();
+  // Servers SHOULD ignore empty lines before the request line (RFC 9112 2.2).
+  while (out.length > 0 && out[0] === "") out.shift();
+  return out;
+}
+
+function version(text: string): 0 | 1 {
+  if (text === "HTTP/1.1") return 1;
+  if (text === "HTTP/1.0") return 0;
+  if (/^HTTP\/\d\.\d$/.test(text)) throw new HttpError(505, `unsupported version ${text}`);
+  throw new ProtocolError(`bad version "${text.slice(0, 20)}"`);
+}
+
+function fields(all: string[], maxFields: number): HttpHeaders {
+  if (all.length - 1 > maxFields) {
+    throw new HeadersTooLargeError(`more than ${maxFields} header fields`);
+  }
+  const headers = new HttpHeaders();
+  for (let i = 1; i < all.length; i++) {
+    const line = all[i];
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new ProtocolError(`bad header line "${line.slice(0, 40)}"`);
+    const name = line.slice(0, colon);
+    // No space before the colon, no obsolete line folding (RFC 9112 5.1, 5.2).
+    if (!TOKEN.test(name)) throw new ProtocolError(`bad header name "${name.slice(0, 40)}"`);
+    const value = line.slice(colon + 1).trim();
+    if (BAD_VALUE.test(value)) throw new ProtocolError(`bad value for header ${name}`);
+    headers.add(name, value);
+  }
+  return headers;
+}
+
+/**
+ * Parses a request head (as returned by `SocketReader.readHead`).
+ *
+ * @example
+ * ```ts
+ * import { parseRequestHead } from "./parse.ts";
+ * const head = parseRequestHead(new TextEncoder().encode("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+ * console.log(head.method, head.target, head.headers.get("host")); // GET /a?b=1 x
+ * ```
+ * @throws {ProtocolError} if malformed (400)
+ * @throws {HttpError} 505 for a version other than 1.0/1.1
+ * @throws {HeadersTooLargeError} if there are more than `maxFields` fields (431)
+ */
+export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead {
+  const all = lines(head);
+  if (all.length === 0) throw new ProtocolError("empty request");
+  const parts = all[0].split(" ");
+  if (parts.length !== 3) throw new ProtocolError(`bad request line "${all[0].slice(0, 60)}"`);
+  const [method, target, v] = parts;
+  if (!TOKEN.test(method)) throw new ProtocolError(`bad method "${method.slice(0, 20)}"`);
+  if (target === "" || BAD_TARGET.test(target)) {
+    throw new ProtocolError("bad request target");
+  }
+  return { method, target, minor: version(v), headers: fields(all, maxFields) };
+}
+
+/**
+ * Parses a response head.
+ *
+ * @example
+ * ```ts
+ * import { parseResponseHead } from "./parse.ts";
+ * const head = parseResponseHead(new TextEncoder().encode("HTTP/1.1 404 Not Found\r\n\r\n"));
+ * console.log(head.status, head.reason); // 404 Not Found
+ * ```
+ * @throws {ProtocolError} if malformed (status 502: the peer is a bad gateway)
+ */
+export function parseResponseHead(head: Uint8Array, maxFields = 100): ResponseHead {
+  try {
+    const all = lines(head);
+    if (all.length === 0) throw new ProtocolError("empty response");
+    const first = all[0];
+    const space = first.indexOf(" ");
+    const v = space < 0 ? first : first.slice(0, space);
+    const rest = space < 0 ? "" : first.slice(space + 1);
+    const codeText = rest.slice(0, 3);
+    if (!/^[1-9]\d\d$/.test(codeText) || (rest.length > 3 && rest[3] !== " ")) {
+      throw new ProtocolError(`bad status line "${first.slice(0, 60)}"`);
+    }
+    return {
+      status: Number(codeText),
+      reason: rest.slice(4),
+      minor: version(v),
+      headers: fields(all, maxFields),
+    };
+  } catch (e) {
+    if (e instanceof HttpError && !(e instanceof HeadersTooLargeError)) {
+      throw new ProtocolError(`malformed response: ${e.message}`, 502);
+    }
+    throw e;
+  }
+}
+
+/**
+ * How a message's body is delimited, from its headers (RFC 9112 6.3): "chunked", a
+ * length, or "close" (read to the end: responses only).
+ * @throws {ProtocolError} for conflicting or malformed framing (a smuggling vector)
+ */
+export function bodyFraming(
+  headers: HttpHeaders,
+  isRequest: boolean,
+): { kind: "chunked" } | { kind: "length"; length: number } | { kind: "close" } {
+  const te = headers.get("transfer-encoding");
+  const cl = headers.getAll("content-length");
+  if (te !== null) {
+    if (cl.length > 0) throw new ProtocolError("both Transfer-Encoding and Content-Length");
+    const codings = te.split(",").map((c) => c.trim().toLowerCase());
+    if (codings[codings.length - 1] !== "chunked") {
+      if (isRequest) throw new ProtocolError(`unsupported transfer coding "${te}"`);
+      return { kind: "close" };
+    }
+    if (codings.length > 1) throw new HttpError(501, `unsupported transfer coding "${te}"`);
+    return { kind: "chunked" };
+  }
+  if (cl.length > 0) {
+    const values = new Set(cl.flatMap((v) => v.split(",").map((x) => x.trim())));
+    if (values.size !== 1) throw new ProtocolError("conflicting Content-Length");
+    const text = [...values][0];
+    if (!/^\d{1,15}$/.test(text)) throw new ProtocolError(`bad Content-Length "${text}"`);
+    return { kind: "length", length: Number(text) };
+  }
+  return isRequest ? { kind: "length", length: 0 } : { kind: "close" };
+}

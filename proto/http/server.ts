@@ -1,0 +1,339 @@
+/**
+ * The HTTP/1.1 server: one thread per connection, one request at a time on it, handlers
+ * tried in the order they were pushed.
+ *
+ * @module
+ */
+
+import { Interrupted, TimeoutError } from "../../core/errors.ts";
+import { spawn, type Thread } from "../../core/thread.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import type { Address } from "../../net/address.ts";
+import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
+import { listenOn } from "../../net/constructors.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
+import type { Socket } from "../../net/socket.ts";
+import { BodyReader, type Framing } from "./body.ts";
+import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
+import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
+import { HttpRequest } from "./request.ts";
+
+/** A request handler: the first whose `match` says yes handles the request. */
+export interface Handler {
+  /** Whether this handler takes `request`. */
+  match(request: HttpRequest): boolean;
+  /** Serves `request` (the server completes the reply if this does not). */
+  handle(request: HttpRequest): Promise<void> | void;
+}
+
+/** Limits and timeouts of an {@linkcode HttpServer}. */
+export interface HttpServerOptions {
+  /** Seconds a connection may sit idle between requests (30). */
+  idleTimeout?: number;
+  /** Seconds to receive a whole head once its first byte came (10). */
+  headerTimeout?: number;
+  /** Largest head (request line and fields), in bytes (16 KiB); 431 beyond. */
+  maxHeadBytes?: number;
+  /** Most header fields (100); 431 beyond. */
+  maxHeaders?: number;
+  /** Largest request body, in bytes (16 MiB); 413 beyond. */
+  maxBodyBytes?: number;
+  /** Unread body bytes skipped to keep a connection open (64 KiB); more closes it. */
+  maxSkipBytes?: number;
+  /** Called with errors of handlers that are not HTTP errors (default: console.error). */
+  onError?: (error: unknown, request: HttpRequest) => void;
+}
+
+/** Counters of an {@linkcode HttpServer}. */
+export interface HttpServerStatistics {
+  /** Connections accepted since start. */
+  connections: number;
+  /** Connections open now. */
+  open: number;
+  /** Requests served since start. */
+  requests: number;
+}
+
+/**
+ * An HTTP/1.1 server. Push handlers (or use `route`), then `listen`.
+ *
+ * Keep-alive follows HTTP/1.1 (kept unless `Connection: close`) and HTTP/1.0 (kept only
+ * if asked and the reply has a length). Heads larger than `maxHeadBytes` or with more
+ * than `maxHeaders` fields get 431, bodies over `maxBodyBytes` 413, malformed requests
+ * 400, all without harm to other connections. `close()` stops accepting and shuts the
+ * connection threads down (an idle keep-alive connection is closed at once; a request
+ * being served is interrupted at its blocking point).
+ *
+ * @example
+ * ```ts
+ * import { HttpServer } from "./server.ts";
+ * import { spawn } from "../../core/thread.ts";
+ * const server = new HttpServer();
+ * server.route("GET", "/hello/:name", (request) =>
+ *   request.respond(200, `hello ${request.params.name}\n`, { "content-type": "text/plain" }));
+ * server.listen("127.0.0.1:0");
+ * console.log(`listening on ${server.url}`);
+ * await spawn(() => server.close()).join();
+ * ```
+ */
+export class HttpServer {
+  /** The handlers, tried in order. */
+  readonly handlers: Handler[] = [];
+  readonly #options: Required<HttpServerOptions>;
+  #listener: Socket | null = null;
+  #acceptor: Thread | null = null;
+  #connections = new Set<Thread>();
+  #closing = false;
+  #stats = { connections: 0, requests: 0 };
+
+  /** @param options limits and timeouts */
+  constructor(options: HttpServerOptions = {}) {
+    this.#options = {
+      idleTimeout: options.idleTimeout ?? 30,
+      headerTimeout: options.headerTimeout ?? 10,
+      maxHeadBytes: options.maxHeadBytes ?? 16384,
+      maxHeaders: options.maxHeaders ?? 100,
+      maxBodyBytes: options.maxBodyBytes ?? 16 << 20,
+      maxSkipBytes: options.maxSkipBytes ?? 65536,
+      onError: options.onError ?? ((error, request) => {
+        console.error(`shrapnel http: ${request} failed:`, error);
+      }),
+    };
+  }
+
+  /** Adds a handler after the others. */
+  push(handler: Handler): this {
+    this.handlers.push(handler);
+    return this;
+  }
+
+  /**
+   * Adds a handler for `method` ("*" for any) and a path `pattern` where ":name"
+   * segments are captured into `request.params` and a final "*" matches the rest.
+   */
+  route(
+    method: string,
+    pattern: string,
+    fn: (request: HttpRequest) => Promise<void> | void,
+  ): this {
+    const names: string[] = [];
+    const source = pattern.split("/").map((segment) => {
+      if (segment === "*") {
+        names.push("*");
+        return "(.*)";
+      }
+      if (segment.startsWith(":")) {
+        names.push(segment.slice(1));
+        return "([^/]+)";
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }).join("/");
+    const regex = new RegExp(`^${source}$`);
+    return this.push({
+      match(request) {
+        if (
+          method !== "*" && request.method !== method &&
+          !(method === "GET" && request.method === "HEAD")
+        ) return false;
+        const m = regex.exec(request.path);
+        if (m === null) return false;
+        request.params = Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
+        return true;
+      },
+      handle: fn,
+    });
+  }
+
+  /**
+   * Listens on `address` ("127.0.0.1:8080", "[::1]:0", a unix path) and serves in an
+   * acceptor thread. Returns the listening socket.
+   */
+  listen(address: string | Address = "127.0.0.1:0", backlog = 1024): Socket {
+    const listener = listenOn(address, backlog);
+    this.#listener = listener;
+    this.#acceptor = spawn({ name: `http acceptor ${this.url}` }, async () => {
+      try {
+        for (;;) {
+          for (const [socket, peer] of await listener.acceptMany(64)) this.serve(socket, peer);
+        }
+      } catch (e) {
+        if (!this.#closing) throw e;
+      }
+    });
+    return listener;
+  }
+
+  /** The listening address. */
+  get address(): Address {
+    if (this.#listener === null) throw new Error("the server is not listening");
+    return this.#listener.getsockname();
+  }
+
+  /** "http://host:port" of the listening address. */
+  get url(): string {
+    const a = this.address;
+    if (a.family === "unix") return `http+unix://${encodeURIComponent(a.path)}`;
+    return a.family === "ipv6" ? `http://[${a.host}]:${a.port}` : `http://${a.host}:${a.port}`;
+  }
+
+  /** Counters since start. */
+  statistics(): HttpServerStatistics {
+    return { ...this.#stats, open: this.#connections.size };
+  }
+
+  /**
+   * Serves one connection (accepted elsewhere, e.g. a TLS socket) in a thread of its
+   * own; returns the thread.
+   */
+  serve(socket: Socket, peer: Address): Thread {
+    this.#stats.connections++;
+    const thread = spawn({ name: `http ${describe(peer)}` }, async () => {
+      try {
+        await this.#connection(socket, peer);
+      } finally {
+        this.#connections.delete(thread);
+      }
+    });
+    this.#connections.add(thread);
+    return thread;
+  }
+
+  async #connection(socket: Socket, peer: Address): Promise<void> {
+    const options = this.#options;
+    const reader = new SocketReader(socket, 8192);
+    let upgraded = false;
+    try {
+      while (!this.#closing) {
+        if (reader.buffered === 0) {
+          // Idle between requests: the only wait the server's close may cut short.
+          const more = await withTimeout(options.idleTimeout, () => reader.fill()).catch((e) => {
+            if (e instanceof TimeoutError || e instanceof Interrupted) return false;
+            throw e;
+          });
+          if (!more) return;
+        }
+        let head: RequestHead, framing: Framing;
+        try {
+          const bytes = await withTimeout(
+            options.headerTimeout,
+            () => reader.readHead(options.maxHeadBytes),
+          );
+          if (bytes === null) return;
+          head = parseRequestHead(bytes, options.maxHeaders);
+          framing = bodyFraming(head.headers, true);
+        } catch (e) {
+          await this.#refuse(socket, e);
+          return;
+        }
+        const request = this.#request(head, framing, socket, reader, peer);
+        this.#stats.requests++;
+        await this.#handle(request);
+        if (request.upgraded) {
+          upgraded = true;
+          return;
+        }
+        if (!request.keepAlive || this.#closing) return;
+        if (!await request.body.skip(options.maxSkipBytes)) return;
+      }
+    } catch (e) {
+      // A peer that vanished is not the server's failure.
+      if (e instanceof SocketError || e instanceof EOFError || e instanceof Interrupted) return;
+      throw e;
+    } finally {
+      if (!upgraded) socket.close();
+    }
+  }
+
+  #request(
+    head: RequestHead,
+    framing: Framing,
+    socket: Socket,
+    reader: SocketReader,
+    peer: Address,
+  ): HttpRequest {
+    const options = this.#options;
+    const body = new BodyReader(reader, framing, options.maxBodyBytes);
+    const connection = head.headers;
+    const keepAlive = head.minor === 1
+      ? !connection.hasToken("connection", "close")
+      : connection.hasToken("connection", "keep-alive");
+    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive);
+    if (head.minor === 1 && head.headers.hasToken("expect", "100-continue")) {
+      body.onFirstRead = async () => {
+        if (!request.headSent) await socket.send(CONTINUE);
+      };
+    }
+    return request;
+  }
+
+  async #handle(request: HttpRequest): Promise<void> {
+    if (this.#closing) request.closeAfter();
+    try {
+      if (request.body.tooLarge) {
+        await request.error(413, `the body is larger than ${this.#options.maxBodyBytes} bytes`);
+        return;
+      }
+      const handler = this.handlers.find((h) => h.match(request));
+      if (handler === undefined) {
+        await request.error(404, `nothing at ${request.path}`);
+        return;
+      }
+      await handler.handle(request);
+      if (!request.finished) await request.done();
+    } catch (e) {
+      if (e instanceof Interrupted) throw e;
+      if (e instanceof SocketError || e instanceof EOFError) throw e;
+      if (e instanceof HttpError) {
+        await request.error(e.status, e.message);
+        return;
+      }
+      this.#options.onError(e, request);
+      await request.error(500);
+    }
+  }
+
+  async #refuse(socket: Socket, error: unknown): Promise<void> {
+    let status: number;
+    if (error instanceof TooLongError) status = 431;
+    else if (error instanceof HeadersTooLargeError || error instanceof HttpError) {
+      status = error.status;
+    } else if (error instanceof TimeoutError) status = 408;
+    else if (error instanceof EOFError) return;
+    else if (error instanceof ProtocolError) status = 400;
+    else throw error;
+    const reason = status === 431
+      ? "Request Header Fields Too Large"
+      : status === 408
+      ? "Request Timeout"
+      : status === 505
+      ? "HTTP Version Not Supported"
+      : status === 501
+      ? "Not Implemented"
+      : "Bad Request";
+    const body = `${status} ${reason}\n`;
+    await socket.send(
+      new TextEncoder().encode(
+        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      ),
+    ).catch(() => {});
+  }
+
+  /**
+   * Stops accepting and shuts the connection threads down; returns when they are gone.
+   * Interruption point.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#listener?.close();
+    const threads = [...this.#connections];
+    for (const t of threads) t.shutdown();
+    for (const t of threads) await t.join().catch(() => {});
+    await this.#acceptor?.join().catch(() => {});
+  }
+}
+
+const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
+
+function describe(a: Address): string {
+  return a.family === "unix" ? a.path || "unix" : `${a.host}:${a.port}`;
+}

@@ -1,0 +1,417 @@
+/** The HTTP server, spoken to by raw sockets (exact framing) and by Deno's fetch. */
+import assert from "node:assert/strict";
+import {
+  connectTo,
+  type Socket,
+  SocketReader,
+  spawn,
+  threadById,
+  waitFor,
+  withTimeout,
+} from "../../../mod.ts";
+import { sleep } from "../../../core/sleep.ts";
+import {
+  favicon,
+  HttpError,
+  HttpServer,
+  type HttpServerOptions,
+  staticFiles,
+  statusHandler,
+} from "../../../proto/http/mod.ts";
+import { prng } from "../../_helpers.ts";
+import { bytes, socketTest, text } from "../../net/_backends.ts";
+
+/** A server with a few routes, for one test; closed by the caller. */
+function testServer(options: HttpServerOptions = {}): HttpServer {
+  const server = new HttpServer({ onError: () => {}, ...options });
+  server.route("GET", "/hello/:name", (r) => r.respond(200, `hello ${r.params.name}\n`));
+  server.route("POST", "/echo", async (r) => {
+    const body = await r.body.bytes();
+    await r.respond(200, body, { "content-type": "application/octet-stream" });
+  });
+  server.route("GET", "/stream/:kb", async (r) => {
+    const kb = Number(r.params.kb);
+    for (let i = 0; i < kb; i++) await r.push("x".repeat(1023) + "\n");
+  });
+  server.route("GET", "/fail", () => {
+    throw new Error("handler bug");
+  });
+  server.route("GET", "/teapot", () => {
+    throw new HttpError(418, "short and stout");
+  });
+  server.listen("127.0.0.1:0");
+  return server;
+}
+
+/** A raw HTTP exchange: sends `request`, reads one response (head + body by its framing). */
+class RawClient {
+  readonly socket: Socket;
+  readonly reader: SocketReader;
+  constructor(socket: Socket) {
+    this.socket = socket;
+    this.reader = new SocketReader(socket);
+  }
+  static async open(server: HttpServer): Promise<RawClient> {
+    return new RawClient(await connectTo(server.address));
+  }
+  async send(request: string | Uint8Array): Promise<void> {
+    await this.socket.send(typeof request === "string" ? bytes(request) : request);
+  }
+  /** Reads one response: status, lower-case headers, decoded body. */
+  async response(
+    forHead = false,
+  ): Promise<{ status: number; headers: Map<string, string>; body: string }> {
+    const head = await withTimeout(5, () => this.reader.readHead(65536));
+    assert.ok(head !== null, "connection closed before a response");
+    const lines = text(head).split("\r\n").filter((l) => l !== "");
+    const status = Number(lines[0].split(" ")[1]);
+    const headers = new Map(
+      lines.slice(1).map((l) => {
+        const i = l.indexOf(":");
+        return [l.slice(0, i).toLowerCase(), l.slice(i + 1).trim()] as [string, string];
+      }),
+    );
+    let body = "";
+    if (forHead) return { status, headers, body };
+    if (headers.get("transfer-encoding") === "chunked") {
+      for (;;) {
+        const size = parseInt((await this.reader.readLine(100))!, 16);
+        if (size === 0) {
+          await this.reader.readLine(100);
+          break;
+        }
+        body += text(await this.reader.readExact(size));
+        await this.reader.readLine(100);
+      }
+    } else if (headers.has("content-length")) {
+      body = text(await this.reader.readExact(Number(headers.get("content-length"))));
+    } else if (status >= 200 && status !== 204 && status !== 304) {
+      for (;;) {
+        const piece = await withTimeout(5, () => this.reader.readSome(65536));
+        if (piece.length === 0) break;
+        body += text(piece);
+      }
+    }
+    return { status, headers, body };
+  }
+  /** Whether the server closed the connection (reads the end of stream). */
+  async closedByServer(): Promise<boolean> {
+    const piece = await withTimeout(5, () => this.reader.readSome(1)).catch(() => null);
+    return piece !== null && piece.length === 0;
+  }
+  close(): void {
+    this.socket.close();
+  }
+}
+
+socketTest("fetch gets a routed reply with its parameter", async () => {
+  const server = testServer();
+  try {
+    const response = await waitFor(fetch(`${server.url}/hello/world`));
+    assert.equal(response.status, 200);
+    assert.equal(await waitFor(response.text()), "hello world\n");
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest(
+  "HTTP/1.1 keeps the connection for the next request; Connection: close ends it",
+  async () => {
+    const server = testServer();
+    const client = await RawClient.open(server);
+    try {
+      await client.send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal((await client.response()).body, "hello a\n");
+      await client.send("GET /hello/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      const second = await client.response();
+      assert.equal(second.body, "hello b\n");
+      assert.equal(second.headers.get("connection"), "close");
+      assert.equal(await client.closedByServer(), true);
+      assert.equal(server.statistics().requests, 2);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  },
+);
+
+socketTest("pipelined requests are answered in order", async () => {
+  const server = testServer();
+  const client = await RawClient.open(server);
+  try {
+    await client.send(
+      "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/2 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert.equal((await client.response()).body, "hello 1\n");
+    assert.equal((await client.response()).body, "hello 2\n");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+socketTest("HTTP/1.0 closes unless keep-alive is asked and the length is known", async () => {
+  const server = testServer();
+  try {
+    const plain = await RawClient.open(server);
+    await plain.send("GET /hello/x HTTP/1.0\r\n\r\n");
+    assert.equal((await plain.response()).body, "hello x\n");
+    assert.equal(await plain.closedByServer(), true);
+    plain.close();
+    const kept = await RawClient.open(server);
+    await kept.send("GET /hello/y HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const reply = await kept.response();
+    assert.equal(reply.headers.get("connection"), "keep-alive");
+    await kept.send("GET /stream/20 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const streamed = await kept.response(); // no length known: read to close
+    assert.equal(streamed.body.length, 20 * 1024);
+    kept.close();
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest("a reply pushed without a length goes out chunked", async () => {
+  const server = testServer();
+  const client = await RawClient.open(server);
+  try {
+    await client.send("GET /stream/40 HTTP/1.1\r\nHost: x\r\n\r\n");
+    const reply = await client.response();
+    assert.equal(reply.headers.get("transfer-encoding"), "chunked");
+    assert.equal(reply.body.length, 40 * 1024);
+    await client.send("GET /stream/2 HTTP/1.1\r\nHost: x\r\n\r\n"); // small: one piece, a length
+    const small = await client.response();
+    assert.equal(small.headers.get("content-length"), String(2 * 1024));
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+socketTest("request bodies arrive by length and chunked; 100-continue is sent", async () => {
+  const server = testServer();
+  const client = await RawClient.open(server);
+  try {
+    await client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    assert.equal((await client.response()).body, "hello");
+    await client.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: t\r\n\r\n",
+    );
+    assert.equal((await client.response()).body, "abcde");
+    await client.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n",
+    );
+    assert.equal((await client.response()).status, 100);
+    await client.send("xyz");
+    assert.equal((await client.response()).body, "xyz");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+socketTest("fetch POSTs a large body and gets it back", async () => {
+  const server = testServer();
+  try {
+    const data = new Uint8Array(300_000).map((_, i) => i & 0xff);
+    const response = await waitFor(fetch(`${server.url}/echo`, { method: "POST", body: data }));
+    assert.deepEqual(new Uint8Array(await waitFor(response.arrayBuffer())), data);
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest(
+  "limits: big heads and many fields get 431, big bodies 413, and the server lives",
+  async () => {
+    const server = testServer({ maxHeadBytes: 2048, maxHeaders: 10, maxBodyBytes: 1000 });
+    try {
+      const big = await RawClient.open(server);
+      await big.send(`GET /hello/x HTTP/1.1\r\nX: ${"a".repeat(5000)}\r\n\r\n`);
+      assert.equal((await big.response()).status, 431);
+      big.close();
+      const many = await RawClient.open(server);
+      await many.send("GET /hello/x HTTP/1.1\r\n" + "a: b\r\n".repeat(20) + "\r\n");
+      assert.equal((await many.response()).status, 431);
+      many.close();
+      const body = await RawClient.open(server);
+      await body.send("POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+      assert.equal((await body.response()).status, 413);
+      body.close();
+      const chunked = await RawClient.open(server);
+      await chunked.send(
+        `POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${(2000).toString(16)}\r\n${
+          "z".repeat(2000)
+        }\r\n0\r\n\r\n`,
+      );
+      assert.equal((await chunked.response()).status, 413);
+      chunked.close();
+      const after = await waitFor(fetch(`${server.url}/hello/still`));
+      assert.equal(await waitFor(after.text()), "hello still\n");
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+socketTest("malformed requests get 400 and smuggling-shaped framing is refused", async () => {
+  const server = testServer();
+  try {
+    for (
+      const bad of [
+        "GET /hello/x HTTP/1.1\r\nBad Header: 1\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "NONSENSE\r\n\r\n",
+      ]
+    ) {
+      const client = await RawClient.open(server);
+      await client.send(bad);
+      assert.equal((await client.response()).status, 400, JSON.stringify(bad));
+      assert.equal(await client.closedByServer(), true);
+      client.close();
+    }
+    const client = await RawClient.open(server);
+    await client.send("GET / HTTP/3.0\r\n\r\n");
+    assert.equal((await client.response()).status, 505);
+    client.close();
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest("no match is 404; a failing handler is 500; an HttpError keeps its status", async () => {
+  const server = testServer();
+  const client = await RawClient.open(server);
+  try {
+    await client.send("GET /nowhere HTTP/1.1\r\n\r\n");
+    assert.equal((await client.response()).status, 404);
+    await client.send("GET /teapot HTTP/1.1\r\n\r\n");
+    const teapot = await client.response();
+    assert.equal(teapot.status, 418);
+    assert.match(teapot.body, /short and stout/);
+    client.close();
+    const again = await RawClient.open(server);
+    await again.send("GET /fail HTTP/1.1\r\n\r\n");
+    assert.equal((await again.response()).status, 500);
+    again.close();
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest(
+  "an idle connection is closed after the idle timeout; a slow head gets 408",
+  async () => {
+    const server = testServer({ idleTimeout: 0.05, headerTimeout: 0.05 });
+    try {
+      const idle = await RawClient.open(server);
+      assert.equal(await idle.closedByServer(), true);
+      idle.close();
+      const slow = await RawClient.open(server);
+      await slow.send("GET /hello/x HTTP/1.1\r\n");
+      assert.equal((await slow.response()).status, 408);
+      slow.close();
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+socketTest("close() ends idle keep-alive connections and their threads", async () => {
+  const server = testServer();
+  const client = await RawClient.open(server);
+  await client.send("GET /hello/x HTTP/1.1\r\n\r\n");
+  await client.response();
+  assert.equal(server.statistics().open, 1);
+  await withTimeout(2, () => server.close());
+  assert.equal(server.statistics().open, 0);
+  assert.equal(await client.closedByServer(), true);
+  client.close();
+});
+
+socketTest("static files: content, type, 304, HEAD, and no way out of the root", async () => {
+  const root = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${root}/index.html`, "<h1>home</h1>");
+  await Deno.mkdir(`${root}/sub`);
+  await Deno.writeTextFile(`${root}/sub/data.json`, '{"a":1}');
+  const server = new HttpServer();
+  server.push(staticFiles(root));
+  server.listen("127.0.0.1:0");
+  const client = await RawClient.open(server);
+  try {
+    await client.send("GET / HTTP/1.1\r\n\r\n");
+    const home = await client.response();
+    assert.equal(home.body, "<h1>home</h1>");
+    assert.match(home.headers.get("content-type")!, /text\/html/);
+    await client.send("GET /sub/data.json HTTP/1.1\r\n\r\n");
+    const json = await client.response();
+    assert.equal(json.headers.get("content-type"), "application/json");
+    await client.send(
+      `GET /sub/data.json HTTP/1.1\r\nIf-Modified-Since: ${
+        json.headers.get("last-modified")
+      }\r\n\r\n`,
+    );
+    assert.equal((await client.response()).status, 304);
+    await client.send("HEAD /sub/data.json HTTP/1.1\r\n\r\n");
+    const head = await client.response(true);
+    assert.equal(head.headers.get("content-length"), "7");
+    for (const escape of ["/../etc/passwd", "/sub/%2e%2e/%2e%2e/etc/passwd", "/missing"]) {
+      await client.send(`GET ${escape} HTTP/1.1\r\n\r\n`);
+      assert.equal((await client.response()).status, 404, escape);
+    }
+  } finally {
+    client.close();
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+socketTest("the status page lists the server's threads; favicon is served", async () => {
+  const server = new HttpServer();
+  server.push(statusHandler()).push(favicon());
+  server.listen("127.0.0.1:0");
+  try {
+    const response = await waitFor(fetch(`${server.url}/status?format=json`));
+    const threads = await waitFor(response.json()) as { id: number; name: string }[];
+    assert.ok(threads.some((t) => t.name.startsWith("http acceptor")));
+    assert.ok(threads.every((t) => threadById(t.id) !== undefined || t.name.startsWith("http ")));
+    const icon = await waitFor(fetch(`${server.url}/favicon.ico`));
+    assert.equal(icon.headers.get("content-type"), "image/x-icon");
+    assert.ok((await waitFor(icon.arrayBuffer())).byteLength > 100);
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest("garbage: 200 random byte streams never hurt the server", async () => {
+  const server = testServer({ headerTimeout: 0.2, idleTimeout: 0.2 });
+  const random = prng(9);
+  try {
+    const clients = [];
+    for (let i = 0; i < 200; i++) {
+      const size = 20 + Math.floor(random() * 600);
+      const junk = Uint8Array.from({ length: size }, () => Math.floor(random() * 256));
+      if (i % 3 === 0) junk.set(bytes("GET / HTTP/1.1\r\n"), 0);
+      if (i % 5 === 0) junk.set(bytes("\r\n\r\n"), Math.max(0, size - 4));
+      clients.push(spawn(async () => {
+        const client = await RawClient.open(server);
+        try {
+          await client.send(junk);
+          // Either an error status or a close: never a hang past the timeouts.
+          const piece = await withTimeout(3, () => client.reader.readSome(100));
+          if (piece.length > 0) assert.match(text(piece), /^HTTP\/1\.1 (400|404|408|413|431|505)/);
+        } finally {
+          client.close();
+        }
+      }));
+    }
+    for (const c of clients) await c.join();
+    await sleep(0.01);
+    const response = await waitFor(fetch(`${server.url}/hello/alive`));
+    assert.equal(await waitFor(response.text()), "hello alive\n");
+  } finally {
+    await server.close();
+  }
+});
