@@ -19,3 +19,4 @@
 export * from "./core/mod.ts";
 export * from "./net/mod.ts";
 export * from "./proto/http/mod.ts";
+export * from "./proto/websocket/mod.ts";

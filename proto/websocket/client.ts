@@ -1,0 +1,89 @@
+/**
+ * The client side: `connectWebSocket("ws://host:port/path")`.
+ *
+ * @module
+ */
+
+import { SocketReader } from "../../net/buffered_reader.ts";
+import { connectTo } from "../../net/constructors.ts";
+import { UnsupportedOperation } from "../../net/errors.ts";
+import type { Socket } from "../../net/socket.ts";
+import { ProtocolError } from "../http/errors.ts";
+import { parseResponseHead } from "../http/parse.ts";
+import { WebSocket, type WebSocketOptions } from "./connection.ts";
+import { acceptKey, newKey } from "./handshake.ts";
+
+/** Options of {@linkcode connectWebSocket}. */
+export interface WebSocketClientOptions extends WebSocketOptions {
+  /** Subprotocols to offer. */
+  protocols?: string[];
+  /** Extra request header fields (Origin, Authorization...). */
+  headers?: Record<string, string>;
+  /**
+   * Opens the connection (default: `connectTo`); `wss://` URLs need one that speaks TLS,
+   * e.g. `tlsConnect`.
+   */
+  connect?: (host: string, port: number) => Promise<Socket>;
+}
+
+/**
+ * Opens a WebSocket to a `ws://` URL (`wss://` needs TLS, see `tlsConnect`).
+ *
+ * Interruption point: while connecting and during the handshake (the socket is closed).
+ *
+ * @example
+ * ```ts ignore
+ * const ws = await connectWebSocket("ws://127.0.0.1:8080/echo");
+ * await ws.sendText("hi");
+ * ```
+ * @throws {ProtocolError} if the server does not complete the handshake (status 502)
+ */
+export async function connectWebSocket(
+  url: string,
+  options: WebSocketClientOptions = {},
+): Promise<WebSocket> {
+  const target = new URL(url);
+  if (target.protocol !== "ws:" && target.protocol !== "wss:") {
+    throw new TypeError(`not a WebSocket URL: ${url}`);
+  }
+  if (target.protocol === "wss:" && options.connect === undefined) {
+    throw new UnsupportedOperation("wss:// without a TLS connector", "plain", "pass { connect }");
+  }
+  const connect = options.connect ??
+    ((host: string, port: number) =>
+      connectTo(`${host.includes(":") ? `[${host}]` : host}:${port}`));
+  const host = target.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(target.port || (target.protocol === "wss:" ? 443 : 80));
+  const socket = await connect(host, port);
+  try {
+    const key = newKey();
+    const extra = Object.entries(options.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    await socket.send(new TextEncoder().encode(
+      `GET ${target.pathname}${target.search} HTTP/1.1\r\nhost: ${target.host}\r\n` +
+        "upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\n" +
+        `sec-websocket-key: ${key}\r\n` +
+        (options.protocols?.length
+          ? `sec-websocket-protocol: ${options.protocols.join(", ")}\r\n`
+          : "") +
+        extra + "\r\n",
+    ));
+    const reader = new SocketReader(socket);
+    const bytes = await reader.readHead(16384);
+    if (bytes === null) throw new ProtocolError("connection closed during the handshake", 502);
+    const head = parseResponseHead(bytes);
+    if (head.status !== 101) {
+      throw new ProtocolError(`server answered ${head.status} ${head.reason}`, 502);
+    }
+    if (head.headers.get("sec-websocket-accept") !== acceptKey(key)) {
+      throw new ProtocolError("bad Sec-WebSocket-Accept", 502);
+    }
+    const protocol = head.headers.get("sec-websocket-protocol") ?? "";
+    if (protocol !== "" && !(options.protocols ?? []).includes(protocol)) {
+      throw new ProtocolError(`server chose a protocol not offered: ${protocol}`, 502);
+    }
+    return new WebSocket(socket, reader, true, protocol, options);
+  } catch (e) {
+    socket.close();
+    throw e;
+  }
+}

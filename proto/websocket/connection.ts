@@ -1,0 +1,292 @@
+/**
+ * A WebSocket connection (RFC 6455), either end: messages reassembled from fragments,
+ * pings answered, the close handshake done both ways.
+ *
+ * @module
+ */
+
+import { ClosedError, Interrupted } from "../../core/errors.ts";
+import { Mutex } from "../../core/sync/mutex.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import type { SocketReader } from "../../net/buffered_reader.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
+import type { Socket } from "../../net/socket.ts";
+import { CloseCode, encodeFrame, Opcode, readFrame, WebSocketError } from "./frame.ts";
+
+/** A message received. */
+export type Message = { type: "text"; data: string } | { type: "binary"; data: Uint8Array };
+
+/** Options of a {@linkcode WebSocket}. */
+export interface WebSocketOptions {
+  /** Largest message accepted, in bytes, fragments included (1 MiB); 1009 beyond. */
+  maxMessageBytes?: number;
+  /** Seconds to wait for the peer's close frame after sending ours (5). */
+  closeTimeout?: number;
+}
+
+const encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * One end of a WebSocket. `receive()` returns the next message (null once the connection
+ * has closed); `sendText`/`sendBinary`/`ping`/`close` send. Sends from several threads
+ * are serialized; one thread should receive.
+ *
+ * Every call that waits is an interruption point. An interrupted `receive` may have
+ * consumed part of a fragmented message: after an interruption, close the connection.
+ *
+ * @example
+ * ```ts ignore
+ * const ws = await connectWebSocket("ws://127.0.0.1:8080/echo");
+ * await ws.sendText("hello");
+ * console.log(await ws.receive()); // { type: "text", data: "hello" }
+ * await ws.close();
+ * ```
+ */
+export class WebSocket {
+  /** The socket underneath. */
+  readonly socket: Socket;
+  /** The subprotocol agreed on, or "". */
+  readonly protocol: string;
+  readonly #reader: SocketReader;
+  readonly #isClient: boolean;
+  readonly #maxMessage: number;
+  readonly #closeTimeout: number;
+  readonly #sendLock = new Mutex();
+  #closeSent = false;
+  #closeReceived = false;
+  #closed = false;
+  #closeCode: number = CloseCode.noStatus;
+  #closeReason = "";
+  #lastPong = 0;
+
+  /**
+   * @internal Made by the server handler or `connectWebSocket` once the handshake is done.
+   */
+  constructor(
+    socket: Socket,
+    reader: SocketReader,
+    isClient: boolean,
+    protocol = "",
+    options: WebSocketOptions = {},
+  ) {
+    this.socket = socket;
+    this.#reader = reader;
+    this.#isClient = isClient;
+    this.protocol = protocol;
+    this.#maxMessage = options.maxMessageBytes ?? 1 << 20;
+    this.#closeTimeout = options.closeTimeout ?? 5;
+  }
+
+  /** Whether the connection is closed (both close frames, or the socket gone). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The peer's close code (1005 if it gave none, 1006 if the connection just dropped). */
+  get closeCode(): number {
+    return this.#closeCode;
+  }
+
+  /** The peer's close reason. */
+  get closeReason(): string {
+    return this.#closeReason;
+  }
+
+  /** When the last pong came (performance.now() milliseconds; 0 if never). */
+  get lastPong(): number {
+    return this.#lastPong;
+  }
+
+  async #send(opcode: number, payload: Uint8Array): Promise<void> {
+    if (this.#closeSent) throw new ClosedError("send on a closing WebSocket");
+    const frame = encodeFrame(opcode, payload, { mask: this.#isClient });
+    const guard = await this.#sendLock.lock();
+    try {
+      await this.socket.send(frame);
+    } finally {
+      guard[Symbol.dispose]();
+    }
+  }
+
+  /** Sends a text message. Interruption point. @throws {ClosedError} once closing */
+  sendText(text: string): Promise<void> {
+    return this.#send(Opcode.text, encoder.encode(text));
+  }
+
+  /** Sends a binary message. Interruption point. @throws {ClosedError} once closing */
+  sendBinary(data: Uint8Array): Promise<void> {
+    return this.#send(Opcode.binary, data);
+  }
+
+  /** Sends a ping (at most 125 bytes of data); the pong shows in `lastPong`. */
+  ping(data: Uint8Array = new Uint8Array(0)): Promise<void> {
+    if (data.length > 125) throw new RangeError("ping data longer than 125 bytes");
+    return this.#send(Opcode.ping, data);
+  }
+
+  async #sendClose(code: number, reason: string): Promise<void> {
+    if (this.#closeSent) return;
+    this.#closeSent = true;
+    let payload = new Uint8Array(0);
+    if (code !== CloseCode.noStatus) {
+      const text = encoder.encode(reason).subarray(0, 123);
+      payload = new Uint8Array(2 + text.length);
+      payload[0] = code >> 8;
+      payload[1] = code & 0xff;
+      payload.set(text, 2);
+    }
+    const guard = await this.#sendLock.lock();
+    try {
+      await this.socket.send(encodeFrame(Opcode.close, payload, { mask: this.#isClient }));
+    } catch (e) {
+      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
+    } finally {
+      guard[Symbol.dispose]();
+    }
+  }
+
+  #finish(code: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#closeReceived) this.#closeCode = code;
+    this.socket.close();
+  }
+
+  /**
+   * The next message, or null once the connection has closed (the close handshake is
+   * answered here). Pings are answered with pongs on the way.
+   *
+   * Interruption point.
+   * @throws {WebSocketError} never: a peer breaking the protocol gets a close frame with
+   *   the matching code, and `receive` returns null
+   */
+  async receive(): Promise<Message | null> {
+    if (this.#closed) return null;
+    let parts: Uint8Array[] | null = null;
+    let partsType = 0;
+    let size = 0;
+    try {
+      for (;;) {
+        const frame = await readFrame(this.#reader, !this.#isClient, this.#maxMessage);
+        if (frame === null) {
+          this.#finish(CloseCode.abnormal);
+          return null;
+        }
+        switch (frame.opcode) {
+          case Opcode.ping:
+            if (!this.#closeSent) await this.#send(Opcode.pong, frame.payload);
+            continue;
+          case Opcode.pong:
+            this.#lastPong = performance.now();
+            continue;
+          case Opcode.close:
+            await this.#onClose(frame.payload);
+            return null;
+          case Opcode.continuation:
+            if (parts === null) {
+              throw new WebSocketError(CloseCode.protocolError, "continuation without a start");
+            }
+            break;
+          default:
+            if (parts !== null) {
+              throw new WebSocketError(
+                CloseCode.protocolError,
+                "new message inside a fragmented one",
+              );
+            }
+            parts = [];
+            partsType = frame.opcode;
+        }
+        size += frame.payload.length;
+        if (size > this.#maxMessage) {
+          throw new WebSocketError(CloseCode.tooBig, `message over ${this.#maxMessage} bytes`);
+        }
+        parts!.push(frame.payload);
+        if (!frame.fin) continue;
+        const data = parts!.length === 1 ? parts![0] : concat(parts!, size);
+        if (partsType === Opcode.binary) return { type: "binary", data };
+        try {
+          return { type: "text", data: strictUtf8.decode(data) };
+        } catch {
+          throw new WebSocketError(CloseCode.invalidData, "text message is not UTF-8");
+        }
+      }
+    } catch (e) {
+      if (e instanceof WebSocketError) {
+        await this.#sendClose(e.code, e.message);
+        this.#finish(e.code);
+        return null;
+      }
+      if (e instanceof EOFError || e instanceof SocketError) {
+        this.#finish(CloseCode.abnormal);
+        return null;
+      }
+      if (e instanceof ClosedError && this.#closed) return null;
+      throw e;
+    }
+  }
+
+  async #onClose(payload: Uint8Array): Promise<void> {
+    this.#closeReceived = true;
+    let code: number = CloseCode.noStatus;
+    if (payload.length === 1) throw new WebSocketError(CloseCode.protocolError, "bad close frame");
+    if (payload.length >= 2) {
+      code = (payload[0] << 8) | payload[1];
+      const valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+        (code >= 3000 && code <= 4999);
+      if (!valid) throw new WebSocketError(CloseCode.protocolError, `bad close code ${code}`);
+      try {
+        this.#closeReason = strictUtf8.decode(payload.subarray(2));
+      } catch {
+        throw new WebSocketError(CloseCode.invalidData, "close reason is not UTF-8");
+      }
+    }
+    this.#closeCode = code;
+    await this.#sendClose(code === CloseCode.noStatus ? CloseCode.normal : code, "");
+    this.#finish(code);
+  }
+
+  /**
+   * Starts the close handshake: sends a close frame, then reads (and drops) messages
+   * until the peer's close frame comes or `closeTimeout` passes, and closes the socket.
+   *
+   * Interruption point: an interrupted close still closes the socket.
+   */
+  async close(code: number = CloseCode.normal, reason = ""): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#sendClose(code, reason);
+      await withTimeout(this.#closeTimeout, async () => {
+        while (!this.#closed && !this.#closeReceived) {
+          if (await this.receive() === null) break;
+        }
+      });
+    } catch (e) {
+      if (!(e instanceof Interrupted || e instanceof SocketError || e instanceof ClosedError)) {
+        throw e;
+      }
+    } finally {
+      this.#finish(CloseCode.normal);
+    }
+  }
+
+  /** Messages until the connection closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    for (;;) {
+      const message = await this.receive();
+      if (message === null) return;
+      yield message;
+    }
+  }
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,117 @@
+/**
+ * The server side: an HTTP handler that upgrades matching requests to WebSockets
+ * (RFC 6455, and hixie-76 for old clients) and runs a callback per connection in the
+ * connection's own thread.
+ *
+ * @module
+ */
+
+import type { HttpRequest } from "../http/request.ts";
+import type { Handler } from "../http/server.ts";
+import { WebSocket, type WebSocket as WebSocketType, type WebSocketOptions } from "./connection.ts";
+import { acceptKey, hixie76Answer, isValidKey } from "./handshake.ts";
+import { Hixie76Socket } from "./hixie76.ts";
+
+/** Options of {@linkcode websocketHandler}. */
+export interface WebSocketServerOptions extends WebSocketOptions {
+  /** Subprotocols this server speaks, in preference order. */
+  protocols?: string[];
+  /** Accept hixie-76 clients too (true). */
+  hixie76?: boolean;
+}
+
+/** What a connection callback gets: an RFC 6455 socket, or a hixie-76 one. */
+export type ServerWebSocket = WebSocket | Hixie76Socket;
+
+const encoder = new TextEncoder();
+
+/**
+ * An HTTP handler upgrading requests for `path` to WebSockets; `onConnect(ws, request)`
+ * runs in the connection's thread, and the connection is closed when it returns.
+ * Requests that are not valid upgrades get 400 (426 for another protocol version).
+ *
+ * @example
+ * ```ts ignore
+ * server.push(websocketHandler("/echo", async (ws) => {
+ *   for await (const m of ws) {
+ *     if (m.type === "text") await ws.sendText(m.data);
+ *     else await ws.sendBinary(m.data);
+ *   }
+ * }));
+ * ```
+ */
+export function websocketHandler(
+  path: string,
+  onConnect: (ws: ServerWebSocket, request: HttpRequest) => Promise<void> | void,
+  options: WebSocketServerOptions = {},
+): Handler {
+  return {
+    match: (request) => request.path === path,
+    async handle(request) {
+      const h = request.headers;
+      if (!h.hasToken("upgrade", "websocket")) {
+        return request.error(426, "this resource speaks WebSocket only");
+      }
+      if (
+        options.hixie76 !== false && h.has("sec-websocket-key1") && h.has("sec-websocket-key2")
+      ) {
+        return await hixie76(request, onConnect, options);
+      }
+      if (request.method !== "GET" || request.minor !== 1 || !h.hasToken("connection", "upgrade")) {
+        return request.error(400, "not a WebSocket upgrade");
+      }
+      if (h.get("sec-websocket-version") !== "13") {
+        request.replyHeaders.set("sec-websocket-version", "13");
+        return request.error(426, "WebSocket version 13 only");
+      }
+      const key = h.get("sec-websocket-key");
+      if (!isValidKey(key)) return request.error(400, "bad Sec-WebSocket-Key");
+      const offered = (h.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim());
+      const protocol = (options.protocols ?? []).find((p) => offered.includes(p)) ?? "";
+      const { socket, reader } = request.upgrade();
+      await socket.send(encoder.encode(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
+          `sec-websocket-accept: ${acceptKey(key)}\r\n` +
+          (protocol ? `sec-websocket-protocol: ${protocol}\r\n` : "") + "\r\n",
+      ));
+      const ws = new WebSocket(socket, reader, false, protocol, options);
+      try {
+        await onConnect(ws, request);
+      } finally {
+        if (!ws.closed) await ws.close();
+      }
+    },
+  };
+}
+
+async function hixie76(
+  request: HttpRequest,
+  onConnect: (ws: ServerWebSocket, request: HttpRequest) => Promise<void> | void,
+  options: WebSocketServerOptions,
+): Promise<void> {
+  const h = request.headers;
+  const { socket, reader } = request.upgrade();
+  let answer: Uint8Array;
+  try {
+    const key3 = await reader.readExact(8);
+    answer = hixie76Answer(h.get("sec-websocket-key1")!, h.get("sec-websocket-key2")!, key3);
+  } catch {
+    socket.close();
+    return;
+  }
+  const head = encoder.encode(
+    "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n" +
+      `Sec-WebSocket-Origin: ${h.get("origin") ?? "null"}\r\n` +
+      `Sec-WebSocket-Location: ws://${h.get("host") ?? "localhost"}${request.target}\r\n\r\n`,
+  );
+  const reply = new Uint8Array(head.length + answer.length);
+  reply.set(head);
+  reply.set(answer, head.length);
+  await socket.send(reply);
+  const ws = new Hixie76Socket(socket, reader, options.maxMessageBytes);
+  try {
+    await onConnect(ws, request);
+  } finally {
+    await ws.close();
+  }
+}
