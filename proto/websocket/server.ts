@@ -8,7 +8,7 @@
 
 import type { HttpRequest } from "../http/request.ts";
 import type { Handler } from "../http/server.ts";
-import { WebSocket, type WebSocket as WebSocketType, type WebSocketOptions } from "./connection.ts";
+import { WebSocket, type WebSocketOptions } from "./connection.ts";
 import { acceptKey, hixie76Answer, isValidKey } from "./handshake.ts";
 import { Hixie76Socket } from "./hixie76.ts";
 
