@@ -1,0 +1,205 @@
+/**
+ * A loose-free quadtree as in Shrapnel's field demo: an object lives at the deepest node
+ * that fully contains its rectangle, and the root grows by doubling when an object falls
+ * outside it.
+ *
+ * @module
+ */
+
+/** Something with a bounding rectangle (x0 <= x1, y0 <= y1). */
+export interface Bounded {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/** Nodes stop splitting below this side, in world units. */
+const MIN_SIZE = 64;
+
+class QuadNode<T extends Bounded> {
+  readonly x: number;
+  readonly y: number;
+  readonly size: number;
+  items: Set<T> | null = null;
+  children: (QuadNode<T> | null)[] | null = null;
+  count = 0; // items here and below
+  parent: QuadNode<T> | null;
+  constructor(x: number, y: number, size: number, parent: QuadNode<T> | null) {
+    this.x = x;
+    this.y = y;
+    this.size = size;
+    this.parent = parent;
+  }
+  contains(r: Bounded): boolean {
+    return r.x0 >= this.x && r.y0 >= this.y && r.x1 <= this.x + this.size &&
+      r.y1 <= this.y + this.size;
+  }
+}
+
+/**
+ * A quadtree of rectangles: insert, remove, move and query in time proportional to the
+ * depth and to what is found.
+ *
+ * @example
+ * ```ts
+ * import { QuadTree } from "./quadtree.ts";
+ * const tree = new QuadTree<{ x0: number; y0: number; x1: number; y1: number }>(0, 0, 1024);
+ * const box = { x0: 10, y0: 10, x1: 20, y1: 20 };
+ * tree.insert(box);
+ * console.log(tree.query({ x0: 0, y0: 0, x1: 15, y1: 15 }).length); // 1
+ * ```
+ */
+export class QuadTree<T extends Bounded> {
+  #root: QuadNode<T>;
+  #where = new Map<T, QuadNode<T>>();
+
+  /** @param x0 left, @param y0 top, @param size side of the initial root square */
+  constructor(x0 = 0, y0 = 0, size = 1024) {
+    this.#root = new QuadNode(x0, y0, size, null);
+  }
+
+  /** Number of objects. */
+  get size(): number {
+    return this.#where.size;
+  }
+
+  /** The root square: [x, y, side] (grows as objects fall outside it). */
+  get bounds(): [number, number, number] {
+    return [this.#root.x, this.#root.y, this.#root.size];
+  }
+
+  /** Whether `item` is in the tree. */
+  has(item: T): boolean {
+    return this.#where.has(item);
+  }
+
+  /** Adds `item` (by its current rectangle). */
+  insert(item: T): void {
+    if (this.#where.has(item)) throw new Error("already in the tree");
+    while (!this.#root.contains(item)) this.#grow(item);
+    this.#place(this.#root, item);
+  }
+
+  #grow(toward: Bounded): void {
+    const old = this.#root;
+    const left = toward.x0 < old.x, up = toward.y0 < old.y;
+    const x = left ? old.x - old.size : old.x, y = up ? old.y - old.size : old.y;
+    const root = new QuadNode<T>(x, y, old.size * 2, null);
+    root.children = [null, null, null, null];
+    root.children[(left ? 1 : 0) + (up ? 2 : 0)] = old;
+    root.count = old.count;
+    old.parent = root;
+    this.#root = root;
+  }
+
+  #place(start: QuadNode<T>, item: T): void {
+    let node = start;
+    for (;;) {
+      node.count++;
+      if (node.size <= MIN_SIZE) break;
+      const half = node.size / 2;
+      const midX = node.x + half, midY = node.y + half;
+      let quadrant: number;
+      if (item.x1 <= midX) quadrant = 0;
+      else if (item.x0 >= midX) quadrant = 1;
+      else break;
+      if (item.y1 <= midY) quadrant += 0;
+      else if (item.y0 >= midY) quadrant += 2;
+      else break;
+      node.children ??= [null, null, null, null];
+      let child = node.children[quadrant];
+      if (child === null) {
+        child = new QuadNode<T>(
+          quadrant & 1 ? midX : node.x,
+          quadrant & 2 ? midY : node.y,
+          half,
+          node,
+        );
+        node.children[quadrant] = child;
+      }
+      node = child;
+    }
+    (node.items ??= new Set()).add(item);
+    this.#where.set(item, node);
+  }
+
+  /** Removes `item`; false if it was not there. */
+  remove(item: T): boolean {
+    const node = this.#where.get(item);
+    if (node === undefined) return false;
+    node.items!.delete(item);
+    this.#where.delete(item);
+    for (let n: QuadNode<T> | null = node; n !== null; n = n.parent) n.count--;
+    return true;
+  }
+
+  /**
+   * Moves `item` to the rectangle `update` gives it. Cheap when it stays in its node.
+   */
+  move(item: T, x0: number, y0: number, x1: number, y1: number): void {
+    const node = this.#where.get(item);
+    item.x0 = x0;
+    item.y0 = y0;
+    item.x1 = x1;
+    item.y1 = y1;
+    if (node === undefined) return this.insert(item);
+    if (node.contains(item) && !this.#fitsChild(node, item)) return;
+    // Climb to the nearest ancestor that holds it, then descend from there.
+    node.items!.delete(item);
+    this.#where.delete(item);
+    let up: QuadNode<T> | null = node;
+    while (up !== null && !up.contains(item)) {
+      up.count--;
+      up = up.parent;
+    }
+    if (up === null) {
+      while (!this.#root.contains(item)) this.#grow(item);
+      this.#place(this.#root, item);
+      return;
+    }
+    up.count--; // #place counts it again from here
+    this.#place(up, item);
+  }
+
+  #fitsChild(node: QuadNode<T>, item: T): boolean {
+    if (node.size <= MIN_SIZE) return false;
+    const half = node.size / 2;
+    const midX = node.x + half, midY = node.y + half;
+    const horizontal = item.x1 <= midX || item.x0 >= midX;
+    const vertical = item.y1 <= midY || item.y0 >= midY;
+    return horizontal && vertical;
+  }
+
+  /** Calls `fn` for every object whose rectangle intersects `r` (edges touching count). */
+  forEachIn(r: Bounded, fn: (item: T) => void): void {
+    const stack: QuadNode<T>[] = [this.#root];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      if (node.count === 0) continue;
+      if (
+        r.x1 < node.x || r.y1 < node.y || r.x0 > node.x + node.size || r.y0 > node.y + node.size
+      ) continue;
+      if (node.items !== null) {
+        for (const item of node.items) {
+          if (item.x0 <= r.x1 && item.x1 >= r.x0 && item.y0 <= r.y1 && item.y1 >= r.y0) fn(item);
+        }
+      }
+      if (node.children !== null) {
+        for (const child of node.children) if (child !== null) stack.push(child);
+      }
+    }
+  }
+
+  /** The objects intersecting `r`. */
+  query(r: Bounded): T[] {
+    const out: T[] = [];
+    this.forEachIn(r, (item) => out.push(item));
+    return out;
+  }
+
+  /** Every object. */
+  [Symbol.iterator](): IterableIterator<T> {
+    return this.#where.keys();
+  }
+}

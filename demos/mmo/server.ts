@@ -1,0 +1,144 @@
+/**
+ * The field demo (`deno task demo:mmo`): a world of boxes and wanderer threads, served
+ * over HTTP with a WebSocket per browser. Each browser has its own 1024x1024 viewport and
+ * gets an update only when something in it changed, at most once a frame.
+ *
+ * Options: --port=8080 --host=127.0.0.1 --wanderers=1000 --boxes=5000 --size=20480 --fps=20
+ *
+ * @module
+ */
+
+import { main } from "../../core/main.ts";
+import { sleep } from "../../core/sleep.ts";
+import { Event } from "../../core/sync/event.ts";
+import { spawn } from "../../core/thread.ts";
+import { favicon, HttpServer, statusHandler } from "../../proto/http/mod.ts";
+import { staticFiles } from "../../proto/http/handlers.ts";
+import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
+import { encodeMovers, encodeView } from "./protocol.ts";
+import { World, type WorldOptions } from "./world.ts";
+
+/** Options of {@linkcode startMmo}. */
+export interface MmoOptions extends WorldOptions {
+  /** Listening address ("127.0.0.1:8080"). */
+  listen?: string;
+  /** Most updates per second to one viewer (20). */
+  fps?: number;
+  /** Side of a viewport (1024). */
+  viewSize?: number;
+}
+
+/** A running field demo. */
+export interface Mmo {
+  /** The world. */
+  world: World;
+  /** The HTTP server. */
+  server: HttpServer;
+  /** The page's URL. */
+  url: string;
+  /** Viewers connected now. */
+  viewers(): number;
+  /** Stops the wanderers and the server. */
+  stop(): Promise<void>;
+}
+
+const publicDir = new URL("./public/", import.meta.url).pathname;
+
+/**
+ * Starts the world and its server (call from a thread).
+ *
+ * @example
+ * ```ts ignore
+ * const mmo = startMmo({ wanderers: 100, listen: "127.0.0.1:0" });
+ * console.log(mmo.url);
+ * ```
+ */
+export function startMmo(options: MmoOptions = {}): Mmo {
+  const world = new World(options);
+  const frame = 1 / (options.fps ?? 20);
+  const viewSize = options.viewSize ?? 1024;
+  let viewers = 0;
+  const server = new HttpServer();
+  server.route(
+    "GET",
+    "/config",
+    (request) =>
+      request.respond(200, JSON.stringify({ size: world.size, view: viewSize }), {
+        "content-type": "application/json",
+      }),
+  );
+  server.route("GET", "/stats", (request) =>
+    request.respond(
+      200,
+      JSON.stringify({ wanderers: world.movers.size, steps: world.steps, viewers }),
+      { "content-type": "application/json" },
+    ));
+  server.push(websocketHandler("/ws", async (ws: ServerWebSocket) => {
+    viewers++;
+    const start = Math.floor((world.size - viewSize) / 2);
+    const view = world.addViewport(start, start, viewSize);
+    const sender = spawn({ name: "viewer sender" }, async () => {
+      for (;;) {
+        await view.changed.wait();
+        view.changed.clear();
+        if (view.moved) {
+          view.moved = false;
+          await ws.sendBinary(encodeView(view, world.boxes.query(view)));
+        }
+        await ws.sendBinary(encodeMovers(world.movers.query(view)));
+        await sleep(frame); // changes meanwhile go out together in the next update
+      }
+    });
+    try {
+      for await (const message of ws) {
+        if (message.type !== "text") continue;
+        let wanted: { x?: unknown; y?: unknown };
+        try {
+          wanted = JSON.parse(message.data);
+        } catch {
+          continue; // a page that sends nonsense is ignored, not fatal
+        }
+        if (typeof wanted.x === "number" && typeof wanted.y === "number") {
+          world.moveViewport(view, wanted.x, wanted.y);
+        }
+      }
+    } finally {
+      sender.shutdown();
+      await sender.join().catch(() => {});
+      world.removeViewport(view);
+      viewers--;
+    }
+  }, { hixie76: false }));
+  server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
+  server.listen(options.listen ?? "127.0.0.1:8080");
+  world.start();
+  return {
+    world,
+    server,
+    url: `${server.url}/`,
+    viewers: () => viewers,
+    async stop() {
+      await world.stop();
+      await server.close();
+    },
+  };
+}
+
+function option(name: string, fallback: string): string {
+  return Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+}
+
+if (import.meta.main) {
+  await main(async () => {
+    const host = option("host", "127.0.0.1"), port = option("port", "8080");
+    const mmo = startMmo({
+      listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
+      wanderers: Number(option("wanderers", "1000")),
+      boxes: Number(option("boxes", "5000")),
+      size: Number(option("size", "20480")),
+      fps: Number(option("fps", "20")),
+    });
+    console.log(`field demo: ${mmo.world.movers.size} wanderers, open ${mmo.url}`);
+    await new Event().wait(); // until SIGINT/SIGTERM: main shuts the threads down
+  });
+}

@@ -1,0 +1,228 @@
+/**
+ * The field: a square world of static boxes and wandering circles, each wanderer a
+ * thread, and viewports that learn when something in them changed.
+ *
+ * @module
+ */
+
+import { sleep } from "../../core/sleep.ts";
+import { Event } from "../../core/sync/event.ts";
+import { spawn, type Thread } from "../../core/thread.ts";
+import { type Bounded, QuadTree } from "./quadtree.ts";
+
+/** The seven colours of the original demo (index 0-6), as CSS colours for the page. */
+export const COLORS: readonly string[] = [
+  "#e6194b",
+  "#3cb44b",
+  "#ffe119",
+  "#4363d8",
+  "#f58231",
+  "#911eb4",
+  "#46f0f0",
+];
+
+/** A static box. */
+export interface Box extends Bounded {
+  /** Colour index into {@linkcode COLORS}. */
+  color: number;
+}
+
+/** A wandering circle. */
+export interface Mover extends Bounded {
+  /** Its id, from 1. */
+  id: number;
+  /** Centre. */
+  x: number;
+  /** Centre. */
+  y: number;
+  /** Colour index. */
+  color: number;
+}
+
+/** A viewer's window on the world. */
+export class Viewport implements Bounded {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  /** Set when something in view changed (a mover moved in or out, the view moved). */
+  readonly changed: Event = new Event();
+  /** Set when the view itself moved (the boxes must be sent again). */
+  moved = true;
+  /** @param x left; @param y top; @param size side */
+  constructor(x: number, y: number, size: number) {
+    this.x0 = x;
+    this.y0 = y;
+    this.x1 = x + size;
+    this.y1 = y + size;
+  }
+}
+
+/** Sizes and counts of a {@linkcode World}. */
+export interface WorldOptions {
+  /** Side of the square world (20480). */
+  size?: number;
+  /** Number of boxes (5000). */
+  boxes?: number;
+  /** Number of wanderer threads (1000). */
+  wanderers?: number;
+  /** Seconds per step (0.1). */
+  stepSeconds?: number;
+  /** Steps before a wanderer picks a new heading (20). */
+  steps?: number;
+  /** Seed of the layout and the wanderers' choices. */
+  seed?: number;
+}
+
+const RADIUS = 25;
+
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The world: boxes, movers and viewports in three quadtrees, and a thread per wanderer.
+ *
+ * @example
+ * ```ts ignore
+ * const world = new World({ wanderers: 100 });
+ * world.start();
+ * const view = world.addViewport(0, 0, 1024);
+ * await view.changed.wait();
+ * ```
+ */
+export class World {
+  /** Side of the world. */
+  readonly size: number;
+  /** The boxes. */
+  readonly boxes: QuadTree<Box>;
+  /** The movers. */
+  readonly movers: QuadTree<Mover>;
+  /** The viewports. */
+  readonly viewports: QuadTree<Viewport>;
+  /** Steps taken since start (all wanderers). */
+  steps = 0;
+  readonly #options: Required<WorldOptions>;
+  readonly #random: () => number;
+  #threads: Thread[] = [];
+
+  /** @param options sizes and counts */
+  constructor(options: WorldOptions = {}) {
+    this.#options = {
+      size: options.size ?? 20480,
+      boxes: options.boxes ?? 5000,
+      wanderers: options.wanderers ?? 1000,
+      stepSeconds: options.stepSeconds ?? 0.1,
+      steps: options.steps ?? 20,
+      seed: options.seed ?? 1,
+    };
+    this.size = this.#options.size;
+    this.#random = random(this.#options.seed);
+    this.boxes = new QuadTree<Box>(0, 0, this.size);
+    this.movers = new QuadTree<Mover>(0, 0, this.size);
+    this.viewports = new QuadTree<Viewport>(0, 0, this.size);
+    const r = this.#random;
+    for (let i = 0; i < this.#options.boxes; i++) {
+      const w = 50 + Math.floor(r() * 251), h = 50 + Math.floor(r() * 251);
+      const x = Math.floor(r() * (this.size - w)), y = Math.floor(r() * (this.size - h));
+      this.boxes.insert({ x0: x, y0: y, x1: x + w, y1: y + h, color: Math.floor(r() * 7) });
+    }
+  }
+
+  /** Starts the wanderer threads. */
+  start(): void {
+    for (let i = 1; i <= this.#options.wanderers; i++) {
+      const r = this.#random;
+      const x = RADIUS + r() * (this.size - 2 * RADIUS),
+        y = RADIUS + r() * (this.size - 2 * RADIUS);
+      const mover: Mover = {
+        id: i,
+        x,
+        y,
+        x0: x - RADIUS,
+        y0: y - RADIUS,
+        x1: x + RADIUS,
+        y1: y + RADIUS,
+        color: Math.floor(r() * 7),
+      };
+      this.movers.insert(mover);
+      this.#threads.push(spawn({ name: `wanderer ${i}` }, () => this.#wander(mover)));
+    }
+  }
+
+  /** Stops the wanderers; returns when they are gone. */
+  async stop(): Promise<void> {
+    for (const t of this.#threads) t.shutdown();
+    for (const t of this.#threads) await t.join().catch(() => {});
+    this.#threads = [];
+  }
+
+  async #wander(mover: Mover): Promise<void> {
+    const r = this.#random, o = this.#options, limit = this.size - RADIUS;
+    for (;;) {
+      const heading = r() * 2 * Math.PI, speed = 3 + r() * 10;
+      let dx = Math.cos(heading) * speed, dy = Math.sin(heading) * speed;
+      for (let step = 0; step < o.steps; step++) {
+        await sleep(o.stepSeconds);
+        let x = mover.x + dx, y = mover.y + dy;
+        if (x < RADIUS || x > limit) {
+          dx = -dx;
+          x = Math.min(Math.max(x, RADIUS), limit);
+        }
+        if (y < RADIUS || y > limit) {
+          dy = -dy;
+          y = Math.min(Math.max(y, RADIUS), limit);
+        }
+        this.#moveTo(mover, x, y);
+      }
+    }
+  }
+
+  #moveTo(mover: Mover, x: number, y: number): void {
+    // Viewers of the old place and of the new one both see a change.
+    const x0 = Math.min(mover.x0, x - RADIUS), y0 = Math.min(mover.y0, y - RADIUS);
+    const x1 = Math.max(mover.x1, x + RADIUS), y1 = Math.max(mover.y1, y + RADIUS);
+    mover.x = x;
+    mover.y = y;
+    this.movers.move(mover, x - RADIUS, y - RADIUS, x + RADIUS, y + RADIUS);
+    this.steps++;
+    if (this.viewports.size > 0) {
+      this.viewports.forEachIn({ x0, y0, x1, y1 }, notify);
+    }
+  }
+
+  /** Adds a viewport (a viewer's window) of side `size` at (x, y). */
+  addViewport(x: number, y: number, size: number): Viewport {
+    const view = new Viewport(x, y, size);
+    this.viewports.insert(view);
+    view.changed.set();
+    return view;
+  }
+
+  /** Moves a viewport (clamped to the world). */
+  moveViewport(view: Viewport, x: number, y: number): void {
+    const side = view.x1 - view.x0;
+    const cx = Math.round(Math.min(Math.max(x, 0), this.size - side));
+    const cy = Math.round(Math.min(Math.max(y, 0), this.size - side));
+    if (cx === view.x0 && cy === view.y0) return;
+    this.viewports.move(view, cx, cy, cx + side, cy + side);
+    view.moved = true;
+    view.changed.set();
+  }
+
+  /** Removes a viewport. */
+  removeViewport(view: Viewport): void {
+    this.viewports.remove(view);
+  }
+}
+
+function notify(view: Viewport): void {
+  view.changed.set();
+}

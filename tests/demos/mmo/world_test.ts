@@ -1,0 +1,63 @@
+/** The world: wanderers move in steps and tell the viewports they cross. */
+import assert from "node:assert/strict";
+import { spawn, withTimeout } from "../../../mod.ts";
+import { decodeMessage, encodeMovers, encodeView } from "../../../demos/mmo/protocol.ts";
+import { World } from "../../../demos/mmo/world.ts";
+import { prng } from "../../_helpers.ts";
+
+Deno.test("wanderers step, stay in the world, and wake the viewports they are in", async () => {
+  await spawn(async () => {
+    const world = new World({ size: 2048, boxes: 50, wanderers: 40, stepSeconds: 0.01, seed: 7 });
+    assert.equal(world.boxes.size, 50);
+    const view = world.addViewport(0, 0, 2048); // sees everything
+    view.changed.clear();
+    world.start();
+    try {
+      await withTimeout(2, () => view.changed.wait());
+      await withTimeout(2, async () => {
+        while (world.steps < 400) {
+          view.changed.clear();
+          await view.changed.wait();
+        }
+      });
+      for (const m of world.movers) {
+        assert.ok(m.x >= 25 && m.x <= 2048 - 25 && m.y >= 25 && m.y <= 2048 - 25);
+        assert.equal(m.x1 - m.x0, 50);
+      }
+      const far = world.addViewport(0, 0, 16); // a corner no wanderer's centre reaches
+      world.moveViewport(far, 5000, 5000); // clamped to the world
+      assert.deepEqual([far.x0, far.y0], [2048 - 16, 2048 - 16]);
+    } finally {
+      await world.stop();
+    }
+  }).join();
+});
+
+Deno.test("the wire format round-trips; cut or unknown messages are RangeErrors", () => {
+  const world = new World({ size: 4096, boxes: 30, wanderers: 0 });
+  const view = world.addViewport(100, 200, 1024);
+  const boxes = world.boxes.query(view);
+  const decoded = decodeMessage(encodeView(view, boxes));
+  assert.equal(decoded.type, "view");
+  if (decoded.type === "view") {
+    assert.deepEqual([decoded.x, decoded.y, decoded.side], [100, 200, 1024]);
+    assert.equal(decoded.boxes.length, boxes.length);
+  }
+  const movers = [{ id: 9, x: 10.4, y: 20.6, x0: 0, y0: 0, x1: 0, y1: 0, color: 3 }];
+  assert.deepEqual(decodeMessage(encodeMovers(movers)), {
+    type: "movers",
+    movers: [[9, 10, 21, 3]],
+  });
+  const random = prng(4);
+  for (let i = 0; i < 2000; i++) {
+    const junk = Uint8Array.from(
+      { length: Math.floor(random() * 40) + 1 },
+      () => Math.floor(random() * 256),
+    );
+    try {
+      decodeMessage(junk);
+    } catch (e) {
+      assert.ok(e instanceof RangeError, String(e));
+    }
+  }
+});
