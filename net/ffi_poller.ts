@@ -11,6 +11,7 @@
 import { ClosedError, NotInThreadError, SimultaneousError } from "../core/errors.ts";
 import { type LoopHook, scheduler } from "../core/scheduler.ts";
 import type { Wait } from "../core/sync/wait_queue.ts";
+import { now } from "../core/clock.ts";
 import { current, type Thread } from "../core/thread.ts";
 import { openShim, type Shim } from "../ffi/shim.ts";
 import { SocketError } from "./errors.ts";
@@ -93,6 +94,12 @@ export interface PollerStatistics {
   waiting: number;
 }
 
+/**
+ * After the last event, the poller keeps polling on each loop turn this long (seconds)
+ * before it blocks on the helper thread.
+ */
+export const SPIN_SECONDS = 0.0002;
+
 /** After this many calls in a row on one socket that did not block, the thread yields. */
 export const SELFISHNESS = 16;
 
@@ -132,6 +139,7 @@ export class FfiPoller implements LoopHook {
   #events = new Int32Array(512);
   #idleEvents = new Int32Array(512);
   #idlePending = false;
+  #lastEvent = 0;
   #stats = { polls: 0, events: 0, idleWaits: 0, idleEvents: 0 };
   #idle: Promise<void> | null = null;
   #hookRemover: (() => void) | null = null;
@@ -237,10 +245,13 @@ export class FfiPoller implements LoopHook {
     this.#stats.polls++;
     if (n > 0) {
       this.#stats.events += n;
+      this.#lastEvent = now();
       this.#dispatch(this.#events, n);
       scheduler.wakeLoop(); // busy: poll again on the next turn
     } else if (!this.#idlePending) {
-      if (idle) this.#idleWait();
+      // Events came a moment ago: more are likely, and handing the wait to the helper
+      // thread costs 10+ us each way, so keep polling on the next turns for a little while.
+      if (idle && now() - this.#lastEvent > SPIN_SECONDS) this.#idleWait();
       else scheduler.wakeLoop();
     }
   }
@@ -252,6 +263,7 @@ export class FfiPoller implements LoopHook {
     this.#stats.polls++;
     if (n > 0) {
       this.#stats.events += n;
+      this.#lastEvent = now();
       this.#dispatch(this.#events, n);
     }
   }

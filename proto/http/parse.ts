@@ -40,8 +40,14 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 // deno-lint-ignore no-control-regex
 const BAD_TARGET = /[\x00-\x20\x7f]/;
 
+/** Bytes as Latin-1 text; small heads without the decoder's call overhead. */
+function latin1(bytes: Uint8Array): string {
+  if (bytes.length <= 8192) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  return LATIN1.decode(bytes);
+}
+
 function lines(head: Uint8Array): string[] {
-  const text = LATIN1.decode(head);
+  const text = latin1(head);
   const out = text.split("\n");
   for (let i = 0; i < out.length; i++) {
     const line = out[i];

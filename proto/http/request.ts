@@ -71,7 +71,10 @@ export class HttpRequest {
   readonly replyHeaders: HttpHeaders = new HttpHeaders();
   readonly #socket: Socket;
   readonly #reader: SocketReader;
-  #url: URL | null = null;
+  #rawPath: string | null = null;
+  #rawQuery: string | null = null;
+  #path: string | null = null;
+  #query: URLSearchParams | null = null;
   #pending: Uint8Array[] = [];
   #pendingSize = 0;
   #headSent = false;
@@ -101,23 +104,43 @@ export class HttpRequest {
     this.#keepAlive = keepAlive;
   }
 
-  get #parsed(): URL {
-    return this.#url ??= new URL(this.target, "http://host");
+  #split(): void {
+    if (this.#rawPath !== null) return;
+    let t = this.target;
+    if (t.charCodeAt(0) !== 47 /* / */ && /^https?:\/\//i.test(t)) {
+      const slash = t.indexOf("/", t.indexOf("//") + 2); // absolute form: drop the authority
+      t = slash < 0 ? "/" : t.slice(slash);
+    }
+    const hash = t.indexOf("#");
+    if (hash >= 0) t = t.slice(0, hash);
+    const q = t.indexOf("?");
+    this.#rawPath = q < 0 ? t : t.slice(0, q);
+    this.#rawQuery = q < 0 ? "" : t.slice(q + 1);
   }
 
-  /** The path, percent-decoded ("/a b" for "/a%20b"); the raw target if it cannot be. */
+  /** The path, percent-decoded ("/a b" for "/a%20b"); as sent if it cannot be decoded. */
   get path(): string {
-    const raw = this.#parsed.pathname;
-    try {
-      return decodeURIComponent(raw);
-    } catch {
-      return raw;
+    if (this.#path !== null) return this.#path;
+    this.#split();
+    const raw = this.#rawPath!;
+    let path = raw;
+    if (raw.includes("%")) {
+      try {
+        path = decodeURIComponent(raw);
+      } catch {
+        path = raw;
+      }
     }
+    return this.#path = path;
   }
 
   /** The query parameters. */
   get query(): URLSearchParams {
-    return this.#parsed.searchParams;
+    if (this.#query === null) {
+      this.#split();
+      this.#query = new URLSearchParams(this.#rawQuery!);
+    }
+    return this.#query;
   }
 
   /** "HTTP/1.1" or "HTTP/1.0". */

@@ -7,7 +7,8 @@
 
 import { Interrupted, TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
-import { withTimeout } from "../../core/with_timeout.ts";
+import { now } from "../../core/clock.ts";
+import { sleep } from "../../core/sleep.ts";
 import type { Address } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { listenOn } from "../../net/constructors.ts";
@@ -82,7 +83,8 @@ export class HttpServer {
   readonly #options: Required<HttpServerOptions>;
   #listener: Socket | null = null;
   #acceptor: Thread | null = null;
-  #connections = new Set<Thread>();
+  #connections = new Map<Thread, Connection>();
+  #sweeper: Thread | null = null;
   #closing = false;
   #stats = { connections: 0, requests: 0 };
 
@@ -187,18 +189,44 @@ export class HttpServer {
    */
   serve(socket: Socket, peer: Address): Thread {
     this.#stats.connections++;
-    const thread = spawn({ name: `http ${describe(peer)}` }, async () => {
+    if (peer.family !== "unix") {
       try {
-        await this.#connection(socket, peer);
+        socket.setsockopt("TCP_NODELAY", true); // replies go out whole: no Nagle delay
+      } catch { /* not TCP after all */ }
+    }
+    const state: Connection = { thread: null!, deadline: Infinity, timeout: 0 };
+    state.thread = spawn({ name: `http ${describe(peer)}` }, async () => {
+      try {
+        await this.#connection(socket, peer, state);
       } finally {
-        this.#connections.delete(thread);
+        this.#connections.delete(state.thread);
       }
     });
-    this.#connections.add(thread);
-    return thread;
+    this.#connections.set(state.thread, state);
+    this.#sweeper ??= spawn({ name: "http timeouts" }, () => this.#sweep());
+    return state.thread;
   }
 
-  async #connection(socket: Socket, peer: Address): Promise<void> {
+  /**
+   * Interrupts connections past their deadline with a TimeoutError. One thread checking
+   * deadlines costs less than a timer per request (two per request otherwise: idle, head).
+   */
+  async #sweep(): Promise<void> {
+    const o = this.#options;
+    const every = Math.min(Math.max(Math.min(o.idleTimeout, o.headerTimeout) / 4, 0.005), 1);
+    while (!this.#closing) {
+      await sleep(every);
+      const t = now();
+      for (const c of this.#connections.values()) {
+        if (c.deadline < t) {
+          c.deadline = Infinity;
+          if (!c.thread.dead) c.thread.raise(new TimeoutError(c.timeout));
+        }
+      }
+    }
+  }
+
+  async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
     const options = this.#options;
     const reader = new SocketReader(socket, 8192);
     let upgraded = false;
@@ -206,18 +234,20 @@ export class HttpServer {
       while (!this.#closing) {
         if (reader.buffered === 0) {
           // Idle between requests: the only wait the server's close may cut short.
-          const more = await withTimeout(options.idleTimeout, () => reader.fill()).catch((e) => {
-            if (e instanceof TimeoutError || e instanceof Interrupted) return false;
+          state.timeout = options.idleTimeout;
+          state.deadline = now() + options.idleTimeout;
+          const more = await reader.fill().catch((e) => {
+            if (e instanceof Interrupted) return false; // idle timeout, or the server closing
             throw e;
           });
           if (!more) return;
         }
         let head: RequestHead, framing: Framing;
         try {
-          const bytes = await withTimeout(
-            options.headerTimeout,
-            () => reader.readHead(options.maxHeadBytes),
-          );
+          state.timeout = options.headerTimeout;
+          state.deadline = now() + options.headerTimeout;
+          const bytes = await reader.readHead(options.maxHeadBytes);
+          state.deadline = Infinity;
           if (bytes === null) return;
           head = parseRequestHead(bytes, options.maxHeaders);
           framing = bodyFraming(head.headers, true);
@@ -325,11 +355,20 @@ export class HttpServer {
   async close(): Promise<void> {
     this.#closing = true;
     this.#listener?.close();
-    const threads = [...this.#connections];
+    const threads = [...this.#connections.keys()];
+    this.#sweeper?.shutdown();
     for (const t of threads) t.shutdown();
     for (const t of threads) await t.join().catch(() => {});
     await this.#acceptor?.join().catch(() => {});
   }
+}
+
+/** A connection's thread and the time by which it must have received what it waits for. */
+interface Connection {
+  thread: Thread;
+  deadline: number;
+  /** The timeout the deadline comes from, for the error's message. */
+  timeout: number;
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");

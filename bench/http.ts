@@ -1,0 +1,96 @@
+/**
+ * HTTP "hello" benchmark with wrk (Debian's), pinned to one core, each server pinned to
+ * the other: our HttpServer on the FFI and Deno backends, Deno.serve, node:http. Median
+ * of interleaved rounds; ratios against Deno.serve.
+ *
+ * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]`
+ */
+import { type Row, table } from "./_report.ts";
+
+const option = (name: string, fallback: string) =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const quick = Deno.args.includes("--quick");
+const seconds = Number(option("seconds", quick ? "2" : "5"));
+const rounds = Number(option("rounds", quick ? "1" : "3"));
+const connections = Number(option("connections", "100"));
+const threads = Number(option("threads", "1"));
+const kinds = option("servers", "ffi,deno,deno-serve,node").split(",");
+const script = new URL("./http_server.ts", import.meta.url).pathname;
+const pin = (core: number, command: string[]) =>
+  navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(core), ...command] : command;
+
+try {
+  await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" }).output();
+} catch {
+  console.error("bench:http needs wrk (apt-get install wrk)");
+  Deno.exit(1);
+}
+
+interface Result {
+  rps: number;
+  p99ms: number;
+}
+
+async function run(kind: string): Promise<Result> {
+  const command = pin(0, [Deno.execPath(), "run", "-A", script, kind]);
+  const server = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+  const port = Number(text.trim());
+  try {
+    const wrk = pin(1, [
+      "wrk",
+      `-t${threads}`,
+      `-c${connections}`,
+      `-d${seconds}s`,
+      "--latency",
+      `http://127.0.0.1:${port}/`,
+    ]);
+    // A short warm-up run first (JIT), then the measured one.
+    await new Deno.Command(wrk[0], {
+      args: wrk.slice(1).map((a) => a.startsWith("-d") ? "-d1s" : a),
+      stdout: "null",
+    }).output();
+    const out = new TextDecoder().decode(
+      (await new Deno.Command(wrk[0], { args: wrk.slice(1), stdout: "piped" }).output()).stdout,
+    );
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
+    const p99ms = p99
+      ? Number(p99[1]) * (p99[2] === "us" ? 0.001 : p99[2] === "s" ? 1000 : 1)
+      : NaN;
+    if (/Non-2xx|Socket errors/.test(out)) {
+      console.error(`${kind}: ${out.match(/(Non-2xx.*|Socket errors.*)/)?.[0]}`);
+    }
+    return { rps, p99ms };
+  } finally {
+    server.kill("SIGKILL");
+    await server.status;
+  }
+}
+
+const runs = new Map<string, Result[]>(kinds.map((k) => [k, []]));
+for (let r = 0; r < rounds; r++) for (const kind of kinds) runs.get(kind)!.push(await run(kind));
+const median = (list: Result[]) =>
+  [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)];
+const serve = runs.has("deno-serve") ? median(runs.get("deno-serve")!).rps : NaN;
+const NAMES: Record<string, string> = {
+  ffi: "shrapnel HttpServer, FFI backend",
+  deno: "shrapnel HttpServer, Deno backend",
+  "deno-serve": "Deno.serve",
+  node: "node:http",
+};
+const rows: Row[] = kinds.map((kind) => {
+  const m = median(runs.get(kind)!);
+  return {
+    name: NAMES[kind],
+    "req/s": Math.round(m.rps),
+    "vs Deno.serve": `${(m.rps / serve).toFixed(2)}x`,
+    "p99 ms": m.p99ms,
+  };
+});
+table(
+  `HTTP hello, wrk -t${threads} -c${connections}, median of ${rounds} x ${seconds}s (wrk on core 1, server on core 0)`,
+  rows,
+);
