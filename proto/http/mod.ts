@@ -16,6 +16,7 @@
  */
 
 export * from "./body.ts";
+export * from "./client.ts";
 export * from "./errors.ts";
 export * from "./handlers.ts";
 export * from "./headers.ts";

@@ -1,0 +1,402 @@
+/**
+ * The HTTP/1.1 client: keep-alive connections pooled per origin, pipelining over one
+ * connection, chunked uploads of streamed bodies.
+ *
+ * @module
+ */
+
+import { ConditionVariable } from "../../core/sync/condition_variable.ts";
+import { SocketReader } from "../../net/buffered_reader.ts";
+import { connectTo } from "../../net/constructors.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
+import type { Socket } from "../../net/socket.ts";
+import { BodyReader } from "./body.ts";
+import { HttpHeaders } from "./headers.ts";
+import { bodyFraming, parseResponseHead } from "./parse.ts";
+
+/** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
+export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** What to send. */
+export interface RequestInit {
+  /** The method ("GET"). */
+  method?: string;
+  /** Header fields. */
+  headers?: Record<string, string>;
+  /** The body; streams go out chunked. */
+  body?: RequestBody | null;
+}
+
+/** Options of an {@linkcode HttpClient}. */
+export interface HttpClientOptions {
+  /** Most connections per origin (6); more requests wait for one. */
+  maxConnectionsPerOrigin?: number;
+  /** Largest response head (64 KiB). */
+  maxHeadBytes?: number;
+  /** Largest response body read by `bytes`/`text`/`json` (64 MiB). */
+  maxBodyBytes?: number;
+  /** Opens connections (default `connectTo`; pass `tlsConnect` for https). */
+  connect?: (host: string, port: number, secure: boolean) => Promise<Socket>;
+}
+
+const encoder = new TextEncoder();
+
+/** One pooled connection. */
+class Connection {
+  readonly socket: Socket;
+  readonly reader: SocketReader;
+  /** Requests sent and not yet answered in full. */
+  inFlight = 0;
+  reusable = true;
+  constructor(socket: Socket) {
+    this.socket = socket;
+    this.reader = new SocketReader(socket);
+  }
+}
+
+class Origin {
+  idle: Connection[] = [];
+  open = 0;
+  freed = new ConditionVariable();
+}
+
+/**
+ * A response. Read its body (`bytes`, `text`, `json`, or `body.read()` piece by piece);
+ * the connection goes back to the pool once the body has been read to its end (or
+ * `release()` skipped the rest).
+ */
+export class HttpResponse {
+  /** The status code. */
+  readonly status: number;
+  /** The reason phrase. */
+  readonly reason: string;
+  /** The header fields. */
+  readonly headers: HttpHeaders;
+  /** The body, as a stream. */
+  readonly body: BodyReader;
+  readonly #release: (reusable: boolean) => void;
+  #released = false;
+
+  /** @internal */
+  constructor(
+    status: number,
+    reason: string,
+    headers: HttpHeaders,
+    body: BodyReader,
+    release: (reusable: boolean) => void,
+  ) {
+    this.status = status;
+    this.reason = reason;
+    this.headers = headers;
+    this.body = body;
+    this.#release = release;
+    if (body.done) this.#finish(true);
+  }
+
+  /** Whether the status is 2xx. */
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  #finish(reusable: boolean): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#release(reusable);
+  }
+
+  /** The whole body. Interruption point (the connection is then dropped). */
+  async bytes(): Promise<Uint8Array> {
+    try {
+      const data = await this.body.bytes();
+      this.#finish(true);
+      return data;
+    } catch (e) {
+      this.#finish(false);
+      throw e;
+    }
+  }
+
+  /** The whole body as UTF-8 text. */
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.bytes());
+  }
+
+  /** The whole body parsed as JSON. */
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  /**
+   * Gives the connection back: skips up to 64 KiB of unread body to keep it, else
+   * closes it. Interruption point.
+   */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    let reusable = false;
+    try {
+      reusable = await this.body.skip(65536);
+    } catch {
+      reusable = false;
+    }
+    this.#finish(reusable);
+  }
+}
+
+interface Target {
+  origin: string;
+  host: string;
+  port: number;
+  secure: boolean;
+  path: string;
+  hostHeader: string;
+}
+
+function target(url: string): Target {
+  const u = new URL(url);
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new TypeError(`not an http(s) URL: ${url}`);
+  }
+  const secure = u.protocol === "https:";
+  const port = Number(u.port || (secure ? 443 : 80));
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  return {
+    origin: `${u.protocol}//${u.host}`,
+    host,
+    port,
+    secure,
+    path: `${u.pathname}${u.search}`,
+    hostHeader: u.host,
+  };
+}
+
+/**
+ * An HTTP/1.1 client with keep-alive pooling (per origin) and pipelining.
+ *
+ * Each request is an interruption point while it connects, sends and reads the head; an
+ * interrupted request's connection is closed, never reused.
+ *
+ * @example
+ * ```ts ignore
+ * const client = new HttpClient();
+ * const response = await client.request("http://127.0.0.1:8080/hello");
+ * console.log(response.status, await response.text());
+ * client.close();
+ * ```
+ */
+export class HttpClient {
+  readonly #options: Required<HttpClientOptions>;
+  readonly #origins = new Map<string, Origin>();
+  #closed = false;
+
+  /** @param options pool size, limits, connector */
+  constructor(options: HttpClientOptions = {}) {
+    this.#options = {
+      maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? 6,
+      maxHeadBytes: options.maxHeadBytes ?? 65536,
+      maxBodyBytes: options.maxBodyBytes ?? 64 << 20,
+      connect: options.connect ??
+        ((host, port, secure) => {
+          if (secure) throw new TypeError("https needs a TLS connector: pass { connect }");
+          return connectTo(`${host.includes(":") ? `[${host}]` : host}:${port}`);
+        }),
+    };
+  }
+
+  #origin(t: Target): Origin {
+    let origin = this.#origins.get(t.origin);
+    if (origin === undefined) this.#origins.set(t.origin, origin = new Origin());
+    return origin;
+  }
+
+  /** A connection to `t`: an idle pooled one, a new one, or the next one freed. */
+  async #acquire(t: Target): Promise<[Connection, boolean]> {
+    const origin = this.#origin(t);
+    for (;;) {
+      if (this.#closed) throw new SocketError("ECANCELED", "request", "the client is closed");
+      const pooled = origin.idle.pop();
+      if (pooled !== undefined) {
+        if (!pooled.socket.closed && !pooled.reader.ended) return [pooled, true];
+        origin.open--;
+        continue;
+      }
+      if (origin.open < this.#options.maxConnectionsPerOrigin) {
+        origin.open++;
+        try {
+          return [new Connection(await this.#options.connect(t.host, t.port, t.secure)), false];
+        } catch (e) {
+          origin.open--;
+          origin.freed.wakeOne();
+          throw e;
+        }
+      }
+      await origin.freed.wait();
+    }
+  }
+
+  #releaser(t: Target, connection: Connection): (reusable: boolean) => void {
+    return (reusable) => {
+      const origin = this.#origin(t);
+      connection.inFlight--;
+      if (!reusable) connection.reusable = false;
+      if (connection.inFlight > 0) return; // pipelined answers still to come
+      if (connection.reusable && !this.#closed && !connection.socket.closed) {
+        origin.idle.push(connection);
+      } else {
+        connection.socket.close();
+        origin.open--;
+      }
+      origin.freed.wakeOne();
+    };
+  }
+
+  async #send(connection: Connection, t: Target, init: RequestInit): Promise<void> {
+    const method = (init.method ?? "GET").toUpperCase();
+    const headers = new HttpHeaders(init.headers ?? {});
+    if (!headers.has("host")) headers.set("host", t.hostHeader);
+    if (!headers.has("user-agent")) headers.set("user-agent", "shrapnel-deno");
+    const body = init.body ?? null;
+    let fixed: Uint8Array | null = null;
+    let stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | null = null;
+    if (typeof body === "string") fixed = encoder.encode(body);
+    else if (body instanceof Uint8Array) fixed = body;
+    else if (body !== null) stream = body;
+    if (fixed !== null) headers.set("content-length", String(fixed.length));
+    else if (stream !== null) headers.set("transfer-encoding", "chunked");
+    else if (method === "POST" || method === "PUT" || method === "PATCH") {
+      headers.set("content-length", "0");
+    }
+    const head = encoder.encode(`${method} ${t.path} HTTP/1.1\r\n${headers}\r\n`);
+    if (fixed !== null && fixed.length <= 65536) {
+      const all = new Uint8Array(head.length + fixed.length);
+      all.set(head);
+      all.set(fixed, head.length);
+      await connection.socket.send(all);
+    } else {
+      await connection.socket.send(head);
+      if (fixed !== null) await connection.socket.send(fixed);
+    }
+    if (stream !== null) {
+      for await (const piece of stream) {
+        // An empty chunk would end the body: skip empty pieces.
+        if (piece.length === 0) continue;
+        await connection.socket.send(encoder.encode(`${piece.length.toString(16)}\r\n`));
+        await connection.socket.send(piece);
+        await connection.socket.send(CRLF);
+      }
+      await connection.socket.send(LAST_CHUNK);
+    }
+  }
+
+  async #receive(connection: Connection, t: Target, method: string): Promise<HttpResponse> {
+    for (;;) {
+      const bytes = await connection.reader.readHead(this.#options.maxHeadBytes);
+      if (bytes === null) throw new EOFError(new Uint8Array(0), 1);
+      const head = parseResponseHead(bytes);
+      if (head.status >= 100 && head.status < 200 && head.status !== 101) continue; // interim
+      const noBody = method === "HEAD" || head.status === 204 || head.status === 304 ||
+        head.status < 200;
+      const framing = noBody
+        ? { kind: "length" as const, length: 0 }
+        : bodyFraming(head.headers, false);
+      const keep = head.minor === 1
+        ? !head.headers.hasToken("connection", "close")
+        : head.headers.hasToken("connection", "keep-alive");
+      if (!keep || framing.kind === "close") connection.reusable = false;
+      const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
+      return new HttpResponse(
+        head.status,
+        head.reason,
+        head.headers,
+        body,
+        this.#releaser(t, connection),
+      );
+    }
+  }
+
+  /**
+   * Sends one request and returns the response once its head has arrived. A pooled
+   * connection the server had closed is replaced transparently (once) for requests
+   * without a streamed body.
+   *
+   * Interruption point.
+   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {SocketError} if the connection fails
+   */
+  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+    const t = target(url);
+    const method = (init.method ?? "GET").toUpperCase();
+    const replayable = init.body === undefined || init.body === null ||
+      typeof init.body === "string" || init.body instanceof Uint8Array;
+    for (let attempt = 0;; attempt++) {
+      const [connection, pooled] = await this.#acquire(t);
+      connection.inFlight++;
+      try {
+        await this.#send(connection, t, init);
+        return await this.#receive(connection, t, method);
+      } catch (e) {
+        this.#releaser(t, connection)(false);
+        const stale = pooled && attempt === 0 && replayable &&
+          (e instanceof EOFError || e instanceof SocketError);
+        if (!stale) throw e;
+      }
+    }
+  }
+
+  /**
+   * Sends several requests on one connection without waiting for answers (pipelining),
+   * then reads the responses in order, each body in full.
+   *
+   * Interruption point.
+   */
+  async pipeline(
+    requests: { url: string; init?: RequestInit }[],
+  ): Promise<{ response: HttpResponse; body: Uint8Array }[]> {
+    if (requests.length === 0) return [];
+    const targets = requests.map((r) => target(r.url));
+    if (targets.some((t) => t.origin !== targets[0].origin)) {
+      throw new TypeError("pipelined requests must share an origin");
+    }
+    const [connection] = await this.#acquire(targets[0]);
+    connection.inFlight += requests.length;
+    const out: { response: HttpResponse; body: Uint8Array }[] = [];
+    try {
+      for (let i = 0; i < requests.length; i++) {
+        await this.#send(connection, targets[i], requests[i].init ?? {});
+      }
+      for (let i = 0; i < requests.length; i++) {
+        const response = await this.#receive(
+          connection,
+          targets[i],
+          (requests[i].init?.method ?? "GET").toUpperCase(),
+        );
+        out.push({ response, body: await response.bytes() });
+      }
+      return out;
+    } catch (e) {
+      connection.inFlight = 1; // the answers still owed will never be read: drop it
+      this.#releaser(targets[0], connection)(false);
+      throw e;
+    }
+  }
+
+  /** Closes the pooled connections; requests after this fail. */
+  close(): void {
+    this.#closed = true;
+    for (const origin of this.#origins.values()) {
+      for (const c of origin.idle) c.socket.close();
+      origin.open -= origin.idle.length;
+      origin.idle = [];
+      origin.freed.wakeAll();
+    }
+  }
+
+  /** Idle and open connections per origin. */
+  statistics(): Record<string, { idle: number; open: number }> {
+    return Object.fromEntries(
+      [...this.#origins].map(([k, o]) => [k, { idle: o.idle.length, open: o.open }]),
+    );
+  }
+}
+
+const CRLF = encoder.encode("\r\n");
+const LAST_CHUNK = encoder.encode("0\r\n\r\n");

@@ -1,0 +1,197 @@
+/** The HTTP client: pooling, pipelining, chunked uploads, interop, bad servers. */
+import assert from "node:assert/strict";
+import { listenOn, SocketReader, spawn, TimeoutError, waitFor, withTimeout } from "../../../mod.ts";
+import { sleep } from "../../../core/sleep.ts";
+import { HttpClient, HttpServer, ProtocolError } from "../../../proto/http/mod.ts";
+import { bytes, socketTest, text } from "../../net/_backends.ts";
+
+function server(): HttpServer {
+  const s = new HttpServer({ onError: () => {} });
+  s.route("GET", "/n/:n", (r) => r.respond(200, `n=${r.params.n}`));
+  s.route("POST", "/echo", async (r) => {
+    const body = await r.body.bytes();
+    await r.respond(200, body, { "x-chunked": String(r.headers.has("transfer-encoding")) });
+  });
+  s.route("GET", "/slow", async (r) => {
+    await sleep(5);
+    await r.respond(200, "late");
+  });
+  s.route("GET", "/close", (r) => r.respond(200, "bye", { connection: "close" }));
+  s.listen("127.0.0.1:0");
+  return s;
+}
+
+socketTest("sequential requests reuse one keep-alive connection", async () => {
+  const s = server();
+  const client = new HttpClient();
+  try {
+    for (let i = 0; i < 5; i++) {
+      const response = await client.request(`${s.url}/n/${i}`);
+      assert.equal(response.status, 200);
+      assert.equal(await response.text(), `n=${i}`);
+    }
+    assert.equal(s.statistics().connections, 1);
+    assert.deepEqual(Object.values(client.statistics()), [{ idle: 1, open: 1 }]);
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
+
+socketTest(
+  "Connection: close is honoured, and the next request opens a new connection",
+  async () => {
+    const s = server();
+    const client = new HttpClient();
+    try {
+      assert.equal(await (await client.request(`${s.url}/close`)).text(), "bye");
+      assert.equal(await (await client.request(`${s.url}/n/2`)).text(), "n=2");
+      assert.equal(s.statistics().connections, 2);
+    } finally {
+      client.close();
+      await s.close();
+    }
+  },
+);
+
+socketTest("pipelined requests go out together on one connection, answers in order", async () => {
+  const s = server();
+  const client = new HttpClient();
+  try {
+    const answers = await client.pipeline([
+      { url: `${s.url}/n/1` },
+      { url: `${s.url}/echo`, init: { method: "POST", body: "posted" } },
+      { url: `${s.url}/n/3` },
+    ]);
+    assert.deepEqual(answers.map((a) => text(a.body)), ["n=1", "posted", "n=3"]);
+    assert.equal(s.statistics().connections, 1);
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
+
+socketTest(
+  "a streamed body goes out chunked (empty pieces skipped) and arrives whole",
+  async () => {
+    const s = server();
+    const client = new HttpClient();
+    try {
+      async function* pieces() {
+        yield bytes("one,");
+        yield new Uint8Array(0); // must not end the body early
+        yield bytes("two,");
+        yield bytes("x".repeat(100_000));
+      }
+      const response = await client.request(`${s.url}/echo`, { method: "POST", body: pieces() });
+      assert.equal(response.headers.get("x-chunked"), "true");
+      const body = await response.text();
+      assert.equal(body.length, 8 + 100_000);
+      assert.ok(body.startsWith("one,two,x"));
+    } finally {
+      client.close();
+      await s.close();
+    }
+  },
+);
+
+socketTest("the pool caps connections per origin; waiting requests get freed ones", async () => {
+  const s = server();
+  const client = new HttpClient({ maxConnectionsPerOrigin: 2 });
+  try {
+    const threads = Array.from(
+      { length: 6 },
+      (_, i) => spawn(async () => await (await client.request(`${s.url}/n/${i}`)).text()),
+    );
+    const results = [];
+    for (const t of threads) results.push(await withTimeout(5, () => t.join()));
+    assert.deepEqual(results, [0, 1, 2, 3, 4, 5].map((i) => `n=${i}`));
+    assert.ok(s.statistics().connections <= 2);
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
+
+socketTest("a pooled connection the server dropped is replaced without an error", async () => {
+  const s = new HttpServer({ idleTimeout: 0.05 });
+  s.route("GET", "/", (r) => r.respond(200, "ok"));
+  s.listen("127.0.0.1:0");
+  const client = new HttpClient();
+  try {
+    assert.equal(await (await client.request(`${s.url}/`)).text(), "ok");
+    await sleep(0.3); // the server closes the idle connection
+    assert.equal(await (await client.request(`${s.url}/`)).text(), "ok");
+    assert.equal(s.statistics().connections, 2);
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
+
+socketTest("a timeout interrupts a slow request; the client stays usable", async () => {
+  const s = server();
+  const client = new HttpClient();
+  try {
+    await assert.rejects(withTimeout(0.05, () => client.request(`${s.url}/slow`)), TimeoutError);
+    assert.equal(await (await client.request(`${s.url}/n/7`)).text(), "n=7");
+  } finally {
+    client.close();
+    await s.close();
+  }
+});
+
+socketTest("the client talks to Deno.serve", async () => {
+  const ac = new AbortController();
+  const deno = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    async (req) => new Response(`deno got ${req.method} ${await req.text()}`),
+  );
+  const client = new HttpClient();
+  try {
+    const url = `http://127.0.0.1:${deno.addr.port}/`;
+    assert.equal(
+      await (await client.request(url, { method: "POST", body: "hi" })).text(),
+      "deno got POST hi",
+    );
+    assert.equal(await (await client.request(url)).text(), "deno got GET ");
+  } finally {
+    client.close();
+    ac.abort();
+    await waitFor(deno.finished);
+  }
+});
+
+socketTest("a malformed response is a ProtocolError (502), never a hang", async () => {
+  const fake = listenOn("127.0.0.1:0");
+  const replies = [
+    "HTTP/1.1 2x0 OK\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "garbage\r\n\r\n",
+  ];
+  const server = spawn(async () => {
+    for (const reply of replies) {
+      const [conn] = await fake.accept();
+      await new SocketReader(conn).readHead(4096);
+      await conn.send(bytes(reply));
+      conn.close();
+    }
+  });
+  const client = new HttpClient();
+  try {
+    for (const reply of replies) {
+      const error = await withTimeout(2, async () => {
+        const response = await client.request(
+          `http://127.0.0.1:${(fake.getsockname() as { port: number }).port}/`,
+        );
+        await response.bytes();
+      }).catch((e) => e);
+      assert.ok(error instanceof ProtocolError, `${JSON.stringify(reply)}: ${error}`);
+    }
+    await server.join();
+  } finally {
+    client.close();
+    fake.close();
+  }
+});
