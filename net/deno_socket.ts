@@ -76,6 +76,31 @@ export function fromDenoError(error: unknown, syscall: string, detail = ""): Err
   return withCause(new SocketError("EIO", syscall, `${detail} ${error.message}`.trim()), error);
 }
 
+/**
+ * A TLS handshake failed: the peer's certificate was not trusted, the name did not
+ * match, or no protocol version or ALPN protocol was common.
+ *
+ * @example
+ * ```ts
+ * import { TlsError } from "./deno_socket.ts";
+ * console.log(new TlsError("ETLS", "handshake", "invalid peer certificate").code); // ETLS
+ * ```
+ */
+export class TlsError extends SocketError {}
+
+/** The error of a failed handshake, as a {@linkcode TlsError}. */
+export function tlsError(error: unknown): Error {
+  if (
+    error instanceof Deno.errors.InvalidData || error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.UnexpectedEof
+  ) {
+    const e = new TlsError("ETLS", "handshake", (error as Error).message);
+    (e as { cause?: unknown }).cause = error;
+    return e;
+  }
+  return fromDenoError(error, "handshake");
+}
+
 /** Linux errno numbers Deno reports only in messages. */
 const OS_ERRORS: Record<string, string> = { "23": "ENFILE", "24": "EMFILE", "90": "EMSGSIZE" };
 
@@ -532,6 +557,38 @@ export class DenoSocket extends Socket {
     return `DenoSocket(${this.family} ${this.type}${
       addr ? ` ${formatAddress(toAddress(addr))}` : ""
     })`;
+  }
+
+  /** @internal A socket serving an existing listener (e.g. Deno's TLS listener). */
+  static listening(listener: Deno.Listener, family: SocketFamily): DenoSocket {
+    const socket = new DenoSocket(family, "stream");
+    socket.#listener = listener;
+    return socket;
+  }
+
+  /**
+   * Completes the TLS handshake of a TLS connection and returns the ALPN protocol agreed
+   * on (null if none). Interruption point.
+   * @throws {TypeError} if this is not a TLS connection
+   * @throws {TlsError} if the handshake fails (bad certificate, no common protocol)
+   */
+  async handshake(): Promise<string | null> {
+    const conn = this.#stream("handshake");
+    if (!("handshake" in conn)) throw new TypeError(`${this} is not a TLS connection`);
+    const outcome = await this.#wait(settle((conn as Deno.TlsConn).handshake()), true, "handshake");
+    if (!outcome.ok) throw tlsError(outcome.error);
+    return outcome.value.alpnProtocol;
+  }
+
+  /** @internal The connection underneath (for STARTTLS), taken away from this socket. */
+  _detach(): Deno.Conn {
+    const conn = this.#stream("startTls");
+    if (this.#reading !== null || this.#inStart !== this.#inEnd) {
+      throw new SocketError("EBUSY", "startTls", "bytes are buffered or a read is pending");
+    }
+    this.#conn = null;
+    this.#closed = true;
+    return conn;
   }
 
   /** @internal Two connected unix stream sockets, through a temporary listening path. */

@@ -32,6 +32,7 @@ export * from "./errors.ts";
 export * from "./events.ts";
 export * from "./resolver.ts";
 export * from "./socket.ts";
-export { DenoSocket, fromDenoError } from "./deno_socket.ts";
+export { DenoSocket, fromDenoError, TlsError } from "./deno_socket.ts";
+export * from "./tls.ts";
 export { FfiSocket } from "./ffi_socket.ts";
 export { FfiPoller, ffiPoller, type Pollable, SELFISHNESS } from "./ffi_poller.ts";

@@ -9,9 +9,10 @@ import { Interrupted, TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { now } from "../../core/clock.ts";
 import { sleep } from "../../core/sleep.ts";
-import type { Address } from "../../net/address.ts";
+import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { listenOn } from "../../net/constructors.ts";
+import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing } from "./body.ts";
@@ -85,6 +86,7 @@ export class HttpServer {
   #acceptor: Thread | null = null;
   #connections = new Map<Thread, Connection>();
   #sweeper: Thread | null = null;
+  #tls = false;
   #closing = false;
   #stats = { connections: 0, requests: 0 };
 
@@ -151,9 +153,22 @@ export class HttpServer {
    * acceptor thread. Returns the listening socket.
    */
   listen(address: string | Address = "127.0.0.1:0", backlog = 1024): Socket {
-    const listener = listenOn(address, backlog);
+    return this.serveListener(listenOn(address, backlog));
+  }
+
+  /**
+   * Serves HTTPS on `address` with Deno's TLS (certificate and key in PEM); returns the
+   * listening socket.
+   */
+  listenTls(address: string | Address, tls: TlsListenOptions): Socket {
+    this.#tls = true;
+    return this.serveListener(tlsListen(address, tls));
+  }
+
+  /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */
+  serveListener(listener: Socket): Socket {
     this.#listener = listener;
-    this.#acceptor = spawn({ name: `http acceptor ${this.url}` }, async () => {
+    this.#acceptor = spawn({ name: `http acceptor ${formatAddress(this.address)}` }, async () => {
       try {
         for (;;) {
           for (const [socket, peer] of await listener.acceptMany(64)) this.serve(socket, peer);
@@ -175,7 +190,10 @@ export class HttpServer {
   get url(): string {
     const a = this.address;
     if (a.family === "unix") return `http+unix://${encodeURIComponent(a.path)}`;
-    return a.family === "ipv6" ? `http://[${a.host}]:${a.port}` : `http://${a.host}:${a.port}`;
+    const scheme = this.#tls ? "https" : "http";
+    return a.family === "ipv6"
+      ? `${scheme}://[${a.host}]:${a.port}`
+      : `${scheme}://${a.host}:${a.port}`;
   }
 
   /** Counters since start. */

@@ -3,7 +3,7 @@
  * playwright-core): the page draws boxes and moving circles, and panning moves the view.
  */
 import assert from "node:assert/strict";
-import { chromium } from "npm:playwright-core@1.65.1";
+import { chromium } from "playwright-core";
 import { spawn } from "../../../mod.ts";
 import { type Mmo, startMmo } from "../../../demos/mmo/server.ts";
 
