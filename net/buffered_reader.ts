@@ -120,6 +120,28 @@ export class SocketReader {
   }
 
   /**
+   * The head already buffered, if a whole one is (see `readHead`), consumed; else null
+   * and nothing consumed. Synchronous: the common case of a request that came in one
+   * piece costs no wait.
+   * @throws {TooLongError} if a blank line comes only after `limit` bytes
+   */
+  takeHead(limit: number): Uint8Array | null {
+    const buf = this.#buf, start = this.#start, end = this.#end;
+    for (let i = start + 1; i < end; i++) {
+      if (buf[i] !== 10) continue;
+      const prev = buf[i - 1];
+      if (prev === 10 || (prev === 13 && i - 2 >= start && buf[i - 2] === 10)) {
+        const length = i + 1 - start;
+        if (length > limit) throw new TooLongError("head", limit);
+        this.#start = i + 1;
+        if (this.#start === this.#end) this.#start = this.#end = 0;
+        return buf.subarray(start, start + length);
+      }
+    }
+    return null;
+  }
+
+  /**
    * Reads up to and including the first blank line (CRLF CRLF, or LF LF): an HTTP head.
    * Returns a view of it, or null if the stream ended before any byte came.
    * @throws {TooLongError} if no blank line comes within `limit` bytes

@@ -14,6 +14,7 @@ import { HttpHeaders } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 
 const encoder = new TextEncoder();
+const RESOLVED: Promise<void> = Promise.resolve();
 /** Pushed data is sent once this much is buffered (and at `done`). */
 const FLUSH_AT = 16384;
 
@@ -201,11 +202,8 @@ export class HttpRequest {
     return head + "\r\n";
   }
 
-  async #write(parts: Uint8Array[]): Promise<void> {
-    if (parts.length === 1) {
-      await this.#socket.send(parts[0]);
-      return;
-    }
+  #write(parts: Uint8Array[]): Promise<void> {
+    if (parts.length === 1) return this.#socket.send(parts[0]) as Promise<unknown> as Promise<void>;
     let size = 0;
     for (const p of parts) size += p.length;
     const all = new Uint8Array(size);
@@ -214,7 +212,22 @@ export class HttpRequest {
       all.set(p, offset);
       offset += p.length;
     }
-    await this.#socket.send(all);
+    return this.#socket.send(all) as Promise<unknown> as Promise<void>;
+  }
+
+  /** Head and body in one buffer and one send: the common whole reply. */
+  #writeWhole(head: string, body: Uint8Array[], size: number): Promise<void> {
+    const out = new Uint8Array(head.length + size);
+    const { read, written } = encoder.encodeInto(head, out);
+    if (read !== head.length || written !== head.length) {
+      return this.#write([encoder.encode(head), ...body]); // non-ASCII in a header value
+    }
+    let offset = written;
+    for (const b of body) {
+      out.set(b, offset);
+      offset += b.length;
+    }
+    return this.#socket.send(out) as Promise<unknown> as Promise<void>;
   }
 
   #take(): Uint8Array[] {
@@ -260,8 +273,9 @@ export class HttpRequest {
    * Completes the reply (with `data` appended, if given). Called by the server if the
    * handler returns without it. Interruption point.
    */
-  async done(data?: string | Uint8Array): Promise<void> {
-    if (this.#finished) return;
+  done(data?: string | Uint8Array): Promise<void> {
+    // Not async: a handler's `return request.respond(...)` costs no extra frames.
+    if (this.#finished) return RESOLVED;
     if (data !== undefined) {
       const bytes = typeof data === "string" ? encoder.encode(data) : data;
       if (bytes.length > 0) {
@@ -270,25 +284,26 @@ export class HttpRequest {
       }
     }
     this.#finished = true;
-    const parts: Uint8Array[] = [];
     if (!this.#headSent) {
       this.#headSent = true;
-      parts.push(encoder.encode(this.#head(this.#bodyAllowed() ? this.#pendingSize : 0)));
-      if (this.#bodyAllowed()) parts.push(...this.#take());
-      else this.#take();
-    } else {
+      const allowed = this.#bodyAllowed();
+      const size = this.#pendingSize;
+      const head = this.#head(allowed ? size : 0);
       const body = this.#take();
-      if (this.#bodyAllowed()) {
-        if (this.#chunked) {
-          if (this.#pendingSizeOf(body) > 0) {
-            parts.push(encoder.encode(`${this.#pendingSizeOf(body).toString(16)}\r\n`));
-            parts.push(...body, encoder.encode("\r\n"));
-          }
-          parts.push(encoder.encode("0\r\n\r\n"));
-        } else parts.push(...body);
-      }
+      return allowed ? this.#writeWhole(head, body, size) : this.#writeWhole(head, [], 0);
     }
-    if (parts.length > 0) await this.#write(parts);
+    const parts: Uint8Array[] = [];
+    const body = this.#take();
+    if (this.#bodyAllowed()) {
+      if (this.#chunked) {
+        const size = this.#pendingSizeOf(body);
+        if (size > 0) {
+          parts.push(encoder.encode(`${size.toString(16)}\r\n`), ...body, encoder.encode("\r\n"));
+        }
+        parts.push(encoder.encode("0\r\n\r\n"));
+      } else parts.push(...body);
+    }
+    return parts.length > 0 ? this.#write(parts) : RESOLVED;
   }
 
   #pendingSizeOf(parts: Uint8Array[]): number {
@@ -305,14 +320,14 @@ export class HttpRequest {
    * await request.respond(200, JSON.stringify(data), { "content-type": "application/json" });
    * ```
    */
-  async respond(
+  respond(
     status: number,
     body: string | Uint8Array = "",
     headers: Record<string, string> = {},
   ): Promise<void> {
     this.status = status;
-    for (const [name, value] of Object.entries(headers)) this.replyHeaders.set(name, value);
-    await this.done(body);
+    for (const name in headers) this.replyHeaders.set(name, headers[name]);
+    return this.done(body);
   }
 
   /**

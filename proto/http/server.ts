@@ -262,9 +262,12 @@ export class HttpServer {
         }
         let head: RequestHead, framing: Framing;
         try {
-          state.timeout = options.headerTimeout;
-          state.deadline = now() + options.headerTimeout;
-          const bytes = await reader.readHead(options.maxHeadBytes);
+          let bytes = reader.takeHead(options.maxHeadBytes);
+          if (bytes === null) {
+            state.timeout = options.headerTimeout;
+            state.deadline = now() + options.headerTimeout;
+            bytes = await reader.readHead(options.maxHeadBytes);
+          }
           state.deadline = Infinity;
           if (bytes === null) return;
           head = parseRequestHead(bytes, options.maxHeaders);
@@ -281,7 +284,7 @@ export class HttpServer {
           return;
         }
         if (!request.keepAlive || this.#closing) return;
-        if (!await request.body.skip(options.maxSkipBytes)) return;
+        if (!request.body.done && !await request.body.skip(options.maxSkipBytes)) return;
       }
     } catch (e) {
       // A peer that vanished is not the server's failure.
