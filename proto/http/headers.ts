@@ -46,13 +46,26 @@ export class HttpHeaders {
   /** Whether `name` is present. */
   has(name: string): boolean {
     const key = name.toLowerCase();
-    return this.#fields.some(([n]) => n === key);
+    const fields = this.#fields;
+    for (let i = 0; i < fields.length; i++) if (fields[i][0] === key) return true;
+    return false;
   }
 
   /** Replaces every `name` field with one. */
   set(name: string, value: string): void {
-    this.delete(name);
-    this.add(name, value);
+    const key = name.toLowerCase();
+    const fields = this.#fields;
+    let at = -1, count = 0;
+    for (let i = 0; i < fields.length; i++) {
+      if (fields[i][0] !== key) continue;
+      if (at < 0) at = i;
+      count++;
+    }
+    if (count > 1) {
+      this.#fields = fields.filter(([n]) => n !== key);
+      this.#fields.push([key, value]);
+    } else if (at >= 0) fields[at] = [key, value];
+    else fields.push([key, value]);
   }
 
   /** Adds a field (keeps existing ones). */
@@ -60,10 +73,15 @@ export class HttpHeaders {
     this.#fields.push([name.toLowerCase(), value]);
   }
 
+  /** @internal Adds a field whose name is already lower case (the parser's fast path). */
+  _addLower(name: string, value: string): void {
+    this.#fields.push([name, value]);
+  }
+
   /** Removes every `name` field. */
   delete(name: string): void {
     const key = name.toLowerCase();
-    this.#fields = this.#fields.filter(([n]) => n !== key);
+    if (this.has(key)) this.#fields = this.#fields.filter(([n]) => n !== key);
   }
 
   /** Number of fields. */
@@ -76,6 +94,7 @@ export class HttpHeaders {
     const value = this.get(name);
     if (value === null) return false;
     const want = token.toLowerCase();
+    if (value.length === want.length) return value.toLowerCase() === want; // one token
     return value.split(",").some((t) => t.trim().toLowerCase() === want);
   }
 
@@ -86,6 +105,8 @@ export class HttpHeaders {
 
   /** The fields as "Name: value\r\n" lines (names as stored: lower case). */
   toString(): string {
-    return this.#fields.map(([n, v]) => `${n}: ${v}\r\n`).join("");
+    let out = "";
+    for (const [n, v] of this.#fields) out += `${n}: ${v}\r\n`;
+    return out;
   }
 }

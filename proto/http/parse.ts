@@ -37,8 +37,6 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible characters, spaces, tabs and obs-text; no CR, LF or NUL.
 // deno-lint-ignore no-control-regex
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-// deno-lint-ignore no-control-regex
-const BAD_TARGET = /[\x00-\x20\x7f]/;
 
 /** Bytes as Latin-1 text; small heads without the decoder's call overhead. */
 function latin1(bytes: Uint8Array): string {
@@ -86,8 +84,25 @@ function fields(all: string[], maxFields: number): HttpHeaders {
   return headers;
 }
 
+/** Token characters of RFC 9110 (method and field names), by byte. */
+const TOKEN_BYTE: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (const c of "!#$%&'*+-.^_`|~0123456789") t[c.charCodeAt(0)] = 1;
+  for (let c = 65; c <= 90; c++) t[c] = t[c + 32] = 1;
+  return t;
+})();
+
+function text(head: Uint8Array, from: number, to: number): string {
+  return latin1(head.subarray(from, to));
+}
+
+function badLine(head: Uint8Array, from: number, to: number, what: string): ProtocolError {
+  return new ProtocolError(`bad ${what} "${text(head, from, Math.min(to, from + 60))}"`);
+}
+
 /**
- * Parses a request head (as returned by `SocketReader.readHead`).
+ * Parses a request head (as returned by `SocketReader.readHead`), scanning bytes: no
+ * string is made but the method, target, field names and values.
  *
  * @example
  * ```ts
@@ -100,16 +115,56 @@ function fields(all: string[], maxFields: number): HttpHeaders {
  * @throws {HeadersTooLargeError} if there are more than `maxFields` fields (431)
  */
 export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead {
-  const all = lines(head);
-  if (all.length === 0) throw new ProtocolError("empty request");
-  const parts = all[0].split(" ");
-  if (parts.length !== 3) throw new ProtocolError(`bad request line "${all[0].slice(0, 60)}"`);
-  const [method, target, v] = parts;
-  if (!TOKEN.test(method)) throw new ProtocolError(`bad method "${method.slice(0, 20)}"`);
-  if (target === "" || BAD_TARGET.test(target)) {
-    throw new ProtocolError("bad request target");
+  const n = head.length;
+  // One decode for the whole head; the strings below are slices of it (byte i = char i).
+  const all = latin1(head);
+  let p = 0;
+  // Servers SHOULD ignore empty lines before the request line (RFC 9112 2.2).
+  while (p < n && (head[p] === 13 || head[p] === 10)) p++;
+  if (p >= n) throw new ProtocolError("empty request");
+  let lf = head.indexOf(10, p);
+  if (lf < 0) lf = n;
+  const lineEnd = lf > p && head[lf - 1] === 13 ? lf - 1 : lf;
+  let q = p;
+  while (q < lineEnd && TOKEN_BYTE[head[q]] === 1) q++;
+  if (q === p || q >= lineEnd || head[q] !== 32) throw badLine(head, p, lineEnd, "request line");
+  const method = q - p === 3 && head[p] === 71 && head[p + 1] === 69 && head[p + 2] === 84
+    ? "GET"
+    : all.slice(p, q);
+  const t0 = q + 1;
+  let t1 = t0;
+  while (t1 < lineEnd && head[t1] > 32 && head[t1] !== 127) t1++;
+  if (t1 === t0 || t1 >= lineEnd || head[t1] !== 32) {
+    throw badLine(head, p, lineEnd, "request line");
   }
-  return { method, target, minor: version(v), headers: fields(all, maxFields) };
+  const target = all.slice(t0, t1);
+  const minor = version(all.slice(t1 + 1, lineEnd));
+  const headers = new HttpHeaders();
+  let count = 0;
+  p = lf + 1;
+  while (p < n) {
+    let end = head.indexOf(10, p);
+    if (end < 0) end = n;
+    const e = end > p && head[end - 1] === 13 ? end - 1 : end;
+    if (e === p) break; // the blank line
+    if (++count > maxFields) throw new HeadersTooLargeError(`more than ${maxFields} header fields`);
+    let c = p;
+    while (c < e && TOKEN_BYTE[head[c]] === 1) c++;
+    // No space before the colon, no obsolete line folding (RFC 9112 5.1, 5.2).
+    if (c === p || c >= e || head[c] !== 58) throw badLine(head, p, e, "header line");
+    let v0 = c + 1, v1 = e;
+    while (v0 < v1 && (head[v0] === 32 || head[v0] === 9)) v0++;
+    while (v1 > v0 && (head[v1 - 1] === 32 || head[v1 - 1] === 9)) v1--;
+    for (let i = v0; i < v1; i++) {
+      const b = head[i];
+      if ((b < 32 && b !== 9) || b === 127) {
+        throw new ProtocolError(`bad value for header ${text(head, p, c)}`);
+      }
+    }
+    headers._addLower(all.slice(p, c).toLowerCase(), all.slice(v0, v1));
+    p = end + 1;
+  }
+  return { method, target, minor, headers };
 }
 
 /**

@@ -7,7 +7,6 @@
 
 import { Interrupted, TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
-import { now } from "../../core/clock.ts";
 import { sleep } from "../../core/sleep.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
@@ -86,6 +85,8 @@ export class HttpServer {
   #acceptor: Thread | null = null;
   #connections = new Map<Thread, Connection>();
   #sweeper: Thread | null = null;
+  #sweeps = 0;
+  readonly #sweepEvery: number;
   #tls = false;
   #closing = false;
   #stats = { connections: 0, requests: 0 };
@@ -103,6 +104,8 @@ export class HttpServer {
         console.error(`shrapnel http: ${request} failed:`, error);
       }),
     };
+    const o = this.#options;
+    this.#sweepEvery = Math.min(Math.max(Math.min(o.idleTimeout, o.headerTimeout) / 4, 0.005), 1);
   }
 
   /** Adds a handler after the others. */
@@ -141,7 +144,9 @@ export class HttpServer {
         ) return false;
         const m = regex.exec(request.path);
         if (m === null) return false;
-        request.params = Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
+        if (names.length > 0) {
+          request.params = Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
+        }
         return true;
       },
       handle: fn,
@@ -230,18 +235,24 @@ export class HttpServer {
    * deadlines costs less than a timer per request (two per request otherwise: idle, head).
    */
   async #sweep(): Promise<void> {
-    const o = this.#options;
-    const every = Math.min(Math.max(Math.min(o.idleTimeout, o.headerTimeout) / 4, 0.005), 1);
     while (!this.#closing) {
-      await sleep(every);
-      const t = now();
+      await sleep(this.#sweepEvery);
+      const sweep = ++this.#sweeps;
       for (const c of this.#connections.values()) {
-        if (c.deadline < t) {
+        if (c.deadline <= sweep) {
           c.deadline = Infinity;
           if (!c.thread.dead) c.thread.raise(new TimeoutError(c.timeout));
         }
       }
     }
+  }
+
+  /**
+   * A deadline `seconds` from now, counted in sweeps (no clock read per request): it
+   * passes between `seconds` and `seconds` + one sweep interval from now.
+   */
+  #deadline(seconds: number): number {
+    return this.#sweeps + 1 + Math.ceil(seconds / this.#sweepEvery);
   }
 
   async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
@@ -253,7 +264,7 @@ export class HttpServer {
         if (reader.buffered === 0) {
           // Idle between requests: the only wait the server's close may cut short.
           state.timeout = options.idleTimeout;
-          state.deadline = now() + options.idleTimeout;
+          state.deadline = this.#deadline(options.idleTimeout);
           const more = await reader.fill().catch((e) => {
             if (e instanceof Interrupted) return false; // idle timeout, or the server closing
             throw e;
@@ -265,7 +276,7 @@ export class HttpServer {
           let bytes = reader.takeHead(options.maxHeadBytes);
           if (bytes === null) {
             state.timeout = options.headerTimeout;
-            state.deadline = now() + options.headerTimeout;
+            state.deadline = this.#deadline(options.headerTimeout);
             bytes = await reader.readHead(options.maxHeadBytes);
           }
           state.deadline = Infinity;
