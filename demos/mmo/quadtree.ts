@@ -53,6 +53,7 @@ class QuadNode<T extends Bounded> {
 export class QuadTree<T extends Bounded> {
   #root: QuadNode<T>;
   #where = new Map<T, QuadNode<T>>();
+  #stack: QuadNode<T>[] = [];
 
   /** @param x0 left, @param y0 top, @param size side of the initial root square */
   constructor(x0 = 0, y0 = 0, size = 1024) {
@@ -173,7 +174,10 @@ export class QuadTree<T extends Bounded> {
 
   /** Calls `fn` for every object whose rectangle intersects `r` (edges touching count). */
   forEachIn(r: Bounded, fn: (item: T) => void): void {
-    const stack: QuadNode<T>[] = [this.#root];
+    // One stack per tree, reused: a query per step of every mover must not allocate.
+    // (A query from inside `fn` gets a stack of its own.)
+    const stack = this.#stack.length === 0 ? this.#stack : [];
+    stack.push(this.#root);
     while (stack.length > 0) {
       const node = stack.pop()!;
       if (node.count === 0) continue;

@@ -112,6 +112,7 @@ export class World {
   readonly #options: Required<WorldOptions>;
   readonly #random: () => number;
   #threads: Thread[] = [];
+  #swept: Bounded = { x0: 0, y0: 0, x1: 0, y1: 0 };
 
   /** @param options sizes and counts */
   constructor(options: WorldOptions = {}) {
@@ -194,7 +195,12 @@ export class World {
     this.movers.move(mover, x - RADIUS, y - RADIUS, x + RADIUS, y + RADIUS);
     this.steps++;
     if (this.viewports.size > 0) {
-      this.viewports.forEachIn({ x0, y0, x1, y1 }, notify);
+      const swept = this.#swept; // reused: no allocation per step
+      swept.x0 = x0;
+      swept.y0 = y0;
+      swept.x1 = x1;
+      swept.y1 = y1;
+      this.viewports.forEachIn(swept, notify);
     }
   }
 
