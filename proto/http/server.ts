@@ -265,10 +265,13 @@ export class HttpServer {
           // Idle between requests: the only wait the server's close may cut short.
           state.timeout = options.idleTimeout;
           state.deadline = this.#deadline(options.idleTimeout);
-          const more = await reader.fill().catch((e) => {
-            if (e instanceof Interrupted) return false; // idle timeout, or the server closing
+          let more: boolean;
+          try {
+            more = await reader.fill();
+          } catch (e) {
+            if (e instanceof Interrupted) return; // idle timeout, or the server closing
             throw e;
-          });
+          }
           if (!more) return;
         }
         let head: RequestHead, framing: Framing;
@@ -335,7 +338,13 @@ export class HttpServer {
         await request.error(413, `the body is larger than ${this.#options.maxBodyBytes} bytes`);
         return;
       }
-      const handler = this.handlers.find((h) => h.match(request));
+      let handler: Handler | undefined;
+      for (const h of this.handlers) {
+        if (h.match(request)) {
+          handler = h;
+          break;
+        }
+      }
       if (handler === undefined) {
         await request.error(404, `nothing at ${request.path}`);
         return;
