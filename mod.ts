@@ -20,3 +20,4 @@ export * from "./core/mod.ts";
 export * from "./net/mod.ts";
 export * from "./proto/http/mod.ts";
 export * from "./proto/websocket/mod.ts";
+export * from "./proto/dns/mod.ts";

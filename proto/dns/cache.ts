@@ -1,0 +1,145 @@
+/**
+ * The DNS cache: least-recently-used, with pinned entries, real TTLs (and an optional
+ * minimum), negative entries from the SOA, and one query for many identical lookups.
+ *
+ * @module
+ */
+
+import { now } from "../../core/clock.ts";
+import type { DnsRecord } from "./packet.ts";
+import { normalizeName } from "./packet.ts";
+
+/** A cached answer: records (possibly none: NODATA), or a name that does not exist. */
+export type CacheEntry =
+  | {
+    kind: "records";
+    records: DnsRecord[];
+    expires: number;
+    /** @internal The records' data as text, made once (frozen: shared by every caller). */
+    texts?: readonly string[];
+    /** @internal When the entry was last moved to the recent end. */
+    touched?: number;
+  }
+  | { kind: "nxdomain"; expires: number; touched?: number }
+  | { kind: "nodata"; expires: number; touched?: number };
+
+/** Counters of a {@linkcode DnsCache}. */
+export interface DnsCacheStatistics {
+  /** Entries now. */
+  size: number;
+  /** Lookups answered from the cache. */
+  hits: number;
+  /** Lookups not in the cache (or expired). */
+  misses: number;
+  /** Entries dropped to make room. */
+  evictions: number;
+}
+
+/**
+ * An LRU map from (name, type) to answers, honouring TTLs.
+ *
+ * @example
+ * ```ts
+ * import { DnsCache } from "./cache.ts";
+ * const cache = new DnsCache(100);
+ * cache.putRecords("a.test", "A", [{ name: "a.test", type: "A", ttl: 60, data: "10.0.0.1" }]);
+ * console.log(cache.get("A.TEST.", "A")?.kind); // "records"
+ * ```
+ */
+export class DnsCache {
+  /** Most entries kept (pinned ones not counted). */
+  readonly capacity: number;
+  /** TTLs below this are raised to it (seconds). */
+  readonly minTtl: number;
+  #entries = new Map<string, CacheEntry>();
+  #pinned = new Map<string, CacheEntry>();
+  #stats = { hits: 0, misses: 0, evictions: 0 };
+  #uses = 0;
+
+  /**
+   * @param capacity most entries (10000)
+   * @param minTtl a floor on TTLs, in seconds (0)
+   */
+  constructor(capacity = 10000, minTtl = 0) {
+    this.capacity = capacity;
+    this.minTtl = minTtl;
+    this.pin("localhost", "A", [{ name: "localhost", type: "A", ttl: 0, data: "127.0.0.1" }]);
+    this.pin("localhost", "AAAA", [{ name: "localhost", type: "AAAA", ttl: 0, data: "::1" }]);
+  }
+
+  static #key(name: string, type: string): string {
+    return `${normalizeName(name)}|${type}`;
+  }
+
+  /** The entry for (name, type) if present and fresh; counts a hit or a miss. */
+  get(name: string, type: string): CacheEntry | undefined {
+    const key = DnsCache.#key(name, type);
+    const pinned = this.#pinned.get(key);
+    if (pinned !== undefined) {
+      this.#stats.hits++;
+      return pinned;
+    }
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.expires <= now()) {
+      if (entry !== undefined) this.#entries.delete(key);
+      this.#stats.misses++;
+      return undefined;
+    }
+    // Most recently used last: delete and set again, but only once the entry has aged
+    // past half the cache; a hot entry is not moved on every hit (approximate LRU).
+    if (this.#uses - (entry.touched ?? 0) > this.capacity >> 1) {
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+      entry.touched = this.#uses;
+    }
+    this.#uses++;
+    this.#stats.hits++;
+    return entry;
+  }
+
+  #put(name: string, type: string, entry: CacheEntry): void {
+    const key = DnsCache.#key(name, type);
+    if (this.#pinned.has(key)) return;
+    this.#entries.delete(key);
+    entry.touched = this.#uses++;
+    this.#entries.set(key, entry);
+    while (this.#entries.size > this.capacity) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+      this.#stats.evictions++;
+    }
+  }
+
+  #expiry(ttl: number): number {
+    return now() + Math.max(ttl, this.minTtl);
+  }
+
+  /** Caches records of one (name, type) for the smallest of their TTLs. */
+  putRecords(name: string, type: string, records: DnsRecord[]): void {
+    const ttl = Math.min(...records.map((r) => r.ttl ?? 0));
+    this.#put(name, type, { kind: "records", records, expires: this.#expiry(ttl) });
+  }
+
+  /**
+   * Caches a negative answer for `ttl` seconds (from the SOA: the smaller of its TTL and
+   * its MINIMUM field, RFC 2308).
+   */
+  putNegative(name: string, type: string, nxdomain: boolean, ttl: number): void {
+    const expires = this.#expiry(ttl);
+    this.#put(name, type, nxdomain ? { kind: "nxdomain", expires } : { kind: "nodata", expires });
+  }
+
+  /** Pins records: never evicted, never expired. */
+  pin(name: string, type: string, records: DnsRecord[]): void {
+    this.#pinned.set(DnsCache.#key(name, type), { kind: "records", records, expires: Infinity });
+  }
+
+  /** Drops everything but the pinned entries. */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  /** Counters. */
+  statistics(): DnsCacheStatistics {
+    return { size: this.#entries.size, ...this.#stats };
+  }
+}

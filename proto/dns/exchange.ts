@@ -1,0 +1,144 @@
+/**
+ * One DNS question to one server: UDP from a fresh random port with a random id, the
+ * answer checked against the question, TCP when the answer is truncated.
+ *
+ * @module
+ */
+
+import { TimeoutError } from "../../core/errors.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import type { InetAddress } from "../../net/address.ts";
+import { SocketReader } from "../../net/buffered_reader.ts";
+import { connectTo, udp6Socket, udpSocket } from "../../net/constructors.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
+import { MalformedPacketError, ServerFailureError } from "./errors.ts";
+import { decodeMessage, type DnsMessage, encodeQuery, normalizeName } from "./packet.ts";
+
+/** How to ask. */
+export interface ExchangeOptions {
+  /** Seconds to wait for the answer (2). */
+  timeout?: number;
+  /** Set RD (ask the server to recurse): stub and forward modes. */
+  recursion?: boolean;
+  /** EDNS0 UDP payload size to advertise (0: no EDNS, answers over 512 bytes truncate). */
+  udpSize?: number;
+}
+
+function randomId(): number {
+  return crypto.getRandomValues(new Uint16Array(1))[0];
+}
+
+function answers(message: DnsMessage, id: number, qname: string, qtype: string): boolean {
+  if (!message.response || message.id !== id || message.questions.length !== 1) return false;
+  const q = message.questions[0];
+  return normalizeName(q.name) === normalizeName(qname) && q.type === qtype;
+}
+
+/**
+ * Asks `server` one question. Replies that do not match (another id, another question,
+ * another sender, not a response) are ignored, as spoofing attempts are; undecodable ones
+ * too, but if nothing better comes the error says so.
+ *
+ * Interruption point.
+ * @throws {ServerFailureError} on timeout (message says which server)
+ * @throws {MalformedPacketError} if only undecodable replies came
+ */
+export async function exchange(
+  server: InetAddress,
+  qname: string,
+  qtype: string,
+  options: ExchangeOptions = {},
+): Promise<DnsMessage> {
+  const timeout = options.timeout ?? 2;
+  const id = randomId();
+  const query = encodeQuery(id, qname, qtype, options.recursion ?? false, options.udpSize ?? 0);
+  const socket = server.family === "ipv6" ? udp6Socket() : udpSocket();
+  let malformed: MalformedPacketError | null = null;
+  let message: DnsMessage;
+  try {
+    socket.bind({ family: server.family, host: "", port: 0 }); // a random source port
+    await socket.sendTo(query, server);
+    message = await withTimeout(timeout, async () => {
+      for (;;) {
+        const [data, from] = await socket.recvFrom(65535);
+        if (from.family === "unix" || from.host !== server.host || from.port !== server.port) {
+          continue;
+        }
+        let decoded: DnsMessage;
+        try {
+          decoded = decodeMessage(data, qname, qtype);
+        } catch (e) {
+          if (e instanceof MalformedPacketError) {
+            malformed = e;
+            continue;
+          }
+          throw e;
+        }
+        if (answers(decoded, id, qname, qtype)) return decoded;
+      }
+    });
+  } catch (e) {
+    if (e instanceof TimeoutError) {
+      throw malformed ??
+        new ServerFailureError(
+          qname,
+          qtype,
+          `no answer from ${server.host}:${server.port} in ${timeout} s`,
+        );
+    }
+    if (e instanceof SocketError) {
+      throw new ServerFailureError(qname, qtype, `${server.host}:${server.port}: ${e.message}`);
+    }
+    throw e;
+  } finally {
+    socket.close();
+  }
+  if (message.truncated) return await exchangeTcp(server, qname, qtype, options);
+  return message;
+}
+
+/**
+ * Asks over TCP (two-byte length prefix): after a truncated UDP answer.
+ *
+ * Interruption point.
+ */
+export async function exchangeTcp(
+  server: InetAddress,
+  qname: string,
+  qtype: string,
+  options: ExchangeOptions = {},
+): Promise<DnsMessage> {
+  const timeout = options.timeout ?? 2;
+  const id = randomId();
+  const query = encodeQuery(id, qname, qtype, options.recursion ?? false);
+  const framed = new Uint8Array(query.length + 2);
+  framed[0] = query.length >> 8;
+  framed[1] = query.length & 0xff;
+  framed.set(query, 2);
+  try {
+    return await withTimeout(timeout, async () => {
+      const socket = await connectTo(server);
+      try {
+        await socket.send(framed);
+        const reader = new SocketReader(socket, 4096);
+        for (;;) {
+          const length = await reader.readExact(2);
+          const data = await reader.readExact((length[0] << 8) | length[1]);
+          const message = decodeMessage(data, qname, qtype);
+          if (answers(message, id, qname, qtype)) return message;
+        }
+      } finally {
+        socket.close();
+      }
+    });
+  } catch (e) {
+    if (e instanceof TimeoutError || e instanceof SocketError || e instanceof EOFError) {
+      throw new ServerFailureError(
+        qname,
+        qtype,
+        `TCP to ${server.host}:${server.port}: ${(e as Error).message}`,
+      );
+    }
+    throw e;
+  }
+}

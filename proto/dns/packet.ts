@@ -1,0 +1,154 @@
+/**
+ * DNS messages through npm:dns-packet (chosen: a complete, maintained codec), behind
+ * typed helpers that turn its exceptions into {@linkcode MalformedPacketError}.
+ *
+ * @module
+ */
+
+// @ts-types="@types/dns-packet"
+import * as codec from "dns-packet";
+import { Buffer } from "node:buffer";
+import { MalformedPacketError } from "./errors.ts";
+
+/** A resource record as decoded (data depends on the type). */
+export interface DnsRecord {
+  /** Owner name, without the final dot. */
+  name: string;
+  /** Record type ("A", "AAAA", "CNAME", "NS", "SOA", "MX", "TXT", "PTR", ...). */
+  type: string;
+  /** Class ("IN"). */
+  class?: string;
+  /** Time to live, in seconds. */
+  ttl?: number;
+  /** The record data: an address or name as text, or an object (SOA, MX...), or buffers (TXT). */
+  data?: unknown;
+}
+
+/** A decoded message. */
+export interface DnsMessage {
+  /** The transaction id. */
+  id: number;
+  /** Whether this is a response. */
+  response: boolean;
+  /** RCODE as a name ("NOERROR", "NXDOMAIN", "SERVFAIL", ...). */
+  rcode: string;
+  /** Truncated (TC). */
+  truncated: boolean;
+  /** Authoritative answer (AA). */
+  authoritative: boolean;
+  /** The questions. */
+  questions: { name: string; type: string; class?: string }[];
+  /** The answer section. */
+  answers: DnsRecord[];
+  /** The authority section. */
+  authorities: DnsRecord[];
+  /** The additional section. */
+  additionals: DnsRecord[];
+}
+
+/**
+ * Encodes a query. `recursion` sets RD; `udpSize` adds an EDNS0 OPT record advertising it.
+ *
+ * @example
+ * ```ts
+ * import { encodeQuery } from "./packet.ts";
+ * console.log(encodeQuery(7, "example.test", "A", true).length); // 30
+ * ```
+ */
+export function encodeQuery(
+  id: number,
+  name: string,
+  type: string,
+  recursion: boolean,
+  udpSize = 0,
+): Uint8Array {
+  const message: codec.Packet = {
+    type: "query",
+    id,
+    flags: recursion ? codec.RECURSION_DESIRED : 0,
+    questions: [{ type: type as codec.RecordType, name, class: "IN" }],
+  };
+  if (udpSize > 0) {
+    message.additionals = [{ type: "OPT", name: ".", udpPayloadSize: udpSize } as codec.Answer];
+  }
+  return new Uint8Array(codec.encode(message));
+}
+
+/**
+ * Encodes a response (for tests and fake servers).
+ *
+ * @example
+ * ```ts
+ * import { decodeMessage, encodeResponse } from "./packet.ts";
+ * const bytes = encodeResponse({ id: 1, questions: [{ name: "a.test", type: "A" }],
+ *   answers: [{ name: "a.test", type: "A", ttl: 60, data: "127.0.0.1" }] });
+ * console.log(decodeMessage(bytes).answers[0].data); // "127.0.0.1"
+ * ```
+ */
+export function encodeResponse(message: {
+  id: number;
+  rcode?: string;
+  truncated?: boolean;
+  authoritative?: boolean;
+  questions: { name: string; type: string }[];
+  answers?: DnsRecord[];
+  authorities?: DnsRecord[];
+  additionals?: DnsRecord[];
+}): Uint8Array {
+  const rcodes: Record<string, number> = {
+    NOERROR: 0,
+    FORMERR: 1,
+    SERVFAIL: 2,
+    NXDOMAIN: 3,
+    REFUSED: 5,
+  };
+  const flags = (message.authoritative ? codec.AUTHORITATIVE_ANSWER : 0) |
+    (message.truncated ? codec.TRUNCATED_RESPONSE : 0) | (rcodes[message.rcode ?? "NOERROR"] ?? 0);
+  return new Uint8Array(codec.encode({
+    type: "response",
+    id: message.id,
+    flags,
+    questions: message.questions as codec.Question[],
+    answers: (message.answers ?? []) as codec.Answer[],
+    authorities: (message.authorities ?? []) as codec.Answer[],
+    additionals: (message.additionals ?? []) as codec.Answer[],
+  }));
+}
+
+/**
+ * Decodes a message.
+ * @throws {MalformedPacketError} if it cannot be decoded
+ */
+export function decodeMessage(bytes: Uint8Array, qname = "?", qtype = "?"): DnsMessage {
+  if (bytes.length < 12) throw new MalformedPacketError(qname, qtype, "shorter than a header");
+  let p: codec.DecodedPacket;
+  try {
+    p = codec.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new MalformedPacketError(qname, qtype, `undecodable packet (${(e as Error).message})`);
+  }
+  const flags = p.flags ?? 0;
+  return {
+    id: p.id ?? 0,
+    response: p.type === "response",
+    rcode: (p as { rcode?: string }).rcode ?? "NOERROR",
+    truncated: (flags & codec.TRUNCATED_RESPONSE) !== 0,
+    authoritative: (flags & codec.AUTHORITATIVE_ANSWER) !== 0,
+    questions: (p.questions ?? []).map((q) => ({ name: q.name, type: q.type, class: q.class })),
+    answers: (p.answers ?? []) as DnsRecord[],
+    authorities: (p.authorities ?? []) as DnsRecord[],
+    additionals: (p.additionals ?? []) as DnsRecord[],
+  };
+}
+
+/** Lower case, no trailing dot: how names are compared. */
+export function normalizeName(name: string): string {
+  const n = name.toLowerCase();
+  return n.endsWith(".") && n.length > 1 ? n.slice(0, -1) : n === "." ? "" : n;
+}
+
+/** Whether `name` is `zone` or below it ("" is the root). */
+export function inBailiwick(name: string, zone: string): boolean {
+  const n = normalizeName(name), z = normalizeName(zone);
+  return z === "" || n === z || n.endsWith(`.${z}`);
+}

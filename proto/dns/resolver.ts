@@ -1,0 +1,510 @@
+/**
+ * The resolver: iterative from the root hints (Shrapnel's default), or a stub asking
+ * recursive servers, or forwarding; cached, coalesced, and installed as the resolver
+ * every `connect("host:port")` uses.
+ *
+ * @module
+ */
+
+import { Semaphore } from "../../core/sync/semaphore.ts";
+import { Latch } from "../../core/sync/latch.ts";
+import {
+  type InetAddress,
+  ipv4Bytes,
+  ipv6Bytes,
+  ipv6Text,
+  parseAddress,
+} from "../../net/address.ts";
+import { type Resolver, setResolver } from "../../net/resolver.ts";
+import { DnsCache } from "./cache.ts";
+import { DnsError, NameNotFoundError, ResolutionLimitError, ServerFailureError } from "./errors.ts";
+import { exchange } from "./exchange.ts";
+import { type DnsMessage, type DnsRecord, inBailiwick, normalizeName } from "./packet.ts";
+
+/** The root servers' IPv4 addresses (a.root-servers.net ... m.root-servers.net). */
+export const ROOT_HINTS: readonly string[] = [
+  "198.41.0.4",
+  "170.247.170.2",
+  "192.33.4.12",
+  "199.7.91.13",
+  "192.203.230.10",
+  "192.5.5.241",
+  "192.112.36.4",
+  "198.97.190.53",
+  "192.36.148.17",
+  "192.58.128.30",
+  "193.0.14.129",
+  "199.7.83.42",
+  "202.12.27.33",
+];
+
+/** Options of a {@linkcode DnsResolver}. */
+export interface DnsResolverOptions {
+  /**
+   * "iterative" (from `rootHints`, the default), "stub" (ask `nameservers`, which recurse;
+   * default: /etc/resolv.conf) or "forward" (the same, to forwarders you give).
+   */
+  mode?: "iterative" | "stub" | "forward";
+  /** Servers for stub/forward mode ("10.0.0.1", "[::1]:5353"). */
+  nameservers?: string[];
+  /** Root server addresses for iterative mode. */
+  rootHints?: readonly string[];
+  /** Port of every server met in iterative mode (53; tests use another). */
+  port?: number;
+  /** Cache entries (10000). */
+  cacheSize?: number;
+  /** Floor on TTLs, seconds (0). */
+  minTtl?: number;
+  /** Seconds per try (2). */
+  timeout?: number;
+  /** Tries per server, each waiting twice as long as the last (2). */
+  attempts?: number;
+  /** Most queries on the wire at once (100); more wait. */
+  maxInFlight?: number;
+  /** Most queries for one lookup, referrals and glue included (64). */
+  maxQueries?: number;
+  /**
+   * Rewrites a server address before asking it (servers behind a NAT or a port mapping;
+   * the tests use it to run every "server" on loopback).
+   */
+  addressMap?: (address: InetAddress) => InetAddress;
+}
+
+const MAX_CNAMES = 16;
+const MAX_REFERRALS = 24;
+const MAX_GLUELESS_DEPTH = 4;
+const NEGATIVE_DEFAULT_TTL = 60;
+
+/** The nameservers of /etc/resolv.conf, or 127.0.0.1. */
+function systemNameservers(): string[] {
+  try {
+    const text = Deno.readTextFileSync("/etc/resolv.conf");
+    const found = [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]);
+    if (found.length > 0) return found;
+  } catch { /* no file or no permission */ }
+  return ["127.0.0.1"];
+}
+
+function serverAddress(text: string, port: number): InetAddress {
+  if (ipv4Bytes(text) !== undefined) return { family: "ipv4", host: text, port };
+  if (ipv6Bytes(text) !== undefined) {
+    return { family: "ipv6", host: ipv6Text(ipv6Bytes(text)!), port };
+  }
+  const a = parseAddress(text);
+  if (a.family === "unix") throw new TypeError(`not a nameserver address: ${text}`);
+  return a;
+}
+
+/** The TTL of a negative answer: from the SOA in the authority section (RFC 2308). */
+function negativeTtl(message: DnsMessage): number {
+  const soa = message.authorities.find((r) => r.type === "SOA");
+  if (soa === undefined) return NEGATIVE_DEFAULT_TTL;
+  const minimum = (soa.data as { minimum?: number } | undefined)?.minimum ?? NEGATIVE_DEFAULT_TTL;
+  return Math.min(soa.ttl ?? minimum, minimum);
+}
+
+type Outcome = { ok: true } | { ok: false; error: unknown };
+
+/** Bookkeeping of one lookup, for the limits. */
+interface Budget {
+  queries: number;
+  depth: number;
+}
+
+/**
+ * A caching DNS resolver.
+ *
+ * Every lookup is an interruption point (a `withTimeout` around it works); concurrent
+ * lookups of the same (name, type) share one query.
+ *
+ * @example
+ * ```ts ignore
+ * const dns = new DnsResolver({ mode: "stub", nameservers: ["127.0.0.1"] });
+ * console.log(await dns.resolve4("example.com"));
+ * dns.install(); // connectTo("example.com:80") now uses it
+ * ```
+ */
+export class DnsResolver {
+  /** The cache. */
+  readonly cache: DnsCache;
+  readonly #options: Required<Omit<DnsResolverOptions, "nameservers">>;
+  readonly #servers: InetAddress[];
+  readonly #roots: InetAddress[];
+  readonly #inFlight: Semaphore;
+  readonly #pending = new Map<string, Latch<Outcome>>();
+  #queries = 0;
+
+  /** @param options mode, servers, limits */
+  constructor(options: DnsResolverOptions = {}) {
+    const port = options.port ?? 53;
+    this.#options = {
+      mode: options.mode ?? "iterative",
+      rootHints: options.rootHints ?? ROOT_HINTS,
+      port,
+      cacheSize: options.cacheSize ?? 10000,
+      minTtl: options.minTtl ?? 0,
+      timeout: options.timeout ?? 2,
+      attempts: options.attempts ?? 2,
+      maxInFlight: options.maxInFlight ?? 100,
+      maxQueries: options.maxQueries ?? 64,
+      addressMap: options.addressMap ?? ((a) => a),
+    };
+    this.cache = new DnsCache(this.#options.cacheSize, this.#options.minTtl);
+    this.#servers =
+      (options.nameservers ?? (this.#options.mode === "iterative" ? [] : systemNameservers()))
+        .map((s) => serverAddress(s, port));
+    this.#roots = this.#options.rootHints.map((s) => serverAddress(s, port));
+    this.#inFlight = new Semaphore(this.#options.maxInFlight);
+  }
+
+  /** Queries sent since start. */
+  get queriesSent(): number {
+    return this.#queries;
+  }
+
+  /**
+   * The records of `type` for `name`, CNAMEs followed (the records carry the final name).
+   * An empty list means the name exists without such records (NODATA).
+   *
+   * Interruption point.
+   * @throws {NameNotFoundError} if the name (or a CNAME's target) does not exist
+   * @throws {ServerFailureError} if no server gave an answer
+   * @throws {ResolutionLimitError} for CNAME loops and runaway delegations
+   */
+  resolve(name: string, type = "A"): Promise<DnsRecord[]> {
+    // Not async: a cached answer costs one resolved promise.
+    const entry = this.cache.get(name, type);
+    if (entry?.kind === "records") return Promise.resolve(entry.records);
+    return this.#resolve(normalizeName(name), type, { queries: 0, depth: 0 });
+  }
+
+  /** The data of `type` records as text (frozen, shared between callers). */
+  #texts(name: string, type: string): Promise<readonly string[]> | readonly string[] {
+    const entry = this.cache.get(name, type);
+    if (entry?.kind === "records") {
+      return entry.texts ??= Object.freeze(entry.records.map((r) => String(r.data)));
+    }
+    return this.resolve(name, type).then((records) => records.map((r) => String(r.data)));
+  }
+
+  async #resolve(name: string, type: string, budget: Budget): Promise<DnsRecord[]> {
+    let current = name;
+    const seen = new Set<string>();
+    for (let hops = 0; hops <= MAX_CNAMES; hops++) {
+      const entry = this.cache.get(current, type);
+      if (entry !== undefined) {
+        if (entry.kind === "records") return entry.records;
+        if (entry.kind === "nodata") return [];
+        throw new NameNotFoundError(current, type);
+      }
+      if (type !== "CNAME") {
+        const alias = this.cache.get(current, "CNAME");
+        if (alias !== undefined && alias.kind === "records" && alias.records.length > 0) {
+          if (seen.has(current)) break;
+          seen.add(current);
+          current = normalizeName(String(alias.records[0].data));
+          continue;
+        }
+      }
+      await this.#fetch(current, type, budget);
+    }
+    throw new ResolutionLimitError(name, type, `CNAME chain longer than ${MAX_CNAMES} or a loop`);
+  }
+
+  /** Asks upstream once for (name, type) and caches what comes; shared by concurrent callers. */
+  async #fetch(name: string, type: string, budget: Budget): Promise<void> {
+    const key = `${name}|${type}`;
+    const pending = this.#pending.get(key);
+    if (pending !== undefined) {
+      const outcome = await pending.wait();
+      if (!outcome.ok) throw outcome.error;
+      return;
+    }
+    const latch = new Latch<Outcome>();
+    this.#pending.set(key, latch);
+    try {
+      const message = this.#options.mode === "iterative"
+        ? await this.#iterate(name, type, budget)
+        : await this.#askAll(this.#servers, name, type, true);
+      this.#store(name, type, message);
+      latch.release({ ok: true });
+    } catch (e) {
+      latch.release({ ok: false, error: e });
+      throw e;
+    } finally {
+      this.#pending.delete(key);
+    }
+  }
+
+  /** Caches an answer message: its record sets, CNAMEs, or a negative entry. */
+  #store(name: string, type: string, message: DnsMessage): void {
+    const sets = new Map<string, DnsRecord[]>();
+    for (const r of message.answers) {
+      if (r.type === "OPT") continue;
+      const k = `${normalizeName(r.name)}|${r.type}`;
+      const list = sets.get(k);
+      if (list === undefined) sets.set(k, [{ ...r, name: normalizeName(r.name) }]);
+      else list.push({ ...r, name: normalizeName(r.name) });
+    }
+    // Only what bears on the question is kept: the CNAME chain from the name asked and
+    // the records at its end (anything else in the answer could be a poisoning attempt).
+    let last = name;
+    const chain = new Set<string>([name]);
+    for (let i = 0; i < MAX_CNAMES; i++) {
+      const alias = sets.get(`${last}|CNAME`);
+      if (alias === undefined) break;
+      this.cache.putRecords(last, "CNAME", alias);
+      last = normalizeName(String(alias[0].data));
+      if (chain.has(last)) return; // a loop: #resolve stops it
+      chain.add(last);
+    }
+    const found = sets.get(`${last}|${type}`);
+    if (found !== undefined) {
+      this.cache.putRecords(last, type, found);
+      return;
+    }
+    if (message.rcode === "NXDOMAIN") {
+      this.cache.putNegative(last, type, true, negativeTtl(message)); // RFC 6604: the chain's end
+    } else if (last === name) {
+      this.cache.putNegative(last, type, false, negativeTtl(message));
+    }
+    // A chain whose end the server did not answer for (another zone) is asked on its own.
+  }
+
+  async #ask(
+    server: InetAddress,
+    name: string,
+    type: string,
+    recursion: boolean,
+    budget?: Budget,
+  ): Promise<DnsMessage> {
+    if (budget !== undefined && ++budget.queries > this.#options.maxQueries) {
+      throw new ResolutionLimitError(name, type, `more than ${this.#options.maxQueries} queries`);
+    }
+    await this.#inFlight.acquire(1);
+    try {
+      this.#queries++;
+      return await exchange(this.#options.addressMap(server), name, type, {
+        timeout: this.#options.timeout,
+        recursion,
+        udpSize: 1232,
+      });
+    } finally {
+      this.#inFlight.release(1);
+    }
+  }
+
+  /** Stub and forward mode: each server in turn, with retries that wait twice as long. */
+  async #askAll(
+    servers: InetAddress[],
+    name: string,
+    type: string,
+    recursion: boolean,
+  ): Promise<DnsMessage> {
+    const failures: string[] = [];
+    for (let attempt = 0; attempt < this.#options.attempts; attempt++) {
+      for (const server of servers) {
+        try {
+          const message = await this.#ask(server, name, type, recursion);
+          if (message.rcode === "NOERROR" || message.rcode === "NXDOMAIN") return message;
+          failures.push(`${message.rcode} from ${server.host}`);
+        } catch (e) {
+          if (!(e instanceof DnsError)) throw e;
+          failures.push(e.message);
+        }
+      }
+    }
+    throw new ServerFailureError(name, type, failures.join("; ") || "no servers");
+  }
+
+  /** The closest enclosing zone whose servers' addresses we know, from the cache. */
+  #closest(name: string): { zone: string; servers: InetAddress[] } {
+    const labels = name === "" ? [] : name.split(".");
+    for (let i = 0; i <= labels.length; i++) {
+      const zone = labels.slice(i).join(".");
+      if (zone === "") break;
+      const ns = this.cache.get(zone, "NS");
+      if (ns?.kind !== "records") continue;
+      const servers: InetAddress[] = [];
+      for (const r of ns.records) {
+        const a = this.cache.get(String(r.data), "A");
+        if (a?.kind === "records") {
+          for (const x of a.records) {
+            servers.push(serverAddress(String(x.data), this.#options.port));
+          }
+        }
+      }
+      if (servers.length > 0) return { zone, servers };
+    }
+    return { zone: "", servers: this.#roots };
+  }
+
+  /** Iterative mode: follow referrals from the closest known zone down to an answer. */
+  async #iterate(name: string, type: string, budget: Budget): Promise<DnsMessage> {
+    let { zone, servers } = this.#closest(name);
+    for (let referrals = 0; referrals < MAX_REFERRALS; referrals++) {
+      let next: { zone: string; servers: InetAddress[] } | null = null;
+      const failures: string[] = [];
+      for (const server of shuffle(servers)) {
+        let message: DnsMessage;
+        try {
+          message = await this.#ask(server, name, type, false, budget);
+        } catch (e) {
+          if (e instanceof ResolutionLimitError || !(e instanceof DnsError)) throw e;
+          failures.push(e.message);
+          continue;
+        }
+        if (message.rcode !== "NOERROR" && message.rcode !== "NXDOMAIN") {
+          failures.push(`${message.rcode} from ${server.host}`);
+          continue;
+        }
+        if (message.authoritative || message.answers.length > 0) return message;
+        const referral = await this.#referral(message, name, zone, budget);
+        if (referral === null) {
+          failures.push(`lame delegation: ${server.host} for "${zone || "."}"`);
+          continue;
+        }
+        next = referral;
+        break;
+      }
+      if (next === null) throw new ServerFailureError(name, type, failures.join("; "));
+      ({ zone, servers } = next);
+    }
+    throw new ResolutionLimitError(name, type, `more than ${MAX_REFERRALS} referrals`);
+  }
+
+  /**
+   * The delegation in a referral, if it is one: NS records for a zone strictly below
+   * `zone` and above (or at) `name`; glue only for names inside `zone` (the answering
+   * server's bailiwick). Glueless servers are resolved, nested up to a limit.
+   */
+  async #referral(
+    message: DnsMessage,
+    name: string,
+    zone: string,
+    budget: Budget,
+  ): Promise<{ zone: string; servers: InetAddress[] } | null> {
+    const ns = message.authorities.filter((r) => r.type === "NS");
+    if (ns.length === 0) return null;
+    const child = normalizeName(ns[0].name);
+    if (child === zone || !inBailiwick(child, zone) || !inBailiwick(name, child)) return null;
+    const nsNames = ns.filter((r) => normalizeName(r.name) === child).map((r) =>
+      normalizeName(String(r.data))
+    );
+    this.cache.putRecords(
+      child,
+      "NS",
+      ns.filter((r) => normalizeName(r.name) === child).map((r) => ({ ...r, name: child })),
+    );
+    const servers: InetAddress[] = [];
+    for (const glue of message.additionals) {
+      const owner = normalizeName(glue.name);
+      if ((glue.type !== "A" && glue.type !== "AAAA") || !nsNames.includes(owner)) continue;
+      if (!inBailiwick(owner, zone)) continue; // out-of-bailiwick glue: a poisoning attempt
+      if (glue.type === "A") {
+        this.cache.putRecords(owner, "A", [{ ...glue, name: owner }]);
+        servers.push(serverAddress(String(glue.data), this.#options.port));
+      }
+    }
+    if (servers.length > 0) return { zone: child, servers };
+    // Glueless: find a server's address the long way, within limits.
+    if (budget.depth >= MAX_GLUELESS_DEPTH) {
+      throw new ResolutionLimitError(
+        name,
+        "NS",
+        `glueless delegations nested over ${MAX_GLUELESS_DEPTH} deep`,
+      );
+    }
+    for (const server of nsNames) {
+      if (inBailiwick(server, child)) continue; // its glue was needed and missing
+      budget.depth++;
+      try {
+        const a = await this.#resolve(server, "A", budget);
+        for (const r of a) servers.push(serverAddress(String(r.data), this.#options.port));
+      } catch (e) {
+        if (e instanceof ResolutionLimitError) throw e;
+      } finally {
+        budget.depth--;
+      }
+      if (servers.length > 0) return { zone: child, servers };
+    }
+    return null;
+  }
+
+  /** IPv4 addresses of `name` (a frozen list when cached). Interruption point. */
+  resolve4(name: string): Promise<readonly string[]> {
+    const texts = this.#texts(name, "A");
+    return Array.isArray(texts) ? Promise.resolve(texts) : texts as Promise<readonly string[]>;
+  }
+
+  /** IPv6 addresses of `name` (a frozen list when cached). Interruption point. */
+  resolve6(name: string): Promise<readonly string[]> {
+    const texts = this.#texts(name, "AAAA");
+    return Array.isArray(texts) ? Promise.resolve(texts) : texts as Promise<readonly string[]>;
+  }
+
+  /**
+   * The first address of `name`: IPv4 if it has one, else IPv6.
+   * @throws {NameNotFoundError} if it has neither
+   */
+  async gethostbyname(name: string): Promise<string> {
+    const v4 = await this.resolve4(name);
+    if (v4.length > 0) return v4[0];
+    const v6 = await this.resolve6(name);
+    if (v6.length > 0) return v6[0];
+    throw new NameNotFoundError(name, "A");
+  }
+
+  /** The names of an IPv4 or IPv6 address (PTR records). Interruption point. */
+  async reverse(ip: string): Promise<string[]> {
+    return (await this.resolve(reverseName(ip), "PTR")).map((r) => normalizeName(String(r.data)));
+  }
+
+  /**
+   * Makes this resolver the one `connectTo`/`connect` use for host names; returns the
+   * previous one.
+   */
+  install(): Resolver {
+    return setResolver(async (host, family) => {
+      try {
+        if (family === "ipv6") return [...await this.resolve6(host)];
+        if (family === "ipv4") return [...await this.resolve4(host)];
+        const v4 = await this.resolve4(host);
+        return v4.length > 0 ? [...v4] : [...await this.resolve6(host)];
+      } catch (e) {
+        if (e instanceof NameNotFoundError) return [];
+        throw e;
+      }
+    });
+  }
+}
+
+/**
+ * The reverse-lookup name of an address: "4.3.2.1.in-addr.arpa" or the nibbles under
+ * "ip6.arpa".
+ *
+ * @example
+ * ```ts
+ * import { reverseName } from "./resolver.ts";
+ * console.log(reverseName("127.0.0.1")); // "1.0.0.127.in-addr.arpa"
+ * ```
+ * @throws {TypeError} if `ip` is not an IP address
+ */
+export function reverseName(ip: string): string {
+  const v4 = ipv4Bytes(ip);
+  if (v4 !== undefined) return `${[...v4].reverse().join(".")}.in-addr.arpa`;
+  const v6 = ipv6Bytes(ip);
+  if (v6 === undefined) throw new TypeError(`not an IP address: ${ip}`);
+  const nibbles: string[] = [];
+  for (let i = 15; i >= 0; i--) nibbles.push((v6[i] & 0xf).toString(16), (v6[i] >> 4).toString(16));
+  return `${nibbles.join(".")}.ip6.arpa`;
+}
+
+function shuffle<T>(list: readonly T[]): T[] {
+  const out = [...list];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
