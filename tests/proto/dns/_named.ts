@@ -77,7 +77,7 @@ const REVERSE = `$TTL 300
 10.0.0 IN PTR www.test.
 `;
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   for (;;) {
     const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = tcp.addr.port;
@@ -104,7 +104,7 @@ async function startOne(
   name: string,
   zones: [string, string][],
 ): Promise<{ port: number; child: Deno.ChildProcess }> {
-  const port = await freePort();
+  const port = freePort();
   await Deno.mkdir(`${dir}/${name}`);
   await Deno.writeTextFile(
     `${dir}/${name}/named.conf`,
