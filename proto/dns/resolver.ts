@@ -277,6 +277,7 @@ export class DnsResolver {
     type: string,
     recursion: boolean,
     budget?: Budget,
+    timeout = this.#options.timeout,
   ): Promise<DnsMessage> {
     if (budget !== undefined && ++budget.queries > this.#options.maxQueries) {
       throw new ResolutionLimitError(name, type, `more than ${this.#options.maxQueries} queries`);
@@ -285,7 +286,7 @@ export class DnsResolver {
     try {
       this.#queries++;
       return await exchange(this.#options.addressMap(server), name, type, {
-        timeout: this.#options.timeout,
+        timeout,
         recursion,
         udpSize: 1232,
       });
@@ -305,7 +306,15 @@ export class DnsResolver {
     for (let attempt = 0; attempt < this.#options.attempts; attempt++) {
       for (const server of servers) {
         try {
-          const message = await this.#ask(server, name, type, recursion);
+          // Each round of tries waits twice as long as the last (backoff).
+          const message = await this.#ask(
+            server,
+            name,
+            type,
+            recursion,
+            undefined,
+            this.#options.timeout * 2 ** attempt,
+          );
           if (message.rcode === "NOERROR" || message.rcode === "NXDOMAIN") return message;
           failures.push(`${message.rcode} from ${server.host}`);
         } catch (e) {
