@@ -1,0 +1,162 @@
+/** The backdoor REPL over loopback TCP and a unix socket. */
+import assert from "node:assert/strict";
+import { connectTo, type Socket, spawn, withTimeout } from "../../../mod.ts";
+import { sleep } from "../../../core/sleep.ts";
+import {
+  type Backdoor,
+  rewriteDeclarations,
+  serve,
+  unfinished,
+} from "../../../proto/backdoor/mod.ts";
+import { bytes, socketTest, text } from "../../net/_backends.ts";
+
+/** A client session: send a line, read what comes until the next prompt. */
+class Session {
+  readonly socket: Socket;
+  #buffer = "";
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+  static async open(backdoor: Backdoor): Promise<Session> {
+    return new Session(await connectTo(backdoor.address));
+  }
+  /** Everything up to (not including) `marker`, waiting for it. */
+  async until(marker = ">>> "): Promise<string> {
+    return await withTimeout(5, async () => {
+      for (;;) {
+        const at = this.#buffer.indexOf(marker);
+        if (at >= 0) {
+          const out = this.#buffer.slice(0, at);
+          this.#buffer = this.#buffer.slice(at + marker.length);
+          return out;
+        }
+        const piece = await this.socket.recv(4096);
+        if (piece.length === 0) throw new Error(`closed before "${marker}"; had: ${this.#buffer}`);
+        this.#buffer += text(piece);
+      }
+    });
+  }
+  async eval(line: string): Promise<string> {
+    await this.socket.send(bytes(`${line}\n`));
+    return (await this.until()).trim();
+  }
+}
+
+socketTest("expressions, persistent declarations, multi-line input, await, errors", async () => {
+  const backdoor = serve({ port: 0, welcome: "hello operator", globals: { answer: 42 } });
+  const s = await Session.open(backdoor);
+  try {
+    assert.match(await s.until(), /hello operator/);
+    assert.equal(await s.eval("1 + 1"), "2");
+    assert.equal(await s.eval("answer"), "42");
+    assert.equal(await s.eval("const base = 40"), "");
+    assert.equal(await s.eval("base + 2"), "42");
+    await s.socket.send(bytes("function twice(a) {\n"));
+    assert.equal((await s.until("... ")).trim(), "");
+    await s.socket.send(bytes("  return a * 2;\n"));
+    await s.until("... ");
+    assert.equal(await s.eval("}"), "");
+    assert.equal(await s.eval("twice(21)"), "42");
+    assert.equal(await s.eval("({ a: [1, 2], b: 'x' })"), '{ a: [ 1, 2 ], b: "x" }');
+    assert.equal(
+      await s.eval("await new Promise((r) => setTimeout(() => r('later'), 5))"),
+      '"later"',
+    );
+    assert.match(await s.eval("throw new RangeError('boom')"), /RangeError: boom/);
+    assert.match(await s.eval("nosuchname"), /ReferenceError: nosuchname is not defined/);
+    assert.match(await s.eval("1 +* 2"), /SyntaxError/);
+    assert.equal(await s.eval("_ === undefined"), "false"); // _ holds the last value
+  } finally {
+    s.socket.close();
+    await backdoor.close();
+  }
+});
+
+socketTest("sessions are separate; threads can be listed and interrupted", async () => {
+  const backdoor = serve({ port: 0 });
+  const sleeper = spawn({ name: "long sleeper" }, () => sleep(60));
+  const a = await Session.open(backdoor), b = await Session.open(backdoor);
+  try {
+    await a.until();
+    await b.until();
+    await a.eval("let mine = 'a'");
+    assert.match(await b.eval("mine"), /ReferenceError/);
+    const table = await a.eval("ps()");
+    assert.match(table, /long sleeper/);
+    assert.match(table, /backdoor session/);
+    const listed = await a.eval("threads().find((t) => t.name === 'long sleeper').state");
+    assert.equal(listed, '"blocked"');
+    await a.eval(`interrupt(${sleeper.id})`);
+    await assert.rejects(withTimeout(2, () => sleeper.join()), /interrupted from the backdoor/);
+    assert.equal(backdoor.sessions(), 2);
+  } finally {
+    a.socket.close();
+    b.socket.close();
+    await backdoor.close();
+  }
+});
+
+socketTest("end of input (Ctrl-D) or .exit ends the session; a login hook guards it", async () => {
+  const backdoor = serve({
+    port: 0,
+    login: (user, password) => user === "ops" && password === "s3cret",
+  });
+  try {
+    const bad = await Session.open(backdoor);
+    await bad.until("login: ");
+    await bad.socket.send(bytes("ops\n"));
+    await bad.until("password: ");
+    await bad.socket.send(bytes("guess\n"));
+    assert.match(await bad.until("login: "), /login incorrect/);
+    bad.socket.close();
+    const good = await Session.open(backdoor);
+    await good.until("login: ");
+    await good.socket.send(bytes("ops\ns3cret\n"));
+    await good.until("password: ");
+    await good.until();
+    assert.equal(await good.eval("6 * 7"), "42");
+    good.socket.shutdown("write"); // Ctrl-D
+    assert.equal((await withTimeout(2, () => good.socket.recv(100))).length >= 0, true);
+    await withTimeout(2, async () => {
+      while (backdoor.sessions() > 0) await sleep(0.01);
+    });
+    good.socket.close();
+  } finally {
+    await backdoor.close();
+  }
+});
+
+socketTest("a unix socket backdoor; non-loopback hosts are refused", async () => {
+  const dir = await Deno.makeTempDir();
+  const backdoor = serve({ unixPath: `${dir}/backdoor.sock` });
+  try {
+    const s = await Session.open(backdoor);
+    await s.until();
+    assert.equal(await s.eval("'via unix'"), '"via unix"');
+    await s.socket.send(bytes(".exit\n"));
+    await assert.rejects(s.until(), /closed before/); // the session ended
+    s.socket.close();
+  } finally {
+    await backdoor.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.throws(() => serve({ host: "0.0.0.0", port: 0 }), /loopback only/);
+});
+
+Deno.test("top-level declarations become session variables; nested ones stay local", () => {
+  assert.equal(rewriteDeclarations("const a = 1"), "a = 1");
+  assert.equal(
+    rewriteDeclarations("async function f() {\n  let x = 2;\n}"),
+    "f = async function f() {\n  let x = 2;\n}",
+  );
+  assert.equal(rewriteDeclarations("class K {}"), "K = class K {}");
+});
+
+Deno.test("an input is unfinished while brackets, a template or a comment are open", () => {
+  for (const open of ["f(", "{ a: [1,", "`line", "/* note", "if (x) {\n  y();"]) {
+    assert.ok(unfinished(open), open);
+  }
+  for (const done of ["f()", "'{'", "x // (", '"unclosed', "a[1]"]) {
+    assert.ok(!unfinished(done), done);
+  }
+});
