@@ -14,3 +14,4 @@
 
 export * from "./repl.ts";
 export * from "./server.ts";
+export * from "./ssh.ts";

@@ -1,0 +1,230 @@
+/**
+ * The backdoor over SSH (npm:ssh2's server, chosen: a full SSH implementation we would
+ * not want to write), on shrapnel sockets: public-key or password login, a shell with
+ * line editing when the client asks for a terminal, and `ssh host 'expression'`.
+ *
+ * @module
+ */
+
+// @ts-types="@types/ssh2"
+import ssh2 from "ssh2";
+import { Buffer } from "node:buffer";
+import { Fifo } from "../../core/sync/fifo.ts";
+import { spawn, type Thread } from "../../core/thread.ts";
+import { type Address, isIpLiteral } from "../../net/address.ts";
+import { listenOn } from "../../net/constructors.ts";
+import { SocketDuplex } from "../../net/duplex.ts";
+import { type LineIO, Repl, type ReplOptions } from "./repl.ts";
+import type { Backdoor } from "./server.ts";
+
+/** Options of {@linkcode sshServe}. */
+export interface SshBackdoorOptions extends ReplOptions {
+  /** The TCP port (0: any free one). */
+  port?: number;
+  /** The host ("127.0.0.1"); not loopback needs `allowRemote`. */
+  host?: string;
+  /** Allow a non-loopback host. */
+  allowRemote?: boolean;
+  /** The server's private host key (OpenSSH or PEM text). */
+  hostKey: string;
+  /** Public keys allowed in ("ssh-ed25519 AAAA... comment" lines). */
+  authorizedKeys?: string[];
+  /** A password hook; without it only keys are accepted. */
+  login?: (user: string, password: string) => boolean | Promise<boolean>;
+}
+
+type Stream = {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  write(data: string | Uint8Array): boolean;
+  end(): void;
+  exit(code: number): void;
+};
+
+const utf8 = new TextDecoder();
+
+/**
+ * Lines from an SSH channel. With a terminal (`pty`), keystrokes are echoed and edited
+ * here (Enter, Backspace, Ctrl-C drops the line, Ctrl-D on an empty line ends).
+ */
+function channelLines(stream: Stream, pty: boolean): LineIO {
+  const chunks = new Fifo<Uint8Array | null>();
+  stream.on("data", (data) => chunks.push(new Uint8Array(data as Buffer)));
+  stream.on("end", () => chunks.push(null));
+  stream.on("close", () => chunks.push(null));
+  let pending: number[] = [];
+  let ended = false;
+  return {
+    async readLine() {
+      const line: number[] = [];
+      for (;;) {
+        if (pending.length === 0) {
+          if (ended) return line.length > 0 ? utf8.decode(Uint8Array.from(line)) : null;
+          const chunk = await chunks.pop();
+          if (chunk === null) {
+            ended = true;
+            continue;
+          }
+          pending = [...chunk];
+        }
+        const b = pending.shift()!;
+        if (!pty) {
+          if (b === 10) return utf8.decode(Uint8Array.from(line)).replace(/\r$/, "");
+          line.push(b);
+          continue;
+        }
+        if (b === 13 || b === 10) {
+          stream.write("\r\n");
+          return utf8.decode(Uint8Array.from(line));
+        }
+        if (b === 4 && line.length === 0) return null; // Ctrl-D
+        if (b === 3) { // Ctrl-C
+          line.length = 0;
+          stream.write("^C\r\n");
+          return "";
+        }
+        if (b === 127 || b === 8) {
+          if (line.length > 0) {
+            line.pop();
+            stream.write("\b \b");
+          }
+          continue;
+        }
+        if (b >= 32 || b === 9) {
+          line.push(b);
+          stream.write(Uint8Array.of(b));
+        }
+      }
+    },
+    write(text) {
+      stream.write(text);
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Serves the REPL over SSH.
+ *
+ * @example
+ * ```ts ignore
+ * import { sshServe } from "./mod.ts";
+ * sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
+ *   authorizedKeys: [Deno.readTextFileSync("id_ed25519.pub")] });
+ * // ssh -p 2222 ops@127.0.0.1
+ * ```
+ * @throws {TypeError} for a non-loopback host without `allowRemote`
+ */
+export function sshServe(options: SshBackdoorOptions): Backdoor {
+  const host = options.host ?? "127.0.0.1";
+  const loopback = host === "::1" || /^127\./.test(host);
+  if (!loopback && !options.allowRemote) {
+    throw new TypeError(`the backdoor listens on loopback only (asked: ${host}); see allowRemote`);
+  }
+  if (!isIpLiteral(host)) throw new TypeError(`not an address: ${host}`);
+  const allowed = (options.authorizedKeys ?? []).map((line) => {
+    const key = ssh2.utils.parseKey(line.trim());
+    if (key instanceof Error) throw new TypeError(`bad authorized key: ${key.message}`);
+    return Array.isArray(key) ? key[0] : key;
+  });
+  const sessions = new Set<Thread>();
+  const session = (name: string, body: () => Promise<void>) => {
+    const t = spawn({ name }, async () => {
+      try {
+        await body();
+      } finally {
+        sessions.delete(t);
+      }
+    });
+    sessions.add(t);
+  };
+  const server = new ssh2.Server({ hostKeys: [options.hostKey] }, (client) => {
+    client.on("error", () => {}); // a client that breaks off is not the server's failure
+    client.on("authentication", (ctx) => {
+      if (ctx.method === "publickey") {
+        const match = allowed.find((k) =>
+          k.type === ctx.key.algo && Buffer.compare(k.getPublicSSH(), ctx.key.data) === 0
+        );
+        if (match === undefined) return ctx.reject();
+        if (ctx.signature === undefined) return ctx.accept(); // "would this key do?"
+        return match.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) === true
+          ? ctx.accept()
+          : ctx.reject();
+      }
+      if (ctx.method === "password" && options.login) {
+        Promise.resolve(options.login(ctx.username, ctx.password)).then(
+          (ok) => ok ? ctx.accept() : ctx.reject(),
+          () => ctx.reject(),
+        );
+        return;
+      }
+      ctx.reject(options.login ? ["publickey", "password"] : ["publickey"]);
+    });
+    client.on("ready", () => {
+      client.on("session", (accept) => {
+        const channel = accept();
+        let pty = false;
+        channel.on("pty", (ok) => {
+          pty = true;
+          ok?.();
+        });
+        channel.on("shell", (ok) => {
+          const stream = ok() as unknown as Stream;
+          session("backdoor ssh session", async () => {
+            try {
+              await new Repl(channelLines(stream, pty), {
+                ...options,
+                newline: pty ? "\r\n" : "\n",
+              }).run();
+            } finally {
+              stream.exit(0);
+              stream.end();
+            }
+          });
+        });
+        channel.on("exec", (ok, _reject, info) => {
+          const stream = ok() as unknown as Stream;
+          session("backdoor ssh exec", async () => {
+            const repl = new Repl(channelLines(stream, false), options);
+            let status = 0;
+            try {
+              const value = await repl.evaluate(info.command);
+              if (value !== undefined) stream.write(`${Deno.inspect(value, { colors: false })}\n`);
+            } catch (e) {
+              status = 1;
+              stream.write(`${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
+            }
+            stream.exit(status);
+            stream.end();
+          });
+        });
+      });
+    });
+  });
+  const listener = listenOn(
+    host.includes(":") ? `[${host}]:${options.port ?? 0}` : `${host}:${options.port ?? 0}`,
+  );
+  let closing = false;
+  const acceptor = spawn({ name: "backdoor ssh acceptor" }, async () => {
+    try {
+      for (;;) {
+        const [socket] = await listener.accept();
+        server.injectSocket(new SocketDuplex(socket) as unknown as import("node:net").Socket);
+      }
+    } catch (e) {
+      if (!closing) throw e;
+    }
+  });
+  const address: Address = listener.getsockname();
+  return {
+    address,
+    sessions: () => sessions.size,
+    async close() {
+      closing = true;
+      listener.close();
+      for (const s of sessions) s.shutdown();
+      for (const s of [...sessions]) await s.join().catch(() => {});
+      await acceptor.join().catch(() => {});
+      server.close();
+    },
+  };
+}
