@@ -22,6 +22,20 @@ export interface Runnable {
   _run(): void;
 }
 
+/**
+ * What a profiler learns from the scheduler and the threads: when a thread blocks (and on
+ * what), ends, and when a loop turn starts (the time before it was not a
+ * thread's). Called only while a profiler is installed.
+ */
+export interface SwitchHooks {
+  /** `thread` blocks now on `reason` (after running since the last switch). */
+  blocked(thread: object, reason: unknown): void;
+  /** `thread` ended. */
+  ended(thread: object): void;
+  /** A loop turn starts. */
+  tick(): void;
+}
+
 /** A hook run on every tick of the loop, after due timers and deferred resumes. */
 export interface LoopHook {
   /**
@@ -140,6 +154,9 @@ class Scheduler {
     return this.#sliceLeft();
   }
 
+  /** The profiler's hooks, while one runs (null otherwise: one check per switch). */
+  switchHooks: SwitchHooks | null = null;
+
   /**
    * Threads running or woken (to run): kept by the threads themselves. When it drops to
    * zero every thread waits on something, and {@linkcode Scheduler.quiescent} lets the
@@ -241,6 +258,7 @@ class Scheduler {
   #tick = (): void => {
     this.#tickQueued = false;
     this.ticks++;
+    this.switchHooks?.tick();
     this.#sliceResumes = 0;
     this.#sliceEnd = now() + SLICE_SECONDS;
     if (this.#nextTick.length > 0) {

@@ -52,6 +52,8 @@ interface Extras {
   joiners: WaitQueue<Thread> | undefined;
   outside: PromiseWithResolvers<unknown> | undefined;
   locals: Map<ThreadLocal<unknown>, unknown> | undefined;
+  /** The profiler's account of this thread, while one runs. */
+  profile: unknown;
 }
 
 /**
@@ -156,7 +158,18 @@ export class Thread<R = unknown> implements Runnable {
       joiners: undefined,
       outside: undefined,
       locals: undefined,
+      profile: undefined,
     };
+  }
+
+  /** @internal The profiler's account of this thread (kept with the rare extras). */
+  _profile(): unknown {
+    return this.#extras?.profile;
+  }
+
+  /** @internal */
+  _setProfile(account: unknown): void {
+    this.#extrasFor().profile = account;
   }
 
   /**
@@ -270,6 +283,7 @@ export class Thread<R = unknown> implements Runnable {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    scheduler.switchHooks?.blocked(this, wait?._reason);
     scheduler.flush(); // threads this one spawned (or woke past the slice) run now
     if (--scheduler.active === 0) scheduler.quiescent();
     return promise;
@@ -321,6 +335,7 @@ export class Thread<R = unknown> implements Runnable {
     if (this._state >= DEAD) return;
     const wasActive = this._state === RUNNING || this._state === WOKEN;
     this._state = failed ? FAILED : DEAD;
+    if (wasActive) scheduler.switchHooks?.ended(this);
     this.#slot = result;
     this.#fn = undefined;
     this.#resolve = this.#reject = undefined;

@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__linux__)
@@ -642,4 +643,12 @@ SH_EXPORT int32_t sh_ready(int32_t fd, int32_t directions) {
   if (p.revents & POLLHUP) flags |= EV_HUP;
   if (p.revents & (POLLERR | POLLNVAL)) flags |= EV_ERR;
   return flags;
+}
+
+/* The monotonic clock in milliseconds (fractional): a cheaper clock than
+   performance.now() in Deno, for the profiler's per-switch accounting. */
+SH_EXPORT double sh_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }

@@ -50,6 +50,7 @@ export const SYMBOLS = {
   sh_file_changes: { parameters: [i32], result: i32 },
   sh_fd_flags: { parameters: [i32], result: i32 },
   sh_ready: { parameters: [i32, i32], result: i32 },
+  sh_now_ms: { parameters: [], result: "f64" },
 } as const;
 
 /** The opened shim's functions. */
