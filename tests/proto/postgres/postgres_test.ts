@@ -1,0 +1,133 @@
+/** PostgreSQL against a real server (Debian's postgresql, started on loopback). */
+import assert from "node:assert/strict";
+import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import { PostgresClient, PostgresError } from "../../../proto/postgres/mod.ts";
+import { inThread } from "../../_helpers.ts";
+import { type Postgres, postgresAvailable, startPostgres } from "./_server.ts";
+
+const ci = Deno.env.get("CI") === "true";
+const server: Postgres | null = postgresAvailable() ? await startPostgres() : null;
+globalThis.addEventListener("unload", () => server?.kill());
+const skip = server === null && !ci;
+
+function pgTest(name: string, body: (port: number) => Promise<void>): void {
+  Deno.test({
+    name: `${name}${skip ? " (skipped: no PostgreSQL server; apt-get install postgresql)" : ""}`,
+    ignore: skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => {
+      if (server === null) throw new Error("PostgreSQL is missing (CI must install postgresql)");
+      return inThread(() => body(server.port));
+    },
+  });
+}
+
+const scram = (port: number) =>
+  PostgresClient.connect({ port, user: "scram", password: "scram-pass", database: "shrapnel" });
+
+pgTest("SCRAM and md5 logins; a wrong password is a PostgresError 28P01", async (port) => {
+  const a = await scram(port);
+  assert.deepEqual((await a.query("SELECT current_user AS u")).rows, [{ u: "scram" }]);
+  await a.close();
+  const b = await PostgresClient.connect({
+    port,
+    user: "md5user",
+    password: "md5-pass",
+    database: "postgres",
+  });
+  assert.deepEqual((await b.query("SELECT current_user AS u")).rows, [{ u: "md5user" }]);
+  await b.close();
+  await assert.rejects(
+    PostgresClient.connect({ port, user: "scram", password: "wrong", database: "shrapnel" }),
+    (e: unknown) => e instanceof PostgresError && e.code === "28P01",
+  );
+});
+
+pgTest("simple and extended queries; server errors keep their SQLSTATE", async (port) => {
+  const db = await scram(port);
+  try {
+    await db.query("CREATE TEMP TABLE t (id int PRIMARY KEY, name text)");
+    const inserted = await db.query("INSERT INTO t VALUES ($1, $2), ($3, $4)", [
+      1,
+      "one",
+      2,
+      "two",
+    ]);
+    assert.equal(inserted.rowCount, 2);
+    assert.equal(inserted.command, "INSERT");
+    const r = await db.query<{ id: number; name: string }>(
+      "SELECT id, name FROM t WHERE id > $1 ORDER BY id",
+      [0],
+    );
+    assert.deepEqual(r.rows, [{ id: 1, name: "one" }, { id: 2, name: "two" }]);
+    assert.deepEqual(r.fields, ["id", "name"]);
+    await assert.rejects(
+      db.query("SELECT * FROM nowhere"),
+      (e: unknown) => e instanceof PostgresError && e.code === "42P01",
+    );
+    await assert.rejects(
+      db.query("INSERT INTO t VALUES (1, 'again')"),
+      (e: unknown) => e instanceof PostgresError && e.code === "23505",
+    );
+    assert.equal((await db.query("SELECT 1 AS still")).rows[0].still, 1); // the connection lives on
+  } finally {
+    await db.close();
+  }
+});
+
+pgTest("COPY in and out", async (port) => {
+  const db = await scram(port);
+  try {
+    await db.query("CREATE TEMP TABLE c (a int, b text)");
+    const rows = await db.copyIn("COPY c FROM STDIN", [
+      "1\tx\n",
+      "2\ty\n",
+      new TextEncoder().encode("3\tz\n"),
+    ]);
+    assert.equal(rows, 3);
+    assert.equal(
+      await db.copyOut("COPY (SELECT * FROM c ORDER BY a) TO STDOUT"),
+      "1\tx\n2\ty\n3\tz\n",
+    );
+  } finally {
+    await db.close();
+  }
+});
+
+pgTest("LISTEN/NOTIFY: a thread blocks until the notification comes", async (port) => {
+  const listener = await scram(port), notifier = await scram(port);
+  try {
+    await listener.listen("events");
+    const waiter = spawn(() => listener.notification());
+    await sleep(0.05);
+    await notifier.notify("events", "hello");
+    const n = await withTimeout(5, () => waiter.join());
+    assert.equal(n.channel, "events");
+    assert.equal(n.payload, "hello");
+    assert.notEqual(n.processId, listener.processId);
+  } finally {
+    await listener.close();
+    await notifier.close();
+  }
+});
+
+pgTest("a query interrupted by withTimeout is cancelled on the server", async (port) => {
+  const db = await scram(port);
+  try {
+    const t0 = performance.now();
+    await assert.rejects(withTimeout(0.2, () => db.query("SELECT pg_sleep(10)")), TimeoutError);
+    assert.ok(performance.now() - t0 < 5000, "the cancel did not wait for the query");
+    // The server stopped it: the connection is free for the next query at once.
+    const next = await withTimeout(5, () => db.query("SELECT 42 AS n"));
+    assert.equal(next.rows[0].n, 42);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test({
+  name: "(stop the test PostgreSQL)",
+  ignore: server === null,
+  fn: () => server!.stop(),
+});
