@@ -1,0 +1,304 @@
+/**
+ * An SSH client through npm:ssh2 (chosen: a complete SSH implementation) over shrapnel
+ * sockets: password or key login, exec, an interactive shell, port forwarding. Every
+ * blocking call is an interruption point.
+ *
+ * @module
+ */
+
+// @ts-types="@types/ssh2"
+import ssh2 from "ssh2";
+import type { Duplex } from "node:stream";
+import { ShrapnelError } from "../../core/errors.ts";
+import { Fifo } from "../../core/sync/fifo.ts";
+import { spawn, type Thread } from "../../core/thread.ts";
+import { waitFor } from "../../core/wait_for.ts";
+import { connectTo, listenOn } from "../../net/constructors.ts";
+import { SocketDuplex } from "../../net/duplex.ts";
+import type { Address } from "../../net/address.ts";
+import type { Socket } from "../../net/socket.ts";
+
+/** How to log in. */
+export interface SshClientOptions {
+  /** Host name or address. */
+  host: string;
+  /** Port (22). */
+  port?: number;
+  /** User name. */
+  username: string;
+  /** Password, for password login. */
+  password?: string;
+  /** Private key text (OpenSSH or PEM), for key login. */
+  privateKey?: string;
+  /** Checks the server's host key (raw key bytes); default: accept any (say so in logs). */
+  hostVerifier?: (key: Uint8Array) => boolean;
+  /** Seconds to wait for the login (10). */
+  readyTimeout?: number;
+}
+
+/** What a command printed, and how it ended. */
+export interface ExecResult {
+  /** Standard output, as text. */
+  stdout: string;
+  /** Standard error, as text. */
+  stderr: string;
+  /** Exit code (null if killed by a signal). */
+  code: number | null;
+  /** The signal's name, if one ended it. */
+  signal: string | null;
+}
+
+/**
+ * SSH failed: the login was refused, the connection broke, a channel could not open.
+ *
+ * @example
+ * ```ts
+ * import { SshError } from "./client.ts";
+ * console.log(new SshError("All configured authentication methods failed").name); // SshError
+ * ```
+ */
+export class SshError extends ShrapnelError {}
+
+function sshError(e: unknown): unknown {
+  return e instanceof Error && !(e instanceof ShrapnelError) ? new SshError(e.message) : e;
+}
+
+/**
+ * An interactive channel (a shell): send text, receive what it prints.
+ */
+export class SshChannel {
+  readonly #stream: Duplex;
+  readonly #output = new Fifo<Uint8Array | null>();
+  #closed = false;
+
+  /** @internal */
+  constructor(stream: Duplex) {
+    this.#stream = stream;
+    stream.on("data", (d: Uint8Array) => this.#output.push(new Uint8Array(d)));
+    (stream as unknown as { stderr?: Duplex }).stderr?.on(
+      "data",
+      (d: Uint8Array) => this.#output.push(new Uint8Array(d)),
+    );
+    stream.on("close", () => {
+      this.#closed = true;
+      this.#output.push(null);
+    });
+  }
+
+  /** Sends text (or bytes) to the remote side. */
+  send(data: string | Uint8Array): void {
+    this.#stream.write(data);
+  }
+
+  /**
+   * The next piece of output, or null once the channel has closed. Interruption point.
+   */
+  async receive(): Promise<Uint8Array | null> {
+    if (this.#closed && this.#output.length === 0) return null;
+    return await this.#output.pop();
+  }
+
+  /** Reads output until `text` appears (or the channel closes); returns all of it. */
+  async expect(text: string): Promise<string> {
+    let seen = "";
+    const decoder = new TextDecoder();
+    while (!seen.includes(text)) {
+      const piece = await this.receive();
+      if (piece === null) break;
+      seen += decoder.decode(piece, { stream: true });
+    }
+    return seen;
+  }
+
+  /** Ends our side (EOF) and closes the channel. */
+  close(): void {
+    this.#stream.end();
+  }
+}
+
+/**
+ * An SSH connection.
+ *
+ * @example
+ * ```ts ignore
+ * const ssh = await SshClient.connect({ host: "10.0.0.5", username: "ops", privateKey });
+ * console.log((await ssh.exec("uptime")).stdout);
+ * ssh.close();
+ * ```
+ */
+export class SshClient {
+  readonly #client: ssh2.Client;
+  #forwarders: { listener: Socket; thread: Thread }[] = [];
+
+  private constructor(client: ssh2.Client) {
+    this.#client = client;
+  }
+
+  /**
+   * Connects and logs in. Interruption point.
+   * @throws {SshError} if the login is refused or the handshake fails
+   */
+  static async connect(options: SshClientOptions): Promise<SshClient> {
+    const port = options.port ?? 22;
+    const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+    const socket = await connectTo(`${host}:${port}`);
+    const client = new ssh2.Client();
+    const ready = new Promise<void>((resolve, reject) => {
+      client.once("ready", () => resolve());
+      client.once("error", reject);
+    });
+    client.on("error", () => {}); // later errors surface in the calls
+    client.connect({
+      sock: new SocketDuplex(socket) as unknown as import("node:stream").Readable,
+      username: options.username,
+      password: options.password,
+      privateKey: options.privateKey,
+      readyTimeout: (options.readyTimeout ?? 10) * 1000,
+      hostVerifier: options.hostVerifier
+        ? (key: Uint8Array) => options.hostVerifier!(new Uint8Array(key))
+        : () => true,
+    } as ssh2.ConnectConfig);
+    try {
+      await waitFor(ready, "ssh login");
+    } catch (e) {
+      client.end();
+      throw sshError(e);
+    }
+    return new SshClient(client);
+  }
+
+  /**
+   * Runs a command and waits for it to end.
+   *
+   * Interruption point: the channel is closed (the remote command gets SIGHUP, as when
+   * an ssh client goes away).
+   */
+  async exec(command: string): Promise<ExecResult> {
+    const stream = await waitFor(
+      new Promise<ssh2.ClientChannel>((resolve, reject) =>
+        this.#client.exec(command, (e, s) => e ? reject(e) : resolve(s))
+      ),
+      "ssh exec",
+    ).catch((e) => {
+      throw sshError(e);
+    });
+    const out: Uint8Array[] = [], err: Uint8Array[] = [];
+    stream.on("data", (d: Uint8Array) => out.push(new Uint8Array(d)));
+    stream.stderr.on("data", (d: Uint8Array) => err.push(new Uint8Array(d)));
+    const ended = new Promise<[number | null, string | null]>((resolve) => {
+      let code: number | null = null, signal: string | null = null;
+      stream.on("exit", (c: number | null, s?: string) => {
+        code = c ?? null;
+        signal = s ?? null;
+      });
+      stream.on("close", () => resolve([code, signal]));
+    });
+    try {
+      const [code, signal] = await waitFor(ended, `ssh exec ${command}`);
+      const text = (parts: Uint8Array[]) => new TextDecoder().decode(concat(parts));
+      return { stdout: text(out), stderr: text(err), code, signal };
+    } catch (e) {
+      stream.close();
+      throw e;
+    }
+  }
+
+  /** Opens an interactive shell (with a terminal). Interruption point. */
+  async shell(): Promise<SshChannel> {
+    const stream = await waitFor(
+      new Promise<ssh2.ClientChannel>((resolve, reject) =>
+        this.#client.shell({ term: "dumb" }, (e, s) => e ? reject(e) : resolve(s))
+      ),
+      "ssh shell",
+    ).catch((e) => {
+      throw sshError(e);
+    });
+    return new SshChannel(stream);
+  }
+
+  /**
+   * A tunnel to `host:port` as seen from the server (direct-tcpip): a channel to send
+   * and receive on. Interruption point.
+   */
+  async forwardOut(host: string, port: number): Promise<SshChannel> {
+    const stream = await waitFor(
+      new Promise<ssh2.ClientChannel>((resolve, reject) =>
+        this.#client.forwardOut("127.0.0.1", 0, host, port, (e, s) => e ? reject(e) : resolve(s))
+      ),
+      "ssh forwardOut",
+    ).catch((e) => {
+      throw sshError(e);
+    });
+    return new SshChannel(stream);
+  }
+
+  /**
+   * Local port forwarding (ssh -L): listens on `local` and tunnels each connection to
+   * `host:port` as seen from the server. Returns the listening address.
+   */
+  forwardLocal(local: string | Address, host: string, port: number): Address {
+    const listener = listenOn(local);
+    const thread = spawn({ name: `ssh -L ${host}:${port}` }, async () => {
+      for (;;) {
+        let conn: Socket;
+        try {
+          [conn] = await listener.accept();
+        } catch (e) {
+          if (listener.closed) return; // close() stopped it
+          throw e;
+        }
+        spawn({ name: "ssh tunnel" }, async () => {
+          let channel: SshChannel;
+          try {
+            channel = await this.forwardOut(host, port);
+          } catch {
+            conn.close();
+            return;
+          }
+          const upstream = spawn({ name: "ssh tunnel out" }, async () => {
+            const buffer = new Uint8Array(16384);
+            try {
+              for (;;) {
+                const n = await conn.recvInto(buffer);
+                if (n === 0) break;
+                channel.send(buffer.slice(0, n));
+              }
+            } catch { /* the local side went away */ }
+            channel.close();
+          });
+          try {
+            for (;;) {
+              const piece = await channel.receive();
+              if (piece === null) break;
+              await conn.send(piece);
+            }
+          } catch { /* the local side went away */ }
+          conn.close();
+          upstream.shutdown();
+        });
+      }
+    });
+    this.#forwarders.push({ listener, thread });
+    return listener.getsockname();
+  }
+
+  /** Closes the connection (and stops local forwarders). */
+  close(): void {
+    for (const { listener, thread } of this.#forwarders) {
+      listener.close();
+      thread.shutdown();
+    }
+    this.#forwarders = [];
+    this.#client.end();
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,16 @@
+/**
+ * An SSH client on shrapnel sockets (npm:ssh2): password and key login, exec, shell,
+ * port forwarding.
+ *
+ * @example
+ * ```ts ignore
+ * import { SshClient } from "./mod.ts";
+ * const ssh = await SshClient.connect({ host: "127.0.0.1", username: "me", privateKey });
+ * console.log((await ssh.exec("hostname")).stdout);
+ * ssh.close();
+ * ```
+ *
+ * @module
+ */
+
+export * from "./client.ts";

@@ -1,0 +1,131 @@
+/**
+ * A real OpenSSH server for the tests: Debian's sshd on 127.0.0.1 at a free port, its own
+ * host key and config in a temp directory, logging the current user in by key. Password
+ * login needs a system user with a password: made (as "shrapnel-ssh") only when the tests
+ * run as root under CI or with SHRAPNEL_TEST_SYSTEM_USER=1.
+ */
+
+export interface Sshd {
+  port: number;
+  /** The user to log in as, and the private key that works. */
+  user: string;
+  privateKey: string;
+  /** A user and password that work, or null when no such user could be made. */
+  passwordLogin: { user: string; password: string } | null;
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+export function sshdAvailable(): boolean {
+  try {
+    return Deno.statSync("/usr/sbin/sshd").isFile && Deno.statSync("/usr/bin/ssh-keygen").isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+export async function startSshd(): Promise<Sshd> {
+  const dir = await Deno.makeTempDir({ prefix: "shrapnel-sshd-" });
+  const port = freePort();
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${dir}/host_key`]);
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${dir}/user_key`]);
+  await Deno.copyFile(`${dir}/user_key.pub`, `${dir}/authorized_keys`);
+  const user = Deno.env.get("USER") ?? (Deno.uid() === 0 ? "root" : "nobody");
+  let passwordLogin: Sshd["passwordLogin"] = null;
+  const mayAddUser = Deno.uid() === 0 &&
+    (Deno.env.get("CI") === "true" || Deno.env.get("SHRAPNEL_TEST_SYSTEM_USER") === "1");
+  if (mayAddUser) {
+    const password = `pw-${crypto.randomUUID()}`;
+    await run("sh", [
+      "-c",
+      "id shrapnel-ssh >/dev/null 2>&1 || useradd -m -s /bin/sh shrapnel-ssh",
+    ]);
+    await run("chpasswd", [], `shrapnel-ssh:${password}\n`);
+    passwordLogin = { user: "shrapnel-ssh", password };
+  }
+  try {
+    Deno.mkdirSync("/run/sshd", { recursive: true }); // privilege separation directory
+  } catch { /* not root: sshd runs without it */ }
+  await Deno.writeTextFile(
+    `${dir}/sshd_config`,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${dir}/host_key`,
+      `PidFile ${dir}/sshd.pid`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      "StrictModes no",
+      "UsePAM no",
+      `PasswordAuthentication ${passwordLogin ? "yes" : "no"}`,
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin yes",
+      "AllowTcpForwarding yes",
+      "PrintMotd no",
+      "",
+    ].join("\n"),
+  );
+  const child = new Deno.Command("/usr/sbin/sshd", {
+    args: ["-D", "-e", "-f", `${dir}/sshd_config`],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
+  })();
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw new Error(`sshd did not start:\n${log.join("")}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    port,
+    user,
+    privateKey: await Deno.readTextFile(`${dir}/user_key`),
+    passwordLogin,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+    kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    },
+  };
+}
