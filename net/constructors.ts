@@ -11,10 +11,10 @@ import { FfiSocket } from "./ffi_socket.ts";
 import { parseAddress } from "./address.ts";
 import { resolveAddress } from "./resolver.ts";
 import type { Address } from "./address.ts";
-import type { Socket, SocketFamily, SocketType } from "./socket.ts";
+import type { BackendName, Socket, SocketFamily, SocketType } from "./socket.ts";
 
-function open(family: SocketFamily, type: SocketType): Socket {
-  const poller = activePoller();
+function open(family: SocketFamily, type: SocketType, backend?: BackendName): Socket {
+  const poller = backend === "deno" ? null : activePoller();
   return poller === null ? new DenoSocket(family, type) : FfiSocket.open(poller, family, type);
 }
 
@@ -147,6 +147,7 @@ export function fdSocket(fd: number): Socket {
  * or IPv6 from the resolved address.
  *
  * Interruption point: while resolving and connecting; the socket is closed on failure.
+ * `backend: "deno"` asks for a portable-backend socket (one `startTls` can upgrade).
  *
  * @example
  * ```ts ignore
@@ -157,9 +158,12 @@ export function fdSocket(fd: number): Socket {
  * }).join();
  * ```
  */
-export async function connectTo(address: Address | string): Promise<Socket> {
+export async function connectTo(
+  address: Address | string,
+  options: { backend?: BackendName } = {},
+): Promise<Socket> {
   const target = await resolveAddress(address);
-  const socket = open(target.family, "stream");
+  const socket = open(target.family, "stream", options.backend);
   try {
     await socket.connect(target);
   } catch (e) {

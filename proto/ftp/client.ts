@@ -1,0 +1,345 @@
+/**
+ * An FTP client (RFC 959, RFC 2428 extended passive, RFC 4217 explicit TLS) on shrapnel
+ * sockets: listings, retrieval and storage as streams. Every call is an interruption
+ * point (an interrupted transfer closes its data connection and aborts).
+ *
+ * @module
+ */
+
+import { ShrapnelError } from "../../core/errors.ts";
+import { type Address, formatAddress } from "../../net/address.ts";
+import { SocketReader } from "../../net/buffered_reader.ts";
+import { connectTo } from "../../net/constructors.ts";
+import type { Socket } from "../../net/socket.ts";
+import { startTls } from "../../net/tls.ts";
+
+/** Where and as whom. */
+export interface FtpOptions {
+  /** Host (an address, or a name for the resolver). */
+  host: string;
+  /** Port (21). */
+  port?: number;
+  /** User ("anonymous"). */
+  user?: string;
+  /** Password ("anonymous@"). */
+  password?: string;
+  /** Explicit TLS (AUTH TLS, then protected data connections). */
+  tls?: boolean;
+  /** CAs to trust for TLS (PEM), beyond the system's. */
+  caCerts?: string[];
+  /** The name to check the certificate against (default: `host`). */
+  tlsHostname?: string;
+}
+
+/** A reply: its code and text (the lines of a multi-line reply joined by "\n"). */
+export interface FtpReply {
+  /** The three-digit code. */
+  code: number;
+  /** The text after the code. */
+  text: string;
+}
+
+/**
+ * The server answered with an error, or not as FTP says it should.
+ *
+ * @example
+ * ```ts
+ * import { FtpError } from "./client.ts";
+ * console.log(new FtpError(550, "No such file").code); // 550
+ * ```
+ */
+export class FtpError extends ShrapnelError {
+  /** The reply code (0 when the reply itself was malformed). */
+  readonly code: number;
+  /** @param code the reply code; @param text the reply text */
+  constructor(code: number, text: string) {
+    super(`${code} ${text}`);
+    this.code = code;
+  }
+}
+
+const encoder = new TextEncoder();
+const MAX_LINE = 8192;
+
+/**
+ * An FTP session.
+ *
+ * @example
+ * ```ts ignore
+ * const ftp = await FtpClient.connect({ host: "127.0.0.1", tls: true });
+ * console.log(await ftp.list("/pub"));
+ * await ftp.store("/upload/a.txt", new TextEncoder().encode("hi"));
+ * await ftp.quit();
+ * ```
+ */
+export class FtpClient {
+  #control: Socket;
+  #reader: SocketReader;
+  readonly #options: FtpOptions;
+  #tls = false;
+
+  private constructor(control: Socket, options: FtpOptions) {
+    this.#control = control;
+    this.#reader = new SocketReader(control, 4096);
+    this.#options = options;
+  }
+
+  /**
+   * Connects, upgrades to TLS if asked, and logs in. Interruption point.
+   * @throws {FtpError} if the server refuses
+   */
+  static async connect(options: FtpOptions): Promise<FtpClient> {
+    const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+    // TLS needs a connection Deno owns (startTls): the portable backend then.
+    const control = await connectTo(`${host}:${options.port ?? 21}`, {
+      backend: options.tls ? "deno" : undefined,
+    });
+    const ftp = new FtpClient(control, options);
+    try {
+      await ftp.#expect(await ftp.reply(), 2);
+      if (options.tls) await ftp.#secure();
+      await ftp.#login();
+    } catch (e) {
+      control.close();
+      throw e;
+    }
+    return ftp;
+  }
+
+  async #secure(): Promise<void> {
+    await this.#expect(await this.command("AUTH TLS"), 2);
+    const { socket } = await startTls(this.#control, {
+      hostname: this.#options.tlsHostname ?? this.#options.host,
+      caCerts: this.#options.caCerts,
+    });
+    this.#control = socket;
+    this.#reader = new SocketReader(socket, 4096);
+    this.#tls = true;
+    await this.#expect(await this.command("PBSZ 0"), 2);
+    await this.#expect(await this.command("PROT P"), 2);
+  }
+
+  async #login(): Promise<void> {
+    const user = await this.command(`USER ${this.#options.user ?? "anonymous"}`);
+    if (user.code === 331) {
+      await this.#expect(await this.command(`PASS ${this.#options.password ?? "anonymous@"}`), 2);
+    } else await this.#expect(user, 2);
+    await this.#expect(await this.command("TYPE I"), 2);
+  }
+
+  #expect(reply: FtpReply, first: number): FtpReply {
+    if (Math.floor(reply.code / 100) !== first) throw new FtpError(reply.code, reply.text);
+    return reply;
+  }
+
+  /**
+   * Reads one reply (multi-line ones whole). Interruption point.
+   * @throws {FtpError} with code 0 for a malformed reply or a closed connection
+   */
+  async reply(): Promise<FtpReply> {
+    const first = await this.#reader.readLine(MAX_LINE);
+    if (first === null) throw new FtpError(0, "connection closed");
+    const m = /^(\d{3})([ -])(.*)$/.exec(first);
+    if (m === null) throw new FtpError(0, `malformed reply "${first.slice(0, 80)}"`);
+    const code = Number(m[1]);
+    const lines = [m[3]];
+    if (m[2] === "-") {
+      for (let i = 0; i < 1000; i++) {
+        const line = await this.#reader.readLine(MAX_LINE);
+        if (line === null) throw new FtpError(0, "connection closed inside a reply");
+        if (line.startsWith(`${m[1]} `)) {
+          lines.push(line.slice(4));
+          return { code, text: lines.join("\n") };
+        }
+        lines.push(line);
+      }
+      throw new FtpError(0, "reply longer than 1000 lines");
+    }
+    return { code, text: lines[0] };
+  }
+
+  /** Sends a command and reads its reply. Interruption point. */
+  async command(line: string): Promise<FtpReply> {
+    if (/[\r\n]/.test(line)) throw new TypeError("FTP commands are one line");
+    await this.#control.send(encoder.encode(`${line}\r\n`));
+    return await this.reply();
+  }
+
+  /** Opens a data connection (EPSV, falling back to PASV), TLS-protected if the session is. */
+  async #data(): Promise<Socket> {
+    const peer = this.#control.getpeername() as Address & { host: string };
+    let port: number;
+    const epsv = await this.command("EPSV");
+    if (epsv.code === 229) {
+      const m = /\(\|\|\|(\d+)\|\)/.exec(epsv.text);
+      if (m === null) throw new FtpError(0, `bad EPSV reply "${epsv.text}"`);
+      port = Number(m[1]);
+    } else {
+      const pasv = this.#expect(await this.command("PASV"), 2);
+      const m = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(pasv.text);
+      if (m === null) throw new FtpError(0, `bad PASV reply "${pasv.text}"`);
+      port = Number(m[5]) * 256 + Number(m[6]);
+      // The address in the reply is ignored: connecting elsewhere than the server is
+      // how FTP bounce attacks work.
+    }
+    const target = { ...peer, port } as Address;
+    const data = await connectTo(target, { backend: this.#tls ? "deno" : undefined });
+    return data;
+  }
+
+  async #secureData(data: Socket): Promise<Socket> {
+    if (!this.#tls) return data;
+    const { socket } = await startTls(data, {
+      hostname: this.#options.tlsHostname ?? this.#options.host,
+      caCerts: this.#options.caCerts,
+    });
+    return socket;
+  }
+
+  /** Runs a transfer command over a fresh data connection; `work` uses the connection. */
+  async #transfer<T>(command: string, work: (data: Socket) => Promise<T>): Promise<T> {
+    let data = await this.#data();
+    try {
+      const started = await this.command(command);
+      if (started.code !== 125 && started.code !== 150) {
+        throw new FtpError(started.code, started.text);
+      }
+      data = await this.#secureData(data);
+      const result = await work(data);
+      data.close();
+      await this.#expect(await this.reply(), 2);
+      return result;
+    } catch (e) {
+      data.close();
+      throw e;
+    }
+  }
+
+  /** Names in a directory (NLST). Interruption point. */
+  async list(path = ""): Promise<string[]> {
+    const text = new TextDecoder().decode(
+      await this.#transfer(`NLST${path ? ` ${path}` : ""}`, readAll),
+    );
+    return text.split(/\r?\n/).filter((l) => l !== "");
+  }
+
+  /** The long listing of a directory (LIST), one line per entry. Interruption point. */
+  async listDetails(path = ""): Promise<string[]> {
+    const text = new TextDecoder().decode(
+      await this.#transfer(`LIST${path ? ` ${path}` : ""}`, readAll),
+    );
+    return text.split(/\r?\n/).filter((l) => l !== "");
+  }
+
+  /**
+   * Retrieves a file, handing each piece to `sink` as it comes (a stream: nothing is
+   * held whole). Returns the bytes received. Interruption point.
+   */
+  async retrieve(path: string, sink: (piece: Uint8Array) => Promise<void> | void): Promise<number> {
+    return await this.#transfer(`RETR ${path}`, async (data) => {
+      let total = 0;
+      for (;;) {
+        const piece = await data.recv(65536);
+        if (piece.length === 0) return total;
+        total += piece.length;
+        await sink(piece);
+      }
+    });
+  }
+
+  /** Retrieves a whole file. Interruption point. */
+  async retrieveBytes(path: string): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    await this.retrieve(path, (p) => {
+      parts.push(p);
+    });
+    return concat(parts);
+  }
+
+  /**
+   * Stores a file from bytes or a stream of pieces. Returns the bytes sent.
+   * Interruption point.
+   */
+  async store(
+    path: string,
+    source: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  ): Promise<number> {
+    return await this.#transfer(`STOR ${path}`, async (data) => {
+      let total = 0;
+      const pieces = source instanceof Uint8Array ? [source] : source;
+      for await (const piece of pieces) {
+        total += await data.send(piece);
+      }
+      data.shutdown("write");
+      return total;
+    });
+  }
+
+  /** The working directory. */
+  async pwd(): Promise<string> {
+    const r = this.#expect(await this.command("PWD"), 2);
+    return /"((?:[^"]|"")*)"/.exec(r.text)?.[1].replaceAll('""', '"') ?? r.text;
+  }
+
+  /** Changes directory. */
+  async cwd(path: string): Promise<void> {
+    this.#expect(await this.command(`CWD ${path}`), 2);
+  }
+
+  /** Makes a directory. */
+  async mkdir(path: string): Promise<void> {
+    this.#expect(await this.command(`MKD ${path}`), 2);
+  }
+
+  /** Deletes a file. */
+  async delete(path: string): Promise<void> {
+    this.#expect(await this.command(`DELE ${path}`), 2);
+  }
+
+  /** Renames. */
+  async rename(from: string, to: string): Promise<void> {
+    this.#expect(await this.command(`RNFR ${from}`), 3);
+    this.#expect(await this.command(`RNTO ${to}`), 2);
+  }
+
+  /** A file's size (SIZE). */
+  async size(path: string): Promise<number> {
+    return Number(this.#expect(await this.command(`SIZE ${path}`), 2).text.trim());
+  }
+
+  /** Ends the session. */
+  async quit(): Promise<void> {
+    try {
+      await this.command("QUIT");
+    } catch { /* closing anyway */ }
+    this.#control.close();
+  }
+
+  /** "ftp host:port" */
+  toString(): string {
+    try {
+      return `ftp ${formatAddress(this.#control.getpeername())}`;
+    } catch {
+      return "ftp (closed)";
+    }
+  }
+}
+
+async function readAll(data: Socket): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const piece = await data.recv(65536);
+    if (piece.length === 0) return concat(parts);
+    parts.push(piece);
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

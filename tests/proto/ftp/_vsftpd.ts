@@ -1,0 +1,148 @@
+/**
+ * A real FTP server for the tests: Debian's vsftpd on 127.0.0.1 at a free port, anonymous
+ * logins into a temp tree (a read-only root with "pub/hello.txt" and a writable "upload"),
+ * explicit TLS offered with a certificate made by openssl.
+ */
+
+export interface Vsftpd {
+  port: number;
+  /** The files' directory on disk (to check uploads). */
+  root: string;
+  /** The CA certificate to trust for TLS (the server's self-signed one). */
+  cert: string;
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+export function vsftpdAvailable(): boolean {
+  try {
+    return Deno.statSync("/usr/sbin/vsftpd").isFile && Deno.statSync("/usr/bin/openssl").isFile;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+export async function startVsftpd(): Promise<Vsftpd> {
+  const dir = await Deno.makeTempDir({ prefix: "shrapnel-ftp-" });
+  const root = `${dir}/root`;
+  await Deno.mkdir(`${root}/pub`, { recursive: true });
+  await Deno.mkdir(`${root}/upload`);
+  await Deno.mkdir(`${dir}/empty`);
+  await Deno.writeTextFile(`${root}/pub/hello.txt`, "hello over ftp\n");
+  await Deno.writeFile(
+    `${root}/pub/big.bin`,
+    Uint8Array.from({ length: 300_000 }, (_, i) => (i * 13) & 0xff),
+  );
+  await Deno.chmod(`${root}/upload`, 0o777);
+  await Deno.chmod(root, 0o555); // vsftpd refuses a writable chroot
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      `${dir}/key.pem`,
+      "-out",
+      `${dir}/cert.pem`,
+      "-days",
+      "2",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  const port = freePort(), pasv = freePort();
+  const conf = [
+    "listen=YES",
+    "listen_ipv6=NO",
+    "listen_address=127.0.0.1",
+    `listen_port=${port}`,
+    "background=NO",
+    "run_as_launching_user=YES",
+    "seccomp_sandbox=NO",
+    "anonymous_enable=YES",
+    "local_enable=NO",
+    "no_anon_password=YES",
+    `anon_root=${root}`,
+    "write_enable=YES",
+    "anon_upload_enable=YES",
+    "anon_mkdir_write_enable=YES",
+    "anon_other_write_enable=YES",
+    "anon_world_readable_only=NO",
+    "anon_umask=022",
+    `secure_chroot_dir=${dir}/empty`,
+    "pasv_enable=YES",
+    "pasv_address=127.0.0.1",
+    `pasv_min_port=${pasv}`,
+    `pasv_max_port=${pasv + 20}`,
+    "ssl_enable=YES",
+    `rsa_cert_file=${dir}/cert.pem`,
+    `rsa_private_key_file=${dir}/key.pem`,
+    "allow_anon_ssl=YES",
+    "force_anon_logins_ssl=NO",
+    "force_anon_data_ssl=NO",
+    "require_ssl_reuse=NO",
+    "ssl_ciphers=HIGH",
+    "xferlog_enable=NO",
+    `vsftpd_log_file=${dir}/vsftpd.log`,
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${dir}/vsftpd.conf`, conf);
+  const child = new Deno.Command("/usr/sbin/vsftpd", {
+    args: [`${dir}/vsftpd.conf`],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        const o = await child.output();
+        throw new Error(
+          `vsftpd did not start: ${new TextDecoder().decode(o.stderr)}${
+            new TextDecoder().decode(o.stdout)
+          }`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    port,
+    root,
+    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.chmod(root, 0o755);
+      await Deno.remove(dir, { recursive: true });
+    },
+    kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/** The FTP client against Debian's vsftpd on loopback. */
+import assert from "node:assert/strict";
+import { listenOn, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import { FtpClient, FtpError } from "../../../proto/ftp/mod.ts";
+import { inThread } from "../../_helpers.ts";
+import { bytes, text } from "../../net/_backends.ts";
+import { startVsftpd, type Vsftpd, vsftpdAvailable } from "./_vsftpd.ts";
+
+const ci = Deno.env.get("CI") === "true";
+const server: Vsftpd | null = vsftpdAvailable() ? await startVsftpd() : null;
+globalThis.addEventListener("unload", () => server?.kill());
+const skip = server === null && !ci;
+
+function ftpTest(name: string, body: (s: Vsftpd) => Promise<void>): void {
+  Deno.test({
+    name: `${name}${skip ? " (skipped: no vsftpd; apt-get install vsftpd)" : ""}`,
+    ignore: skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => {
+      if (server === null) throw new Error("vsftpd is missing (CI must install it)");
+      return inThread(() => body(server));
+    },
+  });
+}
+
+for (const tls of [false, true]) {
+  const mode = tls ? "explicit TLS" : "plain";
+  ftpTest(`${mode}: list, retrieve as a stream, store, rename, delete`, async (s) => {
+    const ftp = await FtpClient.connect({
+      host: "127.0.0.1",
+      port: s.port,
+      tls,
+      caCerts: [s.cert],
+      tlsHostname: "localhost",
+    });
+    try {
+      assert.match(await ftp.pwd(), /root$/); // the anonymous root (no chroot when unprivileged)
+      assert.deepEqual((await ftp.list("pub")).map((n) => n.replace(/^pub\//, "")).sort(), [
+        "big.bin",
+        "hello.txt",
+      ]);
+      assert.equal(text(await ftp.retrieveBytes("pub/hello.txt")), "hello over ftp\n");
+      let pieces = 0, total = 0;
+      await ftp.retrieve("pub/big.bin", (p) => {
+        pieces++;
+        total += p.length;
+      });
+      assert.equal(total, 300_000);
+      assert.equal(await ftp.size("pub/big.bin"), 300_000);
+      const name = `upload/${tls ? "tls" : "plain"}.txt`;
+      async function* parts() {
+        yield bytes("first ");
+        yield bytes("second");
+      }
+      assert.equal(await ftp.store(name, parts()), 12);
+      assert.equal(await Deno.readTextFile(`${s.root}/${name}`), "first second");
+      await ftp.rename(name, `${name}.moved`);
+      assert.equal(text(await ftp.retrieveBytes(`${name}.moved`)), "first second");
+      await ftp.delete(`${name}.moved`);
+      await assert.rejects(
+        ftp.retrieveBytes("pub/nothing.txt"),
+        (e: unknown) => e instanceof FtpError && e.code === 550,
+      );
+      assert.ok(pieces >= 1);
+    } finally {
+      await ftp.quit();
+    }
+  });
+}
+
+ftpTest("a refused login and a malformed server are FtpErrors, never hangs", async (s) => {
+  await assert.rejects(
+    FtpClient.connect({ host: "127.0.0.1", port: s.port, user: "nobody-here", password: "x" }),
+    FtpError,
+  );
+  const fake = listenOn("127.0.0.1:0");
+  const { port } = fake.getsockname() as { port: number };
+  const t = spawn(async () => {
+    const [conn] = await fake.accept();
+    await conn.send(bytes("this is not ftp\r\n"));
+    conn.close();
+  });
+  await assert.rejects(
+    withTimeout(2, () => FtpClient.connect({ host: "127.0.0.1", port })),
+    (e: unknown) => e instanceof FtpError && e.code === 0,
+  );
+  await t.join();
+  fake.close();
+});
+
+ftpTest("a stalled command is interruptible", async () => {
+  const fake = listenOn("127.0.0.1:0"); // says hello, then never answers
+  const { port } = fake.getsockname() as { port: number };
+  const t = spawn(async () => {
+    const [conn] = await fake.accept();
+    await conn.send(bytes("220 hi\r\n"));
+    await conn.recv(100).catch(() => {});
+    await conn.recv(100).catch(() => {});
+    conn.close();
+  });
+  await assert.rejects(
+    withTimeout(0.2, () => FtpClient.connect({ host: "127.0.0.1", port })),
+    TimeoutError,
+  );
+  fake.close();
+  t.shutdown();
+});
+
+Deno.test({ name: "(stop the test vsftpd)", ignore: server === null, fn: () => server!.stop() });
