@@ -24,6 +24,12 @@ function ftpTest(name: string, body: (s: Vsftpd) => Promise<void>): void {
   });
 }
 
+/** An upload in two pieces. */
+async function* parts(): AsyncGenerator<Uint8Array> {
+  yield bytes("first ");
+  yield bytes("second");
+}
+
 for (const tls of [false, true]) {
   const mode = tls ? "explicit TLS" : "plain";
   ftpTest(`${mode}: list, retrieve as a stream, store, rename, delete`, async (s) => {
@@ -49,10 +55,6 @@ for (const tls of [false, true]) {
       assert.equal(total, 300_000);
       assert.equal(await ftp.size("pub/big.bin"), 300_000);
       const name = `upload/${tls ? "tls" : "plain"}.txt`;
-      async function* parts() {
-        yield bytes("first ");
-        yield bytes("second");
-      }
       assert.equal(await ftp.store(name, parts()), 12);
       assert.equal(await Deno.readTextFile(`${s.root}/${name}`), "first second");
       await ftp.rename(name, `${name}.moved`);

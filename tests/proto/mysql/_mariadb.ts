@@ -1,0 +1,106 @@
+/**
+ * A real MariaDB for the tests: Debian's mariadbd with a fresh data directory, on
+ * 127.0.0.1 at a free port, a user logging in with mysql_native_password.
+ */
+
+export interface Mariadb {
+  port: number;
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+export function mariadbAvailable(): boolean {
+  try {
+    return Deno.statSync("/usr/sbin/mariadbd").isFile &&
+      Deno.statSync("/usr/bin/mariadb-install-db").isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}:\n${text}`);
+  return text;
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+export async function startMariadb(): Promise<Mariadb> {
+  const dir = await Deno.makeTempDir({ prefix: "shrapnel-mariadb-" });
+  const user = Deno.uid() === 0 ? "root" : (Deno.env.get("USER") ?? "nobody");
+  await run("/usr/bin/mariadb-install-db", [
+    "--no-defaults",
+    `--datadir=${dir}/data`,
+    `--user=${user}`,
+    "--skip-test-db",
+    "--auth-root-authentication-method=socket",
+  ]);
+  const port = freePort();
+  const child = new Deno.Command("/usr/sbin/mariadbd", {
+    args: [
+      "--no-defaults",
+      `--datadir=${dir}/data`,
+      `--socket=${dir}/sock`,
+      `--port=${port}`,
+      "--bind-address=127.0.0.1",
+      `--user=${user}`,
+      `--pid-file=${dir}/pid`,
+      "--skip-log-bin",
+      "--innodb-buffer-pool-size=16M",
+      `--log-error=${dir}/error.log`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw new Error(
+          `mariadbd did not start: ${await Deno.readTextFile(`${dir}/error.log`).catch(() => "")}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await run("/usr/bin/mariadb", [
+    "--no-defaults",
+    "-S",
+    `${dir}/sock`,
+    "-u",
+    "root",
+    "-e",
+    [
+      "CREATE DATABASE shrapnel",
+      "CREATE USER 'native'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('native-pass')",
+      "GRANT ALL ON shrapnel.* TO 'native'@'%'",
+      "CREATE USER 'nopass'@'%'",
+      "GRANT SELECT ON shrapnel.* TO 'nopass'@'%'",
+    ].join("; "),
+  ]);
+  return {
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+    kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    },
+  };
+}
