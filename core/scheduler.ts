@@ -84,6 +84,11 @@ class Scheduler {
     return value;
   }
 
+  /** A process-wide service if it was made already (never makes one). */
+  peekSlot<T>(key: symbol): T | undefined {
+    return this.#slots.get(key) as T | undefined;
+  }
+
   /** Replaces a process-wide service; returns the old one. */
   setSlot<T>(key: symbol, value: T): T | undefined {
     const old = this.#slots.get(key) as T | undefined;

@@ -335,3 +335,18 @@ export function ffiPoller(): FfiPoller | { reason: string } {
     return "reason" in shim ? shim : new FfiPoller(shim);
   });
 }
+
+/**
+ * Resolves once the FFI poller (if one was made) has no blocking poll outstanding on its
+ * helper thread: for test runners and programs that end without draining the loop.
+ *
+ * @example
+ * ```ts
+ * import { quiesceFfiPoller } from "./ffi_poller.ts";
+ * await quiesceFfiPoller();
+ * ```
+ */
+export async function quiesceFfiPoller(): Promise<void> {
+  const poller = scheduler.peekSlot<FfiPoller | { reason: string }>(POLLER);
+  if (poller !== undefined && !("reason" in poller)) await poller.quiesce();
+}

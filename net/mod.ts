@@ -35,4 +35,11 @@ export * from "./socket.ts";
 export { DenoSocket, fromDenoError, TlsError } from "./deno_socket.ts";
 export * from "./tls.ts";
 export { FfiSocket } from "./ffi_socket.ts";
-export { FfiPoller, ffiPoller, type Pollable, SELFISHNESS } from "./ffi_poller.ts";
+export {
+  FfiPoller,
+  ffiPoller,
+  type Pollable,
+  type PollerStatistics,
+  quiesceFfiPoller,
+  SELFISHNESS,
+} from "./ffi_poller.ts";

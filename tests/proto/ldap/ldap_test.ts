@@ -1,0 +1,194 @@
+/** The LDAP client against Debian's slapd on loopback; the filter parser on garbage. */
+import assert from "node:assert/strict";
+import { listenOn, spawn, withTimeout } from "../../../mod.ts";
+import {
+  decodeMessage,
+  FilterSyntaxError,
+  LdapClient,
+  LdapError,
+  LdapProtocolError,
+  MAX_FILTER_DEPTH,
+  parseFilter,
+} from "../../../proto/ldap/mod.ts";
+import { inThread, prng } from "../../_helpers.ts";
+import { type Slapd, slapdAvailable, startSlapd } from "./_slapd.ts";
+
+const ci = Deno.env.get("CI") === "true";
+const server: Slapd | null = slapdAvailable() ? await startSlapd() : null;
+globalThis.addEventListener("unload", () => server?.kill());
+const skip = server === null && !ci;
+
+function ldapTest(name: string, body: (s: Slapd) => Promise<void>): void {
+  Deno.test({
+    name: `${name}${skip ? " (skipped: no slapd; apt-get install slapd)" : ""}`,
+    ignore: skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => {
+      if (server === null) throw new Error("slapd is missing (CI must install it)");
+      return inThread(() => body(server));
+    },
+  });
+}
+
+ldapTest("bind, add, search with filters, modify, delete", async (s) => {
+  const ldap = await LdapClient.connect({ port: s.port });
+  try {
+    await assert.rejects(
+      ldap.bind(s.adminDn, "wrong"),
+      (e: unknown) => e instanceof LdapError && e.code === 49,
+    );
+    await ldap.bind(s.adminDn, s.adminPassword);
+    await ldap.add(s.base, {
+      objectClass: ["dcObject", "organization"],
+      dc: "example",
+      o: "Example",
+    });
+    await ldap.add(`ou=people,${s.base}`, { objectClass: "organizationalUnit", ou: "people" });
+    for (
+      const [uid, cn, sn] of [["ada", "Ada Lovelace", "Lovelace"], [
+        "alan",
+        "Alan Turing",
+        "Turing",
+      ], ["grace", "Grace Hopper", "Hopper"]]
+    ) {
+      await ldap.add(`uid=${uid},ou=people,${s.base}`, {
+        objectClass: "inetOrgPerson",
+        uid,
+        cn,
+        sn,
+        mail: `${uid}@example.test`,
+      });
+    }
+    await assert.rejects(
+      ldap.add(`uid=ada,ou=people,${s.base}`, {
+        objectClass: "inetOrgPerson",
+        uid: "ada",
+        cn: "x",
+        sn: "y",
+      }),
+      (e: unknown) => e instanceof LdapError && e.code === 68,
+    );
+    const people = await ldap.search(`ou=people,${s.base}`, "(objectClass=inetOrgPerson)", ["uid"]);
+    assert.deepEqual(people.map((p) => p.attributes.uid[0]).sort(), ["ada", "alan", "grace"]);
+    const a = await ldap.search(s.base, "(&(objectClass=inetOrgPerson)(|(cn=A*)(sn=Hop*)))", [
+      "cn",
+    ]);
+    assert.deepEqual(a.map((p) => p.attributes.cn[0]).sort(), [
+      "Ada Lovelace",
+      "Alan Turing",
+      "Grace Hopper",
+    ]);
+    const notAda = await ldap.search(s.base, "(&(uid=*)(!(uid=ada)))", ["uid"]);
+    assert.deepEqual(notAda.map((p) => p.attributes.uid[0]).sort(), ["alan", "grace"]);
+    const one = await ldap.search(s.base, "(objectClass=*)", [], { scope: "one" });
+    assert.deepEqual(one.map((e) => e.dn), [`ou=people,${s.base}`]);
+    await ldap.modify(`uid=alan,ou=people,${s.base}`, [{
+      operation: "replace",
+      attribute: "mail",
+      values: ["turing@example.test"],
+    }, { operation: "add", attribute: "description", values: ["computing"] }]);
+    const alan = await ldap.search(`uid=alan,ou=people,${s.base}`, "(objectClass=*)", [
+      "mail",
+      "description",
+    ], { scope: "base" });
+    assert.deepEqual(alan[0].attributes, {
+      mail: ["turing@example.test"],
+      description: ["computing"],
+    });
+    await ldap.delete(`uid=grace,ou=people,${s.base}`);
+    await assert.rejects(
+      ldap.delete(`uid=grace,ou=people,${s.base}`),
+      (e: unknown) => e instanceof LdapError && e.code === 32,
+    );
+    await assert.rejects(
+      ldap.search(`ou=nowhere,${s.base}`),
+      (e: unknown) => e instanceof LdapError && e.code === 32,
+    );
+  } finally {
+    await ldap.unbind();
+  }
+});
+
+ldapTest("StartTLS, then a bind over TLS", async (s) => {
+  const ldap = await LdapClient.connect({ port: s.port });
+  try {
+    await ldap.startTls({ hostname: "localhost", caCerts: [s.cert] });
+    await ldap.bind(s.adminDn, s.adminPassword);
+    const root = await ldap.search(s.base, "(objectClass=*)", ["dc"], { scope: "base" }).catch((
+      e,
+    ) => e);
+    assert.ok(Array.isArray(root) || (root instanceof LdapError && root.code === 32));
+  } finally {
+    await ldap.unbind();
+  }
+});
+
+Deno.test("RFC 4515 filters parse, escapes included; bad ones are FilterSyntaxErrors", () => {
+  assert.deepEqual(parseFilter("(cn=a\\2ab)"), {
+    type: "equal",
+    attribute: "cn",
+    value: new TextEncoder().encode("a*b"),
+  });
+  assert.deepEqual(parseFilter("sn=*"), { type: "present", attribute: "sn" });
+  const sub = parseFilter("(cn=J*n*y)");
+  assert.equal(sub.type, "substrings");
+  for (const bad of ["(cn=a", "(&)", "((cn=a))", "(cn=a)(sn=b)", "(cn=\\zz)", "(=a)", "(cn=a)b"]) {
+    assert.throws(() => parseFilter(bad), FilterSyntaxError, bad);
+  }
+  const deep = "(!".repeat(MAX_FILTER_DEPTH + 5) + "(cn=a)" + ")".repeat(MAX_FILTER_DEPTH + 5);
+  assert.throws(() => parseFilter(deep), /nested deeper/);
+  const ok = "(!".repeat(MAX_FILTER_DEPTH - 1) + "(cn=a)" + ")".repeat(MAX_FILTER_DEPTH - 1);
+  assert.equal(parseFilter(ok).type, "not");
+});
+
+Deno.test("garbage: random filters and BER give typed errors only", () => {
+  const random = prng(23);
+  const alphabet = "()&|!=*~<>\\acn0 9";
+  for (let i = 0; i < 20_000; i++) {
+    let s = "";
+    for (let j = Math.floor(random() * 20); j > 0; j--) {
+      s += alphabet[Math.floor(random() * alphabet.length)];
+    }
+    try {
+      parseFilter(s);
+    } catch (e) {
+      assert.ok(e instanceof FilterSyntaxError, `${JSON.stringify(s)}: ${e}`);
+    }
+    const ber = Uint8Array.from(
+      { length: Math.floor(random() * 30) + 1 },
+      () => Math.floor(random() * 256),
+    );
+    if (i % 2 === 0) ber[0] = 0x30;
+    try {
+      decodeMessage(ber);
+    } catch (e) {
+      assert.ok(e instanceof LdapProtocolError, String(e));
+    }
+  }
+});
+
+Deno.test({
+  name: "a server sending garbage is an LdapProtocolError, never a hang",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const fake = listenOn("127.0.0.1:0");
+      const { port } = fake.getsockname() as { port: number };
+      const t = spawn(async () => {
+        const [conn] = await fake.accept();
+        await conn.recv(100);
+        await conn.send(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])); // id 1, no operation
+        await conn.recv(100).catch(() => {});
+        conn.close();
+      });
+      const ldap = await LdapClient.connect({ port });
+      await assert.rejects(withTimeout(2, () => ldap.bind("cn=x", "y")), LdapProtocolError);
+      await ldap.unbind();
+      t.shutdown();
+      fake.close();
+    }),
+});
+
+Deno.test({ name: "(stop the test slapd)", ignore: server === null, fn: () => server!.stop() });
