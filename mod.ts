@@ -21,3 +21,12 @@ export * from "./net/mod.ts";
 export * from "./proto/http/mod.ts";
 export * from "./proto/websocket/mod.ts";
 export * from "./proto/dns/mod.ts";
+// Protocol clients and services, as namespaces (their names would collide flat); each is
+// also a subpath export, to load only one: "@shrapnel/shrapnel/postgres"...
+export * as amqp from "./proto/amqp/mod.ts";
+export * as backdoor from "./proto/backdoor/mod.ts";
+export * as ftp from "./proto/ftp/mod.ts";
+export * as ldap from "./proto/ldap/mod.ts";
+export * as mysql from "./proto/mysql/mod.ts";
+export * as postgres from "./proto/postgres/mod.ts";
+export * as ssh from "./proto/ssh/mod.ts";

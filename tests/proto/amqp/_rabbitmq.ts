@@ -1,0 +1,94 @@
+/**
+ * A real RabbitMQ for the tests: Debian's rabbitmq-server run directly (no service), its
+ * node name, ports, data and logs in a temp directory, on 127.0.0.1 at a free port. The
+ * built-in guest/guest user logs in from loopback.
+ */
+
+export interface Rabbitmq {
+  port: number;
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+export function rabbitmqAvailable(): boolean {
+  try {
+    return Deno.statSync(SERVER).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+export async function startRabbitmq(): Promise<Rabbitmq> {
+  const dir = await Deno.makeTempDir({ prefix: "shrapnel-rabbitmq-" });
+  const port = freePort(), dist = freePort();
+  const name = `shrapnel${port}@localhost`;
+  const env = {
+    HOME: dir,
+    RABBITMQ_NODENAME: name,
+    RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(dist),
+    RABBITMQ_MNESIA_BASE: `${dir}/mnesia`,
+    RABBITMQ_LOG_BASE: `${dir}/log`,
+    RABBITMQ_ENABLED_PLUGINS_FILE: `${dir}/enabled_plugins`,
+    RABBITMQ_CONFIG_FILE: `${dir}/rabbitmq`,
+    RABBITMQ_PID_FILE: `${dir}/pid`,
+    ERL_EPMD_ADDRESS: "127.0.0.1",
+  };
+  await Deno.writeTextFile(`${dir}/enabled_plugins`, "[].\n");
+  await Deno.writeTextFile(`${dir}/rabbitmq.conf`, "loopback_users.guest = true\nheartbeat = 60\n");
+  const child = new Deno.Command(SERVER, { env, stdout: "piped", stderr: "piped" }).spawn();
+  const log: string[] = [];
+  (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) log.push(chunk);
+  })();
+  (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
+  })();
+  const deadline = Date.now() + 90000;
+  for (;;) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw new Error(`rabbitmq-server did not start:\n${log.join("").slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const stopNode = async () => {
+    await new Deno.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", {
+      args: ["-n", name, "stop"],
+      env,
+      stdout: "null",
+      stderr: "null",
+    })
+      .output().catch(() => null);
+  };
+  return {
+    port,
+    async stop() {
+      await stopNode();
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+    kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    },
+  };
+}

@@ -1,0 +1,182 @@
+/** AMQP 0-9-1 against Debian's RabbitMQ on loopback; the codec on garbage. */
+import assert from "node:assert/strict";
+import { listenOn, sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import {
+  AmqpConnection,
+  AmqpError,
+  AmqpProtocolError,
+  Reader,
+  Writer,
+} from "../../../proto/amqp/mod.ts";
+import { inThread, prng } from "../../_helpers.ts";
+import { type Rabbitmq, rabbitmqAvailable, startRabbitmq } from "./_rabbitmq.ts";
+
+const ci = Deno.env.get("CI") === "true";
+const server: Rabbitmq | null = rabbitmqAvailable() ? await startRabbitmq() : null;
+globalThis.addEventListener("unload", () => server?.kill());
+const skip = server === null && !ci;
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function amqpTest(name: string, body: (port: number) => Promise<void>): void {
+  Deno.test({
+    name: `${name}${skip ? " (skipped: no RabbitMQ; apt-get install rabbitmq-server)" : ""}`,
+    ignore: skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => {
+      if (server === null) throw new Error("RabbitMQ is missing (CI must install rabbitmq-server)");
+      return inThread(() => body(server.port));
+    },
+  });
+}
+
+amqpTest("declare, bind, publish with confirms, get, consume, ack", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    assert.equal(amqp.serverProperties.product, "RabbitMQ");
+    const ch = await amqp.channel();
+    await ch.exchangeDeclare("shrapnel.topic", "topic", { autoDelete: true });
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.queueBind(queue, "shrapnel.topic", "orders.*");
+    await ch.confirmSelect();
+    await ch.publish("shrapnel.topic", "orders.new", "first", {
+      contentType: "text/plain",
+      headers: { n: 1 },
+    });
+    await ch.publish("shrapnel.topic", "other.key", "not routed here");
+    const big = new Uint8Array(300_000).map((_, i) => i & 0xff); // several body frames
+    await ch.publish("shrapnel.topic", "orders.big", big);
+    const got = await ch.get(queue);
+    assert.ok(got !== null);
+    assert.equal(text(got.body), "first");
+    assert.equal(got.routingKey, "orders.new");
+    assert.equal(got.properties.contentType, "text/plain");
+    assert.deepEqual(got.properties.headers, { n: 1 });
+    await ch.ack(got.deliveryTag);
+    const consumer = await ch.consume(queue);
+    const d = await withTimeout(5, () => consumer.next());
+    assert.deepEqual(d!.body, big);
+    await ch.ack(d!.deliveryTag);
+    assert.equal(await ch.get(queue), null);
+    await consumer.cancel();
+    assert.equal(await consumer.next(), null);
+    await ch.close();
+  } finally {
+    await amqp.close();
+  }
+});
+
+amqpTest(
+  "server errors close the channel with a typed error; the connection lives",
+  async (port) => {
+    const amqp = await AmqpConnection.connect({ port });
+    try {
+      const ch = await amqp.channel();
+      await assert.rejects(
+        ch.queueDeclare("no-such-queue", { passive: true }),
+        (e: unknown) => e instanceof AmqpError && e.code === 404,
+      );
+      await assert.rejects(ch.publish("", "x", "y"), AmqpError); // the channel is gone
+      const other = await amqp.channel();
+      assert.match((await other.queueDeclare("", { exclusive: true })).queue, /^amq\.gen-/);
+    } finally {
+      await amqp.close();
+    }
+    await assert.rejects(
+      AmqpConnection.connect({ port, password: "wrong" }),
+      (e: unknown) => e instanceof AmqpError && e.code === 403, // ACCESS_REFUSED
+    );
+  },
+);
+
+amqpTest("RPC over direct reply-to, with a server thread answering", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    const serverCh = await amqp.channel();
+    const { queue } = await serverCh.queueDeclare("rpc.double", { exclusive: true });
+    const requests = await serverCh.consume(queue);
+    const service = spawn(async () => {
+      for await (const req of requests) {
+        const n = Number(text(req.body));
+        await serverCh.publish("", req.properties.replyTo!, String(n * 2), {
+          correlationId: req.properties.correlationId,
+        });
+        await serverCh.ack(req.deliveryTag);
+      }
+    });
+    const client = await amqp.channel();
+    const reply = await client.rpc("", "rpc.double", "21", 5);
+    assert.equal(text(reply.body), "42");
+    await requests.cancel();
+    await service.join();
+  } finally {
+    await amqp.close();
+  }
+});
+
+amqpTest("a consumer's wait is interruptible; heartbeats keep an idle connection", async (port) => {
+  const amqp = await AmqpConnection.connect({ port, heartbeat: 1 });
+  try {
+    assert.equal(amqp.heartbeat, 1);
+    const ch = await amqp.channel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    const consumer = await ch.consume(queue, { noAck: true });
+    await assert.rejects(withTimeout(0.1, () => consumer.next()), TimeoutError);
+    await sleep(2.5); // idle over two heartbeat intervals: still alive
+    await ch.publish("", queue, "after idling");
+    assert.equal(text((await withTimeout(5, () => consumer.next()))!.body), "after idling");
+  } finally {
+    await amqp.close();
+  }
+});
+
+Deno.test("the codec: tables round-trip; garbage gives AmqpProtocolError only", () => {
+  const table = {
+    s: "text",
+    i: 7,
+    big: 2n ** 40n,
+    f: 1.5,
+    t: true,
+    nested: { a: [1, "two", null] },
+    when: new Date(1_700_000_000_000),
+  };
+  const back = new Reader(new Writer().table(table).build()).table();
+  assert.deepEqual(back, { ...table, big: 2 ** 40 });
+  const random = prng(31);
+  for (let i = 0; i < 20_000; i++) {
+    const bytes = Uint8Array.from(
+      { length: Math.floor(random() * 40) },
+      () => Math.floor(random() * 256),
+    );
+    try {
+      new Reader(bytes).table();
+    } catch (e) {
+      assert.ok(e instanceof AmqpProtocolError, String(e));
+    }
+  }
+});
+
+Deno.test({
+  name: "a server that is not AMQP is a typed error, never a hang",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const fake = listenOn("127.0.0.1:0");
+      const { port } = fake.getsockname() as { port: number };
+      const t = spawn(async () => {
+        const [conn] = await fake.accept();
+        await conn.recv(8);
+        await conn.send(new Uint8Array([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 10, 0x00])); // bad frame end
+        conn.close();
+      });
+      await assert.rejects(
+        withTimeout(2, () => AmqpConnection.connect({ port })),
+        AmqpProtocolError,
+      );
+      await t.join();
+      fake.close();
+    }),
+});
+
+Deno.test({ name: "(stop the test RabbitMQ)", ignore: server === null, fn: () => server!.stop() });
