@@ -35,9 +35,13 @@ export class SocketDuplex extends Duplex {
   #wantMore = new Event();
   #connecting = false;
 
-  /** Wraps `socket`, or makes a socket on `connect` if none is given. */
-  constructor(socket: Socket | null = null) {
-    super({ allowHalfOpen: true });
+  /**
+   * Wraps `socket`, or makes a socket on `connect` if none is given. As with `net.Socket`,
+   * the end of the peer's stream ends ours too and closes the socket (clients such as pg
+   * wait for "close"), unless `allowHalfOpen`.
+   */
+  constructor(socket: Socket | null = null, options: { allowHalfOpen?: boolean } = {}) {
+    super({ allowHalfOpen: options.allowHalfOpen ?? false });
     this.socket = socket;
   }
 

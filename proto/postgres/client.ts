@@ -74,10 +74,26 @@ export class PostgresError extends ShrapnelError {
   }
 }
 
+/**
+ * The connection broke or the peer did not speak the protocol (a closed socket, a
+ * malformed message).
+ *
+ * @example
+ * ```ts
+ * import { PostgresProtocolError } from "./client.ts";
+ * console.log(new PostgresProtocolError("Connection terminated unexpectedly").name);
+ * ```
+ */
+export class PostgresProtocolError extends ShrapnelError {}
+
 function wrap(e: unknown): unknown {
   const err = e as { code?: unknown; message?: string };
   if (typeof err?.code === "string" && /^[0-9A-Z]{5}$/.test(err.code)) {
     return new PostgresError(err.code, err.message ?? "");
+  }
+  // pg's own failures (a broken stream, a message it cannot parse) are plain Errors.
+  if (e instanceof Error && !(e instanceof ShrapnelError)) {
+    return new PostgresProtocolError(e.message);
   }
   return e;
 }

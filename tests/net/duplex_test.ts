@@ -14,7 +14,7 @@ function collect(stream: SocketDuplex): Promise<string> {
 
 socketTest("a Duplex over a socket reads and writes like net.Socket", async () => {
   const [a, b] = await socketPair();
-  const duplex = new SocketDuplex(a);
+  const duplex = new SocketDuplex(a, { allowHalfOpen: true });
   const received = collect(duplex);
   await b.send(bytes("from socket"));
   b.shutdown("write");
@@ -28,6 +28,17 @@ socketTest("a Duplex over a socket reads and writes like net.Socket", async () =
   }
   assert.equal(got, "from duplex");
   duplex.destroy();
+  b.close();
+});
+
+socketTest("like net.Socket, the peer's end ends and closes the Duplex", async () => {
+  const [a, b] = await socketPair();
+  const duplex = new SocketDuplex(a);
+  const closed = new Promise<void>((resolve) => duplex.on("close", resolve));
+  duplex.resume();
+  b.shutdown("write");
+  await withTimeout(2, () => closed);
+  assert.equal(a.closed, true);
   b.close();
 });
 

@@ -1,7 +1,12 @@
 /** PostgreSQL against a real server (Debian's postgresql, started on loopback). */
 import assert from "node:assert/strict";
 import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
-import { PostgresClient, PostgresError } from "../../../proto/postgres/mod.ts";
+import {
+  PostgresClient,
+  PostgresError,
+  PostgresProtocolError,
+} from "../../../proto/postgres/mod.ts";
+import { listenOn } from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { type Postgres, postgresAvailable, startPostgres } from "./_server.ts";
 
@@ -124,6 +129,29 @@ pgTest("a query interrupted by withTimeout is cancelled on the server", async (p
   } finally {
     await db.close();
   }
+});
+
+Deno.test({
+  name: "a peer sending garbage is a PostgresProtocolError, never a hang",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const fake = listenOn("127.0.0.1:0");
+      const { port } = fake.getsockname() as { port: number };
+      const t = spawn(async () => {
+        const [conn] = await fake.accept();
+        await conn.recv(1000);
+        await conn.send(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n")); // not postgres
+        conn.close();
+      });
+      await assert.rejects(
+        withTimeout(5, () => PostgresClient.connect({ port, user: "x", password: "y" })),
+        PostgresProtocolError,
+      );
+      await t.join();
+      fake.close();
+    }),
 });
 
 Deno.test({

@@ -135,3 +135,34 @@ sshTest(
 );
 
 Deno.test({ name: "(stop the test sshd)", ignore: sshd === null, fn: () => sshd!.stop() });
+
+Deno.test({
+  name: "a peer that is not SSH is an SshError, never a hang",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const { listenOn, spawn: start, withTimeout: within } = await import("../../../mod.ts");
+      const fake = listenOn("127.0.0.1:0");
+      const { port } = fake.getsockname() as { port: number };
+      const t = start(async () => {
+        const [conn] = await fake.accept();
+        await conn.send(new TextEncoder().encode("SSH-2.0-fake\r\n\x00\x00\x00\x05garbage!!!"));
+        await conn.recv(1000).catch(() => {});
+        conn.close();
+      });
+      await assert.rejects(
+        within(5, () =>
+          SshClient.connect({
+            host: "127.0.0.1",
+            port,
+            username: "x",
+            password: "y",
+            readyTimeout: 3,
+          })),
+        SshError,
+      );
+      t.shutdown();
+      fake.close();
+    }),
+});
