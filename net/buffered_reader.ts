@@ -148,21 +148,10 @@ export class SocketReader {
    * @throws {EOFError} if the stream ends inside the head
    */
   async readHead(limit: number): Promise<Uint8Array | null> {
-    let scanned = 0;
     for (;;) {
-      const buf = this.#buf, start = this.#start, end = this.#end;
-      for (let i = start + Math.max(scanned, 1); i < end; i++) {
-        if (buf[i] !== 10) continue;
-        const prev = buf[i - 1];
-        if (prev === 10 || (prev === 13 && i - 2 >= start && buf[i - 2] === 10)) {
-          const length = i + 1 - start;
-          if (length > limit) throw new TooLongError("head", limit);
-          this.#start = i + 1;
-          if (this.#start === this.#end) this.#start = this.#end = 0;
-          return buf.subarray(start, start + length);
-        }
-      }
-      scanned = end - start;
+      const head = this.takeHead(limit);
+      if (head !== null) return head;
+      const scanned = this.#end - this.#start;
       if (scanned > limit) throw new TooLongError("head", limit);
       if (!await this.fill()) {
         if (scanned === 0) return null;

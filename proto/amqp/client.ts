@@ -8,6 +8,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/bytes.ts";
 import { ClosedError, ShrapnelError } from "../../core/errors.ts";
 import { sleep } from "../../core/sleep.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
@@ -206,7 +207,7 @@ export class AmqpChannel {
     }
     if (content.props !== undefined && content.got >= content.size) {
       this.#content = null;
-      this.#delivered(content.method, content.props, concat(content.parts));
+      this.#delivered(content.method, content.props, concatBytes(content.parts));
     }
   }
 
@@ -418,7 +419,7 @@ export class AmqpChannel {
     }
     const guard = await this.#lock.lock();
     try {
-      await this.#connection._send(concat(frames));
+      await this.#connection._send(concatBytes(frames));
     } finally {
       guard[Symbol.dispose]();
     }
@@ -740,14 +741,4 @@ export class AmqpConnection {
     this.#stopThreads();
     this.#socket.close();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

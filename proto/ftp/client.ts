@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/bytes.ts";
 import { ShrapnelError } from "../../core/errors.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
@@ -253,7 +254,7 @@ export class FtpClient {
     await this.retrieve(path, (p) => {
       parts.push(p);
     });
-    return concat(parts);
+    return concatBytes(parts);
   }
 
   /**
@@ -329,17 +330,7 @@ async function readAll(data: Socket): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for (;;) {
     const piece = await data.recv(65536);
-    if (piece.length === 0) return concat(parts);
+    if (piece.length === 0) return concatBytes(parts);
     parts.push(piece);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/bytes.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError } from "../../net/errors.ts";
 import { BodyTooLargeError, ProtocolError } from "./errors.ts";
@@ -179,21 +180,12 @@ export class BodyReader {
   /** The whole body as bytes. Interruption point. @throws {BodyTooLargeError} */
   async bytes(): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
-    let size = 0;
     for (;;) {
       const piece = await this.read();
       if (piece.length === 0) break;
       parts.push(piece.slice());
-      size += piece.length;
     }
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(size);
-    let offset = 0;
-    for (const p of parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
+    return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts);
   }
 
   /** The whole body decoded as UTF-8. Interruption point. */

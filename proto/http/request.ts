@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/bytes.ts";
 import type { Address } from "../../net/address.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
@@ -203,16 +204,7 @@ export class HttpRequest {
   }
 
   #write(parts: Uint8Array[]): Promise<void> {
-    if (parts.length === 1) return this.#socket.send(parts[0]) as Promise<unknown> as Promise<void>;
-    let size = 0;
-    for (const p of parts) size += p.length;
-    const all = new Uint8Array(size);
-    let offset = 0;
-    for (const p of parts) {
-      all.set(p, offset);
-      offset += p.length;
-    }
-    return this.#socket.send(all) as Promise<unknown> as Promise<void>;
+    return this.#socket.send(concatBytes(parts)) as Promise<unknown> as Promise<void>;
   }
 
   /** Head and body in one buffer and one send: the common whole reply. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/bytes.ts";
 import * as asn1js from "asn1js";
 import { ShrapnelError } from "../../core/errors.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
@@ -107,7 +108,7 @@ function children(e: Element): Element[] {
 function bytesOf(e: Element): Uint8Array {
   if (e.idBlock.isConstructed) {
     // A constructed OCTET STRING (legal BER): its pieces joined.
-    return concat(children(e).map(bytesOf));
+    return concatBytes(children(e).map(bytesOf));
   }
   const view = e.valueBlock.valueHexView;
   if (view === undefined) throw new LdapProtocolError("expected a primitive element");
@@ -124,16 +125,6 @@ function integer(e: Element): number {
   let v = raw[0] & 0x80 ? -1 : 0;
   for (const b of raw) v = v * 256 + b;
   return v;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** The fields of an LDAPResult. */
@@ -236,7 +227,7 @@ export class LdapClient {
     const max = this.#options.maxMessageBytes ?? 16 << 20;
     if (length > max) throw new LdapProtocolError(`message of ${length} bytes over ${max}`);
     const body = await this.#reader.readExact(length);
-    return concat([head, lengthBytes, body]);
+    return concatBytes([head, lengthBytes, body]);
   }
 
   /** The next message for `id` (others, like unsolicited notices, are dropped). */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/bytes.ts";
 import { ShrapnelError } from "../../core/errors.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
@@ -299,7 +300,7 @@ export class MysqlClient {
       parts.push(await this.#reader.readExact(length));
       if (length < 0xffffff) break;
     }
-    return new PacketReader(parts.length === 1 ? parts[0] : concat(parts));
+    return new PacketReader(parts.length === 1 ? parts[0] : concatBytes(parts));
   }
 
   async #send(payload: Uint8Array, resetSequence = false): Promise<void> {
@@ -337,7 +338,7 @@ export class MysqlClient {
     hello.bytes(10);
     if ((capabilities & Capability.SECURE_CONNECTION) !== 0) {
       const rest = hello.bytes(Math.max(13, scrambleLength - 8));
-      scramble = concat([scramble, rest.subarray(0, rest.length - 1)]); // drop the NUL
+      scramble = concatBytes([scramble, rest.subarray(0, rest.length - 1)]); // drop the NUL
     }
     let plugin = (capabilities & Capability.PLUGIN_AUTH) !== 0 && hello.left > 0
       ? hello.cString()
@@ -556,14 +557,4 @@ export class MysqlClient {
     await this.#send(Uint8Array.of(COM_QUIT), true).catch(() => {});
     this.#socket.close();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -8,6 +8,7 @@
 
 // @ts-types="@types/ssh2"
 import ssh2 from "ssh2";
+import { concatBytes } from "../../core/bytes.ts";
 import type { Duplex } from "node:stream";
 import { ShrapnelError } from "../../core/errors.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
@@ -195,7 +196,7 @@ export class SshClient {
     });
     try {
       const [code, signal] = await waitFor(ended, `ssh exec ${command}`);
-      const text = (parts: Uint8Array[]) => new TextDecoder().decode(concat(parts));
+      const text = (parts: Uint8Array[]) => new TextDecoder().decode(concatBytes(parts));
       return { stdout: text(out), stderr: text(err), code, signal };
     } catch (e) {
       stream.close();
@@ -291,14 +292,4 @@ export class SshClient {
     this.#forwarders = [];
     this.#client.end();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../../core/bytes.ts";
 import { ClosedError, Interrupted } from "../../core/errors.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
@@ -204,7 +205,7 @@ export class WebSocket {
         }
         parts!.push(frame.payload);
         if (!frame.fin) continue;
-        const data = parts!.length === 1 ? parts![0] : concat(parts!, size);
+        const data = parts!.length === 1 ? parts![0] : concatBytes(parts!);
         if (partsType === Opcode.binary) return { type: "binary", data };
         try {
           return { type: "text", data: strictUtf8.decode(data) };
@@ -279,14 +280,4 @@ export class WebSocket {
       yield message;
     }
   }
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

@@ -3,6 +3,7 @@
  * node name, ports, data and logs in a temp directory, on 127.0.0.1 at a free port. The
  * built-in guest/guest user logs in from loopback.
  */
+import { freePort, waitForPort } from "../../_servers.ts";
 
 export interface Rabbitmq {
   port: number;
@@ -18,13 +19,6 @@ export function rabbitmqAvailable(): boolean {
   } catch {
     return false;
   }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
 }
 
 export async function startRabbitmq(): Promise<Rabbitmq> {
@@ -54,20 +48,10 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
   (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
   })();
-  const deadline = Date.now() + 90000;
-  for (;;) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(`rabbitmq-server did not start:\n${log.join("").slice(-3000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await waitForPort(port, 90, async () => {
+    child.kill("SIGKILL");
+    return `rabbitmq-server did not start:\n${log.join("").slice(-3000)}`;
+  });
   const stopNode = async () => {
     await new Deno.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", {
       args: ["-n", name, "stop"],

@@ -1,4 +1,5 @@
 /** AMQP 0-9-1 against Debian's RabbitMQ on loopback; the codec on garbage. */
+import { withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { listenOn, sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
@@ -9,26 +10,17 @@ import {
   Writer,
 } from "../../../proto/amqp/mod.ts";
 import { inThread, prng } from "../../_helpers.ts";
-import { type Rabbitmq, rabbitmqAvailable, startRabbitmq } from "./_rabbitmq.ts";
+import { rabbitmqAvailable, startRabbitmq } from "./_rabbitmq.ts";
 
-const ci = Deno.env.get("CI") === "true";
-const server: Rabbitmq | null = rabbitmqAvailable() ? await startRabbitmq() : null;
-globalThis.addEventListener("unload", () => server?.kill());
-const skip = server === null && !ci;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function amqpTest(name: string, body: (port: number) => Promise<void>): void {
-  Deno.test({
-    name: `${name}${skip ? " (skipped: no RabbitMQ; apt-get install rabbitmq-server)" : ""}`,
-    ignore: skip,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: () => {
-      if (server === null) throw new Error("RabbitMQ is missing (CI must install rabbitmq-server)");
-      return inThread(() => body(server.port));
-    },
-  });
-}
+const servers = await withServer(
+  "RabbitMQ",
+  rabbitmqAvailable(),
+  "apt-get install rabbitmq-server",
+  startRabbitmq,
+);
+const amqpTest = (name: string, body: (port: number) => Promise<void>) =>
+  servers.test(name, (server) => body(server.port));
 
 amqpTest("declare, bind, publish with confirms, get, consume, ack", async (port) => {
   const amqp = await AmqpConnection.connect({ port });
@@ -179,4 +171,4 @@ Deno.test({
     }),
 });
 
-Deno.test({ name: "(stop the test RabbitMQ)", ignore: server === null, fn: () => server!.stop() });
+servers.finish();

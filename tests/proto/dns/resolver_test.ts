@@ -1,4 +1,5 @@
 /** The resolver against real servers: three BIND instances on loopback (see _named.ts). */
+import { withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { connectTo, listenOn, spawn, TimeoutError, udpSocket, withTimeout } from "../../../mod.ts";
 import {
@@ -7,26 +8,15 @@ import {
   reverseName,
   ServerFailureError,
 } from "../../../proto/dns/mod.ts";
-import { inThread } from "../../_helpers.ts";
 import { type Named, namedAvailable, startNamed } from "./_named.ts";
 
-const ci = Deno.env.get("CI") === "true";
-const named: Named | null = namedAvailable() ? await startNamed() : null;
-globalThis.addEventListener("unload", () => named?.kill());
-const skip = named === null && !ci;
-
-function dnsTest(name: string, body: (named: Named) => Promise<void>): void {
-  Deno.test({
-    name: `${name}${skip ? " (skipped: no /usr/sbin/named; apt-get install bind9)" : ""}`,
-    ignore: skip,
-    sanitizeResources: false,
-    sanitizeOps: false,
-    fn: () => {
-      if (named === null) throw new Error("/usr/sbin/named is missing (CI must install bind9)");
-      return inThread(() => body(named));
-    },
-  });
-}
+const servers = await withServer(
+  "BIND (named)",
+  namedAvailable(),
+  "apt-get install bind9",
+  startNamed,
+);
+const dnsTest = servers.test;
 
 function iterative(n: Named): DnsResolver {
   return new DnsResolver({ rootHints: ["127.0.0.1"], addressMap: n.addressMap, timeout: 2 });
@@ -134,8 +124,4 @@ dnsTest("a server that never answers: the lookup is interruptible by withTimeout
   blackHole.close();
 });
 
-Deno.test({
-  name: "(stop the test DNS servers)",
-  ignore: named === null,
-  fn: () => named!.stop(),
-});
+servers.finish();

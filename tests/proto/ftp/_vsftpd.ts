@@ -3,6 +3,7 @@
  * logins into a temp tree (a read-only root with "pub/hello.txt" and a writable "upload"),
  * explicit TLS offered with a certificate made by openssl.
  */
+import { certificateFiles, freePort, waitForPort } from "../../_servers.ts";
 
 export interface Vsftpd {
   port: number;
@@ -22,13 +23,6 @@ export function vsftpdAvailable(): boolean {
   }
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
-
 export async function startVsftpd(): Promise<Vsftpd> {
   const dir = await Deno.makeTempDir({ prefix: "shrapnel-ftp-" });
   const root = `${dir}/root`;
@@ -42,32 +36,7 @@ export async function startVsftpd(): Promise<Vsftpd> {
   );
   await Deno.chmod(`${root}/upload`, 0o777);
   await Deno.chmod(root, 0o555); // vsftpd refuses a writable chroot
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  const { cert } = await certificateFiles(dir);
   const port = freePort(), pasv = freePort();
   const conf = [
     "listen=YES",
@@ -110,29 +79,16 @@ export async function startVsftpd(): Promise<Vsftpd> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        const o = await child.output();
-        throw new Error(
-          `vsftpd did not start: ${new TextDecoder().decode(o.stderr)}${
-            new TextDecoder().decode(o.stdout)
-          }`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitForPort(port, 10, async () => {
+    child.kill("SIGKILL");
+    const o = await child.output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+    return `vsftpd did not start: ${decode(o.stderr)}${decode(o.stdout)}`;
+  });
   return {
     port,
     root,
-    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    cert,
     async stop() {
       child.kill("SIGTERM");
       await child.status;

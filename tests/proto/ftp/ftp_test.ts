@@ -1,28 +1,18 @@
 /** The FTP client against Debian's vsftpd on loopback. */
+import { withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { listenOn, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import { FtpClient, FtpError } from "../../../proto/ftp/mod.ts";
-import { inThread } from "../../_helpers.ts";
 import { bytes, text } from "../../net/_backends.ts";
-import { startVsftpd, type Vsftpd, vsftpdAvailable } from "./_vsftpd.ts";
+import { startVsftpd, vsftpdAvailable } from "./_vsftpd.ts";
 
-const ci = Deno.env.get("CI") === "true";
-const server: Vsftpd | null = vsftpdAvailable() ? await startVsftpd() : null;
-globalThis.addEventListener("unload", () => server?.kill());
-const skip = server === null && !ci;
-
-function ftpTest(name: string, body: (s: Vsftpd) => Promise<void>): void {
-  Deno.test({
-    name: `${name}${skip ? " (skipped: no vsftpd; apt-get install vsftpd)" : ""}`,
-    ignore: skip,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: () => {
-      if (server === null) throw new Error("vsftpd is missing (CI must install it)");
-      return inThread(() => body(server));
-    },
-  });
-}
+const servers = await withServer(
+  "vsftpd",
+  vsftpdAvailable(),
+  "apt-get install vsftpd",
+  startVsftpd,
+);
+const ftpTest = servers.test;
 
 /** An upload in two pieces. */
 async function* parts(): AsyncGenerator<Uint8Array> {
@@ -109,4 +99,4 @@ ftpTest("a stalled command is interruptible", async () => {
   t.shutdown();
 });
 
-Deno.test({ name: "(stop the test vsftpd)", ignore: server === null, fn: () => server!.stop() });
+servers.finish();

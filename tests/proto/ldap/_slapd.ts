@@ -3,6 +3,7 @@
  * database for dc=example,dc=test, root "cn=admin,dc=example,dc=test" / "secret"), on
  * 127.0.0.1 at a free port, StartTLS with a certificate made by openssl.
  */
+import { certificateFiles, freePort, waitForPort } from "../../_servers.ts";
 
 export interface Slapd {
   port: number;
@@ -25,42 +26,10 @@ export function slapdAvailable(): boolean {
   }
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
-
 export async function startSlapd(): Promise<Slapd> {
   const dir = await Deno.makeTempDir({ prefix: "shrapnel-slapd-" });
   await Deno.mkdir(`${dir}/db`);
-  const ssl = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!ssl.success) throw new Error(new TextDecoder().decode(ssl.stderr));
+  const { cert } = await certificateFiles(dir);
   const base = "dc=example,dc=test";
   await Deno.writeTextFile(
     `${dir}/slapd.conf`,
@@ -88,27 +57,17 @@ export async function startSlapd(): Promise<Slapd> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        const o = await child.output();
-        throw new Error(`slapd did not start: ${new TextDecoder().decode(o.stderr)}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitForPort(port, 10, async () => {
+    child.kill("SIGKILL");
+    const o = await child.output();
+    return `slapd did not start: ${new TextDecoder().decode(o.stderr)}`;
+  });
   return {
     port,
     base,
     adminDn: `cn=admin,${base}`,
     adminPassword: "secret",
-    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    cert,
     async stop() {
       child.kill("SIGTERM");
       await child.status;

@@ -1,4 +1,5 @@
 /** The LDAP client against Debian's slapd on loopback; the filter parser on garbage. */
+import { withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { listenOn, spawn, withTimeout } from "../../../mod.ts";
 import {
@@ -11,25 +12,10 @@ import {
   parseFilter,
 } from "../../../proto/ldap/mod.ts";
 import { inThread, prng } from "../../_helpers.ts";
-import { type Slapd, slapdAvailable, startSlapd } from "./_slapd.ts";
+import { slapdAvailable, startSlapd } from "./_slapd.ts";
 
-const ci = Deno.env.get("CI") === "true";
-const server: Slapd | null = slapdAvailable() ? await startSlapd() : null;
-globalThis.addEventListener("unload", () => server?.kill());
-const skip = server === null && !ci;
-
-function ldapTest(name: string, body: (s: Slapd) => Promise<void>): void {
-  Deno.test({
-    name: `${name}${skip ? " (skipped: no slapd; apt-get install slapd)" : ""}`,
-    ignore: skip,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: () => {
-      if (server === null) throw new Error("slapd is missing (CI must install it)");
-      return inThread(() => body(server));
-    },
-  });
-}
+const servers = await withServer("slapd", slapdAvailable(), "apt-get install slapd", startSlapd);
+const ldapTest = servers.test;
 
 ldapTest("bind, add, search with filters, modify, delete", async (s) => {
   const ldap = await LdapClient.connect({ port: s.port });
@@ -191,4 +177,4 @@ Deno.test({
     }),
 });
 
-Deno.test({ name: "(stop the test slapd)", ignore: server === null, fn: () => server!.stop() });
+servers.finish();

@@ -2,6 +2,7 @@
  * A real MariaDB for the tests: Debian's mariadbd with a fresh data directory, on
  * 127.0.0.1 at a free port, a user logging in with mysql_native_password.
  */
+import { freePort, waitForPort } from "../../_servers.ts";
 
 export interface Mariadb {
   port: number;
@@ -23,13 +24,6 @@ async function run(cmd: string, args: string[]): Promise<string> {
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`${cmd} ${args.join(" ")}:\n${text}`);
   return text;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
 }
 
 export async function startMariadb(): Promise<Mariadb> {
@@ -59,22 +53,10 @@ export async function startMariadb(): Promise<Mariadb> {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(
-          `mariadbd did not start: ${await Deno.readTextFile(`${dir}/error.log`).catch(() => "")}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await waitForPort(port, 30, async () => {
+    child.kill("SIGKILL");
+    return `mariadbd did not start: ${await Deno.readTextFile(`${dir}/error.log`).catch(() => "")}`;
+  });
   await run("/usr/bin/mariadb", [
     "--no-defaults",
     "-S",

@@ -1,4 +1,5 @@
 /** The MySQL client against Debian's MariaDB on loopback, and its codec on garbage. */
+import { withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { listenOn, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
@@ -13,25 +14,16 @@ import {
 import { createHash } from "node:crypto";
 import { inThread, prng } from "../../_helpers.ts";
 import { bytes } from "../../net/_backends.ts";
-import { type Mariadb, mariadbAvailable, startMariadb } from "./_mariadb.ts";
+import { mariadbAvailable, startMariadb } from "./_mariadb.ts";
 
-const ci = Deno.env.get("CI") === "true";
-const server: Mariadb | null = mariadbAvailable() ? await startMariadb() : null;
-globalThis.addEventListener("unload", () => server?.kill());
-const skip = server === null && !ci;
-
-function dbTest(name: string, body: (port: number) => Promise<void>): void {
-  Deno.test({
-    name: `${name}${skip ? " (skipped: no MariaDB; apt-get install mariadb-server)" : ""}`,
-    ignore: skip,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: () => {
-      if (server === null) throw new Error("MariaDB is missing (CI must install mariadb-server)");
-      return inThread(() => body(server.port));
-    },
-  });
-}
+const servers = await withServer(
+  "MariaDB",
+  mariadbAvailable(),
+  "apt-get install mariadb-server",
+  startMariadb,
+);
+const dbTest = (name: string, body: (port: number) => Promise<void>) =>
+  servers.test(name, (server) => body(server.port));
 
 const connect = (port: number) =>
   MysqlClient.connect({ port, user: "native", password: "native-pass", database: "shrapnel" });
@@ -178,4 +170,4 @@ Deno.test({
     }),
 });
 
-Deno.test({ name: "(stop the test MariaDB)", ignore: server === null, fn: () => server!.stop() });
+servers.finish();

@@ -3,6 +3,7 @@
  * directory (run as the `postgres` user when the tests run as root, since initdb refuses
  * root), listening on 127.0.0.1 at a free port, with users for SCRAM and md5 logins.
  */
+import { freePort } from "../../_servers.ts";
 
 export interface Postgres {
   port: number;
@@ -24,13 +25,6 @@ function binDir(): string | null {
 /** Whether the server binaries are installed. */
 export function postgresAvailable(): boolean {
   return binDir() !== null;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
 }
 
 async function run(command: string, args: string[], asPostgres: boolean): Promise<string> {

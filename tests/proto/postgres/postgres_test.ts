@@ -1,4 +1,5 @@
 /** PostgreSQL against a real server (Debian's postgresql, started on loopback). */
+import { withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
@@ -8,25 +9,16 @@ import {
 } from "../../../proto/postgres/mod.ts";
 import { listenOn } from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
-import { type Postgres, postgresAvailable, startPostgres } from "./_server.ts";
+import { postgresAvailable, startPostgres } from "./_server.ts";
 
-const ci = Deno.env.get("CI") === "true";
-const server: Postgres | null = postgresAvailable() ? await startPostgres() : null;
-globalThis.addEventListener("unload", () => server?.kill());
-const skip = server === null && !ci;
-
-function pgTest(name: string, body: (port: number) => Promise<void>): void {
-  Deno.test({
-    name: `${name}${skip ? " (skipped: no PostgreSQL server; apt-get install postgresql)" : ""}`,
-    ignore: skip,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: () => {
-      if (server === null) throw new Error("PostgreSQL is missing (CI must install postgresql)");
-      return inThread(() => body(server.port));
-    },
-  });
-}
+const servers = await withServer(
+  "PostgreSQL server",
+  postgresAvailable(),
+  "apt-get install postgresql",
+  startPostgres,
+);
+const pgTest = (name: string, body: (port: number) => Promise<void>) =>
+  servers.test(name, (server) => body(server.port));
 
 const scram = (port: number) =>
   PostgresClient.connect({ port, user: "scram", password: "scram-pass", database: "shrapnel" });
@@ -154,8 +146,4 @@ Deno.test({
     }),
 });
 
-Deno.test({
-  name: "(stop the test PostgreSQL)",
-  ignore: server === null,
-  fn: () => server!.stop(),
-});
+servers.finish();

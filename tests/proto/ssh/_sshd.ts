@@ -4,6 +4,7 @@
  * login needs a system user with a password: made (as "shrapnel-ssh") only when the tests
  * run as root under CI or with SHRAPNEL_TEST_SYSTEM_USER=1.
  */
+import { freePort, waitForPort } from "../../_servers.ts";
 
 export interface Sshd {
   port: number;
@@ -40,13 +41,6 @@ async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
   if (!out.success) {
     throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
 }
 
 export async function startSshd(): Promise<Sshd> {
@@ -98,20 +92,10 @@ export async function startSshd(): Promise<Sshd> {
   (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
   })();
-  const deadline = Date.now() + 10000;
-  for (;;) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(`sshd did not start:\n${log.join("")}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitForPort(port, 10, async () => {
+    child.kill("SIGKILL");
+    return `sshd did not start:\n${log.join("")}`;
+  });
   return {
     port,
     user,

@@ -1,4 +1,5 @@
 /** The SSH client against Debian's OpenSSH server on loopback. */
+import { withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { connectTo, listenOn, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import { SshClient, SshError } from "../../../proto/ssh/mod.ts";
@@ -6,23 +7,13 @@ import { inThread } from "../../_helpers.ts";
 import { bytes, text } from "../../net/_backends.ts";
 import { type Sshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
-const ci = Deno.env.get("CI") === "true";
-const sshd: Sshd | null = sshdAvailable() ? await startSshd() : null;
-globalThis.addEventListener("unload", () => sshd?.kill());
-const skip = sshd === null && !ci;
-
-function sshTest(name: string, body: (d: Sshd) => Promise<void>): void {
-  Deno.test({
-    name: `${name}${skip ? " (skipped: no OpenSSH server; apt-get install openssh-server)" : ""}`,
-    ignore: skip,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: () => {
-      if (sshd === null) throw new Error("sshd is missing (CI must install openssh-server)");
-      return inThread(() => body(sshd));
-    },
-  });
-}
+const servers = await withServer(
+  "OpenSSH server",
+  sshdAvailable(),
+  "apt-get install openssh-server",
+  startSshd,
+);
+const sshTest = servers.test;
 
 const login = (d: Sshd) =>
   SshClient.connect({
@@ -134,8 +125,6 @@ sshTest(
   },
 );
 
-Deno.test({ name: "(stop the test sshd)", ignore: sshd === null, fn: () => sshd!.stop() });
-
 Deno.test({
   name: "a peer that is not SSH is an SshError, never a hang",
   sanitizeOps: false,
@@ -166,3 +155,5 @@ Deno.test({
       fake.close();
     }),
 });
+
+servers.finish();

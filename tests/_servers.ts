@@ -1,0 +1,110 @@
+/**
+ * Shared by the tests that start real servers (named, postgres, mariadb, slapd, vsftpd,
+ * rabbitmq, sshd): free ports, waiting for a port, a test certificate, and registering
+ * tests that skip with a clear message when the server is missing (and fail under CI).
+ */
+import { selfSignedCertificate } from "../demos/term/server.ts";
+import { inThread } from "./_helpers.ts";
+import { spawn } from "../mod.ts";
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/**
+ * Waits until something accepts connections on 127.0.0.1:`port`.
+ * @throws {Error} with `why()` after `seconds`
+ */
+export async function waitForPort(
+  port: number,
+  seconds: number,
+  why: () => Promise<string> | string,
+): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(await why());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** A self-signed certificate for localhost/127.0.0.1 written to `dir` as cert.pem and key.pem. */
+export async function certificateFiles(
+  dir: string,
+): Promise<{ cert: string; certPath: string; keyPath: string }> {
+  const { cert, key } = await spawn(() => selfSignedCertificate()).join();
+  await Deno.writeTextFile(`${dir}/cert.pem`, cert);
+  await Deno.writeTextFile(`${dir}/key.pem`, key);
+  return { cert, certPath: `${dir}/cert.pem`, keyPath: `${dir}/key.pem` };
+}
+
+/** Whether `path` is a file. */
+export function installed(...paths: string[]): boolean {
+  return paths.every((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A server the tests of one file share: started once, stopped by the file's last test. */
+export interface TestServer {
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+/** What {@linkcode withServer} gives a test file. */
+export interface ServerTests<S> {
+  /** Registers a test run (in a thread) against the server. */
+  test(name: string, body: (server: S) => Promise<void>): void;
+  /** Registers the last test, which stops the server: call it at the end of the file. */
+  finish(): void;
+}
+
+/**
+ * Starts `start()` if `available`, for the tests of one file. Without the server a test
+ * is skipped with `hint`, except under CI=true, where it fails.
+ */
+export async function withServer<S extends TestServer>(
+  what: string,
+  available: boolean,
+  hint: string,
+  start: () => Promise<S>,
+): Promise<ServerTests<S>> {
+  const ci = Deno.env.get("CI") === "true";
+  const server: S | null = available ? await start() : null;
+  globalThis.addEventListener("unload", () => server?.kill());
+  const skip = server === null && !ci;
+  return {
+    test(name, body) {
+      Deno.test({
+        name: `${name}${skip ? ` (skipped: no ${what}; ${hint})` : ""}`,
+        ignore: skip,
+        sanitizeOps: false,
+        sanitizeResources: false,
+        fn: () => {
+          if (server === null) throw new Error(`${what} is missing (CI must install it: ${hint})`);
+          return inThread(() => body(server));
+        },
+      });
+    },
+    finish() {
+      Deno.test({
+        name: `(stop the test ${what})`,
+        ignore: server === null,
+        fn: () => server!.stop(),
+      });
+    },
+  };
+}
