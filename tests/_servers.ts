@@ -5,7 +5,7 @@
  */
 import { selfSignedCertificate } from "../demos/term/server.ts";
 import { inThread } from "./_helpers.ts";
-import { spawn } from "../mod.ts";
+import { listenOn, type Socket, spawn } from "../mod.ts";
 
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort(): number {
@@ -107,4 +107,29 @@ export async function withServer<S extends TestServer>(
       });
     },
   };
+}
+
+/**
+ * Runs `body` against a fake peer on a free port: `respond` plays the server for the one
+ * connection `body` makes (sending garbage, stalling...). The peer is stopped afterwards.
+ */
+export async function withFakePeer(
+  respond: (conn: Socket) => Promise<void>,
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const fake = listenOn("127.0.0.1:0");
+  const { port } = fake.getsockname() as { port: number };
+  const peer = spawn({ name: "fake peer" }, async () => {
+    const [conn] = await fake.accept();
+    try {
+      await respond(conn);
+    } catch { /* the client may hang up first */ }
+    conn.close();
+  });
+  try {
+    await body(port);
+  } finally {
+    fake.close();
+    peer.shutdown();
+  }
 }

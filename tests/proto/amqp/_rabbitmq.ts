@@ -48,7 +48,7 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
   (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
   })();
-  await waitForPort(port, 90, async () => {
+  await waitForPort(port, 90, () => {
     child.kill("SIGKILL");
     return `rabbitmq-server did not start:\n${log.join("").slice(-3000)}`;
   });

@@ -1,7 +1,7 @@
 /** AMQP 0-9-1 against Debian's RabbitMQ on loopback; the codec on garbage. */
-import { withServer } from "../../_servers.ts";
+import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { listenOn, sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
   AmqpConnection,
   AmqpError,
@@ -154,20 +154,15 @@ Deno.test({
   sanitizeResources: false,
   fn: () =>
     inThread(async () => {
-      const fake = listenOn("127.0.0.1:0");
-      const { port } = fake.getsockname() as { port: number };
-      const t = spawn(async () => {
-        const [conn] = await fake.accept();
+      await withFakePeer(async (conn) => {
         await conn.recv(8);
         await conn.send(new Uint8Array([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 10, 0x00])); // bad frame end
-        conn.close();
+      }, async (port) => {
+        await assert.rejects(
+          withTimeout(2, () => AmqpConnection.connect({ port })),
+          AmqpProtocolError,
+        );
       });
-      await assert.rejects(
-        withTimeout(2, () => AmqpConnection.connect({ port })),
-        AmqpProtocolError,
-      );
-      await t.join();
-      fake.close();
     }),
 });
 

@@ -1,7 +1,7 @@
 /** The LDAP client against Debian's slapd on loopback; the filter parser on garbage. */
-import { withServer } from "../../_servers.ts";
+import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { listenOn, spawn, withTimeout } from "../../../mod.ts";
+import { withTimeout } from "../../../mod.ts";
 import {
   decodeMessage,
   FilterSyntaxError,
@@ -160,20 +160,15 @@ Deno.test({
   sanitizeResources: false,
   fn: () =>
     inThread(async () => {
-      const fake = listenOn("127.0.0.1:0");
-      const { port } = fake.getsockname() as { port: number };
-      const t = spawn(async () => {
-        const [conn] = await fake.accept();
+      await withFakePeer(async (conn) => {
         await conn.recv(100);
         await conn.send(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])); // id 1, no operation
-        await conn.recv(100).catch(() => {});
-        conn.close();
+        await conn.recv(100);
+      }, async (port) => {
+        const ldap = await LdapClient.connect({ port });
+        await assert.rejects(withTimeout(2, () => ldap.bind("cn=x", "y")), LdapProtocolError);
+        await ldap.unbind();
       });
-      const ldap = await LdapClient.connect({ port });
-      await assert.rejects(withTimeout(2, () => ldap.bind("cn=x", "y")), LdapProtocolError);
-      await ldap.unbind();
-      t.shutdown();
-      fake.close();
     }),
 });
 

@@ -1,7 +1,7 @@
 /** The MySQL client against Debian's MariaDB on loopback, and its codec on garbage. */
-import { withServer } from "../../_servers.ts";
+import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { listenOn, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import { TimeoutError, withTimeout } from "../../../mod.ts";
 import {
   cachingSha2Password,
   framePackets,
@@ -153,20 +153,15 @@ Deno.test({
   sanitizeResources: false,
   fn: () =>
     inThread(async () => {
-      const fake = listenOn("127.0.0.1:0");
-      const { port } = fake.getsockname() as { port: number };
-      const t = spawn(async () => {
-        const [conn] = await fake.accept();
+      await withFakePeer(async (conn) => {
         await conn.send(new Uint8Array([5, 0, 0, 0, 9, 1, 2, 3, 4])); // protocol 9?
         await conn.send(bytes("junk"));
-        conn.close();
+      }, async (port) => {
+        await assert.rejects(
+          withTimeout(2, () => MysqlClient.connect({ port, user: "x" })),
+          MysqlProtocolError,
+        );
       });
-      await assert.rejects(
-        withTimeout(2, () => MysqlClient.connect({ port, user: "x" })),
-        MysqlProtocolError,
-      );
-      await t.join();
-      fake.close();
     }),
 });
 

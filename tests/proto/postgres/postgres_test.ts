@@ -1,5 +1,5 @@
 /** PostgreSQL against a real server (Debian's postgresql, started on loopback). */
-import { withServer } from "../../_servers.ts";
+import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
@@ -7,7 +7,6 @@ import {
   PostgresError,
   PostgresProtocolError,
 } from "../../../proto/postgres/mod.ts";
-import { listenOn } from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { postgresAvailable, startPostgres } from "./_server.ts";
 
@@ -129,20 +128,15 @@ Deno.test({
   sanitizeResources: false,
   fn: () =>
     inThread(async () => {
-      const fake = listenOn("127.0.0.1:0");
-      const { port } = fake.getsockname() as { port: number };
-      const t = spawn(async () => {
-        const [conn] = await fake.accept();
+      await withFakePeer(async (conn) => {
         await conn.recv(1000);
         await conn.send(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n")); // not postgres
-        conn.close();
+      }, async (port) => {
+        await assert.rejects(
+          withTimeout(5, () => PostgresClient.connect({ port, user: "x", password: "y" })),
+          PostgresProtocolError,
+        );
       });
-      await assert.rejects(
-        withTimeout(5, () => PostgresClient.connect({ port, user: "x", password: "y" })),
-        PostgresProtocolError,
-      );
-      await t.join();
-      fake.close();
     }),
 });
 

@@ -92,7 +92,7 @@ export async function startSshd(): Promise<Sshd> {
   (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
   })();
-  await waitForPort(port, 10, async () => {
+  await waitForPort(port, 10, () => {
     child.kill("SIGKILL");
     return `sshd did not start:\n${log.join("")}`;
   });

@@ -1,5 +1,5 @@
 /** The SSH client against Debian's OpenSSH server on loopback. */
-import { withServer } from "../../_servers.ts";
+import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { connectTo, listenOn, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import { SshClient, SshError } from "../../../proto/ssh/mod.ts";
@@ -131,28 +131,20 @@ Deno.test({
   sanitizeResources: false,
   fn: () =>
     inThread(async () => {
-      const { listenOn, spawn: start, withTimeout: within } = await import("../../../mod.ts");
-      const fake = listenOn("127.0.0.1:0");
-      const { port } = fake.getsockname() as { port: number };
-      const t = start(async () => {
-        const [conn] = await fake.accept();
+      const { withTimeout: within } = await import("../../../mod.ts");
+      await withFakePeer(async (conn) => {
         await conn.send(new TextEncoder().encode("SSH-2.0-fake\r\n\x00\x00\x00\x05garbage!!!"));
-        await conn.recv(1000).catch(() => {});
-        conn.close();
+        await conn.recv(1000);
+      }, async (port) => {
+        const connecting = SshClient.connect({
+          host: "127.0.0.1",
+          port,
+          username: "x",
+          password: "y",
+          readyTimeout: 3,
+        });
+        await assert.rejects(within(5, () => connecting), SshError);
       });
-      await assert.rejects(
-        within(5, () =>
-          SshClient.connect({
-            host: "127.0.0.1",
-            port,
-            username: "x",
-            password: "y",
-            readyTimeout: 3,
-          })),
-        SshError,
-      );
-      t.shutdown();
-      fake.close();
     }),
 });
 
