@@ -241,12 +241,7 @@ export class FfiPoller implements LoopHook {
       if (this.#idlePending) this.shim.sh_poller_wake(this.#ep, this.#wakeFd);
       return;
     }
-    const n = this.shim.sh_poller_wait(this.#ep, this.#wakeFd, this.#events, 256, 0);
-    this.#stats.polls++;
-    if (n > 0) {
-      this.#stats.events += n;
-      this.#lastEvent = now();
-      this.#dispatch(this.#events, n);
+    if (this.#pollNow() > 0) {
       scheduler.wakeLoop(); // busy: poll again on the next turn
     } else if (!this.#idlePending) {
       // Events came a moment ago: more are likely, and handing the wait to the helper
@@ -258,7 +253,11 @@ export class FfiPoller implements LoopHook {
 
   /** @internal Every thread waits: poll at once rather than on the next tick. */
   onQuiescent(): void {
-    if (this.#waiting === 0) return;
+    if (this.#waiting !== 0) this.#pollNow();
+  }
+
+  /** A synchronous poll (timeout 0); dispatches what it finds and returns how many. */
+  #pollNow(): number {
     const n = this.shim.sh_poller_wait(this.#ep, this.#wakeFd, this.#events, 256, 0);
     this.#stats.polls++;
     if (n > 0) {
@@ -266,6 +265,7 @@ export class FfiPoller implements LoopHook {
       this.#lastEvent = now();
       this.#dispatch(this.#events, n);
     }
+    return n;
   }
 
   /**

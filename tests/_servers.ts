@@ -58,6 +58,25 @@ export function installed(...paths: string[]): boolean {
   });
 }
 
+/**
+ * Stopping a server process: `stop` asks it (SIGTERM), waits, then removes `dir`; `kill`
+ * (from an unload handler) does not wait.
+ */
+export function processControl(child: Deno.ChildProcess, dir: string): TestServer {
+  return {
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+    kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    },
+  };
+}
+
 /** A server the tests of one file share: started once, stopped by the file's last test. */
 export interface TestServer {
   stop(): Promise<void>;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { seededRandom } from "../../core/random.ts";
 import { sleep } from "../../core/sleep.ts";
 import { Event } from "../../core/sync/event.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
@@ -76,17 +77,6 @@ export interface WorldOptions {
 
 const RADIUS = 25;
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The world: boxes, movers and viewports in three quadtrees, and a thread per wanderer.
  *
@@ -125,7 +115,7 @@ export class World {
       seed: options.seed ?? 1,
     };
     this.size = this.#options.size;
-    this.#random = random(this.#options.seed);
+    this.#random = seededRandom(this.#options.seed);
     this.boxes = new QuadTree<Box>(0, 0, this.size);
     this.movers = new QuadTree<Mover>(0, 0, this.size);
     this.viewports = new QuadTree<Viewport>(0, 0, this.size);

@@ -3,7 +3,7 @@
  * database for dc=example,dc=test, root "cn=admin,dc=example,dc=test" / "secret"), on
  * 127.0.0.1 at a free port, StartTLS with a certificate made by openssl.
  */
-import { certificateFiles, freePort, waitForPort } from "../../_servers.ts";
+import { certificateFiles, freePort, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Slapd {
   port: number;
@@ -68,15 +68,6 @@ export async function startSlapd(): Promise<Slapd> {
     adminDn: `cn=admin,${base}`,
     adminPassword: "secret",
     cert,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
-    kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    },
+    ...processControl(child, dir),
   };
 }

@@ -2,7 +2,7 @@
  * A real MariaDB for the tests: Debian's mariadbd with a fresh data directory, on
  * 127.0.0.1 at a free port, a user logging in with mysql_native_password.
  */
-import { freePort, waitForPort } from "../../_servers.ts";
+import { freePort, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Mariadb {
   port: number;
@@ -74,15 +74,6 @@ export async function startMariadb(): Promise<Mariadb> {
   ]);
   return {
     port,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
-    kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    },
+    ...processControl(child, dir),
   };
 }

@@ -4,7 +4,7 @@
  * login needs a system user with a password: made (as "shrapnel-ssh") only when the tests
  * run as root under CI or with SHRAPNEL_TEST_SYSTEM_USER=1.
  */
-import { freePort, waitForPort } from "../../_servers.ts";
+import { freePort, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Sshd {
   port: number;
@@ -101,15 +101,6 @@ export async function startSshd(): Promise<Sshd> {
     user,
     privateKey: await Deno.readTextFile(`${dir}/user_key`),
     passwordLogin,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
-    kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    },
+    ...processControl(child, dir),
   };
 }
