@@ -51,12 +51,3 @@ export function bytes(text: string): Uint8Array {
 export function text(data: Uint8Array): string {
   return new TextDecoder().decode(data);
 }
-
-/** The number of open file descriptors of this process (Linux), or null elsewhere. */
-export function openFds(): number | null {
-  try {
-    return [...Deno.readDirSync("/proc/self/fd")].length;
-  } catch {
-    return null;
-  }
-}
