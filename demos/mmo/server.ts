@@ -108,7 +108,7 @@ export function startMmo(options: MmoOptions = {}): Mmo {
       world.removeViewport(view);
       viewers--;
     }
-  }, { hixie76: false }));
+  }, { hixie76: false, deflate: true }));
   server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
   server.listen(options.listen ?? "127.0.0.1:8080");
   world.start();

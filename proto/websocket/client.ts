@@ -11,6 +11,7 @@ import type { Socket } from "../../net/socket.ts";
 import { ProtocolError } from "../http/errors.ts";
 import { parseResponseHead } from "../http/parse.ts";
 import { WebSocket, type WebSocketOptions } from "./connection.ts";
+import { CLIENT_OFFER, deflateAccepted, MessageDeflate } from "./deflate.ts";
 import { acceptKey, newKey } from "./handshake.ts";
 
 /** Options of {@linkcode connectWebSocket}. */
@@ -24,6 +25,8 @@ export interface WebSocketClientOptions extends WebSocketOptions {
    * e.g. `tlsConnect`.
    */
   connect?: (host: string, port: number) => Promise<Socket>;
+  /** Offer permessage-deflate (false). */
+  deflate?: boolean;
 }
 
 /**
@@ -65,6 +68,7 @@ export async function connectWebSocket(
         (options.protocols?.length
           ? `sec-websocket-protocol: ${options.protocols.join(", ")}\r\n`
           : "") +
+        (options.deflate ? `sec-websocket-extensions: ${CLIENT_OFFER}\r\n` : "") +
         extra + "\r\n",
     ));
     const reader = new SocketReader(socket);
@@ -81,7 +85,12 @@ export async function connectWebSocket(
     if (protocol !== "" && !(options.protocols ?? []).includes(protocol)) {
       throw new ProtocolError(`server chose a protocol not offered: ${protocol}`, 502);
     }
-    return new WebSocket(socket, reader, true, protocol, options);
+    const agreed = deflateAccepted(head.headers.get("sec-websocket-extensions"));
+    if (agreed !== null && !options.deflate) {
+      throw new ProtocolError("server agreed to an extension not offered", 502);
+    }
+    const deflate = agreed ? new MessageDeflate(agreed) : null;
+    return new WebSocket(socket, reader, true, protocol, options, deflate);
   } catch (e) {
     socket.close();
     throw e;

@@ -12,6 +12,7 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
+import type { MessageDeflate } from "./deflate.ts";
 import { CloseCode, encodeFrame, Opcode, readFrame, WebSocketError } from "./frame.ts";
 
 /** A message received. */
@@ -23,6 +24,8 @@ export interface WebSocketOptions {
   maxMessageBytes?: number;
   /** Seconds to wait for the peer's close frame after sending ours (5). */
   closeTimeout?: number;
+  /** Messages smaller than this go out uncompressed even with permessage-deflate (64). */
+  compressAbove?: number;
 }
 
 const encoder = new TextEncoder();
@@ -60,6 +63,8 @@ export class WebSocket {
   #closeCode: number = CloseCode.noStatus;
   #closeReason = "";
   #lastPong = 0;
+  readonly #deflate: MessageDeflate | null;
+  readonly #compressAbove: number;
 
   /**
    * @internal Made by the server handler or `connectWebSocket` once the handshake is done.
@@ -70,7 +75,10 @@ export class WebSocket {
     isClient: boolean,
     protocol = "",
     options: WebSocketOptions = {},
+    deflate: MessageDeflate | null = null,
   ) {
+    this.#deflate = deflate;
+    this.#compressAbove = options.compressAbove ?? 64;
     this.socket = socket;
     this.#reader = reader;
     this.#isClient = isClient;
@@ -99,9 +107,18 @@ export class WebSocket {
     return this.#lastPong;
   }
 
+  /** Whether permessage-deflate is in use. */
+  get compressed(): boolean {
+    return this.#deflate !== null;
+  }
+
   async #send(opcode: number, payload: Uint8Array): Promise<void> {
     if (this.#closeSent) throw new ClosedError("send on a closing WebSocket");
-    const frame = encodeFrame(opcode, payload, { mask: this.#isClient });
+    const deflate = this.#deflate !== null && opcode < 8 && payload.length >= this.#compressAbove;
+    const frame = encodeFrame(opcode, deflate ? this.#deflate!.compress(payload) : payload, {
+      mask: this.#isClient,
+      rsv1: deflate,
+    });
     const guard = await this.#sendLock.lock();
     try {
       await this.socket.send(frame);
@@ -166,13 +183,25 @@ export class WebSocket {
     if (this.#closed) return null;
     let parts: Uint8Array[] | null = null;
     let partsType = 0;
+    let compressed = false;
     let size = 0;
     try {
       for (;;) {
-        const frame = await readFrame(this.#reader, !this.#isClient, this.#maxMessage);
+        const frame = await readFrame(
+          this.#reader,
+          !this.#isClient,
+          this.#maxMessage,
+          this.#deflate !== null,
+        );
         if (frame === null) {
           this.#finish(CloseCode.abnormal);
           return null;
+        }
+        if (frame.rsv1 && (frame.opcode === Opcode.continuation || frame.opcode >= 8)) {
+          throw new WebSocketError(
+            CloseCode.protocolError,
+            "RSV1 on a continuation or control frame",
+          );
         }
         switch (frame.opcode) {
           case Opcode.ping:
@@ -198,6 +227,7 @@ export class WebSocket {
             }
             parts = [];
             partsType = frame.opcode;
+            compressed = frame.rsv1;
         }
         size += frame.payload.length;
         if (size > this.#maxMessage) {
@@ -205,7 +235,8 @@ export class WebSocket {
         }
         parts!.push(frame.payload);
         if (!frame.fin) continue;
-        const data = parts!.length === 1 ? parts![0] : concatBytes(parts!);
+        let data = parts!.length === 1 ? parts![0] : concatBytes(parts!);
+        if (compressed) data = this.#deflate!.decompress(data, this.#maxMessage);
         if (partsType === Opcode.binary) return { type: "binary", data };
         try {
           return { type: "text", data: strictUtf8.decode(data) };

@@ -19,6 +19,7 @@
 
 export * from "./client.ts";
 export * from "./connection.ts";
+export * from "./deflate.ts";
 export * from "./frame.ts";
 export * from "./handshake.ts";
 export * from "./hixie76.ts";

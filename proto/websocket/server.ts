@@ -9,6 +9,7 @@
 import type { HttpRequest } from "../http/request.ts";
 import type { Handler } from "../http/server.ts";
 import { WebSocket, type WebSocketOptions } from "./connection.ts";
+import { acceptDeflate, MessageDeflate } from "./deflate.ts";
 import { acceptKey, hixie76Answer, isValidKey } from "./handshake.ts";
 import { Hixie76Socket } from "./hixie76.ts";
 
@@ -18,6 +19,8 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   protocols?: string[];
   /** Accept hixie-76 clients too (true). */
   hixie76?: boolean;
+  /** Agree to permessage-deflate when a client offers it (false). */
+  deflate?: boolean;
 }
 
 /** What a connection callback gets: an RFC 6455 socket, or a hixie-76 one. */
@@ -68,13 +71,22 @@ export function websocketHandler(
       if (!isValidKey(key)) return request.error(400, "bad Sec-WebSocket-Key");
       const offered = (h.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim());
       const protocol = (options.protocols ?? []).find((p) => offered.includes(p)) ?? "";
+      const deflate = options.deflate ? acceptDeflate(h.get("sec-websocket-extensions")) : null;
       const { socket, reader } = request.upgrade();
       await socket.send(encoder.encode(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
           `sec-websocket-accept: ${acceptKey(key)}\r\n` +
-          (protocol ? `sec-websocket-protocol: ${protocol}\r\n` : "") + "\r\n",
+          (protocol ? `sec-websocket-protocol: ${protocol}\r\n` : "") +
+          (deflate ? `sec-websocket-extensions: ${deflate.header}\r\n` : "") + "\r\n",
       ));
-      const ws = new WebSocket(socket, reader, false, protocol, options);
+      const ws = new WebSocket(
+        socket,
+        reader,
+        false,
+        protocol,
+        options,
+        deflate ? new MessageDeflate(deflate.params) : null,
+      );
       try {
         await onConnect(ws, request);
       } finally {

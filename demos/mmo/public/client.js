@@ -29,6 +29,7 @@
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       state.connected = true;
+      state.extensions = socket.extensions;
     };
     socket.onclose = () => {
       state.connected = false;

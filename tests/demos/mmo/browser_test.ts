@@ -117,6 +117,11 @@ Deno.test({
         { timeout: 5000 },
       );
       assert.equal(mmo.viewers(), 1);
+      // Chromium offered permessage-deflate and the server took it: updates went compressed.
+      const extensions = await page.evaluate(() =>
+        (globalThis as unknown as { mmo: { extensions: string } }).mmo.extensions
+      );
+      assert.match(extensions, /permessage-deflate/);
     } finally {
       await browser.close();
       await spawn(() => mmo.stop()).join();

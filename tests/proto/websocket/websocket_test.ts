@@ -27,7 +27,7 @@ import { prng } from "../../_helpers.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
 /** An echo server; `seen` collects what each connection's callback observed at its end. */
-function echoServer(maxMessageBytes = 1 << 20) {
+function echoServer(maxMessageBytes = 1 << 20, deflate = false) {
   const seen: { code: number; reason: string }[] = [];
   const server = new HttpServer({ onError: () => {} });
   server.push(websocketHandler("/echo", async (ws: ServerWebSocket) => {
@@ -41,7 +41,7 @@ function echoServer(maxMessageBytes = 1 << 20) {
       } else await ws.sendBinary(m.data);
     }
     if ("closeCode" in ws) seen.push({ code: ws.closeCode, reason: ws.closeReason });
-  }, { maxMessageBytes, protocols: ["chat", "superchat"] }));
+  }, { maxMessageBytes, protocols: ["chat", "superchat"], deflate }));
   server.listen("127.0.0.1:0");
   const url = `ws://127.0.0.1:${(server.address as { port: number }).port}/echo`;
   return { server, url, seen };
@@ -297,5 +297,41 @@ socketTest("our client talks to Deno.serve's WebSocket", async () => {
   } finally {
     ac.abort();
     await waitFor(deno.finished);
+  }
+});
+
+socketTest("permessage-deflate: negotiated, compressed on the wire, echoed intact", async () => {
+  const { server, url } = echoServer(1 << 20, true);
+  try {
+    const ws = await connectWebSocket(url, { deflate: true });
+    assert.equal(ws.compressed, true);
+    const message = "compress me ".repeat(5000); // 60 KB that deflates to little
+    await ws.sendText(message);
+    assert.deepEqual(await withTimeout(2, () => ws.receive()), { type: "text", data: message });
+    for (let i = 0; i < 5; i++) { // the server's context across messages is not kept; ours is
+      await ws.sendBinary(new Uint8Array(1000).fill(i));
+      const back = await withTimeout(2, () => ws.receive());
+      assert.deepEqual(back, { type: "binary", data: new Uint8Array(1000).fill(i) });
+    }
+    await ws.close();
+    const plain = await connectWebSocket(url); // not offered: not used
+    assert.equal(plain.compressed, false);
+    await plain.close();
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest("permessage-deflate: a deflate bomb is refused with 1009", async () => {
+  const { server, url } = echoServer(10_000, true);
+  try {
+    const ws = await connectWebSocket(url, { deflate: true });
+    await ws.sendBinary(new Uint8Array(9_000)); // compresses to a few bytes, but is allowed
+    assert.equal((await withTimeout(2, () => ws.receive()))?.type, "binary");
+    await ws.sendBinary(new Uint8Array(5_000_000)); // ~5 KB on the wire, 5 MB inflated
+    assert.equal(await withTimeout(5, () => ws.receive()), null);
+    assert.equal(ws.closeCode, CloseCode.tooBig);
+  } finally {
+    await server.close();
   }
 });
