@@ -19,16 +19,22 @@ const RESOLVED: Promise<void> = Promise.resolve();
 /** Pushed data is sent once this much is buffered (and at `done`). */
 const FLUSH_AT = 16384;
 
-let dateSecond = 0;
-let dateText = "";
-/** The Date header, formatted once per second. */
+let dateText = new Date().toUTCString();
+let dateUses = 0;
+/**
+ * The Date header. Refreshed by the server's sweeper thread about once a second
+ * (`refreshHttpDate`), and here every 4096 replies in case no sweeper runs: no clock read
+ * per reply.
+ */
 function httpDate(): string {
-  const second = Math.floor(Date.now() / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateText = new Date(second * 1000).toUTCString();
-  }
+  if (++dateUses === 4096) refreshHttpDate();
   return dateText;
+}
+
+/** @internal Re-reads the clock for the Date header. */
+export function refreshHttpDate(): void {
+  dateUses = 0;
+  dateText = new Date().toUTCString();
 }
 
 /** Escapes text for HTML. */
@@ -209,12 +215,15 @@ export class HttpRequest {
 
   /** Head and body in one buffer and one send: the common whole reply. */
   #writeWhole(head: string, body: Uint8Array[], size: number): Promise<void> {
-    const out = new Uint8Array(head.length + size);
-    const { read, written } = encoder.encodeInto(head, out);
-    if (read !== head.length || written !== head.length) {
-      return this.#write([encoder.encode(head), ...body]); // non-ASCII in a header value
+    const n = head.length;
+    const out = new Uint8Array(n + size);
+    // ASCII, byte by byte: cheaper than a call into the encoder for a head this short.
+    for (let i = 0; i < n; i++) {
+      const c = head.charCodeAt(i);
+      if (c > 0x7f) return this.#write([encoder.encode(head), ...body]); // non-ASCII value
+      out[i] = c;
     }
-    let offset = written;
+    let offset = n;
     for (const b of body) {
       out.set(b, offset);
       offset += b.length;

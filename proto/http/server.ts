@@ -17,7 +17,7 @@ import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing } from "./body.ts";
 import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
-import { HttpRequest } from "./request.ts";
+import { HttpRequest, refreshHttpDate } from "./request.ts";
 
 /** A request handler: the first whose `match` says yes handles the request. */
 export interface Handler {
@@ -237,6 +237,7 @@ export class HttpServer {
   async #sweep(): Promise<void> {
     while (!this.#closing) {
       await sleep(this.#sweepEvery);
+      refreshHttpDate();
       const sweep = ++this.#sweeps;
       for (const c of this.#connections.values()) {
         if (c.deadline <= sweep) {
