@@ -1,8 +1,9 @@
 /**
- * permessage-deflate (RFC 7692): negotiation and the per-message codec. Our side never
- * keeps compression context between messages (it says `server_no_context_takeover` or
- * `client_no_context_takeover`), so each message compresses alone; the peer's messages
- * may use context, which is kept as the last 32 KiB of what was inflated.
+ * permessage-deflate (RFC 7692): negotiation and the per-message codec. Neither side keeps
+ * compression context between messages: the server's answer always says both
+ * `server_no_context_takeover` and `client_no_context_takeover` (RFC 7692 7.1.1.1-2 lets
+ * it), and our client asks for both. Each message then inflates on its own, with no
+ * window to keep per connection.
  *
  * @module
  */
@@ -11,14 +12,10 @@ import { Buffer } from "node:buffer";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { CloseCode, WebSocketError } from "./frame.ts";
 
-/** What was agreed for one connection. */
-export interface DeflateParams {
-  /** Whether the peer resets its context after each message (so no dictionary is kept). */
-  peerNoContextTakeover: boolean;
-}
+/** What was agreed for one connection (nothing to choose: no context either way). */
+export type DeflateParams = Record<string, never>;
 
 const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
-const WINDOW = 32768;
 
 /** The parameters of each offered extension ("name; a; b=1, other" -> entries). */
 export function parseExtensions(
@@ -55,32 +52,38 @@ export function acceptDeflate(
       continue;
     }
     return {
-      header: "permessage-deflate; server_no_context_takeover",
-      params: { peerNoContextTakeover: offer.params.has("client_no_context_takeover") },
+      header: "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+      params: {},
     };
   }
   return null;
 }
 
 /** The client's offer. */
-export const CLIENT_OFFER = "permessage-deflate; client_no_context_takeover";
+export const CLIENT_OFFER =
+  "permessage-deflate; client_no_context_takeover; server_no_context_takeover";
 
-/** The client's reading of the server's answer: the agreed parameters, or null. */
+/**
+ * The client's reading of the server's answer: the agreed parameters, or null if the
+ * extension was not agreed.
+ * @throws {WebSocketError} if the server keeps context though asked not to
+ */
 export function deflateAccepted(header: string | null): DeflateParams | null {
   const agreed = parseExtensions(header).find((e) => e.name === "permessage-deflate");
   if (agreed === undefined) return null;
-  return { peerNoContextTakeover: agreed.params.has("server_no_context_takeover") };
+  if (!agreed.params.has("server_no_context_takeover")) {
+    throw new WebSocketError(
+      CloseCode.protocolError,
+      "the server did not agree to server_no_context_takeover",
+    );
+  }
+  return {};
 }
 
-/** One connection's codec. */
+/** The per-message codec (stateless: no context is kept). */
 export class MessageDeflate {
-  readonly #params: DeflateParams;
-  #window: Uint8Array = new Uint8Array(0);
-
-  /** @param params what was agreed */
-  constructor(params: DeflateParams) {
-    this.#params = params;
-  }
+  /** @param _params what was agreed */
+  constructor(_params: DeflateParams = {}) {}
 
   /** A message's payload, compressed (RSV1 goes on its first frame). */
   compress(payload: Uint8Array): Uint8Array {
@@ -107,7 +110,6 @@ export class MessageDeflate {
       out = inflateRawSync(Buffer.from(input.buffer), {
         finishFlush: constants.Z_SYNC_FLUSH,
         maxOutputLength: limit,
-        ...(this.#window.length > 0 ? { dictionary: Buffer.from(this.#window) } : {}),
       });
     } catch (e) {
       if (e instanceof RangeError) {
@@ -115,14 +117,6 @@ export class MessageDeflate {
       }
       throw new WebSocketError(CloseCode.invalidData, "corrupt compressed message");
     }
-    const result = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    if (!this.#params.peerNoContextTakeover) {
-      // The peer may refer back into what came before: keep the last 32 KiB.
-      const joined = new Uint8Array(this.#window.length + result.length);
-      joined.set(this.#window);
-      joined.set(result, this.#window.length);
-      this.#window = joined.slice(Math.max(0, joined.length - WINDOW));
-    }
-    return result;
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 }

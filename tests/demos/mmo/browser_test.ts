@@ -44,7 +44,7 @@ Deno.test({
           return s.frames > 3 && s.boxes.length > 0 && s.movers.length > 0;
         },
         undefined,
-        { timeout: 10_000 },
+        { timeout: 10_000, polling: 50 },
       );
       type State = {
         viewX: number;
@@ -106,15 +106,21 @@ Deno.test({
           return s.viewX > v.viewX && s.viewY > v.viewY;
         },
         before,
-        { timeout: 5000 },
+        { timeout: 5000, polling: 50 },
       );
-      // WASD too.
-      const dragged = await read();
+      // WASD too, once the drag's last update has come back (the view has settled).
+      let dragged = await read();
+      for (let i = 0; i < 50; i++) {
+        await page.waitForTimeout(100);
+        const again = await read();
+        if (again.viewX === dragged.viewX && again.viewY === dragged.viewY) break;
+        dragged = again;
+      }
       await page.keyboard.press("a");
       await page.waitForFunction(
         (x) => (globalThis as unknown as { mmo: State }).mmo.viewX < x,
         dragged.viewX,
-        { timeout: 5000 },
+        { timeout: 5000, polling: 50 },
       );
       assert.equal(mmo.viewers(), 1);
       // Chromium offered permessage-deflate and the server took it: updates went compressed.
