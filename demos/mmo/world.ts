@@ -76,6 +76,8 @@ export interface WorldOptions {
 }
 
 const RADIUS = 25;
+/** Up to this many viewports, a step checks each one instead of querying their tree. */
+const FEW_VIEWERS = 32;
 
 /**
  * The world: boxes, movers and viewports in three quadtrees, and a thread per wanderer.
@@ -103,6 +105,7 @@ export class World {
   readonly #random: () => number;
   #threads: Thread[] = [];
   #swept: Bounded = { x0: 0, y0: 0, x1: 0, y1: 0 };
+  #viewList: Viewport[] = [];
 
   /** @param options sizes and counts */
   constructor(options: WorldOptions = {}) {
@@ -184,20 +187,28 @@ export class World {
     mover.y = y;
     this.movers.move(mover, x - RADIUS, y - RADIUS, x + RADIUS, y + RADIUS);
     this.steps++;
-    if (this.viewports.size > 0) {
-      const swept = this.#swept; // reused: no allocation per step
-      swept.x0 = x0;
-      swept.y0 = y0;
-      swept.x1 = x1;
-      swept.y1 = y1;
-      this.viewports.forEachIn(swept, notify);
+    const viewers = this.viewports.size;
+    if (viewers === 0) return;
+    if (viewers <= FEW_VIEWERS) {
+      // A handful of viewers: checking each is cheaper than walking the tree per step.
+      for (const v of this.#viewList) {
+        if (v.x0 <= x1 && v.x1 >= x0 && v.y0 <= y1 && v.y1 >= y0) v.changed.set();
+      }
+      return;
     }
+    const swept = this.#swept; // reused: no allocation per step
+    swept.x0 = x0;
+    swept.y0 = y0;
+    swept.x1 = x1;
+    swept.y1 = y1;
+    this.viewports.forEachIn(swept, notify);
   }
 
   /** Adds a viewport (a viewer's window) of side `size` at (x, y). */
   addViewport(x: number, y: number, size: number): Viewport {
     const view = new Viewport(x, y, size);
     this.viewports.insert(view);
+    this.#viewList.push(view);
     view.changed.set();
     return view;
   }
@@ -216,6 +227,7 @@ export class World {
   /** Removes a viewport. */
   removeViewport(view: Viewport): void {
     this.viewports.remove(view);
+    this.#viewList = this.#viewList.filter((v) => v !== view);
   }
 }
 

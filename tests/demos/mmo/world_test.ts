@@ -61,3 +61,29 @@ Deno.test("the wire format round-trips; cut or unknown messages are RangeErrors"
     }
   }
 });
+
+Deno.test("with many viewers (the viewport tree), only the viewports a step touches learn of it", async () => {
+  await spawn(async () => {
+    const world = new World({ size: 2048, boxes: 10, wanderers: 20, stepSeconds: 0.005, seed: 3 });
+    const all = world.addViewport(0, 0, 2048);
+    // Far outside the world, where no wanderer goes: never told of a step.
+    const far = Array.from(
+      { length: 39 },
+      (_, i) => world.addViewport(100_000 + i * 2000, 100_000, 1024),
+    );
+    for (const v of [all, ...far]) v.changed.clear();
+    world.start();
+    try {
+      await withTimeout(2, () => all.changed.wait());
+      await withTimeout(2, async () => {
+        while (world.steps < 200) {
+          all.changed.clear();
+          await all.changed.wait();
+        }
+      });
+      assert.ok(far.every((v) => !v.changed.isSet));
+    } finally {
+      await world.stop();
+    }
+  }).join();
+});
