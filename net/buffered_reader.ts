@@ -120,6 +120,33 @@ export class SocketReader {
   }
 
   /**
+   * Reads what the socket has now into the buffer, without waiting: true if bytes came,
+   * false at the end of the stream, null if none are there yet (wait with
+   * `socket.waitForRead()`, then call again). Saves the frames of `fill` where a wait is
+   * the rule, as between requests on a keep-alive connection.
+   *
+   * @example
+   * ```ts ignore
+   * let more: boolean | null;
+   * while ((more = reader.fillNow()) === null) await reader.socket.waitForRead();
+   * ```
+   */
+  fillNow(): boolean | null {
+    if (this.#eof) return false;
+    if (this.#end === this.#buf.length) {
+      this.#ensureRoom(this.#end - this.#start + 4096);
+    }
+    const n = this.socket.tryRecvInto(this.#buf.subarray(this.#end));
+    if (n < 0) return null;
+    if (n === 0) {
+      this.#eof = true;
+      return false;
+    }
+    this.#end += n;
+    return true;
+  }
+
+  /**
    * The head already buffered, if a whole one is (see `readHead`), consumed; else null
    * and nothing consumed. Synchronous: the common case of a request that came in one
    * piece costs no wait.

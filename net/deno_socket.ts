@@ -229,6 +229,19 @@ export class DenoSocket extends Socket {
     return n;
   }
 
+  /** Takes what the last read brought in, without blocking (see `Socket.tryRecvInto`). */
+  tryRecvInto(buffer: Uint8Array): number {
+    this.#stream("recv");
+    if (buffer.length === 0) return 0;
+    const n = Math.min(buffer.length, this.#inEnd - this.#inStart);
+    if (n > 0) {
+      buffer.set(this.#inbox!.subarray(this.#inStart, this.#inStart + n));
+      this.#inStart += n;
+      return n;
+    }
+    return this.#atEnd || this.#readShut ? 0 : -1;
+  }
+
   /**
    * Writes some of `data`; returns how many bytes Deno took.
    *

@@ -45,6 +45,7 @@ const OPTION_CODE: Record<SocketOption, number> = {
   SO_TYPE: 10,
 };
 const SHUTDOWN_CODE = { read: 0, write: 1, both: 2 } as const;
+const RESOLVED: Promise<void> = Promise.resolve();
 const MAX_IO = 0x7fffffff;
 
 /** What a host part of "" or "*" means when binding. */
@@ -74,6 +75,8 @@ export class FfiSocket extends Socket implements Pollable {
   readonly #poller: FfiPoller;
   #address: Uint8Array | null = null;
   #streak = 0;
+  /** `tryRecvInto` declined to read on for fairness: the next `waitForRead` yields. */
+  #owesYield = false;
 
   /** @internal Wraps `fd` (non-blocking, close-on-exec) and registers it with the poller. */
   constructor(poller: FfiPoller, fd: number, family: SocketFamily, type: SocketType) {
@@ -175,6 +178,28 @@ export class FfiSocket extends Socket implements Pollable {
     return this.#recvWaiting(buffer);
   }
 
+  /** Reads what is there now, without blocking (see `Socket.tryRecvInto`). */
+  tryRecvInto(buffer: Uint8Array): number {
+    const fd = this.#fd("recv");
+    if (!this._readable) return -1;
+    if (!scheduler.charge() || ++this.#streak >= SELFISHNESS) {
+      // This thread's turn is up: `waitForRead` yields before it reads on.
+      this.#streak = 0;
+      this.#owesYield = true;
+      return -1;
+    }
+    const poller = this.#poller;
+    const length = buffer.length < MAX_IO ? buffer.length : MAX_IO;
+    const n = poller.shim.sh_recv(fd, buffer, length);
+    if (n >= 0) {
+      if (n < length && n > 0 && this.type === "stream" && !this._hup) this._readable = false;
+      return n;
+    }
+    if (poller.wouldBlock(n)) this._readable = false;
+    else if (n !== -poller.EINTR) throw poller.error(-n, "recv");
+    return -1;
+  }
+
   async #recvWaiting(buffer: Uint8Array): Promise<number> {
     const poller = this.#poller;
     const length = Math.min(buffer.length, MAX_IO);
@@ -238,7 +263,23 @@ export class FfiSocket extends Socket implements Pollable {
     return this.#sendWaiting(data, 0);
   }
 
-  async #sendWaiting(data: Uint8Array, sent: number): Promise<number> {
+  /** As `send`, copying only what the kernel does not take at once. */
+  override sendBorrowed(data: Uint8Array): Promise<number> {
+    const fd = this.fd;
+    if (fd >= 0 && data.length < MAX_IO) {
+      const poller = this.#poller;
+      const n = poller.shim.sh_send(fd, data, data.length);
+      if (n === data.length) return this.#done(n);
+      if (n >= 0) return this.#sendWaiting(data.slice(n), 0, data.length);
+      if (!poller.wouldBlock(n) && n !== -poller.EINTR) {
+        return Promise.reject(poller.error(-n, "send"));
+      }
+    }
+    return this.#sendWaiting(data.slice(), 0, data.length);
+  }
+
+  /** Sends the rest of `data` from `sent` on; resolves to `total` (`data`'s length by default). */
+  async #sendWaiting(data: Uint8Array, sent: number, total = data.length): Promise<number> {
     const poller = this.#poller;
     while (sent < data.length) {
       const n = poller.shim.sh_send(
@@ -256,7 +297,7 @@ export class FfiSocket extends Socket implements Pollable {
       }
       await poller.wait(this, WRITE);
     }
-    return await this.#done(data.length);
+    return await this.#done(total);
   }
 
   /**
@@ -512,10 +553,18 @@ export class FfiSocket extends Socket implements Pollable {
    *
    * Interruption point.
    */
-  async waitForRead(): Promise<void> {
+  waitForRead(): Promise<void> {
+    if (this.#owesYield) {
+      this.#owesYield = false;
+      return yieldSlice();
+    }
     const poller = this.#poller;
-    if ((poller.shim.sh_ready(this.#fd("waitForRead"), READ) & (READ | HUP | ERR)) !== 0) return;
-    await poller.wait(this, READ);
+    const fd = this.fd;
+    if (fd < 0) return Promise.reject(new ClosedError("waitForRead on a closed socket"));
+    // Drained since the last edge: only the next edge can bring more.
+    if (!this._readable) return poller.wait(this, READ) as Promise<unknown> as Promise<void>;
+    if ((poller.shim.sh_ready(fd, READ) & (READ | HUP | ERR)) !== 0) return RESOLVED;
+    return poller.wait(this, READ) as Promise<unknown> as Promise<void>;
   }
 
   /** Blocks until the socket can take more data. Interruption point. */

@@ -77,6 +77,21 @@ export abstract class Socket {
   abstract recvInto(buffer: Uint8Array): Promise<number>;
 
   /**
+   * Reads into `buffer` only what is there now, without blocking: the bytes read, 0 at
+   * the end of the stream, or -1 if nothing can be read yet (then `waitForRead` and try
+   * again). A thread that keeps finding data is told -1 now and then so that it takes its
+   * turn in `waitForRead` (fairness), as the blocking calls do.
+   *
+   * @example
+   * ```ts ignore
+   * let n: number;
+   * while ((n = socket.tryRecvInto(buffer)) < 0) await socket.waitForRead();
+   * ```
+   * @throws {ClosedError} if the socket is closed
+   */
+  abstract tryRecvInto(buffer: Uint8Array): number;
+
+  /**
    * Writes some of `data` (at least 1 byte unless `data` is empty); returns how many
    * bytes were taken. Blocks until the socket can take some.
    */
@@ -175,6 +190,24 @@ export abstract class Socket {
     let sent = 0;
     while (sent < data.length) sent += await this.sendSome(data.subarray(sent));
     return data.length;
+  }
+
+  /**
+   * Same as {@linkcode Socket.send}, for data in a buffer the caller reuses as soon as
+   * this returns (a scratch buffer): what the kernel does not take at once is copied
+   * before the wait. Saves the allocation of a buffer per message where writes rarely
+   * block (the FFI backend writes synchronously; the Deno backend always copies).
+   *
+   * Interruption point: as `send`.
+   *
+   * @example
+   * ```ts ignore
+   * const n = new TextEncoder().encodeInto(reply, scratch).written;
+   * await socket.sendBorrowed(scratch.subarray(0, n));
+   * ```
+   */
+  sendBorrowed(data: Uint8Array): Promise<number> {
+    return this.send(data.slice());
   }
 
   /** Same as {@linkcode Socket.send}. */

@@ -5,6 +5,18 @@
  */
 
 /**
+ * `text` in lower case; itself when it has no upper-case letter (the common case of
+ * names written in lower case): `toLowerCase` is a slow builtin for so little work.
+ */
+function lower(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c > 127) return text.toLowerCase();
+  }
+  return text;
+}
+
+/**
  * Header fields by lower-case name. `get` joins repeated fields with ", " (as RFC 9110
  * allows for list fields); `getAll` returns them apart (Set-Cookie).
  *
@@ -29,23 +41,28 @@ export class HttpHeaders {
 
   /** The value of `name` (repeated fields joined by ", "), or null. */
   get(name: string): string | null {
-    const key = name.toLowerCase();
+    const key = lower(name);
+    const fields = this.#fields;
     let out: string | null = null;
-    for (const [n, v] of this.#fields) {
-      if (n === key) out = out === null ? v : `${out}, ${v}`;
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i];
+      if (field[0] === key) out = out === null ? field[1] : `${out}, ${field[1]}`;
     }
     return out;
   }
 
   /** Every value of `name`, in order. */
   getAll(name: string): string[] {
-    const key = name.toLowerCase();
-    return this.#fields.filter(([n]) => n === key).map(([, v]) => v);
+    const key = lower(name);
+    const fields = this.#fields;
+    const out: string[] = [];
+    for (let i = 0; i < fields.length; i++) if (fields[i][0] === key) out.push(fields[i][1]);
+    return out;
   }
 
   /** Whether `name` is present. */
   has(name: string): boolean {
-    const key = name.toLowerCase();
+    const key = lower(name);
     const fields = this.#fields;
     for (let i = 0; i < fields.length; i++) if (fields[i][0] === key) return true;
     return false;
@@ -53,7 +70,7 @@ export class HttpHeaders {
 
   /** Replaces every `name` field with one. */
   set(name: string, value: string): void {
-    const key = name.toLowerCase();
+    const key = lower(name);
     const fields = this.#fields;
     let at = -1, count = 0;
     for (let i = 0; i < fields.length; i++) {
@@ -70,7 +87,7 @@ export class HttpHeaders {
 
   /** Adds a field (keeps existing ones). */
   add(name: string, value: string): void {
-    this.#fields.push([name.toLowerCase(), value]);
+    this.#fields.push([lower(name), value]);
   }
 
   /** @internal Adds a field whose name is already lower case (the parser's fast path). */
@@ -80,7 +97,7 @@ export class HttpHeaders {
 
   /** Removes every `name` field. */
   delete(name: string): void {
-    const key = name.toLowerCase();
+    const key = lower(name);
     if (this.has(key)) this.#fields = this.#fields.filter(([n]) => n !== key);
   }
 
@@ -93,14 +110,19 @@ export class HttpHeaders {
   hasToken(name: string, token: string): boolean {
     const value = this.get(name);
     if (value === null) return false;
-    const want = token.toLowerCase();
-    if (value.length === want.length) return value.toLowerCase() === want; // one token
+    const want = lower(token);
+    if (value.length === want.length) return lower(value) === want; // one token
     return value.split(",").some((t) => t.trim().toLowerCase() === want);
   }
 
   /** The fields as [lower-case name, value] pairs. */
   [Symbol.iterator](): IterableIterator<[string, string]> {
     return this.#fields[Symbol.iterator]();
+  }
+
+  /** @internal The fields in order, names lower-case: read only, for writing a head. */
+  _fields(): readonly (readonly [string, string])[] {
+    return this.#fields;
   }
 
   /** The fields as "Name: value\r\n" lines (names as stored: lower case). */

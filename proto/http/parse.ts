@@ -100,6 +100,26 @@ function badLine(head: Uint8Array, from: number, to: number, what: string): Prot
   return new ProtocolError(`bad ${what} "${text(head, from, Math.min(to, from + 60))}"`);
 }
 
+/** Lower-case field names seen lately, by a hash of their bytes: most names repeat. */
+const fieldNames: (string | undefined)[] = new Array(512).fill(undefined);
+
+/** The lower-case name at `head[from..to)`: from `fieldNames` if there, else made (and kept). */
+function fieldName(all: string, head: Uint8Array, from: number, to: number, hash: number): string {
+  const slot = hash & 511;
+  const known = fieldNames[slot];
+  if (known !== undefined && known.length === to - from) {
+    let i = 0;
+    while (i < known.length) {
+      let b = head[from + i];
+      if (b >= 65 && b <= 90) b += 32;
+      if (known.charCodeAt(i) !== b) break;
+      i++;
+    }
+    if (i === known.length) return known;
+  }
+  return fieldNames[slot] = all.slice(from, to).toLowerCase();
+}
+
 /**
  * Parses a request head (as returned by `SocketReader.readHead`), scanning bytes: no
  * string is made but the method, target, field names and values.
@@ -148,8 +168,13 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
     const e = end > p && head[end - 1] === 13 ? end - 1 : end;
     if (e === p) break; // the blank line
     if (++count > maxFields) throw new HeadersTooLargeError(`more than ${maxFields} header fields`);
-    let c = p;
-    while (c < e && TOKEN_BYTE[head[c]] === 1) c++;
+    let c = p, hash = 0;
+    for (; c < e; c++) {
+      const b = head[c];
+      if (TOKEN_BYTE[b] !== 1) break;
+      // Letters hash alike in either case; the compare in fieldName is exact.
+      hash = (hash * 31 + (b | 0x20)) | 0;
+    }
     // No space before the colon, no obsolete line folding (RFC 9112 5.1, 5.2).
     if (c === p || c >= e || head[c] !== 58) throw badLine(head, p, e, "header line");
     let v0 = c + 1, v1 = e;
@@ -161,7 +186,7 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
         throw new ProtocolError(`bad value for header ${text(head, p, c)}`);
       }
     }
-    headers._addLower(all.slice(p, c).toLowerCase(), all.slice(v0, v1));
+    headers._addLower(fieldName(all, head, p, c, hash), all.slice(v0, v1));
     p = end + 1;
   }
   return { method, target, minor, headers };
@@ -204,6 +229,9 @@ export function parseResponseHead(head: Uint8Array, maxFields = 100): ResponseHe
   }
 }
 
+const NO_BODY = Object.freeze({ kind: "length", length: 0 } as const);
+const TO_CLOSE = Object.freeze({ kind: "close" } as const);
+
 /**
  * How a message's body is delimited, from its headers (RFC 9112 6.3): "chunked", a
  * length, or "close" (read to the end: responses only).
@@ -214,6 +242,7 @@ export function bodyFraming(
   isRequest: boolean,
 ): { kind: "chunked" } | { kind: "length"; length: number } | { kind: "close" } {
   const te = headers.get("transfer-encoding");
+  if (te === null && !headers.has("content-length")) return isRequest ? NO_BODY : TO_CLOSE;
   const cl = headers.getAll("content-length");
   if (te !== null) {
     if (cl.length > 0) throw new ProtocolError("both Transfer-Encoding and Content-Length");

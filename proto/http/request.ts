@@ -5,7 +5,6 @@
  * @module
  */
 
-import { concatBytes } from "../../core/bytes.ts";
 import type { Address } from "../../net/address.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
@@ -13,28 +12,47 @@ import type { BodyReader } from "./body.ts";
 import { HttpError, STATUS_TEXT } from "./errors.ts";
 import { HttpHeaders } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
+import {
+  byteLength,
+  putBytes,
+  putChunk,
+  putFieldName,
+  putText,
+  replyIsEmpty,
+  sendReply,
+  startReply,
+} from "./reply_bytes.ts";
 
-const encoder = new TextEncoder();
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Pushed data is sent once this much is buffered (and at `done`). */
 const FLUSH_AT = 16384;
 
-let dateText = new Date().toUTCString();
+type Chunk = string | Uint8Array;
+
+/** The bytes of "HTTP/1.1 200 OK\r\ndate: " by minor version and status, made once each. */
+const statusLines: Uint8Array[][] = [[], []];
+function statusLine(minor: 0 | 1, status: number): Uint8Array {
+  return statusLines[minor][status] ??= new TextEncoder().encode(
+    `HTTP/1.${minor} ${status} ${STATUS_TEXT[status] ?? "Unknown"}\r\ndate: `,
+  );
+}
+
+let dateBytes = new TextEncoder().encode(new Date().toUTCString());
 let dateUses = 0;
 /**
- * The Date header. Refreshed by the server's sweeper thread about once a second
+ * The Date header's bytes. Refreshed by the server's sweeper thread about once a second
  * (`refreshHttpDate`), and here every 4096 replies in case no sweeper runs: no clock read
  * per reply.
  */
-function httpDate(): string {
+function httpDate(): Uint8Array {
   if (++dateUses === 4096) refreshHttpDate();
-  return dateText;
+  return dateBytes;
 }
 
 /** @internal Re-reads the clock for the Date header. */
 export function refreshHttpDate(): void {
   dateUses = 0;
-  dateText = new Date().toUTCString();
+  dateBytes = new TextEncoder().encode(new Date().toUTCString());
 }
 
 /** Escapes text for HTML. */
@@ -83,7 +101,7 @@ export class HttpRequest {
   #rawQuery: string | null = null;
   #path: string | null = null;
   #query: URLSearchParams | null = null;
-  #pending: Uint8Array[] = [];
+  #pending: Chunk[] | null = null;
   #pendingSize = 0;
   #headSent = false;
   #chunked = false;
@@ -186,9 +204,10 @@ export class HttpRequest {
       this.status !== 304;
   }
 
-  #head(length: number | null): string {
-    const reason = STATUS_TEXT[this.status] ?? "Unknown";
-    let head = `HTTP/1.${this.minor} ${this.status} ${reason}\r\ndate: ${httpDate()}\r\n`;
+  /** Assembles the reply's head (see `reply_bytes.ts`); `length` null: not known yet. */
+  #putHead(length: number | null): void {
+    putBytes(statusLine(this.minor, this.status));
+    putBytes(httpDate());
     const headers = this.replyHeaders;
     if (headers.hasToken("connection", "close")) this.#keepAlive = false;
     const noBody = this.status < 200 || this.status === 204 || this.status === 304;
@@ -201,41 +220,37 @@ export class HttpRequest {
         this.#untilClose = true; // HTTP/1.0 without a length: the end is the close
       }
     }
-    head += headers.toString();
+    const fields = headers._fields();
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i];
+      putFieldName(field[0]);
+      putText(field[1]);
+    }
     if (!headers.has("connection")) {
-      if (!this.keepAlive) head += "connection: close\r\n";
-      else if (this.minor === 0) head += "connection: keep-alive\r\n";
+      if (!this.keepAlive) putText("\r\nconnection: close");
+      else if (this.minor === 0) putText("\r\nconnection: keep-alive");
     }
-    return head + "\r\n";
+    putText("\r\n\r\n");
   }
 
-  #write(parts: Uint8Array[]): Promise<void> {
-    return this.#socket.send(concatBytes(parts)) as Promise<unknown> as Promise<void>;
-  }
-
-  /** Head and body in one buffer and one send: the common whole reply. */
-  #writeWhole(head: string, body: Uint8Array[], size: number): Promise<void> {
-    const n = head.length;
-    const out = new Uint8Array(n + size);
-    // ASCII, byte by byte: cheaper than a call into the encoder for a head this short.
-    for (let i = 0; i < n; i++) {
-      const c = head.charCodeAt(i);
-      if (c > 0x7f) return this.#write([encoder.encode(head), ...body]); // non-ASCII value
-      out[i] = c;
-    }
-    let offset = n;
-    for (const b of body) {
-      out.set(b, offset);
-      offset += b.length;
-    }
-    return this.#socket.send(out) as Promise<unknown> as Promise<void>;
-  }
-
-  #take(): Uint8Array[] {
+  /** Takes the pending body: its chunks, or null if there are none. */
+  #take(): Chunk[] | null {
     const parts = this.#pending;
-    this.#pending = [];
+    this.#pending = null;
     this.#pendingSize = 0;
     return parts;
+  }
+
+  /** Assembles `body` (chunked if the reply is), after whatever was assembled before. */
+  #putBody(body: Chunk[] | null, size: number): void {
+    if (body === null || size === 0 || !this.#bodyAllowed()) return;
+    if (this.#chunked) putText(`${size.toString(16)}\r\n`);
+    for (let i = 0; i < body.length; i++) putChunk(body[i]);
+    if (this.#chunked) putText("\r\n");
+  }
+
+  #send(): Promise<void> {
+    return sendReply(this.#socket) as Promise<unknown> as Promise<void>;
   }
 
   /**
@@ -245,29 +260,23 @@ export class HttpRequest {
    */
   async push(data: string | Uint8Array): Promise<void> {
     if (this.#finished) throw new HttpError(500, "push after done");
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    if (bytes.length === 0) return;
-    this.#pending.push(bytes);
-    this.#pendingSize += bytes.length;
+    const size = byteLength(data);
+    if (size === 0) return;
+    (this.#pending ??= []).push(data);
+    this.#pendingSize += size;
     if (this.#pendingSize >= FLUSH_AT) await this.flush();
   }
 
   /** Sends what `push` buffered now (the head first, chunked if no length was set). */
-  async flush(): Promise<void> {
-    const parts: Uint8Array[] = [];
+  flush(): Promise<void> {
+    startReply();
     if (!this.#headSent) {
       this.#headSent = true;
-      parts.push(encoder.encode(this.#head(null)));
+      this.#putHead(null);
     }
-    const body = this.#take();
-    if (this.#bodyAllowed() && body.length > 0) {
-      if (this.#chunked) {
-        let size = 0;
-        for (const b of body) size += b.length;
-        parts.push(encoder.encode(`${size.toString(16)}\r\n`), ...body, encoder.encode("\r\n"));
-      } else parts.push(...body);
-    }
-    if (parts.length > 0) await this.#write(parts);
+    const size = this.#pendingSize;
+    this.#putBody(this.#take(), size);
+    return replyIsEmpty() ? RESOLVED : this.#send();
   }
 
   /**
@@ -277,40 +286,27 @@ export class HttpRequest {
   done(data?: string | Uint8Array): Promise<void> {
     // Not async: a handler's `return request.respond(...)` costs no extra frames.
     if (this.#finished) return RESOLVED;
+    this.#finished = true;
+    let size = this.#pendingSize;
+    let body = this.#take();
     if (data !== undefined) {
-      const bytes = typeof data === "string" ? encoder.encode(data) : data;
-      if (bytes.length > 0) {
-        this.#pending.push(bytes);
-        this.#pendingSize += bytes.length;
+      const dataSize = byteLength(data);
+      if (dataSize > 0) {
+        if (body === null) body = [data];
+        else body.push(data);
+        size += dataSize;
       }
     }
-    this.#finished = true;
+    startReply();
     if (!this.#headSent) {
       this.#headSent = true;
-      const allowed = this.#bodyAllowed();
-      const size = this.#pendingSize;
-      const head = this.#head(allowed ? size : 0);
-      const body = this.#take();
-      return allowed ? this.#writeWhole(head, body, size) : this.#writeWhole(head, [], 0);
+      this.#putHead(this.#bodyAllowed() ? size : 0);
+      this.#putBody(body, size);
+    } else {
+      this.#putBody(body, size);
+      if (this.#chunked && this.#bodyAllowed()) putText("0\r\n\r\n");
     }
-    const parts: Uint8Array[] = [];
-    const body = this.#take();
-    if (this.#bodyAllowed()) {
-      if (this.#chunked) {
-        const size = this.#pendingSizeOf(body);
-        if (size > 0) {
-          parts.push(encoder.encode(`${size.toString(16)}\r\n`), ...body, encoder.encode("\r\n"));
-        }
-        parts.push(encoder.encode("0\r\n\r\n"));
-      } else parts.push(...body);
-    }
-    return parts.length > 0 ? this.#write(parts) : RESOLVED;
-  }
-
-  #pendingSizeOf(parts: Uint8Array[]): number {
-    let size = 0;
-    for (const p of parts) size += p.length;
-    return size;
+    return replyIsEmpty() ? RESOLVED : this.#send();
   }
 
   /**

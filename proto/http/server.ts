@@ -136,12 +136,14 @@ export class HttpServer {
       return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     }).join("/");
     const regex = new RegExp(`^${source}$`);
+    const exact = names.length === 0 ? pattern : null; // no captures: a string compare
     return this.push({
       match(request) {
         if (
           method !== "*" && request.method !== method &&
           !(method === "GET" && request.method === "HEAD")
         ) return false;
+        if (exact !== null) return request.path === exact;
         const m = regex.exec(request.path);
         if (m === null) return false;
         if (names.length > 0) {
@@ -266,9 +268,9 @@ export class HttpServer {
           // Idle between requests: the only wait the server's close may cut short.
           state.timeout = options.idleTimeout;
           state.deadline = this.#deadline(options.idleTimeout);
-          let more: boolean;
+          let more: boolean | null;
           try {
-            more = await reader.fill();
+            while ((more = reader.fillNow()) === null) await socket.waitForRead();
           } catch (e) {
             if (e instanceof Interrupted) return; // idle timeout, or the server closing
             throw e;
@@ -293,7 +295,18 @@ export class HttpServer {
         }
         const request = this.#request(head, framing, socket, reader, peer);
         this.#stats.requests++;
-        await this.#handle(request);
+        if (this.#closing) request.closeAfter();
+        // The handler's promise is awaited here, not in a helper: one frame less a request.
+        try {
+          const handler = this.#handlerFor(request);
+          if (handler === undefined) await this.#notServed(request);
+          else {
+            await handler.handle(request);
+            if (!request.finished) await request.done();
+          }
+        } catch (e) {
+          await this.#failed(request, e);
+        }
         if (request.upgraded) {
           upgraded = true;
           return;
@@ -332,36 +345,36 @@ export class HttpServer {
     return request;
   }
 
-  async #handle(request: HttpRequest): Promise<void> {
-    if (this.#closing) request.closeAfter();
-    try {
-      if (request.body.tooLarge) {
-        await request.error(413, `the body is larger than ${this.#options.maxBodyBytes} bytes`);
-        return;
-      }
-      let handler: Handler | undefined;
-      for (const h of this.handlers) {
-        if (h.match(request)) {
-          handler = h;
-          break;
-        }
-      }
-      if (handler === undefined) {
-        await request.error(404, `nothing at ${request.path}`);
-        return;
-      }
-      await handler.handle(request);
-      if (!request.finished) await request.done();
-    } catch (e) {
-      if (e instanceof Interrupted) throw e;
-      if (e instanceof SocketError || e instanceof EOFError) throw e;
-      if (e instanceof HttpError) {
-        await request.error(e.status, e.message);
-        return;
-      }
-      this.#options.onError(e, request);
-      await request.error(500);
+  /** The first handler that takes `request`; none for a body too large (413). */
+  #handlerFor(request: HttpRequest): Handler | undefined {
+    if (request.body.tooLarge) return undefined;
+    const handlers = this.handlers;
+    for (let i = 0; i < handlers.length; i++) {
+      if (handlers[i].match(request)) return handlers[i];
     }
+    return undefined;
+  }
+
+  /** The reply when no handler took `request`: 413 for a body too large, else 404. */
+  #notServed(request: HttpRequest): Promise<void> {
+    return request.body.tooLarge
+      ? request.error(413, `the body is larger than ${this.#options.maxBodyBytes} bytes`)
+      : request.error(404, `nothing at ${request.path}`);
+  }
+
+  /**
+   * A handler failed: an HttpError becomes its reply, anything else a 500 (reported to
+   * `onError`); interruptions and lost peers end the connection.
+   */
+  async #failed(request: HttpRequest, e: unknown): Promise<void> {
+    if (e instanceof Interrupted) throw e;
+    if (e instanceof SocketError || e instanceof EOFError) throw e;
+    if (e instanceof HttpError) {
+      await request.error(e.status, e.message);
+      return;
+    }
+    this.#options.onError(e, request);
+    await request.error(500);
   }
 
   async #refuse(socket: Socket, error: unknown): Promise<void> {

@@ -308,6 +308,72 @@ socketTest("waitForRead returns when data is there and leaves it for recv", asyn
   closeAll(client, conn, server);
 });
 
+socketTest(
+  "tryRecvInto reads what is there without blocking: -1 before, 0 at the end",
+  async () => {
+    const { server, client, conn } = await connectedPair();
+    const buffer = new Uint8Array(64);
+    assert.equal(conn.tryRecvInto(buffer), -1);
+    await client.send(bytes("abcdef"));
+    let got = "";
+    while (got.length < 6) {
+      const n = conn.tryRecvInto(buffer);
+      if (n < 0) await withTimeout(2, () => conn.waitForRead());
+      else got += text(buffer.subarray(0, n));
+    }
+    assert.equal(got, "abcdef");
+    client.close();
+    let n: number;
+    while ((n = conn.tryRecvInto(buffer)) < 0) await withTimeout(2, () => conn.waitForRead());
+    assert.equal(n, 0);
+    conn.close();
+    assert.throws(() => conn.tryRecvInto(buffer), ClosedError);
+    server.close();
+  },
+);
+
+socketTest(
+  "a thread that always finds data through tryRecvInto still lets others run",
+  async () => {
+    const { server, client, conn } = await connectedPair();
+    await client.send(new Uint8Array(1 << 16));
+    let otherRan = false;
+    const other = spawn(() => {
+      otherRan = true;
+    });
+    const buffer = new Uint8Array(1);
+    let declined = 0, read = 0;
+    while (read < 1 << 16 && !otherRan) {
+      const n = conn.tryRecvInto(buffer);
+      if (n > 0) read += n;
+      else {
+        declined++;
+        await conn.waitForRead();
+      }
+    }
+    assert.ok(otherRan, `the other thread never ran in ${read} one-byte reads`);
+    assert.ok(declined > 0);
+    await other.join();
+    closeAll(client, conn, server);
+  },
+);
+
+socketTest(
+  "sendBorrowed: the buffer can be reused at once, even when the send must wait",
+  async () => {
+    const { server, client, conn } = await connectedPair();
+    const size = 4 << 20; // more than the kernel takes at once: part waits
+    const scratch = new Uint8Array(size).fill(1);
+    const writer = spawn(() => client.sendBorrowed(scratch));
+    await sleep(0); // the writer ran up to its wait
+    scratch.fill(2); // reused while the rest of the send waits
+    const got = await withTimeout(10, () => conn.recvExact(size));
+    assert.equal(await writer.join(), size);
+    assert.ok(got.every((b) => b === 1), "bytes sent changed with the buffer after the call");
+    closeAll(client, conn, server);
+  },
+);
+
 socketTest("TCP_NODELAY can be set and read back", async () => {
   const { server, client, conn } = await connectedPair();
   client.setsockopt("TCP_NODELAY", true);

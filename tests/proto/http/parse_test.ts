@@ -134,3 +134,22 @@ Deno.test("garbage: 20k random heads parse or throw an HttpError, nothing else",
     }
   }
 });
+
+Deno.test("field names come out in lower case whatever their case, however often seen", () => {
+  const random = prng(7);
+  const letters = "abcdefghijklmnopqrstuvwxyz-";
+  const names: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    let name = "x";
+    const length = 1 + Math.floor(random() * 12);
+    for (let j = 0; j < length; j++) name += letters[Math.floor(random() * letters.length)];
+    names.push(name);
+  }
+  for (let round = 0; round < 3; round++) {
+    for (const name of names) {
+      const mixed = [...name].map((c) => random() < 0.5 ? c.toUpperCase() : c).join("");
+      const head = parseRequestHead(bytes(`GET / HTTP/1.1\r\n${mixed}: v\r\n\r\n`));
+      assert.deepEqual([...head.headers], [[name, "v"]]);
+    }
+  }
+});

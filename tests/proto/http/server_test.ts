@@ -189,6 +189,40 @@ socketTest("a reply pushed without a length goes out chunked", async () => {
   }
 });
 
+socketTest(
+  "text replies are UTF-8 with their byte length; replies past 1 MiB arrive whole",
+  async () => {
+    const big = "é".repeat(700_000) + "end"; // 1.4 MB of UTF-8
+    const server = new HttpServer({ onError: () => {} });
+    server.route("GET", "/utf8", (r) => r.respond(200, "naïve ☃ 𝄞", { "x-note": "café" }));
+    server.route("GET", "/big", (r) => r.respond(200, big));
+    server.route("GET", "/pushed", async (r) => {
+      await r.push("☃".repeat(10_000)); // past the 16 KiB flush: goes out chunked
+      await r.push("𝄞");
+    });
+    server.listen("127.0.0.1:0");
+    const client = await RawClient.open(server);
+    try {
+      await client.send("GET /utf8 HTTP/1.1\r\nHost: x\r\n\r\n");
+      const small = await client.response();
+      assert.equal(small.body, "naïve ☃ 𝄞");
+      assert.equal(small.headers.get("content-length"), String(bytes("naïve ☃ 𝄞").length));
+      assert.equal(small.headers.get("x-note"), "café"); // sent as UTF-8, read as UTF-8
+      await client.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+      const large = await client.response();
+      assert.equal(large.headers.get("content-length"), String(bytes(big).length));
+      assert.equal(large.body, big);
+      await client.send("GET /pushed HTTP/1.1\r\nHost: x\r\n\r\n");
+      const pushed = await client.response();
+      assert.equal(pushed.headers.get("transfer-encoding"), "chunked");
+      assert.equal(pushed.body, "☃".repeat(10_000) + "𝄞");
+    } finally {
+      client.close();
+      await server.close();
+    }
+  },
+);
+
 socketTest("request bodies arrive by length and chunked; 100-continue is sent", async () => {
   const server = testServer();
   const client = await RawClient.open(server);
