@@ -4,6 +4,8 @@
  * @module
  */
 
+import { framingBit } from "./framing_fields.ts";
+
 /**
  * `text` in lower case; itself when it has no upper-case letter (the common case of
  * names written in lower case): `toLowerCase` is a slow builtin for so little work.
@@ -29,6 +31,8 @@ function lower(text: string): string {
  */
 export class HttpHeaders {
   #fields: [string, string][] = [];
+  /** Framing fields ever added (a bit stays set until `delete`): see `_mayHave`. */
+  #bits = 0;
 
   /** @param init fields as [name, value] pairs, or a record */
   constructor(init?: Iterable<readonly [string, string]> | Record<string, string>) {
@@ -82,23 +86,39 @@ export class HttpHeaders {
       this.#fields = fields.filter(([n]) => n !== key);
       this.#fields.push([key, value]);
     } else if (at >= 0) fields[at] = [key, value];
-    else fields.push([key, value]);
+    else {
+      fields.push([key, value]);
+      this.#bits |= framingBit(key);
+    }
   }
 
   /** Adds a field (keeps existing ones). */
   add(name: string, value: string): void {
-    this.#fields.push([lower(name), value]);
+    const key = lower(name);
+    this.#fields.push([key, value]);
+    this.#bits |= framingBit(key);
   }
 
   /** @internal Adds a field whose name is already lower case (the parser's fast path). */
   _addLower(name: string, value: string): void {
     this.#fields.push([name, value]);
+    this.#bits |= framingBit(name);
+  }
+
+  /**
+   * @internal Whether any of the framing fields in `bits` (see `framing_fields.ts`) may be
+   * present: false means surely absent, so the lookup can be skipped.
+   */
+  _mayHave(bits: number): boolean {
+    return (this.#bits & bits) !== 0;
   }
 
   /** Removes every `name` field. */
   delete(name: string): void {
     const key = lower(name);
-    if (this.has(key)) this.#fields = this.#fields.filter(([n]) => n !== key);
+    if (!this.has(key)) return;
+    this.#fields = this.#fields.filter(([n]) => n !== key);
+    this.#bits &= ~framingBit(key);
   }
 
   /** Number of fields. */

@@ -6,7 +6,9 @@
  */
 
 import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
+import { CONTENT_LENGTH, TRANSFER_ENCODING } from "./framing_fields.ts";
 import { HttpHeaders } from "./headers.ts";
+import { hashByte, InternedStrings } from "./interned.ts";
 
 /** A parsed request head. */
 export interface RequestHead {
@@ -100,24 +102,32 @@ function badLine(head: Uint8Array, from: number, to: number, what: string): Prot
   return new ProtocolError(`bad ${what} "${text(head, from, Math.min(to, from + 60))}"`);
 }
 
-/** Lower-case field names seen lately, by a hash of their bytes: most names repeat. */
-const fieldNames: (string | undefined)[] = new Array(512).fill(undefined);
+/** Field names (folded to lower case), values and request targets seen lately. */
+const fieldNames = new InternedStrings(512, 64, true);
+const fieldValues = new InternedStrings(1024, 256, false);
+const targets = new InternedStrings(256, 256, false);
 
-/** The lower-case name at `head[from..to)`: from `fieldNames` if there, else made (and kept). */
-function fieldName(all: string, head: Uint8Array, from: number, to: number, hash: number): string {
-  const slot = hash & 511;
-  const known = fieldNames[slot];
-  if (known !== undefined && known.length === to - from) {
-    let i = 0;
-    while (i < known.length) {
-      let b = head[from + i];
-      if (b >= 65 && b <= 90) b += 32;
-      if (known.charCodeAt(i) !== b) break;
-      i++;
-    }
-    if (i === known.length) return known;
+/** The method at `head[from..to)`: the common ones without making a string. */
+function methodAt(head: Uint8Array, from: number, to: number): string {
+  const b = head[from], n = to - from;
+  if (n === 3 && b === 71 && head[from + 1] === 69 && head[from + 2] === 84) return "GET";
+  if (n === 4 && b === 80 && head[from + 1] === 79 && head[from + 2] === 83) {
+    if (head[from + 3] === 84) return "POST";
   }
-  return fieldNames[slot] = all.slice(from, to).toLowerCase();
+  return text(head, from, to);
+}
+
+/** The version at `head[from..to)`: 1 for HTTP/1.1, 0 for HTTP/1.0. */
+function versionAt(head: Uint8Array, from: number, to: number): 0 | 1 {
+  if (
+    to - from === 8 && head[from] === 72 && head[from + 1] === 84 && head[from + 2] === 84 &&
+    head[from + 3] === 80 && head[from + 4] === 47 && head[from + 5] === 49 &&
+    head[from + 6] === 46
+  ) {
+    if (head[from + 7] === 49) return 1;
+    if (head[from + 7] === 48) return 0;
+  }
+  return version(text(head, from, to));
 }
 
 /**
@@ -136,8 +146,6 @@ function fieldName(all: string, head: Uint8Array, from: number, to: number, hash
  */
 export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead {
   const n = head.length;
-  // One decode for the whole head; the strings below are slices of it (byte i = char i).
-  const all = latin1(head);
   let p = 0;
   // Servers SHOULD ignore empty lines before the request line (RFC 9112 2.2).
   while (p < n && (head[p] === 13 || head[p] === 10)) p++;
@@ -148,17 +156,19 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
   let q = p;
   while (q < lineEnd && TOKEN_BYTE[head[q]] === 1) q++;
   if (q === p || q >= lineEnd || head[q] !== 32) throw badLine(head, p, lineEnd, "request line");
-  const method = q - p === 3 && head[p] === 71 && head[p + 1] === 69 && head[p + 2] === 84
-    ? "GET"
-    : all.slice(p, q);
+  const method = methodAt(head, p, q);
   const t0 = q + 1;
-  let t1 = t0;
-  while (t1 < lineEnd && head[t1] > 32 && head[t1] !== 127) t1++;
+  let t1 = t0, targetHash = 0;
+  for (; t1 < lineEnd; t1++) {
+    const b = head[t1];
+    if (b <= 32 || b === 127) break;
+    targetHash = hashByte(targetHash, b);
+  }
   if (t1 === t0 || t1 >= lineEnd || head[t1] !== 32) {
     throw badLine(head, p, lineEnd, "request line");
   }
-  const target = all.slice(t0, t1);
-  const minor = version(all.slice(t1 + 1, lineEnd));
+  const target = t1 - t0 === 1 && head[t0] === 47 ? "/" : targets.get(head, t0, t1, targetHash);
+  const minor = versionAt(head, t1 + 1, lineEnd);
   const headers = new HttpHeaders();
   let count = 0;
   p = lf + 1;
@@ -168,25 +178,29 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
     const e = end > p && head[end - 1] === 13 ? end - 1 : end;
     if (e === p) break; // the blank line
     if (++count > maxFields) throw new HeadersTooLargeError(`more than ${maxFields} header fields`);
-    let c = p, hash = 0;
+    let c = p, nameHash = 0;
     for (; c < e; c++) {
       const b = head[c];
       if (TOKEN_BYTE[b] !== 1) break;
-      // Letters hash alike in either case; the compare in fieldName is exact.
-      hash = (hash * 31 + (b | 0x20)) | 0;
+      nameHash = hashByte(nameHash, b | 0x20); // letters hash alike in either case
     }
     // No space before the colon, no obsolete line folding (RFC 9112 5.1, 5.2).
     if (c === p || c >= e || head[c] !== 58) throw badLine(head, p, e, "header line");
     let v0 = c + 1, v1 = e;
     while (v0 < v1 && (head[v0] === 32 || head[v0] === 9)) v0++;
     while (v1 > v0 && (head[v1 - 1] === 32 || head[v1 - 1] === 9)) v1--;
+    let valueHash = 0;
     for (let i = v0; i < v1; i++) {
       const b = head[i];
       if ((b < 32 && b !== 9) || b === 127) {
         throw new ProtocolError(`bad value for header ${text(head, p, c)}`);
       }
+      valueHash = hashByte(valueHash, b);
     }
-    headers._addLower(fieldName(all, head, p, c, hash), all.slice(v0, v1));
+    headers._addLower(
+      fieldNames.get(head, p, c, nameHash),
+      v0 === v1 ? "" : fieldValues.get(head, v0, v1, valueHash),
+    );
     p = end + 1;
   }
   return { method, target, minor, headers };
@@ -241,6 +255,7 @@ export function bodyFraming(
   headers: HttpHeaders,
   isRequest: boolean,
 ): { kind: "chunked" } | { kind: "length"; length: number } | { kind: "close" } {
+  if (!headers._mayHave(CONTENT_LENGTH | TRANSFER_ENCODING)) return isRequest ? NO_BODY : TO_CLOSE;
   const te = headers.get("transfer-encoding");
   if (te === null && !headers.has("content-length")) return isRequest ? NO_BODY : TO_CLOSE;
   const cl = headers.getAll("content-length");

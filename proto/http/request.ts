@@ -10,6 +10,7 @@ import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { BodyReader } from "./body.ts";
 import { HttpError, STATUS_TEXT } from "./errors.ts";
+import { CONNECTION, CONTENT_LENGTH } from "./framing_fields.ts";
 import { HttpHeaders } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 import {
@@ -209,10 +210,11 @@ export class HttpRequest {
     putBytes(statusLine(this.minor, this.status));
     putBytes(httpDate());
     const headers = this.replyHeaders;
-    if (headers.hasToken("connection", "close")) this.#keepAlive = false;
+    const connection = headers._mayHave(CONNECTION);
+    if (connection && headers.hasToken("connection", "close")) this.#keepAlive = false;
     const noBody = this.status < 200 || this.status === 204 || this.status === 304;
-    if (!headers.has("content-length") && !noBody) {
-      if (length !== null) headers.set("content-length", String(length));
+    if (!noBody && !(headers._mayHave(CONTENT_LENGTH) && headers.has("content-length"))) {
+      if (length !== null) headers._addLower("content-length", String(length));
       else if (this.minor === 1) {
         headers.set("transfer-encoding", "chunked");
         this.#chunked = true;
@@ -226,7 +228,7 @@ export class HttpRequest {
       putFieldName(field[0]);
       putText(field[1]);
     }
-    if (!headers.has("connection")) {
+    if (!(connection && headers.has("connection"))) {
       if (!this.keepAlive) putText("\r\nconnection: close");
       else if (this.minor === 0) putText("\r\nconnection: keep-alive");
     }

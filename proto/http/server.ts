@@ -15,6 +15,7 @@ import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing } from "./body.ts";
+import { CONNECTION, EXPECT } from "./framing_fields.ts";
 import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
@@ -332,12 +333,15 @@ export class HttpServer {
   ): HttpRequest {
     const options = this.#options;
     const body = new BodyReader(reader, framing, options.maxBodyBytes);
-    const connection = head.headers;
+    const headers = head.headers;
+    const connection = headers._mayHave(CONNECTION);
     const keepAlive = head.minor === 1
-      ? !connection.hasToken("connection", "close")
-      : connection.hasToken("connection", "keep-alive");
+      ? !(connection && headers.hasToken("connection", "close"))
+      : connection && headers.hasToken("connection", "keep-alive");
     const request = new HttpRequest(head, body, socket, reader, peer, keepAlive);
-    if (head.minor === 1 && head.headers.hasToken("expect", "100-continue")) {
+    if (
+      head.minor === 1 && headers._mayHave(EXPECT) && headers.hasToken("expect", "100-continue")
+    ) {
       body.onFirstRead = async () => {
         if (!request.headSent) await socket.send(CONTINUE);
       };

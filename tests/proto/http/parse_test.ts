@@ -135,7 +135,7 @@ Deno.test("garbage: 20k random heads parse or throw an HttpError, nothing else",
   }
 });
 
-Deno.test("field names come out in lower case whatever their case, however often seen", () => {
+Deno.test("names (lower-cased), values and targets come out as sent, however often seen", () => {
   const random = prng(7);
   const letters = "abcdefghijklmnopqrstuvwxyz-";
   const names: string[] = [];
@@ -148,8 +148,13 @@ Deno.test("field names come out in lower case whatever their case, however often
   for (let round = 0; round < 3; round++) {
     for (const name of names) {
       const mixed = [...name].map((c) => random() < 0.5 ? c.toUpperCase() : c).join("");
-      const head = parseRequestHead(bytes(`GET / HTTP/1.1\r\n${mixed}: v\r\n\r\n`));
-      assert.deepEqual([...head.headers], [[name, "v"]]);
+      const value = name.slice(Math.floor(random() * name.length)) + String(round);
+      const target = `/${mixed}?${value}`;
+      const head = parseRequestHead(
+        bytes(`GET ${target} HTTP/1.1\r\n${mixed}: ${value}\r\nEmpty:\r\n\r\n`),
+      );
+      assert.equal(head.target, target);
+      assert.deepEqual([...head.headers], [[name, value], ["empty", ""]]);
     }
   }
 });
