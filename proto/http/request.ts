@@ -30,30 +30,41 @@ const FLUSH_AT = 16384;
 
 type Chunk = string | Uint8Array;
 
-/** The bytes of "HTTP/1.1 200 OK\r\ndate: " by minor version and status, made once each. */
-const statusLines: Uint8Array[][] = [[], []];
-function statusLine(minor: 0 | 1, status: number): Uint8Array {
-  return statusLines[minor][status] ??= new TextEncoder().encode(
-    `HTTP/1.${minor} ${status} ${STATUS_TEXT[status] ?? "Unknown"}\r\ndate: `,
-  );
-}
-
-let dateBytes = new TextEncoder().encode(new Date().toUTCString());
+let dateText = new Date().toUTCString();
+/** Bumped when `dateText` is re-read: head starts made before are stale. */
+let dateEpoch = 0;
 let dateUses = 0;
+
+/** A reply's first bytes for one version and status, with the date of one epoch. */
+interface HeadStart {
+  bytes: Uint8Array;
+  epoch: number;
+}
+const headStarts: (HeadStart | undefined)[][] = [[], []];
+
 /**
- * The Date header's bytes. Refreshed by the server's sweeper thread about once a second
+ * The bytes of "HTTP/1.1 200 OK\r\ndate: <date>", made once per status and date. The
+ * date is refreshed by the server's sweeper thread about once a second
  * (`refreshHttpDate`), and here every 4096 replies in case no sweeper runs: no clock read
  * per reply.
  */
-function httpDate(): Uint8Array {
+function headStart(minor: 0 | 1, status: number): Uint8Array {
   if (++dateUses === 4096) refreshHttpDate();
-  return dateBytes;
+  const row = headStarts[minor];
+  const start = row[status];
+  if (start !== undefined && start.epoch === dateEpoch) return start.bytes;
+  const bytes = new TextEncoder().encode(
+    `HTTP/1.${minor} ${status} ${STATUS_TEXT[status] ?? "Unknown"}\r\ndate: ${dateText}`,
+  );
+  row[status] = { bytes, epoch: dateEpoch };
+  return bytes;
 }
 
 /** @internal Re-reads the clock for the Date header. */
 export function refreshHttpDate(): void {
   dateUses = 0;
-  dateBytes = new TextEncoder().encode(new Date().toUTCString());
+  dateText = new Date().toUTCString();
+  dateEpoch++;
 }
 
 /** Escapes text for HTML. */
@@ -207,8 +218,7 @@ export class HttpRequest {
 
   /** Assembles the reply's head (see `reply_bytes.ts`); `length` null: not known yet. */
   #putHead(length: number | null): void {
-    putBytes(statusLine(this.minor, this.status));
-    putBytes(httpDate());
+    putBytes(headStart(this.minor, this.status));
     const headers = this.replyHeaders;
     const connection = headers._mayHave(CONNECTION);
     if (connection && headers.hasToken("connection", "close")) this.#keepAlive = false;
