@@ -24,7 +24,11 @@ export interface WebSocketOptions {
   maxMessageBytes?: number;
   /** Seconds to wait for the peer's close frame after sending ours (5). */
   closeTimeout?: number;
-  /** Messages smaller than this go out uncompressed even with permessage-deflate (64). */
+  /**
+   * Messages smaller than this go out uncompressed even with permessage-deflate (1024
+   * bytes, as in the `ws` package): compressing a small message saves few bytes and costs
+   * about 15 us in Deno's zlib.
+   */
   compressAbove?: number;
 }
 
@@ -78,7 +82,7 @@ export class WebSocket {
     deflate: MessageDeflate | null = null,
   ) {
     this.#deflate = deflate;
-    this.#compressAbove = options.compressAbove ?? 64;
+    this.#compressAbove = options.compressAbove ?? 1024;
     this.socket = socket;
     this.#reader = reader;
     this.#isClient = isClient;

@@ -123,7 +123,7 @@ Deno.test({
         { timeout: 5000, polling: 50 },
       );
       assert.equal(mmo.viewers(), 1);
-      // Chromium offered permessage-deflate and the server took it: updates went compressed.
+      // Chromium offered permessage-deflate and the server took it (for updates of 1 KiB and more).
       const extensions = await page.evaluate(() =>
         (globalThis as unknown as { mmo: { extensions: string } }).mmo.extensions
       );

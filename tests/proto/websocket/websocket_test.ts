@@ -322,6 +322,34 @@ socketTest("permessage-deflate: negotiated, compressed on the wire, echoed intac
   }
 });
 
+socketTest(
+  "permessage-deflate: messages under 1 KiB go out plain, larger ones compressed",
+  async () => {
+    const { server, url } = echoServer(1 << 20, true);
+    const { port } = new URL(url);
+    const socket = await connectTo(`127.0.0.1:${port}`);
+    try {
+      await socket.send(bytes(
+        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+          "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+      ));
+      const reader = new SocketReader(socket);
+      const head = text((await withTimeout(2, () => reader.readHead(4096)))!);
+      assert.match(head, /permessage-deflate/i);
+      for (const [size, compressed] of [[100, false], [1023, false], [4000, true]] as const) {
+        await socket.send(encodeFrame(Opcode.binary, new Uint8Array(size).fill(7), { mask: true }));
+        const echoed = await withTimeout(2, () => readFrame(reader, false, 1 << 20, true));
+        assert.equal(echoed?.rsv1, compressed, `${size} bytes`);
+        assert.equal(echoed!.payload.length < size, compressed);
+      }
+    } finally {
+      socket.close();
+      await server.close();
+    }
+  },
+);
+
 socketTest("permessage-deflate: a deflate bomb is refused with 1009", async () => {
   const { server, url } = echoServer(10_000, true);
   try {
