@@ -136,7 +136,8 @@ export class SocketReader {
     if (this.#end === this.#buf.length) {
       this.#ensureRoom(this.#end - this.#start + 4096);
     }
-    const n = this.socket.tryRecvInto(this.#buf.subarray(this.#end));
+    // An empty buffer is read into whole: no view to make (the common case between requests).
+    const n = this.socket.tryRecvInto(this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end));
     if (n < 0) return null;
     if (n === 0) {
       this.#eof = true;

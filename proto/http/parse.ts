@@ -98,6 +98,13 @@ function text(head: Uint8Array, from: number, to: number): string {
   return latin1(head.subarray(from, to));
 }
 
+/** Where the line starting at `from` ends (before its CR LF or LF). */
+function lineEndFrom(head: Uint8Array, from: number): number {
+  let end = head.indexOf(10, from);
+  if (end < 0) end = head.length;
+  return end > from && head[end - 1] === 13 ? end - 1 : end;
+}
+
 function badLine(head: Uint8Array, from: number, to: number, what: string): ProtocolError {
   return new ProtocolError(`bad ${what} "${text(head, from, Math.min(to, from + 60))}"`);
 }
@@ -171,37 +178,45 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
   const minor = versionAt(head, t1 + 1, lineEnd);
   const headers = new HttpHeaders();
   let count = 0;
+  // One pass per line: name, colon, value and line end found together (no indexOf calls).
   p = lf + 1;
   while (p < n) {
-    let end = head.indexOf(10, p);
-    if (end < 0) end = n;
-    const e = end > p && head[end - 1] === 13 ? end - 1 : end;
-    if (e === p) break; // the blank line
+    const first = head[p];
+    if (first === 10 || (first === 13 && (p + 1 === n || head[p + 1] === 10))) break; // blank
     if (++count > maxFields) throw new HeadersTooLargeError(`more than ${maxFields} header fields`);
     let c = p, nameHash = 0;
-    for (; c < e; c++) {
+    for (; c < n; c++) {
       const b = head[c];
       if (TOKEN_BYTE[b] !== 1) break;
       nameHash = hashByte(nameHash, b | 0x20); // letters hash alike in either case
     }
     // No space before the colon, no obsolete line folding (RFC 9112 5.1, 5.2).
-    if (c === p || c >= e || head[c] !== 58) throw badLine(head, p, e, "header line");
-    let v0 = c + 1, v1 = e;
-    while (v0 < v1 && (head[v0] === 32 || head[v0] === 9)) v0++;
-    while (v1 > v0 && (head[v1 - 1] === 32 || head[v1 - 1] === 9)) v1--;
-    let valueHash = 0;
-    for (let i = v0; i < v1; i++) {
+    if (c === p || c >= n || head[c] !== 58) {
+      throw badLine(head, p, lineEndFrom(head, p), "header line");
+    }
+    let v0 = c + 1;
+    while (v0 < n && (head[v0] === 32 || head[v0] === 9)) v0++;
+    let i = v0, valueHash = 0;
+    for (; i < n; i++) {
       const b = head[i];
+      if (b === 10) break;
+      if (b === 13 && (i + 1 === n || head[i + 1] === 10)) break;
       if ((b < 32 && b !== 9) || b === 127) {
         throw new ProtocolError(`bad value for header ${text(head, p, c)}`);
       }
       valueHash = hashByte(valueHash, b);
     }
+    let v1 = i;
+    while (v1 > v0 && (head[v1 - 1] === 32 || head[v1 - 1] === 9)) v1--;
+    if (v1 !== i) { // trailing whitespace (rare): the hash covers the trimmed value only
+      valueHash = 0;
+      for (let k = v0; k < v1; k++) valueHash = hashByte(valueHash, head[k]);
+    }
     headers._addLower(
       fieldNames.get(head, p, c, nameHash),
       v0 === v1 ? "" : fieldValues.get(head, v0, v1, valueHash),
     );
-    p = end + 1;
+    p = i < n && head[i] === 13 ? i + 2 : i + 1;
   }
   return { method, target, minor, headers };
 }

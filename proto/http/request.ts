@@ -145,6 +145,11 @@ export class HttpRequest {
   #split(): void {
     if (this.#rawPath !== null) return;
     let t = this.target;
+    if (t === "/") {
+      this.#rawPath = "/";
+      this.#rawQuery = "";
+      return;
+    }
     if (t.charCodeAt(0) !== 47 /* / */ && /^https?:\/\//i.test(t)) {
       const slash = t.indexOf("/", t.indexOf("//") + 2); // absolute form: drop the authority
       t = slash < 0 ? "/" : t.slice(slash);
