@@ -8,7 +8,7 @@
 import type { Address } from "../../net/address.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
-import type { BodyReader } from "./body.ts";
+import { BodyReader } from "./body.ts";
 import { HttpError, STATUS_TEXT } from "./errors.ts";
 import { CONNECTION, CONTENT_LENGTH } from "./framing_fields.ts";
 import { HttpHeaders } from "./headers.ts";
@@ -29,6 +29,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const FLUSH_AT = 16384;
 
 type Chunk = string | Uint8Array;
+
+const NO_BODY = { kind: "length", length: 0 } as const;
 
 let dateText = new Date().toUTCString();
 /** Bumped when `dateText` is re-read: head starts made before are stale. */
@@ -97,8 +99,7 @@ export class HttpRequest {
   readonly minor: 0 | 1;
   /** The request's header fields. */
   readonly headers: HttpHeaders;
-  /** The request body (empty for most GETs). */
-  readonly body: BodyReader;
+  #body: BodyReader | null;
   /** The client's address. */
   readonly remote: Address;
   /** Parameters captured by a route pattern (":name"). */
@@ -125,7 +126,7 @@ export class HttpRequest {
   /** @internal Made by the server for each request. */
   constructor(
     head: RequestHead,
-    body: BodyReader,
+    body: BodyReader | null,
     socket: Socket,
     reader: SocketReader,
     remote: Address,
@@ -135,11 +136,22 @@ export class HttpRequest {
     this.target = head.target;
     this.minor = head.minor;
     this.headers = head.headers;
-    this.body = body;
+    this.#body = body;
     this.remote = remote;
     this.#socket = socket;
     this.#reader = reader;
     this.#keepAlive = keepAlive;
+  }
+
+  /** The request body (empty for most GETs). */
+  get body(): BodyReader {
+    // Made on first use when the request has none: most GETs never look.
+    return this.#body ??= new BodyReader(this.#reader, NO_BODY);
+  }
+
+  /** @internal The body if the request has one or it was looked at; null otherwise. */
+  get _bodyIfAny(): BodyReader | null {
+    return this.#body;
   }
 
   #split(): void {

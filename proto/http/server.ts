@@ -313,7 +313,8 @@ export class HttpServer {
           return;
         }
         if (!request.keepAlive || this.#closing) return;
-        if (!request.body.done && !await request.body.skip(options.maxSkipBytes)) return;
+        const body = request._bodyIfAny;
+        if (body !== null && !body.done && !await body.skip(options.maxSkipBytes)) return;
       }
     } catch (e) {
       // A peer that vanished is not the server's failure.
@@ -332,7 +333,10 @@ export class HttpServer {
     peer: Address,
   ): HttpRequest {
     const options = this.#options;
-    const body = new BodyReader(reader, framing, options.maxBodyBytes);
+    // No body (most requests): the request makes an empty reader if a handler asks.
+    const body = framing.kind === "length" && framing.length === 0
+      ? null
+      : new BodyReader(reader, framing, options.maxBodyBytes);
     const headers = head.headers;
     const connection = headers._mayHave(CONNECTION);
     const keepAlive = head.minor === 1
@@ -340,7 +344,8 @@ export class HttpServer {
       : connection && headers.hasToken("connection", "keep-alive");
     const request = new HttpRequest(head, body, socket, reader, peer, keepAlive);
     if (
-      head.minor === 1 && headers._mayHave(EXPECT) && headers.hasToken("expect", "100-continue")
+      body !== null && head.minor === 1 && headers._mayHave(EXPECT) &&
+      headers.hasToken("expect", "100-continue")
     ) {
       body.onFirstRead = async () => {
         if (!request.headSent) await socket.send(CONTINUE);
@@ -351,7 +356,7 @@ export class HttpServer {
 
   /** The first handler that takes `request`; none for a body too large (413). */
   #handlerFor(request: HttpRequest): Handler | undefined {
-    if (request.body.tooLarge) return undefined;
+    if (request._bodyIfAny?.tooLarge) return undefined;
     const handlers = this.handlers;
     for (let i = 0; i < handlers.length; i++) {
       if (handlers[i].match(request)) return handlers[i];
@@ -361,7 +366,7 @@ export class HttpServer {
 
   /** The reply when no handler took `request`: 413 for a body too large, else 404. */
   #notServed(request: HttpRequest): Promise<void> {
-    return request.body.tooLarge
+    return request._bodyIfAny?.tooLarge
       ? request.error(413, `the body is larger than ${this.#options.maxBodyBytes} bytes`)
       : request.error(404, `nothing at ${request.path}`);
   }
