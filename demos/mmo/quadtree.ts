@@ -21,7 +21,8 @@ class QuadNode<T extends Bounded> {
   readonly x: number;
   readonly y: number;
   readonly size: number;
-  items: Set<T> | null = null;
+  /** The entries that live here (an array: swap-removal by each entry's index). */
+  items: QuadEntry<T>[] | null = null;
   children: (QuadNode<T> | null)[] | null = null;
   count = 0; // items here and below
   parent: QuadNode<T> | null;
@@ -34,6 +35,24 @@ class QuadNode<T extends Bounded> {
   contains(r: Bounded): boolean {
     return r.x0 >= this.x && r.y0 >= this.y && r.x1 <= this.x + this.size &&
       r.y1 <= this.y + this.size;
+  }
+}
+
+/**
+ * An object's place in a {@linkcode QuadTree}, returned by `insert`: `moveEntry` with it
+ * finds the object's node without a lookup (the movers of the field demo move ten
+ * times a second each).
+ */
+export class QuadEntry<T extends Bounded> {
+  /** The object. */
+  readonly item: T;
+  /** @internal The node holding it (null once removed). */
+  node: QuadNode<T> | null = null;
+  /** @internal Its position in the node's items. */
+  index = -1;
+  /** @internal */
+  constructor(item: T) {
+    this.item = item;
   }
 }
 
@@ -52,7 +71,7 @@ class QuadNode<T extends Bounded> {
  */
 export class QuadTree<T extends Bounded> {
   #root: QuadNode<T>;
-  #where = new Map<T, QuadNode<T>>();
+  #where = new Map<T, QuadEntry<T>>();
   #stack: QuadNode<T>[] = [];
 
   /** @param x0 left, @param y0 top, @param size side of the initial root square */
@@ -75,11 +94,21 @@ export class QuadTree<T extends Bounded> {
     return this.#where.has(item);
   }
 
-  /** Adds `item` (by its current rectangle). */
-  insert(item: T): void {
+  /**
+   * Adds `item` (by its current rectangle); returns its entry, for `moveEntry`.
+   * @throws {Error} if it is in the tree already
+   */
+  insert(item: T): QuadEntry<T> {
     if (this.#where.has(item)) throw new Error("already in the tree");
-    while (!this.#root.contains(item)) this.#grow(item);
-    this.#place(this.#root, item);
+    const entry = new QuadEntry(item);
+    this.#where.set(item, entry);
+    this.#placeFromRoot(entry);
+    return entry;
+  }
+
+  #placeFromRoot(entry: QuadEntry<T>): void {
+    while (!this.#root.contains(entry.item)) this.#grow(entry.item);
+    this.#place(this.#root, entry);
   }
 
   #grow(toward: Bounded): void {
@@ -94,7 +123,8 @@ export class QuadTree<T extends Bounded> {
     this.#root = root;
   }
 
-  #place(start: QuadNode<T>, item: T): void {
+  #place(start: QuadNode<T>, entry: QuadEntry<T>): void {
+    const item = entry.item;
     let node = start;
     for (;;) {
       node.count++;
@@ -121,46 +151,80 @@ export class QuadTree<T extends Bounded> {
       }
       node = child;
     }
-    (node.items ??= new Set()).add(item);
-    this.#where.set(item, node);
+    const items = node.items ??= [];
+    entry.index = items.length;
+    entry.node = node;
+    items.push(entry);
+  }
+
+  /** Takes `entry` out of its node's items (counts are the caller's to fix). */
+  #unlink(entry: QuadEntry<T>): void {
+    const items = entry.node!.items!;
+    const last = items.pop()!;
+    if (last !== entry) {
+      items[entry.index] = last;
+      last.index = entry.index;
+    }
+    entry.node = null;
+    entry.index = -1;
   }
 
   /** Removes `item`; false if it was not there. */
   remove(item: T): boolean {
-    const node = this.#where.get(item);
-    if (node === undefined) return false;
-    node.items!.delete(item);
+    const entry = this.#where.get(item);
+    if (entry === undefined) return false;
+    const node = entry.node;
+    this.#unlink(entry);
     this.#where.delete(item);
     for (let n: QuadNode<T> | null = node; n !== null; n = n.parent) n.count--;
     return true;
   }
 
   /**
-   * Moves `item` to the rectangle `update` gives it. Cheap when it stays in its node.
+   * Moves `item` to the rectangle (x0, y0)-(x1, y1); inserts it if it is not in the
+   * tree. Cheap when it stays in its node.
    */
   move(item: T, x0: number, y0: number, x1: number, y1: number): void {
-    const node = this.#where.get(item);
+    const entry = this.#where.get(item);
+    if (entry === undefined) {
+      item.x0 = x0;
+      item.y0 = y0;
+      item.x1 = x1;
+      item.y1 = y1;
+      this.insert(item);
+      return;
+    }
+    this.moveEntry(entry, x0, y0, x1, y1);
+  }
+
+  /**
+   * Moves the object of `entry` (from `insert`) to the rectangle (x0, y0)-(x1, y1): as
+   * `move`, without looking the object up.
+   * @throws {Error} if the entry's object was removed
+   */
+  moveEntry(entry: QuadEntry<T>, x0: number, y0: number, x1: number, y1: number): void {
+    const node = entry.node;
+    if (node === null) throw new Error("the object was removed from the tree");
+    const item = entry.item;
     item.x0 = x0;
     item.y0 = y0;
     item.x1 = x1;
     item.y1 = y1;
-    if (node === undefined) return this.insert(item);
     if (node.contains(item) && !this.#fitsChild(node, item)) return;
     // Climb to the nearest ancestor that holds it, then descend from there.
-    node.items!.delete(item);
-    this.#where.delete(item);
+    this.#unlink(entry);
     let up: QuadNode<T> | null = node;
     while (up !== null && !up.contains(item)) {
       up.count--;
       up = up.parent;
     }
     if (up === null) {
-      while (!this.#root.contains(item)) this.#grow(item);
-      this.#place(this.#root, item);
+      // It left the root: the counts of the whole chain were taken back.
+      this.#placeFromRoot(entry);
       return;
     }
     up.count--; // #place counts it again from here
-    this.#place(up, item);
+    this.#place(up, entry);
   }
 
   #fitsChild(node: QuadNode<T>, item: T): boolean {
@@ -184,8 +248,10 @@ export class QuadTree<T extends Bounded> {
       if (
         r.x1 < node.x || r.y1 < node.y || r.x0 > node.x + node.size || r.y0 > node.y + node.size
       ) continue;
-      if (node.items !== null) {
-        for (const item of node.items) {
+      const items = node.items;
+      if (items !== null) {
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i].item;
           if (item.x0 <= r.x1 && item.x1 >= r.x0 && item.y0 <= r.y1 && item.y1 >= r.y0) fn(item);
         }
       }

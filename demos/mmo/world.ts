@@ -9,7 +9,7 @@ import { seededRandom } from "../../core/random.ts";
 import { sleep } from "../../core/sleep.ts";
 import { Event } from "../../core/sync/event.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
-import { type Bounded, QuadTree } from "./quadtree.ts";
+import { type Bounded, type QuadEntry, QuadTree } from "./quadtree.ts";
 
 /** The seven colours of the original demo (index 0-6), as CSS colours for the page. */
 export const COLORS: readonly string[] = [
@@ -146,8 +146,8 @@ export class World {
         y1: y + RADIUS,
         color: Math.floor(r() * 7),
       };
-      this.movers.insert(mover);
-      this.#threads.push(spawn({ name: `wanderer ${i}` }, () => this.#wander(mover)));
+      const entry = this.movers.insert(mover);
+      this.#threads.push(spawn({ name: `wanderer ${i}` }, () => this.#wander(entry)));
     }
   }
 
@@ -158,7 +158,8 @@ export class World {
     this.#threads = [];
   }
 
-  async #wander(mover: Mover): Promise<void> {
+  async #wander(entry: QuadEntry<Mover>): Promise<void> {
+    const mover = entry.item;
     const r = this.#random, o = this.#options, limit = this.size - RADIUS;
     for (;;) {
       const heading = r() * 2 * Math.PI, speed = 3 + r() * 10;
@@ -174,18 +175,19 @@ export class World {
           dy = -dy;
           y = Math.min(Math.max(y, RADIUS), limit);
         }
-        this.#moveTo(mover, x, y);
+        this.#moveTo(entry, x, y);
       }
     }
   }
 
-  #moveTo(mover: Mover, x: number, y: number): void {
+  #moveTo(entry: QuadEntry<Mover>, x: number, y: number): void {
+    const mover = entry.item;
     // Viewers of the old place and of the new one both see a change.
     const x0 = Math.min(mover.x0, x - RADIUS), y0 = Math.min(mover.y0, y - RADIUS);
     const x1 = Math.max(mover.x1, x + RADIUS), y1 = Math.max(mover.y1, y + RADIUS);
     mover.x = x;
     mover.y = y;
-    this.movers.move(mover, x - RADIUS, y - RADIUS, x + RADIUS, y + RADIUS);
+    this.movers.moveEntry(entry, x - RADIUS, y - RADIUS, x + RADIUS, y + RADIUS);
     this.steps++;
     const viewers = this.viewports.size;
     if (viewers === 0) return;

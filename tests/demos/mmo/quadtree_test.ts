@@ -1,6 +1,6 @@
 /** The quadtree answers like a brute-force scan, through inserts, moves, removes and growth. */
 import assert from "node:assert/strict";
-import { type Bounded, QuadTree } from "../../../demos/mmo/quadtree.ts";
+import { type Bounded, type QuadEntry, QuadTree } from "../../../demos/mmo/quadtree.ts";
 import { prng } from "../../_helpers.ts";
 
 interface Item extends Bounded {
@@ -20,6 +20,7 @@ Deno.test("queries match a brute-force scan through 20k random operations", () =
   const random = prng(21);
   const tree = new QuadTree<Item>(0, 0, 4096);
   const items = new Set<Item>();
+  const entries = new Map<Item, QuadEntry<Item>>();
   const rect = (): Bounded => {
     const x = random() * 5000 - 400, y = random() * 5000 - 400; // some fall outside the root
     const w = random() * 300, h = random() * 300;
@@ -30,18 +31,23 @@ Deno.test("queries match a brute-force scan through 20k random operations", () =
     const choice = random();
     if (choice < 0.4 || items.size === 0) {
       const item = { id: ++id, ...rect() };
-      tree.insert(item);
+      entries.set(item, tree.insert(item));
       items.add(item);
     } else if (choice < 0.8) {
       const item = [...items][Math.floor(random() * items.size)];
       const r = random() < 0.7
         ? { x0: item.x0 + 7, y0: item.y0 - 5, x1: item.x1 + 7, y1: item.y1 - 5 } // a small step
         : rect();
-      tree.move(item, r.x0, r.y0, r.x1, r.y1);
+      // By the object (looked up) or by its entry (as the movers do): the same move.
+      if (random() < 0.5) tree.move(item, r.x0, r.y0, r.x1, r.y1);
+      else tree.moveEntry(entries.get(item)!, r.x0, r.y0, r.x1, r.y1);
     } else {
       const item = [...items][Math.floor(random() * items.size)];
       assert.equal(tree.remove(item), true);
       items.delete(item);
+      const entry = entries.get(item)!;
+      entries.delete(item);
+      assert.throws(() => tree.moveEntry(entry, 0, 0, 1, 1), /removed/);
     }
     if (op % 200 === 0) {
       const q = rect();
