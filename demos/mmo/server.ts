@@ -9,7 +9,8 @@
  */
 
 import { main } from "../../core/main.ts";
-import { sleep } from "../../core/sleep.ts";
+import { now } from "../../core/clock.ts";
+import { sleepUntil } from "../../core/sleep.ts";
 import { Event } from "../../core/sync/event.ts";
 import { spawn } from "../../core/thread.ts";
 import { favicon, HttpServer, statusHandler } from "../../proto/http/mod.ts";
@@ -86,7 +87,10 @@ export function startMmo(options: MmoOptions = {}): Mmo {
           await ws.sendBinary(encodeView(view, world.boxes.query(view)));
         }
         await ws.sendBinary(encodeMovers(world.movers.query(view)));
-        await sleep(frame); // changes meanwhile go out together in the next update
+        // Changes meanwhile go out together in the next update, on a frame clock shared
+        // by every viewer: one wake per frame for all of them rather than one each (a
+        // wake of the event loop costs ~100 us of CPU here, more than the update).
+        await sleepUntil((Math.floor(now() / frame + 0.5) + 1) * frame);
       }
     });
     try {
