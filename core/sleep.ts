@@ -31,7 +31,15 @@ class SleepTimer extends HeapTimer implements Wait {
 function sleepAt(deadline: number, operation: string): Promise<void> {
   const thread = current();
   if (thread === null) return Promise.reject(new NotInThreadError(operation));
-  const timer = new SleepTimer(deadline, thread);
+  // The thread's last sleep timer, if its last wait was a sleep, serves again: a thread
+  // that sleeps in a loop makes one timer, not one per sleep. It is off the heap by now
+  // (it fired, or the interrupted sleep removed it).
+  const last = thread._lastWait;
+  let timer: SleepTimer;
+  if (last instanceof SleepTimer && last.index < 0) {
+    timer = last;
+    timer.deadline = deadline;
+  } else timer = new SleepTimer(deadline, thread);
   scheduler.addTimer(timer);
   return thread._suspend(timer) as Promise<void>;
 }

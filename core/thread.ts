@@ -235,7 +235,8 @@ export class Thread<R = unknown> implements Runnable {
       const resolve = this.#resolve!, reject = this.#reject!, wait = this.#wait;
       const value = this.#slot, error = this.#error;
       this.#resolve = this.#reject = undefined;
-      this.#wait = this.#slot = null;
+      // The wait stays until the next one replaces it: a sleep can reuse its timer.
+      this.#slot = null;
       this._state = RUNNING;
       if (error !== NO_ERROR) {
         this.#error = NO_ERROR;
@@ -247,6 +248,15 @@ export class Thread<R = unknown> implements Runnable {
     } else if (this._state === NEW) {
       start(this);
     }
+  }
+
+  /**
+   * @internal The thread's last wait while it runs (kept after the wake, so that the
+   * next sleep can reuse its timer instead of making one per sleep); its current one
+   * while it is blocked.
+   */
+  get _lastWait(): Wait | null {
+    return this.#wait;
   }
 
   /** @internal */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { now, sleep, sleepUntil, spawn, yieldSlice } from "../../mod.ts";
+import { now, sleep, sleepUntil, spawn, withTimeout, yieldSlice } from "../../mod.ts";
 import { inThread } from "../_helpers.ts";
 
 Deno.test("sleep waits at least the given time", async () => {
@@ -100,5 +100,30 @@ Deno.test("sleeping threads hold no host timer each: 10k sleepers share one", as
     const ts = Array.from({ length: 10_000 }, (_, i) => spawn(() => sleep(0.01 + (i % 10) / 1000)));
     for (const t of ts) await t.join();
     assert.ok(now() - t0 < 5);
+  });
+});
+
+Deno.test("sleep after an interrupted sleep, a timeout or another wait lasts its own time", async () => {
+  await inThread(async () => {
+    const sleeper = spawn(async () => {
+      const lengths: number[] = [];
+      try {
+        await sleep(60); // interrupted: its timer leaves the heap
+      } catch { /* expected */ }
+      for (const seconds of [0.02, 0.01]) {
+        const t0 = now();
+        await sleep(seconds);
+        lengths.push(now() - t0);
+      }
+      await withTimeout(0.01, () => sleep(60)).catch(() => {}); // a timeout ends a sleep
+      const t0 = now();
+      await sleep(0.015);
+      lengths.push(now() - t0);
+      return lengths;
+    });
+    await sleep(0.005);
+    sleeper.interrupt();
+    const [a, b, c] = await sleeper.join();
+    assert.ok(a >= 0.019 && b >= 0.009 && c >= 0.014, `slept ${a}, ${b}, ${c}`);
   });
 });
