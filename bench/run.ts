@@ -3,7 +3,16 @@
  * ratios against the alternatives measured in the same run.
  * Pass --quick for smaller sizes.
  */
-const benches = ["core.ts", "echo.ts", "idle.ts", "http.ts", "mmo.ts", "dns.ts", "profiler.ts"];
+const benches = [
+  "core.ts",
+  "echo.ts",
+  "idle.ts",
+  "http.ts",
+  "http_path.ts",
+  "mmo.ts",
+  "dns.ts",
+  "profiler.ts",
+];
 const args = Deno.args;
 for (const bench of benches) {
   console.log(`\n# bench/${bench}`);
