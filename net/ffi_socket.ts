@@ -250,32 +250,30 @@ export class FfiSocket extends Socket implements Pollable {
    * Interruption point: an interrupted send has written a prefix of `data`, and no more.
    */
   override send(data: Uint8Array): Promise<number> {
-    const fd = this.fd;
-    if (fd >= 0 && data.length < MAX_IO) {
-      const poller = this.#poller;
-      const n = poller.shim.sh_send(fd, data, data.length);
-      if (n === data.length) return this.#done(n);
-      if (n >= 0) return this.#sendWaiting(data, n);
-      if (!poller.wouldBlock(n) && n !== -poller.EINTR) {
-        return Promise.reject(poller.error(-n, "send"));
-      }
-    }
-    return this.#sendWaiting(data, 0);
+    return this.#send(data, false);
   }
 
   /** As `send`, copying only what the kernel does not take at once. */
   override sendBorrowed(data: Uint8Array): Promise<number> {
+    return this.#send(data, true);
+  }
+
+  /** One syscall when the kernel takes it all; else the rest waits (a copy if `borrowed`). */
+  #send(data: Uint8Array, borrowed: boolean): Promise<number> {
     const fd = this.fd;
+    let sent = 0;
     if (fd >= 0 && data.length < MAX_IO) {
       const poller = this.#poller;
       const n = poller.shim.sh_send(fd, data, data.length);
       if (n === data.length) return this.#done(n);
-      if (n >= 0) return this.#sendWaiting(data.slice(n), 0, data.length);
-      if (!poller.wouldBlock(n) && n !== -poller.EINTR) {
+      if (n >= 0) sent = n;
+      else if (!poller.wouldBlock(n) && n !== -poller.EINTR) {
         return Promise.reject(poller.error(-n, "send"));
       }
     }
-    return this.#sendWaiting(data.slice(), 0, data.length);
+    return borrowed
+      ? this.#sendWaiting(data.slice(sent), 0, data.length)
+      : this.#sendWaiting(data, sent);
   }
 
   /** Sends the rest of `data` from `sent` on; resolves to `total` (`data`'s length by default). */
