@@ -220,15 +220,17 @@ class Scheduler {
     }
   }
 
-  /** Schedules `timer` on the shared heap and arms the host timer if it is now first. */
-  addTimer(timer: HeapTimer): void {
-    this.timers.add(timer);
-    if (timer.index === 0) this.#arm();
+  /**
+   * Schedules `timer` on the shared heap and arms the host timer if it is now first.
+   * `duration`: see `TimerHeap.add` (sleeps pass theirs, to share a lane).
+   */
+  addTimer(timer: HeapTimer, duration?: number): void {
+    if (this.timers.add(timer, duration)) this.#arm();
   }
 
   /** Unschedules `timer` (no-op if it fired); disarms the host timer when none remain. */
   removeTimer(timer: HeapTimer): void {
-    if (timer.index < 0) return;
+    if (!timer.scheduled) return;
     this.timers.remove(timer);
     if (this.timers.size === 0) this.#disarm();
   }

@@ -28,7 +28,7 @@ class SleepTimer extends HeapTimer implements Wait {
   }
 }
 
-function sleepAt(deadline: number, operation: string): Promise<void> {
+function sleepAt(deadline: number, operation: string, duration?: number): Promise<void> {
   const thread = current();
   if (thread === null) return Promise.reject(new NotInThreadError(operation));
   // The thread's last sleep timer, if its last wait was a sleep, serves again: a thread
@@ -36,11 +36,11 @@ function sleepAt(deadline: number, operation: string): Promise<void> {
   // (it fired, or the interrupted sleep removed it).
   const last = thread._lastWait;
   let timer: SleepTimer;
-  if (last instanceof SleepTimer && last.index < 0) {
+  if (last instanceof SleepTimer && !last.scheduled) {
     timer = last;
     timer.deadline = deadline;
   } else timer = new SleepTimer(deadline, thread);
-  scheduler.addTimer(timer);
+  scheduler.addTimer(timer, duration);
   return thread._suspend(timer) as Promise<void>;
 }
 
@@ -75,7 +75,8 @@ export function sleepUntil(deadline: number): Promise<void> {
  * @throws {NotInThreadError} outside any thread
  */
 export function sleep(seconds: number): Promise<void> {
-  return sleepAt(now() + (seconds > 0 ? seconds : 0), "sleep");
+  const duration = seconds > 0 ? seconds : 0;
+  return sleepAt(now() + duration, "sleep", duration);
 }
 
 /**

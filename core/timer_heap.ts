@@ -1,6 +1,9 @@
 /**
- * A binary min-heap of timers ordered by deadline, then by insertion order, with O(log n)
- * removal of any timer. The scheduler owns the one instance; every sleeper and every
+ * A min-heap of timers ordered by deadline, then by insertion order, with O(log n)
+ * removal of any timer, and lanes: timers added with the same duration (sleeps of 0.1 s,
+ * say) have deadlines in the order they were added, so they wait in a queue of their own
+ * and only the queue's first is in the heap: adding and firing one is O(1) whatever the
+ * number of sleepers. The scheduler owns the one instance; every sleeper and every
  * `withTimeout` frame shares it instead of holding a host timer of its own.
  *
  * @module
@@ -15,8 +18,13 @@ export abstract class HeapTimer {
   deadline: number;
   /** Insertion order: timers with the same deadline fire first-in, first-out. */
   seq = 0;
-  /** Position in the heap, or -1 when the timer is not scheduled. */
+  /**
+   * Position in the heap; -1 when the timer is not scheduled; below -1 while it waits in
+   * a lane (-2 - its position there).
+   */
   index = -1;
+  /** @internal The lane it waits in, if any. */
+  lane: TimerLane | null = null;
 
   /** @param deadline when to fire, in seconds on the monotonic clock */
   constructor(deadline: number) {
@@ -26,9 +34,9 @@ export abstract class HeapTimer {
   /** Runs once when the deadline has passed (the timer has already left the heap). */
   abstract fire(): void;
 
-  /** Whether the timer is waiting in a heap. */
+  /** Whether the timer is waiting in a heap (or in one of its lanes). */
   get scheduled(): boolean {
-    return this.index >= 0;
+    return this.index !== -1;
   }
 }
 
@@ -57,6 +65,35 @@ export class Timer extends HeapTimer {
 }
 
 /**
+ * @internal The timers of one duration, in deadline order: a queue whose first stands
+ * for all of them in the heap (the lane is in the heap with its first's deadline and
+ * order). Removed timers leave a hole, skipped when the queue moves on.
+ */
+export class TimerLane extends HeapTimer {
+  /** The duration, in seconds. */
+  readonly duration: number;
+  /** The queue; `ring[i]` is at position `base + i`. */
+  ring: (HeapTimer | null)[] = [];
+  base = 0;
+  /** Index in `ring` of the first timer (holes before it are gone). */
+  head = 0;
+  /** Timers waiting (holes not counted). */
+  live = 0;
+  /** The deadline of the last timer queued (a later one must not come before it). */
+  lastDeadline = -Infinity;
+  /** @param duration the lane's duration */
+  constructor(duration: number) {
+    super(Infinity);
+    this.duration = duration;
+  }
+  /** Never called: the heap fires the lane's first timer instead. */
+  fire(): void {}
+}
+
+/** Lanes kept at most: durations past these use the heap alone (and empty lanes go first). */
+const MAX_LANES = 64;
+
+/**
  * Min-heap of {@linkcode Timer}s.
  *
  * @example
@@ -80,14 +117,26 @@ export class TimerHeap {
   #deadlines = new Float64Array(64);
   #seqs = new Float64Array(64);
 
+  #lanes = new Map<number, TimerLane>();
+  #lastLane: TimerLane | null = null;
+  /** Timers waiting in lanes, and lanes in the heap (standing for them). */
+  #inLanes = 0;
+  #lanesInHeap = 0;
+
   /** Number of scheduled timers. */
   get size(): number {
-    return this.#items.length;
+    return this.#items.length - this.#lanesInHeap + this.#inLanes;
+  }
+
+  /** When the first timer is due (Infinity if none): the heap's top, or a lane's first. */
+  get nextDeadline(): number {
+    return this.#items.length > 0 ? this.#deadlines[0] : Infinity;
   }
 
   /** The timer that fires first, if any. */
   peek(): HeapTimer | undefined {
-    return this.#items[0];
+    const top = this.#items[0];
+    return top instanceof TimerLane ? top.ring[top.head]! : top;
   }
 
   #grow(): void {
@@ -99,21 +148,83 @@ export class TimerHeap {
     this.#seqs = seqs;
   }
 
-  /** Schedules `timer`; it must not be scheduled already. */
-  add(timer: HeapTimer): void {
-    if (timer.index >= 0) throw new RangeError("timer is already scheduled");
+  /**
+   * Schedules `timer`; it must not be scheduled already. Pass the `duration` it was made
+   * with (deadline = now + duration) when timers of that duration are common, as sleeps
+   * are: they then queue in a lane (O(1)). Returns whether it is now the first to fire.
+   * @throws {RangeError} if the timer is scheduled already
+   */
+  add(timer: HeapTimer, duration?: number): boolean {
+    if (timer.index !== -1) throw new RangeError("timer is already scheduled");
     timer.seq = this.#seq++;
+    if (duration !== undefined && duration > 0) {
+      const lane = this.#laneFor(duration);
+      if (lane !== null) {
+        const ring = lane.ring;
+        // In order (the clock never goes back), or it goes to the heap after all.
+        if (lane.lastDeadline <= timer.deadline) {
+          timer.index = -2 - (lane.base + ring.length);
+          timer.lane = lane;
+          ring.push(timer);
+          lane.lastDeadline = timer.deadline;
+          this.#inLanes++;
+          if (++lane.live > 1) return false;
+          lane.head = ring.length - 1;
+          lane.deadline = timer.deadline;
+          this.#insert(lane, timer.seq);
+          this.#lanesInHeap++;
+          return lane.index === 0;
+        }
+      }
+    }
+    this.#insert(timer, timer.seq);
+    return (timer.index as number) === 0;
+  }
+
+  #insert(timer: HeapTimer, seq: number): void {
     const items = this.#items;
     const i = items.length;
     if (i === this.#deadlines.length) this.#grow();
     items.push(timer);
-    this.#up(i, timer, timer.deadline, timer.seq);
+    this.#up(i, timer, timer.deadline, seq);
+  }
+
+  /** The lane for `duration`, made if there is room (an empty one gives its place). */
+  #laneFor(duration: number): TimerLane | null {
+    const cached = this.#lastLane;
+    if (cached !== null && cached.duration === duration) return cached;
+    let lane = this.#lanes.get(duration);
+    if (lane === undefined) {
+      if (this.#lanes.size >= MAX_LANES) {
+        let empty: TimerLane | undefined;
+        for (const l of this.#lanes.values()) {
+          if (l.live === 0) {
+            empty = l;
+            break;
+          }
+        }
+        if (empty === undefined) return null;
+        this.#lanes.delete(empty.duration);
+      }
+      lane = new TimerLane(duration);
+      this.#lanes.set(duration, lane);
+    }
+    this.#lastLane = lane;
+    return lane;
   }
 
   /** Unschedules `timer`; does nothing if it already fired or was removed. */
   remove(timer: HeapTimer): void {
     const i = timer.index;
-    if (i < 0) return;
+    if (i === -1) return;
+    if (i < -1) {
+      this.#removeFromLane(timer, -2 - i);
+      return;
+    }
+    this.#removeAt(timer, i);
+  }
+
+  #removeAt(timer: HeapTimer, i: number): void {
     const items = this.#items;
     const n = items.length - 1;
     const last = items.pop()!;
@@ -127,12 +238,47 @@ export class TimerHeap {
     }
   }
 
+  #removeFromLane(timer: HeapTimer, position: number): void {
+    const lane = timer.lane!;
+    const ring = lane.ring;
+    const at = position - lane.base;
+    ring[at] = null;
+    timer.index = -1;
+    timer.lane = null;
+    this.#inLanes--;
+    lane.live--;
+    if (at !== lane.head) return; // a hole behind the first: skipped later
+    // The first left: the lane steps to the next timer, or leaves the heap if none.
+    this.#removeAt(lane, lane.index);
+    if (lane.live === 0) {
+      this.#lanesInHeap--;
+      lane.base += ring.length;
+      ring.length = 0;
+      lane.head = 0;
+      lane.lastDeadline = -Infinity;
+      return;
+    }
+    let head = at + 1;
+    while (ring[head] === null) head++;
+    if (head >= 1024 && head * 2 >= ring.length) {
+      // Drop the holes in front, now and then: amortized O(1) a timer.
+      ring.splice(0, head);
+      lane.base += head;
+      head = 0;
+    }
+    lane.head = head;
+    const first = ring[head]!;
+    lane.deadline = first.deadline;
+    this.#insert(lane, first.seq);
+  }
+
   /** Removes and fires, in order, every timer whose deadline is at or before `time`. */
   runDue(time: number): number {
     const items = this.#items;
     let fired = 0;
     while (items.length > 0 && this.#deadlines[0] <= time) {
-      const timer = items[0];
+      const top = items[0];
+      const timer = top instanceof TimerLane ? top.ring[top.head]! : top;
       this.remove(timer);
       fired++;
       timer.fire();

@@ -49,3 +49,96 @@ Deno.test("adding a scheduled timer twice is a RangeError", () => {
   heap.add(t);
   assert.throws(() => heap.add(t), RangeError);
 });
+
+Deno.test("lanes: timers added with a duration fire with the others in exact order", () => {
+  const rand = prng(7);
+  for (let round = 0; round < 100; round++) {
+    const heap = new TimerHeap();
+    const live = new Set<Timer>();
+    const fired: Timer[] = [];
+    let time = 0;
+    const durations = [0.1, 0.25, 1, 5]; // lanes; other timers go to the heap itself
+    for (let i = 0; i < 600; i++) {
+      const r = rand();
+      if (r < 0.5) {
+        const duration = durations[Math.floor(rand() * durations.length)];
+        const t = new Timer(time + duration, (x) => fired.push(x), i);
+        heap.add(t, duration);
+        live.add(t);
+      } else if (r < 0.65) {
+        const t = new Timer(time + rand() * 3, (x) => fired.push(x), i);
+        heap.add(t);
+        live.add(t);
+      } else if (r < 0.8 && live.size > 0) {
+        const victims = [...live];
+        const t = victims[Math.floor(rand() * victims.length)];
+        heap.remove(t);
+        heap.remove(t); // twice is a no-op
+        live.delete(t);
+        assert.equal(t.scheduled, false);
+      } else {
+        time += rand() * 0.3; // the clock moves on; what is due fires, in order
+        const due = [...live].filter((t) => t.deadline <= time)
+          .sort((a, b) => a.deadline - b.deadline || a.seq - b.seq);
+        fired.length = 0;
+        assert.equal(heap.runDue(time), due.length);
+        assert.deepEqual(fired.map((t) => t.target), due.map((t) => t.target));
+        for (const t of due) live.delete(t);
+        for (const t of due) assert.equal(t.scheduled, false);
+      }
+      assert.equal(heap.size, live.size);
+      const first = [...live].sort((a, b) => a.deadline - b.deadline || a.seq - b.seq)[0];
+      assert.equal(heap.peek(), first, `round ${round} step ${i}`);
+    }
+  }
+});
+
+Deno.test("lanes: a duration's timer that would come before the lane's last goes to the heap", () => {
+  const heap = new TimerHeap();
+  const fired: string[] = [];
+  heap.add(new Timer(10, () => fired.push("late"), null), 1);
+  heap.add(new Timer(5, () => fired.push("early"), null), 1); // out of order: not queued behind
+  heap.runDue(20);
+  assert.deepEqual(fired, ["early", "late"]);
+  assert.equal(heap.size, 0);
+});
+
+Deno.test("lanes: thousands of distinct durations fall back to the heap and still fire", () => {
+  const heap = new TimerHeap();
+  let fired = 0;
+  for (let i = 1; i <= 2000; i++) heap.add(new Timer(i / 1000, () => fired++, null), i / 1000);
+  assert.equal(heap.size, 2000);
+  assert.equal(heap.runDue(1), 1000);
+  assert.equal(heap.runDue(2), 1000);
+  assert.equal(fired, 2000);
+});
+
+Deno.test("lanes: a long-lived lane drops its holes and keeps its order", () => {
+  const rand = prng(9);
+  const heap = new TimerHeap();
+  const live: Timer[] = [];
+  const fired: number[] = [];
+  let time = 0, id = 0;
+  for (let step = 0; step < 40; step++) {
+    for (let i = 0; i < 500; i++) {
+      time += 0.001;
+      const t = new Timer(time + 2, (x) => fired.push(x.target as number), id++);
+      heap.add(t, 2);
+      live.push(t);
+    }
+    for (let i = 0; i < 100; i++) { // holes, some at the front
+      const k = rand() < 0.5 ? 0 : Math.floor(rand() * live.length);
+      heap.remove(live[k]);
+      live.splice(k, 1);
+    }
+    fired.length = 0;
+    const due = live.filter((t) => t.deadline <= time).map((t) => t.target as number);
+    heap.runDue(time);
+    assert.deepEqual(fired, due);
+    live.splice(0, due.length);
+    assert.equal(heap.size, live.length);
+  }
+  fired.length = 0;
+  heap.runDue(Infinity);
+  assert.deepEqual(fired, live.map((t) => t.target as number));
+});
