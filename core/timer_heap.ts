@@ -20,11 +20,10 @@ export abstract class HeapTimer {
   seq = 0;
   /**
    * Position in the heap; -1 when the timer is not scheduled; below -1 while it waits in
-   * a lane (-2 - its position there).
+   * a lane: -2 - (position in the lane * MAX_LANES + the lane's slot). No field of its own
+   * names the lane: a sleeping thread's timer stays small.
    */
   index = -1;
-  /** @internal The lane it waits in, if any. */
-  lane: TimerLane | null = null;
 
   /** @param deadline when to fire, in seconds on the monotonic clock */
   constructor(deadline: number) {
@@ -81,10 +80,13 @@ export class TimerLane extends HeapTimer {
   live = 0;
   /** The deadline of the last timer queued (a later one must not come before it). */
   lastDeadline = -Infinity;
-  /** @param duration the lane's duration */
-  constructor(duration: number) {
+  /** Its slot among the heap's lanes (0 to MAX_LANES - 1). */
+  readonly slot: number;
+  /** @param duration the lane's duration; @param slot its slot */
+  constructor(duration: number, slot: number) {
     super(Infinity);
     this.duration = duration;
+    this.slot = slot;
   }
   /** Never called: the heap fires the lane's first timer instead. */
   fire(): void {}
@@ -118,6 +120,7 @@ export class TimerHeap {
   #seqs = new Float64Array(64);
 
   #lanes = new Map<number, TimerLane>();
+  #laneSlots: (TimerLane | undefined)[] = [];
   #lastLane: TimerLane | null = null;
   /** Timers waiting in lanes, and lanes in the heap (standing for them). */
   #inLanes = 0;
@@ -163,8 +166,7 @@ export class TimerHeap {
         const ring = lane.ring;
         // In order (the clock never goes back), or it goes to the heap after all.
         if (lane.lastDeadline <= timer.deadline) {
-          timer.index = -2 - (lane.base + ring.length);
-          timer.lane = lane;
+          timer.index = -2 - ((lane.base + ring.length) * MAX_LANES + lane.slot);
           ring.push(timer);
           lane.lastDeadline = timer.deadline;
           this.#inLanes++;
@@ -204,10 +206,11 @@ export class TimerHeap {
           }
         }
         if (empty === undefined) return null;
-        this.#lanes.delete(empty.duration);
-      }
-      lane = new TimerLane(duration);
+        this.#lanes.delete(empty.duration); // empty: no timer's index names its slot
+        lane = new TimerLane(duration, empty.slot);
+      } else lane = new TimerLane(duration, this.#lanes.size);
       this.#lanes.set(duration, lane);
+      this.#laneSlots[lane.slot] = lane;
     }
     this.#lastLane = lane;
     return lane;
@@ -218,7 +221,9 @@ export class TimerHeap {
     const i = timer.index;
     if (i === -1) return;
     if (i < -1) {
-      this.#removeFromLane(timer, -2 - i);
+      const code = -2 - i;
+      const slot = code % MAX_LANES;
+      this.#removeFromLane(timer, this.#laneSlots[slot]!, (code - slot) / MAX_LANES);
       return;
     }
     this.#removeAt(timer, i);
@@ -238,13 +243,11 @@ export class TimerHeap {
     }
   }
 
-  #removeFromLane(timer: HeapTimer, position: number): void {
-    const lane = timer.lane!;
+  #removeFromLane(timer: HeapTimer, lane: TimerLane, position: number): void {
     const ring = lane.ring;
     const at = position - lane.base;
     ring[at] = null;
     timer.index = -1;
-    timer.lane = null;
     this.#inLanes--;
     lane.live--;
     if (at !== lane.head) return; // a hole behind the first: skipped later

@@ -142,3 +142,24 @@ Deno.test("lanes: a long-lived lane drops its holes and keeps its order", () => 
   heap.runDue(Infinity);
   assert.deepEqual(fired, live.map((t) => t.target as number));
 });
+
+Deno.test("lanes: emptied lanes give their places to new durations", () => {
+  const heap = new TimerHeap();
+  const fired: number[] = [];
+  const add = (deadline: number, duration: number) =>
+    heap.add(new Timer(deadline, (t) => fired.push(t.target as number), deadline), duration);
+  for (let d = 1; d <= 100; d++) add(d, d); // 64 lanes, the rest in the heap
+  heap.runDue(100);
+  assert.equal(fired.length, 100);
+  const later: Timer[] = [];
+  for (let d = 101; d <= 300; d++) {
+    const t = new Timer(200 + d, (x) => fired.push(x.target as number), 200 + d);
+    heap.add(t, d + 0.5); // new durations: the emptied lanes are reused
+    later.push(t);
+  }
+  for (let i = 0; i < later.length; i += 3) heap.remove(later[i]);
+  fired.length = 0;
+  heap.runDue(Infinity);
+  assert.deepEqual(fired, later.filter((_, i) => i % 3 !== 0).map((t) => t.target));
+  assert.equal(heap.size, 0);
+});
