@@ -32,7 +32,16 @@ async function stats(base: string): Promise<{ steps: number; viewers: number }> 
 const rows: Row[] = [];
 for (const wanderers of counts) {
   const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", script, "--port=0", `--wanderers=${wanderers}`],
+    // As `deno task demo:mmo` runs it: a young generation that holds a round of sleeps.
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      "--v8-flags=--max-semi-space-size=64",
+      script,
+      "--port=0",
+      `--wanderers=${wanderers}`,
+    ],
     stdout: "piped",
   }).spawn();
   const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
