@@ -14,9 +14,6 @@ export interface Bounded {
   y1: number;
 }
 
-/** Nodes stop splitting below this side, in world units. */
-const MIN_SIZE = 64;
-
 class QuadNode<T extends Bounded> {
   readonly x: number;
   readonly y: number;
@@ -74,9 +71,17 @@ export class QuadTree<T extends Bounded> {
   #where = new Map<T, QuadEntry<T>>();
   #stack: QuadNode<T>[] = [];
 
-  /** @param x0 left, @param y0 top, @param size side of the initial root square */
-  constructor(x0 = 0, y0 = 0, size = 1024) {
+  readonly #minSize: number;
+
+  /**
+   * @param x0 left, @param y0 top, @param size side of the initial root square
+   * @param minSize nodes of this side or less do not split (512): larger, objects that
+   * move change nodes less often and a query scans more of them per node. With circles
+   * of 50 moving ~8 a step, 512 gave 1.3x the steps of 64 (100k movers in 20480).
+   */
+  constructor(x0 = 0, y0 = 0, size = 1024, minSize = 512) {
     this.#root = new QuadNode(x0, y0, size, null);
+    this.#minSize = minSize;
   }
 
   /** Number of objects. */
@@ -128,7 +133,7 @@ export class QuadTree<T extends Bounded> {
     let node = start;
     for (;;) {
       node.count++;
-      if (node.size <= MIN_SIZE) break;
+      if (node.size <= this.#minSize) break;
       const half = node.size / 2;
       const midX = node.x + half, midY = node.y + half;
       let quadrant: number;
@@ -228,7 +233,7 @@ export class QuadTree<T extends Bounded> {
   }
 
   #fitsChild(node: QuadNode<T>, item: T): boolean {
-    if (node.size <= MIN_SIZE) return false;
+    if (node.size <= this.#minSize) return false;
     const half = node.size / 2;
     const midX = node.x + half, midY = node.y + half;
     const horizontal = item.x1 <= midX || item.x0 >= midX;

@@ -16,9 +16,14 @@ function ids(tree: QuadTree<Item>, r: Bounded): number[] {
   return tree.query(r).map((i) => i.id).sort((a, b) => a - b);
 }
 
-Deno.test("queries match a brute-force scan through 20k random operations", () => {
+for (const minSize of [16, 512]) {
+  Deno.test(`queries match a brute-force scan through 20k random operations (nodes down to ${minSize})`, () => {
+    randomOperations(new QuadTree<Item>(0, 0, 4096, minSize));
+  });
+}
+
+function randomOperations(tree: QuadTree<Item>): void {
   const random = prng(21);
-  const tree = new QuadTree<Item>(0, 0, 4096);
   const items = new Set<Item>();
   const entries = new Map<Item, QuadEntry<Item>>();
   const rect = (): Bounded => {
@@ -61,7 +66,7 @@ Deno.test("queries match a brute-force scan through 20k random operations", () =
     ids(tree, { x0: -1e9, y0: -1e9, x1: 1e9, y1: 1e9 }),
     brute(items, { x0: -1e9, y0: -1e9, x1: 1e9, y1: 1e9 }),
   );
-});
+}
 
 Deno.test("remove of an absent item is false; insert twice throws", () => {
   const tree = new QuadTree<Item>();
