@@ -12,7 +12,7 @@
  * @module
  */
 
-export * from "./clock.ts";
+export { now } from "./clock.ts";
 export * from "./errors.ts";
 export * from "./in_parallel.ts";
 export * from "./main.ts";

@@ -11,7 +11,7 @@
 import { ClosedError, NotInThreadError, SimultaneousError } from "../core/errors.ts";
 import { type LoopHook, scheduler } from "../core/scheduler.ts";
 import type { Wait } from "../core/sync/wait_queue.ts";
-import { now } from "../core/clock.ts";
+import { _setClockSource, now } from "../core/clock.ts";
 import { current, type Thread } from "../core/thread.ts";
 import { openShim, type Shim } from "../ffi/shim.ts";
 import { SocketError } from "./errors.ts";
@@ -160,6 +160,7 @@ export class FfiPoller implements LoopHook {
     if (ep < 0) throw this.error(-ep, "poller_create");
     this.#ep = ep;
     this.#wakeFd = wake[0];
+    installShimClock(shim);
   }
 
   /** Whether `result` (a negative return) means "would block". */
@@ -321,6 +322,24 @@ export class FfiPoller implements LoopHook {
       }
     }
   }
+}
+
+/**
+ * Makes `now()` read the monotonic clock through the shim (~40 ns against ~130 ns for
+ * `performance.now()`, which reads the same clock with another origin). The origin is
+ * kept: the offset is an upper bound of the true one (`performance.now()` read after the
+ * shim), the tightest of a few tries, so the clock never steps back at the switch.
+ */
+function installShimClock(shim: Shim): void {
+  let offset = Infinity;
+  for (let i = 0; i < 8; i++) {
+    const shimMs = shim.sh_now_ms();
+    const performanceMs = performance.now();
+    offset = Math.min(offset, performanceMs - shimMs);
+  }
+  const before = now();
+  const read = (): number => (shim.sh_now_ms() + offset) / 1000;
+  if (read() >= before) _setClockSource(read);
 }
 
 const POLLER = Symbol("ffiPoller");

@@ -7,8 +7,10 @@ import {
   ConnectionResetError,
   connectTo,
   EOFError,
+  ffiPoller,
   Interrupted,
   listenOn,
+  now,
   setResolver,
   SimultaneousError,
   type Socket,
@@ -434,3 +436,22 @@ socketTest("many threads on many connections all get their own bytes", async () 
   await withTimeout(5, () => echo.join());
   server.close();
 });
+
+socketTest("with the FFI poller, now() reads the shim's clock: same origin, never back", () => {
+  const before = now();
+  ffiPollerOrThrow(); // made: its clock is in use from here on
+  let last = now();
+  assert.ok(last >= before, `the clock stepped back by ${before - last} s`);
+  for (let i = 0; i < 10_000; i++) {
+    const t = now();
+    assert.ok(t >= last);
+    last = t;
+  }
+  const drift = Math.abs(now() - performance.now() / 1000);
+  assert.ok(drift < 0.001, `now() is ${drift} s away from performance.now()`);
+}, { only: "ffi" });
+
+function ffiPollerOrThrow(): void {
+  const poller = ffiPoller();
+  if ("reason" in poller) throw new Error(poller.reason);
+}
