@@ -9,6 +9,8 @@ async function runProgram(body: string, signal?: Deno.Signal) {
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
+    // A program that never ends fails its test instead of holding the suite.
+    signal: AbortSignal.timeout(60_000),
   }).spawn();
   const w = child.stdin.getWriter();
   await w.write(new TextEncoder().encode(code));

@@ -256,6 +256,7 @@ socketTest("connections closed give their file descriptors back", async (backend
     args: ["run", "-A", "--unstable-net", child, backend],
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
