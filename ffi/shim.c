@@ -26,6 +26,8 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <dlfcn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -48,6 +50,19 @@
 #endif
 
 #define SH_EXPORT __attribute__((visibility("default")))
+
+/*
+ * The shim is never unloaded. Deno closes a library when the worker that opened it ends
+ * (each test file of `deno test --parallel` is a worker); a poll still blocked on a
+ * helper thread would then return into unmapped code. Opening ourselves once more with
+ * RTLD_NODELETE pins the code for the life of the process.
+ */
+__attribute__((constructor)) static void sh_pin(void) {
+  Dl_info self;
+  if (dladdr((void *)&sh_pin, &self) != 0 && self.dli_fname != NULL) {
+    dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE);
+  }
+}
 
 #define ADDR_BUF_SIZE 128
 #define EV_READ 1
@@ -647,6 +662,15 @@ SH_EXPORT int32_t sh_ready(int32_t fd, int32_t directions) {
 
 /* The monotonic clock in milliseconds (fractional): a cheaper clock than
    performance.now() in Deno, for the profiler's per-switch accounting. */
+/*
+ * A buffer for `pairs` (fd, flags) pairs owned by the shim, for polls run on a helper
+ * thread: a JavaScript buffer could be freed (its worker gone) while such a poll still
+ * runs, and the poll would write into freed memory. One per poller, never freed.
+ */
+SH_EXPORT int32_t *sh_events_alloc(int32_t pairs) {
+  return calloc((size_t)pairs * 2, sizeof(int32_t));
+}
+
 SH_EXPORT double sh_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

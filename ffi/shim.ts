@@ -36,10 +36,14 @@ export const SYMBOLS = {
   sh_poller_add: { parameters: [i32, i32, i32], result: i32 },
   sh_poller_del: { parameters: [i32, i32], result: i32 },
   sh_poller_wait: { parameters: [i32, i32, buffer, i32, i32], result: i32 },
-  /** The same wait, run on a helper thread: used only when nothing else is to be done. */
+  /**
+   * The same wait, run on a helper thread: used only when nothing else is to be done. It
+   * writes into a buffer of the shim's (`sh_events_alloc`), never into a JavaScript one
+   * that could be freed while it runs.
+   */
   sh_poller_wait_idle: {
     name: "sh_poller_wait",
-    parameters: [i32, i32, buffer, i32, i32],
+    parameters: [i32, i32, "pointer", i32, i32],
     result: i32,
     nonblocking: true,
   },
@@ -51,6 +55,7 @@ export const SYMBOLS = {
   sh_fd_flags: { parameters: [i32], result: i32 },
   sh_ready: { parameters: [i32, i32], result: i32 },
   sh_now_ms: { parameters: [], result: "f64" },
+  sh_events_alloc: { parameters: [i32], result: "pointer" },
 } as const;
 
 /** The opened shim's functions. */
