@@ -9,7 +9,8 @@ if (new URL(import.meta.url).search === "?worker") {
   const server = listenOn("127.0.0.1:0");
   spawn(() => server.accept());
   // Long enough for the poll to go idle, on the helper thread.
-  setTimeout(() => postMessage(server.getsockname()), 200);
+  const scope = self as unknown as { postMessage(message: unknown): void };
+  setTimeout(() => scope.postMessage(server.getsockname()), 200);
 } else {
   const worker = new Worker(`${import.meta.url}?worker`, { type: "module" });
   const address = await new Promise<{ host: string; port: number }>((resolve) => {
