@@ -131,7 +131,9 @@ controls { };
     }
   })();
   const deadline = Date.now() + 15000;
-  while (!log.join("").includes("running")) {
+  // named's first line is "running on Linux ..."; the line that is only "running" comes
+  // after "all zones loaded" (a query before that gets SERVFAIL).
+  while (!/ running$/m.test(log.join(""))) {
     if (Date.now() > deadline || log.join("").includes("exiting")) {
       child.kill("SIGKILL");
       throw new Error(`named (${name}) did not start:\n${log.join("")}`);
