@@ -252,8 +252,8 @@ export class TimerHeap {
     lane.live--;
     if (at !== lane.head) return; // a hole behind the first: skipped later
     // The first left: the lane steps to the next timer, or leaves the heap if none.
-    this.#removeAt(lane, lane.index);
     if (lane.live === 0) {
+      this.#removeAt(lane, lane.index);
       this.#lanesInHeap--;
       lane.base += ring.length;
       ring.length = 0;
@@ -272,7 +272,8 @@ export class TimerHeap {
     lane.head = head;
     const first = ring[head]!;
     lane.deadline = first.deadline;
-    this.#insert(lane, first.seq);
+    // The lane's key only grows (its timers are in order): it sinks from where it is.
+    this.#down(lane.index, lane, first.deadline, first.seq);
   }
 
   /** Removes and fires, in order, every timer whose deadline is at or before `time`. */

@@ -660,8 +660,6 @@ SH_EXPORT int32_t sh_ready(int32_t fd, int32_t directions) {
   return flags;
 }
 
-/* The monotonic clock in milliseconds (fractional): a cheaper clock than
-   performance.now() in Deno, for the profiler's per-switch accounting. */
 /*
  * A buffer for `pairs` (fd, flags) pairs owned by the shim, for polls run on a helper
  * thread: a JavaScript buffer could be freed (its worker gone) while such a poll still
@@ -671,6 +669,8 @@ SH_EXPORT int32_t *sh_events_alloc(int32_t pairs) {
   return calloc((size_t)pairs * 2, sizeof(int32_t));
 }
 
+/* The monotonic clock in milliseconds (fractional): a cheaper clock than
+   performance.now() in Deno, for the profiler's per-switch accounting. */
 SH_EXPORT double sh_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -139,7 +139,7 @@ export class FfiPoller implements LoopHook {
   #events = new Int32Array(512);
   #idleEvents = new Int32Array(512);
   /** Where the helper thread's poll writes: the shim's memory (see sh_events_alloc). */
-  #idleOut: { pointer: Deno.PointerObject; view: Deno.UnsafePointerView } | null = null;
+  #idleOut: Deno.PointerObject | null = null;
   #idlePending = false;
   #lastEvent = 0;
   #stats = { polls: 0, events: 0, idleWaits: 0, idleEvents: 0 };
@@ -259,12 +259,6 @@ export class FfiPoller implements LoopHook {
     if (this.#waiting !== 0) this.#pollNow();
   }
 
-  #allocIdleOut(): { pointer: Deno.PointerObject; view: Deno.UnsafePointerView } {
-    const pointer = this.shim.sh_events_alloc(256);
-    if (pointer === null) throw new RangeError("the shim could not allocate a poll buffer");
-    return { pointer, view: new Deno.UnsafePointerView(pointer) };
-  }
-
   /** A synchronous poll (timeout 0); dispatches what it finds and returns how many. */
   #pollNow(): number {
     const n = this.shim.sh_poller_wait(this.#ep, this.#wakeFd, this.#events, 256, 0);
@@ -296,9 +290,9 @@ export class FfiPoller implements LoopHook {
   #idleWait(): void {
     this.#idlePending = true;
     this.#stats.idleWaits++;
-    this.#idleOut ??= this.#allocIdleOut();
-    const out = this.#idleOut;
-    this.#idle = this.shim.sh_poller_wait_idle(this.#ep, this.#wakeFd, out.pointer, 256, -1)
+    const out = this.#idleOut ??= this.shim.sh_events_alloc(256);
+    if (out === null) throw new RangeError("the shim could not allocate a poll buffer");
+    this.#idle = this.shim.sh_poller_wait_idle(this.#ep, this.#wakeFd, out, 256, -1)
       .then(
         (n) => {
           this.#idlePending = false;
@@ -306,7 +300,7 @@ export class FfiPoller implements LoopHook {
           if (n > 0) {
             this.#stats.idleEvents += n;
             const events = this.#idleEvents.subarray(0, 2 * n);
-            out.view.copyInto(events);
+            Deno.UnsafePointerView.copyInto(out, events);
             this.#dispatch(events, n);
           }
           scheduler.wakeLoop();

@@ -15,6 +15,16 @@ Deno.test("fires due timers in deadline order, ties first-in first-out", () => {
   assert.equal(heap.size, 1);
 });
 
+/** Removes a random timer of `live` from `heap` (twice: the second is a no-op). */
+function removeOneAtRandom(heap: TimerHeap, live: Set<Timer>, rand: () => number): void {
+  const victims = [...live];
+  const t = victims[Math.floor(rand() * victims.length)];
+  heap.remove(t);
+  heap.remove(t);
+  live.delete(t);
+  assert.equal(t.scheduled, false);
+}
+
 Deno.test("randomized adds and removals agree with a sorted reference", () => {
   const rand = prng(42);
   for (let round = 0; round < 200; round++) {
@@ -22,12 +32,7 @@ Deno.test("randomized adds and removals agree with a sorted reference", () => {
     const live = new Set<Timer>();
     for (let i = 0; i < 200; i++) {
       if (live.size > 0 && rand() < 0.4) {
-        const victims = [...live];
-        const t = victims[Math.floor(rand() * victims.length)];
-        heap.remove(t);
-        heap.remove(t); // twice is a no-op
-        live.delete(t);
-        assert.equal(t.scheduled, false);
+        removeOneAtRandom(heap, live, rand);
       } else {
         const t = new Timer(Math.floor(rand() * 50), () => {}, i);
         heap.add(t);
@@ -70,12 +75,7 @@ Deno.test("lanes: timers added with a duration fire with the others in exact ord
         heap.add(t);
         live.add(t);
       } else if (r < 0.8 && live.size > 0) {
-        const victims = [...live];
-        const t = victims[Math.floor(rand() * victims.length)];
-        heap.remove(t);
-        heap.remove(t); // twice is a no-op
-        live.delete(t);
-        assert.equal(t.scheduled, false);
+        removeOneAtRandom(heap, live, rand);
       } else {
         time += rand() * 0.3; // the clock moves on; what is due fires, in order
         const due = [...live].filter((t) => t.deadline <= time)

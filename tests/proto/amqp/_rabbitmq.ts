@@ -3,7 +3,7 @@
  * node name, ports, data and logs in a temp directory, on 127.0.0.1 at a free port. The
  * built-in guest/guest user logs in from loopback.
  */
-import { freePort, waitForPort } from "../../_servers.ts";
+import { freePort, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Rabbitmq {
   port: number;
@@ -61,18 +61,13 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
     })
       .output().catch(() => null);
   };
+  const control = processControl(child, dir);
   return {
     port,
     async stop() {
       await stopNode();
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await control.stop();
     },
-    kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    },
+    kill: control.kill,
   };
 }
