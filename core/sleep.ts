@@ -6,42 +6,14 @@
 
 import { NotInThreadError } from "./errors.ts";
 import { now } from "./clock.ts";
-import { HeapTimer, scheduler } from "./scheduler.ts";
-import { current, type Thread } from "./thread.ts";
-import type { Wait } from "./sync/wait_queue.ts";
-
-/** A sleeper's timer: it wakes the thread, or leaves the heap if the sleep is interrupted. */
-class SleepTimer extends HeapTimer implements Wait {
-  readonly thread: Thread;
-  constructor(deadline: number, thread: Thread) {
-    super(deadline);
-    this.thread = thread;
-  }
-  fire(): void {
-    this.thread._wake(undefined);
-  }
-  _interrupted(): void {
-    scheduler.removeTimer(this);
-  }
-  get _reason(): string {
-    return "sleep";
-  }
-}
+import { scheduler } from "./scheduler.ts";
+import { sleepThread } from "./sleep_timer.ts";
+import { current } from "./thread.ts";
 
 function sleepAt(deadline: number, operation: string, duration?: number): Promise<void> {
   const thread = current();
   if (thread === null) return Promise.reject(new NotInThreadError(operation));
-  // The thread's last sleep timer, if its last wait was a sleep, serves again: a thread
-  // that sleeps in a loop makes one timer, not one per sleep. It is off the heap by now
-  // (it fired, or the interrupted sleep removed it).
-  const last = thread._lastWait;
-  let timer: SleepTimer;
-  if (last instanceof SleepTimer && !last.scheduled) {
-    timer = last;
-    timer.deadline = deadline;
-  } else timer = new SleepTimer(deadline, thread);
-  scheduler.addTimer(timer, duration);
-  return thread._suspend(timer) as Promise<void>;
+  return sleepThread(thread, deadline, duration);
 }
 
 /**

@@ -17,6 +17,8 @@ import {
 } from "./errors.ts";
 import { type Runnable, scheduler } from "./scheduler.ts";
 import { block, type Wait, WaitQueue } from "./sync/wait_queue.ts";
+import { now } from "./clock.ts";
+import { sleepThread } from "./sleep_timer.ts";
 
 const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4, FAILED = 5;
 const STATE_NAMES = ["new", "running", "blocked", "ready", "dead", "dead"] as const;
@@ -78,8 +80,12 @@ export class Thread<R = unknown> implements Runnable {
   #fn: ((...args: unknown[]) => unknown) | undefined;
   /** Its arguments until it starts; then the value of a pending wake; then its result. */
   #slot: unknown;
+  /**
+   * Resolves the promise the blocked thread awaits. No reject function is kept: an
+   * interruption resolves it with a thenable that rejects (one object fewer per sleeper
+   * for the young generation to copy, and one store fewer per block).
+   */
   #resolve: ((value: unknown) => void) | undefined = undefined;
-  #reject: ((error: unknown) => void) | undefined = undefined;
   /** The current wait (its cleanup), while blocked. */
   #wait: Wait | null = null;
   /** A pending interruption, or NO_ERROR. */
@@ -220,6 +226,34 @@ export class Thread<R = unknown> implements Runnable {
     this.raise(new Shutdown(`${this} shut down`));
   }
 
+  /**
+   * Blocks this thread, which must be the one calling, for `seconds`: `sleep(seconds)`
+   * without finding the current thread first. That lookup goes through the async context
+   * (a weak map of every live thread), more than a tenth of a wake-up when 100k threads
+   * sleep in turn; a thread that sleeps at every step of a loop can hold itself
+   * (`current()`) and call this instead.
+   *
+   * Interruption point: as `sleep`, the sleep ends at once and the error is thrown.
+   *
+   * @example
+   * ```ts
+   * import { current, spawn } from "./mod.ts";
+   * await spawn(async () => {
+   *   const me = current()!;
+   *   for (let i = 0; i < 3; i++) await me.sleep(0.001);
+   * }).join();
+   * ```
+   * @throws {LockError} if this thread is not running (it is blocked, not started or
+   * dead): another thread called it
+   */
+  sleep(seconds: number): Promise<void> {
+    if (this._state !== RUNNING) {
+      return Promise.reject(new LockError(`${this}.sleep() called from another thread`));
+    }
+    const duration = seconds > 0 ? seconds : 0;
+    return sleepThread(this, now() + duration, duration);
+  }
+
   /** `<Thread 3 "name" blocked>` */
   toString(): string {
     return `<Thread ${this.id} "${this.name}" ${this.state}>`;
@@ -232,16 +266,16 @@ export class Thread<R = unknown> implements Runnable {
    */
   _run(): void {
     if (this._state === WOKEN) {
-      const resolve = this.#resolve!, reject = this.#reject!, wait = this.#wait;
+      const resolve = this.#resolve!, wait = this.#wait;
       const value = this.#slot, error = this.#error;
-      this.#resolve = this.#reject = undefined;
+      this.#resolve = undefined;
       // The wait stays until the next one replaces it: a sleep can reuse its timer.
       this.#slot = null;
       this._state = RUNNING;
       if (error !== NO_ERROR) {
         this.#error = NO_ERROR;
         wait?._interrupted();
-        reject(error);
+        resolve(new Rejection(error));
       } else {
         resolve(value);
       }
@@ -289,9 +323,8 @@ export class Thread<R = unknown> implements Runnable {
     }
     this._state = BLOCKED;
     this.#wait = wait;
-    const promise = new Promise((resolve, reject) => {
+    const promise = new Promise((resolve) => {
       this.#resolve = resolve;
-      this.#reject = reject;
     });
     scheduler.switchHooks?.blocked(this, wait?._reason);
     scheduler.flush(); // threads this one spawned (or woke past the slice) run now
@@ -348,7 +381,7 @@ export class Thread<R = unknown> implements Runnable {
     if (wasActive) scheduler.switchHooks?.ended(this);
     this.#slot = result;
     this.#fn = undefined;
-    this.#resolve = this.#reject = undefined;
+    this.#resolve = undefined;
     this.#wait = null;
     this.#error = NO_ERROR;
     if (registry.get(this.id) === this) registry.delete(this.id);
@@ -369,6 +402,17 @@ export class Thread<R = unknown> implements Runnable {
       });
     }
     if (wasActive && --scheduler.active === 0) scheduler.quiescent();
+  }
+}
+
+/** A thenable that rejects: a blocked thread keeps only its promise's resolve function. */
+class Rejection {
+  readonly #error: unknown;
+  constructor(error: unknown) {
+    this.#error = error;
+  }
+  then(_resolve: unknown, reject: (error: unknown) => void): void {
+    reject(this.#error);
   }
 }
 

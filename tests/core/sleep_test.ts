@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { now, sleep, sleepUntil, spawn, withTimeout, yieldSlice } from "../../mod.ts";
+import {
+  current,
+  Interrupted,
+  LockError,
+  now,
+  sleep,
+  sleepUntil,
+  spawn,
+  withTimeout,
+  yieldSlice,
+} from "../../mod.ts";
+import { scheduler } from "../../core/scheduler.ts";
 import { inThread } from "../_helpers.ts";
 
 Deno.test("sleep waits at least the given time", async () => {
@@ -125,5 +136,50 @@ Deno.test("sleep after an interrupted sleep, a timeout or another wait lasts its
     sleeper.interrupt();
     const [a, b, c] = await sleeper.join();
     assert.ok(a >= 0.019 && b >= 0.009 && c >= 0.014, `slept ${a}, ${b}, ${c}`);
+  });
+});
+
+Deno.test("a thread's own sleep() waits at least its time, like sleep, without the lookup", async () => {
+  await inThread(async () => {
+    const me = current()!;
+    const t0 = now();
+    await me.sleep(0.02);
+    const slept = now() - t0;
+    assert.ok(slept >= 0.019, `slept ${slept}`);
+    const t1 = now();
+    await me.sleep(-1); // negative counts as 0
+    assert.ok(now() - t1 < 0.5);
+  });
+});
+
+Deno.test("a thread's own sleep() is an interruption point that leaves no timer behind", async () => {
+  await inThread(async () => {
+    const sleeper = spawn(async () => {
+      const me = current()!;
+      try {
+        await me.sleep(60);
+        return "slept";
+      } catch (e) {
+        return e instanceof Interrupted ? "interrupted" : `other: ${e}`;
+      }
+    });
+    await sleep(0.005);
+    const pending = scheduler.timers.size;
+    sleeper.interrupt();
+    assert.equal(await sleeper.join(), "interrupted");
+    assert.equal(scheduler.timers.size, pending - 1, "the interrupted sleep's timer left the heap");
+  });
+});
+
+Deno.test("another thread cannot make a thread sleep: LockError", async () => {
+  await inThread(async () => {
+    const sleeper = spawn(() => sleep(60));
+    await sleep(0); // the sleeper starts and blocks
+    await assert.rejects(sleeper.sleep(0.01), LockError);
+    const dead = spawn(() => 1);
+    await dead.join();
+    await assert.rejects(dead.sleep(0.01), LockError);
+    sleeper.shutdown();
+    await sleeper.join().catch(() => {});
   });
 });

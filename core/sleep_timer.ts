@@ -1,0 +1,45 @@
+/**
+ * @internal The timer a sleeping thread waits on, shared by `sleep` and `Ticker`.
+ *
+ * @module
+ */
+
+import { HeapTimer, scheduler } from "./scheduler.ts";
+import type { Thread } from "./thread.ts";
+import type { Wait } from "./sync/wait_queue.ts";
+
+/** A sleeper's timer: it wakes the thread, or leaves the heap if the sleep is interrupted. */
+class SleepTimer extends HeapTimer implements Wait {
+  readonly thread: Thread;
+  constructor(deadline: number, thread: Thread) {
+    super(deadline);
+    this.thread = thread;
+  }
+  fire(): void {
+    this.thread._wake(undefined);
+  }
+  _interrupted(): void {
+    scheduler.removeTimer(this);
+  }
+  get _reason(): string {
+    return "sleep";
+  }
+}
+
+/**
+ * @internal Blocks `thread` (the caller) until the clock reaches `deadline`. `duration`:
+ * see `TimerHeap.add` (sleeps of one duration share a lane).
+ */
+export function sleepThread(thread: Thread, deadline: number, duration?: number): Promise<void> {
+  // The thread's last sleep timer, if its last wait was a sleep, serves again: a thread
+  // that sleeps in a loop makes one timer, not one per sleep. It is off the heap by now
+  // (it fired, or the interrupted sleep removed it).
+  const last = thread._lastWait;
+  let timer: SleepTimer;
+  if (last instanceof SleepTimer && !last.scheduled) {
+    timer = last;
+    timer.deadline = deadline;
+  } else timer = new SleepTimer(deadline, thread);
+  scheduler.addTimer(timer, duration);
+  return thread._suspend(timer) as Promise<void>;
+}
