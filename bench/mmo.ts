@@ -37,7 +37,7 @@ for (const wanderers of counts) {
       "run",
       "-A",
       "--unstable-net",
-      "--v8-flags=--max-semi-space-size=64",
+      "--v8-flags=--max-semi-space-size=96",
       script,
       "--port=0",
       `--wanderers=${wanderers}`,

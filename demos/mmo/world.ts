@@ -6,9 +6,8 @@
  */
 
 import { seededRandom } from "../../core/random.ts";
-import { sleep } from "../../core/sleep.ts";
 import { Event } from "../../core/sync/event.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { current, spawn, type Thread } from "../../core/thread.ts";
 import { type Bounded, type QuadEntry, QuadTree } from "./quadtree.ts";
 
 /** The seven colours of the original demo (index 0-6), as CSS colours for the page. */
@@ -32,9 +31,9 @@ export interface Box extends Bounded {
 export interface Mover extends Bounded {
   /** Its id, from 1. */
   id: number;
-  /** Centre. */
+  /** Centre, in whole pixels. */
   x: number;
-  /** Centre. */
+  /** Centre, in whole pixels. */
   y: number;
   /** Colour index. */
   color: number;
@@ -76,6 +75,9 @@ export interface WorldOptions {
 }
 
 const RADIUS = 25;
+/** A wanderer's position is kept in 1/2^SUBPIXEL_BITS px (see `#wander`). */
+const SUBPIXEL_BITS = 8;
+const SUBPIXELS = 1 << SUBPIXEL_BITS;
 /** Up to this many viewports, a step checks each one instead of querying their tree. */
 const FEW_VIEWERS = 32;
 
@@ -134,8 +136,8 @@ export class World {
   start(): void {
     for (let i = 1; i <= this.#options.wanderers; i++) {
       const r = this.#random;
-      const x = RADIUS + r() * (this.size - 2 * RADIUS),
-        y = RADIUS + r() * (this.size - 2 * RADIUS);
+      const x = RADIUS + Math.floor(r() * (this.size - 2 * RADIUS)),
+        y = RADIUS + Math.floor(r() * (this.size - 2 * RADIUS));
       const mover: Mover = {
         id: i,
         x,
@@ -161,21 +163,32 @@ export class World {
   async #wander(entry: QuadEntry<Mover>): Promise<void> {
     const mover = entry.item;
     const r = this.#random, o = this.#options, limit = this.size - RADIUS;
+    // The thread sleeps through its own handle: no lookup of the current thread per step.
+    const me = current()!;
+    // Positions in 1/256 px: small integers, which V8 keeps in the objects and frames
+    // themselves, where each double would be a separate heap box to chase at every step.
+    const low = RADIUS * SUBPIXELS, high = limit * SUBPIXELS;
+    let fx = mover.x * SUBPIXELS, fy = mover.y * SUBPIXELS;
     for (;;) {
-      const heading = r() * 2 * Math.PI, speed = 3 + r() * 10;
-      let dx = Math.cos(heading) * speed, dy = Math.sin(heading) * speed;
+      const heading = r() * 2 * Math.PI, speed = (3 + r() * 10) * SUBPIXELS;
+      let dx = Math.round(Math.cos(heading) * speed), dy = Math.round(Math.sin(heading) * speed);
       for (let step = 0; step < o.steps; step++) {
-        await sleep(o.stepSeconds);
-        let x = mover.x + dx, y = mover.y + dy;
-        if (x < RADIUS || x > limit) {
+        await me.sleep(o.stepSeconds);
+        fx += dx;
+        fy += dy;
+        if (fx < low || fx > high) {
           dx = -dx;
-          x = Math.min(Math.max(x, RADIUS), limit);
+          fx = Math.min(Math.max(fx, low), high);
         }
-        if (y < RADIUS || y > limit) {
+        if (fy < low || fy > high) {
           dy = -dy;
-          y = Math.min(Math.max(y, RADIUS), limit);
+          fy = Math.min(Math.max(fy, low), high);
         }
-        this.#moveTo(entry, x, y);
+        this.#moveTo(
+          entry,
+          (fx + SUBPIXELS / 2) >> SUBPIXEL_BITS,
+          (fy + SUBPIXELS / 2) >> SUBPIXEL_BITS,
+        );
       }
     }
   }
