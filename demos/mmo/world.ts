@@ -78,6 +78,8 @@ const RADIUS = 25;
 /** A wanderer's position is kept in 1/2^SUBPIXEL_BITS px (see `#wander`). */
 const SUBPIXEL_BITS = 8;
 const SUBPIXELS = 1 << SUBPIXEL_BITS;
+/** Side of the movers' quadtree nodes that no longer split. */
+const MOVER_NODE_MIN = 2048;
 /** Up to this many viewports, a step checks each one instead of querying their tree. */
 const FEW_VIEWERS = 32;
 
@@ -122,7 +124,11 @@ export class World {
     this.size = this.#options.size;
     this.#random = seededRandom(this.#options.seed);
     this.boxes = new QuadTree<Box>(0, 0, this.size);
-    this.movers = new QuadTree<Mover>(0, 0, this.size);
+    // Movers' nodes stop splitting at 2048: a mover then changes node (a swap-removal and
+    // an insertion, each touching other entries) 4x less often than at 512, the gain of
+    // the moves (world alone at 100k: 0.82-0.88 -> 0.50-0.59 us of main thread per step)
+    // far above what the viewers' queries lose scanning bigger nodes.
+    this.movers = new QuadTree<Mover>(0, 0, this.size, MOVER_NODE_MIN);
     this.viewports = new QuadTree<Viewport>(0, 0, this.size);
     const r = this.#random;
     for (let i = 0; i < this.#options.boxes; i++) {
