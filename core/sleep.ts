@@ -5,16 +5,9 @@
  */
 
 import { NotInThreadError } from "./errors.ts";
-import { now } from "./clock.ts";
 import { scheduler } from "./scheduler.ts";
-import { sleepThread } from "./sleep_timer.ts";
+import { sleepThread, sleepThreadFor } from "./sleep_timer.ts";
 import { current } from "./thread.ts";
-
-function sleepAt(deadline: number, operation: string, duration?: number): Promise<void> {
-  const thread = current();
-  if (thread === null) return Promise.reject(new NotInThreadError(operation));
-  return sleepThread(thread, deadline, duration);
-}
 
 /**
  * Blocks the current thread until the monotonic clock (see `now()`) reaches `deadline`.
@@ -30,7 +23,9 @@ function sleepAt(deadline: number, operation: string, duration?: number): Promis
  * @throws {NotInThreadError} outside any thread
  */
 export function sleepUntil(deadline: number): Promise<void> {
-  return sleepAt(deadline, "sleepUntil");
+  const thread = current();
+  if (thread === null) return Promise.reject(new NotInThreadError("sleepUntil"));
+  return sleepThread(thread, deadline);
 }
 
 /**
@@ -47,8 +42,9 @@ export function sleepUntil(deadline: number): Promise<void> {
  * @throws {NotInThreadError} outside any thread
  */
 export function sleep(seconds: number): Promise<void> {
-  const duration = seconds > 0 ? seconds : 0;
-  return sleepAt(now() + duration, "sleep", duration);
+  const thread = current();
+  if (thread === null) return Promise.reject(new NotInThreadError("sleep"));
+  return sleepThreadFor(thread, seconds);
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
- * @internal The timer a sleeping thread waits on, shared by `sleep` and `Ticker`.
+ * @internal The timer a sleeping thread waits on, shared by `sleep`, `sleepUntil` and
+ * `Thread#sleep`.
  *
  * @module
  */
 
+import { now } from "./clock.ts";
 import { HeapTimer, scheduler } from "./scheduler.ts";
 import type { Thread } from "./thread.ts";
 import type { Wait } from "./sync/wait_queue.ts";
@@ -42,4 +44,13 @@ export function sleepThread(thread: Thread, deadline: number, duration?: number)
   } else timer = new SleepTimer(deadline, thread);
   scheduler.addTimer(timer, duration);
   return thread._suspend(timer) as Promise<void>;
+}
+
+/**
+ * @internal Blocks `thread` (the caller) for `seconds` (negative counts as 0), in the
+ * lane of sleeps of that length.
+ */
+export function sleepThreadFor(thread: Thread, seconds: number): Promise<void> {
+  const duration = seconds > 0 ? seconds : 0;
+  return sleepThread(thread, now() + duration, duration);
 }

@@ -17,8 +17,7 @@ import {
 } from "./errors.ts";
 import { type Runnable, scheduler } from "./scheduler.ts";
 import { block, type Wait, WaitQueue } from "./sync/wait_queue.ts";
-import { now } from "./clock.ts";
-import { sleepThread } from "./sleep_timer.ts";
+import { sleepThreadFor } from "./sleep_timer.ts";
 
 const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4, FAILED = 5;
 const STATE_NAMES = ["new", "running", "blocked", "ready", "dead", "dead"] as const;
@@ -250,8 +249,7 @@ export class Thread<R = unknown> implements Runnable {
     if (this._state !== RUNNING) {
       return Promise.reject(new LockError(`${this}.sleep() called from another thread`));
     }
-    const duration = seconds > 0 ? seconds : 0;
-    return sleepThread(this, now() + duration, duration);
+    return sleepThreadFor(this, seconds);
   }
 
   /** `<Thread 3 "name" blocked>` */

@@ -281,8 +281,7 @@ export class TimerHeap {
     const items = this.#items;
     let fired = 0;
     while (items.length > 0 && this.#deadlines[0] <= time) {
-      const top = items[0];
-      const timer = top instanceof TimerLane ? top.ring[top.head]! : top;
+      const timer = this.peek()!;
       this.remove(timer);
       fired++;
       timer.fire();
