@@ -16,6 +16,7 @@ export { now } from "./clock.ts";
 export * from "./errors.ts";
 export * from "./in_parallel.ts";
 export * from "./main.ts";
+export * from "./pacer.ts";
 export * from "./sleep.ts";
 export * from "./sync/mod.ts";
 export {

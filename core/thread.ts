@@ -291,6 +291,11 @@ export class Thread<R = unknown> implements Runnable {
     return this.#wait;
   }
 
+  /** @internal Whether the thread is running (so the caller is this thread). */
+  get _running(): boolean {
+    return this._state === RUNNING;
+  }
+
   /** @internal */
   get _blocked(): boolean {
     return this._state === BLOCKED;

@@ -7,7 +7,8 @@
 
 import { seededRandom } from "../../core/random.ts";
 import { Event } from "../../core/sync/event.ts";
-import { current, spawn, type Thread } from "../../core/thread.ts";
+import { Pacer } from "../../core/pacer.ts";
+import { spawn, type Thread } from "../../core/thread.ts";
 import { type Bounded, type QuadEntry, QuadTree } from "./quadtree.ts";
 
 /** The seven colours of the original demo (index 0-6), as CSS colours for the page. */
@@ -169,8 +170,9 @@ export class World {
   async #wander(entry: QuadEntry<Mover>): Promise<void> {
     const mover = entry.item;
     const r = this.#random, o = this.#options, limit = this.size - RADIUS;
-    // The thread sleeps through its own handle: no lookup of the current thread per step.
-    const me = current()!;
+    // Paced steps keep the rate (a sleep per step runs slow by each wake-up's lateness),
+    // and a pacer sleeps through its own thread: no lookup of the current thread per step.
+    const pacer = new Pacer(o.stepSeconds);
     // Positions in 1/256 px: small integers, which V8 keeps in the objects and frames
     // themselves, where each double would be a separate heap box to chase at every step.
     const low = RADIUS * SUBPIXELS, high = limit * SUBPIXELS;
@@ -179,7 +181,7 @@ export class World {
       const heading = r() * 2 * Math.PI, speed = (3 + r() * 10) * SUBPIXELS;
       let dx = Math.round(Math.cos(heading) * speed), dy = Math.round(Math.sin(heading) * speed);
       for (let step = 0; step < o.steps; step++) {
-        await me.sleep(o.stepSeconds);
+        await pacer.next();
         fx += dx;
         fy += dy;
         if (fx < low || fx > high) {

@@ -1,0 +1,112 @@
+/**
+ * A thread's fixed-rate loop: {@linkcode Pacer}.
+ *
+ * @module
+ */
+
+import { now } from "./clock.ts";
+import { LockError, NotInThreadError } from "./errors.ts";
+import { sleepThread } from "./sleep_timer.ts";
+import { current, type Thread } from "./thread.ts";
+
+/** Options of a {@linkcode Pacer}. */
+export interface PacerOptions {
+  /**
+   * The most lateness (seconds) one beat makes up for; by default a fifth of the period.
+   * A beat that comes later than this is followed by a pause of at least
+   * `period - catchUp`: a pacer that fell behind (a long pause of the whole process,
+   * say) does not run its missed beats back to back, nor do all the pacers of a busy
+   * process come due at once.
+   */
+  catchUp?: number;
+}
+
+/** The finest beat grid, in seconds: the host timer's resolution. */
+const FINEST_GRID = 0.001;
+
+/** `seconds` rounded up to a multiple of `grid` (a value already on it stays there). */
+function onGrid(seconds: number, grid: number): number {
+  return Math.ceil(seconds / grid - 1e-6) * grid;
+}
+
+/**
+ * Paces the loop of the thread that made it: `next()` sleeps until the next beat,
+ * `period` seconds after the last one, rather than `period` seconds after the call. A
+ * loop of `sleep(period)` runs slower than its period by each wake-up's lateness (about
+ * a millisecond: the host timer's resolution, more when the process is busy); a pacer's
+ * beats keep the rate, making up each late wake-up (up to `catchUp`) on the next pause.
+ *
+ * Beats fall on a grid of a tenth of the period (a millisecond at least), counted from
+ * the clock's origin: pacers of one period wake in at most ten batches per period,
+ * however many they are, rather than each in a turn of the event loop of its own.
+ *
+ * @example
+ * ```ts
+ * import { Pacer, spawn } from "./mod.ts";
+ * await spawn(async () => {
+ *   const pacer = new Pacer(0.01);
+ *   for (let step = 0; step < 3; step++) await pacer.next(); // ~30 ms in all
+ * }).join();
+ * ```
+ */
+export class Pacer {
+  /** Seconds between beats. */
+  readonly period: number;
+  /** The most lateness one beat makes up for (see {@linkcode PacerOptions.catchUp}). */
+  readonly catchUp: number;
+  /** The thread whose loop this paces: the one that made it. */
+  readonly thread: Thread;
+  #grid: number;
+  #beat = -Infinity;
+
+  /**
+   * @param period seconds between beats (> 0)
+   * @param options see {@linkcode PacerOptions}
+   * @throws {NotInThreadError} outside any thread
+   * @throws {RangeError} if `period` is not a positive number or `catchUp` is negative
+   *   or not below `period`
+   */
+  constructor(period: number, options: PacerOptions = {}) {
+    if (!(period > 0) || !Number.isFinite(period)) {
+      throw new RangeError(`a pacer's period must be a positive number, not ${period}`);
+    }
+    const catchUp = options.catchUp ?? period / 5;
+    if (!(catchUp >= 0 && catchUp < period)) {
+      throw new RangeError(`catchUp must be at least 0 and less than the period, not ${catchUp}`);
+    }
+    const thread = current();
+    if (thread === null) throw new NotInThreadError("new Pacer");
+    this.period = period;
+    this.catchUp = catchUp;
+    this.thread = thread;
+    this.#grid = Math.max(FINEST_GRID, period / 10);
+  }
+
+  /** When the last beat was due (on the monotonic clock, see `now()`); -Infinity before the first. */
+  get lastBeat(): number {
+    return this.#beat;
+  }
+
+  /**
+   * Sleeps until the next beat: `period` after the last one, or, if this call comes more
+   * than `catchUp` after that beat was due, `period - catchUp` from now. The first beat is
+   * `period` from now. Each is then put off to the next point of the grid, if not on it. The beat is taken even if the sleep is interrupted, so an
+   * interrupted loop keeps its rhythm.
+   *
+   * Interruption point: as `sleep`, the sleep ends at once and the error is thrown.
+   * @throws {LockError} if the pacer's thread is not the one running (another thread
+   *   called it)
+   */
+  next(): Promise<void> {
+    const thread = this.thread;
+    if (!thread._running) {
+      return Promise.reject(new LockError(`a pacer of ${thread} called from another thread`));
+    }
+    const period = this.period;
+    const from = now() + period;
+    const beat = this.#beat + period;
+    const earliest = from - this.catchUp;
+    this.#beat = onGrid(beat === -Infinity ? from : beat > earliest ? beat : earliest, this.#grid);
+    return sleepThread(thread, this.#beat, period);
+  }
+}
