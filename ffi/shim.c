@@ -270,13 +270,33 @@ SH_EXPORT int32_t sh_accept(int32_t fd, uint8_t *addr_out) {
   return c;
 }
 
+/*
+ * glibc's send and recv are cancellation points: each call switches the thread to
+ * asynchronous cancellation and back around the syscall, which cost more than a fifth of
+ * these calls in profiles of the HTTP server. No thread of ours is ever cancelled, so on
+ * Linux the hot pair goes straight to the kernel.
+ */
+#if defined(__linux__)
+static inline ssize_t raw_recv(int fd, void *buf, size_t len) {
+  return syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
+}
+static inline ssize_t raw_send(int fd, const void *buf, size_t len) {
+  return syscall(SYS_sendto, fd, buf, len, SEND_FLAGS, NULL, 0);
+}
+#else
+static inline ssize_t raw_recv(int fd, void *buf, size_t len) { return recv(fd, buf, len, 0); }
+static inline ssize_t raw_send(int fd, const void *buf, size_t len) {
+  return send(fd, buf, len, SEND_FLAGS);
+}
+#endif
+
 SH_EXPORT int32_t sh_recv(int32_t fd, uint8_t *buf, int32_t len) {
-  ssize_t n = recv(fd, buf, (size_t)len, 0);
+  ssize_t n = raw_recv(fd, buf, (size_t)len);
   return n < 0 ? fail() : (int32_t)n;
 }
 
 SH_EXPORT int32_t sh_send(int32_t fd, const uint8_t *buf, int32_t len) {
-  ssize_t n = send(fd, buf, (size_t)len, SEND_FLAGS);
+  ssize_t n = raw_send(fd, buf, (size_t)len);
   return n < 0 ? fail() : (int32_t)n;
 }
 

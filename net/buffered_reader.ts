@@ -49,6 +49,9 @@ export class SocketReader {
   #start = 0;
   #end = 0;
   #eof = false;
+  /** The last head view returned and where it started: requests of one size share it. */
+  #headView: Uint8Array | null = null;
+  #headStart = 0;
 
   /** @param socket the socket; @param size the initial buffer size (grows as needed) */
   constructor(socket: Socket, size = 16384) {
@@ -96,6 +99,7 @@ export class SocketReader {
       const bigger = new Uint8Array(Math.max(size, this.#buf.length * 2));
       bigger.set(this.#buf.subarray(this.#start, this.#end));
       this.#buf = bigger;
+      this.#headView = null;
     }
     this.#start = 0;
     this.#end = length;
@@ -163,7 +167,12 @@ export class SocketReader {
         if (length > limit) throw new TooLongError("head", limit);
         this.#start = i + 1;
         if (this.#start === this.#end) this.#start = this.#end = 0;
-        return buf.subarray(start, start + length);
+        // Views are valid until the next read: a head the size and place of the last
+        // one (a client repeating its request) gets the same view, not a new one.
+        const last = this.#headView;
+        if (last !== null && last.length === length && this.#headStart === start) return last;
+        this.#headStart = start;
+        return this.#headView = buf.subarray(start, start + length);
       }
     }
     return null;

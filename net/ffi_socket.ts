@@ -244,6 +244,22 @@ export class FfiSocket extends Socket implements Pollable {
     }
   }
 
+  /** Writes what the kernel takes now (see `Socket.trySend`): one syscall, no promise. */
+  override trySend(data: Uint8Array): number {
+    const fd = this.#fd("send");
+    if (data.length === 0) return 0;
+    // A thread whose turn is up sends nothing here: the caller's `send` yields.
+    if (!scheduler.charge() || ++this.#streak >= SELFISHNESS) {
+      this.#streak = 0;
+      return 0;
+    }
+    const poller = this.#poller;
+    const n = poller.shim.sh_send(fd, data, data.length < MAX_IO ? data.length : MAX_IO);
+    if (n >= 0) return n;
+    if (poller.wouldBlock(n) || n === -poller.EINTR) return 0;
+    throw poller.error(-n, "send");
+  }
+
   /**
    * Writes all of `data`. Fast path: one syscall when the kernel takes it all.
    *

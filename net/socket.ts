@@ -210,6 +210,28 @@ export abstract class Socket {
     return this.send(data.slice());
   }
 
+  /**
+   * Writes what the kernel takes of `data` right now, without blocking or yielding;
+   * returns how many bytes it took: all of them in the common case, fewer (even 0) when
+   * the socket is full, when this thread has had its turn (it should now yield, which
+   * `send` does), or always 0 where the backend cannot write synchronously (the Deno
+   * backend). Send the rest with `send` or `sendBorrowed`. Never blocks, so it is not an
+   * interruption point.
+   *
+   * @example
+   * ```ts ignore
+   * const taken = socket.trySend(reply);
+   * if (taken < reply.length) await socket.sendBorrowed(reply.subarray(taken));
+   * ```
+   * @throws {ClosedError} if the socket is closed
+   * @throws {ConnectionResetError} if the peer is gone
+   */
+  trySend(data: Uint8Array): number {
+    this.checkOpen("send");
+    void data;
+    return 0;
+  }
+
   /** Same as {@linkcode Socket.send}. */
   sendAll(data: Uint8Array): Promise<number> {
     return this.send(data);

@@ -18,6 +18,9 @@ function lower(text: string): string {
   return text;
 }
 
+/** The fields of a headers object with none: shared, never written (the first add replaces it). */
+const NONE: string[] = [];
+
 /**
  * Header fields by lower-case name. `get` joins repeated fields with ", " (as RFC 9110
  * allows for list fields); `getAll` returns them apart (Set-Cookie).
@@ -30,7 +33,11 @@ function lower(text: string): string {
  * ```
  */
 export class HttpHeaders {
-  #fields: [string, string][] = [];
+  /**
+   * Names and values in turn: [name, value, name, value...], names lower-case. One array
+   * and no pair per field: a request's headers cost two allocations, not one per field.
+   */
+  #flat: string[] = NONE;
   /** Framing fields ever added (a bit stays set until `delete`): see `_mayHave`. */
   #bits = 0;
 
@@ -46,11 +53,10 @@ export class HttpHeaders {
   /** The value of `name` (repeated fields joined by ", "), or null. */
   get(name: string): string | null {
     const key = lower(name);
-    const fields = this.#fields;
+    const flat = this.#flat;
     let out: string | null = null;
-    for (let i = 0; i < fields.length; i++) {
-      const field = fields[i];
-      if (field[0] === key) out = out === null ? field[1] : `${out}, ${field[1]}`;
+    for (let i = 0; i < flat.length; i += 2) {
+      if (flat[i] === key) out = out === null ? flat[i + 1] : `${out}, ${flat[i + 1]}`;
     }
     return out;
   }
@@ -58,51 +64,66 @@ export class HttpHeaders {
   /** Every value of `name`, in order. */
   getAll(name: string): string[] {
     const key = lower(name);
-    const fields = this.#fields;
+    const flat = this.#flat;
     const out: string[] = [];
-    for (let i = 0; i < fields.length; i++) if (fields[i][0] === key) out.push(fields[i][1]);
+    for (let i = 0; i < flat.length; i += 2) if (flat[i] === key) out.push(flat[i + 1]);
     return out;
   }
 
   /** Whether `name` is present. */
   has(name: string): boolean {
     const key = lower(name);
-    const fields = this.#fields;
-    for (let i = 0; i < fields.length; i++) if (fields[i][0] === key) return true;
+    const flat = this.#flat;
+    for (let i = 0; i < flat.length; i += 2) if (flat[i] === key) return true;
     return false;
   }
 
-  /** Replaces every `name` field with one. */
+  /** Replaces every `name` field with one (where the first was, or at the end). */
   set(name: string, value: string): void {
     const key = lower(name);
-    const fields = this.#fields;
+    const flat = this.#flat;
     let at = -1, count = 0;
-    for (let i = 0; i < fields.length; i++) {
-      if (fields[i][0] !== key) continue;
+    for (let i = 0; i < flat.length; i += 2) {
+      if (flat[i] !== key) continue;
       if (at < 0) at = i;
       count++;
     }
-    if (count > 1) {
-      this.#fields = fields.filter(([n]) => n !== key);
-      this.#fields.push([key, value]);
-    } else if (at >= 0) fields[at] = [key, value];
-    else {
-      fields.push([key, value]);
-      this.#bits |= framingBit(key);
+    if (at < 0) {
+      this.#append(key, value);
+      return;
     }
+    flat[at + 1] = value;
+    if (count > 1) this.#removeFrom(key, at + 2);
   }
 
   /** Adds a field (keeps existing ones). */
   add(name: string, value: string): void {
-    const key = lower(name);
-    this.#fields.push([key, value]);
-    this.#bits |= framingBit(key);
+    this.#append(lower(name), value);
   }
 
   /** @internal Adds a field whose name is already lower case (the parser's fast path). */
   _addLower(name: string, value: string): void {
-    this.#fields.push([name, value]);
-    this.#bits |= framingBit(name);
+    this.#append(name, value);
+  }
+
+  #append(key: string, value: string): void {
+    // The first field makes an array of its exact size: most heads have few fields.
+    if (this.#flat === NONE) this.#flat = [key, value];
+    else this.#flat.push(key, value);
+    this.#bits |= framingBit(key);
+  }
+
+  /** Drops the `key` fields at or after index `from` (of the flat array). */
+  #removeFrom(key: string, from: number): void {
+    const flat = this.#flat;
+    let to = from;
+    for (let i = from; i < flat.length; i += 2) {
+      if (flat[i] === key) continue;
+      flat[to] = flat[i];
+      flat[to + 1] = flat[i + 1];
+      to += 2;
+    }
+    flat.length = to;
   }
 
   /**
@@ -117,13 +138,13 @@ export class HttpHeaders {
   delete(name: string): void {
     const key = lower(name);
     if (!this.has(key)) return;
-    this.#fields = this.#fields.filter(([n]) => n !== key);
+    this.#removeFrom(key, 0);
     this.#bits &= ~framingBit(key);
   }
 
   /** Number of fields. */
   get size(): number {
-    return this.#fields.length;
+    return this.#flat.length >> 1;
   }
 
   /** Whether a comma-separated field holds `token` (case-insensitive), e.g. Connection: close. */
@@ -135,20 +156,25 @@ export class HttpHeaders {
     return value.split(",").some((t) => t.trim().toLowerCase() === want);
   }
 
-  /** The fields as [lower-case name, value] pairs. */
-  [Symbol.iterator](): IterableIterator<[string, string]> {
-    return this.#fields[Symbol.iterator]();
+  /** The fields as [lower-case name, value] pairs, in order. */
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    const flat = this.#flat;
+    for (let i = 0; i < flat.length; i += 2) yield [flat[i], flat[i + 1]];
   }
 
-  /** @internal The fields in order, names lower-case: read only, for writing a head. */
-  _fields(): readonly (readonly [string, string])[] {
-    return this.#fields;
+  /**
+   * @internal The fields, names and values in turn ([name, value, name, value...], names
+   * lower-case): read only, for writing a head.
+   */
+  _flat(): readonly string[] {
+    return this.#flat;
   }
 
   /** The fields as "Name: value\r\n" lines (names as stored: lower case). */
   toString(): string {
     let out = "";
-    for (const [n, v] of this.#fields) out += `${n}: ${v}\r\n`;
+    const flat = this.#flat;
+    for (let i = 0; i < flat.length; i += 2) out += `${flat[i]}: ${flat[i + 1]}\r\n`;
     return out;
   }
 }

@@ -17,6 +17,8 @@ const encoder = new TextEncoder();
 const MAX_SHARED = 1 << 20;
 let shared = new Uint8Array(16384);
 let used = 0;
+/** The last view sent of `shared`: replies of one size (the rule on a busy route) share it. */
+let sentView: Uint8Array = shared.subarray(0, 0);
 let overflow: Uint8Array[] | null = null;
 
 /** @internal Starts a reply: the assembled bytes are empty. */
@@ -33,6 +35,7 @@ function room(n: number): boolean {
   const bigger = new Uint8Array(Math.min(MAX_SHARED, Math.max(need, shared.length * 2)));
   bigger.set(shared.subarray(0, used));
   shared = bigger;
+  sentView = shared.subarray(0, 0);
   return true;
 }
 
@@ -83,6 +86,27 @@ export function putBytes(bytes: Uint8Array): void {
   used += n;
 }
 
+/** @internal Appends a non-negative integer in decimal (no string made). */
+export function putDecimal(value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    putText(String(value));
+    return;
+  }
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  if (!room(digits)) {
+    spill();
+    room(digits);
+  }
+  const out = shared;
+  let rest = value;
+  for (let at = used + digits - 1; at >= used; at--) {
+    out[at] = 48 + rest % 10;
+    rest = Math.floor(rest / 10);
+  }
+  used += digits;
+}
+
 const fieldPrefixes = new Map<string, Uint8Array>();
 const MAX_FIELD_PREFIXES = 256;
 
@@ -117,14 +141,26 @@ export function replyIsEmpty(): boolean {
 }
 
 /**
- * @internal Sends the assembled bytes on `socket` and starts over. Interruption point
- * (as `Socket.send`).
+ * @internal What `sendReply` returns when every byte went out at once: one settled
+ * promise, so that callers can tell and skip the await (and its trip through the
+ * microtask queue) on the common path.
  */
-export function sendReply(socket: Socket): Promise<number> {
+export const SENT: Promise<void> = Promise.resolve();
+
+/**
+ * @internal Sends the assembled bytes on `socket` and starts over. Interruption point
+ * (as `Socket.send`) unless it returns {@linkcode SENT}.
+ */
+export function sendReply(socket: Socket): Promise<unknown> {
   if (overflow === null) {
     const n = used;
     used = 0;
-    return socket.sendBorrowed(shared.subarray(0, n));
+    // A view costs more than a short reply's bytes; the socket sends it at once (or
+    // copies what it cannot), so the same one serves the next reply of this size.
+    if (sentView.length !== n) sentView = shared.subarray(0, n);
+    const taken = socket.trySend(sentView);
+    if (taken === n) return SENT;
+    return socket.sendBorrowed(taken === 0 ? sentView : sentView.subarray(taken));
   }
   const parts = overflow;
   if (used > 0) parts.push(shared.slice(0, used));

@@ -10,21 +10,22 @@ import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { HttpError, STATUS_TEXT } from "./errors.ts";
-import { CONNECTION, CONTENT_LENGTH } from "./framing_fields.ts";
+import { CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING } from "./framing_fields.ts";
 import { HttpHeaders } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 import {
   byteLength,
   putBytes,
   putChunk,
+  putDecimal,
   putFieldName,
   putText,
   replyIsEmpty,
   sendReply,
+  SENT,
   startReply,
 } from "./reply_bytes.ts";
 
-const RESOLVED: Promise<void> = Promise.resolve();
 /** Pushed data is sent once this much is buffered (and at `done`). */
 const FLUSH_AT = 16384;
 
@@ -239,21 +240,27 @@ export class HttpRequest {
     const headers = this.replyHeaders;
     const connection = headers._mayHave(CONNECTION);
     if (connection && headers.hasToken("connection", "close")) this.#keepAlive = false;
+    const fields = headers._flat();
+    for (let i = 0; i < fields.length; i += 2) {
+      putFieldName(fields[i]);
+      putText(fields[i + 1]);
+    }
+    // The framing field the server decides goes straight into the head (the handler's
+    // own fields stay as it set them).
     const noBody = this.status < 200 || this.status === 204 || this.status === 304;
     if (!noBody && !(headers._mayHave(CONTENT_LENGTH) && headers.has("content-length"))) {
-      if (length !== null) headers._addLower("content-length", String(length));
-      else if (this.minor === 1) {
-        headers.set("transfer-encoding", "chunked");
+      if (length !== null) {
+        putFieldName("content-length");
+        putDecimal(length);
+      } else if (this.minor === 1) {
+        if (!(headers._mayHave(TRANSFER_ENCODING) && headers.has("transfer-encoding"))) {
+          putFieldName("transfer-encoding");
+          putText("chunked");
+        }
         this.#chunked = true;
       } else {
         this.#untilClose = true; // HTTP/1.0 without a length: the end is the close
       }
-    }
-    const fields = headers._fields();
-    for (let i = 0; i < fields.length; i++) {
-      const field = fields[i];
-      putFieldName(field[0]);
-      putText(field[1]);
     }
     if (!(connection && headers.has("connection"))) {
       if (!this.keepAlive) putText("\r\nconnection: close");
@@ -271,15 +278,16 @@ export class HttpRequest {
   }
 
   /** Assembles `body` (chunked if the reply is), after whatever was assembled before. */
-  #putBody(body: Chunk[] | null, size: number): void {
-    if (body === null || size === 0 || !this.#bodyAllowed()) return;
+  #putBody(body: Chunk[] | null, last: Chunk | undefined, size: number): void {
+    if (size === 0 || !this.#bodyAllowed()) return;
     if (this.#chunked) putText(`${size.toString(16)}\r\n`);
-    for (let i = 0; i < body.length; i++) putChunk(body[i]);
+    if (body !== null) { for (let i = 0; i < body.length; i++) putChunk(body[i]); }
+    if (last !== undefined) putChunk(last);
     if (this.#chunked) putText("\r\n");
   }
 
   #send(): Promise<void> {
-    return sendReply(this.#socket) as Promise<unknown> as Promise<void>;
+    return sendReply(this.#socket) as Promise<void>;
   }
 
   /**
@@ -304,8 +312,8 @@ export class HttpRequest {
       this.#putHead(null);
     }
     const size = this.#pendingSize;
-    this.#putBody(this.#take(), size);
-    return replyIsEmpty() ? RESOLVED : this.#send();
+    this.#putBody(this.#take(), undefined, size);
+    return replyIsEmpty() ? SENT : this.#send();
   }
 
   /**
@@ -314,15 +322,16 @@ export class HttpRequest {
    */
   done(data?: string | Uint8Array): Promise<void> {
     // Not async: a handler's `return request.respond(...)` costs no extra frames.
-    if (this.#finished) return RESOLVED;
+    if (this.#finished) return SENT;
     this.#finished = true;
     let size = this.#pendingSize;
-    let body = this.#take();
+    const body = this.#take();
+    // `data` goes after the pending chunks as it is: no array made for the common reply.
+    let last: Chunk | undefined;
     if (data !== undefined) {
       const dataSize = byteLength(data);
       if (dataSize > 0) {
-        if (body === null) body = [data];
-        else body.push(data);
+        last = data;
         size += dataSize;
       }
     }
@@ -330,12 +339,12 @@ export class HttpRequest {
     if (!this.#headSent) {
       this.#headSent = true;
       this.#putHead(this.#bodyAllowed() ? size : 0);
-      this.#putBody(body, size);
+      this.#putBody(body, last, size);
     } else {
-      this.#putBody(body, size);
+      this.#putBody(body, last, size);
       if (this.#chunked && this.#bodyAllowed()) putText("0\r\n\r\n");
     }
-    return replyIsEmpty() ? RESOLVED : this.#send();
+    return replyIsEmpty() ? SENT : this.#send();
   }
 
   /**

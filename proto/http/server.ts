@@ -19,6 +19,7 @@ import { CONNECTION, EXPECT } from "./framing_fields.ts";
 import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
+import { SENT } from "./reply_bytes.ts";
 
 /** A request handler: the first whose `match` says yes handles the request. */
 export interface Handler {
@@ -302,7 +303,10 @@ export class HttpServer {
           const handler = this.#handlerFor(request);
           if (handler === undefined) await this.#notServed(request);
           else {
-            await handler.handle(request);
+            // A reply that went out whole at once (`return request.respond(...)`) is
+            // not awaited: no trip through the microtask queue per request.
+            const handled = handler.handle(request);
+            if (handled !== SENT) await handled;
             if (!request.finished) await request.done();
           }
         } catch (e) {

@@ -377,6 +377,32 @@ socketTest(
   },
 );
 
+socketTest(
+  "trySend takes what the kernel takes now, never more, and never blocks",
+  async (backend) => {
+    const { server, client, conn } = await connectedPair();
+    const message = bytes("at once");
+    const taken = client.trySend(message);
+    // The FFI backend writes synchronously; Deno's sockets cannot, and take nothing here.
+    assert.equal(taken, backend === "ffi" ? message.length : 0);
+    if (taken < message.length) await client.send(message.subarray(taken));
+    assert.equal(text(await conn.recvExact(message.length)), "at once");
+    // A full socket takes a part, then nothing, without waiting.
+    const big = new Uint8Array(8 << 20);
+    let total = 0;
+    for (let i = 0; i < 64; i++) {
+      const n = client.trySend(big);
+      assert.ok(n >= 0 && n <= big.length);
+      total += n;
+      if (n === 0 && backend === "ffi" && total > 0) break;
+    }
+    if (backend === "ffi") assert.ok(total > 0 && total < 64 * big.length, `took ${total}`);
+    client.close();
+    assert.throws(() => client.trySend(message), ClosedError);
+    closeAll(conn, server);
+  },
+);
+
 socketTest("TCP_NODELAY can be set and read back", async () => {
   const { server, client, conn } = await connectedPair();
   client.setsockopt("TCP_NODELAY", true);

@@ -136,6 +136,31 @@ socketTest(
   },
 );
 
+socketTest("Content-Length is the body's size in bytes, whatever its digits", async () => {
+  const server = testServer();
+  server.route("GET", "/sized/:n", (r) => r.respond(200, "é".repeat(Number(r.params.n))));
+  server.route("GET", "/own-length", (r) => {
+    r.replyHeaders.set("Content-Length", "3");
+    return r.respond(200, "abc");
+  });
+  const client = await RawClient.open(server);
+  try {
+    for (const n of [0, 4, 5, 50, 12345]) {
+      await client.send(`GET /sized/${n} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const reply = await client.response();
+      assert.equal(reply.headers.get("content-length"), String(2 * n), `${n} characters`);
+      assert.equal(reply.body, "é".repeat(n));
+    }
+    await client.send("GET /own-length HTTP/1.1\r\nHost: x\r\n\r\n");
+    const own = await client.response();
+    assert.equal(own.body, "abc");
+    assert.equal(own.headers.get("content-length"), "3");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
 socketTest("pipelined requests are answered in order", async () => {
   const server = testServer();
   const client = await RawClient.open(server);
