@@ -1,7 +1,7 @@
 /**
  * HTTP "hello" benchmark with wrk (Debian's), pinned to one core, each server pinned to
  * the other: our HttpServer on the FFI and Deno backends, Deno.serve, node:http. Median
- * of interleaved rounds; ratios against Deno.serve.
+ * of interleaved rounds (order alternating); ratios against Deno.serve of the same round.
  *
  * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]`
  */
@@ -70,11 +70,29 @@ async function run(kind: string): Promise<Result> {
   }
 }
 
+// Each round runs every server once, in alternate order from round to round: this
+// machine's speed drifts by tens of percent within minutes, so each server is compared
+// with Deno.serve of the same round, and the ratios' median is reported with their range.
 const runs = new Map<string, Result[]>(kinds.map((k) => [k, []]));
-for (let r = 0; r < rounds; r++) for (const kind of kinds) runs.get(kind)!.push(await run(kind));
+for (let r = 0; r < rounds; r++) {
+  for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+    runs.get(kind)!.push(await run(kind));
+  }
+}
 const median = (list: Result[]) =>
   [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)];
-const serve = runs.has("deno-serve") ? median(runs.get("deno-serve")!).rps : NaN;
+const middle = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+const serveRuns = runs.get("deno-serve");
+/** `kind`'s ratios to Deno.serve, one per round: median, lowest, highest. */
+function ratios(kind: string): string {
+  if (serveRuns === undefined) return "-";
+  const list = runs.get(kind)!.map((result, i) => result.rps / serveRuns[i].rps);
+  const sorted = [...list].sort((a, b) => a - b);
+  const range = list.length > 1
+    ? ` (${sorted[0].toFixed(2)}-${sorted[sorted.length - 1].toFixed(2)})`
+    : "";
+  return `${middle(list).toFixed(2)}x${range}`;
+}
 const NAMES: Record<string, string> = {
   ffi: "shrapnel HttpServer, FFI backend",
   deno: "shrapnel HttpServer, Deno backend",
@@ -86,7 +104,7 @@ const rows: Row[] = kinds.map((kind) => {
   return {
     name: NAMES[kind],
     "req/s": Math.round(m.rps),
-    "vs Deno.serve": `${(m.rps / serve).toFixed(2)}x`,
+    "vs Deno.serve, same round": ratios(kind),
     "p99 ms": m.p99ms,
   };
 });

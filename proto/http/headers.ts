@@ -7,15 +7,22 @@
 import { framingBit } from "./framing_fields.ts";
 
 /**
- * `text` in lower case; itself when it has no upper-case letter (the common case of
+ * @internal `text` in lower case; itself when it has no upper-case letter (the common case of
  * names written in lower case): `toLowerCase` is a slow builtin for so little work.
  */
-function lower(text: string): string {
+export function lower(text: string): string {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if ((c >= 65 && c <= 90) || c > 127) return text.toLowerCase();
   }
   return text;
+}
+
+/** @internal Whether the comma-separated `value` holds `token` (case-insensitive). */
+export function valueHasToken(value: string, token: string): boolean {
+  const want = lower(token);
+  if (value.length === want.length) return lower(value) === want; // one token
+  return value.split(",").some((t) => t.trim().toLowerCase() === want);
 }
 
 /** The fields of a headers object with none: shared, never written (the first add replaces it). */
@@ -150,10 +157,7 @@ export class HttpHeaders {
   /** Whether a comma-separated field holds `token` (case-insensitive), e.g. Connection: close. */
   hasToken(name: string, token: string): boolean {
     const value = this.get(name);
-    if (value === null) return false;
-    const want = lower(token);
-    if (value.length === want.length) return lower(value) === want; // one token
-    return value.split(",").some((t) => t.trim().toLowerCase() === want);
+    return value !== null && valueHasToken(value, token);
   }
 
   /** The fields as [lower-case name, value] pairs, in order. */

@@ -78,7 +78,7 @@ export function putBytes(bytes: Uint8Array): void {
     }
   }
   const n = bytes.length;
-  if (n <= 32) {
+  if (n <= 64) {
     // Short copies by hand: the builtin's call costs more than the bytes.
     const out = shared;
     for (let i = 0, at = used; i < n; i++, at++) out[at] = bytes[i];
@@ -109,12 +109,23 @@ export function putDecimal(value: number): void {
 
 const fieldPrefixes = new Map<string, Uint8Array>();
 const MAX_FIELD_PREFIXES = 256;
+/**
+ * The last name seen of each length and its bytes, looked at before the map: a reply's
+ * few names (of different lengths, mostly) each find theirs with one comparison.
+ */
+const recentNames: (string | undefined)[] = new Array(32).fill(undefined);
+const recentPrefixes: (Uint8Array | undefined)[] = new Array(32).fill(undefined);
 
 /**
  * @internal Appends "\r\n" `name` ": ". The bytes of the first 256 names are kept (names
  * repeat from reply to reply; copying bytes beats encoding text).
  */
 export function putFieldName(name: string): void {
+  const slot = name.length & 31;
+  if (recentNames[slot] === name) {
+    putBytes(recentPrefixes[slot]!);
+    return;
+  }
   let prefix = fieldPrefixes.get(name);
   if (prefix === undefined) {
     if (fieldPrefixes.size >= MAX_FIELD_PREFIXES || name.length > 64) {
@@ -126,6 +137,8 @@ export function putFieldName(name: string): void {
     prefix = encoder.encode(`\r\n${name}: `);
     fieldPrefixes.set(name, prefix);
   }
+  recentNames[slot] = name;
+  recentPrefixes[slot] = prefix;
   putBytes(prefix);
 }
 

@@ -10,8 +10,8 @@ import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { HttpError, STATUS_TEXT } from "./errors.ts";
-import { CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING } from "./framing_fields.ts";
-import { HttpHeaders } from "./headers.ts";
+import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./framing_fields.ts";
+import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 import {
   byteLength,
@@ -30,6 +30,9 @@ import {
 const FLUSH_AT = 16384;
 
 type Chunk = string | Uint8Array;
+
+/** `respond`'s default fields: none (shared, frozen). */
+const NO_FIELDS: Record<string, string> = Object.freeze({});
 
 const NO_BODY = { kind: "length", length: 0 } as const;
 
@@ -70,6 +73,13 @@ export function refreshHttpDate(): void {
   dateEpoch++;
 }
 
+/** Whether `text` holds a "%" (a loop: `includes` is a builtin call, dearer for short paths). */
+function hasPercent(text: string): boolean {
+  if (text.length > 64) return text.includes("%");
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 37) return true;
+  return false;
+}
+
 /** Escapes text for HTML. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -107,8 +117,12 @@ export class HttpRequest {
   params: Record<string, string> = {};
   /** The reply's status code (200 unless set). */
   status = 200;
-  /** The reply's header fields. */
-  readonly replyHeaders: HttpHeaders = new HttpHeaders();
+  #replyHeaders: HttpHeaders | null = null;
+  /**
+   * The fields given to `respond` while no reply headers had been asked for: written
+   * into the head as they are, without making a headers object (the common reply).
+   */
+  #replyFields: Record<string, string> | null = null;
   readonly #socket: Socket;
   readonly #reader: SocketReader;
   #rawPath: string | null = null;
@@ -142,6 +156,20 @@ export class HttpRequest {
     this.#socket = socket;
     this.#reader = reader;
     this.#keepAlive = keepAlive;
+  }
+
+  /** The reply's header fields (made on first use). */
+  get replyHeaders(): HttpHeaders {
+    let headers = this.#replyHeaders;
+    if (headers === null) {
+      headers = this.#replyHeaders = new HttpHeaders();
+      const fields = this.#replyFields;
+      if (fields !== null) {
+        this.#replyFields = null;
+        for (const name in fields) headers.set(name, fields[name]);
+      }
+    }
+    return headers;
   }
 
   /** The request body (empty for most GETs). */
@@ -180,7 +208,7 @@ export class HttpRequest {
     this.#split();
     const raw = this.#rawPath!;
     let path = raw;
-    if (raw.includes("%")) {
+    if (hasPercent(raw)) {
       try {
         path = decodeURIComponent(raw);
       } catch {
@@ -237,23 +265,44 @@ export class HttpRequest {
   /** Assembles the reply's head (see `reply_bytes.ts`); `length` null: not known yet. */
   #putHead(length: number | null): void {
     putBytes(headStart(this.minor, this.status));
-    const headers = this.replyHeaders;
-    const connection = headers._mayHave(CONNECTION);
-    if (connection && headers.hasToken("connection", "close")) this.#keepAlive = false;
-    const fields = headers._flat();
-    for (let i = 0; i < fields.length; i += 2) {
-      putFieldName(fields[i]);
-      putText(fields[i + 1]);
+    // The handler's fields, and which framing fields among them.
+    let framing = 0, connection: string | null = null;
+    const headers = this.#replyHeaders;
+    if (headers !== null) {
+      const fields = headers._flat();
+      for (let i = 0; i < fields.length; i += 2) {
+        putFieldName(fields[i]);
+        putText(fields[i + 1]);
+      }
+      if (headers._mayHave(CONTENT_LENGTH) && headers.has("content-length")) {
+        framing |= CONTENT_LENGTH;
+      }
+      if (headers._mayHave(TRANSFER_ENCODING) && headers.has("transfer-encoding")) {
+        framing |= TRANSFER_ENCODING;
+      }
+      if (headers._mayHave(CONNECTION)) connection = headers.get("connection");
+    } else {
+      const fields = this.#replyFields;
+      for (const name in fields) {
+        const key = lower(name), value = fields[name];
+        putFieldName(key);
+        putText(value);
+        const bit = framingBit(key);
+        framing |= bit;
+        if (bit === CONNECTION) {
+          connection = connection === null ? value : `${connection}, ${value}`;
+        }
+      }
     }
-    // The framing field the server decides goes straight into the head (the handler's
-    // own fields stay as it set them).
+    if (connection !== null && valueHasToken(connection, "close")) this.#keepAlive = false;
+    // The framing field the server decides goes straight into the head.
     const noBody = this.status < 200 || this.status === 204 || this.status === 304;
-    if (!noBody && !(headers._mayHave(CONTENT_LENGTH) && headers.has("content-length"))) {
+    if (!noBody && (framing & CONTENT_LENGTH) === 0) {
       if (length !== null) {
         putFieldName("content-length");
         putDecimal(length);
       } else if (this.minor === 1) {
-        if (!(headers._mayHave(TRANSFER_ENCODING) && headers.has("transfer-encoding"))) {
+        if ((framing & TRANSFER_ENCODING) === 0) {
           putFieldName("transfer-encoding");
           putText("chunked");
         }
@@ -262,7 +311,7 @@ export class HttpRequest {
         this.#untilClose = true; // HTTP/1.0 without a length: the end is the close
       }
     }
-    if (!(connection && headers.has("connection"))) {
+    if (connection === null) {
       if (!this.keepAlive) putText("\r\nconnection: close");
       else if (this.minor === 0) putText("\r\nconnection: keep-alive");
     }
@@ -358,10 +407,11 @@ export class HttpRequest {
   respond(
     status: number,
     body: string | Uint8Array = "",
-    headers: Record<string, string> = {},
+    headers: Record<string, string> = NO_FIELDS,
   ): Promise<void> {
     this.status = status;
-    for (const name in headers) this.replyHeaders.set(name, headers[name]);
+    if (this.#replyHeaders === null && this.#replyFields === null) this.#replyFields = headers;
+    else for (const name in headers) this.replyHeaders.set(name, headers[name]);
     return this.done(body);
   }
 

@@ -161,6 +161,42 @@ socketTest("Content-Length is the body's size in bytes, whatever its digits", as
   }
 });
 
+socketTest("respond's fields go out as given, and read back through replyHeaders", async () => {
+  const server = testServer();
+  let seen: string | null = null;
+  server.route("GET", "/fields", (r) => {
+    const sent = r.respond(200, "ok", { "X-Custom": "1", "content-type": "text/x-test" });
+    seen = r.replyHeaders.get("x-custom");
+    return sent;
+  });
+  server.route("GET", "/close", (r) => r.respond(200, "bye", { Connection: "close" }));
+  server.route("GET", "/both", (r) => {
+    r.replyHeaders.set("x-early", "e");
+    return r.respond(200, "both", { "x-late": "l" });
+  });
+  const client = await RawClient.open(server);
+  try {
+    await client.send("GET /fields HTTP/1.1\r\nHost: x\r\n\r\n");
+    const fields = await client.response();
+    assert.equal(fields.headers.get("x-custom"), "1");
+    assert.equal(fields.headers.get("content-type"), "text/x-test");
+    assert.equal(fields.headers.get("content-length"), "2");
+    assert.equal(seen, "1");
+    await client.send("GET /both HTTP/1.1\r\nHost: x\r\n\r\n");
+    const both = await client.response();
+    assert.equal(both.headers.get("x-early"), "e");
+    assert.equal(both.headers.get("x-late"), "l");
+    await client.send("GET /close HTTP/1.1\r\nHost: x\r\n\r\n");
+    const last = await client.response();
+    assert.equal(last.body, "bye");
+    assert.equal(last.headers.get("connection"), "close");
+    assert.equal(await client.closedByServer(), true, "Connection: close from respond ends it");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
 socketTest("pipelined requests are answered in order", async () => {
   const server = testServer();
   const client = await RawClient.open(server);
