@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { HttpHeaders } from "../../../proto/http/mod.ts";
+import { prng } from "../../_helpers.ts";
 
 Deno.test("headers: names are case-insensitive, repeated fields kept in order", () => {
   const h = new HttpHeaders([["Accept", "a"], ["Host", "x"], ["ACCEPT", "b"]]);
@@ -44,4 +45,37 @@ Deno.test("headers: tokens of comma-separated fields, case-insensitive", () => {
   assert.equal(h.hasToken("connection", "upgrade"), true);
   assert.equal(h.hasToken("connection", "close"), false);
   assert.equal(new HttpHeaders([["connection", "Close"]]).hasToken("Connection", "close"), true);
+});
+
+Deno.test("headers: 2000 random add/set/delete sequences match a list of pairs", () => {
+  const random = prng(11);
+  const names = ["a", "B", "content-length", "Connection", "x-y"];
+  for (let round = 0; round < 2000; round++) {
+    const h = new HttpHeaders();
+    let model: [string, string][] = [];
+    for (let step = 0; step < 12; step++) {
+      const name = names[Math.floor(random() * names.length)], key = name.toLowerCase();
+      const value = String(Math.floor(random() * 100));
+      const op = random();
+      if (op < 0.4) {
+        h.add(name, value);
+        model.push([key, value]);
+      } else if (op < 0.75) {
+        h.set(name, value);
+        const at = model.findIndex(([n]) => n === key);
+        if (at < 0) model.push([key, value]);
+        else {
+          model[at] = [key, value];
+          model = model.filter(([n], i) => n !== key || i === at);
+        }
+      } else {
+        h.delete(name);
+        model = model.filter(([n]) => n !== key);
+      }
+      assert.deepEqual([...h], model, `round ${round} step ${step}`);
+      assert.equal(h.size, model.length);
+      const values = model.filter(([n]) => n === key).map(([, v]) => v);
+      assert.equal(h.get(name), values.length === 0 ? null : values.join(", "));
+    }
+  }
 });
