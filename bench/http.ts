@@ -87,17 +87,16 @@ for (let r = 0; r < rounds; r++) {
 }
 const median = (list: Result[]) =>
   [...list].sort((a, b) => a.rps - b.rps)[Math.floor(list.length / 2)];
-const middle = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
 const serveRuns = runs.get("deno-serve");
 /** `kind`'s ratios to Deno.serve, one per round: median, lowest, highest. */
 function ratios(kind: string): string {
   if (serveRuns === undefined) return "-";
-  const list = runs.get(kind)!.map((result, i) => result.rps / serveRuns[i].rps);
-  const sorted = [...list].sort((a, b) => a - b);
-  const range = list.length > 1
+  const sorted = runs.get(kind)!.map((result, i) => result.rps / serveRuns[i].rps)
+    .sort((a, b) => a - b);
+  const range = sorted.length > 1
     ? ` (${sorted[0].toFixed(2)}-${sorted[sorted.length - 1].toFixed(2)})`
     : "";
-  return `${middle(list).toFixed(2)}x${range}`;
+  return `${sorted[Math.floor(sorted.length / 2)].toFixed(2)}x${range}`;
 }
 const NAMES: Record<string, string> = {
   ffi: "shrapnel HttpServer, FFI backend",

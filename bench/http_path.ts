@@ -3,7 +3,8 @@
  * "hello" over fake sockets (a request is there after each yield, a reply is taken
  * whole), side by side with a bare responder on the same fake sockets (a thread per
  * connection that answers a fixed reply: the floor of a thread switch and a call in and
- * out). The fake sockets take every write at once, as the FFI backend's do. Median of rounds; the difference is what parsing, routing and the reply cost.
+ * out). The fake sockets take every write at once, as the FFI backend's do. Median of
+ * rounds; the difference is what parsing, routing and the reply cost.
  *
  * `deno task bench:http-path [--requests=N] [--rounds=N]`
  */

@@ -90,8 +90,9 @@ export class Pacer {
   /**
    * Sleeps until the next beat: `period` after the last one, or, if this call comes more
    * than `catchUp` after that beat was due, `period - catchUp` from now. The first beat is
-   * `period` from now. Each is then put off to the next point of the grid, if not on it. The beat is taken even if the sleep is interrupted, so an
-   * interrupted loop keeps its rhythm.
+   * `period` from now. Each is then put off to the next point of the grid, if not on it.
+   * The beat is taken even if the sleep is interrupted, so an interrupted loop keeps its
+   * rhythm.
    *
    * Interruption point: as `sleep`, the sleep ends at once and the error is thrown.
    * @throws {LockError} if the pacer's thread is not the one running (another thread

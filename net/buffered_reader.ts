@@ -49,9 +49,8 @@ export class SocketReader {
   #start = 0;
   #end = 0;
   #eof = false;
-  /** The last head view returned and where it started: requests of one size share it. */
+  /** The last head view returned: requests of one size share it. */
   #headView: Uint8Array | null = null;
-  #headStart = 0;
 
   /** @param socket the socket; @param size the initial buffer size (grows as needed) */
   constructor(socket: Socket, size = 16384) {
@@ -170,8 +169,7 @@ export class SocketReader {
         // Views are valid until the next read: a head the size and place of the last
         // one (a client repeating its request) gets the same view, not a new one.
         const last = this.#headView;
-        if (last !== null && last.length === length && this.#headStart === start) return last;
-        this.#headStart = start;
+        if (last !== null && last.length === length && last.byteOffset === start) return last;
         return this.#headView = buf.subarray(start, start + length);
       }
     }

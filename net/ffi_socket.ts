@@ -139,15 +139,21 @@ export class FfiSocket extends Socket implements Pollable {
   }
 
   /**
-   * The result of a call that did not block. Every SELFISHNESS such calls in a row the
+   * Charges one call that did not block; true when the thread's turn is up and it must
+   * yield (its run of calls then starts over). Every SELFISHNESS such calls in a row the
    * thread yields, so busy threads take turns, and whenever the slice is used up, so
    * threads waiting for the next poll get theirs (the yield then lasts until the next
    * turn of the loop).
    */
-  #done(n: number): Promise<number> {
-    if (scheduler.charge() && ++this.#streak < SELFISHNESS) return Promise.resolve(n);
+  #turnIsUp(): boolean {
+    if (scheduler.charge() && ++this.#streak < SELFISHNESS) return false;
     this.#streak = 0;
-    return yieldSlice().then(() => n);
+    return true;
+  }
+
+  /** The result of a call that did not block, after a yield if the thread's turn is up. */
+  #done(n: number): Promise<number> {
+    return this.#turnIsUp() ? yieldSlice().then(() => n) : Promise.resolve(n);
   }
 
   /**
@@ -182,10 +188,8 @@ export class FfiSocket extends Socket implements Pollable {
   tryRecvInto(buffer: Uint8Array): number {
     const fd = this.#fd("recv");
     if (!this._readable) return -1;
-    if (!scheduler.charge() || ++this.#streak >= SELFISHNESS) {
-      // This thread's turn is up: `waitForRead` yields before it reads on.
-      this.#streak = 0;
-      this.#owesYield = true;
+    if (this.#turnIsUp()) {
+      this.#owesYield = true; // `waitForRead` yields before it reads on
       return -1;
     }
     const poller = this.#poller;
@@ -249,10 +253,7 @@ export class FfiSocket extends Socket implements Pollable {
     const fd = this.#fd("send");
     if (data.length === 0) return 0;
     // A thread whose turn is up sends nothing here: the caller's `send` yields.
-    if (!scheduler.charge() || ++this.#streak >= SELFISHNESS) {
-      this.#streak = 0;
-      return 0;
-    }
+    if (this.#turnIsUp()) return 0;
     const poller = this.#poller;
     const n = poller.shim.sh_send(fd, data, data.length < MAX_IO ? data.length : MAX_IO);
     if (n >= 0) return n;

@@ -226,9 +226,8 @@ export abstract class Socket {
    * @throws {ClosedError} if the socket is closed
    * @throws {ConnectionResetError} if the peer is gone
    */
-  trySend(data: Uint8Array): number {
+  trySend(_data: Uint8Array): number {
     this.checkOpen("send");
-    void data;
     return 0;
   }
 
