@@ -167,6 +167,7 @@ export class FfiPoller implements LoopHook {
   #hookRemover: (() => void) | null = null;
   /** Set when a poll failed: the poller cannot wait any more, and says why. */
   #broken: Error | null = null;
+  #closed = false;
 
   constructor(shim: Shim) {
     this.shim = shim;
@@ -278,6 +279,29 @@ export class FfiPoller implements LoopHook {
     if (this.#waiting === 0) scheduler.wakeLoop();
   }
 
+  /**
+   * Tears the poller down at once, as happens by itself when its worker ends: every fd it
+   * owns is closed (its sockets and watches), its helper wait is woken, and threads
+   * waiting on it get {@linkcode ClosedError}. For pollers made apart from the
+   * process's own ({@linkcode ffiPoller}), which lives as long as its worker. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new ClosedError("the FFI poller was closed");
+    this.#broken = error;
+    for (const target of this.#byFd) {
+      if (target === undefined) continue;
+      for (const t of [target._reader, target._writer]) {
+        if (t !== null && !t.dead) t.raise(error);
+      }
+    }
+    this.#byFd = [];
+    this.shim.sh_poller_close(this.#handle);
+    this.#hookRemover?.();
+    this.#hookRemover = null;
+  }
+
   /** Threads currently waiting on I/O. */
   get waiting(): number {
     return this.#waiting;
@@ -344,6 +368,7 @@ export class FfiPoller implements LoopHook {
     this.#idle = this.shim.sh_poller_wait(this.#handle).then((n) => {
       this.#idlePending = false;
       this.#idle = null;
+      if (this.#closed) return; // the shim's buffer went with the poller
       if (n < 0) {
         this.#fail(n, "poller_wait");
       } else if (n > 0) {

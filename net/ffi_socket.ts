@@ -193,6 +193,7 @@ export class FfiSocket extends Socket implements Pollable {
    * Interruption point: an interrupted read has read nothing.
    * @throws {ClosedError} if the socket is or gets closed
    * @throws {ConnectionResetError} if the peer reset the connection
+   * @throws {TypeError} if the buffer was detached (or resized to nothing) while it waited
    */
   recvInto(buffer: Uint8Array): Promise<number> {
     // Not async: the common cases (data there, or known to be drained) cost no frame.
@@ -237,6 +238,7 @@ export class FfiSocket extends Socket implements Pollable {
 
   async #recvWaiting(buffer: Uint8Array): Promise<number> {
     const poller = this.#poller;
+    const asked = byteLengthOf(buffer);
     for (;;) {
       if (!this._readable) {
         this.#fd("recv"); // a closed socket throws ClosedError rather than wait
@@ -244,6 +246,9 @@ export class FfiSocket extends Socket implements Pollable {
       }
       // Measured after the wait: the caller may have detached or shrunk the buffer meanwhile.
       const length = ioLength(buffer);
+      if (length === 0 && asked !== 0) {
+        throw new TypeError("recv: the buffer was detached or emptied while the read waited");
+      }
       const n = poller.shim.sh_recv(this.#fd("recv"), buffer, length);
       if (n >= 0) {
         if (n < length && n > 0 && this.type === "stream" && !this._hup) {
