@@ -738,7 +738,8 @@ SH_EXPORT int32_t sh_poller_add(int32_t handle, int32_t fd, int32_t token, int32
                                 int32_t owned) {
   struct poller *p = owned_poller(handle);
   if (p == NULL) return -EBADF;
-  if (fd < 0) return -EBADF;
+  /* An open fd first: its number is then below RLIMIT_NOFILE, which bounds the table. */
+  if (fd < 0 || fcntl(fd, F_GETFD) < 0) return -EBADF;
   int32_t owner = (int32_t)(p - pollers) + 1;
   pthread_mutex_lock(&table_lock);
   struct fd_entry *e = fd_entry_of(fd);
