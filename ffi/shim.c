@@ -329,6 +329,7 @@ SH_EXPORT int32_t sh_connect(int32_t fd, const uint8_t *addr, int32_t addr_len) 
 SH_EXPORT int32_t sh_accept(int32_t fd, uint8_t *addr_out, int32_t addr_len) {
   if (!addr_buf_ok(addr_out, addr_len)) return -EINVAL; /* before a connection is taken */
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss); /* what the kernel does not fill is never read uninitialised */
   socklen_t len = sizeof ss;
 #if defined(__linux__)
   int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
