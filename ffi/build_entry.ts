@@ -27,7 +27,7 @@
  * @module
  */
 import { SHIM_SOURCE, SHIM_SOURCE_SHA256 } from "./_shim_source.ts";
-import { cachedLibraryPath, CACHE_ENV, shimCacheRoot, targetName } from "./library.ts";
+import { CACHE_ENV, cachedLibraryPath, shimCacheRoot, targetName } from "./library.ts";
 import { compileShim } from "./_compile.ts";
 import { downloadPrebuilt, type PrebuiltPins } from "./_prebuilt.ts";
 import { PREBUILT_PINS } from "./_prebuilt_pins.ts";

@@ -57,9 +57,7 @@ export function shimCacheRoot(): string | null {
   if (xdg) return `${xdg}/shrapnel`;
   const home = grantedEnv("HOME");
   if (!home) return null;
-  return Deno.build.os === "darwin"
-    ? `${home}/Library/Caches/shrapnel`
-    : `${home}/.cache/shrapnel`;
+  return Deno.build.os === "darwin" ? `${home}/Library/Caches/shrapnel` : `${home}/.cache/shrapnel`;
 }
 
 /** Path of the cached shim built from the source whose SHA-256 is `sourceSha256`. */

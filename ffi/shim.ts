@@ -80,4 +80,3 @@ export function openShim(): Shim | ShimUnavailable {
   if ("reason" in found) return found;
   return found.opened;
 }
-

@@ -6,8 +6,7 @@
  * @module
  */
 
-// @ts-types="@types/ssh2"
-import ssh2 from "ssh2";
+import { loadSsh2 } from "../ssh/_ssh2.ts";
 import { Buffer } from "node:buffer";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
@@ -103,24 +102,25 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
 }
 
 /**
- * Serves the REPL over SSH.
+ * Serves the REPL over SSH. The first call loads npm:ssh2 (importing shrapnel does not).
  *
  * @example
  * ```ts ignore
  * import { sshServe } from "./mod.ts";
- * sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
+ * await sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
  *   authorizedKeys: [Deno.readTextFileSync("id_ed25519.pub")] });
  * // ssh -p 2222 ops@127.0.0.1
  * ```
  * @throws {TypeError} for a non-loopback host without `allowRemote`
  */
-export function sshServe(options: SshBackdoorOptions): Backdoor {
+export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   const host = options.host ?? "127.0.0.1";
   const loopback = host === "::1" || /^127\./.test(host);
   if (!loopback && !options.allowRemote) {
     throw new TypeError(`the backdoor listens on loopback only (asked: ${host}); see allowRemote`);
   }
   if (!isIpLiteral(host)) throw new TypeError(`not an address: ${host}`);
+  const ssh2 = await loadSsh2();
   const allowed = (options.authorizedKeys ?? []).map((line) => {
     const key = ssh2.utils.parseKey(line.trim());
     if (key instanceof Error) throw new TypeError(`bad authorized key: ${key.message}`);

@@ -7,7 +7,8 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import * as asn1js from "asn1js";
+import type * as Asn1 from "asn1js";
+import { asn1js, loadAsn1 } from "./_asn1.ts";
 import { ShrapnelError } from "../../core/errors.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
@@ -86,10 +87,10 @@ const STARTTLS_OID = "1.3.6.1.4.1.1466.20037";
 
 const octets = (v: string | Uint8Array) =>
   new asn1js.OctetString({ valueHex: typeof v === "string" ? encoder.encode(v) : v });
-const app = (n: number, value: asn1js.AsnType[]) =>
+const app = (n: number, value: Asn1.AsnType[]) =>
   new asn1js.Constructed({ idBlock: { tagClass: 2, tagNumber: n }, value });
 
-type Element = asn1js.AsnType & {
+type Element = Asn1.AsnType & {
   idBlock: { tagClass: number; tagNumber: number; isConstructed: boolean };
   valueBlock: {
     value?: Element[];
@@ -196,6 +197,7 @@ export class LdapClient {
    * Connects (on a connection StartTLS can upgrade). Interruption point.
    */
   static async connect(options: LdapOptions = {}): Promise<LdapClient> {
+    await loadAsn1();
     const host = options.host ?? "127.0.0.1";
     const socket = await connectTo(
       `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 389}`,
@@ -206,7 +208,7 @@ export class LdapClient {
     return new LdapClient(socket, options);
   }
 
-  async #send(op: asn1js.AsnType): Promise<number> {
+  async #send(op: Asn1.AsnType): Promise<number> {
     const id = this.#nextId++;
     const message = new asn1js.Sequence({ value: [new asn1js.Integer({ value: id }), op] });
     await this.#socket.send(new Uint8Array(message.toBER()));
@@ -241,7 +243,7 @@ export class LdapClient {
     }
   }
 
-  async #operation(op: asn1js.AsnType, responseTag: number): Promise<Element> {
+  async #operation(op: Asn1.AsnType, responseTag: number): Promise<Element> {
     const id = await this.#send(op);
     try {
       const response = await this.#receive(id);
