@@ -12,7 +12,7 @@ import {
   grantedEnv,
   shimCacheRoot,
 } from "./library.ts";
-import { SHIM_SOURCE_SHA256 } from "./_shim_source.ts";
+import { SHIM_SOURCE_SHA256 } from "./_shim_hash.ts";
 
 const BUILD_PERMISSIONS = "--allow-read --allow-write --allow-env --allow-run --allow-net";
 

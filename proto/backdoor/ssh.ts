@@ -7,7 +7,8 @@
  */
 
 import { loadSsh2 } from "../ssh/_ssh2.ts";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
@@ -142,7 +143,11 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     client.on("authentication", (ctx) => {
       if (ctx.method === "publickey") {
         const match = allowed.find((k) =>
-          k.type === ctx.key.algo && Buffer.compare(k.getPublicSSH(), ctx.key.data) === 0
+          k.type === ctx.key.algo &&
+          nodeBuiltin<typeof import("node:buffer")>("node:buffer").Buffer.compare(
+              k.getPublicSSH(),
+              ctx.key.data,
+            ) === 0
         );
         if (match === undefined) return ctx.reject();
         if (ctx.signature === undefined) return ctx.accept(); // "would this key do?"

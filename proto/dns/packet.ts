@@ -7,7 +7,7 @@
 
 // @ts-types="@types/dns-packet"
 import type * as Codec from "dns-packet";
-import { Buffer } from "node:buffer";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { MalformedPacketError } from "./errors.ts";
 
 // dns-packet's flag bits (RFC 1035 4.1.1), so that they need no loaded codec.
@@ -158,7 +158,13 @@ export function decodeMessage(bytes: Uint8Array, qname = "?", qtype = "?"): DnsM
   if (bytes.length < 12) throw new MalformedPacketError(qname, qtype, "shorter than a header");
   let p: Codec.DecodedPacket;
   try {
-    p = codecLoaded().decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    p = codecLoaded().decode(
+      nodeBuiltin<typeof import("node:buffer")>("node:buffer").Buffer.from(
+        bytes.buffer,
+        bytes.byteOffset,
+        bytes.byteLength,
+      ),
+    );
   } catch (e) {
     throw new MalformedPacketError(qname, qtype, `undecodable packet (${(e as Error).message})`);
   }
