@@ -7,7 +7,8 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import * as asn1js from "asn1js";
+import type * as Asn1 from "asn1js";
+import { asn1js, loadAsn1 } from "./_asn1.ts";
 import { ClosedError, ShrapnelError } from "../../core/errors.ts";
 import { SocketError } from "../../net/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
@@ -96,10 +97,10 @@ const STARTTLS_OID = "1.3.6.1.4.1.1466.20037";
 
 const octets = (v: string | Uint8Array) =>
   new asn1js.OctetString({ valueHex: typeof v === "string" ? encoder.encode(v) : v });
-const app = (n: number, value: asn1js.AsnType[]) =>
+const app = (n: number, value: Asn1.AsnType[]) =>
   new asn1js.Constructed({ idBlock: { tagClass: 2, tagNumber: n }, value });
 
-type Element = asn1js.AsnType & {
+type Element = Asn1.AsnType & {
   idBlock: { tagClass: number; tagNumber: number; isConstructed: boolean };
   valueBlock: {
     value?: Element[];
@@ -210,6 +211,7 @@ export class LdapClient {
    * @throws {TimeoutError} after `connectTimeoutSeconds` (10)
    */
   static async connect(options: LdapOptions = {}): Promise<LdapClient> {
+    await loadAsn1();
     const host = options.host ?? "127.0.0.1";
     const socket = await withTimeout(
       options.connectTimeoutSeconds ?? 10,
@@ -220,7 +222,7 @@ export class LdapClient {
     return new LdapClient(socket, options);
   }
 
-  async #send(op: asn1js.AsnType): Promise<number> {
+  async #send(op: Asn1.AsnType): Promise<number> {
     const id = this.#nextId++;
     const message = new asn1js.Sequence({ value: [new asn1js.Integer({ value: id }), op] });
     await this.#socket.send(new Uint8Array(message.toBER()));
@@ -259,7 +261,7 @@ export class LdapClient {
     }
   }
 
-  async #operation(op: asn1js.AsnType, responseTag: number): Promise<Element> {
+  async #operation(op: Asn1.AsnType, responseTag: number): Promise<Element> {
     const id = await this.#send(op);
     try {
       const response = await this.#receive(id);

@@ -6,8 +6,10 @@
  * @module
  */
 
-import { constants, createHash, publicEncrypt } from "node:crypto";
-import { Buffer } from "node:buffer";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
+
+// node:crypto loads with the first MySQL login, not with shrapnel.
+const nodeCrypto = () => nodeBuiltin<typeof import("node:crypto")>("node:crypto");
 import { ShrapnelError } from "../../core/errors.ts";
 
 /**
@@ -262,7 +264,7 @@ export function framePackets(
 }
 
 function sha(algorithm: "sha1" | "sha256", ...parts: Uint8Array[]): Uint8Array {
-  const h = createHash(algorithm);
+  const h = nodeCrypto().createHash(algorithm);
   for (const p of parts) h.update(p);
   return new Uint8Array(h.digest());
 }
@@ -309,9 +311,9 @@ export function rsaPassword(
   const p = encoder.encode(`${password}\0`);
   const masked = xor(p, scramble.subarray(0, 20));
   return new Uint8Array(
-    publicEncrypt(
-      { key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING },
-      Buffer.from(masked),
+    nodeCrypto().publicEncrypt(
+      { key: publicKeyPem, padding: nodeCrypto().constants.RSA_PKCS1_OAEP_PADDING },
+      masked,
     ),
   );
 }

@@ -8,16 +8,30 @@
  * @module
  */
 
+// npm:pg and npm:pg-copy-streams load on the first connect, not with this module.
 // @ts-types="@types/pg"
-import pg from "pg";
+import type pg from "pg";
 // @ts-types="@types/pg-copy-streams"
-import { from as copyFrom, to as copyTo } from "pg-copy-streams";
+import type * as PgCopyStreams from "pg-copy-streams";
 import { Interrupted, ShrapnelError } from "../../core/errors.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
+
+let pgModule: typeof pg | null = null;
+let copyStreams: typeof PgCopyStreams | null = null;
+
+/** Loads npm:pg and npm:pg-copy-streams once (a program without Postgres never does). */
+async function loadPg(): Promise<typeof pg> {
+  if (pgModule === null) {
+    const [driver, copy] = await Promise.all([import("pg"), import("pg-copy-streams")]);
+    pgModule = (driver.default ?? driver) as typeof pg;
+    copyStreams = copy as typeof PgCopyStreams;
+  }
+  return pgModule;
+}
 
 /** Where and as whom to connect. */
 export interface PostgresOptions {
@@ -144,7 +158,8 @@ export class PostgresClient {
    * @throws {PostgresError} if the server refuses the login (28P01 bad password...)
    */
   static async connect(options: PostgresOptions): Promise<PostgresClient> {
-    const client = new pg.Client({
+    const { Client } = await loadPg();
+    const client = new Client({
       host: options.host ?? "127.0.0.1",
       port: options.port ?? 5432,
       user: options.user,
@@ -258,7 +273,7 @@ export class PostgresClient {
     sql: string,
     pieces: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
   ): Promise<number> {
-    const stream = this.#client.query(copyFrom(sql));
+    const stream = this.#client.query(copyStreams!.from(sql));
     const done = new Promise<void>((resolve, reject) => {
       stream.on("finish", resolve);
       stream.on("error", reject);
@@ -279,7 +294,7 @@ export class PostgresClient {
 
   /** COPY ... TO STDOUT: all the data, as text. Interruption point. */
   async copyOut(sql: string): Promise<string> {
-    const stream = this.#client.query(copyTo(sql));
+    const stream = this.#client.query(copyStreams!.to(sql));
     const chunks: Uint8Array[] = [];
     try {
       await waitFor(
@@ -299,7 +314,7 @@ export class PostgresClient {
 
   /** LISTEN on `channel`. */
   async listen(channel: string): Promise<void> {
-    await this.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    await this.query(`LISTEN ${this.#client.escapeIdentifier(channel)}`);
   }
 
   /** NOTIFY `channel` with `payload`. */

@@ -13,6 +13,9 @@ import {
 } from "../../../proto/ldap/mod.ts";
 import { inThread, prng } from "../../_helpers.ts";
 import { slapdAvailable, startSlapd } from "./_slapd.ts";
+import { loadAsn1 } from "../../../proto/ldap/_asn1.ts";
+
+await loadAsn1(); // the codec tests below decode without a connection
 
 const servers = await withServer("slapd", slapdAvailable(), "apt-get install slapd", startSlapd);
 const ldapTest = servers.test;

@@ -2,7 +2,7 @@
  * A real MariaDB for the tests: Debian's mariadbd with a fresh data directory, on
  * 127.0.0.1 at a free port, a user logging in with mysql_native_password.
  */
-import { freePort, processControl, waitForPort } from "../../_servers.ts";
+import { freePort, installed, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Mariadb {
   port: number;
@@ -11,12 +11,7 @@ export interface Mariadb {
 }
 
 export function mariadbAvailable(): boolean {
-  try {
-    return Deno.statSync("/usr/sbin/mariadbd").isFile &&
-      Deno.statSync("/usr/bin/mariadb-install-db").isFile;
-  } catch {
-    return false;
-  }
+  return installed("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db");
 }
 
 async function run(cmd: string, args: string[]): Promise<string> {
@@ -55,7 +50,11 @@ export async function startMariadb(): Promise<Mariadb> {
   }).spawn();
   await waitForPort(port, 30, async () => {
     child.kill("SIGKILL");
-    return `mariadbd did not start: ${await Deno.readTextFile(`${dir}/error.log`).catch(() => "")}`;
+    const log = await Deno.readTextFile(`${dir}/error.log`).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return "(no error.log)";
+      throw e;
+    });
+    return `mariadbd did not start: ${log}`;
   });
   await run("/usr/bin/mariadb", [
     "--no-defaults",
