@@ -10,6 +10,7 @@ import { spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
+import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
@@ -43,6 +44,11 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** Unread body bytes skipped to keep a connection open (64 KiB); more closes it. */
   maxSkipBytes?: number;
+  /**
+   * Most connections open at once (10 000); past it, new connections wait in the listen
+   * backlog until one closes (see {@linkcode Acceptor}).
+   */
+  maxConnections?: number;
   /** Called with errors of handlers that are not HTTP errors (default: console.error). */
   onError?: (error: unknown, request: HttpRequest) => void;
 }
@@ -55,6 +61,8 @@ export interface HttpServerStatistics {
   open: number;
   /** Requests served since start. */
   requests: number;
+  /** The acceptor's counters (cap, resource errors), once listening. */
+  acceptor: AcceptorStatistics | null;
 }
 
 /**
@@ -84,7 +92,7 @@ export class HttpServer {
   readonly handlers: Handler[] = [];
   readonly #options: Required<HttpServerOptions>;
   #listener: Socket | null = null;
-  #acceptor: Thread | null = null;
+  #acceptor: Acceptor | null = null;
   #connections = new Map<Thread, Connection>();
   #sweeper: Thread | null = null;
   #sweeps = 0;
@@ -102,6 +110,7 @@ export class HttpServer {
       maxHeaders: options.maxHeaders ?? 100,
       maxBodyBytes: options.maxBodyBytes ?? 16 << 20,
       maxSkipBytes: options.maxSkipBytes ?? 65536,
+      maxConnections: options.maxConnections ?? 10_000,
       onError: options.onError ?? ((error, request) => {
         console.error(`shrapnel http: ${request} failed:`, error);
       }),
@@ -177,15 +186,14 @@ export class HttpServer {
   /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */
   serveListener(listener: Socket): Socket {
     this.#listener = listener;
-    this.#acceptor = spawn({ name: `http acceptor ${formatAddress(this.address)}` }, async () => {
-      try {
-        for (;;) {
-          for (const [socket, peer] of await listener.acceptMany(64)) this.serve(socket, peer);
-        }
-      } catch (e) {
-        if (!this.#closing) throw e;
-      }
-    });
+    const acceptor: Acceptor = this.#acceptor = new Acceptor(
+      listener,
+      (socket, peer) => this.serve(socket, peer, acceptor),
+      {
+        name: `http acceptor ${formatAddress(this.address)}`,
+        maxConnections: this.#options.maxConnections,
+      },
+    );
     return listener;
   }
 
@@ -207,14 +215,18 @@ export class HttpServer {
 
   /** Counters since start. */
   statistics(): HttpServerStatistics {
-    return { ...this.#stats, open: this.#connections.size };
+    return {
+      ...this.#stats,
+      open: this.#connections.size,
+      acceptor: this.#acceptor?.statistics() ?? null,
+    };
   }
 
   /**
    * Serves one connection (accepted elsewhere, e.g. a TLS socket) in a thread of its
    * own; returns the thread.
    */
-  serve(socket: Socket, peer: Address): Thread {
+  serve(socket: Socket, peer: Address, acceptor?: Acceptor): Thread {
     this.#stats.connections++;
     if (peer.family !== "unix") {
       try {
@@ -227,6 +239,7 @@ export class HttpServer {
         await this.#connection(socket, peer, state);
       } finally {
         this.#connections.delete(state.thread);
+        acceptor?.release();
       }
     });
     this.#connections.set(state.thread, state);
@@ -422,12 +435,12 @@ export class HttpServer {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    this.#listener?.close();
+    if (this.#acceptor !== null) await this.#acceptor.close();
+    else this.#listener?.close();
     const threads = [...this.#connections.keys()];
     this.#sweeper?.shutdown();
     for (const t of threads) t.shutdown();
     for (const t of threads) await t.join().catch(() => {});
-    await this.#acceptor?.join().catch(() => {});
   }
 }
 
