@@ -12,6 +12,8 @@
  */
 
 import type { Socket } from "../../net/socket.ts";
+import { InvalidFieldError } from "./errors.ts";
+import { isToken } from "./field_syntax.ts";
 
 const encoder = new TextEncoder();
 const MAX_SHARED = 1 << 20;
@@ -68,6 +70,45 @@ export function putText(text: string): void {
   used = at;
 }
 
+/**
+ * @internal Appends a field value as `putText` does, checking it on the way (the check
+ * costs one comparison per character in the copy loop).
+ * @throws {InvalidFieldError} naming `name` if `value` holds a control character but HTAB
+ */
+export function putFieldValue(name: string, value: string): void {
+  const n = value.length;
+  if (!room(n * 3)) {
+    spill();
+    if (!room(n * 3)) {
+      checkValue(name, value);
+      overflow!.push(encoder.encode(value));
+      return;
+    }
+  }
+  const out = shared;
+  let at = used;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 32 || c >= 0x7f) {
+      if (c > 0x7f) {
+        checkValue(name, value);
+        at += encoder.encodeInto(i === 0 ? value : value.slice(i), out.subarray(at)).written;
+        break;
+      }
+      if (c !== 9) throw new InvalidFieldError(name, "value");
+    }
+    out[at++] = c;
+  }
+  used = at;
+}
+
+function checkValue(name: string, value: string): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) throw new InvalidFieldError(name, "value");
+  }
+}
+
 /** @internal Appends `bytes`. */
 export function putBytes(bytes: Uint8Array): void {
   if (!room(bytes.length)) {
@@ -118,7 +159,9 @@ const recentPrefixes: (Uint8Array | undefined)[] = new Array(32).fill(undefined)
 
 /**
  * @internal Appends "\r\n" `name` ": ". The bytes of the first 256 names are kept (names
- * repeat from reply to reply; copying bytes beats encoding text).
+ * repeat from reply to reply; copying bytes beats encoding text); a name is checked to be
+ * a token before it is kept or written, so a kept one costs no check.
+ * @throws {InvalidFieldError} if `name` is not a token
  */
 export function putFieldName(name: string): void {
   const slot = name.length & 31;
@@ -128,6 +171,7 @@ export function putFieldName(name: string): void {
   }
   let prefix = fieldPrefixes.get(name);
   if (prefix === undefined) {
+    if (!isToken(name)) throw new InvalidFieldError(name, "name");
     if (fieldPrefixes.size >= MAX_FIELD_PREFIXES || name.length > 64) {
       putText("\r\n");
       putText(name);
