@@ -12,6 +12,7 @@
  */
 
 import type { Socket } from "../../net/socket.ts";
+import type { PeerDeadline } from "./body.ts";
 import { InvalidFieldError } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 
@@ -204,11 +205,17 @@ export function replyIsEmpty(): boolean {
  */
 export const SENT: Promise<void> = Promise.resolve();
 
+/** Replies up to this size wait under one deadline; larger ones re-arm it at each progress. */
+const WATCHED_WHOLE = 65536;
+
 /**
  * @internal Sends the assembled bytes on `socket` and starts over. Interruption point
- * (as `Socket.send`) unless it returns {@linkcode SENT}.
+ * (as `Socket.send`) unless it returns {@linkcode SENT}. When the socket cannot take
+ * the bytes at once, `deadline` is armed while the send waits for the peer to read (a
+ * peer that never reads cannot hold the sender forever): for up to 64 KiB, once for
+ * the whole rest; for more, again each time some bytes go out.
  */
-export function sendReply(socket: Socket): Promise<unknown> {
+export function sendReply(socket: Socket, deadline: PeerDeadline | null): Promise<unknown> {
   if (overflow === null) {
     const n = used;
     used = 0;
@@ -217,12 +224,43 @@ export function sendReply(socket: Socket): Promise<unknown> {
     if (sentView.length !== n) sentView = shared.subarray(0, n);
     const taken = socket.trySend(sentView);
     if (taken === n) return SENT;
-    return socket.sendBorrowed(taken === 0 ? sentView : sentView.subarray(taken));
+    const rest = taken === 0 ? sentView : sentView.subarray(taken);
+    if (deadline === null) return socket.sendBorrowed(rest);
+    if (rest.length <= WATCHED_WHOLE) return sendUnder(deadline, socket.sendBorrowed(rest));
+    return sendWatched(socket, [rest.slice()], deadline);
   }
   const parts = overflow;
   if (used > 0) parts.push(shared.slice(0, used));
   startReply();
-  return socket.writev(parts);
+  return deadline === null ? socket.writev(parts) : sendWatched(socket, parts, deadline);
+}
+
+/** Waits for `sending` under `deadline` (armed now, for the whole wait). */
+async function sendUnder(deadline: PeerDeadline, sending: Promise<number>): Promise<void> {
+  deadline.arm("send");
+  try {
+    await sending;
+  } finally {
+    deadline.disarm();
+  }
+}
+
+/** Sends `parts` in order, the deadline armed afresh each time some bytes go out. */
+async function sendWatched(
+  socket: Socket,
+  parts: readonly Uint8Array[],
+  deadline: PeerDeadline,
+): Promise<void> {
+  try {
+    for (const part of parts) {
+      for (let sent = 0; sent < part.length;) {
+        deadline.arm("send");
+        sent += await socket.sendSome(sent === 0 ? part : part.subarray(sent));
+      }
+    }
+  } finally {
+    deadline.disarm();
+  }
 }
 
 /** @internal The size of `chunk` in bytes (UTF-8 for text, as `TextEncoder` writes it). */

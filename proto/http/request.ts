@@ -8,7 +8,7 @@
 import type { Address } from "../../net/address.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
-import { BodyReader } from "./body.ts";
+import { BodyReader, type PeerDeadline } from "./body.ts";
 import { HttpError, InvalidFieldError, STATUS_TEXT } from "./errors.ts";
 import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./framing_fields.ts";
 import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
@@ -142,6 +142,7 @@ export class HttpRequest {
   #keepAlive: boolean;
   #upgraded = false;
   #untilClose = false;
+  readonly #deadline: PeerDeadline | null;
 
   /** @internal Made by the server for each request. */
   constructor(
@@ -151,6 +152,7 @@ export class HttpRequest {
     reader: SocketReader,
     remote: Address,
     keepAlive: boolean,
+    deadline: PeerDeadline | null = null,
   ) {
     this.method = head.method;
     this.target = head.target;
@@ -161,6 +163,7 @@ export class HttpRequest {
     this.#socket = socket;
     this.#reader = reader;
     this.#keepAlive = keepAlive;
+    this.#deadline = deadline;
   }
 
   /** The reply's header fields (made on first use). */
@@ -358,7 +361,7 @@ export class HttpRequest {
   }
 
   #send(): Promise<void> {
-    return sendReply(this.#socket) as Promise<void>;
+    return sendReply(this.#socket, this.#deadline) as Promise<void>;
   }
 
   /**
