@@ -57,6 +57,13 @@ const NO_ERROR: unique symbol = Symbol("no error");
  */
 let tracing = false;
 
+/** The library's own sources: frames there are not where a call was made. */
+const LIBRARY_FRAMES = ["core/", "net/"].map((dir) => new URL(`../${dir}`, import.meta.url).href);
+
+function isCallerFrame(line: string): boolean {
+  return !LIBRARY_FRAMES.some((dir) => line.includes(dir)) && !/\((?:node|ext):/.test(line);
+}
+
 const ERROR_HOOK = Symbol("threadErrorHook");
 const defaultErrorHook: ThreadErrorHook = (thread, error) => {
   console.error(`shrapnel: ${thread} died:`, error);
@@ -427,9 +434,8 @@ export class Thread<R = unknown> implements Runnable {
     this.#extrasFor().abandoned = this.#resolve;
     let where = "";
     if (site !== undefined) {
-      where = " (made at " + (site.stack ?? "").split("\n").slice(1).find((line) =>
-        !/\/core\/|\/net\/|node:|ext:/.test(line)
-      )?.trim() + "; see this error's cause)";
+      const caller = (site.stack ?? "").split("\n").slice(1).find(isCallerFrame);
+      where = ` (made ${caller?.trim() ?? "in a frame not recorded"}; see this error's cause)`;
     } else if (!tracing) {
       tracing = true;
       where = " (from now on blocking calls are traced: the next SimultaneousError shows " +
