@@ -58,7 +58,7 @@ export class Http2Stream {
   /** Set when the stream was reset (by either side) or the connection ended under it. */
   reset: StreamResetError | null = null;
   /** The thread is blocked until data, a window or a reset comes. */
-  readonly changed = new ConditionVariable<void>();
+  readonly changed: ConditionVariable<void> = new ConditionVariable<void>();
   /** Whether the thread waits for the connection's window (not only the stream's). */
   wantsConnectionWindow = false;
 
