@@ -991,11 +991,39 @@ export class Http2ServerConnection implements StreamHost {
           writer.shutdown();
         }
       }
+      await this.#linger();
     } finally {
       this.#socket.close();
     }
   }
+
+  /**
+   * After a GOAWAY, reads and drops what the client still sends for a moment before
+   * closing: closing with unread data resets the connection, and the client could lose
+   * the GOAWAY that says why.
+   */
+  async #linger(): Promise<void> {
+    if (!this.#goawaySent) return;
+    try {
+      this.#socket.shutdown("write");
+      const r = this.#reader;
+      let dropped = 0;
+      await withTimeout(LINGER_SECONDS, async () => {
+        while (dropped < LINGER_BYTES) {
+          dropped += r.buffered;
+          r.skip(r.buffered);
+          if (!await r.fill()) return;
+        }
+      });
+    } catch (e) {
+      if (!(e instanceof Interrupted) && !isGone(e)) throw e;
+    }
+  }
 }
+
+/** How long, and for how many bytes, a closing connection reads what still comes. */
+const LINGER_SECONDS = 1;
+const LINGER_BYTES = 1 << 20;
 
 /** The calling thread (the connection's). */
 function currentThread(): Thread {
