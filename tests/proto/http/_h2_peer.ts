@@ -124,6 +124,8 @@ export class H2Peer {
 
   /** Reads the next frame (answering SETTINGS); null at the end of the connection. */
   async frame(seconds = 5): Promise<Frame | null> {
+    // Window updates a response laid out go before the next wait.
+    if (this.out.length > 0) await this.flushQuietly();
     return await withTimeout(seconds, async () => {
       const r = this.reader;
       while (r.buffered < 9) if (!await r.fill()) return null;
@@ -273,7 +275,10 @@ export class H2Peer {
 export function describe(frames: Frame[]): string {
   const names = ["DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS", "PUSH_PROMISE", "PING"];
   return frames.map((f) =>
-    `${names[f.type] ?? (f.type === GOAWAY ? "GOAWAY" : f.type === WINDOW_UPDATE ? "WINDOW_UPDATE" : f.type)}(${f.stream})`
+    `${
+      names[f.type] ??
+        (f.type === GOAWAY ? "GOAWAY" : f.type === WINDOW_UPDATE ? "WINDOW_UPDATE" : f.type)
+    }(${f.stream})`
   ).join(" ");
 }
 

@@ -24,7 +24,11 @@ import { CONTINUATION, END_HEADERS, H2Peer, HEADERS } from "./_h2_peer.ts";
 /** A server with routes for the tests below; closed by the caller. */
 function h2Server(options: HttpServerOptions = {}): HttpServer {
   const server = new HttpServer({ onError: () => {}, ...options });
-  server.route("GET", "/hello/:name", (r) => r.respond(200, `hello ${r.params.name} ${r.version}\n`));
+  server.route(
+    "GET",
+    "/hello/:name",
+    (r) => r.respond(200, `hello ${r.params.name} ${r.version}\n`),
+  );
   server.route("POST", "/echo", async (r) => {
     const body = await r.body.bytes();
     const trailers = r.body.trailers.map(([n, v]) => `${n}=${v}`).join(",");
@@ -138,29 +142,32 @@ socketTest("h2: a handler that throws answers 500 on its stream, or resets only 
   }
 });
 
-socketTest("h2: a slow reader stalls only its own stream; its reply completes as it reads", async () => {
-  const server = h2Server();
-  // Stream windows of 1000 bytes: /big/64 needs 64 windows, /hello needs one.
-  const peer = await H2Peer.open(server.address, [[SETTINGS_INITIAL_WINDOW_SIZE, 1000]]);
-  try {
-    peer.request(1, "/big/64");
-    peer.request(3, "/hello/quick");
-    await peer.flush();
-    const quick = await peer.response(3, { credit: false });
-    assert.equal(text(quick.body), "hello quick HTTP/2\n");
-    // Stream 1 sends its first window, then nothing until it is given more.
-    const first = await peer.until((f) => f.stream === 1 && f.type === 0);
-    assert.equal(first[first.length - 1].payload.length, 1000);
-    await assert.rejects(() => peer.frame(0.1), TimeoutError);
-    peer.out.windowUpdate(1, 1000);
-    peer.out.windowUpdate(0, 1000);
-    const big = await peer.response(1, { credit: true });
-    assert.equal(big.body.length + 1000, 64 * 1024);
-  } finally {
-    peer.close();
-    await server.close();
-  }
-});
+socketTest(
+  "h2: a slow reader stalls only its own stream; its reply completes as it reads",
+  async () => {
+    const server = h2Server();
+    // Stream windows of 1000 bytes: /big/64 needs 64 windows, /hello needs one.
+    const peer = await H2Peer.open(server.address, [[SETTINGS_INITIAL_WINDOW_SIZE, 1000]]);
+    try {
+      peer.request(1, "/big/64");
+      peer.request(3, "/hello/quick");
+      await peer.flush();
+      const quick = await peer.response(3, { credit: false });
+      assert.equal(text(quick.body), "hello quick HTTP/2\n");
+      // Stream 1 sends its first window, then nothing until it is given more.
+      const first = await peer.until((f) => f.stream === 1 && f.type === 0);
+      assert.equal(first[first.length - 1].payload.length, 1000);
+      await assert.rejects(() => peer.frame(0.1), TimeoutError);
+      peer.out.windowUpdate(1, 1000);
+      peer.out.windowUpdate(0, 1000);
+      const big = await peer.response(1, { credit: true });
+      assert.equal(big.body.length + 1000, 64 * 1024);
+    } finally {
+      peer.close();
+      await server.close();
+    }
+  },
+);
 
 socketTest("h2: trailers both ways, 100-continue, request bodies streamed in pieces", async () => {
   const server = h2Server();
@@ -176,7 +183,7 @@ socketTest("h2: trailers both ways, 100-continue, request bodies streamed in pie
     const interim = await peer.until((f) => f.stream === 1 && f.type === HEADERS);
     assert.equal(interim.length > 0, true);
     for (let i = 0; i < 5; i++) peer.data(1, `part${i};`);
-    peer.out.headers(1, peer.encoder.encode(["x-check", "ok"]), 1 /* END_STREAM */, 16384);
+    peer.out.headers(1, peer.encoder.encode(["x-check", "ok"]), 1, /* END_STREAM */ 16384);
     await peer.flush();
     const echo = await peer.response(1);
     assert.equal(text(echo.body), "part0;part1;part2;part3;part4;");
@@ -221,33 +228,36 @@ socketTest("h2: close() sends GOAWAY and lets the stream in flight finish", asyn
 
 // ---- Hostile peers: each limit ends in GOAWAY with its code, nothing left behind. ----
 
-socketTest("h2 limit: streams past max concurrent are refused, then the flood ends it", async () => {
-  const server = h2Server({ http2: { maxConcurrentStreams: 4, resetBurst: 20, resetRate: 1 } });
-  const hold = new Latch<void>();
-  server.route("GET", "/hold", async (r) => {
-    await hold.wait();
-    await r.respond(200, "ok");
-  });
-  const peer = await H2Peer.open(server.address);
-  try {
-    for (let id = 1; id <= 9; id += 2) peer.request(id, "/hold");
-    await peer.flush();
-    const refused = await peer.until((f) => f.type === RST_STREAM);
-    const last = refused[refused.length - 1];
-    assert.equal(last.stream, 9);
-    assert.equal(new DataView(last.payload.buffer).getUint32(0), REFUSED_STREAM);
-    for (let id = 11; id < 11 + 2 * 100; id += 2) peer.request(id, "/hold");
-    await peer.flush();
-    const away = await peer.goaway();
-    assert.equal(away.code, ENHANCE_YOUR_CALM);
-    assert.match(away.debug, /refused or reset/);
-  } finally {
-    hold.release();
-    peer.close();
-    await server.close();
-  }
-  await noH2Threads();
-});
+socketTest(
+  "h2 limit: streams past max concurrent are refused, then the flood ends it",
+  async () => {
+    const server = h2Server({ http2: { maxConcurrentStreams: 4, resetBurst: 20, resetRate: 1 } });
+    const hold = new Latch<void>();
+    server.route("GET", "/hold", async (r) => {
+      await hold.wait();
+      await r.respond(200, "ok");
+    });
+    const peer = await H2Peer.open(server.address);
+    try {
+      for (let id = 1; id <= 9; id += 2) peer.request(id, "/hold");
+      await peer.flush();
+      const refused = await peer.until((f) => f.type === RST_STREAM);
+      const last = refused[refused.length - 1];
+      assert.equal(last.stream, 9);
+      assert.equal(new DataView(last.payload.buffer).getUint32(0), REFUSED_STREAM);
+      for (let id = 11; id < 11 + 2 * 100; id += 2) peer.request(id, "/hold");
+      await peer.flush();
+      const away = await peer.goaway();
+      assert.equal(away.code, ENHANCE_YOUR_CALM);
+      assert.match(away.debug, /refused or reset/);
+    } finally {
+      hold.release();
+      peer.close();
+      await server.close();
+    }
+    await noH2Threads();
+  },
+);
 
 socketTest("h2 limit: rapid reset (CVE-2023-44487) ends in GOAWAY ENHANCE_YOUR_CALM", async () => {
   const server = h2Server({ http2: { resetBurst: 100, resetRate: 10 } });
@@ -304,7 +314,13 @@ socketTest("h2 limit: an HPACK bomb ends in GOAWAY ENHANCE_YOUR_CALM", async () 
     const head = peer.encoder.encode([":method", "GET", ":scheme", "http", ":path", "/"]);
     const block = new Uint8Array([
       ...head,
-      0x40, 0x01, 0x78, 0x7f, 0xa1, 0x1e, ...big,
+      0x40,
+      0x01,
+      0x78,
+      0x7f,
+      0xa1,
+      0x1e,
+      ...big,
       ...new Array(1000).fill(0xbe),
     ]); // deno-fmt-ignore
     peer.out.headers(1, block, 1, 16384);
@@ -319,20 +335,23 @@ socketTest("h2 limit: an HPACK bomb ends in GOAWAY ENHANCE_YOUR_CALM", async () 
   await noH2Threads();
 });
 
-socketTest("h2 limit: a header list just over the limit gets 431, the connection goes on", async () => {
-  const server = h2Server({ http2: { maxHeaderListSize: 4096 } });
-  const peer = await H2Peer.open(server.address);
-  try {
-    peer.request(1, "/hello/a", { fields: [["x-big", "y".repeat(5000)]] });
-    peer.request(3, "/hello/b");
-    await peer.flush();
-    assert.equal((await peer.response(1)).status, 431);
-    assert.equal(text((await peer.response(3)).body), "hello b HTTP/2\n");
-  } finally {
-    peer.close();
-    await server.close();
-  }
-});
+socketTest(
+  "h2 limit: a header list just over the limit gets 431, the connection goes on",
+  async () => {
+    const server = h2Server({ http2: { maxHeaderListSize: 4096 } });
+    const peer = await H2Peer.open(server.address);
+    try {
+      peer.request(1, "/hello/a", { fields: [["x-big", "y".repeat(5000)]] });
+      peer.request(3, "/hello/b");
+      await peer.flush();
+      assert.equal((await peer.response(1)).status, 431);
+      assert.equal(text((await peer.response(3)).body), "hello b HTTP/2\n");
+    } finally {
+      peer.close();
+      await server.close();
+    }
+  },
+);
 
 socketTest("h2 limit: SETTINGS and PING floods end in GOAWAY ENHANCE_YOUR_CALM", async () => {
   for (const kind of ["settings", "ping"]) {
@@ -358,25 +377,28 @@ socketTest("h2 limit: SETTINGS and PING floods end in GOAWAY ENHANCE_YOUR_CALM",
   await noH2Threads();
 });
 
-socketTest("h2 limit: a zero stream window resets the stream when the stall times out", async () => {
-  const server = h2Server({ http2: { stallTimeout: 0.2 } });
-  const peer = await H2Peer.open(server.address, [[SETTINGS_INITIAL_WINDOW_SIZE, 0]]);
-  try {
-    peer.request(1, "/hello/stuck");
-    await peer.flush();
-    const r = await peer.response(1, { credit: false });
-    assert.equal(r.status, 200);
-    assert.equal(r.reset, CANCEL);
-    // The connection goes on.
-    peer.out.settings([[SETTINGS_INITIAL_WINDOW_SIZE, 65535]]);
-    peer.request(3, "/hello/after");
-    await peer.flush();
-    assert.equal(text((await peer.response(3)).body), "hello after HTTP/2\n");
-  } finally {
-    peer.close();
-    await server.close();
-  }
-});
+socketTest(
+  "h2 limit: a zero stream window resets the stream when the stall times out",
+  async () => {
+    const server = h2Server({ http2: { stallTimeout: 0.2 } });
+    const peer = await H2Peer.open(server.address, [[SETTINGS_INITIAL_WINDOW_SIZE, 0]]);
+    try {
+      peer.request(1, "/hello/stuck");
+      await peer.flush();
+      const r = await peer.response(1, { credit: false });
+      assert.equal(r.status, 200);
+      assert.equal(r.reset, CANCEL);
+      // The connection goes on.
+      peer.out.settings([[SETTINGS_INITIAL_WINDOW_SIZE, 65535]]);
+      peer.request(3, "/hello/after");
+      await peer.flush();
+      assert.equal(text((await peer.response(3)).body), "hello after HTTP/2\n");
+    } finally {
+      peer.close();
+      await server.close();
+    }
+  },
+);
 
 socketTest("h2 limit: a connection window kept shut ends in GOAWAY ENHANCE_YOUR_CALM", async () => {
   const server = h2Server({ http2: { stallTimeout: 0.2 } });
@@ -394,29 +416,32 @@ socketTest("h2 limit: a connection window kept shut ends in GOAWAY ENHANCE_YOUR_
   await noH2Threads();
 });
 
-socketTest("h2: protocol errors: a bad preface, DATA on stream 0, a malformed request", async () => {
-  const server = h2Server();
-  try {
-    const peer = await H2Peer.open(server.address);
-    peer.out.data(0, new Uint8Array(1), 0);
-    await peer.flush();
-    assert.equal((await peer.goaway()).code, PROTOCOL_ERROR);
-    peer.close();
-    const second = await H2Peer.open(server.address);
-    // Uppercase field name: a stream error only.
-    second.out.headers(
-      1,
-      second.encoder.encode([":method", "GET", ":scheme", "http", ":path", "/", "X-Up", "1"]),
-      1,
-      16384,
-    );
-    second.request(3, "/hello/ok");
-    await second.flush();
-    const bad = await second.response(1);
-    assert.equal(bad.reset, PROTOCOL_ERROR);
-    assert.equal(text((await second.response(3)).body), "hello ok HTTP/2\n");
-    second.close();
-  } finally {
-    await server.close();
-  }
-});
+socketTest(
+  "h2: protocol errors: a bad preface, DATA on stream 0, a malformed request",
+  async () => {
+    const server = h2Server();
+    try {
+      const peer = await H2Peer.open(server.address);
+      peer.out.data(0, new Uint8Array(1), 0);
+      await peer.flush();
+      assert.equal((await peer.goaway()).code, PROTOCOL_ERROR);
+      peer.close();
+      const second = await H2Peer.open(server.address);
+      // Uppercase field name: a stream error only.
+      second.out.headers(
+        1,
+        second.encoder.encode([":method", "GET", ":scheme", "http", ":path", "/", "X-Up", "1"]),
+        1,
+        16384,
+      );
+      second.request(3, "/hello/ok");
+      await second.flush();
+      const bad = await second.response(1);
+      assert.equal(bad.reset, PROTOCOL_ERROR);
+      assert.equal(text((await second.response(3)).body), "hello ok HTTP/2\n");
+      second.close();
+    } finally {
+      await server.close();
+    }
+  },
+);
