@@ -23,3 +23,6 @@ export * from "./headers.ts";
 export * from "./parse.ts";
 export * from "./request.ts";
 export * from "./server.ts";
+export { Http2BodyReader, Http2Request } from "./h2/request.ts";
+export { Http2Error, Http2StreamError, StreamResetError } from "./h2/errors.ts";
+export type { Http2Options } from "./h2/server_connection.ts";
