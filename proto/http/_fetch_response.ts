@@ -9,6 +9,7 @@
 import { scheduler } from "../../core/scheduler.ts";
 import { spawn } from "../../core/thread.ts";
 import { waitFor } from "../../core/wait_for.ts";
+import { type HttpHeaders, lower } from "./headers.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** Deno's slots of a Response, read (never written) to tell a static body from a stream. */
@@ -61,14 +62,87 @@ function staticBody(response: Response): string | Uint8Array | null | undefined 
   return undefined;
 }
 
+function copyField(this: HttpHeaders, value: string, name: string): void {
+  if (name !== "transfer-encoding" && name !== "keep-alive") this.add(name, value);
+}
+
+const LAZY_TYPE = slots.find((s) => s.description === "lazy static content type");
+const HEADERS = slots.find((s) => s.description === "headers");
+
+/**
+ * The header fields of `response` read from Deno's slots: its field list, plus the
+ * Content-Type Deno adds when the fields are first looked at (a lazily held body's). Costs
+ * a tenth of `headers.forEach` (which makes the `Headers` object and sorts). Null when the
+ * slots are not as expected; `fastFieldsAgree` checks the result against the public API
+ * once at load.
+ */
+function fastFields(response: Response): readonly (readonly [string, string])[] | null {
+  if (INNER === undefined || LAZY_TYPE === undefined || LAZY_BODY === undefined) return null;
+  const slot = response as unknown as Record<symbol, unknown>;
+  const list = (slot[INNER] as { headerList?: unknown } | undefined)?.headerList;
+  if (!Array.isArray(list)) return null;
+  if (slot[HEADERS!] != null) return list; // made already: the list is complete
+  let type = slot[LAZY_TYPE];
+  if (type == null && typeof slot[LAZY_BODY] === "string") type = "text/plain;charset=UTF-8";
+  if (typeof type !== "string") return list;
+  for (let i = 0; i < list.length; i++) {
+    const name = list[i][0];
+    if (name.length === 12 && name.toLowerCase() === "content-type") return list;
+  }
+  return [...list, ["content-type", type]];
+}
+
+/** Whether `fastFields` reads what the public API gives, for responses made every way. */
+function fastFieldsAgree(): boolean {
+  const probes = [
+    () => new Response("text"),
+    () => new Response("text", { status: 201, headers: { "X-A": "1" } }),
+    () => new Response("text", { headers: { "content-type": "a/b" } }),
+    () => Response.json({ a: 1 }),
+    () => Response.json({ a: 1 }, { headers: { "set-cookie": "a=1" } }),
+    () => new Response(new Uint8Array(2)),
+    () => new Response(null, { status: 204 }),
+    () => new Response(new URLSearchParams("a=b")),
+    () => {
+      const r = new Response("t");
+      r.headers.append("set-cookie", "b=2");
+      return r;
+    },
+  ];
+  for (const probe of probes) {
+    const fast = fastFields(probe());
+    if (fast === null) return false;
+    const expected: string[] = [];
+    probe().headers.forEach((value, name) => expected.push(`${name}: ${value}`));
+    const got = fast.map(([name, value]) => `${name.toLowerCase()}: ${value}`);
+    if (expected.sort().join("\n") !== got.sort().join("\n")) return false;
+  }
+  return true;
+}
+
+const FAST_FIELDS = fastFieldsAgree();
+
 /** Copies status and header fields; Transfer-Encoding and Keep-Alive are the server's. */
 function putHead(http: HttpRequest, response: Response): void {
   http.status = response.status;
   const headers = http.replyHeaders;
-  for (const [name, value] of response.headers) {
-    if (name === "transfer-encoding" || name === "keep-alive") continue;
-    headers.add(name, value);
+  const fields = FAST_FIELDS ? fastFields(response) : null;
+  if (fields === null) {
+    // forEach, not iteration: a quarter of the cost in Deno (no iterator objects).
+    response.headers.forEach(copyField, headers);
+    return;
   }
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i];
+    const name = lower(field[0]);
+    if (name !== "transfer-encoding" && name !== "keep-alive") headers.add(name, field[1]);
+  }
+}
+
+/** Told when a thread streaming a response body starts (with a way to stop it) and ends. */
+export interface StreamObserver {
+  /** Called with the streaming thread's handle when it starts, with null when it ends. */
+  onStream(streaming: { stop(error: unknown): void } | null): void;
 }
 
 /**
@@ -83,7 +157,7 @@ function putHead(http: HttpRequest, response: Response): void {
 export function writeResponse(
   http: HttpRequest,
   response: Response,
-  onStream: (streaming: { stop(error: unknown): void } | null) => void,
+  observer: StreamObserver,
 ): Promise<void> {
   putHead(http, response);
   const body = staticBody(response);
@@ -91,13 +165,13 @@ export function writeResponse(
   if (body !== undefined) return http.done(body);
   const stream = response.body;
   if (stream === null) return http.done();
-  return streamBody(http, stream, onStream);
+  return streamBody(http, stream, observer);
 }
 
 function streamBody(
   http: HttpRequest,
   stream: ReadableStream<Uint8Array>,
-  onStream: (streaming: { stop(error: unknown): void } | null) => void,
+  observer: StreamObserver,
 ): Promise<void> {
   const reader = stream.getReader();
   const finished = Promise.withResolvers<void>();
@@ -126,7 +200,7 @@ function streamBody(
       throw e;
     }
   });
-  onStream({
+  observer.onStream({
     stop(error) {
       if (!pump.started) pump.shutdown();
       else if (!pump.dead) pump.raise(error);
@@ -138,5 +212,5 @@ function streamBody(
     () => finished.resolve(),
     (e) => finished.reject(e),
   );
-  return finished.promise.finally(() => onStream(null));
+  return finished.promise.finally(() => observer.onStream(null));
 }

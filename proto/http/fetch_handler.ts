@@ -47,13 +47,22 @@ export interface FetchHandlerOptions {
   onError?: (error: unknown) => Response | Promise<Response>;
 }
 
-class Info implements FetchHandlerInfo {
-  readonly request: HttpRequest;
-  #completed: PromiseWithResolvers<void> | null = null;
-  #outcome: { ok: true } | { ok: false; error: unknown } | null = null;
+type Outcome = { ok: true } | { ok: false; error: unknown };
+const OK: Outcome = Object.freeze({ ok: true });
 
-  constructor(request: HttpRequest) {
+/** One request's exchange: the info handed to the function, and what serving it needs. */
+class Exchange implements FetchHandlerInfo {
+  readonly request: HttpRequest;
+  readonly fetchRequest: FetchRequest;
+  readonly thread: Thread;
+  #watch: PeerWatch | null = null;
+  #completed: PromiseWithResolvers<void> | null = null;
+  #outcome: Outcome | null = null;
+
+  constructor(request: HttpRequest, thread: Thread, scheme: string) {
     this.request = request;
+    this.thread = thread;
+    this.fetchRequest = new FetchRequest(request, thread, scheme);
   }
 
   get remoteAddr(): Deno.NetAddr | Deno.UnixAddr {
@@ -69,7 +78,7 @@ class Info implements FetchHandlerInfo {
     return this.#completed.promise;
   }
 
-  #settle(outcome: { ok: true } | { ok: false; error: unknown }): void {
+  #settle(outcome: Outcome): void {
     if (outcome.ok) this.#completed!.resolve();
     else {
       this.#completed!.reject(outcome.error);
@@ -80,9 +89,25 @@ class Info implements FetchHandlerInfo {
   }
 
   /** The response is out (or failed): settles `completed`, if anyone asked for it. */
-  finish(outcome: { ok: true } | { ok: false; error: unknown }): void {
+  finish(outcome: Outcome): void {
     this.#outcome = outcome;
     if (this.#completed !== null) this.#settle(outcome);
+  }
+
+  /** Starts watching the client (see {@linkcode PeerWatch}). */
+  watch(): void {
+    (this.#watch ??= new PeerWatch(this.thread)).start(this.request, this.fetchRequest);
+  }
+
+  /** Stops watching the client; settles once the watcher has let go of the socket. */
+  unwatch(): Promise<void> {
+    return this.#watch === null ? SENT : this.#watch.stop();
+  }
+
+  /** The thread streaming the response body started (or, with null, ended). */
+  onStream(streaming: { stop(error: unknown): void } | null): void {
+    if (streaming !== null) this.watch();
+    if (this.#watch !== null) this.#watch.streaming = streaming;
   }
 }
 
@@ -206,13 +231,7 @@ export function fetchHandler(
   const scheme = options.scheme ?? "http";
   const onError = options.onError;
 
-  async function finish(
-    http: HttpRequest,
-    pending: Promise<Response>,
-    request: FetchRequest,
-    info: Info,
-    watch: PeerWatch,
-  ): Promise<void> {
+  async function finish(exchange: Exchange, pending: Promise<Response>): Promise<void> {
     try {
       let response: Response;
       try {
@@ -221,36 +240,28 @@ export function fetchHandler(
         if (onError === undefined || e instanceof Interrupted) throw e;
         response = await onError(e);
       }
-      await settle(send(http, response, request, watch), info);
+      await settle(exchange, send(exchange, response));
     } finally {
-      await watch.stop();
+      await exchange.unwatch();
     }
   }
 
   /** Sends `response`; a streamed body is watched for the client going away. */
-  function send(
-    http: HttpRequest,
-    response: Response,
-    request: FetchRequest,
-    watch: PeerWatch,
-  ): Promise<void> {
+  function send(exchange: Exchange, response: Response): Promise<void> {
     if (!(response instanceof Response)) {
       throw new TypeError(`a fetch handler returned ${typeof response}, not a Response`);
     }
     const upgrade = upgradeOf(response);
-    if (upgrade !== undefined) return watch.stop().then(() => upgrade(http));
-    return writeResponse(http, response, (streaming) => {
-      if (streaming !== null) watch.start(http, request);
-      watch.streaming = streaming;
-    });
+    if (upgrade !== undefined) return exchange.unwatch().then(() => upgrade(exchange.request));
+    return writeResponse(exchange.request, response, exchange);
   }
 
-  async function settle(sending: Promise<void>, info: Info): Promise<void> {
+  async function settle(exchange: Exchange, sending: Promise<void>): Promise<void> {
     try {
       await sending;
-      info.finish({ ok: true });
+      exchange.finish(OK);
     } catch (e) {
-      info.finish({ ok: false, error: e });
+      exchange.finish({ ok: false, error: e });
       throw e;
     }
   }
@@ -258,29 +269,26 @@ export function fetchHandler(
   return {
     match,
     handle(http) {
-      const thread = currentFor("fetch handler");
-      const request = new FetchRequest(http, thread, scheme);
-      const info = new Info(http);
+      const exchange = new Exchange(http, currentFor("fetch handler"), scheme);
       let result: Response | Promise<Response>;
       try {
-        result = fn(request as unknown as Request, info);
+        result = fn(exchange.fetchRequest as unknown as Request, exchange);
       } catch (e) {
         if (onError === undefined) throw e;
         result = onError(e);
       }
-      const watch = new PeerWatch(thread);
       if (result instanceof Response) {
         // The common case (Hono's synchronous routes): nothing to wait for before sending,
         // and a reply sent whole at once is not even awaited.
-        const sending = send(http, result, request, watch);
+        const sending = send(exchange, result);
         if (sending === SENT) {
-          info.finish({ ok: true });
+          exchange.finish(OK);
           return SENT;
         }
-        return settle(sending, info).finally(() => watch.stop());
+        return settle(exchange, sending).finally(() => exchange.unwatch());
       }
-      watch.start(http, request);
-      return finish(http, Promise.resolve(result), request, info, watch);
+      exchange.watch();
+      return finish(exchange, Promise.resolve(result));
     },
   };
 }

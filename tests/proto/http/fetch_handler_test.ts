@@ -188,7 +188,6 @@ function honoApp(): Hono {
 socketTest(
   "Hono on our server answers as on Deno.serve: routing, middleware, JSON, bodies",
   async () => {
-    const auth = `Basic ${btoa("u:p")}`;
     await compare(honoApp(), [
       { path: "/", expect: 200 },
       { path: "/json" },
