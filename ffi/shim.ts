@@ -5,7 +5,7 @@
  * @module
  */
 
-import { libraryPath } from "./library.ts";
+import { findShim } from "./_loader.ts";
 
 const i32 = "i32" as const;
 const buffer = "buffer" as const;
@@ -60,26 +60,22 @@ export const SYMBOLS = {
 /** The opened shim's functions. */
 export type Shim = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Why the shim could not be opened, when it could not. */
-export type ShimUnavailable = { reason: string };
+/** Why the shim could not be opened, when it could not, and what fixes it. */
+export type ShimUnavailable = { reason: string; fix: string };
 
 /**
- * Opens the shim. Returns the reason instead when it cannot be used: no `--allow-ffi`,
- * not built (no C compiler), or a platform without epoll/kqueue.
+ * Opens the shim: `$SHRAPNEL_SHIM` if set, else a checkout's build, else the shim cache
+ * that build-ffi fills (see ffi/_loader.ts). Returns the reason and its fix instead when
+ * it cannot be used: no `--allow-ffi`, not built, or a platform without epoll/kqueue.
  */
 export function openShim(): Shim | ShimUnavailable {
-  if (Deno.build.os === "windows") return { reason: "no epoll/kqueue on Windows" };
-  const path = libraryPath();
-  try {
-    if (Deno.permissions.querySync({ name: "ffi", path }).state !== "granted") {
-      return { reason: "no --allow-ffi permission" };
-    }
-  } catch {
-    return { reason: "no --allow-ffi permission" };
+  if (Deno.build.os === "windows") {
+    return { reason: "no epoll/kqueue on Windows", fix: "none: the Deno backend is Windows' own" };
   }
-  try {
-    return Deno.dlopen(path, SYMBOLS).symbols;
-  } catch (e) {
-    return { reason: `cannot open ${path} (run deno task build:ffi): ${(e as Error).message}` };
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    return { reason: "no --allow-ffi permission", fix: "run with --allow-ffi --allow-env" };
   }
+  const found = findShim((path) => Deno.dlopen(path, SYMBOLS).symbols);
+  if ("reason" in found) return found;
+  return found.opened;
 }

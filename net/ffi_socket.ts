@@ -10,7 +10,7 @@
 import { ClosedError } from "../core/errors.ts";
 import { scheduler } from "../core/scheduler.ts";
 import { yieldSlice } from "../core/sleep.ts";
-import type { Thread } from "../core/thread.ts";
+import { _takePendingInterrupt, type Thread } from "../core/thread.ts";
 import {
   type Address,
   ADDRESS_BUFFER_SIZE,
@@ -197,6 +197,10 @@ export class FfiSocket extends Socket implements Pollable {
    */
   recvInto(buffer: Uint8Array): Promise<number> {
     // Not async: the common cases (data there, or known to be drained) cost no frame.
+    if (scheduler.interruptsPending !== 0) {
+      const interrupted = _takePendingInterrupt(); // a checkpoint even with data there
+      if (interrupted !== undefined) return interrupted;
+    }
     const fd = this.fd;
     if (this._readable && fd >= 0) {
       const poller = this.#poller;
