@@ -13,6 +13,7 @@ import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
+import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
@@ -36,6 +37,11 @@ export interface HttpServerOptions {
   idleTimeout?: number;
   /** Seconds to receive a whole head once its first byte came (10); 408 then. */
   headerTimeout?: number;
+  /**
+   * Seconds a TLS client has to complete its handshake (10): the first wait of a TLS
+   * connection, instead of `idleTimeout`.
+   */
+  handshakeTimeout?: number;
   /**
    * Seconds a read of the request body may wait for the client's next bytes (30), and
    * the most the server spends skipping a body the handler left unread.
@@ -116,6 +122,7 @@ export class HttpServer {
     this.#options = {
       idleTimeout: options.idleTimeout ?? 30,
       headerTimeout: options.headerTimeout ?? 10,
+      handshakeTimeout: options.handshakeTimeout ?? 10,
       bodyTimeout: options.bodyTimeout ?? 30,
       sendTimeout: options.sendTimeout ?? 30,
       maxHeadBytes: options.maxHeadBytes ?? 16384,
@@ -128,7 +135,13 @@ export class HttpServer {
       }),
     };
     const o = this.#options;
-    const shortest = Math.min(o.idleTimeout, o.headerTimeout, o.bodyTimeout, o.sendTimeout);
+    const shortest = Math.min(
+      o.idleTimeout,
+      o.headerTimeout,
+      o.handshakeTimeout,
+      o.bodyTimeout,
+      o.sendTimeout,
+    );
     this.#sweepEvery = Math.min(Math.max(shortest / 4, 0.005), 1);
     this.#clock = new SweepClock(this.#sweepEvery);
   }
@@ -286,13 +299,18 @@ export class HttpServer {
   async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
     const options = this.#options;
     const reader = new SocketReader(socket, 8192);
-    let upgraded = false, blankHeads = 0;
+    let upgraded = false, blankHeads = 0, handshaking = true;
     try {
       while (!this.#closing) {
         if (reader.buffered === 0) {
-          // Idle between requests: the only wait the server's close may cut short.
-          state.timeout = options.idleTimeout;
-          state.deadline = this.#deadline(options.idleTimeout);
+          // Idle between requests: the only wait the server's close may cut short. A TLS
+          // connection's first wait is its handshake, under a deadline of its own.
+          const wait = handshaking && socket instanceof DenoSocket && socket._handshakePending
+            ? options.handshakeTimeout
+            : options.idleTimeout;
+          handshaking = false;
+          state.timeout = wait;
+          state.deadline = this.#deadline(wait);
           let more: boolean | null;
           try {
             while ((more = reader.fillNow()) === null) await socket.waitForRead();
