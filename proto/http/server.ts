@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Interrupted, TimeoutError } from "../../core/errors.ts";
+import { ClosedError, Interrupted, TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
@@ -252,6 +252,10 @@ export class HttpServer {
   /**
    * Serves one connection (accepted elsewhere, e.g. a TLS socket) in a thread of its
    * own; returns the thread.
+   *
+   * @param socket the connection
+   * @param peer the client's address
+   * @param acceptor the acceptor that took it, released when the connection ends
    */
   serve(socket: Socket, peer: Address, acceptor?: Acceptor): Thread {
     this.#stats.connections++;
@@ -470,11 +474,16 @@ export class HttpServer {
       ? "Not Implemented"
       : "Bad Request";
     const body = `${status} ${reason}\n`;
-    await socket.send(
-      new TextEncoder().encode(
-        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      ),
-    ).catch(() => {});
+    try {
+      await socket.send(
+        new TextEncoder().encode(
+          `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        ),
+      );
+    } catch (e) {
+      // A peer that broke the protocol and left: nothing more to tell it.
+      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
+    }
   }
 
   /**
