@@ -537,6 +537,13 @@ class Connection implements PeerDeadline {
   disarm(): void {
     this.deadline = Infinity;
   }
+  readonly sent = (): void => {
+    this.deadline = Infinity;
+  };
+  readonly failed = (error: unknown): never => {
+    this.deadline = Infinity;
+    throw error;
+  };
 }
 
 /** Whether a head holds nothing but line ends. */
