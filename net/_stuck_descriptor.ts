@@ -58,12 +58,12 @@ export function shutDownHeldConnection(local: Deno.NetAddr, remote: Deno.NetAddr
   for (const entry of entries) {
     const fd = Number(entry.name);
     if (!Number.isInteger(fd) || fd < 3) continue;
-    if (sh.sh_getpeername(fd, buf) < 0) continue;
+    if (sh.sh_getpeername(fd, buf, buf.length) < 0) continue;
     const peer = decodeAddress(buf);
     if (
       peer.family === "unix" || peer.port !== remote.port || !sameHost(peer.host, remote.hostname)
     ) continue;
-    if (sh.sh_getsockname(fd, buf) < 0) continue;
+    if (sh.sh_getsockname(fd, buf, buf.length) < 0) continue;
     const me = decodeAddress(buf);
     if (me.family === "unix" || me.port !== local.port || !sameHost(me.host, local.hostname)) {
       continue;

@@ -6,9 +6,9 @@
  * @module
  */
 
-// @ts-types="@types/ssh2"
-import ssh2 from "ssh2";
-import { Buffer } from "node:buffer";
+import { loadSsh2 } from "../ssh/_ssh2.ts";
+import type { Buffer } from "node:buffer";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
@@ -106,24 +106,25 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
 }
 
 /**
- * Serves the REPL over SSH.
+ * Serves the REPL over SSH. The first call loads npm:ssh2 (importing shrapnel does not).
  *
  * @example
  * ```ts ignore
  * import { sshServe } from "./mod.ts";
- * sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
+ * await sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
  *   authorizedKeys: [Deno.readTextFileSync("id_ed25519.pub")] });
  * // ssh -p 2222 ops@127.0.0.1
  * ```
  * @throws {TypeError} for a non-loopback host without `allowRemote`
  */
-export function sshServe(options: SshBackdoorOptions): Backdoor {
+export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   const host = options.host ?? "127.0.0.1";
   const loopback = host === "::1" || /^127\./.test(host);
   if (!loopback && !options.allowRemote) {
     throw new TypeError(`the backdoor listens on loopback only (asked: ${host}); see allowRemote`);
   }
   if (!isIpLiteral(host)) throw new TypeError(`not an address: ${host}`);
+  const ssh2 = await loadSsh2();
   const allowed = (options.authorizedKeys ?? []).map((line) => {
     const key = ssh2.utils.parseKey(line.trim());
     if (key instanceof Error) throw new TypeError(`bad authorized key: ${key.message}`);
@@ -145,7 +146,11 @@ export function sshServe(options: SshBackdoorOptions): Backdoor {
     client.on("authentication", (ctx) => {
       if (ctx.method === "publickey") {
         const match = allowed.find((k) =>
-          k.type === ctx.key.algo && Buffer.compare(k.getPublicSSH(), ctx.key.data) === 0
+          k.type === ctx.key.algo &&
+          nodeBuiltin<typeof import("node:buffer")>("node:buffer").Buffer.compare(
+              k.getPublicSSH(),
+              ctx.key.data,
+            ) === 0
         );
         if (match === undefined) return ctx.reject();
         if (ctx.signature === undefined) return ctx.accept(); // "would this key do?"

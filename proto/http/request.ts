@@ -186,6 +186,11 @@ export class HttpRequest {
     return this.#body ??= new BodyReader(this.#reader, NO_BODY);
   }
 
+  /** @internal The connection's socket and reader, without taking the connection over. */
+  get _connection(): { socket: Socket; reader: SocketReader } {
+    return { socket: this.#socket, reader: this.#reader };
+  }
+
   /** @internal The body if the request has one or it was looked at; null otherwise. */
   get _bodyIfAny(): BodyReader | null {
     return this.#body;

@@ -22,6 +22,7 @@ import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { SENT } from "./reply_bytes.ts";
+import { type Http2Options, type Http2ServerHost, serveHttp2 } from "./h2/server_connection.ts";
 
 /** A request handler: the first whose `match` says yes handles the request. */
 export interface Handler {
@@ -67,6 +68,12 @@ export interface HttpServerOptions {
   maxConnections?: number;
   /** Called with errors of handlers that are not HTTP errors (default: console.error). */
   onError?: (error: unknown, request: HttpRequest) => void;
+  /**
+   * HTTP/2 limits (see `h2/server_connection.ts`), or false to speak HTTP/1.1 only.
+   * HTTP/2 is served over TLS when ALPN selects "h2", and in clear text to clients that
+   * start with its preface (prior knowledge).
+   */
+  http2?: Http2Options | false;
 }
 
 /** Counters of an {@linkcode HttpServer}. */
@@ -106,7 +113,8 @@ export interface HttpServerStatistics {
 export class HttpServer {
   /** The handlers, tried in order. */
   readonly handlers: Handler[] = [];
-  readonly #options: Required<HttpServerOptions>;
+  readonly #options: Required<Omit<HttpServerOptions, "http2">>;
+  readonly #http2: Http2Options | null;
   #listener: Socket | null = null;
   #acceptor: Acceptor | null = null;
   #connections = new Map<Thread, Connection>();
@@ -134,6 +142,7 @@ export class HttpServer {
         console.error(`shrapnel http: ${request} failed:`, error);
       }),
     };
+    this.#http2 = options.http2 === false ? null : options.http2 ?? {};
     const o = this.#options;
     const shortest = Math.min(
       o.idleTimeout,
@@ -203,11 +212,14 @@ export class HttpServer {
 
   /**
    * Serves HTTPS on `address` with Deno's TLS (certificate and key in PEM); returns the
-   * listening socket.
+   * listening socket. ALPN offers "h2" and "http/1.1" unless `tls.alpnProtocols` says
+   * otherwise (or HTTP/2 is off).
    */
   listenTls(address: string | Address, tls: TlsListenOptions): Socket {
     this.#tls = true;
-    return this.serveListener(tlsListen(address, tls));
+    const alpnProtocols = tls.alpnProtocols ??
+      (this.#http2 !== null ? ["h2", "http/1.1"] : ["http/1.1"]);
+    return this.serveListener(tlsListen(address, { ...tls, alpnProtocols }));
   }
 
   /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */
@@ -303,7 +315,7 @@ export class HttpServer {
   async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
     const options = this.#options;
     const reader = new SocketReader(socket, 8192);
-    let upgraded = false, blankHeads = 0, handshaking = true;
+    let upgraded = false, blankHeads = 0, first = true, handshaking = true;
     try {
       while (!this.#closing) {
         if (reader.buffered === 0) {
@@ -334,6 +346,11 @@ export class HttpServer {
           }
           state.deadline = Infinity;
           if (bytes === null) return;
+          if (first && bytes.length === 18 && this.#http2 !== null && isHttp2Preface(bytes)) {
+            await serveHttp2(this.#http2Host(state), socket, reader, peer);
+            return;
+          }
+          first = false;
           // Blank lines before a request line are ignored (RFC 9112 2.2), a few of them.
           if ((bytes[0] === 13 || bytes[0] === 10) && isBlank(bytes)) {
             if (++blankHeads > 4) throw new ProtocolError("blank lines instead of a request");
@@ -389,6 +406,37 @@ export class HttpServer {
       throw e;
     } finally {
       if (!upgraded) socket.close();
+    }
+  }
+
+  /** What an HTTP/2 connection uses of this server, for the connection `state`. */
+  #http2Host(state: Connection): Http2ServerHost {
+    const options = this.#options;
+    return {
+      serve: (request) => this.#serveOne(request),
+      setDeadline: (seconds) => {
+        state.timeout = seconds;
+        state.deadline = seconds === Infinity ? Infinity : this.#deadline(seconds);
+      },
+      idleTimeout: options.idleTimeout,
+      headerTimeout: options.headerTimeout,
+      maxBodyBytes: options.maxBodyBytes,
+      options: this.#http2!,
+    };
+  }
+
+  /** Serves one request (an HTTP/2 stream's) through the handlers. */
+  async #serveOne(request: HttpRequest): Promise<void> {
+    this.#stats.requests++;
+    try {
+      const handler = this.#handlerFor(request);
+      if (handler === undefined) await this.#notServed(request);
+      else {
+        await handler.handle(request);
+        if (!request.finished) await request.done();
+      }
+    } catch (e) {
+      await this.#failed(request, e);
     }
   }
 
@@ -524,8 +572,8 @@ class Connection implements PeerDeadline {
   /** The timeout the deadline comes from, for the error's message. */
   timeout = 0;
   readonly #clock: SweepClock;
-  readonly #options: Required<HttpServerOptions>;
-  constructor(clock: SweepClock, options: Required<HttpServerOptions>) {
+  readonly #options: Required<Omit<HttpServerOptions, "http2">>;
+  constructor(clock: SweepClock, options: Required<Omit<HttpServerOptions, "http2">>) {
     this.#clock = clock;
     this.#options = options;
   }
@@ -553,6 +601,14 @@ function isBlank(bytes: Uint8Array): boolean {
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
+
+const PRI_HEAD = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\n");
+
+/** Whether an 18-byte head is the start of HTTP/2's connection preface. */
+function isHttp2Preface(head: Uint8Array): boolean {
+  for (let i = 0; i < 18; i++) if (head[i] !== PRI_HEAD[i]) return false;
+  return true;
+}
 
 function describe(a: Address): string {
   return a.family === "unix" ? a.path || "unix" : `${a.host}:${a.port}`;

@@ -156,7 +156,7 @@ socketTest(
         // Some read their answer, the rest just vanish (a reset when unread data is left).
         for (let i = 0; i < batch.length; i++) {
           const answered = requests[(round + i) % requests.length].endsWith("\r\n\r\n");
-        if (answered && i % 2 === 0) await withTimeout(2, () => batch[i].recv(64));
+          if (answered && i % 2 === 0) await withTimeout(2, () => batch[i].recv(64));
           batch[i].close();
         }
       }
