@@ -38,6 +38,8 @@ export class HostKeyError extends SshError {
   /** The SHA-256 fingerprint of the key the server presented ("SHA256:..."). */
   readonly fingerprint: string;
   /**
+   * Makes the error; the message names the host, the fingerprint and `detail`.
+   *
    * @param reason why the key was refused
    * @param host the host as known_hosts names it
    * @param fingerprint the presented key's SHA-256 fingerprint
