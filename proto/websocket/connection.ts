@@ -354,6 +354,15 @@ export class WebSocket {
   }
 
   /**
+   * Sends a close frame (once) without waiting for the peer's: for a connection whose
+   * messages another thread keeps receiving (`receive` answers the peer's close frame and
+   * returns null). Interruption point.
+   */
+  sendCloseFrame(code: number = CloseCode.normal, reason = ""): Promise<void> {
+    return this.#sendClose(code, reason);
+  }
+
+  /**
    * Starts the close handshake: sends a close frame, then reads (and drops) messages
    * until the peer's close frame comes or `closeTimeout` passes, and closes the socket.
    *

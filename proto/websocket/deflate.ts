@@ -8,8 +8,12 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
-import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
+import type { Buffer } from "node:buffer";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
+
+// node:zlib and node:buffer load with the first compressed message, not with shrapnel.
+const zlib = () => nodeBuiltin<typeof import("node:zlib")>("node:zlib");
+const buffer = () => nodeBuiltin<typeof import("node:buffer")>("node:buffer").Buffer;
 import { CloseCode, WebSocketError } from "./frame.ts";
 
 /** What was agreed for one connection (nothing to choose: no context either way). */
@@ -158,8 +162,9 @@ export class MessageDeflate {
 
   /** A message's payload, compressed (RSV1 goes on its first frame). */
   compress(payload: Uint8Array): Uint8Array {
+    const { constants, deflateRawSync } = zlib();
     const out = deflateRawSync(
-      Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+      buffer().from(payload.buffer, payload.byteOffset, payload.byteLength),
       {
         finishFlush: constants.Z_SYNC_FLUSH,
       },
@@ -178,7 +183,8 @@ export class MessageDeflate {
     input.set(TAIL, payload.length);
     let out: Buffer;
     try {
-      out = inflateRawSync(Buffer.from(input.buffer), {
+      const { constants, inflateRawSync } = zlib();
+      out = inflateRawSync(buffer().from(input.buffer), {
         finishFlush: constants.Z_SYNC_FLUSH,
         maxOutputLength: limit,
       });

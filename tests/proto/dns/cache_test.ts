@@ -1,9 +1,16 @@
 /** The DNS cache: LRU order, pinned entries, TTLs, negative entries; the codec on garbage. */
 import assert from "node:assert/strict";
-import { decodeMessage, DnsCache, MalformedPacketError } from "../../../proto/dns/mod.ts";
+import {
+  decodeMessage,
+  DnsCache,
+  loadDnsCodec,
+  MalformedPacketError,
+} from "../../../proto/dns/mod.ts";
 import { sleep } from "../../../core/sleep.ts";
 import { now } from "../../../core/clock.ts";
 import { inThread, prng } from "../../_helpers.ts";
+
+await loadDnsCodec();
 
 const rec = (name: string, data: string, ttl = 60) => [{ name, type: "A", ttl, data }];
 
