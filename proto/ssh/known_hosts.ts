@@ -6,8 +6,11 @@
  * @module
  */
 
-import { createHash, createHmac } from "node:crypto";
 import { decodeBase64, encodeBase64 } from "../../core/base64.ts";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
+
+// node:crypto loads with the first host key checked, not with shrapnel.
+const nodeCrypto = () => nodeBuiltin<typeof import("node:crypto")>("node:crypto");
 
 /**
  * The SHA-256 fingerprint of a public key blob, as `ssh-keygen -l` prints it.
@@ -19,7 +22,7 @@ import { decodeBase64, encodeBase64 } from "../../core/base64.ts";
  * ```
  */
 export function hostKeyFingerprint(key: Uint8Array): string {
-  const digest = new Uint8Array(createHash("sha256").update(key).digest());
+  const digest = new Uint8Array(nodeCrypto().createHash("sha256").update(key).digest());
   return `SHA256:${encodeBase64(digest).replace(/=+$/, "")}`;
 }
 
@@ -88,7 +91,7 @@ function hostsMatch(field: string, name: string): boolean {
     const [, , salt, hash] = field.split("|");
     if (salt === undefined || hash === undefined) return false;
     try {
-      const mac = createHmac("sha1", decodeBase64(salt)).update(name).digest();
+      const mac = nodeCrypto().createHmac("sha1", decodeBase64(salt)).update(name).digest();
       return encodeBase64(new Uint8Array(mac)) === hash;
     } catch {
       return false;
