@@ -4,8 +4,10 @@
  * @module
  */
 
+import { now } from "./clock.ts";
 import { Shutdown } from "./errors.ts";
-import { allThreads, spawn } from "./thread.ts";
+import { allThreads } from "./thread.ts";
+import { ThreadGroup } from "./thread_group.ts";
 
 /** Options of {@linkcode main}. */
 export interface MainOptions {
@@ -25,9 +27,12 @@ const SIGNAL_EXIT_CODES: Partial<Record<Deno.Signal, number>> = {
 };
 
 /**
- * Runs `fn` as the thread named "main" and returns what it returns. SIGINT and SIGTERM
+ * Runs `fn` as the thread named "main" (in a {@linkcode ThreadGroup} named "main": the
+ * groups it makes are its children's) and returns what it returns. SIGINT and SIGTERM
  * shut every thread down cleanly (each gets {@linkcode Shutdown} at its blocking point).
- * When `fn` ends, the threads still alive are shut down and given `graceSeconds` to finish.
+ * When `fn` ends, the threads still alive are shut down and given `graceSeconds` to
+ * finish; those still alive after it are listed on stderr. Their outcomes are not taken:
+ * one that dies from an error meanwhile is reported by the thread error hook.
  * Sets `Deno.exitCode`: 0 on success, 1 if `fn` threw (the error is reported), 128 +
  * the signal's number after a signal. A thread that dies from an error nobody joins is
  * reported by the thread error hook (see `setThreadErrorHook`).
@@ -48,11 +53,13 @@ export async function main<R>(
   const graceSeconds = options.graceSeconds ?? 5;
   const signals = options.signals ?? ["SIGINT", "SIGTERM"];
   let signalled: Deno.Signal | null = null;
+  const program = new ThreadGroup({ name: "main" });
   const listeners: [Deno.Signal, () => void][] = [];
   for (const signal of signals) {
     const listener = () => {
       signalled = signal;
-      for (const t of allThreads()) t.shutdown();
+      program.shutdown();
+      for (const t of allThreads()) t.shutdown(); // the detached ones too
     };
     try {
       Deno.addSignalListener(signal, listener);
@@ -61,7 +68,7 @@ export async function main<R>(
       // The platform lacks this signal (SIGTERM on Windows): nothing to listen for.
     }
   }
-  const thread = spawn({ name: "main" }, fn);
+  const thread = program.spawn({ name: "main" }, fn);
   try {
     const result = await thread.join();
     Deno.exitCode = 0;
@@ -80,14 +87,26 @@ export async function main<R>(
   }
 }
 
+/** How often the threads left after `fn` are counted while they stop. */
+const GRACE_POLL_MS = 5;
+
+/**
+ * Shuts down the threads left and waits up to `graceSeconds` for them to end. It does not
+ * join them (that would take their errors from the thread error hook): it counts them.
+ */
 async function shutdownAll(graceSeconds: number): Promise<void> {
   const rest = allThreads();
   if (rest.length === 0) return;
   for (const t of rest) t.shutdown();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const grace = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, graceSeconds * 1000);
-  });
-  await Promise.race([Promise.allSettled(rest.map((t) => t.join())), grace]);
-  clearTimeout(timer);
+  const deadline = now() + graceSeconds;
+  while (rest.some((t) => !t.dead) && now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, GRACE_POLL_MS));
+  }
+  const stuck = rest.filter((t) => !t.dead);
+  if (stuck.length > 0) {
+    console.error(
+      `shrapnel: ${stuck.length} thread(s) still running ${graceSeconds} s after shutdown: ` +
+        stuck.slice(0, 10).map((t) => `${t} waiting on ${String(t.waitingOn)}`).join(", "),
+    );
+  }
 }

@@ -85,7 +85,7 @@ let groupsMade = 0;
 
 _setOwnerShutdownHook((owner) => {
   const groups = openGroups.get(owner);
-  if (groups !== undefined) for (const group of [...groups]) group.shutdown();
+  if (groups !== undefined) { for (const group of [...groups]) group.shutdown(); }
 });
 
 /** @internal How many groups were made so far (a `withTimeout` frame notes it). */
@@ -380,7 +380,9 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
 
   /** `ThreadGroup "conns" open (running=3, waiting=0)` */
   toString(): string {
-    return `ThreadGroup "${this.name}" ${STATE_NAMES[this.#state]} (running=${this.#running.size}, waiting=${this.#held.size})`;
+    return `ThreadGroup "${this.name}" ${
+      STATE_NAMES[this.#state]
+    } (running=${this.#running.size}, waiting=${this.#held.size})`;
   }
 
   /** @internal Called by a child when it has finished. */

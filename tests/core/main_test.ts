@@ -78,3 +78,38 @@ Deno.test("when fn returns, leftover threads are shut down and the program ends"
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /leftover stopped/);
 });
+
+Deno.test("a leftover thread that fails while it stops is reported, not swallowed", async () => {
+  const r = await runProgram(`
+    await s.main(async () => {
+      s.spawn({ name: "leftover" }, async () => {
+        try { await s.sleep(60); } finally { throw new Error("cleanup failed"); }
+      });
+      await s.sleep(0.001);
+    });`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /"leftover".*died.*cleanup failed/s);
+});
+
+Deno.test("threads still running after the grace period are listed on stderr", async () => {
+  const r = await runProgram(`
+    await s.main(async () => {
+      s.spawn({ name: "stubborn" }, async () => {
+        for (;;) { try { await s.sleep(60); } catch { continue; } }
+      });
+      await s.sleep(0.001);
+    }, { graceSeconds: 0.1 });
+    Deno.exit(0);`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /1 thread\(s\) still running 0.1 s after shutdown: <Thread \d+ "stubborn"/,
+  );
+});
+
+Deno.test("the main thread runs in a group named main", async () => {
+  const r = await runProgram(`
+    await s.main(() => console.log("group", s.current().group.name));`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /group main/);
+});
