@@ -489,31 +489,32 @@ export class AmqpChannel {
     timeout = 10,
   ): Promise<Delivery> {
     const replies = await this.consume("amq.rabbitmq.reply-to", { noAck: true });
-    let answered = false;
+    let reply: Delivery;
     try {
       const correlationId = crypto.randomUUID();
       await this.publish(exchange, routingKey, body, {
         replyTo: "amq.rabbitmq.reply-to",
         correlationId,
       });
-      const reply = await withTimeout(timeout, async () => {
+      reply = await withTimeout(timeout, async () => {
         for (;;) {
           const d = await replies.next();
           if (d === null) throw new ClosedError("the reply consumer was cancelled");
           if (d.properties.correlationId === correlationId) return d;
         }
       });
-      answered = true;
-      return reply;
-    } finally {
+    } catch (e) {
       try {
         await replies.cancel();
-      } catch (e) {
-        // After a failed call its own error is the one to see (a failed channel has
-        // given its error to every caller already); after an answer, this one is.
-        if (answered && this.#error === null) throw e;
+      } catch (cancelError) {
+        // The call's own error is the one its caller sees. A channel that cannot even
+        // cancel a consumer is failed with this error, so that later callers see it.
+        this.#fail(cancelError);
       }
+      throw e;
     }
+    await replies.cancel();
+    return reply;
   }
 
   /** Closes the channel. */
