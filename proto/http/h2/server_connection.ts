@@ -919,7 +919,8 @@ export class Http2ServerConnection implements StreamHost {
   /** A connection error found outside the reading thread: it ends the connection. */
   #fail(error: Http2Error): void {
     const t = this.#thread;
-    if (t !== null && !t.dead && t !== current()) t.raise(error);
+    // Only while it reads frames: once it is ending the connection, it is ending anyway.
+    if (this.#reading && t !== null && !t.dead && t !== current()) t.raise(error);
   }
 
   // Writing.
