@@ -177,8 +177,8 @@ export async function serveHttp2(
   await new Http2ServerConnection(host, socket, reader, peer).run();
 }
 
-/** @internal One HTTP/2 connection, server side. */
-export class Http2ServerConnection implements StreamHost {
+/** One HTTP/2 connection, server side. */
+class Http2ServerConnection implements StreamHost {
   readonly #host: Http2ServerHost;
   readonly #socket: Socket;
   readonly #reader: SocketReader;
