@@ -1,7 +1,7 @@
 /*
  * HTTP/1.1 load generator: CONNECTIONS keep-alive connections to 127.0.0.1:PORT, each
  * keeping DEPTH requests "GET PATH HTTP/1.1" in flight (1: one at a time; more:
- * pipelined), reading responses framed by Content-Length. Runs WARMUP seconds
+ * pipelined), reading responses framed by Content-Length or chunked. Runs WARMUP seconds
  * unmeasured, then SECONDS measured, on one core, with epoll: far less work per request
  * than the servers it loads, so that the server is what is measured.
  * Prints one JSON line: {"rps":..,"p50_us":..,"p99_us":..,"p999_us":..,"errors":..}
@@ -80,11 +80,30 @@ static long response_length(const char *buf, size_t len) {
   if (end == NULL) return len >= BUFFER ? -1 : 0;
   size_t head = (size_t)(end - buf) + 4;
   long body = -1;
+  int chunked = 0;
   for (const char *p = buf; p < end;) {
     const char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
     if (eol == NULL) break;
     if (eol - p > 15 && strncasecmp(p, "content-length:", 15) == 0) body = atol(p + 15);
+    if (eol - p > 18 && strncasecmp(p, "transfer-encoding:", 18) == 0 &&
+        memmem(p, (size_t)(eol - p), "chunked", 7) != NULL) {
+      chunked = 1;
+    }
     p = eol + 2;
+  }
+  if (chunked) {
+    /* Chunks: "SIZE\r\n" DATA "\r\n" ..., ending with "0\r\n\r\n" (no trailers). */
+    size_t at = head;
+    for (;;) {
+      const char *eol = memmem(buf + at, len - at, "\r\n", 2);
+      if (eol == NULL) return len >= BUFFER ? -1 : 0;
+      long size = strtol(buf + at, NULL, 16);
+      if (size < 0) return -1;
+      at = (size_t)(eol - buf) + 2 + (size_t)size + 2;
+      if (at > BUFFER) return -1;
+      if (at > len) return 0;
+      if (size == 0) return (long)at;
+    }
   }
   if (body < 0 || head + (size_t)body > BUFFER) return -1;
   return head + (size_t)body <= len ? (long)(head + (size_t)body) : 0;

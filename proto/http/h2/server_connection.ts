@@ -295,7 +295,7 @@ class Http2ServerConnection implements StreamHost {
       if (e instanceof Http2Error) goaway = e;
       else if (e instanceof Shutdown) {
         await this.#drain();
-      } else if (!isGone(e)) throw e;
+      } else if (!(e instanceof Drained) && !isGone(e)) throw e;
     } finally {
       await this.#end(goaway);
     }
@@ -984,6 +984,14 @@ class Http2ServerConnection implements StreamHost {
       this.#writerStop = true;
       this.#kick();
       const writer = this.#writer;
+      if (writer === null && this.#out.length > 0) {
+        // Failed before the writer started (a bad preface): the GOAWAY goes out from here.
+        try {
+          await withTimeout(1, () => this.#socket.send(this.#out.take()));
+        } catch (e) {
+          if (!(e instanceof Interrupted) && !isGone(e)) throw e;
+        }
+      }
       if (writer !== null && !writer.dead) {
         try {
           await withTimeout(1, () => writer.join());
