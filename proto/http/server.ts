@@ -398,6 +398,8 @@ export class HttpServer {
       },
       idleTimeout: options.idleTimeout,
       headerTimeout: options.headerTimeout,
+      bodyTimeout: options.bodyTimeout,
+      sendTimeout: options.sendTimeout,
       maxBodyBytes: options.maxBodyBytes,
       options: this.#http2!,
     };

@@ -93,7 +93,8 @@ export interface Http2Options {
   /** Bytes of frames queued for a client that does not read, before GOAWAY (1 MiB). */
   maxQueuedBytes?: number;
   /**
-   * Seconds a reply may wait for a flow-control window (30): past it, a stream's stall
+   * Seconds a reply may wait for a flow-control window (the server's `sendTimeout`, 30):
+   * past it, a stream's stall
    * resets the stream (CANCEL); a connection window's stall ends the connection
    * (GOAWAY ENHANCE_YOUR_CALM).
    */
@@ -114,6 +115,10 @@ export interface Http2ServerHost {
   idleTimeout: number;
   /** Seconds a header block may take once begun. */
   headerTimeout: number;
+  /** Seconds a body read may wait for the client's next bytes. */
+  bodyTimeout: number;
+  /** Seconds a reply may wait for the client to read (the default stall timeout). */
+  sendTimeout: number;
   /** Largest request body. */
   maxBodyBytes: number;
   /** The limits. */
@@ -253,7 +258,7 @@ class Http2ServerConnection implements StreamHost {
     this.#maxHeaderList = o.maxHeaderListSize ?? 65536;
     this.#maxContinuations = o.maxContinuations ?? 32;
     this.#maxQueued = o.maxQueuedBytes ?? 1 << 20;
-    this.#stallTimeout = o.stallTimeout ?? 30;
+    this.#stallTimeout = o.stallTimeout ?? host.sendTimeout;
     this.#settingsTimeout = o.settingsTimeout ?? 10;
     this.#grace = o.shutdownGrace ?? 5;
     this.#resets = new Budget(o.resetBurst ?? 200, o.resetRate ?? 50);
@@ -264,7 +269,7 @@ class Http2ServerConnection implements StreamHost {
     });
     this.#creditAt = this.#initialWindow >> 1;
     this.maxBodyBytes = host.maxBodyBytes;
-    this.bodyTimeout = host.idleTimeout;
+    this.bodyTimeout = host.bodyTimeout;
   }
 
   /** Streams open now. */
