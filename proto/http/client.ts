@@ -7,12 +7,13 @@
 
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
-import { connectTo } from "../../net/constructors.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { HttpHeaders } from "./headers.ts";
+import { httpConnector } from "./connector.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
+import { redirectTarget, TooManyRedirectsError } from "./redirects.ts";
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -25,6 +26,8 @@ export interface RequestInit {
   headers?: Record<string, string>;
   /** The body; streams go out chunked. */
   body?: RequestBody | null;
+  /** "follow" redirects (default, up to the client's `maxRedirects`) or return them ("manual"). */
+  redirect?: "follow" | "manual";
 }
 
 /** Options of an {@linkcode HttpClient}. */
@@ -35,8 +38,15 @@ export interface HttpClientOptions {
   maxHeadBytes?: number;
   /** Largest response body read by `bytes`/`text`/`json` (64 MiB). */
   maxBodyBytes?: number;
-  /** Opens connections (default `connectTo`; pass `tlsConnect` for https). */
+  /**
+   * Opens connections (default {@linkcode httpConnector}: our resolver, TLS for https with
+   * the certificate checked against the host name, ALPN "http/1.1").
+   */
   connect?: (host: string, port: number, secure: boolean) => Promise<Socket>;
+  /** Extra CA certificates (PEM) trusted for https, besides Deno's roots. */
+  caCerts?: string[];
+  /** Most redirects followed for one request (20); 0 returns every redirect answer. */
+  maxRedirects?: number;
 }
 
 const encoder = new TextEncoder();
@@ -74,6 +84,10 @@ export class HttpResponse {
   readonly headers: HttpHeaders;
   /** The body, as a stream. */
   readonly body: BodyReader;
+  /** The URL this response came from (the last one, after redirects). */
+  url = "";
+  /** Whether redirects were followed to get here. */
+  redirected = false;
   readonly #release: (reusable: boolean) => void;
   #released = false;
 
@@ -184,7 +198,7 @@ function target(url: string): Target {
  * ```
  */
 export class HttpClient {
-  readonly #options: Required<HttpClientOptions>;
+  readonly #options: Required<Omit<HttpClientOptions, "caCerts">>;
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
@@ -194,11 +208,8 @@ export class HttpClient {
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? 6,
       maxHeadBytes: options.maxHeadBytes ?? 65536,
       maxBodyBytes: options.maxBodyBytes ?? 64 << 20,
-      connect: options.connect ??
-        ((host, port, secure) => {
-          if (secure) throw new TypeError("https needs a TLS connector: pass { connect }");
-          return connectTo(`${host.includes(":") ? `[${host}]` : host}:${port}`);
-        }),
+      connect: options.connect ?? httpConnector({ caCerts: options.caCerts }),
+      maxRedirects: options.maxRedirects ?? 20,
     };
   }
 
@@ -314,6 +325,33 @@ export class HttpClient {
   }
 
   /**
+   * Sends a request, following redirects (see {@linkcode redirectTarget}: 303 becomes a
+   * GET, credentials stay behind when the origin changes) up to `maxRedirects` unless
+   * `init.redirect` is "manual"; returns the last response once its head has arrived
+   * (`url` and `redirected` tell where it came from). Each redirect's body is skipped.
+   *
+   * Interruption point.
+   * @throws {TooManyRedirectsError} past `maxRedirects`
+   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {SocketError} if the connection fails
+   */
+  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+    const limit = init.redirect === "manual" ? 0 : this.#options.maxRedirects;
+    for (let hops = 0;; hops++) {
+      const response = await this.#requestOnce(url, init);
+      response.url = url;
+      response.redirected = hops > 0;
+      const next = limit === 0
+        ? null
+        : redirectTarget(response.status, response.headers, url, init);
+      if (next === null) return response;
+      await response.release();
+      if (hops === limit) throw new TooManyRedirectsError(limit, url);
+      ({ url, init } = next);
+    }
+  }
+
+  /**
    * Sends one request and returns the response once its head has arrived. A pooled
    * connection the server had closed is replaced transparently (once) for requests
    * without a streamed body.
@@ -322,7 +360,7 @@ export class HttpClient {
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
    */
-  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+  async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
     const method = (init.method ?? "GET").toUpperCase();
     const replayable = init.body === undefined || init.body === null ||

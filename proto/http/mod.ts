@@ -17,11 +17,16 @@
 
 export * from "./body.ts";
 export * from "./client.ts";
+export * from "./connector.ts";
+export * from "./default_client.ts";
 export * from "./errors.ts";
 export * from "./fetch_handler.ts";
+export * from "./get.ts";
 export * from "./handlers.ts";
 export * from "./headers.ts";
 export * from "./parse.ts";
+export * from "./redirects.ts";
 export * from "./request.ts";
 export * from "./server.ts";
+export * from "./shrapnel_fetch.ts";
 export * from "./upgrade_websocket.ts";
