@@ -24,7 +24,12 @@ export class TooManyRedirectsError extends ShrapnelError {
   readonly limit: number;
   /** The URL first asked for. */
   readonly url: string;
-  /** @param limit the most redirects followed; @param url the URL first asked for */
+  /**
+   * Makes the error.
+   *
+   * @param limit the most redirects followed
+   * @param url the URL first asked for
+   */
   constructor(limit: number, url: string) {
     super(`more than ${limit} redirects from ${url}`);
     this.limit = limit;
