@@ -23,3 +23,6 @@ export * from "./headers.ts";
 export * from "./parse.ts";
 export * from "./request.ts";
 export * from "./server.ts";
+export * from "./auth.ts";
+export * from "./json_rpc.ts";
+export * from "./session.ts";
