@@ -406,8 +406,8 @@ export interface Completion {
 }
 
 /**
- * What a line becomes on Tab: the longest common extension of the candidates, and whether
- * the candidates should be listed (several remain).
+ * What a line becomes on Tab: extended by what all candidates share, and whether to list
+ * the candidates (several remain and the line could not be extended: a second Tab).
  *
  * @example
  * ```ts
@@ -417,10 +417,15 @@ export interface Completion {
  *   line: "spawn",
  *   list: false,
  * });
- * assert.deepEqual(
- *   applyCompletion("thr", { word: "thr", candidates: ["threadById", "threads"] }),
- *   { line: "thread", list: true },
- * );
+ * const several = ["threadById", "threads"];
+ * assert.deepEqual(applyCompletion("thr", { word: "thr", candidates: several }), {
+ *   line: "thread",
+ *   list: false,
+ * });
+ * assert.deepEqual(applyCompletion("thread", { word: "thread", candidates: several }), {
+ *   line: "thread",
+ *   list: true,
+ * });
  * ```
  */
 export function applyCompletion(line: string, c: Completion): { line: string; list: boolean } {
