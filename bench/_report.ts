@@ -36,3 +36,8 @@ export async function bestOf(runs: number, fn: () => Promise<void> | void): Prom
 export function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
+
+/** Prints a progress line on stderr while a benchmark runs (the tables go to stdout). */
+export function progress(line: string): void {
+  console.error(`.. ${line}`);
+}

@@ -11,7 +11,7 @@
  */
 
 import { ClosedError, SimultaneousError } from "../core/errors.ts";
-import { currentFor, type Thread } from "../core/thread.ts";
+import { _takePendingInterrupt, currentFor, type Thread } from "../core/thread.ts";
 import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { SocketError, UnsupportedOperation } from "./errors.ts";
@@ -221,6 +221,8 @@ export class DenoSocket extends Socket {
    * Interruption point: nothing is lost; the read in progress is kept for the next call.
    */
   async recvInto(buffer: Uint8Array): Promise<number> {
+    const interrupted = _takePendingInterrupt(); // a checkpoint even with data there
+    if (interrupted !== undefined) return interrupted;
     if (buffer.length === 0) return 0;
     if (!await this.#fill("recv", buffer.length)) return 0;
     const n = Math.min(buffer.length, this.#inEnd - this.#inStart);

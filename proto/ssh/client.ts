@@ -7,7 +7,8 @@
  */
 
 // @ts-types="@types/ssh2"
-import ssh2 from "ssh2";
+import type * as ssh2 from "ssh2";
+import { loadSsh2 } from "./_ssh2.ts";
 import { concatBytes } from "../../core/bytes.ts";
 import type { Duplex } from "node:stream";
 import { ShrapnelError } from "../../core/errors.ts";
@@ -143,7 +144,7 @@ export class SshClient {
     const port = options.port ?? 22;
     const host = options.host.includes(":") ? `[${options.host}]` : options.host;
     const socket = await connectTo(`${host}:${port}`);
-    const client = new ssh2.Client();
+    const client = new (await loadSsh2()).Client();
     const ready = new Promise<void>((resolve, reject) => {
       client.once("ready", () => resolve());
       client.once("error", reject);

@@ -11,7 +11,14 @@ import type { Socket } from "../../net/socket.ts";
 import { ProtocolError } from "../http/errors.ts";
 import { parseResponseHead } from "../http/parse.ts";
 import { WebSocket, type WebSocketOptions } from "./connection.ts";
-import { CLIENT_OFFER, deflateAccepted, MessageDeflate } from "./deflate.ts";
+import {
+  CLIENT_OFFER,
+  deflateAccepted,
+  type DeflateParams,
+  MessageDeflate,
+  parseExtensions,
+} from "./deflate.ts";
+import { WebSocketError } from "./frame.ts";
 import { acceptKey, newKey } from "./handshake.ts";
 
 /** Options of {@linkcode connectWebSocket}. */
@@ -39,7 +46,9 @@ export interface WebSocketClientOptions extends WebSocketOptions {
  * const ws = await connectWebSocket("ws://127.0.0.1:8080/echo");
  * await ws.sendText("hi");
  * ```
- * @throws {ProtocolError} if the server does not complete the handshake (status 502)
+ * @throws {ProtocolError} if the server does not complete the handshake (status 502): another
+ *   status, no `Upgrade: websocket` or `Connection: Upgrade`, a wrong accept key, or a
+ *   subprotocol or extension that was not offered
  */
 export async function connectWebSocket(
   url: string,
@@ -78,6 +87,13 @@ export async function connectWebSocket(
     if (head.status !== 101) {
       throw new ProtocolError(`server answered ${head.status} ${head.reason}`, 502);
     }
+    // RFC 6455 4.1: without these the server has not switched to WebSocket at all.
+    if (!head.headers.hasToken("upgrade", "websocket")) {
+      throw new ProtocolError("the server's 101 has no Upgrade: websocket", 502);
+    }
+    if (!head.headers.hasToken("connection", "upgrade")) {
+      throw new ProtocolError("the server's 101 has no Connection: Upgrade", 502);
+    }
     if (head.headers.get("sec-websocket-accept") !== acceptKey(key)) {
       throw new ProtocolError("bad Sec-WebSocket-Accept", 502);
     }
@@ -85,9 +101,16 @@ export async function connectWebSocket(
     if (protocol !== "" && !(options.protocols ?? []).includes(protocol)) {
       throw new ProtocolError(`server chose a protocol not offered: ${protocol}`, 502);
     }
-    const agreed = deflateAccepted(head.headers.get("sec-websocket-extensions"));
-    if (agreed !== null && !options.deflate) {
-      throw new ProtocolError("server agreed to an extension not offered", 502);
+    const extensions = head.headers.get("sec-websocket-extensions");
+    if (parseExtensions(extensions).length > 0 && !options.deflate) {
+      throw new ProtocolError(`server agreed to an extension not offered: ${extensions}`, 502);
+    }
+    let agreed: DeflateParams | null;
+    try {
+      agreed = deflateAccepted(extensions);
+    } catch (e) {
+      if (e instanceof WebSocketError) throw new ProtocolError(e.message, 502);
+      throw e;
     }
     const deflate = agreed ? new MessageDeflate(agreed) : null;
     return new WebSocket(socket, reader, true, protocol, options, deflate);

@@ -6,7 +6,7 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import { ClosedError, Interrupted } from "../../core/errors.ts";
+import { ClosedError, Interrupted, TimeoutError } from "../../core/errors.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
@@ -22,6 +22,17 @@ export type Message = { type: "text"; data: string } | { type: "binary"; data: U
 export interface WebSocketOptions {
   /** Largest message accepted, in bytes, fragments included (1 MiB); 1009 beyond. */
   maxMessageBytes?: number;
+  /**
+   * Most frames one message may come in (4096); 1008 beyond. Empty continuation frames
+   * cost no payload but each costs work: without this bound a peer could send millions.
+   */
+  maxFragments?: number;
+  /**
+   * Seconds a send may wait for a peer that does not read (30): past it the connection is
+   * dropped (closeCode 1006) and the send throws {@linkcode ClosedError}. This bounds what
+   * a peer that sends pings and never reads the pongs can make us hold.
+   */
+  sendTimeout?: number;
   /** Seconds to wait for the peer's close frame after sending ours (5). */
   closeTimeout?: number;
   /**
@@ -59,6 +70,8 @@ export class WebSocket {
   readonly #reader: SocketReader;
   readonly #isClient: boolean;
   readonly #maxMessage: number;
+  readonly #maxFragments: number;
+  readonly #sendTimeout: number;
   readonly #closeTimeout: number;
   readonly #sendLock = new Mutex();
   #closeSent = false;
@@ -88,6 +101,8 @@ export class WebSocket {
     this.#isClient = isClient;
     this.protocol = protocol;
     this.#maxMessage = options.maxMessageBytes ?? 1 << 20;
+    this.#maxFragments = options.maxFragments ?? 4096;
+    this.#sendTimeout = options.sendTimeout ?? 30;
     this.#closeTimeout = options.closeTimeout ?? 5;
   }
 
@@ -125,9 +140,27 @@ export class WebSocket {
     });
     const guard = await this.#sendLock.lock();
     try {
-      await this.socket.send(frame);
+      await this.#write(frame);
     } finally {
       guard[Symbol.dispose]();
+    }
+  }
+
+  /**
+   * Writes a frame (under the send lock): what the kernel takes at once costs no timer;
+   * the rest waits at most `sendTimeout`, after which the connection is dropped.
+   */
+  async #write(frame: Uint8Array): Promise<void> {
+    const taken = this.socket.trySend(frame);
+    if (taken === frame.length) return;
+    try {
+      await withTimeout(this.#sendTimeout, () => this.socket.send(frame.subarray(taken)));
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+      this.#finish(CloseCode.abnormal);
+      throw new ClosedError(
+        `WebSocket peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
+      );
     }
   }
 
@@ -152,7 +185,7 @@ export class WebSocket {
     this.#closeSent = true;
     let payload = new Uint8Array(0);
     if (code !== CloseCode.noStatus) {
-      const text = encoder.encode(reason).subarray(0, 123);
+      const text = truncateUtf8(encoder.encode(reason), 123);
       payload = new Uint8Array(2 + text.length);
       payload[0] = code >> 8;
       payload[1] = code & 0xff;
@@ -160,7 +193,7 @@ export class WebSocket {
     }
     const guard = await this.#sendLock.lock();
     try {
-      await this.socket.send(encodeFrame(Opcode.close, payload, { mask: this.#isClient }));
+      await this.#write(encodeFrame(Opcode.close, payload, { mask: this.#isClient }));
     } catch (e) {
       if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
     } finally {
@@ -189,6 +222,7 @@ export class WebSocket {
     let partsType = 0;
     let compressed = false;
     let size = 0;
+    let fragments = 0;
     try {
       for (;;) {
         const frame = await readFrame(
@@ -237,7 +271,13 @@ export class WebSocket {
         if (size > this.#maxMessage) {
           throw new WebSocketError(CloseCode.tooBig, `message over ${this.#maxMessage} bytes`);
         }
-        parts!.push(frame.payload);
+        if (++fragments > this.#maxFragments) {
+          throw new WebSocketError(
+            CloseCode.policyViolation,
+            `message in more than ${this.#maxFragments} fragments`,
+          );
+        }
+        if (frame.payload.length > 0 || parts!.length === 0) parts!.push(frame.payload);
         if (!frame.fin) continue;
         let data = parts!.length === 1 ? parts![0] : concatBytes(parts!);
         if (compressed) data = this.#deflate!.decompress(data, this.#maxMessage);
@@ -269,7 +309,8 @@ export class WebSocket {
     if (payload.length === 1) throw new WebSocketError(CloseCode.protocolError, "bad close frame");
     if (payload.length >= 2) {
       code = (payload[0] << 8) | payload[1];
-      const valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+      // RFC 6455 7.4 and IANA's registry: 1004-1006 and 1015 are never sent on the wire.
+      const valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
         (code >= 3000 && code <= 4999);
       if (!valid) throw new WebSocketError(CloseCode.protocolError, `bad close code ${code}`);
       try {
@@ -281,6 +322,15 @@ export class WebSocket {
     this.#closeCode = code;
     await this.#sendClose(code === CloseCode.noStatus ? CloseCode.normal : code, "");
     this.#finish(code);
+  }
+
+  /**
+   * Sends a close frame (once) without waiting for the peer's: for a connection whose
+   * messages another thread keeps receiving (`receive` answers the peer's close frame and
+   * returns null). Interruption point.
+   */
+  sendCloseFrame(code: number = CloseCode.normal, reason = ""): Promise<void> {
+    return this.#sendClose(code, reason);
   }
 
   /**
@@ -315,4 +365,15 @@ export class WebSocket {
       yield message;
     }
   }
+}
+
+/**
+ * The longest prefix of UTF-8 `bytes` of at most `max` bytes that does not cut a character
+ * (a close reason must stay valid UTF-8, RFC 6455 5.5.1).
+ */
+function truncateUtf8(bytes: Uint8Array, max: number): Uint8Array {
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // bytes[end] continues a character
+  return bytes.subarray(0, end);
 }

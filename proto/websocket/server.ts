@@ -6,6 +6,9 @@
  * @module
  */
 
+import { TimeoutError } from "../../core/errors.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
 import type { HttpRequest } from "../http/request.ts";
 import type { Handler } from "../http/server.ts";
 import { WebSocket, type WebSocketOptions } from "./connection.ts";
@@ -21,6 +24,11 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   hixie76?: boolean;
   /** Agree to permessage-deflate when a client offers it (false). */
   deflate?: boolean;
+  /**
+   * Seconds a hixie-76 client has to send the 8 key bytes after its head (10); the
+   * connection is closed past it.
+   */
+  handshakeTimeout?: number;
 }
 
 /** What a connection callback gets: an RFC 6455 socket, or a hixie-76 one. */
@@ -105,11 +113,16 @@ async function hixie76(
   const { socket, reader } = request.upgrade();
   let answer: Uint8Array;
   try {
-    const key3 = await reader.readExact(8);
+    const key3 = await withTimeout(options.handshakeTimeout ?? 10, () => reader.readExact(8));
     answer = hixie76Answer(h.get("sec-websocket-key1")!, h.get("sec-websocket-key2")!, key3);
-  } catch {
+  } catch (e) {
     socket.close();
-    return;
+    // A client too slow, gone, or with bad keys loses its connection; that is all it gets.
+    if (
+      e instanceof TimeoutError || e instanceof EOFError || e instanceof SocketError ||
+      e instanceof RangeError
+    ) return;
+    throw e;
   }
   const head = encoder.encode(
     "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n" +
@@ -119,8 +132,14 @@ async function hixie76(
   const reply = new Uint8Array(head.length + answer.length);
   reply.set(head);
   reply.set(answer, head.length);
-  await socket.send(reply);
-  const ws = new Hixie76Socket(socket, reader, options.maxMessageBytes);
+  const ws = new Hixie76Socket(socket, reader, options.maxMessageBytes, options.sendTimeout);
+  try {
+    await withTimeout(options.sendTimeout ?? 30, () => socket.send(reply));
+  } catch (e) {
+    socket.close();
+    if (e instanceof TimeoutError || e instanceof SocketError) return;
+    throw e;
+  }
   try {
     await onConnect(ws, request);
   } finally {

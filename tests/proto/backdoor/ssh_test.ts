@@ -87,7 +87,7 @@ Deno.test({
       const host = await keyPair(dir, "host"),
         user = await keyPair(dir, "user"),
         other = await keyPair(dir, "other");
-      const backdoor = sshServe({
+      const backdoor = await sshServe({
         hostKey: host.private,
         authorizedKeys: [user.public],
         globals: { answer: 42 },
@@ -127,7 +127,7 @@ Deno.test({
       assert.ok(available, "the OpenSSH client is missing (CI must install openssh-client)");
       const dir = await Deno.makeTempDir();
       const host = await keyPair(dir, "host"), user = await keyPair(dir, "user");
-      const backdoor = sshServe({
+      const backdoor = await sshServe({
         hostKey: host.private,
         authorizedKeys: [user.public],
         globals: { config: { listenPort: 8080, logLevel: "info" } },

@@ -3,7 +3,13 @@
  * 127.0.0.1 at a free port, a user logging in with mysql_native_password, TLS with a
  * certificate made by openssl and a user who must use it.
  */
-import { certificateFiles, freePort, processControl, waitForPort } from "../../_servers.ts";
+import {
+  certificateFiles,
+  freePort,
+  installed,
+  processControl,
+  waitForPort,
+} from "../../_servers.ts";
 
 export interface Mariadb {
   port: number;
@@ -14,12 +20,7 @@ export interface Mariadb {
 }
 
 export function mariadbAvailable(): boolean {
-  try {
-    return Deno.statSync("/usr/sbin/mariadbd").isFile && Deno.statSync("/usr/bin/openssl").isFile &&
-      Deno.statSync("/usr/bin/mariadb-install-db").isFile;
-  } catch {
-    return false;
-  }
+  return installed("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/openssl");
 }
 
 async function run(cmd: string, args: string[]): Promise<string> {
@@ -61,7 +62,11 @@ export async function startMariadb(): Promise<Mariadb> {
   }).spawn();
   await waitForPort(port, 30, async () => {
     child.kill("SIGKILL");
-    return `mariadbd did not start: ${await Deno.readTextFile(`${dir}/error.log`).catch(() => "")}`;
+    const log = await Deno.readTextFile(`${dir}/error.log`).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return "(no error.log)";
+      throw e;
+    });
+    return `mariadbd did not start: ${log}`;
   });
   await run("/usr/bin/mariadb", [
     "--no-defaults",

@@ -4,7 +4,7 @@
  * login needs a system user with a password: made (as "shrapnel-ssh") only when the tests
  * run as root under CI or with SHRAPNEL_TEST_SYSTEM_USER=1.
  */
-import { freePort, processControl, waitForPort } from "../../_servers.ts";
+import { freePort, installed, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Sshd {
   port: number;
@@ -18,11 +18,7 @@ export interface Sshd {
 }
 
 export function sshdAvailable(): boolean {
-  try {
-    return Deno.statSync("/usr/sbin/sshd").isFile && Deno.statSync("/usr/bin/ssh-keygen").isFile;
-  } catch {
-    return false;
-  }
+  return installed("/usr/sbin/sshd", "/usr/bin/ssh-keygen");
 }
 
 async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
@@ -64,7 +60,9 @@ export async function startSshd(): Promise<Sshd> {
   }
   try {
     Deno.mkdirSync("/run/sshd", { recursive: true }); // privilege separation directory
-  } catch { /* not root: sshd runs without it */ }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.PermissionDenied)) throw e; // not root: sshd runs without it
+  }
   await Deno.writeTextFile(
     `${dir}/sshd_config`,
     [
