@@ -3,6 +3,12 @@ import assert from "node:assert/strict";
 import { sshServe } from "../../../proto/backdoor/mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { waitFor } from "../../../mod.ts";
+import { loadSsh2 } from "../../../proto/ssh/_ssh2.ts";
+
+// Loaded here, outside the tests' threads: a dynamic import of an npm package inside a
+// test's thread makes Deno's test runner start the next test in that thread's async context
+// (a runner artefact: a program does not see it).
+await loadSsh2();
 
 const SSH = "/usr/bin/ssh";
 const available = (() => {
