@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { installed, withServer } from "../../_servers.ts";
-import { HttpServer, staticFiles } from "../../../mod.ts";
+import { HttpServer, sleep, staticFiles } from "../../../mod.ts";
+import { inThread } from "../../_helpers.ts";
 import { DnsResolver } from "../../../proto/dns/resolver.ts";
 import { loadDnsCodec } from "../../../proto/dns/packet.ts";
 import { crawl, type CrawlProgress, extractLinks } from "../../../demos/crawl/crawler.ts";
@@ -256,4 +257,43 @@ Deno.test("links: href forms, relative URLs, fragments dropped, only http(s)", (
     "http://h/dir/z",
     "https://o/p",
   ]);
+});
+
+Deno.test({
+  name: "hostile pages: one that never answers times out, one too large is refused; the crawl ends",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const server = new HttpServer();
+      server.route("GET", "/robots.txt", (request) => request.respond(404, ""));
+      server.route("GET", "/", (request) =>
+        request.respond(200, `<a href="/stall">s</a><a href="/huge">h</a><a href="/ok">o</a>`, {
+          "content-type": "text/html",
+        }));
+      server.route("GET", "/stall", () =>
+        sleep(30));
+      server.route("GET", "/huge", (request) =>
+        request.respond(200, "x".repeat(200_000), { "content-type": "text/html" }));
+      server.route("GET", "/ok", (request) =>
+        request.respond(200, "fine", { "content-type": "text/html" }));
+      server.listen("127.0.0.1:0");
+      try {
+        const started = performance.now();
+        const report = await crawl({
+          start: [`${server.url}/`],
+          delay: 0,
+          timeout: 0.3,
+          maxPageBytes: 100_000,
+        });
+        assert.ok(performance.now() - started < 5000);
+        const byPath = new Map(report.pages.map((p) => [new URL(p.url).pathname, p]));
+        assert.equal(byPath.get("/ok")?.status, 200);
+        assert.match(byPath.get("/stall")!.error!, /TimeoutError/);
+        assert.match(byPath.get("/huge")!.error!, /BodyTooLarge|too large/i);
+        assert.equal(report.progress.errors, 2);
+      } finally {
+        await server.close();
+      }
+    }),
 });
