@@ -237,7 +237,11 @@ export class Repl {
   readonly #scope: object;
   readonly #pending: string[] = [];
 
-  /** @param io the transport; @param options globals, welcome, prompt */
+  /**
+   * Makes a session: the core API, the helpers and `options.globals` in scope.
+   * @param io the transport
+   * @param options globals, welcome, prompt
+   */
   constructor(io: LineIO, options: ReplOptions = {}) {
     this.#io = io;
     this.#options = { prompt: ">>> ", newline: "\n", ...options };
