@@ -7,14 +7,16 @@
 
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
-import { connectTo } from "../../net/constructors.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { InvalidFieldError } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
+import { httpConnector } from "./connector.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
+import { Http2ClientPool, type Http2ClientRequest } from "./h2/client_connection.ts";
+import { redirectTarget, TooManyRedirectsError } from "./redirects.ts";
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -34,6 +36,8 @@ export interface RequestInit {
    * a POST the server may already have acted on is never replayed unless you say so.
    */
   idempotent?: boolean;
+  /** "follow" redirects (default, up to the client's `maxRedirects`) or return them ("manual"). */
+  redirect?: "follow" | "manual";
 }
 
 /** The methods RFC 9110 9.2.2 calls idempotent. */
@@ -47,8 +51,22 @@ export interface HttpClientOptions {
   maxHeadBytes?: number;
   /** Largest response body read by `bytes`/`text`/`json` (64 MiB). */
   maxBodyBytes?: number;
-  /** Opens connections (default `connectTo`; pass `tlsConnect` for https). */
+  /**
+   * Opens connections (default {@linkcode httpConnector}: our resolver, TLS for https with
+   * the certificate checked against the host name, ALPN "http/1.1").
+   */
   connect?: (host: string, port: number, secure: boolean) => Promise<Socket>;
+  /**
+   * Whether an https origin whose server chooses "h2" by ALPN is spoken to over HTTP/2,
+   * one connection carrying the concurrent requests of all threads (true). The default
+   * connector then offers "h2" and "http/1.1"; a connector of your own must offer "h2"
+   * (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
+   */
+  http2?: boolean;
+  /** Extra CA certificates (PEM) trusted for https, besides Deno's roots. */
+  caCerts?: string[];
+  /** Most redirects followed for one request (20); 0 returns every redirect answer. */
+  maxRedirects?: number;
 }
 
 const encoder = new TextEncoder();
@@ -86,6 +104,10 @@ export class HttpResponse {
   readonly headers: HttpHeaders;
   /** The body, as a stream. */
   readonly body: BodyReader;
+  /** The URL this response came from (the last one, after redirects). */
+  url = "";
+  /** Whether redirects were followed to get here. */
+  redirected = false;
   readonly #release: (reusable: boolean) => void;
   #released = false;
 
@@ -196,7 +218,8 @@ function target(url: string): Target {
  * ```
  */
 export class HttpClient {
-  readonly #options: Required<HttpClientOptions>;
+  readonly #options: Required<Omit<HttpClientOptions, "caCerts">>;
+  readonly #h2: Http2ClientPool | null;
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
@@ -206,12 +229,40 @@ export class HttpClient {
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? 6,
       maxHeadBytes: options.maxHeadBytes ?? 65536,
       maxBodyBytes: options.maxBodyBytes ?? 64 << 20,
-      connect: options.connect ??
-        ((host, port, secure) => {
-          if (secure) throw new TypeError("https needs a TLS connector: pass { connect }");
-          return connectTo(`${host.includes(":") ? `[${host}]` : host}:${port}`);
-        }),
+      connect: options.connect ?? httpConnector({
+        caCerts: options.caCerts,
+        alpnProtocols: options.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
+      }),
+      http2: options.http2 ?? true,
+      maxRedirects: options.maxRedirects ?? 20,
     };
+    this.#h2 = this.#options.http2
+      ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
+      : null;
+  }
+
+  /** The request over HTTP/2 if `t`'s origin speaks it (see h2/client_connection.ts). */
+  async #http2(t: Target, init: RequestInit): Promise<HttpResponse | null> {
+    const body = init.body ?? null;
+    const request: Http2ClientRequest = {
+      method: (init.method ?? "GET").toUpperCase(),
+      path: t.path,
+      authority: t.hostHeader,
+      headers: new HttpHeaders(init.headers ?? {}),
+      body: typeof body === "string" ? encoder.encode(body) : body,
+    };
+    if (!request.headers.has("user-agent")) request.headers.set("user-agent", "shrapnel-deno");
+    const connect = () => this.#options.connect(t.host, t.port, true);
+    const via = await this.#h2!.request(t.origin, connect, request);
+    if (via === null) return null;
+    if ("status" in via) {
+      return new HttpResponse(via.status, "", via.headers, via.body, via.release);
+    }
+    // The server chose HTTP/1.1: its connection joins the pool.
+    const origin = this.#origin(t);
+    origin.open++;
+    origin.idle.push(new Connection(via));
+    return null;
   }
 
   #origin(t: Target): Origin {
@@ -327,6 +378,33 @@ export class HttpClient {
   }
 
   /**
+   * Sends a request, following redirects (see {@linkcode redirectTarget}: 303 becomes a
+   * GET, credentials stay behind when the origin changes) up to `maxRedirects` unless
+   * `init.redirect` is "manual"; returns the last response once its head has arrived
+   * (`url` and `redirected` tell where it came from). Each redirect's body is skipped.
+   *
+   * Interruption point.
+   * @throws {TooManyRedirectsError} past `maxRedirects`
+   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {SocketError} if the connection fails
+   */
+  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+    const limit = init.redirect === "manual" ? 0 : this.#options.maxRedirects;
+    for (let hops = 0;; hops++) {
+      const response = await this.#requestOnce(url, init);
+      response.url = url;
+      response.redirected = hops > 0;
+      const next = limit === 0
+        ? null
+        : redirectTarget(response.status, response.headers, url, init);
+      if (next === null) return response;
+      await response.release();
+      if (hops === limit) throw new TooManyRedirectsError(limit, url);
+      ({ url, init } = next);
+    }
+  }
+
+  /**
    * Sends one request and returns the response once its head has arrived. When a pooled
    * connection turns out closed by the server before any byte of the response came, the
    * request is sent once more on a new connection, if it is idempotent (see
@@ -340,8 +418,12 @@ export class HttpClient {
    * @throws {InvalidFieldError} for a method or header field that is not well-formed
    *   (nothing is sent)
    */
-  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+  async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
+    if (t.secure && this.#h2 !== null) {
+      const response = await this.#http2(t, init);
+      if (response !== null) return response;
+    }
     const method = (init.method ?? "GET").toUpperCase();
     const replayable = (init.idempotent ?? IDEMPOTENT.has(method)) &&
       (init.body === undefined || init.body === null || typeof init.body === "string" ||
@@ -403,6 +485,7 @@ export class HttpClient {
   /** Closes the pooled connections; requests after this fail. */
   close(): void {
     this.#closed = true;
+    this.#h2?.close();
     for (const origin of this.#origins.values()) {
       for (const c of origin.idle) c.socket.close();
       origin.open -= origin.idle.length;

@@ -6,12 +6,17 @@ import assert from "node:assert/strict";
 import { installed, withServer } from "../../_servers.ts";
 import { HttpServer, staticFiles } from "../../../mod.ts";
 import { DnsResolver } from "../../../proto/dns/resolver.ts";
+import { loadDnsCodec } from "../../../proto/dns/packet.ts";
 import { crawl, type CrawlProgress, extractLinks } from "../../../demos/crawl/crawler.ts";
 import { progressLine } from "../../../demos/crawl/main.ts";
 import { parseRobots } from "../../../demos/crawl/robots.ts";
 import { pageLinks, type Process, startPythonServer, startZone, writeSite } from "./_sites.ts";
 
 const N = 300;
+
+// Loaded here, outside the tests' threads (a lazy npm import inside a test's thread leaks
+// its async context into the next test in Deno's runner).
+await loadDnsCodec();
 
 interface Sites {
   /** Our server's files (links to the Python site's origin). */
