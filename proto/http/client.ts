@@ -17,6 +17,7 @@ import { httpConnector } from "./connector.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
 import { Http2ClientPool, type Http2ClientRequest } from "./h2/client_connection.ts";
 import { redirectTarget, TooManyRedirectsError } from "./redirects.ts";
+import { BodyIdleDeadline, within } from "./client_timeouts.ts";
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -67,6 +68,17 @@ export interface HttpClientOptions {
   caCerts?: string[];
   /** Most redirects followed for one request (20); 0 returns every redirect answer. */
   maxRedirects?: number;
+  /** Seconds a new connection (with its TLS handshake) may take (10). */
+  connectTimeoutSeconds?: number;
+  /** Seconds from sending a request to its response's head (30). */
+  headTimeoutSeconds?: number;
+  /** Seconds a read of a response body may wait for the next bytes (30). */
+  bodyIdleTimeoutSeconds?: number;
+  /**
+   * Seconds for a whole `request()`: connects, redirects and heads, up to the last
+   * response's head (300). The body is then bounded by `bodyIdleTimeoutSeconds`.
+   */
+  requestTimeoutSeconds?: number;
 }
 
 const encoder = new TextEncoder();
@@ -235,6 +247,10 @@ export class HttpClient {
       }),
       http2: options.http2 ?? true,
       maxRedirects: options.maxRedirects ?? 20,
+      connectTimeoutSeconds: options.connectTimeoutSeconds ?? 10,
+      headTimeoutSeconds: options.headTimeoutSeconds ?? 30,
+      bodyIdleTimeoutSeconds: options.bodyIdleTimeoutSeconds ?? 30,
+      requestTimeoutSeconds: options.requestTimeoutSeconds ?? 300,
     };
     this.#h2 = this.#options.http2
       ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
@@ -252,7 +268,13 @@ export class HttpClient {
       body: typeof body === "string" ? encoder.encode(body) : body,
     };
     if (!request.headers.has("user-agent")) request.headers.set("user-agent", "shrapnel-deno");
-    const connect = () => this.#options.connect(t.host, t.port, true);
+    const connect = () =>
+      within(
+        this.#options.connectTimeoutSeconds,
+        "connect",
+        t.origin,
+        () => this.#options.connect(t.host, t.port, true),
+      );
     const via = await this.#h2!.request(t.origin, connect, request);
     if (via === null) return null;
     if ("status" in via) {
@@ -285,7 +307,13 @@ export class HttpClient {
       if (origin.open < this.#options.maxConnectionsPerOrigin) {
         origin.open++;
         try {
-          return [new Connection(await this.#options.connect(t.host, t.port, t.secure)), false];
+          const socket = await within(
+            this.#options.connectTimeoutSeconds,
+            "connect",
+            t.origin,
+            () => this.#options.connect(t.host, t.port, t.secure),
+          );
+          return [new Connection(socket), false];
         } catch (e) {
           origin.open--;
           origin.freed.wakeOne();
@@ -367,6 +395,8 @@ export class HttpClient {
         : head.headers.hasToken("connection", "keep-alive");
       if (!keep || framing.kind === "close") connection.reusable = false;
       const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
+      const idle = this.#options.bodyIdleTimeoutSeconds;
+      if (idle !== Infinity) body.deadline = new BodyIdleDeadline(idle, `${t.origin}${t.path}`);
       return new HttpResponse(
         head.status,
         head.reason,
@@ -383,12 +413,23 @@ export class HttpClient {
    * `init.redirect` is "manual"; returns the last response once its head has arrived
    * (`url` and `redirected` tell where it came from). Each redirect's body is skipped.
    *
-   * Interruption point.
+   * Interruption point. Bounded by the client's deadlines (connect 10 s, head 30 s, the
+   * whole request 300 s; then the body's reads 30 s each without bytes).
    * @throws {TooManyRedirectsError} past `maxRedirects`
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
+   * @throws {HttpTimeoutError} when one of the client's deadlines passes
    */
-  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+  request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+    return within(
+      this.#options.requestTimeoutSeconds,
+      "request",
+      url,
+      () => this.#followRedirects(url, init),
+    );
+  }
+
+  async #followRedirects(url: string, init: RequestInit): Promise<HttpResponse> {
     const limit = init.redirect === "manual" ? 0 : this.#options.maxRedirects;
     for (let hops = 0;; hops++) {
       const response = await this.#requestOnce(url, init);
@@ -420,8 +461,9 @@ export class HttpClient {
    */
   async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
+    const headWait = this.#options.headTimeoutSeconds;
     if (t.secure && this.#h2 !== null) {
-      const response = await this.#http2(t, init);
+      const response = await within(headWait, "head", url, () => this.#http2(t, init));
       if (response !== null) return response;
     }
     const method = (init.method ?? "GET").toUpperCase();
@@ -432,8 +474,10 @@ export class HttpClient {
       const [connection, pooled] = await this.#acquire(t);
       connection.inFlight++;
       try {
-        await this.#send(connection, t, init);
-        return await this.#receive(connection, t, method);
+        return await within(headWait, "head", url, async () => {
+          await this.#send(connection, t, init);
+          return await this.#receive(connection, t, method);
+        });
       } catch (e) {
         this.#releaser(t, connection)(false);
         // Stale: the server closed the pooled connection, and no byte of a response came.

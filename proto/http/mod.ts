@@ -35,4 +35,5 @@ export { Http2BodyReader, Http2Request } from "./h2/request.ts";
 export { Http2Error, Http2StreamError, StreamResetError } from "./h2/errors.ts";
 export type { Http2Options } from "./h2/server_connection.ts";
 export * from "./shrapnel_fetch.ts";
+export { type HttpClientPhase, HttpTimeoutError } from "./client_timeouts.ts";
 export * from "./upgrade_websocket.ts";
