@@ -4,16 +4,16 @@
  * @module
  */
 
-import { now } from "./clock.ts";
 import { Shutdown } from "./errors.ts";
-import { allThreads } from "./thread.ts";
-import { ThreadGroup } from "./thread_group.ts";
+import { allThreads, spawn } from "./thread.ts";
 
 /** Options of {@linkcode main}. */
 export interface MainOptions {
   /**
-   * Seconds to wait for the other threads to finish after they are shut down (when the
-   * main function returns, or on SIGINT/SIGTERM). Default 5.
+   * Seconds to wait for the threads to finish after they are shut down (when the main
+   * function returns, or on SIGINT/SIGTERM). Default 5. Past it, the threads still alive
+   * are named on stderr and the process exits (a thread awaiting a foreign promise, or
+   * catching Shutdown and going on, cannot hold the program).
    */
   graceSeconds?: number;
   /** Signals that shut the program down. Default `["SIGINT", "SIGTERM"]`. */
@@ -27,15 +27,14 @@ const SIGNAL_EXIT_CODES: Partial<Record<Deno.Signal, number>> = {
 };
 
 /**
- * Runs `fn` as the thread named "main" (in a {@linkcode ThreadGroup} named "main": the
- * groups it makes are its children's) and returns what it returns. SIGINT and SIGTERM
+ * Runs `fn` as the thread named "main" and returns what it returns. SIGINT and SIGTERM
  * shut every thread down cleanly (each gets {@linkcode Shutdown} at its blocking point).
- * When `fn` ends, the threads still alive are shut down and given `graceSeconds` to
- * finish; those still alive after it are listed on stderr. Their outcomes are not taken:
- * one that dies from an error meanwhile is reported by the thread error hook.
+ * When `fn` ends, the threads still alive are shut down and given `graceSeconds` to finish.
  * Sets `Deno.exitCode`: 0 on success, 1 if `fn` threw (the error is reported), 128 +
  * the signal's number after a signal. A thread that dies from an error nobody joins is
- * reported by the thread error hook (see `setThreadErrorHook`).
+ * reported by the thread error hook (see `setThreadErrorHook`). Threads that do not
+ * finish within `graceSeconds` of their shutdown are named on stderr and the process
+ * exits with that code (`Deno.exit`): the grace period is a promise to the operator.
  *
  * @example
  * ```ts
@@ -53,13 +52,19 @@ export async function main<R>(
   const graceSeconds = options.graceSeconds ?? 5;
   const signals = options.signals ?? ["SIGINT", "SIGTERM"];
   let signalled: Deno.Signal | null = null;
-  const program = new ThreadGroup({ name: "main" });
+  let signalGrace: ReturnType<typeof setTimeout> | undefined;
   const listeners: [Deno.Signal, () => void][] = [];
   for (const signal of signals) {
     const listener = () => {
       signalled = signal;
-      program.shutdown();
-      for (const t of allThreads()) t.shutdown(); // the detached ones too
+      for (const t of allThreads()) t.shutdown();
+      // The main thread may be stuck where Shutdown cannot reach (a foreign promise):
+      // the grace runs from the first signal, not from the main thread's end.
+      signalGrace ??= exitAfterGrace(
+        graceSeconds,
+        () => SIGNAL_EXIT_CODES[signal] ?? 1,
+        `on ${signal}`,
+      );
     };
     try {
       Deno.addSignalListener(signal, listener);
@@ -68,7 +73,7 @@ export async function main<R>(
       // The platform lacks this signal (SIGTERM on Windows): nothing to listen for.
     }
   }
-  const thread = program.spawn({ name: "main" }, fn);
+  const thread = spawn({ name: "main" }, fn);
   try {
     const result = await thread.join();
     Deno.exitCode = 0;
@@ -84,29 +89,39 @@ export async function main<R>(
   } finally {
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     await shutdownAll(graceSeconds);
+    clearTimeout(signalGrace);
   }
 }
 
-/** How often the threads left after `fn` are counted while they stop. */
-const GRACE_POLL_MS = 5;
-
-/**
- * Shuts down the threads left and waits up to `graceSeconds` for them to end. It does not
- * join them (that would take their errors from the thread error hook): it counts them.
- */
 async function shutdownAll(graceSeconds: number): Promise<void> {
   const rest = allThreads();
   if (rest.length === 0) return;
   for (const t of rest) t.shutdown();
-  const deadline = now() + graceSeconds;
-  while (rest.some((t) => !t.dead) && now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, GRACE_POLL_MS));
-  }
-  const stuck = rest.filter((t) => !t.dead);
-  if (stuck.length > 0) {
+  const timer = exitAfterGrace(graceSeconds, () => Number(Deno.exitCode), "after main ended");
+  // Outcomes are the threads' own business (an error nobody joins goes to the error hook).
+  await Promise.allSettled(rest.map((t) => t.join()));
+  clearTimeout(timer);
+}
+
+/**
+ * Arms the end of the grace period: then the threads still alive are named and the
+ * process exits with `code()`. Returns the timer (unref'd: it does not keep the
+ * program alive by itself).
+ */
+function exitAfterGrace(
+  graceSeconds: number,
+  code: () => number,
+  when: string,
+): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(() => {
+    const alive = allThreads();
+    const names = alive.map(String).join(", ");
     console.error(
-      `shrapnel: ${stuck.length} thread(s) still running ${graceSeconds} s after shutdown: ` +
-        stuck.slice(0, 10).map((t) => `${t} waiting on ${String(t.waitingOn)}`).join(", "),
+      `shrapnel: ${alive.length} thread(s) did not finish within the ${graceSeconds} s grace ` +
+        `${when}: ${names || "(none left; a foreign promise held the program)"}; exiting`,
     );
-  }
+    Deno.exit(code());
+  }, graceSeconds * 1000);
+  Deno.unrefTimer(timer);
+  return timer;
 }

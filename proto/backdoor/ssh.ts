@@ -6,12 +6,13 @@
  * @module
  */
 
-// @ts-types="@types/ssh2"
-import ssh2 from "ssh2";
-import { Buffer } from "node:buffer";
+import { loadSsh2 } from "../ssh/_ssh2.ts";
+import type { Buffer } from "node:buffer";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
+import { Acceptor } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 import { type LineIO, Repl, type ReplOptions } from "./repl.ts";
@@ -31,6 +32,8 @@ export interface SshBackdoorOptions extends ReplOptions {
   authorizedKeys?: string[];
   /** A password hook; without it only keys are accepted. */
   login?: (user: string, password: string) => boolean | Promise<boolean>;
+  /** Most SSH connections at once (16); more wait in the listen backlog. */
+  maxConnections?: number;
 }
 
 type Stream = {
@@ -103,24 +106,25 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
 }
 
 /**
- * Serves the REPL over SSH.
+ * Serves the REPL over SSH. The first call loads npm:ssh2 (importing shrapnel does not).
  *
  * @example
  * ```ts ignore
  * import { sshServe } from "./mod.ts";
- * sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
+ * await sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
  *   authorizedKeys: [Deno.readTextFileSync("id_ed25519.pub")] });
  * // ssh -p 2222 ops@127.0.0.1
  * ```
  * @throws {TypeError} for a non-loopback host without `allowRemote`
  */
-export function sshServe(options: SshBackdoorOptions): Backdoor {
+export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   const host = options.host ?? "127.0.0.1";
   const loopback = host === "::1" || /^127\./.test(host);
   if (!loopback && !options.allowRemote) {
     throw new TypeError(`the backdoor listens on loopback only (asked: ${host}); see allowRemote`);
   }
   if (!isIpLiteral(host)) throw new TypeError(`not an address: ${host}`);
+  const ssh2 = await loadSsh2();
   const allowed = (options.authorizedKeys ?? []).map((line) => {
     const key = ssh2.utils.parseKey(line.trim());
     if (key instanceof Error) throw new TypeError(`bad authorized key: ${key.message}`);
@@ -142,7 +146,11 @@ export function sshServe(options: SshBackdoorOptions): Backdoor {
     client.on("authentication", (ctx) => {
       if (ctx.method === "publickey") {
         const match = allowed.find((k) =>
-          k.type === ctx.key.algo && Buffer.compare(k.getPublicSSH(), ctx.key.data) === 0
+          k.type === ctx.key.algo &&
+          nodeBuiltin<typeof import("node:buffer")>("node:buffer").Buffer.compare(
+              k.getPublicSSH(),
+              ctx.key.data,
+            ) === 0
         );
         if (match === undefined) return ctx.reject();
         if (ctx.signature === undefined) return ctx.accept(); // "would this key do?"
@@ -203,27 +211,26 @@ export function sshServe(options: SshBackdoorOptions): Backdoor {
   const listener = listenOn(
     host.includes(":") ? `[${host}]:${options.port ?? 0}` : `${host}:${options.port ?? 0}`,
   );
-  let closing = false;
-  const acceptor = spawn({ name: "backdoor ssh acceptor" }, async () => {
-    try {
-      for (;;) {
-        const [socket] = await listener.accept();
-        server.injectSocket(new SocketDuplex(socket) as unknown as import("node:net").Socket);
-      }
-    } catch (e) {
-      if (!closing) throw e;
-    }
-  });
+  const acceptor: Acceptor = new Acceptor(listener, (socket) => {
+    const duplex = new SocketDuplex(socket);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      acceptor.release();
+    };
+    duplex.on("close", release);
+    server.injectSocket(duplex as unknown as import("node:net").Socket);
+  }, { name: "backdoor ssh acceptor", maxConnections: options.maxConnections ?? 16 });
   const address: Address = listener.getsockname();
   return {
     address,
     sessions: () => sessions.size,
+    statistics: () => ({ acceptor: acceptor.statistics() }),
     async close() {
-      closing = true;
-      listener.close();
+      await acceptor.close();
       for (const s of sessions) s.shutdown();
       for (const s of [...sessions]) await s.join().catch(() => {});
-      await acceptor.join().catch(() => {});
       server.close();
     },
   };

@@ -11,6 +11,8 @@ import { connectTo } from "../../net/constructors.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
+import { InvalidFieldError } from "./errors.ts";
+import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
 
@@ -25,7 +27,17 @@ export interface RequestInit {
   headers?: Record<string, string>;
   /** The body; streams go out chunked. */
   body?: RequestBody | null;
+  /**
+   * Whether the request may be sent again when a pooled connection turns out closed
+   * before any byte of the response came (RFC 9110 9.2.2). Default: true for the
+   * idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE), false for the others:
+   * a POST the server may already have acted on is never replayed unless you say so.
+   */
+  idempotent?: boolean;
 }
+
+/** The methods RFC 9110 9.2.2 calls idempotent. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** Options of an {@linkcode HttpClient}. */
 export interface HttpClientOptions {
@@ -251,7 +263,8 @@ export class HttpClient {
 
   async #send(connection: Connection, t: Target, init: RequestInit): Promise<void> {
     const method = (init.method ?? "GET").toUpperCase();
-    const headers = new HttpHeaders(init.headers ?? {});
+    if (!isToken(method)) throw new InvalidFieldError(method, "method");
+    const headers = new HttpHeaders(init.headers ?? {}); // checks names and values
     if (!headers.has("host")) headers.set("host", t.hostHeader);
     if (!headers.has("user-agent")) headers.set("user-agent", "shrapnel-deno");
     const body = init.body ?? null;
@@ -314,19 +327,25 @@ export class HttpClient {
   }
 
   /**
-   * Sends one request and returns the response once its head has arrived. A pooled
-   * connection the server had closed is replaced transparently (once) for requests
-   * without a streamed body.
+   * Sends one request and returns the response once its head has arrived. When a pooled
+   * connection turns out closed by the server before any byte of the response came, the
+   * request is sent once more on a new connection, if it is idempotent (see
+   * `RequestInit.idempotent`) and its body can be sent again (not a stream); otherwise the
+   * error is thrown, and the server may or may not have acted on the request.
    *
    * Interruption point.
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
+   * @throws {EOFError} if the connection ended before the response
+   * @throws {InvalidFieldError} for a method or header field that is not well-formed
+   *   (nothing is sent)
    */
   async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
     const t = target(url);
     const method = (init.method ?? "GET").toUpperCase();
-    const replayable = init.body === undefined || init.body === null ||
-      typeof init.body === "string" || init.body instanceof Uint8Array;
+    const replayable = (init.idempotent ?? IDEMPOTENT.has(method)) &&
+      (init.body === undefined || init.body === null || typeof init.body === "string" ||
+        init.body instanceof Uint8Array);
     for (let attempt = 0;; attempt++) {
       const [connection, pooled] = await this.#acquire(t);
       connection.inFlight++;
@@ -335,8 +354,10 @@ export class HttpClient {
         return await this.#receive(connection, t, method);
       } catch (e) {
         this.#releaser(t, connection)(false);
+        // Stale: the server closed the pooled connection, and no byte of a response came.
         const stale = pooled && attempt === 0 && replayable &&
-          (e instanceof EOFError || e instanceof SocketError);
+          connection.reader.buffered === 0 &&
+          ((e instanceof EOFError && e.partial.length === 0) || e instanceof SocketError);
         if (!stale) throw e;
       }
     }

@@ -87,7 +87,7 @@ Deno.test({
       const host = await keyPair(dir, "host"),
         user = await keyPair(dir, "user"),
         other = await keyPair(dir, "other");
-      const backdoor = sshServe({
+      const backdoor = await sshServe({
         hostKey: host.private,
         authorizedKeys: [user.public],
         globals: { answer: 42 },
