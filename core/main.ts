@@ -4,8 +4,10 @@
  * @module
  */
 
+import { now } from "./clock.ts";
 import { Shutdown } from "./errors.ts";
-import { allThreads, spawn } from "./thread.ts";
+import { allThreads, type Thread } from "./thread.ts";
+import { ThreadGroup } from "./thread_group.ts";
 
 /** Options of {@linkcode main}. */
 export interface MainOptions {
@@ -27,9 +29,12 @@ const SIGNAL_EXIT_CODES: Partial<Record<Deno.Signal, number>> = {
 };
 
 /**
- * Runs `fn` as the thread named "main" and returns what it returns. SIGINT and SIGTERM
+ * Runs `fn` as the thread named "main" (in a {@linkcode ThreadGroup} named "main": the
+ * groups it makes are its children's) and returns what it returns. SIGINT and SIGTERM
  * shut every thread down cleanly (each gets {@linkcode Shutdown} at its blocking point).
- * When `fn` ends, the threads still alive are shut down and given `graceSeconds` to finish.
+ * When `fn` ends, the threads still alive are shut down and given `graceSeconds` to
+ * finish; those still alive after it are listed on stderr. Their outcomes are not taken:
+ * one that dies from an error meanwhile is reported by the thread error hook.
  * Sets `Deno.exitCode`: 0 on success, 1 if `fn` threw (the error is reported), 128 +
  * the signal's number after a signal. A thread that dies from an error nobody joins is
  * reported by the thread error hook (see `setThreadErrorHook`). Threads that do not
@@ -53,11 +58,13 @@ export async function main<R>(
   const signals = options.signals ?? ["SIGINT", "SIGTERM"];
   let signalled: Deno.Signal | null = null;
   let signalGrace: ReturnType<typeof setTimeout> | undefined;
+  const program = new ThreadGroup({ name: "main" });
   const listeners: [Deno.Signal, () => void][] = [];
   for (const signal of signals) {
     const listener = () => {
       signalled = signal;
-      for (const t of allThreads()) t.shutdown();
+      program.shutdown();
+      for (const t of allThreads()) t.shutdown(); // the detached ones too
       // The main thread may be stuck where Shutdown cannot reach (a foreign promise):
       // the grace runs from the first signal, not from the main thread's end.
       signalGrace ??= exitAfterGrace(
@@ -73,7 +80,7 @@ export async function main<R>(
       // The platform lacks this signal (SIGTERM on Windows): nothing to listen for.
     }
   }
-  const thread = spawn({ name: "main" }, fn);
+  const thread = program.spawn({ name: "main" }, fn);
   try {
     const result = await thread.join();
     Deno.exitCode = 0;
@@ -93,14 +100,23 @@ export async function main<R>(
   }
 }
 
+/** How often the threads left after `fn` are counted while they stop. */
+const GRACE_POLL_MS = 5;
+
+/**
+ * Shuts down the threads left and waits up to `graceSeconds` for them to end. It does not
+ * join them (that would take their errors from the thread error hook): it counts them.
+ */
 async function shutdownAll(graceSeconds: number): Promise<void> {
   const rest = allThreads();
   if (rest.length === 0) return;
   for (const t of rest) t.shutdown();
-  const timer = exitAfterGrace(graceSeconds, () => Number(Deno.exitCode), "after main ended");
-  // Outcomes are the threads' own business (an error nobody joins goes to the error hook).
-  await Promise.allSettled(rest.map((t) => t.join()));
-  clearTimeout(timer);
+  const deadline = now() + graceSeconds;
+  while (rest.some((t) => !t.dead) && now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, GRACE_POLL_MS));
+  }
+  const stuck = rest.filter((t) => !t.dead);
+  if (stuck.length > 0) exitNaming(stuck, graceSeconds, "after main ended", Number(Deno.exitCode));
 }
 
 /**
@@ -113,15 +129,21 @@ function exitAfterGrace(
   code: () => number,
   when: string,
 ): ReturnType<typeof setTimeout> {
-  const timer = setTimeout(() => {
-    const alive = allThreads();
-    const names = alive.map(String).join(", ");
-    console.error(
-      `shrapnel: ${alive.length} thread(s) did not finish within the ${graceSeconds} s grace ` +
-        `${when}: ${names || "(none left; a foreign promise held the program)"}; exiting`,
-    );
-    Deno.exit(code());
-  }, graceSeconds * 1000);
+  const timer = setTimeout(
+    () => exitNaming(allThreads(), graceSeconds, when, code()),
+    graceSeconds * 1000,
+  );
   Deno.unrefTimer(timer);
   return timer;
+}
+
+/** Names the threads that outlived the grace (and what they wait on), then exits. */
+function exitNaming(stuck: Thread[], graceSeconds: number, when: string, code: number): never {
+  const names = stuck.slice(0, 10).map((t) => `${t} waiting on ${String(t.waitingOn)}`);
+  if (stuck.length > 10) names.push(`${stuck.length - 10} more`);
+  console.error(
+    `shrapnel: ${stuck.length} thread(s) did not finish within the ${graceSeconds} s grace ` +
+      `${when}: ${names.join(", ") || "none left (a foreign promise held the program)"}; exiting`,
+  );
+  Deno.exit(code);
 }

@@ -73,8 +73,6 @@ export interface ThreadGroupStatistics {
   maxThreads: number;
 }
 
-type Fn<A extends unknown[], R> = (...args: A) => R | PromiseLike<R>;
-
 const OPEN = 0, FAILING = 1, STOPPING = 2, CLOSED = 3;
 const STATE_NAMES = ["open", "failing", "stopping", "closed"] as const;
 
@@ -202,14 +200,17 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
    * @throws {ClosedError} if the group was shut down, failed or joined
    * @throws {ThreadGroupFullError} if the group is full and refuses
    */
-  spawn<A extends unknown[], R>(fn: Fn<A, R>, ...args: A): Thread<Awaited<R>>;
+  spawn<A extends unknown[], R>(
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Thread<Awaited<R>>;
   /** As above, with the thread's options first. */
   spawn<A extends unknown[], R>(
     options: SpawnOptions,
-    fn: Fn<A, R>,
+    fn: (...args: A) => R | PromiseLike<R>,
     ...args: A
   ): Thread<Awaited<R>>;
-  spawn(first: SpawnOptions | Fn<unknown[], unknown>, ...rest: unknown[]): Thread {
+  spawn(first: SpawnOptions | ((...args: unknown[]) => unknown), ...rest: unknown[]): Thread {
     if (this.#state !== OPEN) {
       throw new ClosedError(`thread group "${this.name}" is ${STATE_NAMES[this.#state]}`);
     }

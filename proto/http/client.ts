@@ -15,6 +15,7 @@ import { InvalidFieldError } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
+import { Http2ClientPool, type Http2ClientRequest } from "./h2/client_connection.ts";
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -49,6 +50,12 @@ export interface HttpClientOptions {
   maxBodyBytes?: number;
   /** Opens connections (default `connectTo`; pass `tlsConnect` for https). */
   connect?: (host: string, port: number, secure: boolean) => Promise<Socket>;
+  /**
+   * Whether an https origin whose server chooses "h2" by ALPN is spoken to over HTTP/2,
+   * one connection carrying the concurrent requests of all threads (true). The TLS
+   * connector must offer "h2" (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
+   */
+  http2?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -197,6 +204,7 @@ function target(url: string): Target {
  */
 export class HttpClient {
   readonly #options: Required<HttpClientOptions>;
+  readonly #h2: Http2ClientPool | null;
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
@@ -211,7 +219,35 @@ export class HttpClient {
           if (secure) throw new TypeError("https needs a TLS connector: pass { connect }");
           return connectTo(`${host.includes(":") ? `[${host}]` : host}:${port}`);
         }),
+      http2: options.http2 ?? true,
     };
+    this.#h2 = this.#options.http2
+      ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
+      : null;
+  }
+
+  /** The request over HTTP/2 if `t`'s origin speaks it (see h2/client_connection.ts). */
+  async #http2(t: Target, init: RequestInit): Promise<HttpResponse | null> {
+    const body = init.body ?? null;
+    const request: Http2ClientRequest = {
+      method: (init.method ?? "GET").toUpperCase(),
+      path: t.path,
+      authority: t.hostHeader,
+      headers: new HttpHeaders(init.headers ?? {}),
+      body: typeof body === "string" ? encoder.encode(body) : body,
+    };
+    if (!request.headers.has("user-agent")) request.headers.set("user-agent", "shrapnel-deno");
+    const connect = () => this.#options.connect(t.host, t.port, true);
+    const via = await this.#h2!.request(t.origin, connect, request);
+    if (via === null) return null;
+    if ("status" in via) {
+      return new HttpResponse(via.status, "", via.headers, via.body, via.release);
+    }
+    // The server chose HTTP/1.1: its connection joins the pool.
+    const origin = this.#origin(t);
+    origin.open++;
+    origin.idle.push(new Connection(via));
+    return null;
   }
 
   #origin(t: Target): Origin {
@@ -342,6 +378,10 @@ export class HttpClient {
    */
   async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
     const t = target(url);
+    if (t.secure && this.#h2 !== null) {
+      const response = await this.#http2(t, init);
+      if (response !== null) return response;
+    }
     const method = (init.method ?? "GET").toUpperCase();
     const replayable = (init.idempotent ?? IDEMPOTENT.has(method)) &&
       (init.body === undefined || init.body === null || typeof init.body === "string" ||
@@ -403,6 +443,7 @@ export class HttpClient {
   /** Closes the pooled connections; requests after this fail. */
   close(): void {
     this.#closed = true;
+    this.#h2?.close();
     for (const origin of this.#origins.values()) {
       for (const c of origin.idle) c.socket.close();
       origin.open -= origin.idle.length;

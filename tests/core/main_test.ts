@@ -108,3 +108,22 @@ Deno.test("threads that ignore Shutdown after main returns: exit after the grace
   assert.match(r.stderr, /did not finish within the 0\.3 s grace after main ended: .*"stubborn"/);
   assert.doesNotMatch(r.stdout, /not reached/);
 });
+
+Deno.test("a leftover thread that fails while it stops is reported, not swallowed", async () => {
+  const r = await runProgram(`
+    await s.main(async () => {
+      s.spawn({ name: "leftover" }, async () => {
+        try { await s.sleep(60); } finally { throw new Error("cleanup failed"); }
+      });
+      await s.sleep(0.001);
+    });`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /"leftover".*died.*cleanup failed/s);
+});
+
+Deno.test("the main thread runs in a group named main", async () => {
+  const r = await runProgram(`
+    await s.main(() => console.log("group", s.current().group.name));`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /group main/);
+});

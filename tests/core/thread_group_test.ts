@@ -279,7 +279,8 @@ Deno.test("the interrupted owner's rethrow does not hide a child's failure: the 
         try {
           await sleep(60);
         } finally {
-          throw new Error("failed while stopping"); // deno-lint-ignore no-unsafe-finally
+          // deno-lint-ignore no-unsafe-finally
+          throw new Error("failed while stopping");
         }
       });
       await group.join();

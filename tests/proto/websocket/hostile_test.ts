@@ -11,6 +11,7 @@ import {
   socketPair,
   SocketReader,
   spawn,
+  TimeoutError,
   withTimeout,
 } from "../../../mod.ts";
 import { HttpServer } from "../../../proto/http/mod.ts";
@@ -419,4 +420,29 @@ socketTest("hixie-76: a message over maxMessageBytes closes the connection", asy
   const reader = new SocketReader(b);
   assert.deepEqual(await withTimeout(2, () => reader.readExact(2)), new Uint8Array([0xff, 0x00]));
   b.close();
+});
+
+socketTest("the client's handshake has a deadline: a server that never answers", async () => {
+  const listener = listenOn("127.0.0.1:0");
+  const { port } = listener.getsockname() as { port: number };
+  const held: Socket[] = [];
+  const acceptor = spawn(async () => {
+    const [conn] = await listener.accept();
+    held.push(conn); // accepted, read from never, answered never
+  });
+  try {
+    const outcome = await withTimeout(
+      5,
+      () =>
+        connectWebSocket(`ws://127.0.0.1:${port}/`, { handshakeTimeout: 0.3 }).then(
+          (ws) => ws,
+          (e: unknown) => e,
+        ),
+    );
+    assert.ok(outcome instanceof TimeoutError, String(outcome));
+  } finally {
+    await withTimeout(5, () => acceptor.join());
+    held.forEach((s) => s.close());
+    listener.close();
+  }
 });
