@@ -150,7 +150,7 @@ export async function waitForProcessExit(target: number | Deno.ChildProcess): Pr
     poller.shim.sh_close(fd);
   }
   const status = new Int32Array(3);
-  const r = poller.shim.sh_child_status(target, new Uint8Array(status.buffer));
+  const r = poller.shim.sh_child_status(target, new Uint8Array(status.buffer), 12);
   if (r === 1) {
     return {
       pid: target,

@@ -116,7 +116,7 @@ export class FfiSocket extends Socket implements Pollable {
   /** @internal Two connected unix sockets. */
   static pair(poller: FfiPoller, type: SocketType): [FfiSocket, FfiSocket] {
     const fds = new Int32Array(2);
-    const r = poller.shim.sh_socketpair(TYPE_CODE[type], new Uint8Array(fds.buffer));
+    const r = poller.shim.sh_socketpair(TYPE_CODE[type], new Uint8Array(fds.buffer), 8);
     if (r < 0) throw poller.error(-r, "socketpair");
     return [
       new FfiSocket(poller, fds[0], "unix", type),
@@ -372,7 +372,7 @@ export class FfiSocket extends Socket implements Pollable {
     const lengthBytes = new Uint8Array(lengths.buffer);
     const poller = this.#poller;
     for (;;) {
-      const n = poller.shim.sh_readv(this.#fd("readv"), base, base.length, lengthBytes, count);
+      const n = poller.shim.sh_readv(this.#fd("readv"), base, base.length, lengthBytes, lengthBytes.length);
       if (n >= 0) {
         const out: Uint8Array[] = [];
         let offset = 0;
