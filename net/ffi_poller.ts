@@ -310,6 +310,11 @@ export class FfiPoller implements LoopHook {
     this.#hookRemover = null;
   }
 
+  /** Whether {@linkcode FfiPoller.close} was called (the fds it owned are closed). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Threads currently waiting on I/O. */
   get waiting(): number {
     return this.#waiting;

@@ -379,6 +379,20 @@ socketTest("closing a poller closes what it owns and ends its waits", async () =
     await assert.rejects(withTimeout(2, () => reader.join()), ClosedError);
     assert.equal(real.sh_fd_flags(fds[0]), negErrno("EBADF")); // closed by the poller
     await withTimeout(2, () => poller.quiesce()); // its helper wait was woken, and returned
+    // The socket's close does not close the number again (it may be someone else's now).
+    const taken: number[] = [];
+    try {
+      while (!taken.includes(fds[0]) && taken.length < 256) {
+        const pair = new Int32Array(2);
+        assert.equal(real.sh_socketpair(1, new Uint8Array(pair.buffer), 8), 0);
+        taken.push(pair[0], pair[1]);
+      }
+      assert.ok(taken.includes(fds[0]), "a's old number was not given out again");
+      a.close();
+      assert.ok(real.sh_fd_flags(fds[0]) >= 0, "a's close closed the fd that took its number");
+    } finally {
+      for (const fd of taken) real.sh_close(fd);
+    }
   } finally {
     real.sh_close(fds[1]);
   }
