@@ -420,6 +420,8 @@ export class HttpServer {
       },
       idleTimeout: options.idleTimeout,
       headerTimeout: options.headerTimeout,
+      bodyTimeout: options.bodyTimeout,
+      sendTimeout: options.sendTimeout,
       maxBodyBytes: options.maxBodyBytes,
       options: this.#http2!,
     };

@@ -59,6 +59,8 @@ export class Http2Stream {
   reset: StreamResetError | null = null;
   /** The thread is blocked until data, a window or a reset comes. */
   readonly changed: ConditionVariable<void> = new ConditionVariable<void>();
+  /** A response head's fields, once they came (client streams). */
+  responseFields: string[] | null = null;
   /** Whether the thread waits for the connection's window (not only the stream's). */
   wantsConnectionWindow = false;
 

@@ -24,7 +24,11 @@ import { errorName } from "./constants.ts";
 export class Http2Error extends ProtocolError {
   /** The HTTP/2 error code. */
   readonly code: number;
-  /** @param code the error code; @param message what happened */
+  /**
+   * Makes the error.
+   * @param code the error code
+   * @param message what happened
+   */
   constructor(code: number, message: string) {
     super(`${errorName(code)}: ${message}`);
     this.code = code;
@@ -64,7 +68,11 @@ export class Http2StreamError extends Http2Error {}
 export class StreamResetError extends Interrupted {
   /** The RST_STREAM error code. */
   readonly code: number;
-  /** @param code the error code; @param message what happened */
+  /**
+   * Makes the error.
+   * @param code the RST_STREAM error code
+   * @param message what happened
+   */
   constructor(code: number, message = `stream reset by the peer: ${errorName(code)}`) {
     super(message);
     this.code = code;

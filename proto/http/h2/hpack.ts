@@ -225,7 +225,10 @@ export class HpackDecoder {
   readonly #maxList: number;
   readonly #bombAt: number;
 
-  /** @param options table size and decoded size limits */
+  /**
+   * Makes a decoder with an empty dynamic table.
+   * @param options table size and decoded size limits
+   */
   constructor(options: HpackDecoderOptions = {}) {
     this.#limit = options.maxTableSize ?? 4096;
     this.#table = new DynamicTable(this.#limit);
@@ -426,7 +429,10 @@ export class HpackEncoder {
   #out = new Uint8Array(4096);
   #p = 0;
 
-  /** @param options table size ceiling and Huffman coding */
+  /**
+   * Makes an encoder with an empty dynamic table.
+   * @param options table size ceiling and Huffman coding
+   */
   constructor(options: HpackEncoderOptions = {}) {
     this.#ceiling = options.maxTableSize ?? 4096;
     this.#huffman = options.huffman ?? true;

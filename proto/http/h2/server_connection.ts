@@ -93,7 +93,8 @@ export interface Http2Options {
   /** Bytes of frames queued for a client that does not read, before GOAWAY (1 MiB). */
   maxQueuedBytes?: number;
   /**
-   * Seconds a reply may wait for a flow-control window (30): past it, a stream's stall
+   * Seconds a reply may wait for a flow-control window (the server's `sendTimeout`, 30):
+   * past it, a stream's stall
    * resets the stream (CANCEL); a connection window's stall ends the connection
    * (GOAWAY ENHANCE_YOUR_CALM).
    */
@@ -114,6 +115,10 @@ export interface Http2ServerHost {
   idleTimeout: number;
   /** Seconds a header block may take once begun. */
   headerTimeout: number;
+  /** Seconds a body read may wait for the client's next bytes. */
+  bodyTimeout: number;
+  /** Seconds a reply may wait for the client to read (the default stall timeout). */
+  sendTimeout: number;
   /** Largest request body. */
   maxBodyBytes: number;
   /** The limits. */
@@ -177,8 +182,8 @@ export async function serveHttp2(
   await new Http2ServerConnection(host, socket, reader, peer).run();
 }
 
-/** @internal One HTTP/2 connection, server side. */
-export class Http2ServerConnection implements StreamHost {
+/** One HTTP/2 connection, server side. */
+class Http2ServerConnection implements StreamHost {
   readonly #host: Http2ServerHost;
   readonly #socket: Socket;
   readonly #reader: SocketReader;
@@ -253,7 +258,7 @@ export class Http2ServerConnection implements StreamHost {
     this.#maxHeaderList = o.maxHeaderListSize ?? 65536;
     this.#maxContinuations = o.maxContinuations ?? 32;
     this.#maxQueued = o.maxQueuedBytes ?? 1 << 20;
-    this.#stallTimeout = o.stallTimeout ?? 30;
+    this.#stallTimeout = o.stallTimeout ?? host.sendTimeout;
     this.#settingsTimeout = o.settingsTimeout ?? 10;
     this.#grace = o.shutdownGrace ?? 5;
     this.#resets = new Budget(o.resetBurst ?? 200, o.resetRate ?? 50);
@@ -264,7 +269,7 @@ export class Http2ServerConnection implements StreamHost {
     });
     this.#creditAt = this.#initialWindow >> 1;
     this.maxBodyBytes = host.maxBodyBytes;
-    this.bodyTimeout = host.idleTimeout;
+    this.bodyTimeout = host.bodyTimeout;
   }
 
   /** Streams open now. */
@@ -295,7 +300,7 @@ export class Http2ServerConnection implements StreamHost {
       if (e instanceof Http2Error) goaway = e;
       else if (e instanceof Shutdown) {
         await this.#drain();
-      } else if (!isGone(e)) throw e;
+      } else if (!(e instanceof Drained) && !isGone(e)) throw e;
     } finally {
       await this.#end(goaway);
     }
@@ -919,7 +924,8 @@ export class Http2ServerConnection implements StreamHost {
   /** A connection error found outside the reading thread: it ends the connection. */
   #fail(error: Http2Error): void {
     const t = this.#thread;
-    if (t !== null && !t.dead && t !== current()) t.raise(error);
+    // Only while it reads frames: once it is ending the connection, it is ending anyway.
+    if (this.#reading && t !== null && !t.dead && t !== current()) t.raise(error);
   }
 
   // Writing.
@@ -983,6 +989,14 @@ export class Http2ServerConnection implements StreamHost {
       this.#writerStop = true;
       this.#kick();
       const writer = this.#writer;
+      if (writer === null && this.#out.length > 0) {
+        // Failed before the writer started (a bad preface): the GOAWAY goes out from here.
+        try {
+          await withTimeout(1, () => this.#socket.send(this.#out.take()));
+        } catch (e) {
+          if (!(e instanceof Interrupted) && !isGone(e)) throw e;
+        }
+      }
       if (writer !== null && !writer.dead) {
         try {
           await withTimeout(1, () => writer.join());
