@@ -587,3 +587,41 @@ socketTest(
     }
   },
 );
+
+socketTest(
+  "hostile requests: a bad Host, a chunked body past the limit, a handler returning junk",
+  async () => {
+    const server = ours(async (request) => {
+      if (new URL(request.url).pathname === "/junk") return "not a response" as unknown as Response;
+      return new Response(`${(await request.text()).length} bytes from ${request.url}`);
+    }, 1024);
+    try {
+      const raw = await Raw.open(server);
+      await raw.send("GET / HTTP/1.1\r\nhost: evil/../x y\r\n\r\n");
+      assert.equal((await raw.response()).status, 400);
+      raw.close();
+
+      const big = await Raw.open(server);
+      await big.send(
+        "POST /up HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n" +
+          "800\r\n" + "x".repeat(2048) + "\r\n0\r\n\r\n",
+      );
+      assert.equal((await big.response()).status, 413);
+      big.close();
+
+      const junk = await Raw.open(server);
+      await junk.send("GET /junk HTTP/1.1\r\nhost: x\r\n\r\n");
+      assert.equal((await junk.response()).status, 500);
+      junk.close();
+      // HTTP/1.0 without a Host: the URL names the server's own address.
+      const legacy = await Raw.open(server);
+      await legacy.send("GET /old HTTP/1.0\r\n\r\n");
+      const old = await legacy.response();
+      assert.equal(old.status, 200);
+      assert.equal(old.body, `0 bytes from ${server.url}/old`);
+      legacy.close();
+    } finally {
+      await server.close();
+    }
+  },
+);
