@@ -10,6 +10,7 @@ import { scheduler } from "../../core/scheduler.ts";
 import { spawn } from "../../core/thread.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import { type HttpHeaders, lower } from "./headers.ts";
+import { byteLength } from "./reply_bytes.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** Deno's slots of a Response, read (never written) to tell a static body from a stream. */
@@ -162,7 +163,13 @@ export function writeResponse(
   putHead(http, response);
   const body = staticBody(response);
   if (body === null) return http.done();
-  if (body !== undefined) return http.done(body);
+  if (body !== undefined) {
+    if (http.method === "HEAD" && !http.replyHeaders.has("content-length")) {
+      // The length a GET would have (as Deno.serve says), though no body follows.
+      http.replyHeaders.set("content-length", String(byteLength(body)));
+    }
+    return http.done(body);
+  }
   const stream = response.body;
   if (stream === null) return http.done();
   return streamBody(http, stream, observer);

@@ -458,6 +458,15 @@ socketTest(
       });
       const b = await raw.head();
       assert.equal(b.status, 200);
+      const bodyOfB = JSON.stringify({
+        url: "http://example.test/b",
+        method: "HEAD",
+        peer: "127.0.0.1",
+        real: true,
+        cache: "default",
+        copy: "http://example.test/b",
+      });
+      assert.equal(b.headers.get("content-length"), String(bodyOfB.length), "a GET's length");
       const c = await raw.response();
       assert.equal(JSON.parse(c.body).url, "http://example.test/c");
       assert.equal(c.headers.get("connection"), "close");
