@@ -36,3 +36,25 @@ export async function bestOf(runs: number, fn: () => Promise<void> | void): Prom
 export function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
+
+/** Prints a progress line on stderr while a benchmark runs (the tables go to stdout). */
+export function progress(line: string): void {
+  console.error(`.. ${line}`);
+}
+
+/** Prints a finished row as a progress line (stderr). */
+export function progressRow(row: Row): void {
+  const { name, ...figures } = row;
+  const cell = (v: unknown) => typeof v === "number" ? format(v) : String(v);
+  progress(`${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${cell(v)}`).join(", ")}`);
+}
+
+/** An array of rows that prints each row as a progress line when it is pushed. */
+export function progressRows(): Row[] {
+  const rows: Row[] = [];
+  rows.push = (...items: Row[]) => {
+    for (const row of items) progressRow(row);
+    return Array.prototype.push.apply(rows, items);
+  };
+  return rows;
+}

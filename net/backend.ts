@@ -67,9 +67,26 @@ export function activeBackend(): BackendName {
   const poller = ffiPoller();
   if ("reason" in poller) {
     if (choice === "ffi") throw new BackendUnavailable(`FFI backend unavailable: ${poller.reason}`);
+    warnFallback(poller);
     return "deno";
   }
   return "ffi";
+}
+
+const WARNED = Symbol("fallbackWarned");
+
+/**
+ * Says once per process, on stderr, that "auto" fell back to the slower portable backend,
+ * why, and what fixes it. Choosing a backend explicitly does not warn.
+ */
+function warnFallback(unavailable: { reason: string; fix?: string }): void {
+  if (scheduler.slot(WARNED, () => false)) return;
+  scheduler.setSlot(WARNED, true);
+  console.error(
+    `shrapnel: sockets use the portable Deno backend (about half the FFI backend's speed): ` +
+      `${unavailable.reason}; fix: ${unavailable.fix ?? "see ffiUnavailableReason()"}. ` +
+      `(SHRAPNEL_BACKEND=deno or setBackend("deno") chooses it and silences this.)`,
+  );
 }
 
 /** @internal The FFI poller, when the FFI backend is active; null for the Deno backend. */
@@ -89,5 +106,7 @@ export function activePoller(): FfiPoller | null {
  */
 export function ffiUnavailableReason(): string | null {
   const poller = ffiPoller();
-  return "reason" in poller ? poller.reason : null;
+  if (!("reason" in poller)) return null;
+  const { fix } = poller as { fix?: string };
+  return fix === undefined ? poller.reason : `${poller.reason} (fix: ${fix})`;
 }

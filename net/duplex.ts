@@ -6,7 +6,8 @@
  * @module
  */
 
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
+import { lazyBaseClass, nodeBuiltin } from "../core/_node_builtin.ts";
 import { ClosedError } from "../core/errors.ts";
 import { Event } from "../core/sync/event.ts";
 import { spawn, type Thread } from "../core/thread.ts";
@@ -15,6 +16,11 @@ import { connectTo } from "./constructors.ts";
 import type { Socket } from "./socket.ts";
 
 const READ_SIZE = 65536;
+
+// node:stream loads at the first SocketDuplex, not with shrapnel.
+const DuplexBase: typeof Duplex = lazyBaseClass(() =>
+  nodeBuiltin<typeof import("node:stream")>("node:stream").Duplex
+);
 
 /**
  * A `node:stream` Duplex on a shrapnel {@linkcode Socket}, with the parts of
@@ -28,7 +34,7 @@ const READ_SIZE = 65536;
  * const client = new pg.Client({ stream: () => new SocketDuplex() });
  * ```
  */
-export class SocketDuplex extends Duplex {
+export class SocketDuplex extends DuplexBase {
   /** The socket underneath (null until connected). */
   socket: Socket | null;
   #reader: Thread | null = null;

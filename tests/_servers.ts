@@ -5,7 +5,15 @@
  */
 import { selfSignedCertificate } from "../demos/term/server.ts";
 import { inThread } from "./_helpers.ts";
-import { listenOn, type Socket, spawn } from "../mod.ts";
+import {
+  ClosedError,
+  EOFError,
+  Interrupted,
+  listenOn,
+  type Socket,
+  SocketError,
+  spawn,
+} from "../mod.ts";
 
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort(): number {
@@ -30,7 +38,8 @@ export async function waitForPort(
       const c = await Deno.connect({ hostname: "127.0.0.1", port });
       c.close();
       return;
-    } catch {
+    } catch (e) {
+      if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
       if (Date.now() > deadline) throw new Error(await why());
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -47,38 +56,57 @@ export async function certificateFiles(
   return { cert, certPath: `${dir}/cert.pem`, keyPath: `${dir}/key.pem` };
 }
 
-/** Whether `path` is a file. */
+/**
+ * Whether every one of `paths` is a file. Only "not found" means no: any other error (no
+ * read permission...) is thrown, not taken for a missing server.
+ */
 export function installed(...paths: string[]): boolean {
   return paths.every((path) => {
     try {
       return Deno.statSync(path).isFile;
-    } catch {
-      return false;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw e;
     }
   });
+}
+
+/** Sends SIGKILL to `child` unless it has ended already (from unload handlers). */
+export function killNow(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch (e) {
+    if (!(e instanceof TypeError && /already terminated/.test(e.message))) throw e;
+  }
 }
 
 /**
  * Stopping a server process: `stop` asks it (SIGTERM), waits, then removes `dir`; `kill`
  * (from an unload handler) does not wait.
  */
-export function processControl(child: Deno.ChildProcess, dir: string): TestServer {
+export function processControl(
+  child: Deno.ChildProcess,
+  dir: string,
+): TestServer & { pid: number } {
   return {
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await child.status;
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
     },
     kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
+      killNow(child);
     },
   };
 }
 
 /** A server the tests of one file share: started once, stopped by the file's last test. */
 export interface TestServer {
+  /** The server's process (for fault tests: SIGSTOP, SIGKILL). */
+  pid?: number;
   stop(): Promise<void>;
   kill(): void;
 }
@@ -142,7 +170,12 @@ export async function withFakePeer(
     const [conn] = await fake.accept();
     try {
       await respond(conn);
-    } catch { /* the client may hang up first */ }
+    } catch (e) {
+      // The client may hang up first, or the test end and shut the peer down.
+      const expected = e instanceof SocketError || e instanceof ClosedError ||
+        e instanceof EOFError || e instanceof Interrupted;
+      if (!expected) throw e;
+    }
     conn.close();
   });
   try {

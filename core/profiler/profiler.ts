@@ -6,7 +6,8 @@
  * @module
  */
 
-import { Session } from "node:inspector";
+import type { Session } from "node:inspector";
+import { nodeBuiltin } from "../_node_builtin.ts";
 import { scheduler, type SwitchHooks } from "../scheduler.ts";
 import type { Thread } from "../thread.ts";
 import { openShim } from "../../ffi/shim.ts";
@@ -258,7 +259,7 @@ export class Profiler {
       intervalUs: options.intervalUs ?? 100,
       callCounts: options.callCounts ?? true,
     };
-    const session = new Session();
+    const session = new (nodeBuiltin<typeof import("node:inspector")>("node:inspector").Session)();
     session.connect();
     const post: Post = (method, params) =>
       new Promise((resolve, reject) =>

@@ -6,15 +6,16 @@
  * @module
  */
 
-// @ts-types="@types/ssh2"
-import ssh2 from "ssh2";
-import { Buffer } from "node:buffer";
+import { loadSsh2 } from "../ssh/_ssh2.ts";
+import type { Buffer } from "node:buffer";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
+import { Acceptor } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
-import { type LineIO, Repl, type ReplOptions } from "./repl.ts";
+import { applyCompletion, type Completion, type LineIO, Repl, type ReplOptions } from "./repl.ts";
 import type { Backdoor } from "./server.ts";
 
 /** Options of {@linkcode sshServe}. */
@@ -31,6 +32,8 @@ export interface SshBackdoorOptions extends ReplOptions {
   authorizedKeys?: string[];
   /** A password hook; without it only keys are accepted. */
   login?: (user: string, password: string) => boolean | Promise<boolean>;
+  /** Most SSH connections at once (16); more wait in the listen backlog. */
+  maxConnections?: number;
 }
 
 type Stream = {
@@ -48,6 +51,8 @@ const utf8 = new TextDecoder();
  */
 function channelLines(stream: Stream, pty: boolean): LineIO {
   const chunks = new Fifo<Uint8Array | null>();
+  let complete: ((line: string) => Completion) | null = null;
+  let prompt = ""; // what was written after the last newline: redrawn after a listing
   stream.on("data", (data) => chunks.push(new Uint8Array(data as Buffer)));
   stream.on("end", () => chunks.push(null));
   stream.on("close", () => chunks.push(null));
@@ -89,6 +94,18 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
           }
           continue;
         }
+        if (b === 9 && complete !== null) { // Tab: complete the name before the cursor
+          const text = utf8.decode(Uint8Array.from(line));
+          const c = complete(text);
+          const result = applyCompletion(text, c);
+          const added = new TextEncoder().encode(result.line.slice(text.length));
+          line.push(...added);
+          if (result.list) {
+            stream.write(`\r\n${c.candidates.slice(0, 200).join("  ")}\r\n${prompt}${text}`);
+          } else if (added.length > 0) stream.write(added);
+          else stream.write("\x07"); // nothing to complete: the bell
+          continue;
+        }
         if (b >= 32 || b === 9) {
           line.push(b);
           stream.write(Uint8Array.of(b));
@@ -96,31 +113,37 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
       }
     },
     write(text) {
+      const nl = text.lastIndexOf("\n");
+      prompt = nl < 0 ? prompt + text : text.slice(nl + 1);
       stream.write(text);
       return Promise.resolve();
+    },
+    setCompleter(completer) {
+      if (pty) complete = completer;
     },
   };
 }
 
 /**
- * Serves the REPL over SSH.
+ * Serves the REPL over SSH. The first call loads npm:ssh2 (importing shrapnel does not).
  *
  * @example
  * ```ts ignore
  * import { sshServe } from "./mod.ts";
- * sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
+ * await sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
  *   authorizedKeys: [Deno.readTextFileSync("id_ed25519.pub")] });
  * // ssh -p 2222 ops@127.0.0.1
  * ```
  * @throws {TypeError} for a non-loopback host without `allowRemote`
  */
-export function sshServe(options: SshBackdoorOptions): Backdoor {
+export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   const host = options.host ?? "127.0.0.1";
   const loopback = host === "::1" || /^127\./.test(host);
   if (!loopback && !options.allowRemote) {
     throw new TypeError(`the backdoor listens on loopback only (asked: ${host}); see allowRemote`);
   }
   if (!isIpLiteral(host)) throw new TypeError(`not an address: ${host}`);
+  const ssh2 = await loadSsh2();
   const allowed = (options.authorizedKeys ?? []).map((line) => {
     const key = ssh2.utils.parseKey(line.trim());
     if (key instanceof Error) throw new TypeError(`bad authorized key: ${key.message}`);
@@ -142,7 +165,11 @@ export function sshServe(options: SshBackdoorOptions): Backdoor {
     client.on("authentication", (ctx) => {
       if (ctx.method === "publickey") {
         const match = allowed.find((k) =>
-          k.type === ctx.key.algo && Buffer.compare(k.getPublicSSH(), ctx.key.data) === 0
+          k.type === ctx.key.algo &&
+          nodeBuiltin<typeof import("node:buffer")>("node:buffer").Buffer.compare(
+              k.getPublicSSH(),
+              ctx.key.data,
+            ) === 0
         );
         if (match === undefined) return ctx.reject();
         if (ctx.signature === undefined) return ctx.accept(); // "would this key do?"
@@ -184,16 +211,11 @@ export function sshServe(options: SshBackdoorOptions): Backdoor {
         channel.on("exec", (ok, _reject, info) => {
           const stream = ok() as unknown as Stream;
           session("backdoor ssh exec", async () => {
+            // One-shot: printed as an interactive line would print it (ps() too).
             const repl = new Repl(channelLines(stream, false), options);
-            let status = 0;
-            try {
-              const value = await repl.evaluate(info.command);
-              if (value !== undefined) stream.write(`${Deno.inspect(value, { colors: false })}\n`);
-            } catch (e) {
-              status = 1;
-              stream.write(`${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
-            }
-            stream.exit(status);
+            const { output, ok } = await repl.evaluateLine(info.command);
+            stream.write(output);
+            stream.exit(ok ? 0 : 1);
             stream.end();
           });
         });
@@ -203,27 +225,26 @@ export function sshServe(options: SshBackdoorOptions): Backdoor {
   const listener = listenOn(
     host.includes(":") ? `[${host}]:${options.port ?? 0}` : `${host}:${options.port ?? 0}`,
   );
-  let closing = false;
-  const acceptor = spawn({ name: "backdoor ssh acceptor" }, async () => {
-    try {
-      for (;;) {
-        const [socket] = await listener.accept();
-        server.injectSocket(new SocketDuplex(socket) as unknown as import("node:net").Socket);
-      }
-    } catch (e) {
-      if (!closing) throw e;
-    }
-  });
+  const acceptor: Acceptor = new Acceptor(listener, (socket) => {
+    const duplex = new SocketDuplex(socket);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      acceptor.release();
+    };
+    duplex.on("close", release);
+    server.injectSocket(duplex as unknown as import("node:net").Socket);
+  }, { name: "backdoor ssh acceptor", maxConnections: options.maxConnections ?? 16 });
   const address: Address = listener.getsockname();
   return {
     address,
     sessions: () => sessions.size,
+    statistics: () => ({ acceptor: acceptor.statistics() }),
     async close() {
-      closing = true;
-      listener.close();
+      await acceptor.close();
       for (const s of sessions) s.shutdown();
       for (const s of [...sessions]) await s.join().catch(() => {});
-      await acceptor.join().catch(() => {});
       server.close();
     },
   };

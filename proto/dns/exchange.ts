@@ -12,7 +12,13 @@ import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo, udp6Socket, udpSocket } from "../../net/constructors.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import { MalformedPacketError, ServerFailureError } from "./errors.ts";
-import { decodeMessage, type DnsMessage, encodeQuery, normalizeName } from "./packet.ts";
+import {
+  decodeMessage,
+  type DnsMessage,
+  encodeQuery,
+  loadDnsCodec,
+  normalizeName,
+} from "./packet.ts";
 
 /** How to ask. */
 export interface ExchangeOptions {
@@ -51,6 +57,7 @@ export async function exchange(
 ): Promise<DnsMessage> {
   const timeout = options.timeout ?? 2;
   const id = randomId();
+  await loadDnsCodec();
   const query = encodeQuery(id, qname, qtype, options.recursion ?? false, options.udpSize ?? 0);
   const socket = server.family === "ipv6" ? udp6Socket() : udpSocket();
   let malformed: MalformedPacketError | null = null;
@@ -110,6 +117,7 @@ export async function exchangeTcp(
 ): Promise<DnsMessage> {
   const timeout = options.timeout ?? 2;
   const id = randomId();
+  await loadDnsCodec();
   const query = encodeQuery(id, qname, qtype, options.recursion ?? false);
   const framed = new Uint8Array(query.length + 2);
   framed[0] = query.length >> 8;

@@ -6,9 +6,41 @@
  */
 
 // @ts-types="@types/dns-packet"
-import * as codec from "dns-packet";
-import { Buffer } from "node:buffer";
+import type * as Codec from "dns-packet";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { MalformedPacketError } from "./errors.ts";
+import { awaitModule } from "../../core/_lazy_import.ts";
+
+// dns-packet's flag bits (RFC 1035 4.1.1), so that they need no loaded codec.
+const AUTHORITATIVE_ANSWER = 1 << 10;
+const TRUNCATED_RESPONSE = 1 << 9;
+const RECURSION_DESIRED = 1 << 8;
+
+let loaded: typeof Codec | null = null;
+
+/**
+ * Loads the DNS codec (npm:dns-packet), which importing shrapnel does not: the resolver's
+ * exchanges do it themselves; call it before using {@linkcode encodeQuery},
+ * {@linkcode encodeResponse} or {@linkcode decodeMessage} directly.
+ *
+ * @example
+ * ```ts
+ * import { decodeMessage, encodeQuery, loadDnsCodec } from "./packet.ts";
+ * await loadDnsCodec();
+ * console.log(decodeMessage(encodeQuery(7, "example.test", "A", true)).id); // 7
+ * ```
+ */
+export async function loadDnsCodec(): Promise<void> {
+  if (loaded === null) {
+    const module = await awaitModule(() => import("dns-packet"), "npm:dns-packet");
+    loaded = (module.default ?? module) as typeof Codec;
+  }
+}
+
+function codecLoaded(): typeof Codec {
+  if (loaded === null) throw new Error("the DNS codec is not loaded: await loadDnsCodec() first");
+  return loaded;
+}
 
 /** A resource record as decoded (data depends on the type). */
 export interface DnsRecord {
@@ -51,7 +83,8 @@ export interface DnsMessage {
  *
  * @example
  * ```ts
- * import { encodeQuery } from "./packet.ts";
+ * import { encodeQuery, loadDnsCodec } from "./packet.ts";
+ * await loadDnsCodec();
  * console.log(encodeQuery(7, "example.test", "A", true).length); // 30
  * ```
  */
@@ -62,16 +95,16 @@ export function encodeQuery(
   recursion: boolean,
   udpSize = 0,
 ): Uint8Array {
-  const message: codec.Packet = {
+  const message: Codec.Packet = {
     type: "query",
     id,
-    flags: recursion ? codec.RECURSION_DESIRED : 0,
-    questions: [{ type: type as codec.RecordType, name, class: "IN" }],
+    flags: recursion ? RECURSION_DESIRED : 0,
+    questions: [{ type: type as Codec.RecordType, name, class: "IN" }],
   };
   if (udpSize > 0) {
-    message.additionals = [{ type: "OPT", name: ".", udpPayloadSize: udpSize } as codec.Answer];
+    message.additionals = [{ type: "OPT", name: ".", udpPayloadSize: udpSize } as Codec.Answer];
   }
-  return new Uint8Array(codec.encode(message));
+  return new Uint8Array(codecLoaded().encode(message));
 }
 
 /**
@@ -79,7 +112,8 @@ export function encodeQuery(
  *
  * @example
  * ```ts
- * import { decodeMessage, encodeResponse } from "./packet.ts";
+ * import { decodeMessage, encodeResponse, loadDnsCodec } from "./packet.ts";
+ * await loadDnsCodec();
  * const bytes = encodeResponse({ id: 1, questions: [{ name: "a.test", type: "A" }],
  *   answers: [{ name: "a.test", type: "A", ttl: 60, data: "127.0.0.1" }] });
  * console.log(decodeMessage(bytes).answers[0].data); // "127.0.0.1"
@@ -102,17 +136,19 @@ export function encodeResponse(message: {
     NXDOMAIN: 3,
     REFUSED: 5,
   };
-  const flags = (message.authoritative ? codec.AUTHORITATIVE_ANSWER : 0) |
-    (message.truncated ? codec.TRUNCATED_RESPONSE : 0) | (rcodes[message.rcode ?? "NOERROR"] ?? 0);
-  return new Uint8Array(codec.encode({
-    type: "response",
-    id: message.id,
-    flags,
-    questions: message.questions as codec.Question[],
-    answers: (message.answers ?? []) as codec.Answer[],
-    authorities: (message.authorities ?? []) as codec.Answer[],
-    additionals: (message.additionals ?? []) as codec.Answer[],
-  }));
+  const flags = (message.authoritative ? AUTHORITATIVE_ANSWER : 0) |
+    (message.truncated ? TRUNCATED_RESPONSE : 0) | (rcodes[message.rcode ?? "NOERROR"] ?? 0);
+  return new Uint8Array(
+    codecLoaded().encode({
+      type: "response",
+      id: message.id,
+      flags,
+      questions: message.questions as Codec.Question[],
+      answers: (message.answers ?? []) as Codec.Answer[],
+      authorities: (message.authorities ?? []) as Codec.Answer[],
+      additionals: (message.additionals ?? []) as Codec.Answer[],
+    }),
+  );
 }
 
 /**
@@ -121,9 +157,15 @@ export function encodeResponse(message: {
  */
 export function decodeMessage(bytes: Uint8Array, qname = "?", qtype = "?"): DnsMessage {
   if (bytes.length < 12) throw new MalformedPacketError(qname, qtype, "shorter than a header");
-  let p: codec.DecodedPacket;
+  let p: Codec.DecodedPacket;
   try {
-    p = codec.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    p = codecLoaded().decode(
+      nodeBuiltin<typeof import("node:buffer")>("node:buffer").Buffer.from(
+        bytes.buffer,
+        bytes.byteOffset,
+        bytes.byteLength,
+      ),
+    );
   } catch (e) {
     throw new MalformedPacketError(qname, qtype, `undecodable packet (${(e as Error).message})`);
   }
@@ -132,8 +174,8 @@ export function decodeMessage(bytes: Uint8Array, qname = "?", qtype = "?"): DnsM
     id: p.id ?? 0,
     response: p.type === "response",
     rcode: (p as { rcode?: string }).rcode ?? "NOERROR",
-    truncated: (flags & codec.TRUNCATED_RESPONSE) !== 0,
-    authoritative: (flags & codec.AUTHORITATIVE_ANSWER) !== 0,
+    truncated: (flags & TRUNCATED_RESPONSE) !== 0,
+    authoritative: (flags & AUTHORITATIVE_ANSWER) !== 0,
     questions: (p.questions ?? []).map((q) => ({ name: q.name, type: q.type, class: q.class })),
     answers: (p.answers ?? []) as DnsRecord[],
     authorities: (p.authorities ?? []) as DnsRecord[],

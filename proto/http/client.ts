@@ -10,10 +10,14 @@ import { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
+import { InvalidFieldError } from "./errors.ts";
+import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
 import { httpConnector } from "./connector.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
+import { Http2ClientPool, type Http2ClientRequest } from "./h2/client_connection.ts";
 import { redirectTarget, TooManyRedirectsError } from "./redirects.ts";
+import { BodyIdleDeadline, within } from "./client_timeouts.ts";
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -26,9 +30,19 @@ export interface RequestInit {
   headers?: Record<string, string>;
   /** The body; streams go out chunked. */
   body?: RequestBody | null;
+  /**
+   * Whether the request may be sent again when a pooled connection turns out closed
+   * before any byte of the response came (RFC 9110 9.2.2). Default: true for the
+   * idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE), false for the others:
+   * a POST the server may already have acted on is never replayed unless you say so.
+   */
+  idempotent?: boolean;
   /** "follow" redirects (default, up to the client's `maxRedirects`) or return them ("manual"). */
   redirect?: "follow" | "manual";
 }
+
+/** The methods RFC 9110 9.2.2 calls idempotent. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** Options of an {@linkcode HttpClient}. */
 export interface HttpClientOptions {
@@ -43,10 +57,28 @@ export interface HttpClientOptions {
    * the certificate checked against the host name, ALPN "http/1.1").
    */
   connect?: (host: string, port: number, secure: boolean) => Promise<Socket>;
+  /**
+   * Whether an https origin whose server chooses "h2" by ALPN is spoken to over HTTP/2,
+   * one connection carrying the concurrent requests of all threads (true). The default
+   * connector then offers "h2" and "http/1.1"; a connector of your own must offer "h2"
+   * (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
+   */
+  http2?: boolean;
   /** Extra CA certificates (PEM) trusted for https, besides Deno's roots. */
   caCerts?: string[];
   /** Most redirects followed for one request (20); 0 returns every redirect answer. */
   maxRedirects?: number;
+  /** Seconds a new connection (with its TLS handshake) may take (10). */
+  connectTimeoutSeconds?: number;
+  /** Seconds from sending a request to its response's head (30). */
+  headTimeoutSeconds?: number;
+  /** Seconds a read of a response body may wait for the next bytes (30). */
+  bodyIdleTimeoutSeconds?: number;
+  /**
+   * Seconds for a whole `request()`: connects, redirects and heads, up to the last
+   * response's head (300). The body is then bounded by `bodyIdleTimeoutSeconds`.
+   */
+  requestTimeoutSeconds?: number;
 }
 
 const encoder = new TextEncoder();
@@ -199,6 +231,7 @@ function target(url: string): Target {
  */
 export class HttpClient {
   readonly #options: Required<Omit<HttpClientOptions, "caCerts">>;
+  readonly #h2: Http2ClientPool | null;
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
@@ -208,9 +241,50 @@ export class HttpClient {
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? 6,
       maxHeadBytes: options.maxHeadBytes ?? 65536,
       maxBodyBytes: options.maxBodyBytes ?? 64 << 20,
-      connect: options.connect ?? httpConnector({ caCerts: options.caCerts }),
+      connect: options.connect ?? httpConnector({
+        caCerts: options.caCerts,
+        alpnProtocols: options.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
+      }),
+      http2: options.http2 ?? true,
       maxRedirects: options.maxRedirects ?? 20,
+      connectTimeoutSeconds: options.connectTimeoutSeconds ?? 10,
+      headTimeoutSeconds: options.headTimeoutSeconds ?? 30,
+      bodyIdleTimeoutSeconds: options.bodyIdleTimeoutSeconds ?? 30,
+      requestTimeoutSeconds: options.requestTimeoutSeconds ?? 300,
     };
+    this.#h2 = this.#options.http2
+      ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
+      : null;
+  }
+
+  /** The request over HTTP/2 if `t`'s origin speaks it (see h2/client_connection.ts). */
+  async #http2(t: Target, init: RequestInit): Promise<HttpResponse | null> {
+    const body = init.body ?? null;
+    const request: Http2ClientRequest = {
+      method: (init.method ?? "GET").toUpperCase(),
+      path: t.path,
+      authority: t.hostHeader,
+      headers: new HttpHeaders(init.headers ?? {}),
+      body: typeof body === "string" ? encoder.encode(body) : body,
+    };
+    if (!request.headers.has("user-agent")) request.headers.set("user-agent", "shrapnel-deno");
+    const connect = () =>
+      within(
+        this.#options.connectTimeoutSeconds,
+        "connect",
+        t.origin,
+        () => this.#options.connect(t.host, t.port, true),
+      );
+    const via = await this.#h2!.request(t.origin, connect, request);
+    if (via === null) return null;
+    if ("status" in via) {
+      return new HttpResponse(via.status, "", via.headers, via.body, via.release);
+    }
+    // The server chose HTTP/1.1: its connection joins the pool.
+    const origin = this.#origin(t);
+    origin.open++;
+    origin.idle.push(new Connection(via));
+    return null;
   }
 
   #origin(t: Target): Origin {
@@ -233,7 +307,13 @@ export class HttpClient {
       if (origin.open < this.#options.maxConnectionsPerOrigin) {
         origin.open++;
         try {
-          return [new Connection(await this.#options.connect(t.host, t.port, t.secure)), false];
+          const socket = await within(
+            this.#options.connectTimeoutSeconds,
+            "connect",
+            t.origin,
+            () => this.#options.connect(t.host, t.port, t.secure),
+          );
+          return [new Connection(socket), false];
         } catch (e) {
           origin.open--;
           origin.freed.wakeOne();
@@ -262,7 +342,8 @@ export class HttpClient {
 
   async #send(connection: Connection, t: Target, init: RequestInit): Promise<void> {
     const method = (init.method ?? "GET").toUpperCase();
-    const headers = new HttpHeaders(init.headers ?? {});
+    if (!isToken(method)) throw new InvalidFieldError(method, "method");
+    const headers = new HttpHeaders(init.headers ?? {}); // checks names and values
     if (!headers.has("host")) headers.set("host", t.hostHeader);
     if (!headers.has("user-agent")) headers.set("user-agent", "shrapnel-deno");
     const body = init.body ?? null;
@@ -314,6 +395,8 @@ export class HttpClient {
         : head.headers.hasToken("connection", "keep-alive");
       if (!keep || framing.kind === "close") connection.reusable = false;
       const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
+      const idle = this.#options.bodyIdleTimeoutSeconds;
+      if (idle !== Infinity) body.deadline = new BodyIdleDeadline(idle, `${t.origin}${t.path}`);
       return new HttpResponse(
         head.status,
         head.reason,
@@ -330,12 +413,23 @@ export class HttpClient {
    * `init.redirect` is "manual"; returns the last response once its head has arrived
    * (`url` and `redirected` tell where it came from). Each redirect's body is skipped.
    *
-   * Interruption point.
+   * Interruption point. Bounded by the client's deadlines (connect 10 s, head 30 s, the
+   * whole request 300 s; then the body's reads 30 s each without bytes).
    * @throws {TooManyRedirectsError} past `maxRedirects`
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
+   * @throws {HttpTimeoutError} when one of the client's deadlines passes
    */
-  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+  request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+    return within(
+      this.#options.requestTimeoutSeconds,
+      "request",
+      url,
+      () => this.#followRedirects(url, init),
+    );
+  }
+
+  async #followRedirects(url: string, init: RequestInit): Promise<HttpResponse> {
     const limit = init.redirect === "manual" ? 0 : this.#options.maxRedirects;
     for (let hops = 0;; hops++) {
       const response = await this.#requestOnce(url, init);
@@ -352,29 +446,44 @@ export class HttpClient {
   }
 
   /**
-   * Sends one request and returns the response once its head has arrived. A pooled
-   * connection the server had closed is replaced transparently (once) for requests
-   * without a streamed body.
+   * Sends one request and returns the response once its head has arrived. When a pooled
+   * connection turns out closed by the server before any byte of the response came, the
+   * request is sent once more on a new connection, if it is idempotent (see
+   * `RequestInit.idempotent`) and its body can be sent again (not a stream); otherwise the
+   * error is thrown, and the server may or may not have acted on the request.
    *
    * Interruption point.
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
+   * @throws {EOFError} if the connection ended before the response
+   * @throws {InvalidFieldError} for a method or header field that is not well-formed
+   *   (nothing is sent)
    */
   async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
+    const headWait = this.#options.headTimeoutSeconds;
+    if (t.secure && this.#h2 !== null) {
+      const response = await within(headWait, "head", url, () => this.#http2(t, init));
+      if (response !== null) return response;
+    }
     const method = (init.method ?? "GET").toUpperCase();
-    const replayable = init.body === undefined || init.body === null ||
-      typeof init.body === "string" || init.body instanceof Uint8Array;
+    const replayable = (init.idempotent ?? IDEMPOTENT.has(method)) &&
+      (init.body === undefined || init.body === null || typeof init.body === "string" ||
+        init.body instanceof Uint8Array);
     for (let attempt = 0;; attempt++) {
       const [connection, pooled] = await this.#acquire(t);
       connection.inFlight++;
       try {
-        await this.#send(connection, t, init);
-        return await this.#receive(connection, t, method);
+        return await within(headWait, "head", url, async () => {
+          await this.#send(connection, t, init);
+          return await this.#receive(connection, t, method);
+        });
       } catch (e) {
         this.#releaser(t, connection)(false);
+        // Stale: the server closed the pooled connection, and no byte of a response came.
         const stale = pooled && attempt === 0 && replayable &&
-          (e instanceof EOFError || e instanceof SocketError);
+          connection.reader.buffered === 0 &&
+          ((e instanceof EOFError && e.partial.length === 0) || e instanceof SocketError);
         if (!stale) throw e;
       }
     }
@@ -420,6 +529,7 @@ export class HttpClient {
   /** Closes the pooled connections; requests after this fail. */
   close(): void {
     this.#closed = true;
+    this.#h2?.close();
     for (const origin of this.#origins.values()) {
       for (const c of origin.idle) c.socket.close();
       origin.open -= origin.idle.length;

@@ -13,13 +13,18 @@ import { ProtocolError } from "./errors.ts";
 export interface HttpConnectorOptions {
   /** Extra CA certificates (PEM) trusted for https, besides Deno's roots. */
   caCerts?: string[];
+  /**
+   * The ALPN protocols offered, best first (["http/1.1"]); `HttpClient` offers "h2" too
+   * when it may speak HTTP/2. The caller learns the choice from the socket's `handshake()`.
+   */
+  alpnProtocols?: string[];
 }
 
 /**
  * A connector for `HttpClient`: the host is resolved by our resolver (`setResolver`) and
  * connected on the current socket backend for http; for https, on the portable backend
  * (Deno's TLS needs its own connection), then TLS with the certificate verified against
- * the host name (or IP address), offering ALPN "http/1.1". The roots trusted are Deno's
+ * the host name (or IP address), offering ALPN `alpnProtocols` ("http/1.1"). The roots trusted are Deno's
  * (Mozilla's bundle, or the system's store with `DENO_TLS_CA_STORE=system`) plus
  * `caCerts`; there is no option to skip verification.
  *
@@ -30,11 +35,12 @@ export interface HttpConnectorOptions {
  * const client = new HttpClient({ connect: httpConnector({ caCerts: [testCa] }) });
  * ```
  * @throws {TlsError} if the handshake fails (untrusted certificate, wrong name)
- * @throws {ProtocolError} if the server agrees on a protocol other than HTTP/1.1
+ * @throws {ProtocolError} if the server agrees on a protocol that was not offered
  */
 export function httpConnector(
   options: HttpConnectorOptions = {},
 ): (host: string, port: number, secure: boolean) => Promise<Socket> {
+  const offered = options.alpnProtocols ?? ["http/1.1"];
   return async (host, port, secure) => {
     const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
     if (!secure) return connectTo(address);
@@ -44,15 +50,15 @@ export function httpConnector(
       tls = await startTls(tcp, {
         hostname: host,
         caCerts: options.caCerts,
-        alpnProtocols: ["http/1.1"],
+        alpnProtocols: offered,
       });
     } catch (e) {
       tcp.close();
       throw e;
     }
-    if (tls.alpnProtocol !== null && tls.alpnProtocol !== "http/1.1") {
+    if (tls.alpnProtocol !== null && !offered.includes(tls.alpnProtocol)) {
       tls.socket.close();
-      throw new ProtocolError(`the server agreed on ${tls.alpnProtocol}, not http/1.1`, 502);
+      throw new ProtocolError(`the server agreed on ${tls.alpnProtocol}, not offered`, 502);
     }
     return tls.socket;
   };

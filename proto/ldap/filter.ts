@@ -6,7 +6,8 @@
  * @module
  */
 
-import * as asn1js from "asn1js";
+import type * as Asn1 from "asn1js";
+import { asn1js } from "./_asn1.ts";
 import { ShrapnelError } from "../../core/errors.ts";
 
 /** A parsed filter. */
@@ -139,13 +140,13 @@ export function parseFilter(text: string): Filter {
   return filter;
 }
 
-const context = (n: number, value: asn1js.AsnType[]) =>
+const context = (n: number, value: Asn1.AsnType[]) =>
   new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: n }, value });
 const octets = (b: Uint8Array | string) =>
   new asn1js.OctetString({ valueHex: typeof b === "string" ? encoder.encode(b) : b });
 
 /** The filter as its BER element (the Filter CHOICE of RFC 4511). */
-export function filterToAsn1(filter: Filter): asn1js.AsnType {
+export function filterToAsn1(filter: Filter): Asn1.AsnType {
   switch (filter.type) {
     case "and":
       return context(0, filter.filters.map(filterToAsn1));
@@ -166,7 +167,7 @@ export function filterToAsn1(filter: Filter): asn1js.AsnType {
         valueHex: encoder.encode(filter.attribute),
       });
     case "substrings": {
-      const parts: asn1js.AsnType[] = [];
+      const parts: Asn1.AsnType[] = [];
       const part = (n: number, v: Uint8Array) =>
         new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: n }, valueHex: v });
       if (filter.initial) parts.push(part(0, filter.initial));

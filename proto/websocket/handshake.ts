@@ -5,7 +5,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
+
+const createHash = (algorithm: string) =>
+  nodeBuiltin<typeof import("node:crypto")>("node:crypto").createHash(algorithm);
 import { encodeBase64 } from "../../core/base64.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

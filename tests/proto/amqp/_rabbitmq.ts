@@ -3,10 +3,12 @@
  * node name, ports, data and logs in a temp directory, on 127.0.0.1 at a free port. The
  * built-in guest/guest user logs in from loopback.
  */
-import { freePort, processControl, waitForPort } from "../../_servers.ts";
+import { freePort, installed, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Rabbitmq {
   port: number;
+  /** The broker's (beam's) process id, for fault tests. */
+  brokerPid(): number;
   stop(): Promise<void>;
   kill(): void;
 }
@@ -14,11 +16,7 @@ export interface Rabbitmq {
 const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 
 export function rabbitmqAvailable(): boolean {
-  try {
-    return Deno.statSync(SERVER).isFile;
-  } catch {
-    return false;
-  }
+  return installed(SERVER);
 }
 
 export async function startRabbitmq(): Promise<Rabbitmq> {
@@ -53,20 +51,25 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
     return `rabbitmq-server did not start:\n${log.join("").slice(-3000)}`;
   });
   const stopNode = async () => {
-    await new Deno.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", {
+    const out = await new Deno.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", {
       args: ["-n", name, "stop"],
       env,
       stdout: "null",
-      stderr: "null",
-    })
-      .output().catch(() => null);
+      stderr: "piped",
+    }).output();
+    // Already down (a test killed it): say so; the process is stopped below either way.
+    if (!out.success) console.error(`rabbitmqctl stop: ${new TextDecoder().decode(out.stderr)}`);
   };
   const control = processControl(child, dir);
   return {
     port,
+    brokerPid: () => Number(Deno.readTextFileSync(`${dir}/pid`).trim()),
     async stop() {
-      await stopNode();
-      await control.stop();
+      try {
+        await stopNode();
+      } finally {
+        await control.stop();
+      }
     },
     kill: control.kill,
   };

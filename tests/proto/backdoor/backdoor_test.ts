@@ -2,12 +2,7 @@
 import assert from "node:assert/strict";
 import { connectTo, type Socket, spawn, withTimeout } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
-import {
-  type Backdoor,
-  rewriteDeclarations,
-  serve,
-  unfinished,
-} from "../../../proto/backdoor/mod.ts";
+import { type Backdoor, rewriteInput, serve, unfinished } from "../../../proto/backdoor/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
 /** A client session: send a line, read what comes until the next prompt. */
@@ -43,7 +38,12 @@ class Session {
 }
 
 socketTest("expressions, persistent declarations, multi-line input, await, errors", async () => {
-  const backdoor = serve({ port: 0, welcome: "hello operator", globals: { answer: 42 } });
+  const backdoor = serve({
+    port: 0,
+    insecureNoLoginOnTcp: true,
+    welcome: "hello operator",
+    globals: { answer: 42 },
+  });
   const s = await Session.open(backdoor);
   try {
     assert.match(await s.until(), /hello operator/);
@@ -66,6 +66,25 @@ socketTest("expressions, persistent declarations, multi-line input, await, error
     assert.match(await s.eval("nosuchname"), /ReferenceError: nosuchname is not defined/);
     assert.match(await s.eval("1 +* 2"), /SyntaxError/);
     assert.equal(await s.eval("_ === undefined"), "false"); // _ holds the last value
+    // Several statements: the last expression's value shows, as in Node's and Deno's REPLs.
+    assert.equal(await s.eval("let n = 1; n += 1; n * 10"), "20");
+    assert.equal(await s.eval("n"), "2");
+    assert.equal(
+      await s.eval("const t = spawn({ name: 'napper' }, () => sleep(0.05)); t.state"),
+      '"new"',
+    );
+    assert.equal(await s.eval("await t.join(); t.state"), '"dead"');
+    // The core API is in scope.
+    assert.equal(await s.eval("await sleep(0.01); 'slept'"), '"slept"');
+    assert.match(
+      await s.eval("await withTimeout(0.01, () => sleep(1)).catch((e) => e.name)"),
+      /TimeoutError/,
+    );
+    assert.equal(
+      await s.eval("[typeof Fifo, typeof Event, typeof Mutex, typeof threadDump]"),
+      '[ "function", "function", "function", "function" ]',
+    );
+    assert.equal(await s.eval("const name = 'mine'; name"), '"mine"'); // shadows the global
   } finally {
     s.socket.close();
     await backdoor.close();
@@ -73,7 +92,7 @@ socketTest("expressions, persistent declarations, multi-line input, await, error
 });
 
 socketTest("sessions are separate; threads can be listed and interrupted", async () => {
-  const backdoor = serve({ port: 0 });
+  const backdoor = serve({ port: 0, insecureNoLoginOnTcp: true });
   const sleeper = spawn({ name: "long sleeper" }, () => sleep(60));
   const a = await Session.open(backdoor), b = await Session.open(backdoor);
   try {
@@ -143,13 +162,90 @@ socketTest("a unix socket backdoor; non-loopback hosts are refused", async () =>
   assert.throws(() => serve({ host: "0.0.0.0", port: 0 }), /loopback only/);
 });
 
+socketTest("TCP needs a login hook unless insecureNoLoginOnTcp says otherwise", () => {
+  assert.throws(() => serve({ port: 0 }), /needs a login hook/);
+  assert.throws(() => serve({ host: "::1", port: 0 }), /needs a login hook/);
+});
+
+socketTest("a login that never comes is cut off by loginTimeout", async () => {
+  const backdoor = serve({ port: 0, login: () => true, loginTimeout: 0.2 });
+  try {
+    const s = await Session.open(backdoor);
+    await s.until("login: ");
+    assert.match(await s.until("closed-marker").catch((e) => String(e)), /login timed out/);
+    s.socket.close();
+    assert.equal(backdoor.sessions(), 0);
+  } finally {
+    await backdoor.close();
+  }
+});
+
+socketTest(
+  "the unix socket is 0600 whatever the umask; only a stale socket is replaced",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/backdoor.sock`;
+    const old = Deno.umask(0o002);
+    let backdoor: Backdoor;
+    try {
+      backdoor = serve({ unixPath: path });
+    } finally {
+      Deno.umask(old);
+    }
+    try {
+      assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+      // A live socket is not deleted from under its server.
+      assert.throws(() => serve({ unixPath: path }), /live socket/);
+      const s = await Session.open(backdoor);
+      await s.until();
+      s.socket.close();
+    } finally {
+      await backdoor.close();
+    }
+    // A file that is not a socket is never deleted.
+    Deno.writeTextFileSync(path, "precious");
+    assert.throws(() => serve({ unixPath: path }), /not a socket/);
+    assert.equal(Deno.readTextFileSync(path), "precious");
+    Deno.removeSync(path);
+    // A stale socket (its process gone) is replaced.
+    // A process that dies while listening leaves its socket file behind.
+    await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: ${
+          JSON.stringify(path)
+        } }); Deno.kill(Deno.pid, "SIGKILL");`,
+      ],
+    }).output();
+    if (!Deno.statSync(path).isSocket) throw new Error("expected a leftover socket file");
+    const again = serve({ unixPath: path });
+    try {
+      const s = await Session.open(again);
+      await s.until();
+      s.socket.close();
+    } finally {
+      await again.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 Deno.test("top-level declarations become session variables; nested ones stay local", () => {
-  assert.equal(rewriteDeclarations("const a = 1"), "a = 1");
-  assert.equal(
-    rewriteDeclarations("async function f() {\n  let x = 2;\n}"),
-    "f = async function f() {\n  let x = 2;\n}",
-  );
-  assert.equal(rewriteDeclarations("class K {}"), "K = class K {}");
+  assert.deepEqual(rewriteInput("const a = 1"), {
+    body: "void (a = 1);",
+    declared: ["a"],
+    returnsValue: false,
+  });
+  const f = rewriteInput("x = f(); async function f() {\n  let y = 2;\n}");
+  assert.equal(f.body, "f = async function f() {\n  let y = 2;\n};\nx = f(); ");
+  assert.deepEqual(f.declared, ["f"]);
+  assert.equal(rewriteInput("class K {}").body, "K = class K {};");
+  const d = rewriteInput("let { a, b: [c, ...d] } = o, e; a + e");
+  assert.deepEqual(d.declared, ["a", "c", "d", "e"]);
+  assert.equal(d.body, "void ({ a, b: [c, ...d] } = o, e = undefined); return (a + e);");
+  assert.equal(rewriteInput("a; b").body, "a; return (b);");
+  assert.equal(rewriteInput("if (x) { y }").returnsValue, false);
+  assert.throws(() => rewriteInput("1 +* 2"), SyntaxError);
 });
 
 Deno.test("an input is unfinished while brackets, a template or a comment are open", () => {

@@ -5,6 +5,7 @@
  * those addresses to the real ones (the resolver's option for this).
  */
 import type { InetAddress } from "../../../net/address.ts";
+import { installed, killNow } from "../../_servers.ts";
 
 export interface Named {
   /** Port of each pretend server address. */
@@ -77,8 +78,12 @@ const REVERSE = `$TTL 300
 10.0.0 IN PTR www.test.
 `;
 
+/** A port free on 127.0.0.1 for both TCP and UDP; a bounded search. */
 function freePort(): number {
-  for (;;) {
+  if (typeof Deno.listenDatagram !== "function") {
+    throw new Error("the DNS tests need Deno.listenDatagram: run with --unstable-net");
+  }
+  for (let attempt = 0; attempt < 100; attempt++) {
     const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = tcp.addr.port;
     tcp.close();
@@ -86,17 +91,16 @@ function freePort(): number {
       const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
       udp.close();
       return port;
-    } catch { /* taken for UDP: try another */ }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e; // taken for UDP: try another
+    }
   }
+  throw new Error("no port free for both TCP and UDP on 127.0.0.1 in 100 tries");
 }
 
 /** Whether named is installed here. */
 export function namedAvailable(): boolean {
-  try {
-    return Deno.statSync("/usr/sbin/named").isFile;
-  } catch {
-    return false;
-  }
+  return installed("/usr/sbin/named");
 }
 
 async function startOne(
@@ -169,9 +173,7 @@ export async function startNamed(): Promise<Named> {
     },
     kill() {
       for (const { child } of servers) {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
+        killNow(child);
       }
     },
     async stop() {

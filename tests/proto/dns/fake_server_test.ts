@@ -10,10 +10,13 @@ import {
   DnsResolver,
   encodeResponse,
   exchange,
+  loadDnsCodec,
   MalformedPacketError,
   ResolutionLimitError,
 } from "../../../proto/dns/mod.ts";
 import { inThread, prng } from "../../_helpers.ts";
+
+await loadDnsCodec();
 
 /** A UDP server answering each query with the datagrams `reply` makes. */
 function fakeServer(

@@ -3,7 +3,7 @@
  * logins into a temp tree (a read-only root with "pub/hello.txt" and a writable "upload"),
  * explicit TLS offered with a certificate made by openssl.
  */
-import { certificateFiles, freePort, waitForPort } from "../../_servers.ts";
+import { certificateFiles, freePort, installed, killNow, waitForPort } from "../../_servers.ts";
 
 export interface Vsftpd {
   port: number;
@@ -16,11 +16,7 @@ export interface Vsftpd {
 }
 
 export function vsftpdAvailable(): boolean {
-  try {
-    return Deno.statSync("/usr/sbin/vsftpd").isFile && Deno.statSync("/usr/bin/openssl").isFile;
-  } catch {
-    return false;
-  }
+  return installed("/usr/sbin/vsftpd", "/usr/bin/openssl");
 }
 
 export async function startVsftpd(): Promise<Vsftpd> {
@@ -96,9 +92,7 @@ export async function startVsftpd(): Promise<Vsftpd> {
       await Deno.remove(dir, { recursive: true });
     },
     kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
+      killNow(child);
     },
   };
 }

@@ -3,7 +3,13 @@
  * database for dc=example,dc=test, root "cn=admin,dc=example,dc=test" / "secret"), on
  * 127.0.0.1 at a free port, StartTLS with a certificate made by openssl.
  */
-import { certificateFiles, freePort, processControl, waitForPort } from "../../_servers.ts";
+import {
+  certificateFiles,
+  freePort,
+  installed,
+  processControl,
+  waitForPort,
+} from "../../_servers.ts";
 
 export interface Slapd {
   port: number;
@@ -12,18 +18,14 @@ export interface Slapd {
   adminPassword: string;
   /** The server certificate, to trust for StartTLS. */
   cert: string;
+  /** slapd's process, for the fault tests. */
+  pid: number;
   stop(): Promise<void>;
   kill(): void;
 }
 
 export function slapdAvailable(): boolean {
-  try {
-    return Deno.statSync("/usr/sbin/slapd").isFile &&
-      Deno.statSync("/etc/ldap/schema/core.schema").isFile &&
-      Deno.statSync("/usr/bin/openssl").isFile;
-  } catch {
-    return false;
-  }
+  return installed("/usr/sbin/slapd", "/etc/ldap/schema/core.schema", "/usr/bin/openssl");
 }
 
 export async function startSlapd(): Promise<Slapd> {

@@ -18,7 +18,9 @@ function binDir(): string | null {
       const dir = `/usr/lib/postgresql/${v}/bin`;
       if (Deno.statSync(`${dir}/initdb`).isFile) return dir;
     }
-  } catch { /* not installed */ }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e; // not installed
+  }
   return null;
 }
 
@@ -89,7 +91,12 @@ export async function startPostgres(): Promise<Postgres> {
   await psql("SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'md5-pass'");
   await psql("CREATE DATABASE shrapnel OWNER scram");
   const stop = async () => {
-    await run(`${bin}/pg_ctl`, ["-D", data, "-m", "immediate", "stop"], root).catch(() => "");
+    try {
+      await run(`${bin}/pg_ctl`, ["-D", data, "-m", "immediate", "stop"], root);
+    } catch (e) {
+      // Already stopped (a test killed it): say so, and still remove its files.
+      console.error(`postgres test server: ${(e as Error).message}`);
+    }
     await Deno.remove(dir, { recursive: true });
   };
   return {
@@ -99,7 +106,9 @@ export async function startPostgres(): Promise<Postgres> {
       try {
         const pid = Deno.readTextFileSync(`${data}/postmaster.pid`).split("\n")[0];
         Deno.kill(Number(pid), "SIGQUIT");
-      } catch { /* gone */ }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e; // gone (no pid file, no process)
+      }
     },
   };
 }

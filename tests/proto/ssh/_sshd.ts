@@ -4,13 +4,19 @@
  * login needs a system user with a password: made (as "shrapnel-ssh") only when the tests
  * run as root under CI or with SHRAPNEL_TEST_SYSTEM_USER=1.
  */
-import { freePort, processControl, waitForPort } from "../../_servers.ts";
+import { freePort, installed, processControl, waitForPort } from "../../_servers.ts";
 
 export interface Sshd {
   port: number;
   /** The user to log in as, and the private key that works. */
   user: string;
   privateKey: string;
+  /** The host key as a known_hosts line would carry it ("ssh-ed25519 AAAA..."). */
+  hostPublicKey: string;
+  /** The host key's fingerprint as `ssh-keygen -l` prints it ("SHA256:..."). */
+  hostFingerprint: string;
+  /** The temp directory the server lives in (free for the tests' own files). */
+  dir: string;
   /** A user and password that work, or null when no such user could be made. */
   passwordLogin: { user: string; password: string } | null;
   stop(): Promise<void>;
@@ -18,14 +24,10 @@ export interface Sshd {
 }
 
 export function sshdAvailable(): boolean {
-  try {
-    return Deno.statSync("/usr/sbin/sshd").isFile && Deno.statSync("/usr/bin/ssh-keygen").isFile;
-  } catch {
-    return false;
-  }
+  return installed("/usr/sbin/sshd", "/usr/bin/ssh-keygen");
 }
 
-async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
+async function run(cmd: string, args: string[], stdin?: string): Promise<string> {
   const child = new Deno.Command(cmd, {
     args,
     stdin: stdin ? "piped" : "null",
@@ -41,6 +43,7 @@ async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
   if (!out.success) {
     throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }
+  return new TextDecoder().decode(out.stdout);
 }
 
 export async function startSshd(): Promise<Sshd> {
@@ -64,7 +67,9 @@ export async function startSshd(): Promise<Sshd> {
   }
   try {
     Deno.mkdirSync("/run/sshd", { recursive: true }); // privilege separation directory
-  } catch { /* not root: sshd runs without it */ }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.PermissionDenied)) throw e; // not root: sshd runs without it
+  }
   await Deno.writeTextFile(
     `${dir}/sshd_config`,
     [
@@ -100,6 +105,12 @@ export async function startSshd(): Promise<Sshd> {
     port,
     user,
     privateKey: await Deno.readTextFile(`${dir}/user_key`),
+    hostPublicKey: (await Deno.readTextFile(`${dir}/host_key.pub`)).split(" ").slice(0, 2).join(
+      " ",
+    ),
+    hostFingerprint: (await run("ssh-keygen", ["-l", "-E", "sha256", "-f", `${dir}/host_key.pub`]))
+      .split(" ")[1],
+    dir,
     passwordLogin,
     ...processControl(child, dir),
   };

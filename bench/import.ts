@@ -1,0 +1,144 @@
+/**
+ * What `import "@shrapnel/shrapnel"` costs next to `import "@shrapnel/shrapnel/core"`
+ * (`deno task bench:import`): the modules loaded at import (the static graph: dynamic
+ * imports, which protocols use for their npm packages, are left out), their bytes, the
+ * npm packages among them, and the cold start of a process that only imports the entry
+ * (median of interleaved runs, warm module cache), with and without Deno's own start.
+ * Goal: the root import within 1.5x of /core. Pass --runs N (default 21).
+ */
+import { progress, type Row, table } from "./_report.ts";
+
+const root = new URL("../", import.meta.url);
+const ENTRIES: [string, string][] = [
+  ["/core", "core/mod.ts"],
+  ["/net", "net/mod.ts"],
+  ["root (mod.ts)", "mod.ts"],
+];
+const runsArg = Deno.args.indexOf("--runs");
+const RUNS = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : 21;
+
+interface GraphModule {
+  specifier: string;
+  size?: number;
+  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+/** Modules reached from `entry` through static imports: count, bytes, npm packages. */
+async function staticGraph(
+  entry: string,
+): Promise<{ modules: number; bytes: number; npm: number }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL(entry, root).href],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`deno info ${entry}: ${new TextDecoder().decode(out.stderr)}`);
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: GraphModule[];
+    redirects: Record<string, string>;
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const seen = new Set<string>();
+  const stack = [...info.roots];
+  let bytes = 0, npm = 0;
+  while (stack.length > 0) {
+    const popped = stack.pop()!;
+    const specifier = info.redirects[popped] ?? popped;
+    if (seen.has(specifier)) continue;
+    seen.add(specifier);
+    if (specifier.startsWith("npm:")) {
+      npm++;
+      continue;
+    }
+    const module = bySpecifier.get(specifier);
+    bytes += module?.size ?? 0;
+    for (const dep of module?.dependencies ?? []) {
+      if (!dep.isDynamic && dep.code) stack.push(dep.code.specifier);
+    }
+  }
+  return { modules: seen.size, bytes, npm };
+}
+
+const printed = new Set<string>();
+
+/** Wall time of one process that imports `script`, in ms; notes whether it printed. */
+async function coldStart(script: string): Promise<number> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--no-prompt",
+      "--config",
+      new URL("deno.json", root).pathname,
+      script,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - t0;
+  const stderr = new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`importing ${script} failed:\n${stderr}`);
+  if (stderr !== "") printed.add(script);
+  return ms;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
+}
+
+const dir = await Deno.makeTempDir({ prefix: "shrapnel-bench-import-" });
+try {
+  const scripts = new Map<string, string>();
+  await Deno.writeTextFile(`${dir}/empty.ts`, "export {};\n");
+  scripts.set("(empty script)", `${dir}/empty.ts`);
+  for (const [name, entry] of ENTRIES) {
+    const path = `${dir}/${entry.replaceAll("/", "_")}`;
+    await Deno.writeTextFile(path, `import ${JSON.stringify(new URL(entry, root).href)};\n`);
+    scripts.set(name, path);
+  }
+  const graphs = new Map<string, { modules: number; bytes: number; npm: number }>();
+  for (const [name, entry] of ENTRIES) {
+    graphs.set(name, await staticGraph(entry));
+    progress(`${name}: ${graphs.get(name)!.modules} modules at import`);
+  }
+  for (const script of scripts.values()) await coldStart(script); // compile and cache once
+  const times = new Map<string, number[]>([...scripts.keys()].map((k) => [k, []]));
+  for (let run = 0; run < RUNS; run++) {
+    for (const [name, script] of scripts) times.get(name)!.push(await coldStart(script));
+    if ((run + 1) % 5 === 0 || run + 1 === RUNS) {
+      progress(
+        `run ${run + 1}/${RUNS}: ` +
+          [...times].map(([n, t]) => `${n} ${median(t).toFixed(1)} ms`).join(", "),
+      );
+    }
+  }
+  const empty = median(times.get("(empty script)")!);
+  const core = median(times.get("/core")!);
+  const rows: Row[] = [];
+  for (const [name] of [["(empty script)"], ...ENTRIES]) {
+    const t = median(times.get(name)!);
+    const graph = graphs.get(name);
+    rows.push({
+      name,
+      "modules": graph?.modules ?? 0,
+      "KiB": graph ? graph.bytes / 1024 : 0,
+      "npm pkgs": graph?.npm ?? 0,
+      "start ms": t,
+      "x /core": t / core,
+      "import ms": t - empty,
+      "import x /core": name === "(empty script)" ? "" : (t - empty) / (core - empty),
+      "prints": printed.has(scripts.get(name)!) ? "yes" : "nothing",
+    });
+  }
+  table(`Import cost (median of ${RUNS} interleaved process starts)`, rows);
+  const ratio = median(times.get("root (mod.ts)")!) / core;
+  console.log(
+    `\nroot import: ${ratio.toFixed(2)}x /core's cold start (goal: within 1.5x): ` +
+      (ratio <= 1.5 ? "met" : "NOT met"),
+  );
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
