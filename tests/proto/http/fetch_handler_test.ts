@@ -26,6 +26,7 @@ import {
 } from "../../../proto/http/mod.ts";
 import { connectWebSocket } from "../../../proto/websocket/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
+import { curl, curlAvailable } from "./_curl.ts";
 
 /** Our server running `fn`; closed by the caller. */
 function ours(fn: FetchHandlerFunction, maxBodyBytes?: number): HttpServer {
@@ -637,4 +638,32 @@ socketTest(
       await server.close();
     }
   },
+);
+
+const noCurl = !curlAvailable() && Deno.env.get("CI") !== "true";
+socketTest(
+  `a Hono app answers over HTTP/2 too (curl, prior knowledge)${
+    noCurl ? " (skipped: no curl)" : ""
+  }`,
+  async () => {
+    const server = ours(honoApp().fetch);
+    try {
+      const h2 = ["--http2-prior-knowledge"];
+      const hello = await waitFor(curl(...h2, `${server.url}/hello/h2?x=1`));
+      assert.equal(hello.status, 200);
+      assert.match(hello.heads, /^HTTP\/2 200/);
+      assert.equal(hello.body, "hello h2 1");
+      const posted = await waitFor(
+        curl(...h2, "-H", "content-type: application/json", "-d", '{"n":2}', `${server.url}/echo`),
+      );
+      assert.equal(posted.status, 201);
+      assert.deepEqual(JSON.parse(posted.body), { got: { n: 2 } });
+      const sse = await waitFor(curl(...h2, `${server.url}/sse`));
+      assert.equal(sse.body.split("\n\n").filter((e) => e !== "").length, 3);
+      assert.match(sse.heads, /content-type: text\/event-stream/);
+    } finally {
+      await server.close();
+    }
+  },
+  { ignore: noCurl },
 );
