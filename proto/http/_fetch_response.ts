@@ -166,8 +166,19 @@ export function writeResponse(
   response: Response,
   observer: StreamObserver,
 ): Promise<void> {
-  putHead(http, response);
   const body = staticBody(response);
+  if (body !== undefined) {
+    // Held whole (the common answer): its fields go into the head as a record, as a
+    // native `respond` does, without a headers object.
+    const fields = FAST_FIELDS ? fieldRecord(response) : null;
+    if (fields !== null) {
+      if (body !== null && http.method === "HEAD" && fields["content-length"] === undefined) {
+        fields["content-length"] = String(byteLength(body)); // what a GET would say
+      }
+      return http.respond(response.status, body ?? "", fields);
+    }
+  }
+  putHead(http, response);
   if (body === null) return http.done();
   if (body !== undefined) {
     if (http.method === "HEAD" && !http.replyHeaders.has("content-length")) {
@@ -179,6 +190,26 @@ export function writeResponse(
   const stream = response.body;
   if (stream === null) return http.done();
   return streamBody(http, stream, observer);
+}
+
+/**
+ * The response's fields as a record of lower-case names, or null if a name repeats
+ * (Set-Cookie) or the slots are not as expected: those go through a headers object.
+ */
+function fieldRecord(response: Response): Record<string, string> | null {
+  const list = fastFields(response);
+  if (list === null) return null;
+  const record: Record<string, string> = {};
+  for (let i = 0; i < list.length; i++) {
+    const field = list[i];
+    const name = lower(field[0]);
+    if (name === "transfer-encoding" || name === "keep-alive") continue;
+    // Also true for names Object.prototype has ("__proto__", "constructor"): those go
+    // through a headers object too, never into the record's prototype.
+    if (record[name] !== undefined) return null;
+    record[name] = field[1];
+  }
+  return record;
 }
 
 function streamBody(
