@@ -35,10 +35,21 @@ export async function curl(...args: string[]): Promise<CurlResult> {
     return {
       status: Number(new TextDecoder().decode(out.stdout)),
       heads: await Deno.readTextFile(`${dir}/heads`),
-      body: await Deno.readTextFile(`${dir}/body`).catch(() => ""),
+      // curl makes the body file only when a body came.
+      body: existsSync(`${dir}/body`) ? await Deno.readTextFile(`${dir}/body`) : "",
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
   }
 }
 
