@@ -11,7 +11,14 @@ import type { Socket } from "../../../net/socket.ts";
 import { withTimeout } from "../../../core/with_timeout.ts";
 import { TimeoutError } from "../../../core/errors.ts";
 import { BodyReader } from "../body.ts";
-import { BodyTooLargeError, HttpError, ProtocolError, STATUS_TEXT } from "../errors.ts";
+import {
+  BodyTooLargeError,
+  HttpError,
+  InvalidFieldError,
+  ProtocolError,
+  STATUS_TEXT,
+} from "../errors.ts";
+import { checkField } from "../field_syntax.ts";
 import { HttpHeaders, lower } from "../headers.ts";
 import type { RequestHead } from "../parse.ts";
 import { escapeHtml, HttpRequest } from "../request.ts";
@@ -254,9 +261,30 @@ export class Http2Request extends HttpRequest {
       this.status !== 304;
   }
 
-  /** The reply head's fields; `length` the body's length, or -1 if not known yet. */
+  /**
+   * The reply head's fields; `length` the body's length, or -1 if not known yet. Checks
+   * the status and the fields given as a record (an `HttpHeaders` checks on `set`) as
+   * HTTP/1.1 does: HPACK would carry CR, LF or NUL through to whoever translates the
+   * reply back to HTTP/1.1. When one is malformed, forgets the reply's fields (the error
+   * page that follows must not carry them) and throws.
+   * @throws {InvalidFieldError} before anything is sent
+   */
   #headFields(length: number): string[] {
-    const out = [":status", String(this.status)];
+    try {
+      return this.#checkedHeadFields(length);
+    } catch (e) {
+      this.#fields = null;
+      this.#headers = null;
+      throw e;
+    }
+  }
+
+  #checkedHeadFields(length: number): string[] {
+    const status = this.status;
+    if (!Number.isInteger(status) || status < 100 || status > 999) {
+      throw new InvalidFieldError(String(status), "status");
+    }
+    const out = [":status", String(status)];
     let hasLength = false;
     const headers = this.#headers;
     if (headers !== null) {
@@ -271,9 +299,11 @@ export class Http2Request extends HttpRequest {
       const fields = this.#fields;
       for (const name in fields) {
         const key = lower(name);
+        const value = fields[name];
+        checkField(key, value);
         if (CONNECTION_FIELDS.has(key)) continue;
         if (key === "content-length") hasLength = true;
-        out.push(key, fields[name]);
+        out.push(key, value);
       }
     }
     if (!hasLength && length >= 0 && this.status >= 200 && this.status !== 204) {
@@ -328,8 +358,9 @@ export class Http2Request extends HttpRequest {
   override async flush(): Promise<void> {
     const s = this.#stream;
     if (!this.#headSent) {
+      const fields = this.#headFields(-1);
       this.#headSent = true;
-      s.host.sendHeaders(s, this.#headFields(-1), false);
+      s.host.sendHeaders(s, fields, false);
     }
     const body = this.#take();
     if (body !== null && this.#bodyAllowed()) await s.host.sendData(s, body, false);
@@ -352,8 +383,14 @@ export class Http2Request extends HttpRequest {
     const size = body === null || !allowed ? 0 : body.length;
     const trailers = this.#trailerFields();
     if (!this.#headSent) {
+      let fields: string[];
+      try {
+        fields = this.#headFields(allowed ? size : this.method === "HEAD" ? -1 : 0);
+      } catch (e) {
+        this.#finished = false; // the error page that follows is the reply
+        throw e;
+      }
       this.#headSent = true;
-      const fields = this.#headFields(allowed ? size : this.method === "HEAD" ? -1 : 0);
       host.sendHeaders(s, fields, size === 0 && trailers === null);
     } else if (size === 0 && trailers === null) {
       // Head and body already went out: an empty DATA frame ends the stream.
