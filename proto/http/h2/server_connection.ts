@@ -387,6 +387,9 @@ class Http2ServerConnection implements StreamHost {
         this.#frame(h.type, h.flags, h.stream, payload);
       } catch (e) {
         if (!(e instanceof Http2StreamError)) throw e;
+        // A reset the client provoked costs what one it sends does: else malformed frames
+        // reset streams whose handlers keep running, for free (MadeYouReset, CVE-2025-8671).
+        this.#spend(this.#resets, "streams refused or reset");
         this.#resetById(h.stream, e.code);
       }
       r.skip(9 + h.length);

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { HttpServer, InvalidFieldError } from "../../../proto/http/mod.ts";
+import { ENHANCE_YOUR_CALM, PRIORITY } from "../../../proto/http/h2/constants.ts";
+import { allThreads, sleep } from "../../../mod.ts";
 import { socketTest } from "../../net/_backends.ts";
 import { H2Peer } from "./_h2_peer.ts";
 
@@ -42,3 +44,67 @@ socketTest("h2: malformed reply fields or status: 500, nothing sent, onError tol
     await server.close();
   }
 });
+
+/** Waits (bounded) until no HTTP/2 thread is left: nothing held for a connection gone. */
+async function noH2Threads(): Promise<void> {
+  const h2 = () => allThreads().filter((t) => t.name.startsWith("h2 "));
+  for (let i = 0; i < 200 && h2().length > 0; i++) await sleep(0.01);
+  assert.equal(h2().length, 0, h2().map((t) => t.name).join(", "));
+}
+
+socketTest(
+  "h2 limit: resets the client provokes (MadeYouReset) spend the reset budget",
+  async () => {
+    // Each way a client's frame makes the server reset a stream whose handler has started.
+    const provoke: Record<string, (peer: H2Peer, id: number) => void> = {
+      "WINDOW_UPDATE of 0": (peer, id) => {
+        peer.request(id, "/slow");
+        peer.out.windowUpdate(id, 0);
+      },
+      "PRIORITY of 4 bytes": (peer, id) => {
+        peer.request(id, "/slow");
+        peer.out.frame(PRIORITY, 0, id, new Uint8Array(4));
+      },
+      "DATA after END_STREAM": (peer, id) => {
+        peer.request(id, "/slow");
+        peer.data(id, "x");
+      },
+      "a body past its content-length": (peer, id) => {
+        peer.request(id, "/slow", {
+          method: "POST",
+          end: false,
+          fields: [["content-length", "1"]],
+        });
+        peer.data(id, "xy", true);
+      },
+    };
+    for (const [what, frames] of Object.entries(provoke)) {
+      // Streams are never refused here: only the provoked resets can spend the budget.
+      const server = new HttpServer({
+        onError: () => {},
+        http2: { resetBurst: 100, resetRate: 10, maxConcurrentStreams: 5000 },
+      });
+      let started = 0;
+      const slow = async () => {
+        started++;
+        await sleep(10);
+      };
+      server.route("GET", "/slow", slow);
+      server.route("POST", "/slow", slow);
+      server.listen("127.0.0.1:0");
+      const peer = await H2Peer.open(server.address);
+      try {
+        for (let id = 1; id < 2 * 1000; id += 2) frames(peer, id);
+        await peer.flushQuietly();
+        const away = await peer.goaway();
+        assert.equal(away.code, ENHANCE_YOUR_CALM, what);
+        assert.ok(away.last < 2 * 1000, `${what}: ${away.last}`);
+        assert.ok(started < 1000, `${what}: ${started} handlers`);
+      } finally {
+        peer.close();
+        await server.close();
+      }
+      await noH2Threads();
+    }
+  },
+);
