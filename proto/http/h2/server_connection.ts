@@ -740,6 +740,9 @@ class Http2ServerConnection implements StreamHost {
     }
     if (payload.length % 6 !== 0) throw new Http2Error(FRAME_SIZE_ERROR, "SETTINGS size");
     this.#spend(this.#control, "SETTINGS");
+    // The last INITIAL_WINDOW_SIZE of the frame, applied to the streams once: a frame may
+    // hold 2730 of them, and walking every stream for each is work a client gets for free.
+    let initialWindow = -1;
     for (let p = 0; p < payload.length; p += 6) {
       const key = (payload[p] << 8) | payload[p + 1];
       const value = readUint32(payload, p + 2);
@@ -754,15 +757,7 @@ class Http2ServerConnection implements StreamHost {
           if (value > MAX_WINDOW) {
             throw new Http2Error(FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE too large");
           }
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW) {
-              throw new Http2Error(FLOW_CONTROL_ERROR, "a stream window past 2^31-1");
-            }
-            if (delta > 0) s.wake();
-          }
+          initialWindow = value;
           break;
         }
         case SETTINGS_MAX_FRAME_SIZE:
@@ -775,8 +770,23 @@ class Http2ServerConnection implements StreamHost {
           break; // MAX_CONCURRENT_STREAMS (we open none), MAX_HEADER_LIST_SIZE, unknown
       }
     }
+    if (initialWindow >= 0) this.#applyInitialWindow(initialWindow);
     this.#out.settings([], true);
     this.#kick();
+  }
+
+  /** Moves every stream's send window by the change of the initial window (RFC 9113 6.9.2). */
+  #applyInitialWindow(value: number): void {
+    const delta = value - this.#peerInitialWindow;
+    this.#peerInitialWindow = value;
+    if (delta === 0) return;
+    for (const s of this.#streams.values()) {
+      s.sendWindow += delta;
+      if (s.sendWindow > MAX_WINDOW) {
+        throw new Http2Error(FLOW_CONTROL_ERROR, "a stream window past 2^31-1");
+      }
+      if (delta > 0) s.wake();
+    }
   }
 
   #windowUpdate(id: number, payload: Uint8Array): void {

@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { HttpServer, InvalidFieldError } from "../../../proto/http/mod.ts";
-import { ENHANCE_YOUR_CALM, PRIORITY } from "../../../proto/http/h2/constants.ts";
+import {
+  ACK,
+  ENHANCE_YOUR_CALM,
+  PING,
+  PRIORITY,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+} from "../../../proto/http/h2/constants.ts";
+import { Http2Stream } from "../../../proto/http/h2/_stream.ts";
 import { allThreads, sleep } from "../../../mod.ts";
 import { socketTest } from "../../net/_backends.ts";
 import { H2Peer } from "./_h2_peer.ts";
@@ -106,5 +113,54 @@ socketTest(
       }
       await noH2Threads();
     }
+  },
+);
+
+socketTest(
+  "h2 limit: INITIAL_WINDOW_SIZE repeated in a SETTINGS frame moves the streams once",
+  async () => {
+    const server = new HttpServer({ onError: () => {} });
+    server.route("POST", "/wait", async (r) => {
+      await r.body.bytes();
+      await r.respond(200, "ok");
+    });
+    server.listen("127.0.0.1:0");
+    const peer = await H2Peer.open(server.address);
+    const wake = Http2Stream.prototype.wake;
+    let wakes = 0;
+    try {
+      const streams = 20;
+      for (let i = 0; i < streams; i++) {
+        peer.request(1 + 2 * i, "/wait", {
+          method: "POST",
+          end: false,
+        });
+      }
+      await peer.flush();
+      await sleep(0.05);
+      Http2Stream.prototype.wake = function (this: Http2Stream) {
+        wakes++;
+        wake.call(this);
+      };
+      // 2730 entries (a whole 16 KiB frame), alternating; the last one raises the window by 1.
+      const pairs: [number, number][] = [];
+      for (let i = 0; i < 2730; i++) pairs.push([SETTINGS_INITIAL_WINDOW_SIZE, 65534 + (i & 1)]);
+      peer.out.settings(pairs);
+      peer.out.ping(0, new Uint8Array(8));
+      await peer.flush();
+      await peer.until((f) => f.type === PING && (f.flags & ACK) !== 0);
+      Http2Stream.prototype.wake = wake;
+      // Once per stream (the old code: once per entry per stream, 27300).
+      assert.ok(wakes <= 2 * streams, `${wakes} stream updates`);
+      // The net change was applied: the bodies still go through, the replies come.
+      for (let i = 0; i < streams; i++) peer.data(1 + 2 * i, "x", true);
+      await peer.flush();
+      for (let i = 0; i < streams; i++) assert.equal((await peer.response(1 + 2 * i)).status, 200);
+    } finally {
+      Http2Stream.prototype.wake = wake;
+      peer.close();
+      await server.close();
+    }
+    await noH2Threads();
   },
 );
