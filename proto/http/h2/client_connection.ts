@@ -48,6 +48,7 @@ import {
   SETTINGS_MAX_FRAME_SIZE,
   WINDOW_UPDATE,
 } from "./constants.ts";
+import { Budget } from "./_budget.ts";
 import { Http2Error, StreamResetError } from "./errors.ts";
 import { FrameWriter, readFrameHeader, readUint32 } from "./frames.ts";
 import { HpackDecoder, HpackEncoder } from "./hpack.ts";
@@ -78,6 +79,36 @@ export interface Http2ClientResponse {
   body: BodyReader;
   /** Ends the stream: `complete` after the body was read to its end, else it is reset. */
   release(complete: boolean): void;
+}
+
+/**
+ * What a hostile server may make an {@linkcode Http2ClientConnection} hold or do.
+ *
+ * @example
+ * ```ts
+ * import type { Http2ClientOptions } from "./client_connection.ts";
+ * import assert from "node:assert/strict";
+ * const options: Http2ClientOptions = { maxQueuedBytes: 256 * 1024, controlBurst: 200 };
+ * assert.equal(options.controlRate, undefined); // 100 per second
+ * ```
+ */
+export interface Http2ClientOptions {
+  /** The largest response body, in bytes (64 MiB). */
+  maxBodyBytes?: number;
+  /** Seconds a body read may wait for data (60). */
+  bodyTimeout?: number;
+  /**
+   * PING, SETTINGS and unknown frames a server may send in a burst (1000); past it and
+   * the rate: GOAWAY ENHANCE_YOUR_CALM, and the connection fails with {@linkcode Http2Error}.
+   */
+  controlBurst?: number;
+  /** Such frames allowed per second in the long run (100). */
+  controlRate?: number;
+  /**
+   * Bytes of frames queued for a server that does not read (1 MiB); past it the
+   * connection fails with {@linkcode Http2Error} (ENHANCE_YOUR_CALM).
+   */
+  maxQueuedBytes?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -132,6 +163,8 @@ export class Http2ClientConnection implements StreamHost {
   #blockFlags = 0;
   #closed: Error | null = null;
   #goaway = false;
+  readonly #control: Budget;
+  readonly #maxQueued: number;
 
   readonly maxBodyBytes: number;
   readonly bodyTimeout: number;
@@ -140,13 +173,16 @@ export class Http2ClientConnection implements StreamHost {
    * Starts HTTP/2 on `socket` (TLS with "h2" agreed): sends the preface and settings,
    * starts the reader and writer threads.
    * @param socket the connection
-   * @param options the largest response body and how long a body read may wait
+   * @param options the largest response body, how long a body read may wait, and what a
+   *   hostile server may make us hold (see {@linkcode Http2ClientOptions})
    */
-  constructor(socket: Socket, options: { maxBodyBytes?: number; bodyTimeout?: number } = {}) {
+  constructor(socket: Socket, options: Http2ClientOptions = {}) {
     this.#socket = socket;
     this.#reader = new SocketReader(socket, 32768);
     this.maxBodyBytes = options.maxBodyBytes ?? 64 << 20;
     this.bodyTimeout = options.bodyTimeout ?? 60;
+    this.#control = new Budget(options.controlBurst ?? 1000, options.controlRate ?? 100);
+    this.#maxQueued = options.maxQueuedBytes ?? 1 << 20;
     // The preface is not a frame: the writer sends it before the first SETTINGS.
     this.#prefix = PREFACE;
     this.#out.settings([
@@ -278,6 +314,10 @@ export class Http2ClientConnection implements StreamHost {
         }
         this.#frame(h.type, h.flags, h.stream, r.peek().subarray(9, 9 + h.length));
         r.skip(9 + h.length);
+        if (this.#out.length > this.#maxQueued) {
+          // Our answers (PING and SETTINGS ACKs) pile up: the server does not read.
+          throw new Http2Error(ENHANCE_YOUR_CALM, "the server does not read what it asks for");
+        }
         if (this.#goaway && this.#streams.size === 0) {
           this.#fail(new ClosedError("the server closed the HTTP/2 connection"));
           return;
@@ -289,6 +329,10 @@ export class Http2ClientConnection implements StreamHost {
         this.#kick();
       }
       this.#fail(e instanceof Error ? e : new Error(String(e)));
+      if (this.#out.length > this.#maxQueued && !this.#writerThread.dead) {
+        // It will not read the GOAWAY either: the writer stops and closes the socket.
+        this.#writerThread.shutdown();
+      }
       if (!(e instanceof Interrupted) && !isGone(e) && !(e instanceof Http2Error)) throw e;
     }
   }
@@ -323,9 +367,11 @@ export class Http2ClientConnection implements StreamHost {
       }
       case SETTINGS:
         if (flags & ACK) return;
+        this.#spend("SETTINGS");
         return this.#settings(payload);
       case PING:
         if (flags & ACK) return;
+        this.#spend("PING");
         this.#out.ping(ACK, payload);
         return this.#kick();
       case GOAWAY: {
@@ -362,11 +408,19 @@ export class Http2ClientConnection implements StreamHost {
       case PUSH_PROMISE:
         throw new Http2Error(PROTOCOL_ERROR, "PUSH_PROMISE although push is off");
       default:
-        return;
+        // Unknown frame types are ignored (RFC 9113 section 4.1), within the budget.
+        return this.#spend(`frames of type ${type}`);
     }
   }
 
+  /** Counts a frame that makes us work or answer: past the budget, a flood. */
+  #spend(what: string): void {
+    if (!this.#control.take()) throw new Http2Error(ENHANCE_YOUR_CALM, `too many ${what}`);
+  }
+
   #settings(payload: Uint8Array): void {
+    // The last INITIAL_WINDOW_SIZE, applied to the streams once (a frame may hold 2730).
+    let initialWindow = -1;
     for (let p = 0; p + 6 <= payload.length; p += 6) {
       const key = (payload[p] << 8) | payload[p + 1];
       const value = readUint32(payload, p + 2);
@@ -375,14 +429,17 @@ export class Http2ClientConnection implements StreamHost {
         this.#slots.wakeAll();
       } else if (key === SETTINGS_INITIAL_WINDOW_SIZE) {
         if (value > MAX_WINDOW) throw new Http2Error(FLOW_CONTROL_ERROR, "window too large");
-        const delta = value - this.#peerInitialWindow;
-        this.#peerInitialWindow = value;
-        for (const s of this.#streams.values()) {
-          s.sendWindow += delta;
-          s.wake();
-        }
+        initialWindow = value;
       } else if (key === SETTINGS_MAX_FRAME_SIZE) this.#peerMaxFrame = value;
       else if (key === SETTINGS_HEADER_TABLE_SIZE) this.#encoder.setPeerLimit(value);
+    }
+    if (initialWindow >= 0 && initialWindow !== this.#peerInitialWindow) {
+      const delta = initialWindow - this.#peerInitialWindow;
+      this.#peerInitialWindow = initialWindow;
+      for (const s of this.#streams.values()) {
+        s.sendWindow += delta;
+        s.wake();
+      }
     }
     this.#out.settings([], true);
     this.#kick();

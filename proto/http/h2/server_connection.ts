@@ -52,6 +52,7 @@ import {
   STREAM_CLOSED,
   WINDOW_UPDATE,
 } from "./constants.ts";
+import { Budget } from "./_budget.ts";
 import { Http2Error, Http2StreamError, StreamResetError } from "./errors.ts";
 import { FrameWriter, readFrameHeader, readUint32 } from "./frames.ts";
 import { HpackDecoder, HpackEncoder } from "./hpack.ts";
@@ -142,24 +143,6 @@ const CONNECTION_FIELDS = new Set([
 
 /** The connection is draining and its last stream finished. */
 class Drained extends Interrupted {}
-
-/** A token bucket: `take()` false once more than `burst` were taken faster than `rate`/s. */
-class Budget {
-  #tokens: number;
-  #at = performance.now();
-  readonly #burst: number;
-  readonly #rate: number;
-  constructor(burst: number, rate: number) {
-    this.#tokens = this.#burst = burst;
-    this.#rate = rate;
-  }
-  take(): boolean {
-    const t = performance.now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + (t - this.#at) * this.#rate / 1000);
-    this.#at = t;
-    return --this.#tokens >= 0;
-  }
-}
 
 /**
  * Serves HTTP/2 on `socket` whose client preface's first 18 bytes ("PRI * HTTP/2.0\r\n\r\n")

@@ -1,7 +1,8 @@
 /**
  * HTTP/2 defects found in review, each with the hostile input that showed it: reply
  * fields sent unchecked, resets a client provokes for free (CVE-2025-8671), SETTINGS
- * frames that make the server walk every stream many times.
+ * frames that make the server walk every stream many times, a server that floods the
+ * client with PINGs (and does not read the answers).
  */
 import assert from "node:assert/strict";
 import { HttpServer, InvalidFieldError } from "../../../proto/http/mod.ts";
@@ -13,7 +14,10 @@ import {
   SETTINGS_INITIAL_WINDOW_SIZE,
 } from "../../../proto/http/h2/constants.ts";
 import { Http2Stream } from "../../../proto/http/h2/_stream.ts";
-import { allThreads, sleep } from "../../../mod.ts";
+import { Http2ClientConnection } from "../../../proto/http/h2/client_connection.ts";
+import { FrameWriter, readFrameHeader, readUint32 } from "../../../proto/http/h2/frames.ts";
+import { Http2Error, HttpHeaders } from "../../../proto/http/mod.ts";
+import { allThreads, connectTo, sleep, withTimeout } from "../../../mod.ts";
 import { socketTest } from "../../net/_backends.ts";
 import { H2Peer } from "./_h2_peer.ts";
 
@@ -162,5 +166,100 @@ socketTest(
       await server.close();
     }
     await noH2Threads();
+  },
+);
+
+/**
+ * A hostile HTTP/2 server on loopback: SETTINGS, then PINGs (up to `maxBytes`, until the
+ * client closes). It reads what the client sends if `read`, and gives back the GOAWAY
+ * codes seen in it.
+ */
+function pingFlooder(read: boolean, maxBytes: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const goaways: number[] = [];
+  const done = (async () => {
+    const conn = await listener.accept();
+    listener.close();
+    const reading = read
+      ? (async () => {
+        // Frames parsed as they come; only an incomplete one is kept.
+        let rest = new Uint8Array(0), preface = 24;
+        const buf = new Uint8Array(65536);
+        for (;;) {
+          const n = await conn.read(buf).catch(() => null);
+          if (n === null) break;
+          const all = new Uint8Array(rest.length + n);
+          all.set(rest);
+          all.set(buf.subarray(0, n), rest.length);
+          let p = Math.min(preface, all.length);
+          preface -= p;
+          while (p + 9 <= all.length) {
+            const h = readFrameHeader(all, p);
+            if (p + 9 + h.length > all.length) break;
+            if (h.type === 7 && h.length >= 8) goaways.push(readUint32(all, p + 13));
+            p += 9 + h.length;
+          }
+          rest = all.slice(p);
+        }
+      })()
+      : null;
+    const pings = new FrameWriter();
+    pings.settings([]);
+    for (let i = 0; i < 4000; i++) pings.ping(0, new Uint8Array(8));
+    const chunk = pings.take().slice();
+    try {
+      for (let sent = 0; sent < maxBytes; sent += chunk.length) {
+        for (let off = 0; off < chunk.length;) off += await conn.write(chunk.subarray(off));
+      }
+    } catch {
+      // The client closed the connection: the flood is over.
+    }
+    if (reading !== null) await reading;
+    conn.close();
+  })();
+  return { port: (listener.addr as Deno.NetAddr).port, goaways, done };
+}
+
+const GET = { method: "GET", path: "/", authority: "x", headers: new HttpHeaders(), body: null };
+
+socketTest(
+  "h2 client: a server that floods PINGs and reads nothing fails the connection",
+  async () => {
+    const hostile = pingFlooder(false, 256 << 20);
+    const socket = await connectTo(`127.0.0.1:${hostile.port}`);
+    const c = new Http2ClientConnection(socket, { maxQueuedBytes: 64 << 10, controlBurst: 1e9 });
+    try {
+      const inFlight = await withTimeout(10, () => c.request(GET)).catch((e) => e);
+      assert.ok(inFlight instanceof Error && inFlight.name !== "TimeoutError", String(inFlight));
+      assert.ok(!c.usable);
+      const after = await withTimeout(10, () => c.request(GET)).catch((e) => e);
+      assert.ok(after instanceof Http2Error, String(after));
+      assert.equal(after.code, ENHANCE_YOUR_CALM);
+    } finally {
+      c.close();
+      socket.close(); // (so that a failing run ends the flood too)
+      await hostile.done;
+    }
+  },
+);
+
+socketTest(
+  "h2 client: a PING flood past the control budget: GOAWAY ENHANCE_YOUR_CALM",
+  async () => {
+    const hostile = pingFlooder(true, 8 << 20);
+    const socket = await connectTo(`127.0.0.1:${hostile.port}`);
+    const c = new Http2ClientConnection(socket, { controlBurst: 1000, controlRate: 100 });
+    try {
+      const e = await withTimeout(10, () => c.request(GET)).catch((e) => e);
+      assert.ok(e instanceof Error && e.name !== "TimeoutError", String(e));
+      const after = await withTimeout(10, () => c.request(GET)).catch((e) => e);
+      assert.ok(after instanceof Http2Error, String(after));
+      assert.equal(after.code, ENHANCE_YOUR_CALM);
+    } finally {
+      c.close();
+      socket.close(); // (so that a failing run ends the flood too)
+      await hostile.done;
+    }
+    assert.ok(hostile.goaways.includes(ENHANCE_YOUR_CALM), String(hostile.goaways));
   },
 );
