@@ -1,7 +1,8 @@
 /**
  * Thread groups: structured concurrency on top of threads (Trio's nurseries, Effection's
  * scopes). A group's children live inside it: the owner waits for them at the end of its
- * scope, the first failure stops the others, and nothing is lost or left running.
+ * scope, the first failure stops the others, and nothing is lost. An owner that ends
+ * without joining leaves its groups running (see {@linkcode ThreadGroup}: why).
  *
  * @module
  */
@@ -122,6 +123,14 @@ export function _shutdownGroupsSince(owner: Thread, mark: number): void {
  *   code throwing does not cancel the children by itself (a disposer is not told why
  *   its scope ends); {@linkcode ThreadGroup.run} does: its body throwing shuts the
  *   children down, waits for them and rethrows.
+ * - **An owner that ends without joining leaves its groups running.** Returning,
+ *   throwing, or dying from an error raised in it (other than `Shutdown`) outside
+ *   `join()` does not stop its children: a group may be meant to outlive the code that
+ *   made it, as an `AmqpConnection`'s reader and heartbeat threads outlive the thread
+ *   that called `connect()` and handed the connection on. Use `await using`,
+ *   {@linkcode ThreadGroup.run} or `join()` for a scope whose children must not outlive
+ *   it; {@linkcode ThreadGroup.shutdown} stops a long-lived group. A failure in a group
+ *   whose owner is gone still is not lost: it goes to the thread error hook.
  * - **Detached threads are unchanged**: plain `spawn` makes threads that belong to no
  *   group.
  *

@@ -255,6 +255,38 @@ Deno.test("nothing is swallowed: an orphaned group's failure goes to the error h
   assert.ok(reported[0][1] instanceof ThreadGroupError);
 });
 
+Deno.test("an owner that ends without joining leaves its groups running", async () => {
+  // Returning, throwing, or dying from an error raised outside join(): as the thread
+  // that calls AmqpConnection.connect() and hands the connection on.
+  const reported = await hookReports(() =>
+    inThread(async () => {
+      for (const end of ["return", "throw", "raise"] as const) {
+        let finished = false, group: ThreadGroup | undefined;
+        const owner = spawn({ name: `owner ${end}` }, async () => {
+          group = new ThreadGroup({ name: `left ${end}` });
+          group.spawn(async () => {
+            await sleep(0.05);
+            finished = true;
+          });
+          if (end === "throw") throw new Error("the owner's bug");
+          if (end === "raise") await sleep(60);
+        });
+        await sleep(0.01);
+        if (end === "raise") owner.raise(new Error("from elsewhere"));
+        if (end === "return") await owner.join();
+        else await assert.rejects(owner.join(), Error);
+        assert.ok(owner.dead);
+        assert.equal(group!.statistics().running, 1, end);
+        assert.equal(group!.statistics().state, "open", end);
+        await group!.join(); // another thread may still wait for it, or shut it down
+        assert.ok(finished, end);
+      }
+    })
+  );
+  // Only the owners' own errors (nobody joined them when they died); the children's none.
+  assert.ok(reported.every(([t]) => t.name.startsWith("owner ")), String(reported));
+});
+
 Deno.test("childErrors 'report': the group carries on and the hook gets the error", async () => {
   const reported = await hookReports(async () => {
     await inThread(async () => {
