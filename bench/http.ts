@@ -1,10 +1,17 @@
 /**
- * HTTP "hello" benchmark with wrk (Debian's), pinned to one core, each server pinned to
+ * HTTP "hello" benchmark, the load generator pinned to one core, each server pinned to
  * the other: our HttpServer on the FFI and Deno backends, Deno.serve, node:http. Median
- * of interleaved rounds (order alternating); ratios against Deno.serve of the same round.
+ * of interleaved rounds (order alternating); ratios against Deno.serve of the same round,
+ * and each server's CPU time per request.
  *
- * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]`
+ * The load generator is bench/c/http_loadgen.c by default (epoll, keep-alive, optional
+ * pipelining depth, 1 us latency histogram): wrk -t1 spends as much CPU per request as
+ * the server, so with it the benchmark measures the pair. `--loadgen=wrk` runs wrk.
+ *
+ * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]
+ *   [--depth=N] [--loadgen=c|wrk]`
  */
+import { buildNative } from "./_native.ts";
 import { progress, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
@@ -15,20 +22,66 @@ const rounds = Number(option("rounds", quick ? "1" : "3"));
 const connections = Number(option("connections", "100"));
 const threads = Number(option("threads", "1"));
 const kinds = option("servers", "ffi,deno,deno-serve,node").split(",");
+const loadgen = option("loadgen", "c");
+const depth = Number(option("depth", "1"));
+const native = loadgen === "c" ? await buildNative("http_loadgen") : "";
 const script = new URL("./http_server.ts", import.meta.url).pathname;
 const pin = (core: number, command: string[]) =>
   navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(core), ...command] : command;
 
-try {
-  await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" }).output();
-} catch {
-  console.error("bench:http needs wrk (apt-get install wrk)");
-  Deno.exit(1);
+if (loadgen === "wrk") {
+  try {
+    await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
+      .output();
+  } catch {
+    console.error("bench:http --loadgen=wrk needs wrk (apt-get install wrk)");
+    Deno.exit(1);
+  }
 }
 
 interface Result {
   rps: number;
   p99ms: number;
+  /** Server CPU (user + system) per request over the measured window, in microseconds. */
+  cpuUs: number;
+}
+
+/** User + system CPU seconds of process `pid` and its threads (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+  } catch {
+    return NaN;
+  }
+}
+
+/** One measured run of the C load generator (after its warm-up), with the server's CPU. */
+async function nativeRun(port: number, pid: number): Promise<Result> {
+  const warmup = 3;
+  const command = pin(1, [
+    native,
+    String(port),
+    String(connections),
+    String(seconds),
+    String(warmup),
+    String(depth),
+  ]);
+  const child = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
+  // The server's CPU over the measured window only (after the warm-up, before the end).
+  await new Promise((r) => setTimeout(r, warmup * 1000));
+  const cpu0 = cpuSeconds(pid);
+  await new Promise((r) => setTimeout(r, seconds * 1000 * 0.95));
+  const cpu1 = cpuSeconds(pid);
+  const out = await child.output();
+  if (!out.success) throw new Error("http_loadgen failed");
+  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  if (result.errors > 0) console.error(`http_loadgen: ${result.errors} errors`);
+  return {
+    rps: result.rps,
+    p99ms: result.p99_us / 1000,
+    cpuUs: ((cpu1 - cpu0) * 1e6) / (result.rps * seconds * 0.95),
+  };
 }
 
 async function run(kind: string): Promise<Result> {
@@ -39,6 +92,7 @@ async function run(kind: string): Promise<Result> {
   while (!text.includes("\n")) text += (await reader.read()).value ?? "";
   const port = Number(text.trim());
   try {
+    if (loadgen === "c") return await nativeRun(port, server.pid);
     const wrk = pin(1, [
       "wrk",
       `-t${threads}`,
@@ -58,9 +112,11 @@ async function run(kind: string): Promise<Result> {
         stdout: "null",
       }).output();
     }
+    const cpu0 = cpuSeconds(server.pid);
     const out = new TextDecoder().decode(
       (await new Deno.Command(wrk[0], { args: wrk.slice(1), stdout: "piped" }).output()).stdout,
     );
+    const cpu1 = cpuSeconds(server.pid);
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
     const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out);
     const p99ms = p99
@@ -69,7 +125,7 @@ async function run(kind: string): Promise<Result> {
     if (/Non-2xx|Socket errors/.test(out)) {
       console.error(`${kind}: ${out.match(/(Non-2xx.*|Socket errors.*)/)?.[0]}`);
     }
-    return { rps, p99ms };
+    return { rps, p99ms, cpuUs: ((cpu1 - cpu0) * 1e6) / (rps * seconds) };
   } finally {
     server.kill("SIGKILL");
     await server.status;
@@ -113,9 +169,14 @@ const rows: Row[] = kinds.map((kind) => {
     "req/s": Math.round(m.rps),
     "vs Deno.serve, same round": ratios(kind),
     "p99 ms": m.p99ms,
+    "server CPU us/req": m.cpuUs.toFixed(2),
   };
 });
 table(
-  `HTTP hello, wrk -t${threads} -c${connections}, median of ${rounds} x ${seconds}s (wrk on core 1, server on core 0)`,
+  `HTTP hello, ${
+    loadgen === "c"
+      ? `http_loadgen (C) -c${connections} depth ${depth}`
+      : `wrk -t${threads} -c${connections}`
+  }, median of ${rounds} x ${seconds}s (load generator on core 1, server on core 0)`,
   rows,
 );

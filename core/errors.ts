@@ -184,4 +184,82 @@ export class InParallelError extends ShrapnelError {
     for (const o of this.outcomes) if (!o.ok) errors.push(o.error);
     return errors;
   }
+  /** {@linkcode InParallelError.failures}, under `AggregateError`'s name for them. */
+  get errors(): unknown[] {
+    return this.failures;
+  }
+}
+
+/** One child's outcome in a {@linkcode ThreadGroupError}: the thread and how it ended. */
+export type ChildOutcome = Outcome & {
+  /** The child thread. */
+  readonly thread: { readonly id: number; readonly name: string };
+};
+
+/**
+ * Raised in the owner of a `ThreadGroup` when children failed: the first failure shut
+ * the other children down, and once every child had finished this error was raised with
+ * every outcome (the failures, and what each sibling live at the time returned or threw:
+ * `Shutdown` for those that were stopped). `errors` holds the failures (not the
+ * `Shutdown`s of siblings), as in an `AggregateError`.
+ *
+ * @example
+ * ```ts
+ * import { ThreadGroupError } from "./errors.ts";
+ * const e = new ThreadGroupError("g", [{ ok: false, error: new Error("x"), thread: { id: 2, name: "w" } }]);
+ * console.log(e.errors.length, e.message); // 1 "thread group \"g\": 1 of 1 children failed (w: Error: x)"
+ * ```
+ */
+export class ThreadGroupError extends ShrapnelError {
+  /** The outcome of the failed children and of every sibling live when the first failed. */
+  readonly outcomes: readonly ChildOutcome[];
+  /**
+   * Makes the error, its message naming the first failure.
+   * @param group the group's name
+   * @param outcomes the children's outcomes
+   */
+  constructor(group: string, outcomes: readonly ChildOutcome[]) {
+    const failed = outcomes.filter(isFailure);
+    const first = failed[0] === undefined || failed[0].ok ? undefined : failed[0];
+    super(
+      `thread group "${group}": ${failed.length} of ${outcomes.length} children failed` +
+        (first === undefined ? "" : ` (${first.thread.name}: ${String(first.error)})`),
+      first === undefined ? undefined : { cause: first.error },
+    );
+    this.outcomes = outcomes;
+  }
+  /** The errors of the children that failed (not the siblings' `Shutdown`), in order. */
+  get errors(): unknown[] {
+    const errors: unknown[] = [];
+    for (const o of this.outcomes) if (isFailure(o)) errors.push((o as { error: unknown }).error);
+    return errors;
+  }
+}
+
+function isFailure(o: Outcome): boolean {
+  return !o.ok && !(o.error instanceof Shutdown);
+}
+
+/**
+ * Raised by `ThreadGroup.spawn` when the group already has `maxThreads` live children
+ * and its `whenFull` option is `"refuse"`.
+ *
+ * @example
+ * ```ts
+ * import { ThreadGroupFullError } from "./errors.ts";
+ * console.log(new ThreadGroupFullError("conns", 2).message); // thread group "conns" is full (2 threads)
+ * ```
+ */
+export class ThreadGroupFullError extends ShrapnelError {
+  /** The group's bound. */
+  readonly maxThreads: number;
+  /**
+   * Makes the error.
+   * @param group the group's name
+   * @param maxThreads its bound
+   */
+  constructor(group: string, maxThreads: number) {
+    super(`thread group "${group}" is full (${maxThreads} threads)`);
+    this.maxThreads = maxThreads;
+  }
 }

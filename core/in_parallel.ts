@@ -5,7 +5,7 @@
  */
 
 import { InParallelError, type Outcome } from "./errors.ts";
-import { spawn } from "./thread.ts";
+import { ThreadGroup } from "./thread_group.ts";
 
 /** A call for {@linkcode inParallel}: a function and its arguments. */
 export type ParallelCall = readonly [
@@ -16,10 +16,12 @@ export type ParallelCall = readonly [
 /**
  * Runs each `[fn, args]` in a thread of its own and waits for all of them. Returns their
  * results in order, or throws {@linkcode InParallelError} with every item's outcome if
- * any failed.
+ * any failed (a failure does not stop the other calls). The threads are the children of
+ * a {@linkcode ThreadGroup}: none outlives the call.
  *
- * Interruption point (while joining): the interrupting error is thrown; the spawned
- * threads are not cancelled.
+ * Interruption point (while waiting): the calls still running are shut down
+ * (`Shutdown` at their blocking points) and waited for, then the interrupting error is
+ * thrown. A `withTimeout` around `inParallel` thus stops every call.
  *
  * @example
  * ```ts
@@ -31,18 +33,28 @@ export type ParallelCall = readonly [
  * ```
  */
 export async function inParallel(calls: readonly ParallelCall[]): Promise<unknown[]> {
-  const threads = calls.map(([fn, args]) => spawn(settle, fn, args ?? []));
-  const outcomes: Outcome[] = [];
-  for (const t of threads) outcomes.push(await t.join());
+  const outcomes: Outcome[] = new Array(calls.length);
+  {
+    await using group = new ThreadGroup({ name: "inParallel" });
+    for (let i = 0; i < calls.length; i++) {
+      const [fn, args] = calls[i];
+      group.spawn({ name: fn.name || `inParallel-${i}` }, settle, fn, args ?? [], outcomes, i);
+    }
+  }
   if (outcomes.some((o) => !o.ok)) throw new InParallelError(outcomes);
   return outcomes.map((o) => (o as { value: unknown }).value);
 }
 
-/** Runs one call and captures its outcome, so a failure is collected, not reported. */
-async function settle(fn: ParallelCall[0], args: readonly unknown[]): Promise<Outcome> {
+/** Runs one call and records its outcome, so a failure is collected, not reported. */
+async function settle(
+  fn: ParallelCall[0],
+  args: readonly unknown[],
+  outcomes: Outcome[],
+  i: number,
+): Promise<void> {
   try {
-    return { ok: true, value: await (fn as (...a: unknown[]) => unknown)(...args) };
+    outcomes[i] = { ok: true, value: await (fn as (...a: unknown[]) => unknown)(...args) };
   } catch (error) {
-    return { ok: false, error };
+    outcomes[i] = { ok: false, error };
   }
 }

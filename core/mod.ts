@@ -33,6 +33,12 @@ export {
   type ThreadInfo,
   ThreadLocal,
   type ThreadState,
+  traceBlockingCalls,
 } from "./thread.ts";
+export {
+  ThreadGroup,
+  type ThreadGroupOptions,
+  type ThreadGroupStatistics,
+} from "./thread_group.ts";
 export * from "./wait_for.ts";
 export { TimeoutExpired, withTimeout } from "./with_timeout.ts";

@@ -57,6 +57,12 @@ const SLICE_RESUMES = 4096;
 const SLICE_SECONDS = 0.002;
 /** The slice's clock is read only every this many drains: reading it is not free. */
 const CLOCK_EVERY = 64;
+/**
+ * The longest delay a host timer takes (2^31 - 1 ms, about 24.8 days): past it Deno
+ * warns (`TimeoutOverflowWarning`) and fires after 1 ms. A later deadline is armed in
+ * steps of this length; each step's tick finds nothing due and arms the next.
+ */
+const MAX_HOST_DELAY_MS = 2 ** 31 - 1;
 
 const immediate: (fn: () => void) => unknown = (globalThis as {
   setImmediate?: (fn: () => void) => unknown;
@@ -158,6 +164,12 @@ class Scheduler {
     this.#sliceResumes++;
     return this.#sliceLeft();
   }
+
+  /**
+   * Interruptions raised but not yet thrown, over all threads: the fast paths of blocking
+   * calls that complete at once look for their own thread's only when this is not zero.
+   */
+  interruptsPending = 0;
 
   /** The profiler's hooks, while one runs (null otherwise: one check per switch). */
   switchHooks: SwitchHooks | null = null;
@@ -298,7 +310,10 @@ class Scheduler {
     if (this.#hostTimer !== undefined) clearTimeout(this.#hostTimer);
     this.#hostTimerDeadline = next.deadline;
     // Host timers have millisecond resolution: round up so the tick never comes early.
-    this.#hostTimer = setTimeout(this.#onHostTimer, Math.ceil(delay));
+    this.#hostTimer = setTimeout(
+      this.#onHostTimer,
+      delay < MAX_HOST_DELAY_MS ? Math.ceil(delay) : MAX_HOST_DELAY_MS,
+    );
   }
 
   #disarm(): void {

@@ -10,7 +10,8 @@ import { sleepThread, sleepThreadFor } from "./sleep_timer.ts";
 import { current } from "./thread.ts";
 
 /**
- * Blocks the current thread until the monotonic clock (see `now()`) reaches `deadline`.
+ * Blocks the current thread until the monotonic clock (see `now()`) reaches `deadline`
+ * (a deadline already past is `sleep(0)`; `Infinity` sleeps until interrupted).
  *
  * Interruption point: when interrupted the sleep ends at once, its timer is removed and
  * the interrupting error is thrown.
@@ -20,6 +21,7 @@ import { current } from "./thread.ts";
  * import { now, sleepUntil, spawn } from "./mod.ts";
  * await spawn(async () => { await sleepUntil(now() + 0.01); }).join();
  * ```
+ * @throws {RangeError} if `deadline` is NaN
  * @throws {NotInThreadError} outside any thread
  */
 export function sleepUntil(deadline: number): Promise<void> {
@@ -29,8 +31,10 @@ export function sleepUntil(deadline: number): Promise<void> {
 }
 
 /**
- * Blocks the current thread for `seconds` (negative counts as 0). `sleep(0)` lets due
- * timers and every ready thread run first, then resumes.
+ * Blocks the current thread for `seconds`. `sleep(0)` lets due timers and every ready
+ * thread run first, then resumes; a negative time (`sleep(-1)`) counts as 0; `Infinity`
+ * sleeps until interrupted; any length works (deadlines past the host timer's limit of
+ * 2^31 - 1 ms, about 24.8 days, are armed in steps).
  *
  * Interruption point: when interrupted the sleep ends at once and the error is thrown.
  *
@@ -39,6 +43,7 @@ export function sleepUntil(deadline: number): Promise<void> {
  * import { sleep, spawn } from "./mod.ts";
  * await spawn(async () => { await sleep(0.01); }).join();
  * ```
+ * @throws {RangeError} if `seconds` is NaN (the promise rejects)
  * @throws {NotInThreadError} outside any thread
  */
 export function sleep(seconds: number): Promise<void> {

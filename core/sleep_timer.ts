@@ -33,6 +33,7 @@ class SleepTimer extends HeapTimer implements Wait {
  * see `TimerHeap.add` (sleeps of one duration share a lane).
  */
 export function sleepThread(thread: Thread, deadline: number, duration?: number): Promise<void> {
+  if (deadline !== deadline) return Promise.reject(new RangeError("sleepUntil(NaN)"));
   // The thread's last sleep timer, if its last wait was a sleep, serves again: a thread
   // that sleeps in a loop makes one timer, not one per sleep. It is off the heap by now
   // (it fired, or the interrupted sleep removed it).
@@ -51,6 +52,9 @@ export function sleepThread(thread: Thread, deadline: number, duration?: number)
  * lane of sleeps of that length.
  */
 export function sleepThreadFor(thread: Thread, seconds: number): Promise<void> {
+  if (seconds !== seconds) {
+    return Promise.reject(new RangeError("sleep(NaN): seconds must be a number"));
+  }
   const duration = seconds > 0 ? seconds : 0;
   return sleepThread(thread, now() + duration, duration);
 }

@@ -18,6 +18,7 @@ import {
 import { type Runnable, scheduler } from "./scheduler.ts";
 import { block, type Wait, WaitQueue } from "./sync/wait_queue.ts";
 import { sleepThreadFor } from "./sleep_timer.ts";
+import type { ThreadGroup } from "./thread_group.ts";
 
 const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4, FAILED = 5;
 const STATE_NAMES = ["new", "running", "blocked", "ready", "dead", "dead"] as const;
@@ -34,10 +35,34 @@ export interface SpawnOptions {
 /** Called when a thread dies from an error nobody was joining on. */
 export type ThreadErrorHook = (thread: Thread, error: unknown) => void;
 
+/**
+ * @internal What a thread needs of the {@linkcode ThreadGroup} it belongs to (kept as an
+ * interface so that this file does not load the group's).
+ */
+export interface GroupLink {
+  /** The group's name, for dumps. */
+  readonly name: string;
+  /** Called once when the child has finished (before the error hook is considered). */
+  _childFinished(child: Thread, result: unknown, failed: boolean): void;
+}
+
 const registry = scheduler.threads as Map<number, Thread>;
 const context = scheduler.context;
 /** In the error slot: no interruption is pending. */
 const NO_ERROR: unique symbol = Symbol("no error");
+
+/**
+ * Whether blocking calls record where they were made (see {@linkcode traceBlockingCalls}),
+ * so that a {@linkcode SimultaneousError} can show where the abandoned call came from.
+ */
+let tracing = false;
+
+/** The library's own sources: frames there are not where a call was made. */
+const LIBRARY_FRAMES = ["core/", "net/"].map((dir) => new URL(`../${dir}`, import.meta.url).href);
+
+function isCallerFrame(line: string): boolean {
+  return !LIBRARY_FRAMES.some((dir) => line.includes(dir)) && !/\((?:node|ext):/.test(line);
+}
 
 const ERROR_HOOK = Symbol("threadErrorHook");
 const defaultErrorHook: ThreadErrorHook = (thread, error) => {
@@ -45,6 +70,29 @@ const defaultErrorHook: ThreadErrorHook = (thread, error) => {
 };
 function errorHook(): ThreadErrorHook {
   return scheduler.slot(ERROR_HOOK, () => defaultErrorHook);
+}
+
+/**
+ * @internal Reports `error` for `thread` through the thread error hook in force now, on
+ * the next turn of the loop unless `handled()` says by then that somebody took it.
+ */
+export function _reportThreadError(
+  thread: Thread,
+  error: unknown,
+  handled: () => boolean = () => false,
+): void {
+  const hook = errorHook();
+  scheduler.onNextTick(() => {
+    if (!handled()) hook(thread, error);
+  });
+}
+
+/** Set by the groups' module: a thread being shut down shuts down the groups it owns. */
+let ownerShutdownHook: ((owner: Thread) => void) | undefined;
+
+/** @internal Called by `Thread.shutdown` so that groups follow their owner down. */
+export function _setOwnerShutdownHook(hook: (owner: Thread) => void): void {
+  ownerShutdownHook = hook;
 }
 
 /** What few threads need, kept apart so that a plain thread stays small. */
@@ -55,6 +103,17 @@ interface Extras {
   locals: Map<ThreadLocal<unknown>, unknown> | undefined;
   /** The profiler's account of this thread, while one runs. */
   profile: unknown;
+  /** The group this thread is a child of. */
+  group: GroupLink | undefined;
+  /** Where its current blocking call was made, while calls are traced. */
+  callSite: Error | undefined;
+  /**
+   * The resolve function of a blocking call found abandoned (a second blocking call came
+   * before it was awaited). An interruption meant for it does not reject its promise,
+   * which nobody may await (an unhandled rejection kills the process): the promise
+   * resolves with undefined and the interruption stays pending for the next blocking call.
+   */
+  abandoned: ((value: unknown) => void) | undefined;
 }
 
 /**
@@ -138,8 +197,11 @@ export class Thread<R = unknown> implements Runnable {
   join(): Promise<R> {
     const extras = this.#extrasFor();
     extras.joined = true;
-    if (this._state >= DEAD) return this.#settled();
-    const me = context.getStore() as Thread | undefined;
+    const me = liveContext();
+    if (this._state >= DEAD) {
+      const checkpoint = me?._checkpoint();
+      return checkpoint === undefined ? this.#settled() : checkpoint.then(() => this.join());
+    }
     if (me === undefined) {
       extras.outside ??= Promise.withResolvers<unknown>();
       return extras.outside.promise as Promise<R>;
@@ -164,6 +226,9 @@ export class Thread<R = unknown> implements Runnable {
       outside: undefined,
       locals: undefined,
       profile: undefined,
+      group: undefined,
+      callSite: undefined,
+      abandoned: undefined,
     };
   }
 
@@ -175,6 +240,21 @@ export class Thread<R = unknown> implements Runnable {
   /** @internal */
   _setProfile(account: unknown): void {
     this.#extrasFor().profile = account;
+  }
+
+  /** The {@linkcode ThreadGroup} this thread was spawned in, or null (a detached thread). */
+  get group(): ThreadGroup | null {
+    return (this.#extras?.group as ThreadGroup | undefined) ?? null;
+  }
+
+  /** @internal Makes the thread a child of `group` (before it starts). */
+  _setGroup(group: GroupLink): void {
+    this.#extrasFor().group = group;
+  }
+
+  /** @internal Marks the thread's outcome as taken care of (its group collects it). */
+  _claim(): void {
+    this.#extrasFor().joined = true;
   }
 
   /**
@@ -189,6 +269,7 @@ export class Thread<R = unknown> implements Runnable {
   raise(error: unknown): void {
     if (this._state >= DEAD) throw new DeadThreadError(`${this} is dead`);
     if (this._state === NEW) throw new NotStartedError(`${this} has not started`);
+    if (this.#error === NO_ERROR) scheduler.interruptsPending++;
     this.#error = error;
     if (this._state === BLOCKED) {
       this._state = WOKEN;
@@ -223,6 +304,7 @@ export class Thread<R = unknown> implements Runnable {
       return;
     }
     this.raise(new Shutdown(`${this} shut down`));
+    ownerShutdownHook?.(this);
   }
 
   /**
@@ -270,12 +352,18 @@ export class Thread<R = unknown> implements Runnable {
       // The wait stays until the next one replaces it: a sleep can reuse its timer.
       this.#slot = null;
       this._state = RUNNING;
-      if (error !== NO_ERROR) {
+      if (error === NO_ERROR) {
+        resolve(value);
+      } else if (this.#extras?.abandoned === resolve) {
+        // Nobody awaits this call's promise: rejecting it would be an unhandled
+        // rejection (a dead process). The interruption waits for the next blocking call.
+        wait?._interrupted();
+        resolve(undefined);
+      } else {
         this.#error = NO_ERROR;
+        scheduler.interruptsPending--;
         wait?._interrupted();
         resolve(new Rejection(error));
-      } else {
-        resolve(value);
       }
     } else if (this._state === NEW) {
       start(this);
@@ -301,6 +389,11 @@ export class Thread<R = unknown> implements Runnable {
     return this._state === BLOCKED;
   }
 
+  /** @internal Whether an interruption waits for the thread's next blocking call. */
+  get _hasPendingInterrupt(): boolean {
+    return this.#error !== NO_ERROR && this._state === RUNNING;
+  }
+
   /**
    * @internal Blocks the calling thread (which must be this one) until `_wake` (the
    * promise resolves with the value) or `raise` (it rejects with the error, after
@@ -309,23 +402,18 @@ export class Thread<R = unknown> implements Runnable {
   _suspend(wait: Wait | null): Promise<unknown> {
     if (this._state !== RUNNING) {
       wait?._interrupted();
-      // A thread waits on one thing at a time: a second blocking call started before
-      // the first was awaited would steal its wake.
-      return Promise.reject(
-        new SimultaneousError(
-          `${this} is already waiting on ${String(this.waitingOn)}; ` +
-            "await one blocking call before starting another, or spawn a thread per wait",
-        ),
-      );
+      return Promise.reject(this.#simultaneous());
     }
     const error = this.#error;
     if (error !== NO_ERROR) {
       this.#error = NO_ERROR;
+      scheduler.interruptsPending--;
       wait?._interrupted();
       return Promise.reject(error);
     }
     this._state = BLOCKED;
     this.#wait = wait;
+    if (tracing) this.#extrasFor().callSite = new Error("the abandoned blocking call");
     const promise = new Promise((resolve) => {
       this.#resolve = resolve;
     });
@@ -333,6 +421,49 @@ export class Thread<R = unknown> implements Runnable {
     scheduler.flush(); // threads this one spawned (or woke past the slice) run now
     if (--scheduler.active === 0) scheduler.quiescent();
     return promise;
+  }
+
+  /**
+   * A thread waits on one thing at a time: a second blocking call started before the
+   * first was awaited would steal its wake. The first may be abandoned (see
+   * `Extras.abandoned`).
+   */
+  #simultaneous(): SimultaneousError {
+    const site = this.#extras?.callSite;
+    const waitingOn = String(this._state === BLOCKED ? this.waitingOn : this.#wait?._reason);
+    this.#extrasFor().abandoned = this.#resolve;
+    let where = "";
+    if (site !== undefined) {
+      const caller = (site.stack ?? "").split("\n").slice(1).find(isCallerFrame);
+      where = ` (made ${caller?.trim() ?? "in a frame not recorded"}; see this error's cause)`;
+    } else if (!tracing) {
+      tracing = true;
+      where = " (from now on blocking calls are traced: the next SimultaneousError shows " +
+        "where the abandoned call was made; call traceBlockingCalls() first to see this one)";
+    }
+    return new SimultaneousError(
+      `${this} is already waiting on ${waitingOn}, a blocking call that was not awaited` +
+        `${where}; await one blocking call before starting another, or spawn a thread per wait`,
+      site === undefined ? undefined : { cause: site },
+    );
+  }
+
+  /**
+   * @internal The checkpoint of a blocking call that can complete without blocking (an
+   * item already queued, a lock free, a thread already dead). Returns undefined when the
+   * call may complete now; otherwise a promise the call must return after which it
+   * retries: the rejection with a pending interruption (taken before the call takes
+   * anything), a `SimultaneousError` if an earlier blocking call is still pending, or a
+   * yield when the thread has used up the scheduler's slice.
+   */
+  _checkpoint(): Promise<void> | undefined {
+    if (this._state !== RUNNING || this.#error !== NO_ERROR) {
+      return this._suspend(null) as Promise<void>; // throws what is pending
+    }
+    if (scheduler.charge()) return undefined;
+    const resumed = this._suspend(null);
+    this._requeue();
+    return resumed as Promise<void>;
   }
 
   /** @internal Wakes the blocked thread with `value`; false if it was not blocked. */
@@ -355,7 +486,10 @@ export class Thread<R = unknown> implements Runnable {
 
   /** @internal Drops a pending interruption if it matches (a timeout that lost the race). */
   _cancelPending(match: (error: unknown) => boolean): void {
-    if (this.#error !== NO_ERROR && match(this.#error)) this.#error = NO_ERROR;
+    if (this.#error !== NO_ERROR && match(this.#error)) {
+      this.#error = NO_ERROR;
+      scheduler.interruptsPending--;
+    }
   }
 
   /** @internal The thread's locals, created on first write. */
@@ -386,11 +520,15 @@ export class Thread<R = unknown> implements Runnable {
     this.#fn = undefined;
     this.#resolve = undefined;
     this.#wait = null;
-    this.#error = NO_ERROR;
+    if (this.#error !== NO_ERROR) {
+      this.#error = NO_ERROR;
+      scheduler.interruptsPending--;
+    }
     if (registry.get(this.id) === this) registry.delete(this.id);
     const extras = this.#extras;
     if (extras !== undefined) {
       extras.locals = undefined;
+      extras.group?._childFinished(this, result, failed);
       extras.joiners?.wakeAll();
       if (extras.outside !== undefined) {
         if (failed) extras.outside.reject(result);
@@ -472,6 +610,19 @@ export function spawn(
   first: SpawnOptions | Fn<unknown[], unknown>,
   ...rest: unknown[]
 ): Thread {
+  const thread = _createThread(first, rest);
+  scheduler.enqueue(thread);
+  return thread;
+}
+
+/**
+ * @internal Makes a thread as `spawn` does without starting it (a group may hold it);
+ * `_startThread` starts it.
+ */
+export function _createThread(
+  first: SpawnOptions | Fn<unknown[], unknown>,
+  rest: unknown[],
+): Thread {
   let fn: Fn<unknown[], unknown>, args: unknown[], name: string | undefined;
   if (typeof first === "function") {
     fn = first as Fn<unknown[], unknown>;
@@ -484,8 +635,12 @@ export function spawn(
   }
   const thread = new Thread(fn, args, name ?? fn.name ?? "");
   if (thread.name === "") thread.name = `thread-${thread.id}`;
-  scheduler.enqueue(thread);
   return thread;
+}
+
+/** @internal Starts a thread made by `_createThread` (when the caller next blocks or yields). */
+export function _startThread(thread: Thread): void {
+  if (thread._state === NEW) scheduler.enqueue(thread);
 }
 
 /**
@@ -530,7 +685,17 @@ export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
  * ```
  */
 export function current(): Thread | null {
-  return (context.getStore() as Thread | undefined) ?? null;
+  return liveContext() ?? null;
+}
+
+/**
+ * The thread whose async context the caller runs in, unless that thread has finished:
+ * a callback a thread left behind (a timer, a promise reaction, a module loaded on its
+ * behalf) runs in the thread's context after its end, and is then in no thread at all.
+ */
+function liveContext(): Thread | undefined {
+  const t = context.getStore() as Thread | undefined;
+  return t === undefined || t._state < DEAD ? t : undefined;
 }
 
 /**
@@ -539,7 +704,7 @@ export function current(): Thread | null {
  * @throws {NotInThreadError} outside any thread
  */
 export function currentFor(operation: string): Thread {
-  const t = context.getStore() as Thread | undefined;
+  const t = liveContext();
   if (t === undefined) throw new NotInThreadError(operation);
   return t;
 }
@@ -592,6 +757,39 @@ export function setThreadErrorHook(hook: ThreadErrorHook): ThreadErrorHook {
   return old;
 }
 
+/**
+ * Turns on (or off) recording where each blocking call is made, so that a
+ * {@linkcode SimultaneousError} (a blocking call made while an earlier one was not
+ * awaited) names the line of the abandoned call and carries its stack as `cause`.
+ * Recording costs a stack capture per blocking call (about a microsecond), so it is off
+ * until the first `SimultaneousError` of the process turns it on. Returns the old setting.
+ *
+ * @example
+ * ```ts
+ * import { traceBlockingCalls } from "./mod.ts";
+ * const old = traceBlockingCalls(true);
+ * traceBlockingCalls(old);
+ * ```
+ */
+export function traceBlockingCalls(on: boolean): boolean {
+  const old = tracing;
+  tracing = on;
+  return old;
+}
+
+/**
+ * @internal A pending interruption of the calling thread, taken and returned as a
+ * rejection; undefined if none (one load when no thread has one pending). For the
+ * fast paths of blocking calls that do not otherwise look the thread up (sockets).
+ */
+export function _takePendingInterrupt(): Promise<never> | undefined {
+  if (scheduler.interruptsPending === 0) return undefined;
+  const me = liveContext();
+  return me !== undefined && me._hasPendingInterrupt
+    ? me._suspend(null) as Promise<never>
+    : undefined;
+}
+
 /** One row of {@linkcode threadDump}. */
 export interface ThreadInfo {
   /** The thread's id. */
@@ -602,6 +800,8 @@ export interface ThreadInfo {
   state: ThreadState;
   /** A description of what it waits on, if blocked. */
   waitingOn: string | null;
+  /** The name of the {@linkcode ThreadGroup} it belongs to, or null (a detached thread). */
+  group: string | null;
 }
 
 /**
@@ -619,6 +819,7 @@ export function threadDump(): ThreadInfo[] {
     name: t.name,
     state: t.state,
     waitingOn: t.waitingOn === null ? null : String(t.waitingOn),
+    group: t.group?.name ?? null,
   }));
 }
 

@@ -21,15 +21,25 @@ export interface InetAddress {
 export interface UnixAddress {
   /** "unix". */
   family: "unix";
-  /** The socket file's path ("" for an unnamed socket). */
+  /**
+   * The socket file's path ("" for an unnamed socket). On Linux a path starting with
+   * "\0" is a name in the abstract namespace, every one of its bytes significant (FFI
+   * backend); no other path may contain "\0".
+   */
   path: string;
 }
 
 /** Any socket address. */
 export type Address = InetAddress | UnixAddress;
 
-/** Size of the shim's portable address buffer. */
-export const ADDRESS_BUFFER_SIZE = 128;
+/** Size of the shim's portable address buffer (ADDR_BUF_SIZE in ffi/shim.c). */
+export const ADDRESS_BUFFER_SIZE = 136;
+
+/** Where a unix path starts in the address buffer; its length is at offset 2. */
+const PATH_OFFSET = 24;
+
+/** sizeof(sockaddr_un.sun_path): 104 on macOS and the BSDs, 108 on Linux. */
+const SUN_PATH_SIZE = Deno.build.os === "linux" || Deno.build.os === "android" ? 108 : 104;
 
 const FAMILY_CODE = { ipv4: 4, ipv6: 6, unix: 1 } as const;
 
@@ -188,39 +198,74 @@ export function isIpLiteral(host: string): boolean {
 }
 
 /**
- * Writes `address` (with an IP literal host) into a shim address buffer.
- * @throws {TypeError} if the host is not an IP literal of the address's family
+ * The bytes of a unix socket path, checked: a path (no NUL, at most 103 bytes on macOS,
+ * 107 on Linux) or, on Linux, an abstract name (a leading NUL, at most 108 bytes).
+ * @throws {TypeError} for an embedded NUL, an abstract name outside Linux, or a path too long
+ */
+function unixPathBytes(text: string): Uint8Array {
+  const path = new TextEncoder().encode(text);
+  const abstract = path.length > 0 && path[0] === 0;
+  if (abstract && SUN_PATH_SIZE !== 108) {
+    throw new TypeError(`abstract unix socket names ("\\0...") exist only on Linux`);
+  }
+  if (!abstract && path.includes(0)) {
+    throw new TypeError(`unix socket path contains a NUL byte: ${JSON.stringify(text)}`);
+  }
+  const max = abstract ? SUN_PATH_SIZE : SUN_PATH_SIZE - 1;
+  if (path.length > max) {
+    throw new TypeError(
+      `unix socket ${abstract ? "name" : "path"} too long (${path.length} bytes, at most ${max})`,
+    );
+  }
+  return path;
+}
+
+/**
+ * Writes `address` (with an IP literal host) into a shim address buffer of
+ * {@linkcode ADDRESS_BUFFER_SIZE} bytes.
+ * @throws {TypeError} if the host is not an IP literal of the address's family, the port
+ *   or scope id out of range, or a unix
+ *   path is not one the system can take (see {@linkcode UnixAddress.path})
  */
 export function encodeAddress(address: Address, out: Uint8Array): Uint8Array {
   out.fill(0);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setUint16(0, FAMILY_CODE[address.family], true);
   if (address.family === "unix") {
-    const path = new TextEncoder().encode(address.path);
-    if (path.length > ADDRESS_BUFFER_SIZE - 25) {
-      throw new TypeError(`unix socket path too long: ${address.path}`);
-    }
-    out.set(path, 24);
+    const path = unixPathBytes(address.path);
+    view.setUint16(2, path.length, true);
+    out.set(path, PATH_OFFSET);
     return out;
   }
   const bytes = address.family === "ipv4" ? ipv4Bytes(address.host) : ipv6Bytes(address.host);
   if (bytes === undefined) {
     throw new TypeError(`"${address.host}" is not an ${address.family} address`);
   }
-  view.setUint16(2, address.port, true);
-  view.setUint32(4, address.scopeId ?? 0, true);
+  const { port, scopeId = 0 } = address;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`bad port ${port}: an integer from 0 to 65535`);
+  }
+  if (!Number.isInteger(scopeId) || scopeId < 0 || scopeId > 0xffffffff) {
+    throw new TypeError(`bad IPv6 scope id ${scopeId}`);
+  }
+  view.setUint16(2, port, true);
+  view.setUint32(4, scopeId, true);
   out.set(bytes, 8);
   return out;
 }
 
-/** Reads a shim address buffer. */
+/**
+ * Reads a shim address buffer. A nameless peer (an unbound unix datagram sender: family
+ * code 0) reads as the unnamed unix address.
+ */
 export function decodeAddress(buf: Uint8Array): Address {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const code = view.getUint16(0, true);
+  if (code === 0) return { family: "unix", path: "" };
   if (code === 1) {
-    let end = 24;
-    while (end < buf.length && buf[end] !== 0) end++;
-    return { family: "unix", path: new TextDecoder().decode(buf.subarray(24, end)) };
+    const length = Math.min(view.getUint16(2, true), buf.length - PATH_OFFSET);
+    const path = buf.subarray(PATH_OFFSET, PATH_OFFSET + length);
+    return { family: "unix", path: new TextDecoder().decode(path) };
   }
   const port = view.getUint16(2, true);
   if (code === 6) {

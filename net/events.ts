@@ -14,6 +14,7 @@ import { waitFor } from "../core/wait_for.ts";
 import { activePoller } from "./backend.ts";
 import { UnsupportedOperation } from "./errors.ts";
 import { ERR, type FfiPoller, HUP, type Pollable, READ, WRITE } from "./ffi_poller.ts";
+import { checkSize } from "./_io_lengths.ts";
 
 class SignalWait implements Wait {
   readonly _reason: string;
@@ -74,6 +75,7 @@ class Watched implements Pollable {
   _writer: Thread | null = null;
   _readable = true;
   _hup = false;
+  _token = 0;
   constructor(fd: number) {
     this.fd = fd;
   }
@@ -82,13 +84,26 @@ class Watched implements Pollable {
   }
 }
 
-async function waitOnFd(poller: FfiPoller, fd: number, direction: number): Promise<void> {
+/**
+ * Waits until `fd` is ready in `direction`. A wake is only a hint: readiness is confirmed
+ * with a poll of the fd itself before the wait returns. `owned`: the fd is ours (a pidfd,
+ * a watch), closed with the poller if the worker ends; a foreign fd is only watched.
+ */
+async function waitOnFd(
+  poller: FfiPoller,
+  fd: number,
+  direction: number,
+  owned: boolean,
+): Promise<void> {
   const target = new Watched(fd);
-  poller.register(target, direction);
+  poller.register(target, direction, owned);
   try {
-    const ready = poller.shim.sh_ready(fd, direction);
-    if (ready < 0) throw poller.error(-ready, "poll", `fd ${fd}`);
-    if ((ready & (direction | HUP | ERR)) === 0) await poller.wait(target, direction);
+    for (;;) {
+      const ready = poller.shim.sh_ready(fd, direction);
+      if (ready < 0) throw poller.error(-ready, "poll", `fd ${fd}`);
+      if ((ready & (direction | HUP | ERR)) !== 0) return;
+      await poller.wait(target, direction);
+    }
   } finally {
     poller.unregister(target);
   }
@@ -111,6 +126,7 @@ async function waitOnFd(poller: FfiPoller, fd: number, direction: number): Promi
  * ```
  * @throws {UnsupportedOperation} for a bare pid on the Deno backend
  * @throws {SocketError} ESRCH if there is no such process
+ * @throws {RangeError} if a pid is not a positive integer below 2^31
  */
 export async function waitForProcessExit(target: number | Deno.ChildProcess): Promise<ProcessExit> {
   if (typeof target !== "number") {
@@ -125,10 +141,11 @@ export async function waitForProcessExit(target: number | Deno.ChildProcess): Pr
   if (poller === null) {
     throw new UnsupportedOperation("waitForProcessExit(pid)", "deno", "pass a Deno.ChildProcess");
   }
+  if (checkSize(target, "a pid") === 0) throw new RangeError("a pid must be positive, not 0");
   const fd = poller.shim.sh_process_watch(target);
   if (fd < 0) throw poller.error(-fd, "process_watch", `pid ${target}`);
   try {
-    await waitOnFd(poller, fd, READ);
+    await waitOnFd(poller, fd, READ, true);
   } finally {
     poller.shim.sh_close(fd);
   }
@@ -191,16 +208,21 @@ export interface FileChange {
  * }).join();
  * ```
  * @throws {SocketError} ENOENT if the path does not exist
+ * @throws {TypeError} if the path contains a NUL byte (no file has such a name)
  */
 export async function waitForFileChange(path: string): Promise<FileChange> {
+  if (path.includes("\0")) {
+    throw new TypeError(`a file path cannot contain NUL: ${JSON.stringify(path)}`);
+  }
   const poller = activePoller();
   if (poller === null) return await watchWithDeno(path);
-  const fd = poller.shim.sh_file_watch(new TextEncoder().encode(path + "\0"));
+  const bytes = new TextEncoder().encode(path);
+  const fd = poller.shim.sh_file_watch(bytes, bytes.length);
   if (fd < 0) throw poller.error(-fd, "file_watch", path);
   try {
     let bits = 0;
     while (bits === 0) {
-      await waitOnFd(poller, fd, READ);
+      await waitOnFd(poller, fd, READ, true);
       bits = poller.shim.sh_file_changes(fd);
     }
     return {
@@ -257,11 +279,13 @@ async function watchWithDeno(path: string): Promise<FileChange> {
  * await spawn(() => waitForFdRead(0)).join(); // stdin has input
  * ```
  * @throws {UnsupportedOperation} on the Deno backend
+ * @throws {RangeError} if `fd` is not a descriptor number
+ * @throws {SocketError} EEXIST if a shrapnel socket owns the fd
  */
 export async function waitForFdRead(fd: number): Promise<void> {
   const poller = activePoller();
   if (poller === null) throw new UnsupportedOperation("waitForFdRead", "deno", "use --allow-ffi");
-  await waitOnFd(poller, fd, READ);
+  await waitOnFd(poller, checkSize(fd, "a file descriptor"), READ, false);
 }
 
 /**
@@ -275,9 +299,11 @@ export async function waitForFdRead(fd: number): Promise<void> {
  * await spawn(() => waitForFdWrite(1)).join();
  * ```
  * @throws {UnsupportedOperation} on the Deno backend
+ * @throws {RangeError} if `fd` is not a descriptor number
+ * @throws {SocketError} EEXIST if a shrapnel socket owns the fd
  */
 export async function waitForFdWrite(fd: number): Promise<void> {
   const poller = activePoller();
   if (poller === null) throw new UnsupportedOperation("waitForFdWrite", "deno", "use --allow-ffi");
-  await waitOnFd(poller, fd, WRITE);
+  await waitOnFd(poller, checkSize(fd, "a file descriptor"), WRITE, false);
 }

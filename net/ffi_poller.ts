@@ -57,12 +57,21 @@ const ERRNO_NAMES = [
   "ENAMETOOLONG",
   "EDESTADDRREQ",
   "ENETDOWN",
+  "EEXIST",
+  "EPROTO",
+  "ENOPROTOOPT",
 ] as const;
 
 /** Something registered with the poller: a socket or a watched kernel object. */
 export interface Pollable {
   /** The file descriptor. */
   readonly fd: number;
+  /**
+   * @internal The registration's token, set by {@linkcode FfiPoller.register}: events
+   * carry it, and one that does not match the fd's current registration is stale (it was
+   * harvested before its fd was closed and the number reused) and is dropped.
+   */
+  _token: number;
   /** The thread waiting to read, if any. @internal */
   _reader: Thread | null;
   /** The thread waiting to write, if any. @internal */
@@ -92,6 +101,8 @@ export interface PollerStatistics {
   idleEvents: number;
   /** Threads waiting on I/O now. */
   waiting: number;
+  /** Events dropped as stale: for an fd closed (and maybe reused) since they were taken. */
+  stale: number;
 }
 
 /**
@@ -102,6 +113,9 @@ export const SPIN_SECONDS = 0.0002;
 
 /** After this many calls in a row on one socket that did not block, the thread yields. */
 export const SELFISHNESS = 16;
+
+/** Events one poll harvests at most (MAX_EVENTS in ffi/shim.c). */
+const MAX_EVENTS = 256;
 
 /** A thread's wait for one direction of one fd. */
 class IOWait implements Wait {
@@ -127,25 +141,42 @@ export class FfiPoller implements LoopHook {
   readonly shim: Shim;
   /** errno value -> name, for this platform. */
   readonly errnoNames: Map<number, string> = new Map();
-  /** This platform's EAGAIN (and EWOULDBLOCK) values. */
+  /** This platform's EAGAIN. */
   readonly EAGAIN: number;
+  /** This platform's EWOULDBLOCK (EAGAIN's value on most). */
   readonly EWOULDBLOCK: number;
+  /** This platform's EINPROGRESS. */
   readonly EINPROGRESS: number;
+  /** This platform's EINTR. */
   readonly EINTR: number;
-  #ep: number;
-  #wakeFd: number;
+  /** This platform's EBADF. */
+  readonly EBADF: number;
+  /** This platform's EEXIST. */
+  readonly EEXIST: number;
+  /** The shim's handle of this poller (its sets, buffer and owned fds). */
+  #handle: number;
   #byFd: (Pollable | undefined)[] = [];
+  #nextToken = 1;
   #waiting = 0;
-  #events = new Int32Array(512);
-  #idleEvents = new Int32Array(512);
-  /** Where the helper thread's poll writes: the shim's memory (see sh_events_alloc). */
-  #idleOut: Deno.PointerObject | null = null;
+  /** (fd, token, flags) triples of the synchronous polls. */
+  #events = new Int32Array(3 * MAX_EVENTS);
+  #idleEvents = new Int32Array(3 * MAX_EVENTS);
+  /** Where the helper thread's wait writes: the shim's memory (see sh_poller_events). */
+  #idleOut: Deno.PointerObject;
   #idlePending = false;
   #lastEvent = 0;
-  #stats = { polls: 0, events: 0, idleWaits: 0, idleEvents: 0 };
+  #stats = { polls: 0, events: 0, idleWaits: 0, idleEvents: 0, stale: 0 };
   #idle: Promise<void> | null = null;
   #hookRemover: (() => void) | null = null;
+  /** Set when a poll failed: the poller cannot wait any more, and says why. */
+  #broken: Error | null = null;
+  #closed = false;
 
+  /**
+   * Makes a poller (its sets in the shim), owned by the calling worker: torn down when it
+   * ends. The process's own is {@linkcode ffiPoller}'s.
+   * @throws {SocketError} if the shim cannot make the sets (EMFILE...)
+   */
   constructor(shim: Shim) {
     this.shim = shim;
     const count = shim.sh_errno_count();
@@ -157,11 +188,14 @@ export class FfiPoller implements LoopHook {
     this.EWOULDBLOCK = shim.sh_errno(1);
     this.EINPROGRESS = shim.sh_errno(2);
     this.EINTR = shim.sh_errno(3);
-    const wake = new Int32Array(1);
-    const ep = shim.sh_poller_create(new Uint8Array(wake.buffer));
-    if (ep < 0) throw this.error(-ep, "poller_create");
-    this.#ep = ep;
-    this.#wakeFd = wake[0];
+    this.EBADF = shim.sh_errno(ERRNO_NAMES.indexOf("EBADF"));
+    this.EEXIST = shim.sh_errno(ERRNO_NAMES.indexOf("EEXIST"));
+    const handle = shim.sh_poller_create();
+    if (handle < 0) throw this.error(-handle, "poller_create");
+    this.#handle = handle;
+    const out = shim.sh_poller_events(handle);
+    if (out === null) throw this.error(this.EBADF, "poller_events");
+    this.#idleOut = out;
     installShimClock(shim);
   }
 
@@ -175,20 +209,38 @@ export class FfiPoller implements LoopHook {
     return SocketError.from(this.errnoNames.get(errno) ?? `errno ${errno}`, syscall, detail);
   }
 
-  /** Registers `target`'s fd, edge-triggered, for the given directions. */
-  register(target: Pollable, directions = READ | WRITE): void {
-    const r = this.shim.sh_poller_add(this.#ep, target.fd, directions);
-    if (r < 0) throw this.error(-r, "poller_add");
-    this.#byFd[target.fd] = target;
+  /**
+   * Registers `target`'s fd, edge-triggered, for the given directions, with a fresh token.
+   * `owned`: the fd is the poller's (a socket's, a watch's), closed with it if its worker
+   * ends; false for a foreign fd only watched for a while.
+   * @throws {SocketError} EEXIST if the fd is registered already (here, or owned by the
+   *   poller of another worker)
+   */
+  register(target: Pollable, directions = READ | WRITE, owned = true): void {
+    const fd = target.fd;
+    if (this.#byFd[fd] !== undefined) throw this.error(this.EEXIST, "poller_add", `fd ${fd}`);
+    const token = this.#nextToken;
+    this.#nextToken = token === 0x7fffffff ? 1 : token + 1;
+    const r = this.shim.sh_poller_add(this.#handle, fd, token, directions, owned ? 1 : 0);
+    if (r < 0) throw this.error(-r, "poller_add", `fd ${fd}`);
+    target._token = token;
+    this.#byFd[fd] = target;
+  }
+
+  /** Whether `target` is registered (its fd is watched for it now). */
+  registered(target: Pollable): boolean {
+    return this.#byFd[target.fd] === target;
   }
 
   /**
    * Forgets `target` before its fd is closed: threads waiting on it get
-   * {@linkcode ClosedError} at their blocking point.
+   * {@linkcode ClosedError} at their blocking point. A target not registered (or no
+   * longer) is left alone, and so is whatever now holds its fd number.
    */
   unregister(target: Pollable): void {
-    if (this.#byFd[target.fd] === target) this.#byFd[target.fd] = undefined;
-    this.shim.sh_poller_del(this.#ep, target.fd);
+    if (this.#byFd[target.fd] !== target) return;
+    this.#byFd[target.fd] = undefined;
+    this.shim.sh_poller_del(this.#handle, target.fd);
     for (const t of [target._reader, target._writer]) {
       if (t !== null && !t.dead) t.raise(new ClosedError(`${target} was closed`));
     }
@@ -200,10 +252,12 @@ export class FfiPoller implements LoopHook {
    * Interruption point: when interrupted the wait is withdrawn and the error thrown.
    * @throws {SimultaneousError} if another thread already waits on that direction
    * @throws {NotInThreadError} outside any thread
+   * @throws {SocketError} if polling failed (the poller is broken: every wait gets this)
    */
   wait(target: Pollable, direction: number): Promise<unknown> {
     const me = current();
     if (me === null) return Promise.reject(new NotInThreadError("socket wait"));
+    if (this.#broken !== null) return Promise.reject(this.#broken);
     const waiting = direction === READ ? target._reader : target._writer;
     if (waiting !== null && waiting !== me) {
       return Promise.reject(
@@ -233,6 +287,29 @@ export class FfiPoller implements LoopHook {
     if (this.#waiting === 0) scheduler.wakeLoop();
   }
 
+  /**
+   * Tears the poller down at once, as happens by itself when its worker ends: every fd it
+   * owns is closed (its sockets and watches), its helper wait is woken, and threads
+   * waiting on it get {@linkcode ClosedError}. For pollers made apart from the
+   * process's own ({@linkcode ffiPoller}), which lives as long as its worker. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new ClosedError("the FFI poller was closed");
+    this.#broken = error;
+    for (const target of this.#byFd) {
+      if (target === undefined) continue;
+      for (const t of [target._reader, target._writer]) {
+        if (t !== null && !t.dead) t.raise(error);
+      }
+    }
+    this.#byFd = [];
+    this.shim.sh_poller_close(this.#handle);
+    this.#hookRemover?.();
+    this.#hookRemover = null;
+  }
+
   /** Threads currently waiting on I/O. */
   get waiting(): number {
     return this.#waiting;
@@ -241,7 +318,7 @@ export class FfiPoller implements LoopHook {
   /** @internal Each loop turn: poll at once; block (on a helper thread) only when idle. */
   onTick(idle: boolean): void {
     if (this.#waiting === 0) {
-      if (this.#idlePending) this.shim.sh_poller_wake(this.#ep, this.#wakeFd);
+      if (this.#idlePending) this.shim.sh_poller_wake(this.#handle);
       return;
     }
     if (this.#pollNow() > 0) {
@@ -261,8 +338,13 @@ export class FfiPoller implements LoopHook {
 
   /** A synchronous poll (timeout 0); dispatches what it finds and returns how many. */
   #pollNow(): number {
-    const n = this.shim.sh_poller_wait(this.#ep, this.#wakeFd, this.#events, 256, 0);
+    if (this.#broken !== null) return 0;
+    const n = this.shim.sh_poller_poll(this.#handle, this.#events, MAX_EVENTS);
     this.#stats.polls++;
+    if (n < 0) {
+      this.#fail(n, "poller_poll");
+      return 0;
+    }
     if (n > 0) {
       this.#stats.events += n;
       this.#lastEvent = now();
@@ -277,7 +359,7 @@ export class FfiPoller implements LoopHook {
    */
   async quiesce(): Promise<void> {
     while (this.#idle !== null && this.#waiting === 0) {
-      this.shim.sh_poller_wake(this.#ep, this.#wakeFd);
+      this.shim.sh_poller_wake(this.#handle);
       await this.#idle;
     }
   }
@@ -290,30 +372,48 @@ export class FfiPoller implements LoopHook {
   #idleWait(): void {
     this.#idlePending = true;
     this.#stats.idleWaits++;
-    const out = this.#idleOut ??= this.shim.sh_events_alloc(256);
-    if (out === null) throw new RangeError("the shim could not allocate a poll buffer");
-    this.#idle = this.shim.sh_poller_wait_idle(this.#ep, this.#wakeFd, out, 256, -1)
-      .then(
-        (n) => {
-          this.#idlePending = false;
-          this.#idle = null;
-          if (n > 0) {
-            this.#stats.idleEvents += n;
-            const events = this.#idleEvents.subarray(0, 2 * n);
-            Deno.UnsafePointerView.copyInto(out, events);
-            this.#dispatch(events, n);
-          }
-          scheduler.wakeLoop();
-        },
-      );
+    const out = this.#idleOut;
+    this.#idle = this.shim.sh_poller_wait(this.#handle).then((n) => {
+      this.#idlePending = false;
+      this.#idle = null;
+      if (this.#closed) return; // the shim's buffer went with the poller
+      if (n < 0) {
+        this.#fail(n, "poller_wait");
+      } else if (n > 0) {
+        this.#stats.idleEvents += n;
+        const events = this.#idleEvents.subarray(0, 3 * n);
+        Deno.UnsafePointerView.copyInto(out, events);
+        this.#dispatch(events, n);
+      }
+      scheduler.wakeLoop();
+    });
+  }
+
+  /**
+   * A poll failed (the shim maps EINTR to 0, so this is a broken poller: its sets closed
+   * under it, or out of memory): waiting would spin or hang, so every waiting thread and
+   * every later wait gets the error.
+   */
+  #fail(result: number, syscall: string): void {
+    const error = this.error(-result, syscall, "the FFI poller cannot wait any more");
+    this.#broken = error;
+    for (const target of this.#byFd) {
+      if (target === undefined) continue;
+      for (const t of [target._reader, target._writer]) {
+        if (t !== null && !t.dead) t.raise(error);
+      }
+    }
   }
 
   #dispatch(events: Int32Array, n: number): void {
     const byFd = this.#byFd;
     for (let i = 0; i < n; i++) {
-      const target = byFd[events[2 * i]];
-      if (target === undefined) continue;
-      const flags = events[2 * i + 1];
+      const target = byFd[events[3 * i]];
+      if (target === undefined || target._token !== events[3 * i + 1]) {
+        this.#stats.stale++;
+        continue;
+      }
+      const flags = events[3 * i + 2];
       if ((flags & READ) !== 0) target._readable = true;
       if ((flags & (HUP | ERR)) !== 0) target._hup = true;
       if ((flags & READ) !== 0 && target._reader !== null) {

@@ -10,7 +10,7 @@
 import { ClosedError } from "../core/errors.ts";
 import { scheduler } from "../core/scheduler.ts";
 import { yieldSlice } from "../core/sleep.ts";
-import type { Thread } from "../core/thread.ts";
+import { _takePendingInterrupt, type Thread } from "../core/thread.ts";
 import {
   type Address,
   ADDRESS_BUFFER_SIZE,
@@ -20,6 +20,8 @@ import {
   parseAddress,
 } from "./address.ts";
 import { ERR, type FfiPoller, HUP, type Pollable, READ, SELFISHNESS, WRITE } from "./ffi_poller.ts";
+import { byteLengthOf, checkSize, ioLength, MAX_IO, readvSizes } from "./_io_lengths.ts";
+import { SocketError } from "./errors.ts";
 import { resolveAddress } from "./resolver.ts";
 import {
   type BackendName,
@@ -46,7 +48,6 @@ const OPTION_CODE: Record<SocketOption, number> = {
 };
 const SHUTDOWN_CODE = { read: 0, write: 1, both: 2 } as const;
 const RESOLVED: Promise<void> = Promise.resolve();
-const MAX_IO = 0x7fffffff;
 
 /** What a host part of "" or "*" means when binding. */
 const ANY_HOST = { ipv4: "0.0.0.0", ipv6: "::" } as const;
@@ -72,14 +73,25 @@ export class FfiSocket extends Socket implements Pollable {
   _readable = true;
   /** @internal */
   _hup = false;
+  /** @internal */
+  _token = 0;
   readonly #poller: FfiPoller;
   #address: Uint8Array | null = null;
   #streak = 0;
   /** `tryRecvInto` declined to read on for fairness: the next `waitForRead` yields. */
   #owesYield = false;
 
-  /** @internal Wraps `fd` (non-blocking, close-on-exec) and registers it with the poller. */
-  constructor(poller: FfiPoller, fd: number, family: SocketFamily, type: SocketType) {
+  /**
+   * @internal Wraps `fd` (non-blocking, close-on-exec) and registers it with the poller.
+   * If that fails, a new fd is closed; an `adopted` one is left to its owner.
+   */
+  constructor(
+    poller: FfiPoller,
+    fd: number,
+    family: SocketFamily,
+    type: SocketType,
+    adopted = false,
+  ) {
     super();
     this.#poller = poller;
     this.fd = fd;
@@ -88,7 +100,8 @@ export class FfiSocket extends Socket implements Pollable {
     try {
       poller.register(this, READ | WRITE);
     } catch (e) {
-      poller.shim.sh_close(fd);
+      this.fd = -1;
+      if (!adopted) poller.shim.sh_close(fd);
       throw e;
     }
   }
@@ -111,17 +124,35 @@ export class FfiSocket extends Socket implements Pollable {
     ];
   }
 
-  /** @internal Adopts an fd opened elsewhere (made non-blocking and close-on-exec). */
+  /**
+   * @internal Adopts an fd opened elsewhere (made non-blocking and close-on-exec). On
+   * failure the fd is left open, its caller's still.
+   * @throws {RangeError} if `fd` is not a descriptor number
+   * @throws {SocketError} EEXIST if a socket (of any worker) owns the fd already,
+   *   ENOTSOCK if it is no socket, EAFNOSUPPORT if not an IP or unix one
+   */
   static adopt(poller: FfiPoller, fd: number): FfiSocket {
-    const r = poller.shim.sh_adopt(fd);
-    if (r < 0) throw poller.error(-r, "adopt", `fd ${fd}`);
+    checkSize(fd, "a file descriptor");
     const kind = poller.shim.sh_getsockopt(fd, OPTION_CODE.SO_TYPE);
     if (kind < 0) throw poller.error(-kind, "getsockopt", `fd ${fd}`);
+    if (kind !== 1 && kind !== 2) {
+      throw SocketError.from("EOPNOTSUPP", "adopt", `fd ${fd}: neither stream nor datagram`);
+    }
     const buf = new Uint8Array(ADDRESS_BUFFER_SIZE);
-    const n = poller.shim.sh_getsockname(fd, buf);
+    const n = poller.shim.sh_getsockname(fd, buf, buf.length);
     if (n < 0) throw poller.error(-n, "getsockname", `fd ${fd}`);
+    if (buf[0] === 0 && buf[1] === 0) {
+      throw SocketError.from("EAFNOSUPPORT", "adopt", `fd ${fd}: not an IP or unix socket`);
+    }
     const family = decodeAddress(buf).family;
-    return new FfiSocket(poller, fd, family, kind === 2 ? "datagram" : "stream");
+    const socket = new FfiSocket(poller, fd, family, kind === 2 ? "datagram" : "stream", true);
+    const r = poller.shim.sh_adopt(fd);
+    if (r < 0) {
+      poller.unregister(socket);
+      socket.fd = -1;
+      throw poller.error(-r, "adopt", `fd ${fd}`);
+    }
+    return socket;
   }
 
   get closed(): boolean {
@@ -162,13 +193,18 @@ export class FfiSocket extends Socket implements Pollable {
    * Interruption point: an interrupted read has read nothing.
    * @throws {ClosedError} if the socket is or gets closed
    * @throws {ConnectionResetError} if the peer reset the connection
+   * @throws {TypeError} if the buffer was detached (or resized to nothing) while it waited
    */
   recvInto(buffer: Uint8Array): Promise<number> {
     // Not async: the common cases (data there, or known to be drained) cost no frame.
+    if (scheduler.interruptsPending !== 0) {
+      const interrupted = _takePendingInterrupt(); // a checkpoint even with data there
+      if (interrupted !== undefined) return interrupted;
+    }
     const fd = this.fd;
     if (this._readable && fd >= 0) {
       const poller = this.#poller;
-      const length = buffer.length < MAX_IO ? buffer.length : MAX_IO;
+      const length = ioLength(buffer);
       const n = poller.shim.sh_recv(fd, buffer, length);
       if (n >= 0) {
         // A short read drained a stream socket: the next read waits for the next edge
@@ -193,7 +229,7 @@ export class FfiSocket extends Socket implements Pollable {
       return -1;
     }
     const poller = this.#poller;
-    const length = buffer.length < MAX_IO ? buffer.length : MAX_IO;
+    const length = ioLength(buffer);
     const n = poller.shim.sh_recv(fd, buffer, length);
     if (n >= 0) {
       if (n < length && n > 0 && this.type === "stream" && !this._hup) this._readable = false;
@@ -206,11 +242,16 @@ export class FfiSocket extends Socket implements Pollable {
 
   async #recvWaiting(buffer: Uint8Array): Promise<number> {
     const poller = this.#poller;
-    const length = Math.min(buffer.length, MAX_IO);
+    const asked = byteLengthOf(buffer);
     for (;;) {
       if (!this._readable) {
         this.#fd("recv"); // a closed socket throws ClosedError rather than wait
         await poller.wait(this, READ);
+      }
+      // Measured after the wait: the caller may have detached or shrunk the buffer meanwhile.
+      const length = ioLength(buffer);
+      if (length === 0 && asked !== 0) {
+        throw new TypeError("recv: the buffer was detached or emptied while the read waited");
       }
       const n = poller.shim.sh_recv(this.#fd("recv"), buffer, length);
       if (n >= 0) {
@@ -234,11 +275,10 @@ export class FfiSocket extends Socket implements Pollable {
    * @throws {ConnectionResetError} if the peer is gone (EPIPE, ECONNRESET)
    */
   async sendSome(data: Uint8Array): Promise<number> {
-    if (data.length === 0) return 0;
+    if (byteLengthOf(data) === 0) return 0;
     const poller = this.#poller;
-    const length = Math.min(data.length, MAX_IO);
     for (;;) {
-      const n = poller.shim.sh_send(this.#fd("send"), data, length);
+      const n = poller.shim.sh_send(this.#fd("send"), data, ioLength(data));
       if (n >= 0) return await this.#done(n);
       if (!poller.wouldBlock(n)) {
         if (n === -poller.EINTR) continue;
@@ -251,11 +291,12 @@ export class FfiSocket extends Socket implements Pollable {
   /** Writes what the kernel takes now (see `Socket.trySend`): one syscall, no promise. */
   override trySend(data: Uint8Array): number {
     const fd = this.#fd("send");
-    if (data.length === 0) return 0;
+    const length = ioLength(data);
+    if (length === 0) return 0;
     // A thread whose turn is up sends nothing here: the caller's `send` yields.
     if (this.#turnIsUp()) return 0;
     const poller = this.#poller;
-    const n = poller.shim.sh_send(fd, data, data.length < MAX_IO ? data.length : MAX_IO);
+    const n = poller.shim.sh_send(fd, data, length);
     if (n >= 0) return n;
     if (poller.wouldBlock(n) || n === -poller.EINTR) return 0;
     throw poller.error(-n, "send");
@@ -278,30 +319,34 @@ export class FfiSocket extends Socket implements Pollable {
   /** One syscall when the kernel takes it all; else the rest waits (a copy if `borrowed`). */
   #send(data: Uint8Array, borrowed: boolean): Promise<number> {
     const fd = this.fd;
+    const length = byteLengthOf(data);
     let sent = 0;
-    if (fd >= 0 && data.length < MAX_IO) {
+    if (fd >= 0 && length < MAX_IO) {
       const poller = this.#poller;
-      const n = poller.shim.sh_send(fd, data, data.length);
-      if (n === data.length) return this.#done(n);
+      const n = poller.shim.sh_send(fd, data, length);
+      if (n === length) return this.#done(n);
       if (n >= 0) sent = n;
       else if (!poller.wouldBlock(n) && n !== -poller.EINTR) {
         return Promise.reject(poller.error(-n, "send"));
       }
     }
     return borrowed
-      ? this.#sendWaiting(data.slice(sent), 0, data.length)
-      : this.#sendWaiting(data, sent);
+      ? this.#sendWaiting(data.slice(sent), 0, length)
+      : this.#sendWaiting(data, sent, length);
   }
 
-  /** Sends the rest of `data` from `sent` on; resolves to `total` (`data`'s length by default). */
-  async #sendWaiting(data: Uint8Array, sent: number, total = data.length): Promise<number> {
+  /** Sends the rest of `data` from `sent` on; resolves to `total`. */
+  async #sendWaiting(data: Uint8Array, sent: number, total: number): Promise<number> {
     const poller = this.#poller;
-    while (sent < data.length) {
-      const n = poller.shim.sh_send(
-        this.#fd("send"),
-        data.subarray(sent),
-        Math.min(data.length - sent, MAX_IO),
-      );
+    const length = byteLengthOf(data);
+    for (;;) {
+      // Measured at every turn: the caller may detach or resize the buffer while we wait.
+      if (byteLengthOf(data) !== length) {
+        throw new TypeError(`send: the buffer was detached or resized after ${sent} bytes`);
+      }
+      if (sent >= length) break;
+      const rest = data.subarray(sent);
+      const n = poller.shim.sh_send(this.#fd("send"), rest, ioLength(rest));
       if (n >= 0) {
         sent += n;
         continue;
@@ -321,19 +366,13 @@ export class FfiSocket extends Socket implements Pollable {
    * Interruption point: an interrupted read has read nothing.
    */
   override async readv(sizes: readonly number[]): Promise<Uint8Array[]> {
-    const count = Math.min(sizes.length, 64);
-    const lengths = new Uint32Array(count);
-    let total = 0;
-    for (let i = 0; i < count; i++) total += lengths[i] = sizes[i];
+    const { lengths, total } = readvSizes(sizes);
+    const count = lengths.length;
     const base = new Uint8Array(total);
+    const lengthBytes = new Uint8Array(lengths.buffer);
     const poller = this.#poller;
     for (;;) {
-      const n = poller.shim.sh_readv(
-        this.#fd("readv"),
-        base,
-        new Uint8Array(lengths.buffer),
-        count,
-      );
+      const n = poller.shim.sh_readv(this.#fd("readv"), base, base.length, lengthBytes, count);
       if (n >= 0) {
         const out: Uint8Array[] = [];
         let offset = 0;
@@ -358,10 +397,10 @@ export class FfiSocket extends Socket implements Pollable {
    */
   async recvFrom(size: number): Promise<[Uint8Array, Address]> {
     const poller = this.#poller;
-    const buffer = new Uint8Array(size);
+    const buffer = new Uint8Array(checkSize(size, "recvFrom size"));
     const from = this.#scratch();
     for (;;) {
-      const n = poller.shim.sh_recvfrom(this.#fd("recvfrom"), buffer, size, from);
+      const n = poller.shim.sh_recvfrom(this.#fd("recvfrom"), buffer, size, from, from.length);
       if (n >= 0) return [n === size ? buffer : buffer.slice(0, n), decodeAddress(from)];
       if (!poller.wouldBlock(n)) {
         if (n === -poller.EINTR) continue;
@@ -376,13 +415,19 @@ export class FfiSocket extends Socket implements Pollable {
    *
    * Interruption point: an interrupted send has sent nothing.
    * @throws {SocketError} EMSGSIZE if the datagram is too large
+   * @throws {TypeError} if the buffer was detached or resized while the send waited
    */
   async sendTo(data: Uint8Array, address: Address | string): Promise<number> {
     const target = await this.#resolve(address);
     const to = encodeAddress(target, new Uint8Array(ADDRESS_BUFFER_SIZE));
     const poller = this.#poller;
+    const length = byteLengthOf(data);
+    if (length > MAX_IO) throw SocketError.from("EMSGSIZE", "sendto", `${length} bytes`);
     for (;;) {
-      const n = poller.shim.sh_sendto(this.#fd("sendto"), data, data.length, to);
+      if (byteLengthOf(data) !== length) {
+        throw new TypeError("sendTo: the buffer was detached or resized while it waited");
+      }
+      const n = poller.shim.sh_sendto(this.#fd("sendto"), data, length, to, to.length);
       if (n >= 0) return n;
       if (!poller.wouldBlock(n)) {
         if (n === -poller.EINTR) continue;
@@ -396,7 +441,7 @@ export class FfiSocket extends Socket implements Pollable {
     const poller = this.#poller;
     const peer = this.#scratch();
     for (;;) {
-      const fd = poller.shim.sh_accept(this.#fd("accept"), peer);
+      const fd = poller.shim.sh_accept(this.#fd("accept"), peer, peer.length);
       if (fd >= 0) {
         return [new FfiSocket(poller, fd, this.family, this.type), decodeAddress(peer)];
       }
@@ -465,15 +510,19 @@ export class FfiSocket extends Socket implements Pollable {
   async connect(address: Address | string): Promise<void> {
     const target = await this.#resolve(address);
     const poller = this.#poller;
-    const r = poller.shim.sh_connect(
-      this.#fd("connect"),
-      encodeAddress(this.#matchFamily(target), this.#scratch()),
-    );
+    const to = encodeAddress(this.#matchFamily(target), this.#scratch());
+    const r = poller.shim.sh_connect(this.#fd("connect"), to, to.length);
     if (r === 0) return;
     if (r !== -poller.EINPROGRESS && !poller.wouldBlock(r) && r !== -poller.EINTR) {
       throw poller.error(-r, "connect", formatAddress(target));
     }
-    await poller.wait(this, WRITE);
+    // A wake is a hint: the connection is done only when the socket says so.
+    for (;;) {
+      await poller.wait(this, WRITE);
+      const ready = poller.shim.sh_ready(this.#fd("connect"), WRITE);
+      if (ready < 0) throw poller.error(-ready, "poll", formatAddress(target));
+      if ((ready & (WRITE | HUP | ERR)) !== 0) break;
+    }
     const error = poller.shim.sh_getsockopt(this.#fd("connect"), OPTION_CODE.SO_ERROR);
     if (error < 0) throw poller.error(-error, "getsockopt");
     if (error !== 0) throw poller.error(error, "connect", formatAddress(target));
@@ -500,7 +549,8 @@ export class FfiSocket extends Socket implements Pollable {
     if (this.type === "stream" && this.family !== "unix") {
       this.#poller.shim.sh_setsockopt(fd, OPTION_CODE.SO_REUSEADDR, 1);
     }
-    const r = this.#poller.shim.sh_bind(fd, encodeAddress(this.#matchFamily(a), this.#scratch()));
+    const to = encodeAddress(this.#matchFamily(a), this.#scratch());
+    const r = this.#poller.shim.sh_bind(fd, to, to.length);
     if (r < 0) throw this.#poller.error(-r, "bind", formatAddress(a));
   }
 
@@ -530,7 +580,7 @@ export class FfiSocket extends Socket implements Pollable {
   /** The local address. */
   getsockname(): Address {
     const buf = this.#scratch();
-    const r = this.#poller.shim.sh_getsockname(this.#fd("getsockname"), buf);
+    const r = this.#poller.shim.sh_getsockname(this.#fd("getsockname"), buf, buf.length);
     if (r < 0) throw this.#poller.error(-r, "getsockname");
     return decodeAddress(buf);
   }
@@ -541,7 +591,7 @@ export class FfiSocket extends Socket implements Pollable {
    */
   getpeername(): Address {
     const buf = this.#scratch();
-    const r = this.#poller.shim.sh_getpeername(this.#fd("getpeername"), buf);
+    const r = this.#poller.shim.sh_getpeername(this.#fd("getpeername"), buf, buf.length);
     if (r < 0) throw this.#poller.error(-r, "getpeername");
     return decodeAddress(buf);
   }

@@ -23,6 +23,7 @@
  * @module
  */
 
+export * from "./acceptor.ts";
 export * from "./address.ts";
 export * from "./buffered_reader.ts";
 export * from "./backend.ts";

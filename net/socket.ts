@@ -5,6 +5,7 @@
  * @module
  */
 
+import { readvSizes } from "./_io_lengths.ts";
 import { ClosedError } from "../core/errors.ts";
 import type { Address } from "./address.ts";
 import { EOFError } from "./errors.ts";
@@ -239,13 +240,15 @@ export abstract class Socket {
   /**
    * Reads up to the total of `sizes` in as few calls as possible; returns one buffer per
    * size, filled in order (the last ones may be short or missing when less arrived).
+   * @throws {RangeError} unless there are at most 1024 sizes, each and their total an
+   *   integer from 0 to 2^31-1
    */
   async readv(sizes: readonly number[]): Promise<Uint8Array[]> {
-    const total = sizes.reduce((a, b) => a + b, 0);
+    const { lengths, total } = readvSizes(sizes);
     const data = await this.recv(total);
     const out: Uint8Array[] = [];
     let offset = 0;
-    for (const size of sizes) {
+    for (const size of lengths) {
       if (offset >= data.length) break;
       out.push(data.subarray(offset, Math.min(offset + size, data.length)));
       offset += size;

@@ -84,8 +84,12 @@ export function killNow(child: Deno.ChildProcess): void {
  * Stopping a server process: `stop` asks it (SIGTERM), waits, then removes `dir`; `kill`
  * (from an unload handler) does not wait.
  */
-export function processControl(child: Deno.ChildProcess, dir: string): TestServer {
+export function processControl(
+  child: Deno.ChildProcess,
+  dir: string,
+): TestServer & { pid: number } {
   return {
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -101,6 +105,8 @@ export function processControl(child: Deno.ChildProcess, dir: string): TestServe
 
 /** A server the tests of one file share: started once, stopped by the file's last test. */
 export interface TestServer {
+  /** The server's process (for fault tests: SIGSTOP, SIGKILL). */
+  pid?: number;
   stop(): Promise<void>;
   kill(): void;
 }

@@ -57,7 +57,7 @@ export class Event {
   wait(): Promise<void> {
     const me = current();
     if (me === null) return outsideThread("Event.wait");
-    if (this.#set) return RESOLVED;
+    if (this.#set) return me._checkpoint() ?? RESOLVED;
     return block(this.#waiters, me, this, 0) as Promise<void>;
   }
 

@@ -69,7 +69,11 @@ export class Fifo<T> implements AsyncIterable<T> {
   pop(): Promise<T> {
     const me = current();
     if (me === null) return outsideThread("Fifo.pop");
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift() as T);
+    if (this.#items.length > 0) {
+      const checkpoint = me._checkpoint();
+      if (checkpoint !== undefined) return checkpoint.then(() => this.pop());
+      return Promise.resolve(this.#items.shift() as T);
+    }
     return block(this.#waiters, me, this, POP_ONE, this.#abort) as Promise<T>;
   }
 
@@ -83,7 +87,11 @@ export class Fifo<T> implements AsyncIterable<T> {
   popAll(): Promise<T[]> {
     const me = current();
     if (me === null) return outsideThread("Fifo.popAll");
-    if (this.#items.length > 0) return Promise.resolve(this.#items.drain());
+    if (this.#items.length > 0) {
+      const checkpoint = me._checkpoint();
+      if (checkpoint !== undefined) return checkpoint.then(() => this.popAll());
+      return Promise.resolve(this.#items.drain());
+    }
     return block(this.#waiters, me, this, POP_ALL, this.#abort) as Promise<T[]>;
   }
 

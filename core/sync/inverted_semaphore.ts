@@ -75,7 +75,7 @@ export class InvertedSemaphore {
   blockTillZero(): Promise<void> {
     const me = current();
     if (me === null) return outsideThread("InvertedSemaphore.blockTillZero");
-    if (this.#value === 0) return RESOLVED;
+    if (this.#value === 0) return me._checkpoint() ?? RESOLVED;
     return block(this.#waiters, me, this, 0) as Promise<void>;
   }
 

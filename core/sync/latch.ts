@@ -59,7 +59,11 @@ export class Latch<T = void> {
   wait(): Promise<T> {
     const me = current();
     if (me === null) return outsideThread("Latch.wait");
-    if (this.#released) return Promise.resolve(this.#value as T);
+    if (this.#released) {
+      const checkpoint = me._checkpoint();
+      if (checkpoint !== undefined) return checkpoint.then(() => this.wait());
+      return Promise.resolve(this.#value as T);
+    }
     return block(this.#waiters, me, this, 0) as Promise<T>;
   }
 

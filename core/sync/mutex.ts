@@ -55,6 +55,10 @@ export class Mutex {
   lock(): Promise<Disposable> {
     const me = current();
     if (me === null) return outsideThread("Mutex.lock");
+    if (this.#owner === me || this.#owner === null) {
+      const checkpoint = me._checkpoint();
+      if (checkpoint !== undefined) return checkpoint.then(() => this.lock());
+    }
     if (this.#owner === me) {
       this.#depth++;
       return this.#held;

@@ -53,6 +53,8 @@ export class RWLock {
     const me = current();
     if (me === null) return outsideThread("RWLock.readLock");
     if (this.#writer === null && this.#writeQueue.first() === undefined) {
+      const checkpoint = me._checkpoint();
+      if (checkpoint !== undefined) return checkpoint.then(() => this.readLock());
       this.#readers++;
       return RESOLVED;
     }
@@ -81,6 +83,8 @@ export class RWLock {
     if (me === null) return outsideThread("RWLock.writeLock");
     if (this.#writer === me) return Promise.reject(new LockError(`${me} already holds ${this}`));
     if (this.#writer === null && this.#readers === 0) {
+      const checkpoint = me._checkpoint();
+      if (checkpoint !== undefined) return checkpoint.then(() => this.writeLock());
       this.#writer = me;
       return RESOLVED;
     }

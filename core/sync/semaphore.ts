@@ -59,6 +59,8 @@ export class Semaphore {
     const me = current();
     if (me === null) return outsideThread("Semaphore.acquire");
     if (this.#avail >= n && this.#waiters.first() === undefined) {
+      const checkpoint = me._checkpoint();
+      if (checkpoint !== undefined) return checkpoint.then(() => this.acquire(n));
       this.#avail -= n;
       return RESOLVED;
     }

@@ -10,14 +10,15 @@
 
 import { main } from "../../core/main.ts";
 import { now } from "../../core/clock.ts";
-import { sleepUntil } from "../../core/sleep.ts";
+import { sleep, sleepUntil } from "../../core/sleep.ts";
 import { Event } from "../../core/sync/event.ts";
 import { spawn } from "../../core/thread.ts";
 import { favicon, HttpServer, statusHandler } from "../../proto/http/mod.ts";
 import { staticFiles } from "../../proto/http/handlers.ts";
 import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
-import { encodeMovers, encodeView } from "./protocol.ts";
-import { World, type WorldOptions } from "./world.ts";
+import { AddressInUseError } from "../../net/errors.ts";
+import { encodeMovers, encodeOverview, encodeView, encodeWorldBoxes } from "./protocol.ts";
+import { type Mover, type Viewport, World, type WorldOptions } from "./world.ts";
 
 /** Options of {@linkcode startMmo}. */
 export interface MmoOptions extends WorldOptions {
@@ -27,6 +28,26 @@ export interface MmoOptions extends WorldOptions {
   fps?: number;
   /** Side of a viewport (1024). */
   viewSize?: number;
+  /** Seconds between overviews (the minimap's density and the header's counts) (1). */
+  overviewSeconds?: number;
+}
+
+/** Cells per side of the minimap's density grid. */
+const GRID = 64;
+
+/**
+ * `n` and the noun, in the plural unless `n` is 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { plural } from "./server.ts";
+ * assert.equal(plural(1, "wanderer"), "1 wanderer");
+ * assert.equal(plural(2, "box", "boxes"), "2 boxes");
+ * ```
+ */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 /** A running field demo. */
@@ -59,6 +80,45 @@ export function startMmo(options: MmoOptions = {}): Mmo {
   const frame = 1 / (options.fps ?? 20);
   const viewSize = options.viewSize ?? 1024;
   let viewers = 0;
+  const views = new Set<Viewport>();
+  // The minimap's data: every box once per viewer, and an overview every second.
+  const worldBoxes = encodeWorldBoxes(
+    world.size,
+    world.boxes.query({ x0: 0, y0: 0, x1: world.size, y1: world.size }),
+  );
+  let overview: Uint8Array = new Uint8Array(0), overviewGeneration = 0;
+  const grid = new Uint16Array(GRID * GRID);
+  const cell = world.size / GRID;
+  const count = (m: Mover) => {
+    const gx = Math.min(GRID - 1, Math.max(0, Math.floor(m.x / cell)));
+    const gy = Math.min(GRID - 1, Math.max(0, Math.floor(m.y / cell)));
+    const i = gy * GRID + gx;
+    if (grid[i] < 65535) grid[i]++;
+  };
+  const everywhere = { x0: 0, y0: 0, x1: world.size, y1: world.size };
+  let lastSteps = world.steps, lastTime = now();
+  const summarize = () => {
+    grid.fill(0);
+    world.movers.forEachIn(everywhere, count);
+    const t = now();
+    const stepsPerSecond = t > lastTime ? (world.steps - lastSteps) / (t - lastTime) : 0;
+    lastSteps = world.steps;
+    lastTime = t;
+    overview = encodeOverview(
+      { wanderers: world.movers.size, stepsPerSecond, viewers },
+      GRID,
+      grid,
+    );
+    overviewGeneration++;
+    for (const view of views) view.changed.set();
+  };
+  summarize();
+  const overviewer = spawn({ name: "mmo overview" }, async () => {
+    for (;;) {
+      await sleep(options.overviewSeconds ?? 1);
+      summarize();
+    }
+  });
   const server = new HttpServer();
   server.route(
     "GET",
@@ -78,7 +138,11 @@ export function startMmo(options: MmoOptions = {}): Mmo {
     viewers++;
     const start = Math.floor((world.size - viewSize) / 2);
     const view = world.addViewport(start, start, viewSize);
+    views.add(view);
+    summarize(); // the viewer count changed
     const sender = spawn({ name: "viewer sender" }, async () => {
+      await ws.sendBinary(worldBoxes);
+      let sentGeneration = -1;
       for (;;) {
         await view.changed.wait();
         view.changed.clear();
@@ -87,6 +151,10 @@ export function startMmo(options: MmoOptions = {}): Mmo {
           await ws.sendBinary(encodeView(view, world.boxes.query(view)));
         }
         await ws.sendBinary(encodeMovers(world.movers.query(view)));
+        if (sentGeneration !== overviewGeneration) {
+          sentGeneration = overviewGeneration;
+          await ws.sendBinary(overview);
+        }
         // Changes meanwhile go out together in the next update, on a frame clock shared
         // by every viewer: one wake per frame for all of them rather than one each (a
         // wake of the event loop costs ~100 us of CPU here, more than the update).
@@ -110,7 +178,9 @@ export function startMmo(options: MmoOptions = {}): Mmo {
       sender.shutdown();
       await sender.join().catch(() => {});
       world.removeViewport(view);
+      views.delete(view);
       viewers--;
+      summarize();
     }
   }, { hixie76: false, deflate: true }));
   server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
@@ -122,6 +192,7 @@ export function startMmo(options: MmoOptions = {}): Mmo {
     url: `${server.url}/`,
     viewers: () => viewers,
     async stop() {
+      overviewer.shutdown();
       await world.stop();
       await server.close();
     },
@@ -133,16 +204,27 @@ function option(name: string, fallback: string): string {
 }
 
 if (import.meta.main) {
-  await main(async () => {
+  const portTaken = await main(async () => {
     const host = option("host", "127.0.0.1"), port = option("port", "8080");
-    const mmo = startMmo({
-      listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
-      wanderers: Number(option("wanderers", "1000")),
-      boxes: Number(option("boxes", "5000")),
-      size: Number(option("size", "20480")),
-      fps: Number(option("fps", "20")),
-    });
-    console.log(`field demo: ${mmo.world.movers.size} wanderers, open ${mmo.url}`);
+    let mmo: Mmo;
+    try {
+      mmo = startMmo({
+        listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
+        wanderers: Number(option("wanderers", "1000")),
+        boxes: Number(option("boxes", "5000")),
+        size: Number(option("size", "20480")),
+        fps: Number(option("fps", "20")),
+      });
+    } catch (e) {
+      if (!(e instanceof AddressInUseError)) throw e;
+      console.error(
+        `field demo: ${host} port ${port} is in use; pick another with --port=${Number(port) + 1}`,
+      );
+      return true;
+    }
+    console.log(`field demo: ${plural(mmo.world.movers.size, "wanderer")}, open ${mmo.url}`);
     await new Event().wait(); // until SIGINT/SIGTERM: main shuts the threads down
+    return false;
   });
+  if (portTaken) Deno.exitCode = 1;
 }

@@ -9,15 +9,16 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import { ClosedError, ShrapnelError } from "../../core/errors.ts";
+import { ClosedError, ShrapnelError, Shutdown, TimeoutError } from "../../core/errors.ts";
 import { sleep } from "../../core/sleep.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { Latch } from "../../core/sync/latch.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import {
   AmqpProtocolError,
@@ -61,9 +62,9 @@ export interface AmqpOptions {
 export class AmqpError extends ShrapnelError {
   /** The reply code. */
   readonly code: number;
-  /** @param code reply code; @param text reply text */
-  constructor(code: number, text: string) {
-    super(`${code} ${text}`);
+  /** @param code reply code; @param text reply text; @param options its cause */
+  constructor(code: number, text: string, options?: ErrorOptions) {
+    super(`${code} ${text}`, options);
     this.code = code;
   }
 }
@@ -167,8 +168,12 @@ export class AmqpChannel {
     this.id = id;
   }
 
-  /** @internal A frame for this channel, from the reader thread. */
-  _frame(type: number, payload: Uint8Array): void {
+  /**
+   * @internal A frame for this channel, from the reader thread; returns a frame the
+   * reader must send back, if any (the reader sends it: a thread makes one blocking call
+   * at a time).
+   */
+  _frame(type: number, payload: Uint8Array): Uint8Array | undefined {
     if (type === FrameType.method) {
       const r = new Reader(payload);
       const m: Method = { classId: r.u16(), methodId: r.u16(), args: r };
@@ -177,7 +182,10 @@ export class AmqpChannel {
         this.#content = { method: m, size: 0, parts: [], got: 0 };
         return;
       }
-      if (key === 60080 || key === 60120) return this.#confirmed(m, key === 60080); // ack, nack
+      if (key === 60080 || key === 60120) { // ack, nack
+        this.#confirmed(m, key === 60080);
+        return;
+      }
       if (key === 60030) { // the server cancelled a consumer
         const tag = m.args.shortstr();
         this.#consumers.get(tag)?._push(null);
@@ -187,8 +195,7 @@ export class AmqpChannel {
       if (key === 20040) { // the server closes the channel
         const code = m.args.u16(), text = m.args.shortstr();
         this.#fail(new AmqpError(code, text));
-        this.#connection._send(methodFrame(this.id, 20, 41, new Uint8Array(0))).catch(() => {});
-        return;
+        return methodFrame(this.id, 20, 41, new Uint8Array(0)); // close-ok
       }
       this.#replies.push(m);
       return;
@@ -482,29 +489,49 @@ export class AmqpChannel {
     timeout = 10,
   ): Promise<Delivery> {
     const replies = await this.consume("amq.rabbitmq.reply-to", { noAck: true });
+    let reply: Delivery;
     try {
       const correlationId = crypto.randomUUID();
       await this.publish(exchange, routingKey, body, {
         replyTo: "amq.rabbitmq.reply-to",
         correlationId,
       });
-      return await withTimeout(timeout, async () => {
+      reply = await withTimeout(timeout, async () => {
         for (;;) {
           const d = await replies.next();
           if (d === null) throw new ClosedError("the reply consumer was cancelled");
           if (d.properties.correlationId === correlationId) return d;
         }
       });
-    } finally {
-      await replies.cancel().catch(() => {});
+    } catch (e) {
+      try {
+        await replies.cancel();
+      } catch (cancelError) {
+        // The call's own error is the one its caller sees. A channel that cannot even
+        // cancel a consumer is failed with this error, so that later callers see it.
+        this.#fail(cancelError);
+      }
+      throw e;
     }
+    await replies.cancel();
+    return reply;
   }
 
   /** Closes the channel. */
   async close(): Promise<void> {
     if (this.#error !== null) return;
-    await this._call(20, 40, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build(), [20041])
-      .catch(() => {});
+    try {
+      await this._call(20, 40, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build(), [
+        20041,
+      ]);
+    } catch (e) {
+      // A channel failed meanwhile (with its connection) is closed: its callers got that
+      // error. Anything else is news.
+      if (this.#error === null) {
+        this.#fail(new ClosedError(`channel ${this.id} closed`));
+        throw e;
+      }
+    }
     this.#fail(new ClosedError(`channel ${this.id} closed`));
   }
 }
@@ -529,7 +556,11 @@ export class AmqpConnection {
   readonly #channels = new Map<number, AmqpChannel>();
   readonly #connectionReplies = new Fifo<Reply>();
   #nextChannel = 1;
-  #threads: Thread[] = [];
+  /**
+   * The reader and heartbeat threads, children of the thread that connected: they stop
+   * with it, and an unexpected error of theirs goes to the thread error hook.
+   */
+  readonly #threads = new ThreadGroup({ name: "amqp connection", childErrors: "report" });
   #error: unknown = null;
   #lastReceived = performance.now();
   /** The frame size agreed on. */
@@ -558,7 +589,8 @@ export class AmqpConnection {
       await c.#open(options);
     } catch (e) {
       socket.close();
-      c.#stopThreads();
+      c.#threads.shutdown();
+      await c.#threads.join();
       throw e;
     }
     return c;
@@ -646,10 +678,8 @@ export class AmqpConnection {
       ),
     );
     await this.#connectionMethod(10041);
-    this.#threads.push(spawn({ name: "amqp reader" }, () => this.#read()));
-    if (this.heartbeat > 0) {
-      this.#threads.push(spawn({ name: "amqp heartbeat" }, () => this.#beat()));
-    }
+    this.#threads.spawn({ name: "amqp reader" }, () => this.#read());
+    if (this.heartbeat > 0) this.#threads.spawn({ name: "amqp heartbeat" }, () => this.#beat());
   }
 
   async #read(): Promise<void> {
@@ -662,7 +692,11 @@ export class AmqpConnection {
           const key = r.u16() * 1000 + r.u16();
           if (key === 10050) {
             const code = r.u16(), text = r.shortstr();
-            await this._send(methodFrame(0, 10, 51, new Uint8Array(0))).catch(() => {});
+            try {
+              await this._send(methodFrame(0, 10, 51, new Uint8Array(0))); // close-ok
+            } catch (sendError) {
+              throw new AmqpError(code, text, { cause: sendError });
+            }
             throw new AmqpError(code, text);
           }
           this.#connectionReplies.push({
@@ -672,10 +706,17 @@ export class AmqpConnection {
           });
           continue;
         }
-        this.#channels.get(f.channel)?._frame(f.type, f.payload);
+        const reply = this.#channels.get(f.channel)?._frame(f.type, f.payload);
+        if (reply !== undefined) await this._send(reply);
       }
     } catch (e) {
-      this.#failAll(e instanceof ClosedError ? new ClosedError("the connection is closed") : e);
+      this.#failAll(
+        e instanceof ClosedError
+          ? new ClosedError("the connection is closed")
+          : e instanceof Shutdown
+          ? new ClosedError("the connection's threads were shut down", { cause: e })
+          : e,
+      );
     }
   }
 
@@ -688,7 +729,14 @@ export class AmqpConnection {
         this.#socket.close();
         return;
       }
-      await this._send(encodeFrame(FrameType.heartbeat, 0, new Uint8Array(0))).catch(() => {});
+      try {
+        await this._send(encodeFrame(FrameType.heartbeat, 0, new Uint8Array(0)));
+      } catch (e) {
+        if (e instanceof Shutdown) throw e;
+        this.#failAll(e); // the connection is broken: every caller gets the error
+        this.#socket.close();
+        return;
+      }
     }
   }
 
@@ -697,10 +745,6 @@ export class AmqpConnection {
     this.#error = error;
     for (const ch of [...this.#channels.values()]) ch._fail(error);
     this.#connectionReplies.push({ error });
-  }
-
-  #stopThreads(): void {
-    for (const t of this.#threads) if (!t.dead) t.shutdown();
   }
 
   /** @internal */
@@ -729,16 +773,29 @@ export class AmqpConnection {
     return ch;
   }
 
-  /** Closes the connection (the close handshake, then the socket). */
+  /**
+   * Closes the connection: the close handshake (2 s at most for the server's answer),
+   * then the socket; returns once its threads are gone. Interruption point.
+   * @throws what the handshake met other than a peer that is gone or slow
+   */
   async close(): Promise<void> {
-    if (this.#error === null) {
-      await this._send(
-        methodFrame(0, 10, 50, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build()),
-      ).catch(() => {});
-      await withTimeout(2, () => this.#connectionReplies.pop()).catch(() => {});
+    try {
+      if (this.#error === null) {
+        await this._send(
+          methodFrame(0, 10, 50, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build()),
+        );
+        await withTimeout(2, () => this.#connectionReplies.pop());
+      }
+    } catch (e) {
+      // The handshake is a courtesy: a server that is gone or slow does not stop the close.
+      const peerGone = e instanceof SocketError || e instanceof EOFError ||
+        e instanceof ClosedError || e instanceof TimeoutError || this.#error !== null;
+      if (!peerGone) throw e;
+    } finally {
+      this.#failAll(new ClosedError("the connection is closed"));
+      this.#threads.shutdown();
+      this.#socket.close();
+      await this.#threads.join();
     }
-    this.#failAll(new ClosedError("the connection is closed"));
-    this.#stopThreads();
-    this.#socket.close();
   }
 }

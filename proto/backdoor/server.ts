@@ -5,17 +5,25 @@
  * @module
  */
 
+import { TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { type Address, isIpLiteral, parseAddress } from "../../net/address.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { listenOn } from "../../net/constructors.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { AddressInUseError, EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { type LineIO, Repl, type ReplOptions } from "./repl.ts";
 
 /** Options of {@linkcode serve}. */
 export interface BackdoorOptions extends ReplOptions {
-  /** A unix socket path to listen on (preferred: file permissions guard it). */
+  /**
+   * A unix socket path to listen on (preferred: file permissions guard it). The socket is
+   * made with mode 0600 whatever the umask: only this user (and root) can connect. A stale
+   * socket left at the path by an earlier run is replaced; a live one, or any other kind of
+   * file, is an error.
+   */
   unixPath?: string;
   /** A TCP port on `host` (loopback by default). */
   port?: number;
@@ -23,8 +31,21 @@ export interface BackdoorOptions extends ReplOptions {
   host?: string;
   /** Allow a non-loopback host (you want `sshServe` instead). */
   allowRemote?: boolean;
-  /** A login hook: asked for a user and a password before the session starts. */
+  /**
+   * A login hook: asked for a user and a password before the session starts. Required on
+   * TCP (any local user can connect to a loopback port) unless
+   * `insecureNoLoginOnTcp` says otherwise.
+   */
   login?: (user: string, password: string) => boolean | Promise<boolean>;
+  /**
+   * Serve TCP without `login`: ANY LOCAL USER (and any process of theirs) GETS A REPL
+   * INSIDE THIS PROCESS. For tests and single-user machines only.
+   */
+  insecureNoLoginOnTcp?: boolean;
+  /** Seconds a connection has to log in (30); then it is closed. */
+  loginTimeout?: number;
+  /** Most sessions at once (16); more wait in the listen backlog. */
+  maxSessions?: number;
 }
 
 /** A running backdoor. */
@@ -33,6 +54,8 @@ export interface Backdoor {
   address: Address;
   /** Sessions open now. */
   sessions(): number;
+  /** The acceptor's counters (sessions accepted, cap, resource errors). */
+  statistics(): { acceptor: AcceptorStatistics };
   /** Stops listening and ends the sessions. Interruption point. */
   close(): Promise<void>;
 }
@@ -61,7 +84,77 @@ function isLoopback(host: string): boolean {
 }
 
 /**
+ * @internal Makes room for a unix socket at `path`: nothing there is fine; a socket nobody
+ * listens on (left by a process that died) is removed; a socket somebody listens on, or a
+ * file of any other kind, is an error, never deleted.
+ * @throws {AddressInUseError} if a live socket is there
+ * @throws {Deno.errors.AlreadyExists} if another kind of file is there
+ */
+export function clearStaleSocket(path: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  if (!info.isSocket) {
+    throw new Deno.errors.AlreadyExists(`${path} exists and is not a socket: not removed`);
+  }
+  if (unixSocketIsLive(path)) {
+    throw new AddressInUseError("EADDRINUSE", "bind", `${path}: a live socket is there`);
+  }
+  Deno.removeSync(path);
+}
+
+/**
+ * Whether a process listens on the unix socket at `path`, from the kernel's table of unix
+ * sockets (/proc/net/unix: bound sockets with their paths). Without that table (not Linux)
+ * a socket file is taken as live: refusing is the safe mistake.
+ */
+function unixSocketIsLive(path: string): boolean {
+  let table: string;
+  try {
+    table = Deno.readTextFileSync("/proc/net/unix");
+  } catch {
+    return true;
+  }
+  const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  for (const line of table.split("\n")) {
+    const at = line.indexOf(" /");
+    if (at < 0) continue;
+    const bound = line.slice(at + 1);
+    if (bound === path || bound === absolute) return true;
+  }
+  return false;
+}
+
+/** Listens on a unix socket made with mode 0600, whatever the umask. */
+function listenPrivate(path: string): Socket {
+  // The umask is the process's: set only for the synchronous bind (no await in between).
+  const old = Deno.umask(0o177);
+  let listener: Socket;
+  try {
+    listener = listenOn(parseAddress(path));
+  } finally {
+    Deno.umask(old);
+  }
+  try {
+    Deno.chmodSync(path, 0o600);
+  } catch (e) {
+    listener.close();
+    throw e;
+  }
+  return listener;
+}
+
+/**
  * Serves the REPL: each connection gets a thread and a session of its own.
+ *
+ * Access: on a unix socket, its 0600 mode (this user only); on TCP, which any local user
+ * can reach, the `login` hook (required unless `insecureNoLoginOnTcp`). Connections are
+ * taken by the shared {@linkcode Acceptor} (at most `maxSessions` at once; EMFILE and the
+ * like are survived).
  *
  * @example
  * ```ts ignore
@@ -69,7 +162,10 @@ function isLoopback(host: string): boolean {
  * const backdoor = serve({ unixPath: "/tmp/app.backdoor", globals: { server } });
  * // elsewhere: socat - UNIX-CONNECT:/tmp/app.backdoor
  * ```
- * @throws {TypeError} for a non-loopback host without `allowRemote`
+ * @throws {TypeError} for a non-loopback host without `allowRemote`, or TCP without
+ *   `login` nor `insecureNoLoginOnTcp`
+ * @throws {AddressInUseError} if a live socket is at `unixPath`
+ * @throws {Deno.errors.AlreadyExists} if a file that is not a socket is at `unixPath`
  */
 export function serve(options: BackdoorOptions): Backdoor {
   let address: string;
@@ -82,48 +178,56 @@ export function serve(options: BackdoorOptions): Backdoor {
       );
     }
     if (!isIpLiteral(host) && host !== "localhost") throw new TypeError(`not an address: ${host}`);
+    if (options.login === undefined && !options.insecureNoLoginOnTcp) {
+      throw new TypeError(
+        "a TCP backdoor needs a login hook (any local user can connect to it): pass `login`, " +
+          "use `unixPath`, or `insecureNoLoginOnTcp: true` for a single-user machine",
+      );
+    }
     const ip = host === "localhost" ? "127.0.0.1" : host;
     address = ip.includes(":") ? `[${ip}]:${options.port ?? 0}` : `${ip}:${options.port ?? 0}`;
   }
+  let listener: Socket;
   if (options.unixPath !== undefined) {
-    try {
-      Deno.removeSync(options.unixPath); // a stale socket file from an earlier run
-    } catch { /* none */ }
-  }
-  const listener = listenOn(parseAddress(address));
+    clearStaleSocket(options.unixPath);
+    listener = listenPrivate(options.unixPath);
+  } else listener = listenOn(parseAddress(address));
   const sessions = new Set<Thread>();
-  let closing = false;
-  const acceptor = spawn({ name: "backdoor acceptor" }, async () => {
-    try {
-      for (;;) {
-        const [socket] = await listener.accept();
-        const session = spawn({ name: "backdoor session" }, async () => {
-          const io = socketLines(socket);
+  const acceptor: Acceptor = new Acceptor(listener, (socket) => {
+    const session = spawn({ name: "backdoor session" }, async () => {
+      const io = socketLines(socket);
+      try {
+        const check = options.login;
+        if (check !== undefined) {
+          let ok: boolean;
           try {
-            if (options.login && !await login(io, options.login)) return;
-            await new Repl(io, options).run();
+            ok = await withTimeout(options.loginTimeout ?? 30, () => login(io, check));
           } catch (e) {
-            if (!(e instanceof SocketError || e instanceof EOFError)) throw e;
-          } finally {
-            socket.close();
-            sessions.delete(session);
+            if (!(e instanceof TimeoutError)) throw e;
+            await io.write("\nlogin timed out\n");
+            return;
           }
-        });
-        sessions.add(session);
+          if (!ok) return;
+        }
+        await new Repl(io, options).run();
+      } catch (e) {
+        if (!(e instanceof SocketError || e instanceof EOFError)) throw e;
+      } finally {
+        socket.close();
+        sessions.delete(session);
+        acceptor.release();
       }
-    } catch (e) {
-      if (!closing) throw e;
-    }
-  });
+    });
+    sessions.add(session);
+  }, { name: "backdoor acceptor", maxConnections: options.maxSessions ?? 16 });
   return {
     address: listener.getsockname(),
     sessions: () => sessions.size,
+    statistics: () => ({ acceptor: acceptor.statistics() }),
     async close() {
-      closing = true;
-      listener.close();
+      await acceptor.close();
       for (const s of sessions) s.shutdown();
       for (const s of [...sessions]) await s.join().catch(() => {});
-      await acceptor.join().catch(() => {});
       if (options.unixPath !== undefined) {
         try {
           Deno.removeSync(options.unixPath);

@@ -12,6 +12,7 @@ import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
+import { Acceptor } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 import { type LineIO, Repl, type ReplOptions } from "./repl.ts";
@@ -31,6 +32,8 @@ export interface SshBackdoorOptions extends ReplOptions {
   authorizedKeys?: string[];
   /** A password hook; without it only keys are accepted. */
   login?: (user: string, password: string) => boolean | Promise<boolean>;
+  /** Most SSH connections at once (16); more wait in the listen backlog. */
+  maxConnections?: number;
 }
 
 type Stream = {
@@ -208,27 +211,26 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   const listener = listenOn(
     host.includes(":") ? `[${host}]:${options.port ?? 0}` : `${host}:${options.port ?? 0}`,
   );
-  let closing = false;
-  const acceptor = spawn({ name: "backdoor ssh acceptor" }, async () => {
-    try {
-      for (;;) {
-        const [socket] = await listener.accept();
-        server.injectSocket(new SocketDuplex(socket) as unknown as import("node:net").Socket);
-      }
-    } catch (e) {
-      if (!closing) throw e;
-    }
-  });
+  const acceptor: Acceptor = new Acceptor(listener, (socket) => {
+    const duplex = new SocketDuplex(socket);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      acceptor.release();
+    };
+    duplex.on("close", release);
+    server.injectSocket(duplex as unknown as import("node:net").Socket);
+  }, { name: "backdoor ssh acceptor", maxConnections: options.maxConnections ?? 16 });
   const address: Address = listener.getsockname();
   return {
     address,
     sessions: () => sessions.size,
+    statistics: () => ({ acceptor: acceptor.statistics() }),
     async close() {
-      closing = true;
-      listener.close();
+      await acceptor.close();
       for (const s of sessions) s.shutdown();
       for (const s of [...sessions]) await s.join().catch(() => {});
-      await acceptor.join().catch(() => {});
       server.close();
     },
   };

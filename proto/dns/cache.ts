@@ -35,8 +35,41 @@ export interface DnsCacheStatistics {
   evictions: number;
 }
 
+/** Caps on how long a peer can make us keep an answer (RFC 2181 section 8, RFC 2308 section 5). */
+export interface DnsTtlLimits {
+  /** Longest a positive answer is kept, in seconds (604800: 7 days, BIND's `max-cache-ttl`). */
+  maxTtl?: number;
+  /**
+   * Longest a negative answer (NXDOMAIN, NODATA) is kept, in seconds (10800: 3 hours,
+   * RFC 2308's recommendation and BIND's `max-ncache-ttl`).
+   */
+  maxNegativeTtl?: number;
+}
+
+/** The default cap on positive TTLs: 7 days. */
+export const DEFAULT_MAX_TTL = 7 * 86400;
+/** The default cap on negative TTLs: 3 hours. */
+export const DEFAULT_MAX_NEGATIVE_TTL = 3 * 3600;
+
 /**
- * An LRU map from (name, type) to answers, honouring TTLs.
+ * A TTL as a cache must read it: RFC 2181 section 8 makes a value with the top bit set
+ * (2^31 or more) mean 0; anything that is not a finite non-negative number is 0 too.
+ *
+ * @example
+ * ```ts
+ * import { sanitizeTtl } from "./cache.ts";
+ * console.log(sanitizeTtl(0xffffffff), sanitizeTtl(300)); // 0 300
+ * ```
+ */
+export function sanitizeTtl(ttl: number | undefined): number {
+  if (ttl === undefined || !(ttl >= 0) || ttl >= 0x80000000) return 0;
+  return ttl;
+}
+
+/**
+ * An LRU map from (name, type) to answers, honouring TTLs: a TTL with the top bit set
+ * counts as 0, positive ones are capped at `maxTtl` (7 days) and negative ones at
+ * `maxNegativeTtl` (3 hours), after the `minTtl` floor.
  *
  * @example
  * ```ts
@@ -51,6 +84,10 @@ export class DnsCache {
   readonly capacity: number;
   /** TTLs below this are raised to it (seconds). */
   readonly minTtl: number;
+  /** Positive TTLs above this are lowered to it (seconds). */
+  readonly maxTtl: number;
+  /** Negative TTLs above this are lowered to it (seconds). */
+  readonly maxNegativeTtl: number;
   #entries = new Map<string, CacheEntry>();
   #pinned = new Map<string, CacheEntry>();
   #stats = { hits: 0, misses: 0, evictions: 0 };
@@ -59,10 +96,19 @@ export class DnsCache {
   /**
    * @param capacity most entries (10000)
    * @param minTtl a floor on TTLs, in seconds (0)
+   * @param limits caps on positive and negative TTLs (7 days, 3 hours)
+   * @throws {RangeError} if a cap is negative or not a number
    */
-  constructor(capacity = 10000, minTtl = 0) {
+  constructor(capacity = 10000, minTtl = 0, limits: DnsTtlLimits = {}) {
     this.capacity = capacity;
     this.minTtl = minTtl;
+    this.maxTtl = limits.maxTtl ?? DEFAULT_MAX_TTL;
+    this.maxNegativeTtl = limits.maxNegativeTtl ?? DEFAULT_MAX_NEGATIVE_TTL;
+    for (
+      const [what, value] of [["maxTtl", this.maxTtl], ["maxNegativeTtl", this.maxNegativeTtl]]
+    ) {
+      if (!(Number(value) >= 0)) throw new RangeError(`${what} must be a number >= 0: ${value}`);
+    }
     this.pin("localhost", "A", [{ name: "localhost", type: "A", ttl: 0, data: "127.0.0.1" }]);
     this.pin("localhost", "AAAA", [{ name: "localhost", type: "AAAA", ttl: 0, data: "::1" }]);
   }
@@ -109,22 +155,30 @@ export class DnsCache {
     }
   }
 
-  #expiry(ttl: number): number {
-    return now() + Math.max(ttl, this.minTtl);
+  /** How long a TTL from the wire is kept: sanitized, floored, then capped. */
+  #lifetime(ttl: number | undefined, cap: number): number {
+    return Math.min(Math.max(sanitizeTtl(ttl), this.minTtl), cap);
   }
 
-  /** Caches records of one (name, type) for the smallest of their TTLs. */
-  putRecords(name: string, type: string, records: DnsRecord[]): void {
-    const ttl = Math.min(...records.map((r) => r.ttl ?? 0));
-    this.#put(name, type, { kind: "records", records, expires: this.#expiry(ttl) });
+  /**
+   * Caches records of one (name, type) for the smallest of their TTLs, each capped (see
+   * the class): the records are stored, and later returned, with that TTL. Returns them.
+   */
+  putRecords(name: string, type: string, records: DnsRecord[]): DnsRecord[] {
+    let ttl = Infinity;
+    for (const r of records) ttl = Math.min(ttl, this.#lifetime(r.ttl, this.maxTtl));
+    if (records.length === 0) ttl = this.#lifetime(0, this.maxTtl);
+    const kept = records.map((r) => r.ttl === ttl ? r : { ...r, ttl });
+    this.#put(name, type, { kind: "records", records: kept, expires: now() + ttl });
+    return kept;
   }
 
   /**
    * Caches a negative answer for `ttl` seconds (from the SOA: the smaller of its TTL and
-   * its MINIMUM field, RFC 2308).
+   * its MINIMUM field, RFC 2308), capped at `maxNegativeTtl`.
    */
   putNegative(name: string, type: string, nxdomain: boolean, ttl: number): void {
-    const expires = this.#expiry(ttl);
+    const expires = now() + this.#lifetime(ttl, this.maxNegativeTtl);
     this.#put(name, type, nxdomain ? { kind: "nxdomain", expires } : { kind: "nodata", expires });
   }
 

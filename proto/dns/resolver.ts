@@ -16,7 +16,7 @@ import {
   parseAddress,
 } from "../../net/address.ts";
 import { type Resolver, setResolver } from "../../net/resolver.ts";
-import { DnsCache } from "./cache.ts";
+import { DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL, DnsCache, sanitizeTtl } from "./cache.ts";
 import { DnsError, NameNotFoundError, ResolutionLimitError, ServerFailureError } from "./errors.ts";
 import { exchange } from "./exchange.ts";
 import { type DnsMessage, type DnsRecord, inBailiwick, normalizeName } from "./packet.ts";
@@ -55,6 +55,13 @@ export interface DnsResolverOptions {
   cacheSize?: number;
   /** Floor on TTLs, seconds (0). */
   minTtl?: number;
+  /**
+   * Cap on positive TTLs, seconds (604800: 7 days, as BIND's `max-cache-ttl`). A TTL with
+   * the top bit set counts as 0 (RFC 2181 section 8).
+   */
+  maxTtl?: number;
+  /** Cap on negative (SOA-derived) TTLs, seconds (10800: 3 hours, as BIND's `max-ncache-ttl`). */
+  maxNegativeTtl?: number;
   /** Seconds per try (2). */
   timeout?: number;
   /** Tries per server, each waiting twice as long as the last (2). */
@@ -95,15 +102,29 @@ function serverAddress(text: string, port: number): InetAddress {
   return a;
 }
 
-/** The TTL of a negative answer: from the SOA in the authority section (RFC 2308). */
-function negativeTtl(message: DnsMessage): number {
-  const soa = message.authorities.find((r) => r.type === "SOA");
+/**
+ * The TTL of a negative answer: from the SOA in the authority section (RFC 2308), only one
+ * inside `zone` (the answering server's bailiwick); both fields read as TTLs (top bit: 0).
+ */
+function negativeTtl(message: DnsMessage, zone: string): number {
+  const soa = message.authorities.find((r) => r.type === "SOA" && inBailiwick(r.name, zone));
   if (soa === undefined) return NEGATIVE_DEFAULT_TTL;
-  const minimum = (soa.data as { minimum?: number } | undefined)?.minimum ?? NEGATIVE_DEFAULT_TTL;
-  return Math.min(soa.ttl ?? minimum, minimum);
+  const minimum = (soa.data as { minimum?: number } | undefined)?.minimum;
+  return Math.min(sanitizeTtl(soa.ttl), sanitizeTtl(minimum ?? NEGATIVE_DEFAULT_TTL));
 }
 
-type Outcome = { ok: true } | { ok: false; error: unknown };
+/**
+ * What one answer said about a name: its records, that it has none of the type, that it
+ * does not exist, or that it is an alias whose target must be asked on its own (outside the
+ * answering server's zone, or not answered).
+ */
+type Step =
+  | { kind: "records"; records: DnsRecord[] }
+  | { kind: "nodata" }
+  | { kind: "nxdomain"; name: string }
+  | { kind: "alias"; target: string };
+
+type Outcome = { ok: true; step: Step } | { ok: false; error: unknown };
 
 /** Bookkeeping of one lookup, for the limits. */
 interface Budget {
@@ -143,13 +164,18 @@ export class DnsResolver {
       port,
       cacheSize: options.cacheSize ?? 10000,
       minTtl: options.minTtl ?? 0,
+      maxTtl: options.maxTtl ?? DEFAULT_MAX_TTL,
+      maxNegativeTtl: options.maxNegativeTtl ?? DEFAULT_MAX_NEGATIVE_TTL,
       timeout: options.timeout ?? 2,
       attempts: options.attempts ?? 2,
       maxInFlight: options.maxInFlight ?? 100,
       maxQueries: options.maxQueries ?? 64,
       addressMap: options.addressMap ?? ((a) => a),
     };
-    this.cache = new DnsCache(this.#options.cacheSize, this.#options.minTtl);
+    this.cache = new DnsCache(this.#options.cacheSize, this.#options.minTtl, {
+      maxTtl: this.#options.maxTtl,
+      maxNegativeTtl: this.#options.maxNegativeTtl,
+    });
     this.#servers =
       (options.nameservers ?? (this.#options.mode === "iterative" ? [] : systemNameservers()))
         .map((s) => serverAddress(s, port));
@@ -197,37 +223,46 @@ export class DnsResolver {
         if (entry.kind === "nodata") return [];
         throw new NameNotFoundError(current, type);
       }
+      if (seen.has(current)) break;
+      seen.add(current);
       if (type !== "CNAME") {
         const alias = this.cache.get(current, "CNAME");
         if (alias !== undefined && alias.kind === "records" && alias.records.length > 0) {
-          if (seen.has(current)) break;
-          seen.add(current);
           current = normalizeName(String(alias.records[0].data));
           continue;
         }
       }
-      await this.#fetch(current, type, budget);
+      // The answer is used as fetched, not read back from the cache: a TTL of 0 (or one
+      // with the top bit set) is used once and never cached.
+      const step = await this.#fetch(current, type, budget);
+      if (step.kind === "records") return step.records;
+      if (step.kind === "nodata") return [];
+      if (step.kind === "nxdomain") throw new NameNotFoundError(step.name, type);
+      current = step.target;
     }
     throw new ResolutionLimitError(name, type, `CNAME chain longer than ${MAX_CNAMES} or a loop`);
   }
 
   /** Asks upstream once for (name, type) and caches what comes; shared by concurrent callers. */
-  async #fetch(name: string, type: string, budget: Budget): Promise<void> {
+  async #fetch(name: string, type: string, budget: Budget): Promise<Step> {
     const key = `${name}|${type}`;
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
       const outcome = await pending.wait();
       if (!outcome.ok) throw outcome.error;
-      return;
+      return outcome.step;
     }
     const latch = new Latch<Outcome>();
     this.#pending.set(key, latch);
     try {
-      const message = this.#options.mode === "iterative"
+      // Stub and forward modes trust the recursive servers for every name (zone "": the
+      // root); iterative mode trusts each server for its own zone only.
+      const { message, zone } = this.#options.mode === "iterative"
         ? await this.#iterate(name, type, budget)
-        : await this.#askAll(this.#servers, name, type, true);
-      this.#store(name, type, message);
-      latch.release({ ok: true });
+        : { message: await this.#askAll(this.#servers, name, type, true), zone: "" };
+      const step = this.#store(name, type, message, zone);
+      latch.release({ ok: true, step });
+      return step;
     } catch (e) {
       latch.release({ ok: false, error: e });
       throw e;
@@ -236,39 +271,48 @@ export class DnsResolver {
     }
   }
 
-  /** Caches an answer message: its record sets, CNAMEs, or a negative entry. */
-  #store(name: string, type: string, message: DnsMessage): void {
+  /**
+   * Caches an answer from a server for `zone` and says what it means for `name`, by the
+   * bailiwick rules of BIND and Unbound: only records owned by names inside `zone` are
+   * considered at all, and of those only the CNAME chain from the name asked and the
+   * records at its end (anything else could be a poisoning attempt). A chain leaving
+   * `zone` stops there: its target is asked from its own authority.
+   */
+  #store(name: string, type: string, message: DnsMessage, zone: string): Step {
     const sets = new Map<string, DnsRecord[]>();
     for (const r of message.answers) {
       if (r.type === "OPT") continue;
-      const k = `${normalizeName(r.name)}|${r.type}`;
+      const owner = normalizeName(r.name);
+      if (!inBailiwick(owner, zone)) continue; // out of bailiwick: never cached, never used
+      const k = `${owner}|${r.type}`;
       const list = sets.get(k);
-      if (list === undefined) sets.set(k, [{ ...r, name: normalizeName(r.name) }]);
-      else list.push({ ...r, name: normalizeName(r.name) });
+      if (list === undefined) sets.set(k, [{ ...r, name: owner }]);
+      else list.push({ ...r, name: owner });
     }
-    // Only what bears on the question is kept: the CNAME chain from the name asked and
-    // the records at its end (anything else in the answer could be a poisoning attempt).
     let last = name;
     const chain = new Set<string>([name]);
     for (let i = 0; i < MAX_CNAMES; i++) {
-      const alias = sets.get(`${last}|CNAME`);
+      const alias = type === "CNAME" ? undefined : sets.get(`${last}|CNAME`);
       if (alias === undefined) break;
       this.cache.putRecords(last, "CNAME", alias);
       last = normalizeName(String(alias[0].data));
-      if (chain.has(last)) return; // a loop: #resolve stops it
+      if (chain.has(last) || !inBailiwick(last, zone)) return { kind: "alias", target: last };
       chain.add(last);
     }
     const found = sets.get(`${last}|${type}`);
     if (found !== undefined) {
-      this.cache.putRecords(last, type, found);
-      return;
+      return { kind: "records", records: this.cache.putRecords(last, type, found) };
     }
     if (message.rcode === "NXDOMAIN") {
-      this.cache.putNegative(last, type, true, negativeTtl(message)); // RFC 6604: the chain's end
-    } else if (last === name) {
-      this.cache.putNegative(last, type, false, negativeTtl(message));
+      this.cache.putNegative(last, type, true, negativeTtl(message, zone)); // RFC 6604: the chain's end
+      return { kind: "nxdomain", name: last };
     }
-    // A chain whose end the server did not answer for (another zone) is asked on its own.
+    if (last === name) {
+      this.cache.putNegative(last, type, false, negativeTtl(message, zone));
+      return { kind: "nodata" };
+    }
+    // A chain whose end the server did not answer for (a zone below it) is asked on its own.
+    return { kind: "alias", target: last };
   }
 
   async #ask(
@@ -349,7 +393,11 @@ export class DnsResolver {
   }
 
   /** Iterative mode: follow referrals from the closest known zone down to an answer. */
-  async #iterate(name: string, type: string, budget: Budget): Promise<DnsMessage> {
+  async #iterate(
+    name: string,
+    type: string,
+    budget: Budget,
+  ): Promise<{ message: DnsMessage; zone: string }> {
     let { zone, servers } = this.#closest(name);
     for (let referrals = 0; referrals < MAX_REFERRALS; referrals++) {
       let next: { zone: string; servers: InetAddress[] } | null = null;
@@ -367,7 +415,7 @@ export class DnsResolver {
           failures.push(`${message.rcode} from ${server.host}`);
           continue;
         }
-        if (message.authoritative || message.answers.length > 0) return message;
+        if (message.authoritative || message.answers.length > 0) return { message, zone };
         const referral = await this.#referral(message, name, zone, budget);
         if (referral === null) {
           failures.push(`lame delegation: ${server.host} for "${zone || "."}"`);
@@ -406,13 +454,20 @@ export class DnsResolver {
       ns.filter((r) => normalizeName(r.name) === child).map((r) => ({ ...r, name: child })),
     );
     const servers: InetAddress[] = [];
+    const glues = new Map<string, DnsRecord[]>();
     for (const glue of message.additionals) {
       const owner = normalizeName(glue.name);
-      if ((glue.type !== "A" && glue.type !== "AAAA") || !nsNames.includes(owner)) continue;
-      if (!inBailiwick(owner, zone)) continue; // out-of-bailiwick glue: a poisoning attempt
-      if (glue.type === "A") {
-        this.cache.putRecords(owner, "A", [{ ...glue, name: owner }]);
-        servers.push(serverAddress(String(glue.data), this.#options.port));
+      if (glue.type !== "A" || !nsNames.includes(owner)) continue;
+      // Glue for a name outside the referring server's zone (another zone's server, or a
+      // sibling's it has no say over) is a poisoning attempt: never used, never cached.
+      if (!inBailiwick(owner, zone)) continue;
+      const list = glues.get(owner);
+      if (list === undefined) glues.set(owner, [{ ...glue, name: owner }]);
+      else list.push({ ...glue, name: owner });
+    }
+    for (const [owner, records] of glues) {
+      for (const r of this.cache.putRecords(owner, "A", records)) {
+        servers.push(serverAddress(String(r.data), this.#options.port));
       }
     }
     if (servers.length > 0) return { zone: child, servers };

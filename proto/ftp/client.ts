@@ -7,7 +7,9 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import { ShrapnelError } from "../../core/errors.ts";
+import { ClosedError, ShrapnelError, TimeoutError } from "../../core/errors.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import { SocketError } from "../../net/errors.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
@@ -30,6 +32,15 @@ export interface FtpOptions {
   caCerts?: string[];
   /** The name to check the certificate against (default: `host`). */
   tlsHostname?: string;
+  /** Seconds a connect (control or data) may take (10); past it, `TimeoutError`. */
+  connectTimeoutSeconds?: number;
+  /** Seconds to wait for a reply on the control connection (30); past it, `TimeoutError`. */
+  replyTimeoutSeconds?: number;
+  /**
+   * Seconds a data connection may stay silent (or not take our bytes) in a transfer
+   * (30); past it the transfer is aborted with `TimeoutError`.
+   */
+  dataIdleSeconds?: number;
 }
 
 /** A reply: its code and text (the lines of a multi-line reply joined by "\n"). */
@@ -92,9 +103,12 @@ export class FtpClient {
   static async connect(options: FtpOptions): Promise<FtpClient> {
     const host = options.host.includes(":") ? `[${options.host}]` : options.host;
     // TLS needs a connection Deno owns (startTls): the portable backend then.
-    const control = await connectTo(`${host}:${options.port ?? 21}`, {
-      backend: options.tls ? "deno" : undefined,
-    });
+    const control = await withTimeout(
+      options.connectTimeoutSeconds ?? 10,
+      connectTo,
+      `${host}:${options.port ?? 21}`,
+      { backend: options.tls ? "deno" : undefined },
+    );
     const ftp = new FtpClient(control, options);
     try {
       await ftp.#expect(await ftp.reply(), 2);
@@ -136,8 +150,13 @@ export class FtpClient {
   /**
    * Reads one reply (multi-line ones whole). Interruption point.
    * @throws {FtpError} with code 0 for a malformed reply or a closed connection
+   * @throws {TimeoutError} when the reply takes over `replyTimeoutSeconds` (30)
    */
-  async reply(): Promise<FtpReply> {
+  reply(): Promise<FtpReply> {
+    return withTimeout(this.#options.replyTimeoutSeconds ?? 30, () => this.#reply());
+  }
+
+  async #reply(): Promise<FtpReply> {
     const first = await this.#reader.readLine(MAX_LINE);
     if (first === null) throw new FtpError(0, "connection closed");
     const m = /^(\d{3})([ -])(.*)$/.exec(first);
@@ -184,8 +203,9 @@ export class FtpClient {
       // how FTP bounce attacks work.
     }
     const target = { ...peer, port } as Address;
-    const data = await connectTo(target, { backend: this.#tls ? "deno" : undefined });
-    return data;
+    return await withTimeout(this.#options.connectTimeoutSeconds ?? 10, connectTo, target, {
+      backend: this.#tls ? "deno" : undefined,
+    });
   }
 
   async #secureData(data: Socket): Promise<Socket> {
@@ -198,7 +218,7 @@ export class FtpClient {
   }
 
   /** Runs a transfer command over a fresh data connection; `work` uses the connection. */
-  async #transfer<T>(command: string, work: (data: Socket) => Promise<T>): Promise<T> {
+  async #transfer<T>(command: string, work: (data: IdleBound) => Promise<T>): Promise<T> {
     let data = await this.#data();
     try {
       const started = await this.command(command);
@@ -206,7 +226,7 @@ export class FtpClient {
         throw new FtpError(started.code, started.text);
       }
       data = await this.#secureData(data);
-      const result = await work(data);
+      const result = await work(new IdleBound(data, this.#options.dataIdleSeconds ?? 30));
       data.close();
       await this.#expect(await this.reply(), 2);
       return result;
@@ -308,12 +328,22 @@ export class FtpClient {
     return Number(this.#expect(await this.command(`SIZE ${path}`), 2).text.trim());
   }
 
-  /** Ends the session. */
+  /**
+   * Ends the session (QUIT, then the socket). A connection that is already broken, or a
+   * server that does not answer within `replyTimeoutSeconds`, just closes. Interruption
+   * point: interrupted, the socket closes and the interrupt is thrown.
+   */
   async quit(): Promise<void> {
     try {
       await this.command("QUIT");
-    } catch { /* closing anyway */ }
-    this.#control.close();
+    } catch (e) {
+      // A refused, timed-out or broken QUIT still ends the session; an interrupt is raised.
+      const ended = e instanceof FtpError || e instanceof TimeoutError ||
+        e instanceof SocketError || e instanceof ClosedError;
+      if (!ended) throw e;
+    } finally {
+      this.#control.close();
+    }
   }
 
   /** "ftp host:port" */
@@ -326,7 +356,31 @@ export class FtpClient {
   }
 }
 
-async function readAll(data: Socket): Promise<Uint8Array> {
+/** A data connection whose every wait is bounded by the idle deadline. */
+class IdleBound {
+  readonly #socket: Socket;
+  readonly #seconds: number;
+  constructor(socket: Socket, seconds: number) {
+    this.#socket = socket;
+    this.#seconds = seconds;
+  }
+  recv(max: number): Promise<Uint8Array> {
+    return withTimeout(this.#seconds, () => this.#socket.recv(max));
+  }
+  /** Sends in 64 KiB slices, each with the idle deadline: a slow link is not an idle one. */
+  async send(piece: Uint8Array): Promise<number> {
+    for (let at = 0; at < piece.length; at += 65536) {
+      const slice = piece.subarray(at, at + 65536);
+      await withTimeout(this.#seconds, () => this.#socket.send(slice));
+    }
+    return piece.length;
+  }
+  shutdown(how: "write"): void {
+    this.#socket.shutdown(how);
+  }
+}
+
+async function readAll(data: IdleBound): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for (;;) {
     const piece = await data.recv(65536);

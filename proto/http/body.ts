@@ -9,10 +9,29 @@ import { concatBytes } from "../../core/bytes.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError } from "../../net/errors.ts";
 import { BodyTooLargeError, ProtocolError } from "./errors.ts";
+import { isToken } from "./field_syntax.ts";
 
 const MAX_CHUNK_LINE = 4096;
+// Control characters but HTAB (a bare CR is one: the line reader keeps it).
+// deno-lint-ignore no-control-regex
+const BAD_LINE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
 const MAX_TRAILER_LINES = 100;
 const EMPTY = new Uint8Array(0);
+
+/**
+ * @internal The deadline of a connection's waits on its peer, kept by the server: armed
+ * before a wait for the peer (the next body bytes, room to send), disarmed after.
+ */
+export interface PeerDeadline {
+  /** Starts the deadline of a wait of this kind. */
+  arm(kind: "body" | "send"): void;
+  /** Ends it. */
+  disarm(): void;
+  /** Disarms (for a send's `then`: made once, not per send). */
+  readonly sent: () => void;
+  /** Disarms and rethrows `error` (for a send's `then`). */
+  readonly failed: (error: unknown) => never;
+}
 
 /** How the body is delimited. */
 export type Framing = { kind: "chunked" } | { kind: "length"; length: number } | { kind: "close" };
@@ -36,6 +55,8 @@ export class BodyReader {
   #total = 0;
   /** Called once before the first read (sends "100 Continue" when the client expects it). */
   onFirstRead: (() => Promise<void>) | null = null;
+  /** @internal The connection's deadline, armed while a read waits for the peer. */
+  deadline: PeerDeadline | null = null;
   /** Trailer fields of a chunked body, once it is read to the end. */
   trailers: [string, string][] = [];
 
@@ -99,6 +120,17 @@ export class BodyReader {
       this.onFirstRead = null;
       await first();
     }
+    const deadline = this.deadline;
+    if (deadline === null) return await this.#read(max);
+    deadline.arm("body");
+    try {
+      return await this.#read(max);
+    } finally {
+      deadline.disarm();
+    }
+  }
+
+  async #read(max: number): Promise<Uint8Array> {
     const reader = this.#reader;
     switch (this.#framing.kind) {
       case "length": {
@@ -144,7 +176,10 @@ export class BodyReader {
 
   async #chunkSize(): Promise<number> {
     const line = await this.#line();
-    const text = line.split(";")[0].trim(); // extensions ignored
+    // Extensions are ignored, but a bare CR or another control character in one is
+    // refused (RFC 9112 7.1.1): parsers that differ on it can be made to disagree.
+    if (BAD_LINE_CHAR.test(line)) throw new ProtocolError("control character in a chunk line");
+    const text = line.split(";")[0].trim();
     if (!/^[0-9a-fA-F]{1,12}$/.test(text)) {
       throw new ProtocolError(`bad chunk size "${text.slice(0, 20)}"`);
     }
@@ -170,9 +205,15 @@ export class BodyReader {
     for (let i = 0; i <= MAX_TRAILER_LINES; i++) {
       const line = await this.#line();
       if (line === "") return;
+      // As header fields (RFC 9112 5): a token name right before the colon, no obsolete
+      // line folding (a line starting with whitespace), no control character in the value.
       const colon = line.indexOf(":");
       if (colon <= 0) throw new ProtocolError("bad trailer line");
-      this.trailers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+      const name = line.slice(0, colon);
+      if (!isToken(name)) throw new ProtocolError("bad trailer field name");
+      const value = line.slice(colon + 1).trim();
+      if (BAD_LINE_CHAR.test(value)) throw new ProtocolError(`bad value for trailer ${name}`);
+      this.trailers.push([name.toLowerCase(), value]);
     }
     throw new ProtocolError("too many trailer lines");
   }
@@ -200,14 +241,14 @@ export class BodyReader {
 
   /**
    * Reads and drops the rest of the body, up to `max` bytes; false if more remained
-   * (the connection cannot be reused then).
+   * (the connection cannot be reused then). Interruption point.
    */
   async skip(max: number): Promise<boolean> {
     if (this.#tooLarge) return false;
     let skipped = 0;
     while (!this.#done) {
-      if (skipped > max) return false;
-      skipped += (await this.read()).length;
+      if (skipped >= max) return false;
+      skipped += (await this.read(Math.min(65536, max - skipped))).length;
     }
     return true;
   }

@@ -11,8 +11,11 @@ import { connectTo } from "../../net/constructors.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
+import { InvalidFieldError } from "./errors.ts";
+import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
+import { Http2ClientPool, type Http2ClientRequest } from "./h2/client_connection.ts";
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -25,7 +28,17 @@ export interface RequestInit {
   headers?: Record<string, string>;
   /** The body; streams go out chunked. */
   body?: RequestBody | null;
+  /**
+   * Whether the request may be sent again when a pooled connection turns out closed
+   * before any byte of the response came (RFC 9110 9.2.2). Default: true for the
+   * idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE), false for the others:
+   * a POST the server may already have acted on is never replayed unless you say so.
+   */
+  idempotent?: boolean;
 }
+
+/** The methods RFC 9110 9.2.2 calls idempotent. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** Options of an {@linkcode HttpClient}. */
 export interface HttpClientOptions {
@@ -37,6 +50,12 @@ export interface HttpClientOptions {
   maxBodyBytes?: number;
   /** Opens connections (default `connectTo`; pass `tlsConnect` for https). */
   connect?: (host: string, port: number, secure: boolean) => Promise<Socket>;
+  /**
+   * Whether an https origin whose server chooses "h2" by ALPN is spoken to over HTTP/2,
+   * one connection carrying the concurrent requests of all threads (true). The TLS
+   * connector must offer "h2" (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
+   */
+  http2?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -185,6 +204,7 @@ function target(url: string): Target {
  */
 export class HttpClient {
   readonly #options: Required<HttpClientOptions>;
+  readonly #h2: Http2ClientPool | null;
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
@@ -199,7 +219,35 @@ export class HttpClient {
           if (secure) throw new TypeError("https needs a TLS connector: pass { connect }");
           return connectTo(`${host.includes(":") ? `[${host}]` : host}:${port}`);
         }),
+      http2: options.http2 ?? true,
     };
+    this.#h2 = this.#options.http2
+      ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
+      : null;
+  }
+
+  /** The request over HTTP/2 if `t`'s origin speaks it (see h2/client_connection.ts). */
+  async #http2(t: Target, init: RequestInit): Promise<HttpResponse | null> {
+    const body = init.body ?? null;
+    const request: Http2ClientRequest = {
+      method: (init.method ?? "GET").toUpperCase(),
+      path: t.path,
+      authority: t.hostHeader,
+      headers: new HttpHeaders(init.headers ?? {}),
+      body: typeof body === "string" ? encoder.encode(body) : body,
+    };
+    if (!request.headers.has("user-agent")) request.headers.set("user-agent", "shrapnel-deno");
+    const connect = () => this.#options.connect(t.host, t.port, true);
+    const via = await this.#h2!.request(t.origin, connect, request);
+    if (via === null) return null;
+    if ("status" in via) {
+      return new HttpResponse(via.status, "", via.headers, via.body, via.release);
+    }
+    // The server chose HTTP/1.1: its connection joins the pool.
+    const origin = this.#origin(t);
+    origin.open++;
+    origin.idle.push(new Connection(via));
+    return null;
   }
 
   #origin(t: Target): Origin {
@@ -251,7 +299,8 @@ export class HttpClient {
 
   async #send(connection: Connection, t: Target, init: RequestInit): Promise<void> {
     const method = (init.method ?? "GET").toUpperCase();
-    const headers = new HttpHeaders(init.headers ?? {});
+    if (!isToken(method)) throw new InvalidFieldError(method, "method");
+    const headers = new HttpHeaders(init.headers ?? {}); // checks names and values
     if (!headers.has("host")) headers.set("host", t.hostHeader);
     if (!headers.has("user-agent")) headers.set("user-agent", "shrapnel-deno");
     const body = init.body ?? null;
@@ -314,19 +363,29 @@ export class HttpClient {
   }
 
   /**
-   * Sends one request and returns the response once its head has arrived. A pooled
-   * connection the server had closed is replaced transparently (once) for requests
-   * without a streamed body.
+   * Sends one request and returns the response once its head has arrived. When a pooled
+   * connection turns out closed by the server before any byte of the response came, the
+   * request is sent once more on a new connection, if it is idempotent (see
+   * `RequestInit.idempotent`) and its body can be sent again (not a stream); otherwise the
+   * error is thrown, and the server may or may not have acted on the request.
    *
    * Interruption point.
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
+   * @throws {EOFError} if the connection ended before the response
+   * @throws {InvalidFieldError} for a method or header field that is not well-formed
+   *   (nothing is sent)
    */
   async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
     const t = target(url);
+    if (t.secure && this.#h2 !== null) {
+      const response = await this.#http2(t, init);
+      if (response !== null) return response;
+    }
     const method = (init.method ?? "GET").toUpperCase();
-    const replayable = init.body === undefined || init.body === null ||
-      typeof init.body === "string" || init.body instanceof Uint8Array;
+    const replayable = (init.idempotent ?? IDEMPOTENT.has(method)) &&
+      (init.body === undefined || init.body === null || typeof init.body === "string" ||
+        init.body instanceof Uint8Array);
     for (let attempt = 0;; attempt++) {
       const [connection, pooled] = await this.#acquire(t);
       connection.inFlight++;
@@ -335,8 +394,10 @@ export class HttpClient {
         return await this.#receive(connection, t, method);
       } catch (e) {
         this.#releaser(t, connection)(false);
+        // Stale: the server closed the pooled connection, and no byte of a response came.
         const stale = pooled && attempt === 0 && replayable &&
-          (e instanceof EOFError || e instanceof SocketError);
+          connection.reader.buffered === 0 &&
+          ((e instanceof EOFError && e.partial.length === 0) || e instanceof SocketError);
         if (!stale) throw e;
       }
     }
@@ -382,6 +443,7 @@ export class HttpClient {
   /** Closes the pooled connections; requests after this fail. */
   close(): void {
     this.#closed = true;
+    this.#h2?.close();
     for (const origin of this.#origins.values()) {
       for (const c of origin.idle) c.socket.close();
       origin.open -= origin.idle.length;

@@ -79,6 +79,35 @@ export class HeadersTooLargeError extends HttpError {
   }
 }
 
+/**
+ * A header field about to be sent is malformed: its name is not a token, or its value
+ * holds CR, LF, NUL or another control character (which would split the message: an
+ * injected field, a forged second response). Thrown where the field is set or the head
+ * assembled, before any byte goes out. Not an {@linkcode HttpError}: it is the sender's
+ * bug (a server answers 500 and reports it to `onError`).
+ *
+ * @example
+ * ```ts
+ * import { InvalidFieldError } from "./errors.ts";
+ * const e = new InvalidFieldError("location", "value");
+ * console.log(e.field, e.message); // location invalid value for header field "location"
+ * ```
+ */
+export class InvalidFieldError extends ShrapnelError {
+  /** The field's name (as given, cut to 64 characters and escaped). */
+  readonly field: string;
+  /** @param field the field's name; @param part which part is malformed */
+  constructor(field: string, part: "name" | "value" | "status" | "method") {
+    const shown = JSON.stringify(field.slice(0, 64));
+    super(
+      part === "status" || part === "method"
+        ? `invalid ${part} ${shown}`
+        : `invalid ${part} for header field ${shown}`,
+    );
+    this.field = field.slice(0, 64);
+  }
+}
+
 /** Reason phrases of the common status codes. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   100: "Continue",

@@ -5,6 +5,7 @@
  */
 
 import { framingBit } from "./framing_fields.ts";
+import { checkField } from "./field_syntax.ts";
 
 /**
  * @internal `text` in lower case; itself when it has no upper-case letter (the common case of
@@ -30,7 +31,9 @@ const NONE: string[] = [];
 
 /**
  * Header fields by lower-case name. `get` joins repeated fields with ", " (as RFC 9110
- * allows for list fields); `getAll` returns them apart (Set-Cookie).
+ * allows for list fields); `getAll` returns them apart (Set-Cookie). Names and values are
+ * checked when set (a token; no CR, LF, NUL), so a value copied from a request cannot
+ * split a message.
  *
  * @example
  * ```ts
@@ -85,8 +88,13 @@ export class HttpHeaders {
     return false;
   }
 
-  /** Replaces every `name` field with one (where the first was, or at the end). */
+  /**
+   * Replaces every `name` field with one (where the first was, or at the end).
+   * @throws {InvalidFieldError} if `name` is not a token or `value` holds CR, LF, NUL or
+   *   another control character but HTAB (nothing is changed then)
+   */
   set(name: string, value: string): void {
+    checkField(name, value);
     const key = lower(name);
     const flat = this.#flat;
     let at = -1, count = 0;
@@ -103,8 +111,12 @@ export class HttpHeaders {
     if (count > 1) this.#removeFrom(key, at + 2);
   }
 
-  /** Adds a field (keeps existing ones). */
+  /**
+   * Adds a field (keeps existing ones).
+   * @throws {InvalidFieldError} as `set`
+   */
   add(name: string, value: string): void {
+    checkField(name, value);
     this.#append(lower(name), value);
   }
 

@@ -18,8 +18,13 @@
 export * from "./body.ts";
 export * from "./client.ts";
 export * from "./errors.ts";
+export * from "./fetch_handler.ts";
 export * from "./handlers.ts";
 export * from "./headers.ts";
 export * from "./parse.ts";
 export * from "./request.ts";
 export * from "./server.ts";
+export { Http2BodyReader, Http2Request } from "./h2/request.ts";
+export { Http2Error, Http2StreamError, StreamResetError } from "./h2/errors.ts";
+export type { Http2Options } from "./h2/server_connection.ts";
+export * from "./upgrade_websocket.ts";

@@ -141,17 +141,24 @@ function versionAt(head: Uint8Array, from: number, to: number): 0 | 1 {
  * Parses a request head (as returned by `SocketReader.readHead`), scanning bytes: no
  * string is made but the method, target, field names and values.
  *
+ * With `checkHost` (a server's rule), no Host field on HTTP/1.1 or more than one on any
+ * version is malformed too.
+ *
  * @example
  * ```ts
  * import { parseRequestHead } from "./parse.ts";
  * const head = parseRequestHead(new TextEncoder().encode("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
  * console.log(head.method, head.target, head.headers.get("host")); // GET /a?b=1 x
  * ```
- * @throws {ProtocolError} if malformed (400)
+ * @throws {ProtocolError} if malformed (400), including a target with a byte past ASCII
  * @throws {HttpError} 505 for a version other than 1.0/1.1
  * @throws {HeadersTooLargeError} if there are more than `maxFields` fields (431)
  */
-export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead {
+export function parseRequestHead(
+  head: Uint8Array,
+  maxFields = 100,
+  checkHost = false,
+): RequestHead {
   const n = head.length;
   let p = 0;
   // Servers SHOULD ignore empty lines before the request line (RFC 9112 2.2).
@@ -168,7 +175,8 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
   let t1 = t0, targetHash = 0;
   for (; t1 < lineEnd; t1++) {
     const b = head[t1];
-    if (b <= 32 || b === 127) break;
+    // A target is ASCII (RFC 3986): a control byte, DEL or a byte past it ends it (badly).
+    if (b <= 32 || b >= 127) break;
     targetHash = hashByte(targetHash, b);
   }
   if (t1 === t0 || t1 >= lineEnd || head[t1] !== 32) {
@@ -177,7 +185,7 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
   const target = t1 - t0 === 1 && head[t0] === 47 ? "/" : targets.get(head, t0, t1, targetHash);
   const minor = versionAt(head, t1 + 1, lineEnd);
   const headers = new HttpHeaders();
-  let count = 0;
+  let count = 0, hosts = 0;
   // One pass per line: name, colon, value and line end found together (no indexOf calls).
   p = lf + 1;
   while (p < n) {
@@ -212,11 +220,14 @@ export function parseRequestHead(head: Uint8Array, maxFields = 100): RequestHead
       valueHash = 0;
       for (let k = v0; k < v1; k++) valueHash = hashByte(valueHash, head[k]);
     }
-    headers._addLower(
-      fieldNames.get(head, p, c, nameHash),
-      v0 === v1 ? "" : fieldValues.get(head, v0, v1, valueHash),
-    );
+    const name = fieldNames.get(head, p, c, nameHash);
+    if (c - p === 4 && name === "host") hosts++;
+    headers._addLower(name, v0 === v1 ? "" : fieldValues.get(head, v0, v1, valueHash));
     p = i < n && head[i] === 13 ? i + 2 : i + 1;
+  }
+  // Exactly one Host on HTTP/1.1, at most one on 1.0 (RFC 9112 3.2): a server's rule.
+  if (checkHost && hosts !== minor && (hosts > 1 || minor === 1)) {
+    throw new ProtocolError(hosts > 1 ? "more than one Host field" : "no Host field");
   }
   return { method, target, minor, headers };
 }

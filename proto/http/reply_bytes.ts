@@ -12,6 +12,9 @@
  */
 
 import type { Socket } from "../../net/socket.ts";
+import type { PeerDeadline } from "./body.ts";
+import { InvalidFieldError } from "./errors.ts";
+import { isToken } from "./field_syntax.ts";
 
 const encoder = new TextEncoder();
 const MAX_SHARED = 1 << 20;
@@ -68,6 +71,45 @@ export function putText(text: string): void {
   used = at;
 }
 
+/**
+ * @internal Appends a field value as `putText` does, checking it on the way (the check
+ * costs one comparison per character in the copy loop).
+ * @throws {InvalidFieldError} naming `name` if `value` holds a control character but HTAB
+ */
+export function putFieldValue(name: string, value: string): void {
+  const n = value.length;
+  if (!room(n * 3)) {
+    spill();
+    if (!room(n * 3)) {
+      checkValue(name, value);
+      overflow!.push(encoder.encode(value));
+      return;
+    }
+  }
+  const out = shared;
+  let at = used;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 32 || c >= 0x7f) {
+      if (c > 0x7f) {
+        checkValue(name, value);
+        at += encoder.encodeInto(i === 0 ? value : value.slice(i), out.subarray(at)).written;
+        break;
+      }
+      if (c !== 9) throw new InvalidFieldError(name, "value");
+    }
+    out[at++] = c;
+  }
+  used = at;
+}
+
+function checkValue(name: string, value: string): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) throw new InvalidFieldError(name, "value");
+  }
+}
+
 /** @internal Appends `bytes`. */
 export function putBytes(bytes: Uint8Array): void {
   if (!room(bytes.length)) {
@@ -118,7 +160,9 @@ const recentPrefixes: (Uint8Array | undefined)[] = new Array(32).fill(undefined)
 
 /**
  * @internal Appends "\r\n" `name` ": ". The bytes of the first 256 names are kept (names
- * repeat from reply to reply; copying bytes beats encoding text).
+ * repeat from reply to reply; copying bytes beats encoding text); a name is checked to be
+ * a token before it is kept or written, so a kept one costs no check.
+ * @throws {InvalidFieldError} if `name` is not a token
  */
 export function putFieldName(name: string): void {
   const slot = name.length & 31;
@@ -128,6 +172,7 @@ export function putFieldName(name: string): void {
   }
   let prefix = fieldPrefixes.get(name);
   if (prefix === undefined) {
+    if (!isToken(name)) throw new InvalidFieldError(name, "name");
     if (fieldPrefixes.size >= MAX_FIELD_PREFIXES || name.length > 64) {
       putText("\r\n");
       putText(name);
@@ -160,11 +205,17 @@ export function replyIsEmpty(): boolean {
  */
 export const SENT: Promise<void> = Promise.resolve();
 
+/** Replies up to this size wait under one deadline; larger ones re-arm it at each progress. */
+const WATCHED_WHOLE = 65536;
+
 /**
  * @internal Sends the assembled bytes on `socket` and starts over. Interruption point
- * (as `Socket.send`) unless it returns {@linkcode SENT}.
+ * (as `Socket.send`) unless it returns {@linkcode SENT}. When the socket cannot take
+ * the bytes at once, `deadline` is armed while the send waits for the peer to read (a
+ * peer that never reads cannot hold the sender forever): for up to 64 KiB, once for
+ * the whole rest; for more, again each time some bytes go out.
  */
-export function sendReply(socket: Socket): Promise<unknown> {
+export function sendReply(socket: Socket, deadline: PeerDeadline | null): Promise<unknown> {
   if (overflow === null) {
     const n = used;
     used = 0;
@@ -173,12 +224,37 @@ export function sendReply(socket: Socket): Promise<unknown> {
     if (sentView.length !== n) sentView = shared.subarray(0, n);
     const taken = socket.trySend(sentView);
     if (taken === n) return SENT;
-    return socket.sendBorrowed(taken === 0 ? sentView : sentView.subarray(taken));
+    const rest = taken === 0 ? sentView : sentView.subarray(taken);
+    if (deadline === null) return socket.sendBorrowed(rest);
+    if (rest.length <= WATCHED_WHOLE) {
+      // The common slow path (always taken on the Deno backend): one `then`, no frame.
+      deadline.arm("send");
+      return socket.sendBorrowed(rest).then(deadline.sent, deadline.failed);
+    }
+    return sendWatched(socket, [rest.slice()], deadline);
   }
   const parts = overflow;
   if (used > 0) parts.push(shared.slice(0, used));
   startReply();
-  return socket.writev(parts);
+  return deadline === null ? socket.writev(parts) : sendWatched(socket, parts, deadline);
+}
+
+/** Sends `parts` in order, the deadline armed afresh each time some bytes go out. */
+async function sendWatched(
+  socket: Socket,
+  parts: readonly Uint8Array[],
+  deadline: PeerDeadline,
+): Promise<void> {
+  try {
+    for (const part of parts) {
+      for (let sent = 0; sent < part.length;) {
+        deadline.arm("send");
+        sent += await socket.sendSome(sent === 0 ? part : part.subarray(sent));
+      }
+    }
+  } finally {
+    deadline.disarm();
+  }
 }
 
 /** @internal The size of `chunk` in bytes (UTF-8 for text, as `TextEncoder` writes it). */

@@ -8,8 +8,8 @@
 import type { Address } from "../../net/address.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
-import { BodyReader } from "./body.ts";
-import { HttpError, STATUS_TEXT } from "./errors.ts";
+import { BodyReader, type PeerDeadline } from "./body.ts";
+import { HttpError, InvalidFieldError, STATUS_TEXT } from "./errors.ts";
 import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./framing_fields.ts";
 import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
@@ -19,6 +19,7 @@ import {
   putChunk,
   putDecimal,
   putFieldName,
+  putFieldValue,
   putText,
   replyIsEmpty,
   sendReply,
@@ -59,6 +60,10 @@ function headStart(minor: 0 | 1, status: number): Uint8Array {
   const row = headStarts[minor];
   const start = row[status];
   if (start !== undefined && start.epoch === dateEpoch) return start.bytes;
+  // A status not seen this second: checked here, so the cached ones cost nothing.
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw new InvalidFieldError(String(status), "status");
+  }
   const bytes = new TextEncoder().encode(
     `HTTP/1.${minor} ${status} ${STATUS_TEXT[status] ?? "Unknown"}\r\ndate: ${dateText}`,
   );
@@ -137,6 +142,7 @@ export class HttpRequest {
   #keepAlive: boolean;
   #upgraded = false;
   #untilClose = false;
+  readonly #deadline: PeerDeadline | null;
 
   /** @internal Made by the server for each request. */
   constructor(
@@ -146,6 +152,7 @@ export class HttpRequest {
     reader: SocketReader,
     remote: Address,
     keepAlive: boolean,
+    deadline: PeerDeadline | null = null,
   ) {
     this.method = head.method;
     this.target = head.target;
@@ -156,6 +163,7 @@ export class HttpRequest {
     this.#socket = socket;
     this.#reader = reader;
     this.#keepAlive = keepAlive;
+    this.#deadline = deadline;
   }
 
   /** The reply's header fields (made on first use). */
@@ -176,6 +184,11 @@ export class HttpRequest {
   get body(): BodyReader {
     // Made on first use when the request has none: most GETs never look.
     return this.#body ??= new BodyReader(this.#reader, NO_BODY);
+  }
+
+  /** @internal The connection's socket and reader, without taking the connection over. */
+  get _connection(): { socket: Socket; reader: SocketReader } {
+    return { socket: this.#socket, reader: this.#reader };
   }
 
   /** @internal The body if the request has one or it was looked at; null otherwise. */
@@ -272,7 +285,7 @@ export class HttpRequest {
       const fields = headers._flat();
       for (let i = 0; i < fields.length; i += 2) {
         putFieldName(fields[i]);
-        putText(fields[i + 1]);
+        putFieldValue(fields[i], fields[i + 1]);
       }
       if (headers._mayHave(CONTENT_LENGTH) && headers.has("content-length")) {
         framing |= CONTENT_LENGTH;
@@ -286,7 +299,7 @@ export class HttpRequest {
       for (const name in fields) {
         const key = lower(name), value = fields[name];
         putFieldName(key);
-        putText(value);
+        putFieldValue(key, value);
         const bit = framingBit(key);
         framing |= bit;
         if (bit === CONNECTION) {
@@ -318,6 +331,23 @@ export class HttpRequest {
     putText("\r\n\r\n");
   }
 
+  /**
+   * `#putHead`; when a field or the status is malformed, forgets the reply's fields (the
+   * error page that follows must not carry them) and the finished mark, then throws.
+   * @throws {InvalidFieldError} before anything is sent
+   */
+  #putHeadOrForget(length: number | null): void {
+    try {
+      this.#putHead(length);
+    } catch (e) {
+      startReply();
+      this.#replyFields = null;
+      this.#replyHeaders = null;
+      this.#finished = false;
+      throw e;
+    }
+  }
+
   /** Takes the pending body: its chunks, or null if there are none. */
   #take(): Chunk[] | null {
     const parts = this.#pending;
@@ -336,7 +366,7 @@ export class HttpRequest {
   }
 
   #send(): Promise<void> {
-    return sendReply(this.#socket) as Promise<void>;
+    return sendReply(this.#socket, this.#deadline) as Promise<void>;
   }
 
   /**
@@ -357,8 +387,8 @@ export class HttpRequest {
   flush(): Promise<void> {
     startReply();
     if (!this.#headSent) {
+      this.#putHeadOrForget(null);
       this.#headSent = true;
-      this.#putHead(null);
     }
     const size = this.#pendingSize;
     this.#putBody(this.#take(), undefined, size);
@@ -386,8 +416,9 @@ export class HttpRequest {
     }
     startReply();
     if (!this.#headSent) {
+      // HEAD gets the length GET would have (RFC 9110 9.3.2), without the body.
+      this.#putHeadOrForget(this.#bodyAllowed() || this.method === "HEAD" ? size : 0);
       this.#headSent = true;
-      this.#putHead(this.#bodyAllowed() ? size : 0);
       this.#putBody(body, last, size);
     } else {
       this.#putBody(body, last, size);

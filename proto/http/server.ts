@@ -5,21 +5,24 @@
  * @module
  */
 
-import { Interrupted, TimeoutError } from "../../core/errors.ts";
+import { ClosedError, Interrupted, TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
+import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
+import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
-import { BodyReader, type Framing } from "./body.ts";
+import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
 import { CONNECTION, EXPECT } from "./framing_fields.ts";
 import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { SENT } from "./reply_bytes.ts";
+import { type Http2Options, type Http2ServerHost, serveHttp2 } from "./h2/server_connection.ts";
 
 /** A request handler: the first whose `match` says yes handles the request. */
 export interface Handler {
@@ -33,8 +36,23 @@ export interface Handler {
 export interface HttpServerOptions {
   /** Seconds a connection may sit idle between requests (30). */
   idleTimeout?: number;
-  /** Seconds to receive a whole head once its first byte came (10). */
+  /** Seconds to receive a whole head once its first byte came (10); 408 then. */
   headerTimeout?: number;
+  /**
+   * Seconds a TLS client has to complete its handshake (10): the first wait of a TLS
+   * connection, instead of `idleTimeout`.
+   */
+  handshakeTimeout?: number;
+  /**
+   * Seconds a read of the request body may wait for the client's next bytes (30), and
+   * the most the server spends skipping a body the handler left unread.
+   */
+  bodyTimeout?: number;
+  /**
+   * Seconds a reply may wait for the client to read (30): the whole wait for a reply of
+   * up to 64 KiB the socket could not take at once, each wait for progress beyond.
+   */
+  sendTimeout?: number;
   /** Largest head (request line and fields), in bytes (16 KiB); 431 beyond. */
   maxHeadBytes?: number;
   /** Most header fields (100); 431 beyond. */
@@ -43,8 +61,19 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** Unread body bytes skipped to keep a connection open (64 KiB); more closes it. */
   maxSkipBytes?: number;
+  /**
+   * Most connections open at once (10 000); past it, new connections wait in the listen
+   * backlog until one closes (see {@linkcode Acceptor}).
+   */
+  maxConnections?: number;
   /** Called with errors of handlers that are not HTTP errors (default: console.error). */
   onError?: (error: unknown, request: HttpRequest) => void;
+  /**
+   * HTTP/2 limits (see `h2/server_connection.ts`), or false to speak HTTP/1.1 only.
+   * HTTP/2 is served over TLS when ALPN selects "h2", and in clear text to clients that
+   * start with its preface (prior knowledge).
+   */
+  http2?: Http2Options | false;
 }
 
 /** Counters of an {@linkcode HttpServer}. */
@@ -55,6 +84,8 @@ export interface HttpServerStatistics {
   open: number;
   /** Requests served since start. */
   requests: number;
+  /** The acceptor's counters (cap, resource errors), once listening. */
+  acceptor: AcceptorStatistics | null;
 }
 
 /**
@@ -82,12 +113,13 @@ export interface HttpServerStatistics {
 export class HttpServer {
   /** The handlers, tried in order. */
   readonly handlers: Handler[] = [];
-  readonly #options: Required<HttpServerOptions>;
+  readonly #options: Required<Omit<HttpServerOptions, "http2">>;
+  readonly #http2: Http2Options | null;
   #listener: Socket | null = null;
-  #acceptor: Thread | null = null;
+  #acceptor: Acceptor | null = null;
   #connections = new Map<Thread, Connection>();
   #sweeper: Thread | null = null;
-  #sweeps = 0;
+  readonly #clock: SweepClock;
   readonly #sweepEvery: number;
   #tls = false;
   #closing = false;
@@ -98,16 +130,29 @@ export class HttpServer {
     this.#options = {
       idleTimeout: options.idleTimeout ?? 30,
       headerTimeout: options.headerTimeout ?? 10,
+      handshakeTimeout: options.handshakeTimeout ?? 10,
+      bodyTimeout: options.bodyTimeout ?? 30,
+      sendTimeout: options.sendTimeout ?? 30,
       maxHeadBytes: options.maxHeadBytes ?? 16384,
       maxHeaders: options.maxHeaders ?? 100,
       maxBodyBytes: options.maxBodyBytes ?? 16 << 20,
       maxSkipBytes: options.maxSkipBytes ?? 65536,
+      maxConnections: options.maxConnections ?? 10_000,
       onError: options.onError ?? ((error, request) => {
         console.error(`shrapnel http: ${request} failed:`, error);
       }),
     };
+    this.#http2 = options.http2 === false ? null : options.http2 ?? {};
     const o = this.#options;
-    this.#sweepEvery = Math.min(Math.max(Math.min(o.idleTimeout, o.headerTimeout) / 4, 0.005), 1);
+    const shortest = Math.min(
+      o.idleTimeout,
+      o.headerTimeout,
+      o.handshakeTimeout,
+      o.bodyTimeout,
+      o.sendTimeout,
+    );
+    this.#sweepEvery = Math.min(Math.max(shortest / 4, 0.005), 1);
+    this.#clock = new SweepClock(this.#sweepEvery);
   }
 
   /** Adds a handler after the others. */
@@ -167,25 +212,27 @@ export class HttpServer {
 
   /**
    * Serves HTTPS on `address` with Deno's TLS (certificate and key in PEM); returns the
-   * listening socket.
+   * listening socket. ALPN offers "h2" and "http/1.1" unless `tls.alpnProtocols` says
+   * otherwise (or HTTP/2 is off).
    */
   listenTls(address: string | Address, tls: TlsListenOptions): Socket {
     this.#tls = true;
-    return this.serveListener(tlsListen(address, tls));
+    const alpnProtocols = tls.alpnProtocols ??
+      (this.#http2 !== null ? ["h2", "http/1.1"] : ["http/1.1"]);
+    return this.serveListener(tlsListen(address, { ...tls, alpnProtocols }));
   }
 
   /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */
   serveListener(listener: Socket): Socket {
     this.#listener = listener;
-    this.#acceptor = spawn({ name: `http acceptor ${formatAddress(this.address)}` }, async () => {
-      try {
-        for (;;) {
-          for (const [socket, peer] of await listener.acceptMany(64)) this.serve(socket, peer);
-        }
-      } catch (e) {
-        if (!this.#closing) throw e;
-      }
-    });
+    const acceptor: Acceptor = this.#acceptor = new Acceptor(
+      listener,
+      (socket, peer) => this.serve(socket, peer, acceptor),
+      {
+        name: `http acceptor ${formatAddress(this.address)}`,
+        maxConnections: this.#options.maxConnections,
+      },
+    );
     return listener;
   }
 
@@ -207,26 +254,35 @@ export class HttpServer {
 
   /** Counters since start. */
   statistics(): HttpServerStatistics {
-    return { ...this.#stats, open: this.#connections.size };
+    return {
+      ...this.#stats,
+      open: this.#connections.size,
+      acceptor: this.#acceptor?.statistics() ?? null,
+    };
   }
 
   /**
    * Serves one connection (accepted elsewhere, e.g. a TLS socket) in a thread of its
    * own; returns the thread.
+   *
+   * @param socket the connection
+   * @param peer the client's address
+   * @param acceptor the acceptor that took it, released when the connection ends
    */
-  serve(socket: Socket, peer: Address): Thread {
+  serve(socket: Socket, peer: Address, acceptor?: Acceptor): Thread {
     this.#stats.connections++;
     if (peer.family !== "unix") {
       try {
         socket.setsockopt("TCP_NODELAY", true); // replies go out whole: no Nagle delay
       } catch { /* not TCP after all */ }
     }
-    const state: Connection = { thread: null!, deadline: Infinity, timeout: 0 };
+    const state = new Connection(this.#clock, this.#options);
     state.thread = spawn({ name: `http ${describe(peer)}` }, async () => {
       try {
         await this.#connection(socket, peer, state);
       } finally {
         this.#connections.delete(state.thread);
+        acceptor?.release();
       }
     });
     this.#connections.set(state.thread, state);
@@ -242,7 +298,7 @@ export class HttpServer {
     while (!this.#closing) {
       await sleep(this.#sweepEvery);
       refreshHttpDate();
-      const sweep = ++this.#sweeps;
+      const sweep = ++this.#clock.sweeps;
       for (const c of this.#connections.values()) {
         if (c.deadline <= sweep) {
           c.deadline = Infinity;
@@ -252,24 +308,25 @@ export class HttpServer {
     }
   }
 
-  /**
-   * A deadline `seconds` from now, counted in sweeps (no clock read per request): it
-   * passes between `seconds` and `seconds` + one sweep interval from now.
-   */
   #deadline(seconds: number): number {
-    return this.#sweeps + 1 + Math.ceil(seconds / this.#sweepEvery);
+    return this.#clock.deadline(seconds);
   }
 
   async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
     const options = this.#options;
     const reader = new SocketReader(socket, 8192);
-    let upgraded = false;
+    let upgraded = false, blankHeads = 0, first = true, handshaking = true;
     try {
       while (!this.#closing) {
         if (reader.buffered === 0) {
-          // Idle between requests: the only wait the server's close may cut short.
-          state.timeout = options.idleTimeout;
-          state.deadline = this.#deadline(options.idleTimeout);
+          // Idle between requests: the only wait the server's close may cut short. A TLS
+          // connection's first wait is its handshake, under a deadline of its own.
+          const wait = handshaking && socket instanceof DenoSocket && socket._handshakePending
+            ? options.handshakeTimeout
+            : options.idleTimeout;
+          handshaking = false;
+          state.timeout = wait;
+          state.deadline = this.#deadline(wait);
           let more: boolean | null;
           try {
             while ((more = reader.fillNow()) === null) await socket.waitForRead();
@@ -289,13 +346,27 @@ export class HttpServer {
           }
           state.deadline = Infinity;
           if (bytes === null) return;
-          head = parseRequestHead(bytes, options.maxHeaders);
+          if (first && bytes.length === 18 && this.#http2 !== null && isHttp2Preface(bytes)) {
+            await serveHttp2(this.#http2Host(state), socket, reader, peer);
+            return;
+          }
+          first = false;
+          // Blank lines before a request line are ignored (RFC 9112 2.2), a few of them.
+          if ((bytes[0] === 13 || bytes[0] === 10) && isBlank(bytes)) {
+            if (++blankHeads > 4) throw new ProtocolError("blank lines instead of a request");
+            continue;
+          }
+          head = parseRequestHead(bytes, options.maxHeaders, true);
           framing = bodyFraming(head.headers, true);
+          // Chunked is HTTP/1.1's: on 1.0 the framing is faulty (RFC 9112 6.1).
+          if (head.minor === 0 && framing.kind === "chunked") {
+            throw new ProtocolError("Transfer-Encoding on HTTP/1.0");
+          }
         } catch (e) {
           await this.#refuse(socket, e);
           return;
         }
-        const request = this.#request(head, framing, socket, reader, peer);
+        const request = this.#request(head, framing, socket, reader, peer, state);
         this.#stats.requests++;
         if (this.#closing) request.closeAfter();
         // The handler's promise is awaited here, not in a helper: one frame less a request.
@@ -317,8 +388,17 @@ export class HttpServer {
           return;
         }
         if (!request.keepAlive || this.#closing) return;
+        blankHeads = 0;
         const body = request._bodyIfAny;
-        if (body !== null && !body.done && !await body.skip(options.maxSkipBytes)) return;
+        if (body !== null && !body.done) {
+          // The rest of a body the handler left: at most maxSkipBytes in bodyTimeout.
+          body.deadline = null;
+          state.timeout = options.bodyTimeout;
+          state.deadline = this.#deadline(options.bodyTimeout);
+          const skipped = await body.skip(options.maxSkipBytes);
+          state.deadline = Infinity;
+          if (!skipped) return;
+        }
       }
     } catch (e) {
       // A peer that vanished is not the server's failure.
@@ -329,24 +409,59 @@ export class HttpServer {
     }
   }
 
+  /** What an HTTP/2 connection uses of this server, for the connection `state`. */
+  #http2Host(state: Connection): Http2ServerHost {
+    const options = this.#options;
+    return {
+      serve: (request) => this.#serveOne(request),
+      setDeadline: (seconds) => {
+        state.timeout = seconds;
+        state.deadline = seconds === Infinity ? Infinity : this.#deadline(seconds);
+      },
+      idleTimeout: options.idleTimeout,
+      headerTimeout: options.headerTimeout,
+      bodyTimeout: options.bodyTimeout,
+      sendTimeout: options.sendTimeout,
+      maxBodyBytes: options.maxBodyBytes,
+      options: this.#http2!,
+    };
+  }
+
+  /** Serves one request (an HTTP/2 stream's) through the handlers. */
+  async #serveOne(request: HttpRequest): Promise<void> {
+    this.#stats.requests++;
+    try {
+      const handler = this.#handlerFor(request);
+      if (handler === undefined) await this.#notServed(request);
+      else {
+        await handler.handle(request);
+        if (!request.finished) await request.done();
+      }
+    } catch (e) {
+      await this.#failed(request, e);
+    }
+  }
+
   #request(
     head: RequestHead,
     framing: Framing,
     socket: Socket,
     reader: SocketReader,
     peer: Address,
+    state: Connection,
   ): HttpRequest {
     const options = this.#options;
     // No body (most requests): the request makes an empty reader if a handler asks.
     const body = framing.kind === "length" && framing.length === 0
       ? null
       : new BodyReader(reader, framing, options.maxBodyBytes);
+    if (body !== null) body.deadline = state;
     const headers = head.headers;
     const connection = headers._mayHave(CONNECTION);
     const keepAlive = head.minor === 1
       ? !(connection && headers.hasToken("connection", "close"))
       : connection && headers.hasToken("connection", "keep-alive");
-    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive);
+    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive, state);
     if (
       body !== null && head.minor === 1 && headers._mayHave(EXPECT) &&
       headers.hasToken("expect", "100-continue")
@@ -409,11 +524,16 @@ export class HttpServer {
       ? "Not Implemented"
       : "Bad Request";
     const body = `${status} ${reason}\n`;
-    await socket.send(
-      new TextEncoder().encode(
-        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      ),
-    ).catch(() => {});
+    try {
+      await socket.send(
+        new TextEncoder().encode(
+          `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        ),
+      );
+    } catch (e) {
+      // A peer that broke the protocol and left: nothing more to tell it.
+      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
+    }
   }
 
   /**
@@ -422,24 +542,75 @@ export class HttpServer {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    this.#listener?.close();
+    if (this.#acceptor !== null) await this.#acceptor.close();
+    else this.#listener?.close();
     const threads = [...this.#connections.keys()];
     this.#sweeper?.shutdown();
     for (const t of threads) t.shutdown();
     for (const t of threads) await t.join().catch(() => {});
-    await this.#acceptor?.join().catch(() => {});
   }
 }
 
-/** A connection's thread and the time by which it must have received what it waits for. */
-interface Connection {
-  thread: Thread;
-  deadline: number;
+/** The server's time, counted in sweeps of its deadline thread (no clock read per request). */
+class SweepClock {
+  sweeps = 0;
+  readonly #every: number;
+  constructor(every: number) {
+    this.#every = every;
+  }
+  /** A deadline `seconds` from now: it passes between `seconds` and one sweep later. */
+  deadline(seconds: number): number {
+    return this.sweeps + 1 + Math.ceil(seconds / this.#every);
+  }
+}
+
+/**
+ * A connection's thread and the time (in sweeps) by which it must have received what it
+ * waits for; also the deadline of its request's body reads and sends.
+ */
+class Connection implements PeerDeadline {
+  thread: Thread = null!;
+  deadline = Infinity;
   /** The timeout the deadline comes from, for the error's message. */
-  timeout: number;
+  timeout = 0;
+  readonly #clock: SweepClock;
+  readonly #options: Required<Omit<HttpServerOptions, "http2">>;
+  constructor(clock: SweepClock, options: Required<Omit<HttpServerOptions, "http2">>) {
+    this.#clock = clock;
+    this.#options = options;
+  }
+  arm(kind: "body" | "send"): void {
+    const seconds = kind === "body" ? this.#options.bodyTimeout : this.#options.sendTimeout;
+    this.timeout = seconds;
+    this.deadline = this.#clock.deadline(seconds);
+  }
+  disarm(): void {
+    this.deadline = Infinity;
+  }
+  readonly sent = (): void => {
+    this.deadline = Infinity;
+  };
+  readonly failed = (error: unknown): never => {
+    this.deadline = Infinity;
+    throw error;
+  };
+}
+
+/** Whether a head holds nothing but line ends. */
+function isBlank(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 13 && bytes[i] !== 10) return false;
+  return true;
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
+
+const PRI_HEAD = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\n");
+
+/** Whether an 18-byte head is the start of HTTP/2's connection preface. */
+function isHttp2Preface(head: Uint8Array): boolean {
+  for (let i = 0; i < 18; i++) if (head[i] !== PRI_HEAD[i]) return false;
+  return true;
+}
 
 function describe(a: Address): string {
   return a.family === "unix" ? a.path || "unix" : `${a.host}:${a.port}`;

@@ -9,7 +9,9 @@
 import { concatBytes } from "../../core/bytes.ts";
 import type * as Asn1 from "asn1js";
 import { asn1js, loadAsn1 } from "./_asn1.ts";
-import { ShrapnelError } from "../../core/errors.ts";
+import { ClosedError, ShrapnelError } from "../../core/errors.ts";
+import { SocketError } from "../../net/errors.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
 import type { Socket } from "../../net/socket.ts";
@@ -24,6 +26,14 @@ export interface LdapOptions {
   port?: number;
   /** Largest message accepted (16 MiB). */
   maxMessageBytes?: number;
+  /** Seconds a connect may take (10); past it, {@linkcode TimeoutError}. */
+  connectTimeoutSeconds?: number;
+  /**
+   * Seconds to wait for each message of a response (30): a server that goes silent in
+   * the middle of an operation costs at most this. Past it the operation is abandoned
+   * on the server and {@linkcode TimeoutError} thrown. `Infinity` waits forever.
+   */
+  responseTimeoutSeconds?: number;
 }
 
 /** An entry: its DN and attributes (values as text; binary ones too, decoded as UTF-8). */
@@ -170,6 +180,9 @@ function decodeUnchecked(bytes: Uint8Array): { id: number; op: Element } {
   return { id: integer(id), op };
 }
 
+/** The connection is gone (reset, closed): nothing more to tell the server. */
+const isBroken = (e: unknown) => e instanceof SocketError || e instanceof ClosedError;
+
 /**
  * An LDAP connection.
  *
@@ -195,15 +208,16 @@ export class LdapClient {
 
   /**
    * Connects (on a connection StartTLS can upgrade). Interruption point.
+   * @throws {TimeoutError} after `connectTimeoutSeconds` (10)
    */
   static async connect(options: LdapOptions = {}): Promise<LdapClient> {
     await loadAsn1();
     const host = options.host ?? "127.0.0.1";
-    const socket = await connectTo(
+    const socket = await withTimeout(
+      options.connectTimeoutSeconds ?? 10,
+      connectTo,
       `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 389}`,
-      {
-        backend: "deno", // so that StartTLS can take the connection over
-      },
+      { backend: "deno" }, // so that StartTLS can take the connection over
     );
     return new LdapClient(socket, options);
   }
@@ -234,8 +248,12 @@ export class LdapClient {
 
   /** The next message for `id` (others, like unsolicited notices, are dropped). */
   async #receive(id: number): Promise<Element> {
+    const patience = this.#options.responseTimeoutSeconds ?? 30;
     for (;;) {
-      const { id: got, op } = decodeMessage(await this.#readMessage());
+      const bytes = patience === Infinity
+        ? await this.#readMessage()
+        : await withTimeout(patience, () => this.#readMessage());
+      const { id: got, op } = decodeMessage(bytes);
       if (got === id) return op;
       if (got === 0) {
         throw new LdapProtocolError("the server sent a notice of disconnection");
@@ -266,7 +284,14 @@ export class LdapClient {
       idBlock: { tagClass: 2, tagNumber: 16 },
       valueHex: new Uint8Array(new asn1js.Integer({ value: id }).valueBlock.toBER()),
     });
-    await this.#send(abandon).catch(() => {});
+    try {
+      await this.#send(abandon);
+    } catch (e) {
+      // The caller gets the error that made us abandon; a connection that cannot even
+      // carry the abandon is of no further use.
+      this.#socket.close();
+      if (!isBroken(e)) throw e;
+    }
   }
 
   /**
@@ -395,13 +420,21 @@ export class LdapClient {
     this.#reader = new SocketReader(socket, 16384);
   }
 
-  /** Unbinds and closes. */
+  /**
+   * Unbinds and closes. The socket is closed even when the unbind cannot be sent (a
+   * connection already broken), and then that error is not raised: the end is reached.
+   */
   async unbind(): Promise<void> {
     const request = new asn1js.Primitive({
       idBlock: { tagClass: 2, tagNumber: 2 },
       valueHex: new Uint8Array(0),
     });
-    await this.#send(request).catch(() => {});
-    this.#socket.close();
+    try {
+      await this.#send(request);
+    } catch (e) {
+      if (!isBroken(e)) throw e;
+    } finally {
+      this.#socket.close();
+    }
   }
 }

@@ -1,28 +1,31 @@
 /**
- * A MySQL/MariaDB client, our own protocol implementation on shrapnel sockets: login with
- * mysql_native_password or caching_sha2_password (fast path, and the full path with the
- * server's RSA key), auth switches, text queries, prepared statements with the binary
- * protocol. Every call is an interruption point (an interrupted call closes the
- * connection: the protocol has no way to resynchronize mid-result).
+ * MySQL/MariaDB through npm:mysql2 (the client everyone uses: every login method,
+ * TLS, prepared statements, compression) running over shrapnel sockets via
+ * {@linkcode SocketDuplex}. Every call is an interruption point: an interrupted query is
+ * stopped on the server (`KILL QUERY` from a connection of its own) and the connection
+ * stays usable.
+ *
+ * mysql2 is loaded at the first connect, so that importing the library does not load it.
  *
  * @module
  */
 
-import { concatBytes } from "../../core/bytes.ts";
-import { ShrapnelError } from "../../core/errors.ts";
-import { SocketReader } from "../../net/buffered_reader.ts";
-import { connectTo } from "../../net/constructors.ts";
-import type { Socket } from "../../net/socket.ts";
-import {
-  cachingSha2Password,
-  Capability,
-  framePackets,
-  MysqlProtocolError,
-  nativePassword,
-  PacketReader,
-  PacketWriter,
-  rsaPassword,
-} from "./protocol.ts";
+import type * as Mysql2 from "mysql2";
+import { Interrupted, ShrapnelError } from "../../core/errors.ts";
+import { waitFor } from "../../core/wait_for.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import { SocketDuplex } from "../../net/duplex.ts";
+
+/** TLS settings of {@linkcode MysqlOptions}. */
+export interface MysqlTlsOptions {
+  /** Extra trusted CA certificates (PEM), beside the system's. */
+  caCerts?: string[];
+  /**
+   * Accept any certificate (encryption without authentication). Off by default: the
+   * server's certificate is verified, and so is its name when `host` is a name.
+   */
+  unverifiedCertificate?: boolean;
+}
 
 /** Where and as whom. */
 export interface MysqlOptions {
@@ -36,6 +39,13 @@ export interface MysqlOptions {
   password?: string;
   /** Database to use. */
   database?: string;
+  /**
+   * TLS: `true` (verified against the system's roots) or settings. When given, a server
+   * without TLS is refused (no silent fallback to plain text).
+   */
+  tls?: boolean | MysqlTlsOptions;
+  /** Seconds the login may take (10). */
+  connectTimeout?: number;
 }
 
 /** A query's outcome: rows for statements that return them, counts for the others. */
@@ -52,12 +62,15 @@ export interface MysqlResult<Row = Record<string, unknown>> {
 
 /**
  * The server reported an error: `code` is its number (1146 no such table, 1045 access
- * denied...), `sqlState` the SQLSTATE.
+ * denied, 1317 query interrupted...), `sqlState` the SQLSTATE.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MysqlError } from "./client.ts";
- * console.log(new MysqlError(1146, "42S02", "Table 'x' doesn't exist").code); // 1146
+ * const e = new MysqlError(1146, "42S02", "Table 'x' doesn't exist");
+ * assert.equal(e.code, 1146);
+ * assert.equal(e.sqlState, "42S02");
  * ```
  */
 export class MysqlError extends ShrapnelError {
@@ -65,7 +78,12 @@ export class MysqlError extends ShrapnelError {
   readonly code: number;
   /** SQLSTATE. */
   readonly sqlState: string;
-  /** @param code number; @param sqlState SQLSTATE; @param message text */
+  /**
+   * Makes the error the server sent.
+   * @param code the error number
+   * @param sqlState the SQLSTATE
+   * @param message the server's text
+   */
   constructor(code: number, sqlState: string, message: string) {
     super(`${code} (${sqlState}): ${message}`);
     this.code = code;
@@ -73,173 +91,169 @@ export class MysqlError extends ShrapnelError {
   }
 }
 
-const COM_QUIT = 0x01, COM_QUERY = 0x03, COM_PING = 0x0e;
-const COM_STMT_PREPARE = 0x16, COM_STMT_EXECUTE = 0x17, COM_STMT_CLOSE = 0x19;
+/**
+ * The connection broke, the peer did not speak the protocol, or TLS failed (`reason` is
+ * mysql2's or the TLS layer's code: "PROTOCOL_CONNECTION_LOST",
+ * "HANDSHAKE_NO_SSL_SUPPORT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"...).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MysqlProtocolError } from "./client.ts";
+ * const e = new MysqlProtocolError("PROTOCOL_CONNECTION_LOST", "Connection lost");
+ * assert.equal(e.reason, "PROTOCOL_CONNECTION_LOST");
+ * ```
+ */
+export class MysqlProtocolError extends ShrapnelError {
+  /** mysql2's or the TLS layer's error code ("" when it gave none). */
+  readonly reason: string;
+  /**
+   * Makes the error.
+   * @param reason mysql2's or the TLS layer's code
+   * @param message what happened
+   */
+  constructor(reason: string, message: string) {
+    super(reason ? `${reason}: ${message}` : message);
+    this.reason = reason;
+  }
+}
 
-/** Column types (the ones converted specially). */
-const Type = {
-  DECIMAL: 0x00,
-  TINY: 0x01,
-  SHORT: 0x02,
-  LONG: 0x03,
-  FLOAT: 0x04,
-  DOUBLE: 0x05,
-  NULL: 0x06,
-  TIMESTAMP: 0x07,
-  LONGLONG: 0x08,
-  INT24: 0x09,
-  DATE: 0x0a,
-  TIME: 0x0b,
-  DATETIME: 0x0c,
-  YEAR: 0x0d,
-  NEWDECIMAL: 0xf6,
-  BLOB: 0xfc,
-  VAR_STRING: 0xfd,
-  STRING: 0xfe,
-} as const;
+type Mysql2Module = typeof Mysql2;
+let loading: Promise<Mysql2Module> | null = null;
+let loaded: Mysql2Module | null = null;
 
+/**
+ * Loads mysql2 now rather than at the first connect (a server may want it loaded at
+ * startup, before its first request). Calling it again does nothing.
+ *
+ * @example
+ * ```ts
+ * import { loadMysql2 } from "./client.ts";
+ * await loadMysql2();
+ * ```
+ */
+export async function loadMysql2(): Promise<void> {
+  loading ??= import("mysql2").then((m) => (m.default ?? m) as Mysql2Module);
+  loaded = await loading;
+}
+
+/** mysql2, loaded on first use (an interruption point the first time only). */
+async function mysql2(): Promise<Mysql2Module> {
+  if (loaded === null) await waitFor(loadMysql2(), "loading mysql2");
+  return loaded!;
+}
+
+function wrap(e: unknown): unknown {
+  if (e instanceof ShrapnelError) return e;
+  const err = e as { errno?: unknown; sqlState?: unknown; sqlMessage?: unknown; code?: unknown };
+  if (typeof err?.errno === "number" && typeof err.sqlState === "string") {
+    return new MysqlError(err.errno, err.sqlState, String(err.sqlMessage ?? ""));
+  }
+  if (e instanceof Error) {
+    return new MysqlProtocolError(typeof err.code === "string" ? err.code : "", e.message);
+  }
+  return e;
+}
+
+/** Column types whose values are converted after mysql2 (see `typed`). */
+const LONGLONG = 0x08;
 const BINARY_CHARSET = 63;
-const UNSIGNED_FLAG = 0x20;
 
-interface Column {
-  name: string;
-  type: number;
-  flags: number;
-  charset: number;
-}
+type Converter = (value: unknown) => unknown;
 
-function toNumber(v: bigint): number | bigint {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
-    ? Number(v)
-    : v;
-}
+const toBytes: Converter = (v) =>
+  v instanceof Uint8Array ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v;
+const toBigint: Converter = (v) => typeof v === "string" ? BigInt(v) : v;
 
-/** A text-protocol value in its JavaScript form. */
-function fromText(column: Column, raw: Uint8Array | null): unknown {
-  if (raw === null) return null;
-  const text = new TextDecoder().decode(raw);
-  switch (column.type) {
-    case Type.TINY:
-    case Type.SHORT:
-    case Type.LONG:
-    case Type.INT24:
-    case Type.YEAR:
-      return Number(text);
-    case Type.LONGLONG:
-      return toNumber(BigInt(text));
-    case Type.FLOAT:
-    case Type.DOUBLE:
-      return Number(text);
-    case Type.BLOB:
-    case Type.VAR_STRING:
-    case Type.STRING:
-      return column.charset === BINARY_CHARSET ? raw.slice() : text;
-    default:
-      return text; // DECIMAL (exact: as text), dates and times, JSON...
+/**
+ * The values as this library gives them: BIGINT beyond 2^53 as a bigint (mysql2 gives a
+ * string), binary strings as plain Uint8Arrays (mysql2 gives Buffers). The rest is
+ * mysql2's (numbers, DECIMAL as exact text, dates as text, NULL as null).
+ */
+function typed<Row>(rows: Record<string, unknown>[], fields: Mysql2.FieldPacket[]): Row[] {
+  const conversions: [string, Converter][] = [];
+  for (const f of fields) {
+    if (f.columnType === LONGLONG) conversions.push([f.name, toBigint]);
+    else if (f.characterSet === BINARY_CHARSET) conversions.push([f.name, toBytes]);
   }
-}
-
-/** A binary-protocol value. */
-function fromBinary(column: Column, r: PacketReader): unknown {
-  const unsigned = (column.flags & UNSIGNED_FLAG) !== 0;
-  switch (column.type) {
-    case Type.TINY:
-      return unsigned ? r.u8() : r.i8();
-    case Type.SHORT:
-    case Type.YEAR:
-      return unsigned ? r.u16() : r.i16();
-    case Type.LONG:
-    case Type.INT24:
-      return unsigned ? r.u32() : r.i32();
-    case Type.LONGLONG:
-      return toNumber(unsigned ? r.u64() : r.i64());
-    case Type.FLOAT:
-      return r.f32();
-    case Type.DOUBLE:
-      return r.f64();
-    case Type.DATE:
-    case Type.DATETIME:
-    case Type.TIMESTAMP: {
-      const n = r.u8();
-      if (n === 0) return "0000-00-00 00:00:00";
-      const y = r.u16(), mo = r.u8(), d = r.u8();
-      const date = `${String(y).padStart(4, "0")}-${String(mo).padStart(2, "0")}-${
-        String(d).padStart(2, "0")
-      }`;
-      if (n === 4) return column.type === Type.DATE ? date : `${date} 00:00:00`;
-      const h = r.u8(), mi = r.u8(), s = r.u8();
-      const micro = n > 7 ? r.u32() : 0;
-      const time = `${String(h).padStart(2, "0")}:${String(mi).padStart(2, "0")}:${
-        String(s).padStart(2, "0")
-      }`;
-      return `${date} ${time}${micro ? `.${String(micro).padStart(6, "0")}` : ""}`;
-    }
-    case Type.TIME: {
-      const n = r.u8();
-      if (n === 0) return "00:00:00";
-      const negative = r.u8() === 1, days = r.u32(), h = r.u8(), mi = r.u8(), s = r.u8();
-      const micro = n > 8 ? r.u32() : 0;
-      const hours = days * 24 + h;
-      return `${negative ? "-" : ""}${String(hours).padStart(2, "0")}:${
-        String(mi).padStart(2, "0")
-      }:${String(s).padStart(2, "0")}${micro ? `.${String(micro).padStart(6, "0")}` : ""}`;
-    }
-    default: {
-      const raw = r.lenencBytes();
-      if (raw === null) return null;
-      return fromText(column, raw);
+  if (conversions.length > 0) {
+    for (const row of rows) {
+      for (const [name, convert] of conversions) row[name] = convert(row[name]);
     }
   }
+  return rows as Row[];
 }
 
-/** A parameter of a prepared statement, in the binary protocol: [type, value bytes]. */
-function encodeParam(value: unknown): [number, Uint8Array] | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value === "boolean") return [Type.TINY, Uint8Array.of(value ? 1 : 0)];
-  if (typeof value === "number" && Number.isInteger(value)) {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigInt64(0, BigInt(value), true);
-    return [Type.LONGLONG, b];
+type Outcome = [unknown, Mysql2.FieldPacket[] | undefined];
+
+function result<Row>([raw, fields]: Outcome): MysqlResult<Row> {
+  if (Array.isArray(raw)) {
+    // A CALL gives several result sets and a final OK: the first set is the answer.
+    const nested = raw.length > 0 && Array.isArray(raw[0]);
+    const rows = (nested ? raw[0] : raw) as Record<string, unknown>[];
+    const columns = ((nested ? fields?.[0] : fields) ?? []) as Mysql2.FieldPacket[];
+    return {
+      rows: typed<Row>(rows, Array.isArray(columns) ? columns : []),
+      columns: (Array.isArray(columns) ? columns : []).map((f) => f.name),
+      affectedRows: 0,
+      insertId: 0,
+    };
   }
-  if (typeof value === "number") {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, value, true);
-    return [Type.DOUBLE, b];
-  }
-  if (typeof value === "bigint") {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigInt64(0, value, true);
-    return [Type.LONGLONG, b];
-  }
-  const bytes = value instanceof Uint8Array ? value : new TextEncoder().encode(
-    value instanceof Date ? value.toISOString().slice(0, 23).replace("T", " ") : String(value),
-  );
-  return [
-    value instanceof Uint8Array ? Type.BLOB : Type.VAR_STRING,
-    new PacketWriter().lenencBytes(bytes).build(),
-  ];
+  const ok = raw as Mysql2.ResultSetHeader;
+  return { rows: [], columns: [], affectedRows: ok.affectedRows, insertId: ok.insertId };
 }
 
-/** A prepared statement. */
+/** Seconds the clean-up of an interrupted query may take before the connection is dropped. */
+const CANCEL_SECONDS = 10;
+
+/**
+ * A prepared statement (`?` parameters, the binary protocol both ways).
+ *
+ * @example
+ * ```ts ignore
+ * const insert = await db.prepare("INSERT INTO t (id, name) VALUES (?, ?)");
+ * await insert.execute([1, "one"]);
+ * await insert.close();
+ * ```
+ */
 export class MysqlStatement {
-  /** The server's statement id. */
-  readonly id: number;
+  readonly #client: MysqlClient;
+  readonly #statement: Mysql2.PrepareStatementInfo;
   /** Number of parameters. */
   readonly params: number;
-  readonly #client: MysqlClient;
+
   /** @internal */
-  constructor(client: MysqlClient, id: number, params: number) {
+  constructor(client: MysqlClient, statement: Mysql2.PrepareStatementInfo, params: number) {
     this.#client = client;
-    this.id = id;
+    this.#statement = statement;
     this.params = params;
   }
-  /** Executes with `values` for the parameters. Interruption point. */
+
+  /**
+   * Executes with `values` for the parameters (numbers, bigints, strings, booleans,
+   * Uint8Arrays, Dates, null).
+   *
+   * Interruption point: as {@linkcode MysqlClient.query}.
+   * @throws {TypeError} if the number of values is not `params`
+   * @throws {MysqlError} what the server reports
+   */
   execute<Row = Record<string, unknown>>(values: unknown[] = []): Promise<MysqlResult<Row>> {
-    return this.#client._execute<Row>(this, values);
+    if (values.length !== this.params) {
+      return Promise.reject(
+        new TypeError(`the statement has ${this.params} parameters, ${values.length} given`),
+      );
+    }
+    return this.#client._run(
+      "mysql execute",
+      (done) => this.#statement.execute(values, (e, r, f) => done(e, r, f)),
+      true,
+    ).then(result<Row>);
   }
-  /** Frees it on the server. */
+
+  /** Frees it on the server (no reply is awaited: the protocol sends none). */
   close(): Promise<void> {
-    return this.#client._closeStatement(this);
+    this.#statement.close();
+    return Promise.resolve();
   }
 }
 
@@ -249,312 +263,205 @@ export class MysqlStatement {
  * @example
  * ```ts ignore
  * const db = await MysqlClient.connect({ user: "app", password: "...", database: "shop" });
- * const { rows } = await db.query("SELECT 1 + 1 AS two");
- * const stmt = await db.prepare("SELECT * FROM items WHERE id = ?");
- * console.log((await stmt.execute([7])).rows);
+ * const { rows } = await db.query("SELECT ? + 1 AS n", [41]);
  * await db.close();
  * ```
  */
 export class MysqlClient {
-  readonly #socket: Socket;
-  readonly #reader: SocketReader;
-  #sequence = 0;
-  #capabilities = 0;
+  readonly #connection: Mysql2.Connection;
+  readonly #config: Mysql2.ConnectionOptions;
   #closed = false;
-  /** The server's version string. */
-  serverVersion = "";
-  /** The connection id (for KILL). */
-  connectionId = 0;
 
-  private constructor(socket: Socket) {
-    this.#socket = socket;
-    this.#reader = new SocketReader(socket, 16384);
+  private constructor(connection: Mysql2.Connection, config: Mysql2.ConnectionOptions) {
+    this.#connection = connection;
+    this.#config = config;
+    // A broken connection is reported by the call that was running, or the next one.
+    connection.on("error", () => {
+      this.#closed = true;
+    });
+    connection.on("end", () => {
+      this.#closed = true;
+    });
   }
 
   /**
-   * Connects and logs in. Interruption point.
-   * @throws {MysqlError} if the server refuses (1045 access denied...)
+   * Connects, upgrades to TLS if asked, and logs in. Interruption point (the half-open
+   * connection is closed).
+   * @throws {MysqlError} if the server refuses the login (1045 access denied...)
+   * @throws {MysqlProtocolError} if TLS fails or the peer is not a MySQL server
+   * @throws {ConnectionRefusedError} if nobody listens there
    */
   static async connect(options: MysqlOptions): Promise<MysqlClient> {
-    const host = options.host ?? "127.0.0.1";
-    const socket = await connectTo(
-      `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 3306}`,
-    );
-    const client = new MysqlClient(socket);
+    const mysql = await mysql2();
+    const host = options.host ?? "127.0.0.1", port = options.port ?? 3306;
+    const tls = options.tls === true ? {} : options.tls || null;
+    const config: Mysql2.ConnectionOptions = {
+      host,
+      port,
+      user: options.user,
+      password: options.password,
+      database: options.database,
+      connectTimeout: (options.connectTimeout ?? 10) * 1000,
+      // A server must not read our files (LOAD DATA LOCAL INFILE).
+      flags: ["-LOCAL_FILES"],
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      dateStrings: true,
+      decimalNumbers: false,
+      stream: () => new SocketDuplex().connect(port, host) as unknown as import("node:net").Socket,
+      ssl: tls === null ? undefined : {
+        ca: tls.caCerts,
+        rejectUnauthorized: !tls.unverifiedCertificate,
+        verifyIdentity: !tls.unverifiedCertificate,
+      },
+    };
+    const connection = mysql.createConnection(config);
     try {
-      await client.#login(options, host);
+      await waitFor(
+        new Promise<void>((resolve, reject) =>
+          connection.connect((e) => e === null ? resolve() : reject(e))
+        ),
+        "mysql connect",
+      );
     } catch (e) {
-      socket.close();
-      throw e;
+      connection.destroy();
+      throw wrap(e);
     }
-    return client;
+    return new MysqlClient(connection, config);
   }
 
-  /** Reads one packet (joining continued ones). */
-  async #packet(): Promise<PacketReader> {
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const head = await this.#reader.readExact(4);
-      const length = head[0] | (head[1] << 8) | (head[2] << 16);
-      this.#sequence = (head[3] + 1) & 0xff;
-      parts.push(await this.#reader.readExact(length));
-      if (length < 0xffffff) break;
-    }
-    return new PacketReader(parts.length === 1 ? parts[0] : concatBytes(parts));
+  /** The server's version string. */
+  get serverVersion(): string {
+    const handshake = (this.#connection as unknown as {
+      _handshakePacket?: { serverVersion?: string };
+    })._handshakePacket;
+    return handshake?.serverVersion ?? "";
   }
 
-  async #send(payload: Uint8Array, resetSequence = false): Promise<void> {
-    if (resetSequence) this.#sequence = 0;
-    const { bytes, next } = framePackets(payload, this.#sequence);
-    this.#sequence = next;
-    await this.#socket.send(bytes);
+  /** The connection id (the server's thread id, for KILL). */
+  get connectionId(): number {
+    return this.#connection.threadId ?? 0;
   }
 
-  #error(r: PacketReader): MysqlError {
-    r.offset = 1;
-    const code = r.u16();
-    let state = "HY000";
-    if (r.left > 0 && r.data[r.offset] === 0x23) {
-      r.u8();
-      state = new TextDecoder().decode(r.bytes(5));
-    }
-    return new MysqlError(code, state, r.rest());
-  }
-
-  async #login(options: MysqlOptions, host: string): Promise<void> {
-    const hello = await this.#packet();
-    if (hello.data[0] === 0xff) throw this.#error(hello);
-    const protocol = hello.u8();
-    if (protocol !== 10) throw new MysqlProtocolError(`unknown protocol version ${protocol}`);
-    this.serverVersion = hello.cString();
-    this.connectionId = hello.u32();
-    let scramble = hello.bytes(8);
-    hello.u8();
-    let capabilities = hello.u16();
-    hello.u8(); // charset
-    hello.u16(); // status
-    capabilities |= hello.u16() << 16;
-    const scrambleLength = hello.u8();
-    hello.bytes(10);
-    if ((capabilities & Capability.SECURE_CONNECTION) !== 0) {
-      const rest = hello.bytes(Math.max(13, scrambleLength - 8));
-      scramble = concatBytes([scramble, rest.subarray(0, rest.length - 1)]); // drop the NUL
-    }
-    let plugin = (capabilities & Capability.PLUGIN_AUTH) !== 0 && hello.left > 0
-      ? hello.cString()
-      : "mysql_native_password";
-    const wanted = Capability.LONG_PASSWORD | Capability.FOUND_ROWS | Capability.PROTOCOL_41 |
-      Capability.TRANSACTIONS | Capability.SECURE_CONNECTION | Capability.MULTI_RESULTS |
-      Capability.PS_MULTI_RESULTS | Capability.PLUGIN_AUTH |
-      Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.DEPRECATE_EOF |
-      (options.database ? Capability.CONNECT_WITH_DB : 0);
-    this.#capabilities = wanted & capabilities;
-    if ((this.#capabilities & Capability.PROTOCOL_41) === 0) {
-      throw new MysqlProtocolError("the server does not speak protocol 4.1");
-    }
-    const password = options.password ?? "";
-    const answer = (p: string, s: Uint8Array) =>
-      p === "caching_sha2_password"
-        ? cachingSha2Password(password, s)
-        : nativePassword(password, s);
-    const w = new PacketWriter()
-      .u32(this.#capabilities)
-      .u32(1 << 24)
-      .u8(45) // utf8mb4
-      .zeros(23)
-      .cString(options.user)
-      .lenencBytes(answer(plugin, scramble));
-    if (options.database) w.cString(options.database);
-    w.cString(plugin);
-    await this.#send(w.build());
-    for (let round = 0; round < 5; round++) {
-      const r = await this.#packet();
-      const kind = r.data[0];
-      if (kind === 0x00) return; // OK: logged in
-      if (kind === 0xff) throw this.#error(r);
-      if (kind === 0xfe) { // auth switch: another plugin, another scramble
-        r.u8();
-        plugin = r.cString();
-        scramble = r.bytes(r.left).filter((_, i, a) => !(i === a.length - 1 && a[i] === 0));
-        if (plugin !== "mysql_native_password" && plugin !== "caching_sha2_password") {
-          throw new MysqlProtocolError(`unsupported auth plugin ${plugin}`);
-        }
-        await this.#send(answer(plugin, scramble));
-        continue;
-      }
-      if (kind === 0x01 && plugin === "caching_sha2_password") {
-        r.u8();
-        const status = r.u8();
-        if (status === 3) continue; // fast auth worked: OK follows
-        if (status === 4) { // full auth: ask for the server's key (no TLS here)
-          await this.#send(Uint8Array.of(0x02));
-          const key = await this.#packet();
-          key.u8();
-          await this.#send(rsaPassword(password, scramble, key.rest()));
-          continue;
-        }
-      }
-      throw new MysqlProtocolError(
-        `unexpected packet 0x${kind.toString(16)} during login to ${host}`,
-      );
-    }
-    throw new MysqlProtocolError("login did not finish");
-  }
-
-  #okPacket(r: PacketReader): { affectedRows: number; insertId: number } {
-    r.offset = 1;
-    return { affectedRows: r.lenenc() ?? 0, insertId: r.lenenc() ?? 0 };
-  }
-
-  async #columns(count: number): Promise<Column[]> {
-    const columns: Column[] = [];
-    for (let i = 0; i < count; i++) {
-      const r = await this.#packet();
-      r.lenencString(); // catalog
-      r.lenencString(); // schema
-      r.lenencString(); // table
-      r.lenencString(); // original table
-      const name = r.lenencString() ?? "";
-      r.lenencString(); // original name
-      r.lenenc(); // fixed-length fields' length (0x0c)
-      const charset = r.u16();
-      r.u32(); // length
-      const type = r.u8();
-      const flags = r.u16();
-      columns.push({ name, type, flags, charset });
-    }
-    if ((this.#capabilities & Capability.DEPRECATE_EOF) === 0) await this.#packet(); // EOF
-    return columns;
-  }
-
-  /** Reads a result: an OK, or a result set. */
-  async #result<Row>(binary: boolean): Promise<MysqlResult<Row>> {
-    const first = await this.#packet();
-    if (first.data[0] === 0x00) return { rows: [], columns: [], ...this.#okPacket(first) };
-    if (first.data[0] === 0xff) throw this.#error(first);
-    const count = first.lenenc() ?? 0;
-    const columns = await this.#columns(count);
-    const rows: Row[] = [];
-    for (;;) {
-      const r = await this.#packet();
-      const kind = r.data[0];
-      if (kind === 0xff) throw this.#error(r);
-      if (kind === 0xfe && r.data.length < 0xffffff) break; // EOF or OK: the end
-      const row: Record<string, unknown> = {};
-      if (binary) {
-        r.u8(); // 0x00 header
-        const bitmap = r.bytes((count + 7 + 2) >> 3);
-        for (let i = 0; i < count; i++) {
-          const bit = i + 2;
-          row[columns[i].name] = (bitmap[bit >> 3] & (1 << (bit & 7))) !== 0
-            ? null
-            : fromBinary(columns[i], r);
-        }
-      } else {
-        for (let i = 0; i < count; i++) {
-          row[columns[i].name] = fromText(columns[i], r.lenencBytes());
-        }
-      }
-      rows.push(row as Row);
-    }
-    return { rows, columns: columns.map((c) => c.name), affectedRows: 0, insertId: 0 };
-  }
-
-  async #command<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new MysqlProtocolError("the connection is closed");
-    try {
-      return await work();
-    } catch (e) {
-      if (!(e instanceof MysqlError)) {
-        // Interrupted, or the stream broke: the rest of the reply cannot be skipped reliably.
-        this.#closed = true;
-        this.#socket.close();
-      }
-      throw e;
-    }
-  }
-
-  /**
-   * Runs SQL with the text protocol (no parameters: use `prepare` for values).
-   * Interruption point (the connection is closed).
-   * @throws {MysqlError} what the server reports
-   */
-  query<Row = Record<string, unknown>>(sql: string): Promise<MysqlResult<Row>> {
-    return this.#command(async () => {
-      await this.#send(
-        new PacketWriter().u8(COM_QUERY).bytes(new TextEncoder().encode(sql)).build(),
-        true,
-      );
-      return await this.#result<Row>(false);
-    });
-  }
-
-  /** Prepares a statement with `?` parameters. Interruption point. */
-  prepare(sql: string): Promise<MysqlStatement> {
-    return this.#command(async () => {
-      await this.#send(
-        new PacketWriter().u8(COM_STMT_PREPARE).bytes(new TextEncoder().encode(sql)).build(),
-        true,
-      );
-      const r = await this.#packet();
-      if (r.data[0] === 0xff) throw this.#error(r);
-      r.u8();
-      const id = r.u32(), columns = r.u16(), params = r.u16();
-      if (params > 0) await this.#columns(params);
-      if (columns > 0) await this.#columns(columns);
-      return new MysqlStatement(this, id, params);
-    });
-  }
-
-  /** @internal */
-  _execute<Row>(statement: MysqlStatement, values: unknown[]): Promise<MysqlResult<Row>> {
-    if (values.length !== statement.params) {
-      return Promise.reject(
-        new TypeError(`${statement.params} parameters, ${values.length} values`),
-      );
-    }
-    return this.#command(async () => {
-      const w = new PacketWriter().u8(COM_STMT_EXECUTE).u32(statement.id).u8(0).u32(1);
-      if (values.length > 0) {
-        const encoded = values.map(encodeParam);
-        const bitmap = new Uint8Array((values.length + 7) >> 3);
-        encoded.forEach((e, i) => {
-          if (e === null) bitmap[i >> 3] |= 1 << (i & 7);
-        });
-        w.bytes(bitmap).u8(1);
-        for (const e of encoded) w.u8(e === null ? Type.NULL : e[0]).u8(0);
-        for (const e of encoded) if (e !== null) w.bytes(e[1]);
-      }
-      await this.#send(w.build(), true);
-      return await this.#result<Row>(true);
-    });
-  }
-
-  /** @internal */
-  async _closeStatement(statement: MysqlStatement): Promise<void> {
-    if (this.#closed) return;
-    await this.#send(new PacketWriter().u8(COM_STMT_CLOSE).u32(statement.id).build(), true);
-  }
-
-  /** Pings the server. Interruption point. */
-  ping(): Promise<void> {
-    return this.#command(async () => {
-      await this.#send(Uint8Array.of(COM_PING), true);
-      const r = await this.#packet();
-      if (r.data[0] === 0xff) throw this.#error(r);
-    });
-  }
-
-  /** Whether the connection is closed. */
+  /** Whether the connection is closed (by `close`, the peer, or a failed clean-up). */
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** Says goodbye and closes. */
+  /**
+   * @internal Runs one mysql2 command. When interrupted, the server is told to stop it
+   * (`KILL QUERY`) and the command is let settle, so that the connection is in step again;
+   * if that fails the connection is dropped.
+   */
+  async _run(
+    what: string,
+    start: (done: (e: unknown, rows?: unknown, fields?: unknown) => void) => void,
+    killable: boolean,
+  ): Promise<Outcome> {
+    if (this.#closed) throw new MysqlProtocolError("CLOSED", `${what} on a closed connection`);
+    const pending = new Promise<Outcome>((resolve, reject) =>
+      start((e, rows, fields) =>
+        e ? reject(e) : resolve([rows, fields as Mysql2.FieldPacket[] | undefined])
+      )
+    );
+    try {
+      return await waitFor(pending, what);
+    } catch (e) {
+      if (e instanceof Interrupted) {
+        try {
+          await withTimeout(CANCEL_SECONDS, async () => {
+            if (killable) await this.cancel();
+            await waitFor(pending.then(() => {}, () => {}), `${what} (cancelled)`);
+          });
+        } catch {
+          this.#connection.destroy(); // out of step with the server: unusable
+          this.#closed = true;
+        }
+        throw e;
+      }
+      throw wrap(e);
+    }
+  }
+
+  /**
+   * Runs `sql`; `?` placeholders take `params`, escaped on our side (use `prepare` for
+   * server-side parameters).
+   *
+   * Interruption point: the query is stopped on the server (`KILL QUERY` from a
+   * connection of its own), the connection stays usable, and the interruption is thrown.
+   * @throws {MysqlError} what the server reports
+   */
+  async query<Row = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<MysqlResult<Row>> {
+    return result<Row>(
+      await this._run(
+        "mysql query",
+        (done) => this.#connection.query(sql, params ?? [], (e, r, f) => done(e, r, f)),
+        true,
+      ),
+    );
+  }
+
+  /**
+   * Prepares a statement with `?` parameters. Interruption point (the preparation is let
+   * finish, then the error thrown).
+   * @throws {MysqlError} if the server rejects the SQL
+   */
+  async prepare(sql: string): Promise<MysqlStatement> {
+    let statement: Mysql2.PrepareStatementInfo | null = null;
+    await this._run(
+      "mysql prepare",
+      (done) =>
+        this.#connection.prepare(sql, (e, s) => {
+          statement = s;
+          done(e);
+        }),
+      false,
+    );
+    const s = statement! as Mysql2.PrepareStatementInfo & { parameterCount: number };
+    return new MysqlStatement(this, s, s.parameterCount);
+  }
+
+  /** Pings the server. Interruption point. */
+  async ping(): Promise<void> {
+    await this._run("mysql ping", (done) => this.#connection.ping((e) => done(e)), false);
+  }
+
+  /**
+   * Asks the server to stop what this connection is running (`KILL QUERY` on a connection
+   * of its own, with the same login). Interruption point.
+   * @throws {MysqlError} if the server refuses (a user without the right to kill)
+   */
+  async cancel(): Promise<void> {
+    const mysql = await mysql2();
+    const side = mysql.createConnection({ ...this.#config, database: undefined });
+    try {
+      await waitFor(
+        new Promise<void>((resolve, reject) =>
+          side.query("KILL QUERY ?", [this.connectionId], (e) => e ? reject(e) : resolve())
+        ),
+        "mysql kill query",
+      );
+    } catch (e) {
+      throw wrap(e);
+    } finally {
+      side.destroy();
+    }
+  }
+
+  /** Says goodbye (COM_QUIT) and closes. Interruption point (the socket is closed anyway). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#send(Uint8Array.of(COM_QUIT), true).catch(() => {});
-    this.#socket.close();
+    try {
+      await waitFor(
+        new Promise<void>((resolve) => this.#connection.end(() => resolve())),
+        "mysql close",
+      );
+    } finally {
+      this.#connection.destroy();
+    }
   }
 }

@@ -1,6 +1,7 @@
 /**
- * A MySQL/MariaDB client on shrapnel sockets (our own protocol implementation):
- * native-password and caching_sha2 logins, queries, prepared statements.
+ * MySQL/MariaDB on shrapnel sockets (npm:mysql2 over a Duplex adapter, loaded at the
+ * first connect): every login method mysql2 knows, TLS, queries, prepared statements,
+ * interrupted queries stopped on the server with the connection kept.
  *
  * @example
  * ```ts ignore
@@ -14,4 +15,3 @@
  */
 
 export * from "./client.ts";
-export * from "./protocol.ts";

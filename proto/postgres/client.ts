@@ -13,9 +13,10 @@
 import type pg from "pg";
 // @ts-types="@types/pg-copy-streams"
 import type * as PgCopyStreams from "pg-copy-streams";
-import { ShrapnelError } from "../../core/errors.ts";
+import { Interrupted, ShrapnelError } from "../../core/errors.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { waitFor } from "../../core/wait_for.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 
@@ -49,6 +50,12 @@ export interface PostgresOptions {
   password?: string;
   /** Database (the user's name). */
   database?: string;
+  /**
+   * Seconds an interrupted query's cancel may take (1): sending the CancelRequest and
+   * waiting for the server to end the query. Past it (a frozen or unreachable server) the
+   * connection is closed and the interrupt delivered anyway.
+   */
+  cancelGraceSeconds?: number;
 }
 
 /** A query's result. */
@@ -131,6 +138,8 @@ export class PostgresClient {
   readonly #client: pg.Client;
   readonly #options: PostgresOptions;
   readonly #notifications = new Fifo<Notification>();
+  /** Why the connection can no longer be used, once it cannot. */
+  #broken: PostgresProtocolError | null = null;
 
   private constructor(client: pg.Client, options: PostgresOptions) {
     this.#client = client;
@@ -142,7 +151,11 @@ export class PostgresClient {
         processId: n.processId,
       });
     });
-    client.on("error", () => {}); // surfaces as the failing call's error
+    // pg emits "error" for a connection that breaks while idle; a call in flight gets the
+    // same error as its own rejection. Keep it for the next call, which raises it.
+    client.on("error", (e: Error) => {
+      this.#broken ??= new PostgresProtocolError(`connection lost: ${e.message}`);
+    });
   }
 
   /**
@@ -162,7 +175,9 @@ export class PostgresClient {
     try {
       await waitFor(client.connect(), "postgres connect");
     } catch (e) {
-      client.end().catch(() => {});
+      // The half-open connection goes; its own end's outcome adds nothing to `e`.
+      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream
+        .destroy();
       throw wrap(e);
     }
     return new PostgresClient(client, options);
@@ -177,13 +192,19 @@ export class PostgresClient {
    * Runs a query: simple when there are no parameters, extended (parse, bind, execute)
    * with them.
    *
-   * Interruption point: the query is cancelled on the server, and the error thrown.
+   * Interruption point: the query is cancelled on the server (a CancelRequest), and the
+   * interrupt thrown once the server has ended it, or after `cancelGraceSeconds` (1) at
+   * most: then the connection is closed (a frozen server cannot hold the caller) and
+   * later calls throw {@linkcode PostgresProtocolError}.
    * @throws {PostgresError} what the server reports
+   * @throws {PostgresProtocolError} when the connection broke or was closed by a cancel
+   *   that did not finish in time
    */
   async query<Row = Record<string, unknown>>(
     text: string,
     params?: unknown[],
   ): Promise<QueryResult<Row>> {
+    if (this.#broken) throw this.#broken;
     const pending = this.#client.query(text, params as unknown[]);
     try {
       const r = await waitFor(pending, "postgres query");
@@ -194,13 +215,35 @@ export class PostgresClient {
         fields: r.fields.map((f) => f.name),
       };
     } catch (e) {
-      if (e instanceof ShrapnelError && e.name !== "PostgresError") {
-        // Interrupted: stop the server's work, and let the query settle before more.
-        await this.cancel();
-        await pending.then(() => {}, () => {});
-      }
+      if (e instanceof Interrupted) await this.#cancelInterrupted(pending);
       throw wrap(e);
     }
+  }
+
+  /**
+   * Stops the server's work on an interrupted query and lets the query settle before the
+   * next, within the grace; a server that does not manage costs the connection instead.
+   */
+  async #cancelInterrupted(pending: Promise<unknown>): Promise<void> {
+    // The query's own outcome is moot: the caller gets the interrupt.
+    const settled = pending.then(() => undefined, () => undefined);
+    const grace = this.#options.cancelGraceSeconds ?? 1;
+    try {
+      await withTimeout(grace, async () => {
+        await this.cancel();
+        await waitFor(settled, "postgres cancelled query");
+      });
+    } catch (e) {
+      if (!(e instanceof ShrapnelError)) throw e;
+      // Includes a second interrupt: either way the query's end cannot be awaited.
+      this.#break(`the cancelled query did not end within ${grace} s (${e.message})`);
+    }
+  }
+
+  #break(reason: string): void {
+    this.#broken ??= new PostgresProtocolError(`connection closed: ${reason}`);
+    (this.#client as unknown as { connection: { stream: { destroy(): void } } }).connection
+      .stream.destroy();
   }
 
   /**
@@ -289,8 +332,19 @@ export class PostgresClient {
     return this.#notifications.pop();
   }
 
-  /** Closes the connection. */
+  /**
+   * Closes the connection (a Terminate message, then the socket). A connection that is
+   * already broken just goes. Interruption point: interrupted, the socket is closed at
+   * once and the interrupt thrown.
+   */
   async close(): Promise<void> {
-    await waitFor(this.#client.end(), "postgres close").catch(() => {});
+    if (this.#broken) return this.#break("closed");
+    try {
+      await waitFor(this.#client.end(), "postgres close");
+    } catch (e) {
+      this.#break("closed");
+      // A connection that broke while closing is closed all the same.
+      if (e instanceof Interrupted) throw e;
+    }
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { UnsupportedOperation } from "../../net/errors.ts";
@@ -11,7 +12,14 @@ import type { Socket } from "../../net/socket.ts";
 import { ProtocolError } from "../http/errors.ts";
 import { parseResponseHead } from "../http/parse.ts";
 import { WebSocket, type WebSocketOptions } from "./connection.ts";
-import { CLIENT_OFFER, deflateAccepted, MessageDeflate } from "./deflate.ts";
+import {
+  CLIENT_OFFER,
+  deflateAccepted,
+  type DeflateParams,
+  MessageDeflate,
+  parseExtensions,
+} from "./deflate.ts";
+import { WebSocketError } from "./frame.ts";
 import { acceptKey, newKey } from "./handshake.ts";
 
 /** Options of {@linkcode connectWebSocket}. */
@@ -27,24 +35,37 @@ export interface WebSocketClientOptions extends WebSocketOptions {
   connect?: (host: string, port: number) => Promise<Socket>;
   /** Offer permessage-deflate (false). */
   deflate?: boolean;
+  /**
+   * Seconds for connecting and the whole opening handshake (10): a server that accepts and
+   * never answers cannot hold the caller.
+   */
+  handshakeTimeout?: number;
 }
 
 /**
  * Opens a WebSocket to a `ws://` URL (`wss://` needs TLS, see `tlsConnect`).
  *
  * Interruption point: while connecting and during the handshake (the socket is closed).
+ * Connecting and the handshake together take at most `handshakeTimeout` (10 s).
  *
  * @example
  * ```ts ignore
  * const ws = await connectWebSocket("ws://127.0.0.1:8080/echo");
  * await ws.sendText("hi");
  * ```
- * @throws {ProtocolError} if the server does not complete the handshake (status 502)
+ * @throws {ProtocolError} if the server does not complete the handshake (status 502): another
+ *   status, no `Upgrade: websocket` or `Connection: Upgrade`, a wrong accept key, or a
+ *   subprotocol or extension that was not offered
+ * @throws {TimeoutError} if connecting and the handshake took over `handshakeTimeout`
  */
-export async function connectWebSocket(
+export function connectWebSocket(
   url: string,
   options: WebSocketClientOptions = {},
 ): Promise<WebSocket> {
+  return withTimeout(options.handshakeTimeout ?? 10, () => open(url, options));
+}
+
+async function open(url: string, options: WebSocketClientOptions): Promise<WebSocket> {
   const target = new URL(url);
   if (target.protocol !== "ws:" && target.protocol !== "wss:") {
     throw new TypeError(`not a WebSocket URL: ${url}`);
@@ -78,6 +99,13 @@ export async function connectWebSocket(
     if (head.status !== 101) {
       throw new ProtocolError(`server answered ${head.status} ${head.reason}`, 502);
     }
+    // RFC 6455 4.1: without these the server has not switched to WebSocket at all.
+    if (!head.headers.hasToken("upgrade", "websocket")) {
+      throw new ProtocolError("the server's 101 has no Upgrade: websocket", 502);
+    }
+    if (!head.headers.hasToken("connection", "upgrade")) {
+      throw new ProtocolError("the server's 101 has no Connection: Upgrade", 502);
+    }
     if (head.headers.get("sec-websocket-accept") !== acceptKey(key)) {
       throw new ProtocolError("bad Sec-WebSocket-Accept", 502);
     }
@@ -85,9 +113,16 @@ export async function connectWebSocket(
     if (protocol !== "" && !(options.protocols ?? []).includes(protocol)) {
       throw new ProtocolError(`server chose a protocol not offered: ${protocol}`, 502);
     }
-    const agreed = deflateAccepted(head.headers.get("sec-websocket-extensions"));
-    if (agreed !== null && !options.deflate) {
-      throw new ProtocolError("server agreed to an extension not offered", 502);
+    const extensions = head.headers.get("sec-websocket-extensions");
+    if (parseExtensions(extensions).length > 0 && !options.deflate) {
+      throw new ProtocolError(`server agreed to an extension not offered: ${extensions}`, 502);
+    }
+    let agreed: DeflateParams | null;
+    try {
+      agreed = deflateAccepted(extensions);
+    } catch (e) {
+      if (e instanceof WebSocketError) throw new ProtocolError(e.message, 502);
+      throw e;
     }
     const deflate = agreed ? new MessageDeflate(agreed) : null;
     return new WebSocket(socket, reader, true, protocol, options, deflate);

@@ -6,7 +6,9 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
+import { now } from "../../core/clock.ts";
 import { ClosedError, Interrupted } from "../../core/errors.ts";
+import { scheduler, Timer } from "../../core/scheduler.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
@@ -22,6 +24,17 @@ export type Message = { type: "text"; data: string } | { type: "binary"; data: U
 export interface WebSocketOptions {
   /** Largest message accepted, in bytes, fragments included (1 MiB); 1009 beyond. */
   maxMessageBytes?: number;
+  /**
+   * Most frames one message may come in (4096); 1008 beyond. Empty continuation frames
+   * cost no payload but each costs work: without this bound a peer could send millions.
+   */
+  maxFragments?: number;
+  /**
+   * Seconds a send may wait for a peer that does not read (30): past it the connection is
+   * dropped (closeCode 1006) and the send throws {@linkcode ClosedError}. This bounds what
+   * a peer that sends pings and never reads the pongs can make us hold.
+   */
+  sendTimeout?: number;
   /** Seconds to wait for the peer's close frame after sending ours (5). */
   closeTimeout?: number;
   /**
@@ -59,6 +72,8 @@ export class WebSocket {
   readonly #reader: SocketReader;
   readonly #isClient: boolean;
   readonly #maxMessage: number;
+  readonly #maxFragments: number;
+  readonly #sendTimeout: number;
   readonly #closeTimeout: number;
   readonly #sendLock = new Mutex();
   #closeSent = false;
@@ -67,6 +82,11 @@ export class WebSocket {
   #closeCode: number = CloseCode.noStatus;
   #closeReason = "";
   #lastPong = 0;
+  /** When the write under way began (now()), or -1. */
+  #sendingSince = -1;
+  #watchdog: Timer | null = null;
+  /** Whether the watchdog dropped the connection. */
+  #stalled = false;
   readonly #deflate: MessageDeflate | null;
   readonly #compressAbove: number;
 
@@ -88,6 +108,8 @@ export class WebSocket {
     this.#isClient = isClient;
     this.protocol = protocol;
     this.#maxMessage = options.maxMessageBytes ?? 1 << 20;
+    this.#maxFragments = options.maxFragments ?? 4096;
+    this.#sendTimeout = options.sendTimeout ?? 30;
     this.#closeTimeout = options.closeTimeout ?? 5;
   }
 
@@ -125,10 +147,48 @@ export class WebSocket {
     });
     const guard = await this.#sendLock.lock();
     try {
-      await this.socket.send(frame);
+      await this.#write(frame);
     } finally {
       guard[Symbol.dispose]();
     }
+  }
+
+  /**
+   * Writes a frame (under the send lock): what the kernel takes at once costs nothing more;
+   * the rest waits at most `sendTimeout`, after which the watchdog drops the connection.
+   * One watchdog timer per connection, armed at most once per `sendTimeout` while sends
+   * are under way, rather than a timer per send.
+   */
+  async #write(frame: Uint8Array): Promise<void> {
+    const taken = this.socket.trySend(frame);
+    if (taken === frame.length) return;
+    this.#sendingSince = now();
+    if (this.#watchdog === null) this.#armWatchdog(this.#sendingSince + this.#sendTimeout);
+    try {
+      await this.socket.send(frame.subarray(taken));
+    } catch (e) {
+      if (!this.#stalled) throw e;
+      throw new ClosedError(
+        `WebSocket peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
+      );
+    } finally {
+      this.#sendingSince = -1;
+    }
+  }
+
+  #armWatchdog(deadline: number): void {
+    this.#watchdog = new Timer(deadline, () => this.#checkStall(), null);
+    scheduler.addTimer(this.#watchdog);
+  }
+
+  /** The watchdog: drops the connection if the send under way began `sendTimeout` ago. */
+  #checkStall(): void {
+    this.#watchdog = null;
+    if (this.#sendingSince < 0 || this.#closed) return;
+    const deadline = this.#sendingSince + this.#sendTimeout;
+    if (now() < deadline) return this.#armWatchdog(deadline);
+    this.#stalled = true;
+    this.#finish(CloseCode.abnormal); // closing wakes the stalled sender with ClosedError
   }
 
   /** Sends a text message. Interruption point. @throws {ClosedError} once closing */
@@ -152,7 +212,7 @@ export class WebSocket {
     this.#closeSent = true;
     let payload = new Uint8Array(0);
     if (code !== CloseCode.noStatus) {
-      const text = encoder.encode(reason).subarray(0, 123);
+      const text = truncateUtf8(encoder.encode(reason), 123);
       payload = new Uint8Array(2 + text.length);
       payload[0] = code >> 8;
       payload[1] = code & 0xff;
@@ -160,7 +220,7 @@ export class WebSocket {
     }
     const guard = await this.#sendLock.lock();
     try {
-      await this.socket.send(encodeFrame(Opcode.close, payload, { mask: this.#isClient }));
+      await this.#write(encodeFrame(Opcode.close, payload, { mask: this.#isClient }));
     } catch (e) {
       if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
     } finally {
@@ -171,6 +231,8 @@ export class WebSocket {
   #finish(code: number): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#watchdog !== null) scheduler.removeTimer(this.#watchdog);
+    this.#watchdog = null;
     if (!this.#closeReceived) this.#closeCode = code;
     this.socket.close();
   }
@@ -189,6 +251,7 @@ export class WebSocket {
     let partsType = 0;
     let compressed = false;
     let size = 0;
+    let fragments = 0;
     try {
       for (;;) {
         const frame = await readFrame(
@@ -237,7 +300,13 @@ export class WebSocket {
         if (size > this.#maxMessage) {
           throw new WebSocketError(CloseCode.tooBig, `message over ${this.#maxMessage} bytes`);
         }
-        parts!.push(frame.payload);
+        if (++fragments > this.#maxFragments) {
+          throw new WebSocketError(
+            CloseCode.policyViolation,
+            `message in more than ${this.#maxFragments} fragments`,
+          );
+        }
+        if (frame.payload.length > 0 || parts!.length === 0) parts!.push(frame.payload);
         if (!frame.fin) continue;
         let data = parts!.length === 1 ? parts![0] : concatBytes(parts!);
         if (compressed) data = this.#deflate!.decompress(data, this.#maxMessage);
@@ -269,7 +338,8 @@ export class WebSocket {
     if (payload.length === 1) throw new WebSocketError(CloseCode.protocolError, "bad close frame");
     if (payload.length >= 2) {
       code = (payload[0] << 8) | payload[1];
-      const valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+      // RFC 6455 7.4 and IANA's registry: 1004-1006 and 1015 are never sent on the wire.
+      const valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
         (code >= 3000 && code <= 4999);
       if (!valid) throw new WebSocketError(CloseCode.protocolError, `bad close code ${code}`);
       try {
@@ -281,6 +351,15 @@ export class WebSocket {
     this.#closeCode = code;
     await this.#sendClose(code === CloseCode.noStatus ? CloseCode.normal : code, "");
     this.#finish(code);
+  }
+
+  /**
+   * Sends a close frame (once) without waiting for the peer's: for a connection whose
+   * messages another thread keeps receiving (`receive` answers the peer's close frame and
+   * returns null). Interruption point.
+   */
+  sendCloseFrame(code: number = CloseCode.normal, reason = ""): Promise<void> {
+    return this.#sendClose(code, reason);
   }
 
   /**
@@ -315,4 +394,15 @@ export class WebSocket {
       yield message;
     }
   }
+}
+
+/**
+ * The longest prefix of UTF-8 `bytes` of at most `max` bytes that does not cut a character
+ * (a close reason must stay valid UTF-8, RFC 6455 5.5.1).
+ */
+function truncateUtf8(bytes: Uint8Array, max: number): Uint8Array {
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // bytes[end] continues a character
+  return bytes.subarray(0, end);
 }

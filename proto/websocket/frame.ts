@@ -29,7 +29,11 @@ export const CloseCode = {
   invalidData: 1007,
   policyViolation: 1008,
   tooBig: 1009,
+  mandatoryExtension: 1010,
   internalError: 1011,
+  serviceRestart: 1012,
+  tryAgainLater: 1013,
+  badGateway: 1014,
 } as const;
 
 /**
@@ -104,6 +108,9 @@ export function encodeFrame(
   return out;
 }
 
+/** The payload of every empty frame: a flood of them allocates nothing. */
+const EMPTY = new Uint8Array(0);
+
 /**
  * Reads one frame. `masked` is what the peer must do: true for a server reading a
  * client, false for a client reading a server.
@@ -159,7 +166,7 @@ export async function readFrame(
     throw new WebSocketError(CloseCode.tooBig, `frame of ${length} bytes over ${maxPayload}`);
   }
   const key = masked ? await reader.readExact(4) : null;
-  const payload = length === 0 ? new Uint8Array(0) : await reader.readExact(length);
+  const payload = length === 0 ? EMPTY : await reader.readExact(length);
   if (key !== null) { for (let i = 0; i < length; i++) payload[i] ^= key[i & 3]; }
   return { fin, rsv1, opcode, payload };
 }

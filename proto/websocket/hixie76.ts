@@ -5,7 +5,9 @@
  * @module
  */
 
-import { ClosedError } from "../../core/errors.ts";
+import { concatBytes } from "../../core/bytes.ts";
+import { ClosedError, TimeoutError } from "../../core/errors.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
@@ -31,14 +33,20 @@ export class Hixie76Socket {
   readonly protocol = "";
   readonly #reader: SocketReader;
   readonly #maxMessage: number;
+  readonly #sendTimeout: number;
   readonly #lock = new Mutex();
   #closed = false;
 
-  /** @internal Made by the server handler after the handshake. */
-  constructor(socket: Socket, reader: SocketReader, maxMessageBytes = 1 << 20) {
+  /**
+   * @internal Made by the server handler after the handshake.
+   * @param maxMessageBytes largest message accepted (1 MiB): the connection is closed beyond
+   * @param sendTimeout seconds a send may wait for a peer that does not read (30)
+   */
+  constructor(socket: Socket, reader: SocketReader, maxMessageBytes = 1 << 20, sendTimeout = 30) {
     this.socket = socket;
     this.#reader = reader;
     this.#maxMessage = maxMessageBytes;
+    this.#sendTimeout = sendTimeout;
   }
 
   /** Whether the connection is closed. */
@@ -46,27 +54,46 @@ export class Hixie76Socket {
     return this.#closed;
   }
 
-  /** The next text message, or null once closed. Interruption point. */
+  /**
+   * The next text message, or null once closed: by the peer's closing handshake, by the
+   * end of the stream, by bytes that are not hixie-76 framing, or by a message over
+   * `maxMessageBytes` (the closing handshake is sent, then the socket closed).
+   * Reads whatever the socket has, not a byte at a time.
+   *
+   * Interruption point: an interrupted receive may have consumed part of a message;
+   * close the connection after it.
+   */
   async receive(): Promise<Message | null> {
     if (this.#closed) return null;
+    const reader = this.#reader;
     try {
+      const [type] = await reader.readExact(1);
+      if (type === 0xff) {
+        await reader.readExact(1); // the 0x00 of the closing handshake
+        await this.close();
+        return null;
+      }
+      if (type !== 0x00) throw new EOFError(new Uint8Array(0), 1); // not hixie-76: drop it
+      const chunks: Uint8Array[] = [];
+      let size = 0;
       for (;;) {
-        const [type] = await this.#reader.readExact(1);
-        if (type === 0xff) {
-          await this.#reader.readExact(1); // the 0x00 of the closing handshake
+        if (reader.buffered === 0 && !await reader.fill()) {
+          throw new EOFError(new Uint8Array(0), 1);
+        }
+        const view = reader.peek();
+        const end = view.indexOf(0xff);
+        const take = end < 0 ? view.length : end;
+        if (size + take > this.#maxMessage) {
           await this.close();
           return null;
         }
-        if (type !== 0x00) throw new EOFError(new Uint8Array(0), 1); // not hixie-76: drop it
-        const parts: number[] = [];
-        for (;;) {
-          const [b] = await this.#reader.readExact(1);
-          if (b === 0xff) break;
-          if (parts.length >= this.#maxMessage) throw new EOFError(new Uint8Array(0), 1);
-          parts.push(b);
-        }
-        return { type: "text", data: decoder.decode(Uint8Array.from(parts)) };
+        if (take > 0) chunks.push(view.slice(0, take));
+        size += take;
+        reader.skip(end < 0 ? take : take + 1);
+        if (end >= 0) break;
       }
+      const data = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+      return { type: "text", data: decoder.decode(data) };
     } catch (e) {
       if (e instanceof EOFError || e instanceof SocketError || e instanceof ClosedError) {
         this.#closed = true;
@@ -77,7 +104,27 @@ export class Hixie76Socket {
     }
   }
 
-  /** Sends a text message. Interruption point. */
+  /** Writes under the lock, waiting at most `sendTimeout` for a peer that does not read. */
+  async #write(frame: Uint8Array): Promise<void> {
+    const guard = await this.#lock.lock();
+    try {
+      await withTimeout(this.#sendTimeout, () => this.socket.send(frame));
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+      this.#closed = true;
+      this.socket.close();
+      throw new ClosedError(
+        `hixie-76 peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
+      );
+    } finally {
+      guard[Symbol.dispose]();
+    }
+  }
+
+  /**
+   * Sends a text message. Interruption point.
+   * @throws {ClosedError} once closed, or when the peer read nothing for `sendTimeout`
+   */
   async sendText(text: string): Promise<void> {
     if (this.#closed) throw new ClosedError("send on a closed hixie-76 socket");
     const body = encoder.encode(text);
@@ -85,7 +132,7 @@ export class Hixie76Socket {
     frame[0] = 0x00;
     frame.set(body, 1);
     frame[frame.length - 1] = 0xff;
-    await this.#lock.withLock(() => this.socket.send(frame));
+    await this.#write(frame);
   }
 
   /** hixie-76 has no binary messages. @throws {TypeError} always */
@@ -93,12 +140,21 @@ export class Hixie76Socket {
     return Promise.reject(new TypeError("hixie-76 carries text only"));
   }
 
-  /** Sends the closing handshake and closes the socket. */
+  /**
+   * Sends the closing handshake (if the peer is still there to take it) and closes the
+   * socket. Interruption point: an interrupted close still closes the socket.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
-    await this.#lock.withLock(() => this.socket.send(new Uint8Array([0xff, 0x00]))).catch(() => {});
-    this.socket.close();
+    try {
+      await this.#write(new Uint8Array([0xff, 0x00]));
+    } catch (e) {
+      // A peer that is gone or does not read gets no closing handshake; the socket goes.
+      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
+    } finally {
+      this.#closed = true;
+      this.socket.close();
+    }
   }
 
   /** Messages until the connection closes. */

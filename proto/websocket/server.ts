@@ -6,6 +6,9 @@
  * @module
  */
 
+import { TimeoutError } from "../../core/errors.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
 import type { HttpRequest } from "../http/request.ts";
 import type { Handler } from "../http/server.ts";
 import { WebSocket, type WebSocketOptions } from "./connection.ts";
@@ -21,6 +24,11 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   hixie76?: boolean;
   /** Agree to permessage-deflate when a client offers it (false). */
   deflate?: boolean;
+  /**
+   * Seconds a hixie-76 client has to send the 8 key bytes after its head (10); the
+   * connection is closed past it.
+   */
+  handshakeTimeout?: number;
 }
 
 /** What a connection callback gets: an RFC 6455 socket, or a hixie-76 one. */
@@ -73,12 +81,19 @@ export function websocketHandler(
       const protocol = (options.protocols ?? []).find((p) => offered.includes(p)) ?? "";
       const deflate = options.deflate ? acceptDeflate(h.get("sec-websocket-extensions")) : null;
       const { socket, reader } = request.upgrade();
-      await socket.send(encoder.encode(
+      const answer = encoder.encode(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
           `sec-websocket-accept: ${acceptKey(key)}\r\n` +
           (protocol ? `sec-websocket-protocol: ${protocol}\r\n` : "") +
           (deflate ? `sec-websocket-extensions: ${deflate.header}\r\n` : "") + "\r\n",
-      ));
+      );
+      try {
+        await withTimeout(options.sendTimeout ?? 30, () => socket.send(answer));
+      } catch (e) {
+        socket.close(); // a client that does not read its 101 gets nothing more
+        if (e instanceof TimeoutError || e instanceof SocketError) return;
+        throw e;
+      }
       const ws = new WebSocket(
         socket,
         reader,
@@ -105,11 +120,16 @@ async function hixie76(
   const { socket, reader } = request.upgrade();
   let answer: Uint8Array;
   try {
-    const key3 = await reader.readExact(8);
+    const key3 = await withTimeout(options.handshakeTimeout ?? 10, () => reader.readExact(8));
     answer = hixie76Answer(h.get("sec-websocket-key1")!, h.get("sec-websocket-key2")!, key3);
-  } catch {
+  } catch (e) {
     socket.close();
-    return;
+    // A client too slow, gone, or with bad keys loses its connection; that is all it gets.
+    if (
+      e instanceof TimeoutError || e instanceof EOFError || e instanceof SocketError ||
+      e instanceof RangeError
+    ) return;
+    throw e;
   }
   const head = encoder.encode(
     "HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n" +
@@ -119,8 +139,14 @@ async function hixie76(
   const reply = new Uint8Array(head.length + answer.length);
   reply.set(head);
   reply.set(answer, head.length);
-  await socket.send(reply);
-  const ws = new Hixie76Socket(socket, reader, options.maxMessageBytes);
+  const ws = new Hixie76Socket(socket, reader, options.maxMessageBytes, options.sendTimeout);
+  try {
+    await withTimeout(options.sendTimeout ?? 30, () => socket.send(reply));
+  } catch (e) {
+    socket.close();
+    if (e instanceof TimeoutError || e instanceof SocketError) return;
+    throw e;
+  }
   try {
     await onConnect(ws, request);
   } finally {

@@ -329,7 +329,13 @@ Deno.test("threadDump lists live threads with their state and what they wait on"
     const t = spawn({ name: "napper" }, () => sleep(30));
     await yieldSlice();
     const row = threadDump().find((r) => r.id === t.id);
-    assert.deepEqual(row, { id: t.id, name: "napper", state: "blocked", waitingOn: "sleep" });
+    assert.deepEqual(row, {
+      id: t.id,
+      name: "napper",
+      state: "blocked",
+      waitingOn: "sleep",
+      group: null,
+    });
     t.shutdown();
     await assert.rejects(t.join(), Shutdown);
   });

@@ -54,3 +54,13 @@ export function bytes(text: string): Uint8Array {
 export function text(data: Uint8Array): string {
   return new TextDecoder().decode(data);
 }
+
+/**
+ * Environment for a Deno child process that may load the FFI shim: under
+ * `deno task test:asan` the ASan shim needs libasan preloaded, which the test process
+ * keeps from its other children (see _asan_preload.ts).
+ */
+export function denoChildEnv(): Record<string, string> {
+  const preload = Deno.env.get("SHRAPNEL_ASAN_PRELOAD");
+  return preload === undefined ? {} : { LD_PRELOAD: preload };
+}

@@ -18,7 +18,7 @@ const available = (() => {
 const ci = Deno.env.get("CI") === "true";
 
 Deno.test({
-  name: `the page draws the field and panning moves the view${
+  name: `the page draws the field, panning moves the view, the minimap and header show the world${
     available || ci ? "" : ` (skipped: no ${CHROMIUM}; apt-get install chromium)`
   }`,
   ignore: !available && !ci,
@@ -123,6 +123,79 @@ Deno.test({
         { timeout: 5000, polling: 50 },
       );
       assert.equal(mmo.viewers(), 1);
+      // The header counts the world (the overview comes once a second), with the plural right.
+      await page.waitForFunction(
+        () => (globalThis as unknown as { mmo: { worldWanderers: number } }).mmo.worldWanderers > 0,
+        undefined,
+        { timeout: 5000, polling: 50 },
+      );
+      await page.waitForFunction(
+        () => {
+          const s = (globalThis as unknown as { mmo: { stepsPerSecond: number } }).mmo;
+          return s.stepsPerSecond > 0;
+        },
+        undefined,
+        { timeout: 5000, polling: 100 },
+      );
+      const header = await page.locator("#counts").textContent();
+      assert.match(
+        header!,
+        /^150 wanderers in the world, \d+ in view, \d+ box(es)? in view · \d+ steps\/s · 1 viewer$/,
+      );
+      assert.equal(
+        await page.evaluate(() =>
+          (globalThis as unknown as { mmo: { plural(n: number, one: string): string } }).mmo
+            .plural(1, "wanderer")
+        ),
+        "1 wanderer",
+      );
+      // The minimap shows the boxes, the wanderers' density and the viewport's rectangle.
+      const mini = await page.evaluate(() => {
+        type Canvas = {
+          width: number;
+          getContext(kind: "2d"): {
+            getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+          };
+        };
+        const doc = (globalThis as unknown as { document: { getElementById(id: string): Canvas } })
+          .document;
+        const c = doc.getElementById("minimap");
+        const data = c.getContext("2d").getImageData(0, 0, c.width, c.width).data;
+        const seen = new Set<number>();
+        let red = 0, dark = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+          seen.add((r << 16) | (g << 8) | b);
+          if (r === 255 && g === 0 && b === 64) red++;
+          if (r < 140 && g < 140 && b < 140) dark++;
+        }
+        const s = (globalThis as unknown as { mmo: { worldBoxes: unknown[]; density: number[] } })
+          .mmo;
+        return {
+          colours: seen.size,
+          red,
+          dark,
+          boxes: s.worldBoxes.length,
+          wanderers: s.density.reduce((a, b) => a + b, 0),
+        };
+      });
+      assert.equal(mini.boxes, 400);
+      assert.equal(mini.wanderers, 150);
+      assert.ok(mini.colours >= 6, `only ${mini.colours} colours on the minimap`);
+      assert.ok(mini.red > 100, `viewport rectangle: ${mini.red} px`);
+      assert.ok(mini.dark > 50, `density: ${mini.dark} px`);
+      // A click on the minimap centres the view there.
+      const map = (await page.locator("#minimap").boundingBox())!;
+      await page.mouse.click(map.x + map.width * 0.8, map.y + map.height * 0.25);
+      const [wantX, wantY] = [Math.min(0.8 * 4096 - 512, 4096 - 1024), 0.25 * 4096 - 512];
+      await page.waitForFunction(
+        ([x, y]) => {
+          const s = (globalThis as unknown as { mmo: State }).mmo;
+          return Math.abs(s.viewX - x) < 40 && Math.abs(s.viewY - y) < 40;
+        },
+        [wantX, wantY],
+        { timeout: 5000, polling: 50 },
+      );
       // Chromium offered permessage-deflate and the server took it (for updates of 1 KiB and more).
       const extensions = await page.evaluate(() =>
         (globalThis as unknown as { mmo: { extensions: string } }).mmo.extensions

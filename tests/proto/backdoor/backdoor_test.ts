@@ -43,7 +43,12 @@ class Session {
 }
 
 socketTest("expressions, persistent declarations, multi-line input, await, errors", async () => {
-  const backdoor = serve({ port: 0, welcome: "hello operator", globals: { answer: 42 } });
+  const backdoor = serve({
+    port: 0,
+    insecureNoLoginOnTcp: true,
+    welcome: "hello operator",
+    globals: { answer: 42 },
+  });
   const s = await Session.open(backdoor);
   try {
     assert.match(await s.until(), /hello operator/);
@@ -73,7 +78,7 @@ socketTest("expressions, persistent declarations, multi-line input, await, error
 });
 
 socketTest("sessions are separate; threads can be listed and interrupted", async () => {
-  const backdoor = serve({ port: 0 });
+  const backdoor = serve({ port: 0, insecureNoLoginOnTcp: true });
   const sleeper = spawn({ name: "long sleeper" }, () => sleep(60));
   const a = await Session.open(backdoor), b = await Session.open(backdoor);
   try {
@@ -142,6 +147,74 @@ socketTest("a unix socket backdoor; non-loopback hosts are refused", async () =>
   }
   assert.throws(() => serve({ host: "0.0.0.0", port: 0 }), /loopback only/);
 });
+
+socketTest("TCP needs a login hook unless insecureNoLoginOnTcp says otherwise", () => {
+  assert.throws(() => serve({ port: 0 }), /needs a login hook/);
+  assert.throws(() => serve({ host: "::1", port: 0 }), /needs a login hook/);
+});
+
+socketTest("a login that never comes is cut off by loginTimeout", async () => {
+  const backdoor = serve({ port: 0, login: () => true, loginTimeout: 0.2 });
+  try {
+    const s = await Session.open(backdoor);
+    await s.until("login: ");
+    assert.match(await s.until("closed-marker").catch((e) => String(e)), /login timed out/);
+    s.socket.close();
+    assert.equal(backdoor.sessions(), 0);
+  } finally {
+    await backdoor.close();
+  }
+});
+
+socketTest(
+  "the unix socket is 0600 whatever the umask; only a stale socket is replaced",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/backdoor.sock`;
+    const old = Deno.umask(0o002);
+    let backdoor: Backdoor;
+    try {
+      backdoor = serve({ unixPath: path });
+    } finally {
+      Deno.umask(old);
+    }
+    try {
+      assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+      // A live socket is not deleted from under its server.
+      assert.throws(() => serve({ unixPath: path }), /live socket/);
+      const s = await Session.open(backdoor);
+      await s.until();
+      s.socket.close();
+    } finally {
+      await backdoor.close();
+    }
+    // A file that is not a socket is never deleted.
+    Deno.writeTextFileSync(path, "precious");
+    assert.throws(() => serve({ unixPath: path }), /not a socket/);
+    assert.equal(Deno.readTextFileSync(path), "precious");
+    Deno.removeSync(path);
+    // A stale socket (its process gone) is replaced.
+    // A process that dies while listening leaves its socket file behind.
+    await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: ${
+          JSON.stringify(path)
+        } }); Deno.kill(Deno.pid, "SIGKILL");`,
+      ],
+    }).output();
+    if (!Deno.statSync(path).isSocket) throw new Error("expected a leftover socket file");
+    const again = serve({ unixPath: path });
+    try {
+      const s = await Session.open(again);
+      await s.until();
+      s.socket.close();
+    } finally {
+      await again.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 Deno.test("top-level declarations become session variables; nested ones stay local", () => {
   assert.equal(rewriteDeclarations("const a = 1"), "a = 1");

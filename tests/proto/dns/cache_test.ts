@@ -7,6 +7,7 @@ import {
   MalformedPacketError,
 } from "../../../proto/dns/mod.ts";
 import { sleep } from "../../../core/sleep.ts";
+import { now } from "../../../core/clock.ts";
 import { inThread, prng } from "../../_helpers.ts";
 
 await loadDnsCodec();
@@ -56,4 +57,21 @@ Deno.test("garbage: 20k random packets decode or throw MalformedPacketError, not
       assert.ok(e instanceof MalformedPacketError, String(e));
     }
   }
+});
+
+Deno.test("TTLs: top bit set reads as 0; positive and negative ones capped, caps are knobs", () => {
+  const cache = new DnsCache(10);
+  const kept = cache.putRecords("top", "A", rec("top", "1.1.1.1", 0x80000000));
+  assert.equal(kept[0].ttl, 0);
+  assert.equal(cache.get("top", "A"), undefined);
+  cache.putRecords("long", "A", rec("long", "1.1.1.2", 0x7fffffff));
+  assert.ok(cache.get("long", "A")!.expires - now() <= 7 * 86400);
+  cache.putNegative("gone", "A", true, 0x7fffffff);
+  assert.ok(cache.get("gone", "A")!.expires - now() <= 3 * 3600);
+  const tight = new DnsCache(10, 0, { maxTtl: 30, maxNegativeTtl: 2 });
+  tight.putRecords("long", "A", rec("long", "1.1.1.2", 0x7fffffff));
+  tight.putNegative("gone", "A", false, 999);
+  assert.ok(tight.get("long", "A")!.expires - now() <= 30);
+  assert.ok(tight.get("gone", "A")!.expires - now() <= 2);
+  assert.throws(() => new DnsCache(10, 0, { maxTtl: -1 }), RangeError);
 });

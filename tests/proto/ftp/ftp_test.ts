@@ -99,4 +99,48 @@ ftpTest("a stalled command is interruptible", async () => {
   t.shutdown();
 });
 
+ftpTest("silent servers cost their deadlines: a reply, then a data connection", async () => {
+  // A control connection that greets, logs in, offers a data port, starts the transfer and
+  // then sends nothing on either connection.
+  const fake = listenOn("127.0.0.1:0"), dataListener = listenOn("127.0.0.1:0");
+  const { port } = fake.getsockname() as { port: number };
+  const dataPort = (dataListener.getsockname() as { port: number }).port;
+  const held: { close(): void }[] = [];
+  const peer = spawn(async () => {
+    for (let session = 0; session < 2; session++) {
+      const [conn] = await fake.accept();
+      held.push(conn);
+      await conn.send(bytes("220 hi\r\n"));
+      if (session === 0) continue; // the first session: the greeting, then silence
+      for (let i = 0; i < 4; i++) {
+        const line = text(await conn.recv(200));
+        if (line.startsWith("USER")) await conn.send(bytes("230 in\r\n"));
+        else if (line.startsWith("TYPE")) await conn.send(bytes("200 ok\r\n"));
+        else if (line.startsWith("EPSV")) {
+          await conn.send(bytes(`229 passive (|||${dataPort}|)\r\n`));
+          const [data] = await dataListener.accept();
+          held.push(data);
+        } else if (line.startsWith("RETR")) await conn.send(bytes("150 here it comes\r\n"));
+      }
+    }
+  });
+  try {
+    const t0 = performance.now();
+    await assert.rejects(
+      FtpClient.connect({ host: "127.0.0.1", port, replyTimeoutSeconds: 0.2 }),
+      TimeoutError,
+    );
+    assert.ok(performance.now() - t0 < 3000);
+    const ftp = await FtpClient.connect({ host: "127.0.0.1", port, dataIdleSeconds: 0.2 });
+    const t1 = performance.now();
+    await assert.rejects(ftp.retrieveBytes("never.bin"), TimeoutError);
+    assert.ok(performance.now() - t1 < 3000);
+  } finally {
+    peer.shutdown();
+    for (const c of held) c.close();
+    fake.close();
+    dataListener.close();
+  }
+});
+
 servers.finish();

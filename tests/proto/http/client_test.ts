@@ -1,8 +1,24 @@
 /** The HTTP client: pooling, pipelining, chunked uploads, interop, bad servers. */
 import assert from "node:assert/strict";
-import { listenOn, SocketReader, spawn, TimeoutError, waitFor, withTimeout } from "../../../mod.ts";
+import {
+  ClosedError,
+  EOFError,
+  listenOn,
+  SocketError,
+  SocketReader,
+  spawn,
+  TimeoutError,
+  waitFor,
+  withTimeout,
+} from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
-import { HttpClient, HttpServer, ProtocolError } from "../../../proto/http/mod.ts";
+import {
+  HttpClient,
+  HttpServer,
+  InvalidFieldError,
+  ProtocolError,
+  type RequestInit,
+} from "../../../proto/http/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
 function server(): HttpServer {
@@ -192,6 +208,134 @@ socketTest("a malformed response is a ProtocolError (502), never a hang", async 
       assert.ok(error instanceof ProtocolError, `${JSON.stringify(reply)}: ${error}`);
     }
     await server.join();
+  } finally {
+    client.close();
+    fake.close();
+  }
+});
+
+/**
+ * A server that answers the first request on each connection, then reads the next one
+ * whole and drops the connection without a word (as a server does that closes an idle
+ * connection while a request is on its way). Counts the requests it read, by method.
+ */
+function droppingServer(partialReply = "") {
+  const listener = listenOn("127.0.0.1:0");
+  const seen: string[] = [];
+  const conns: import("../../../mod.ts").Socket[] = [];
+  const acceptor = spawn(async () => {
+    for (;;) {
+      const [conn] = await listener.accept().catch(() => [null]);
+      if (conn === null) return;
+      conns.push(conn);
+      spawn(async () => {
+        const reader = new SocketReader(conn);
+        try {
+          for (let n = 0;; n++) {
+            const head = await reader.readHead(4096);
+            if (head === null) return;
+            const line = text(head).split("\r\n")[0];
+            seen.push(line.split(" ")[0]);
+            const length = /content-length: (\d+)/i.exec(text(head));
+            if (length) await reader.readExact(Number(length[1]));
+            if (n === 0) await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+            else {
+              if (partialReply) await conn.send(bytes(partialReply));
+              return;
+            }
+          }
+        } catch (e) {
+          if (!(e instanceof ClosedError)) throw e; // closed by the test's end
+        } finally {
+          conn.close();
+        }
+      });
+    }
+  });
+  const port = (listener.getsockname() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    seen,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+      acceptor.shutdown();
+    },
+  };
+}
+
+socketTest("a POST on a dropped pooled connection is not replayed (RFC 9110 9.2.2)", async () => {
+  const fake = droppingServer();
+  const client = new HttpClient();
+  try {
+    assert.equal(await (await client.request(fake.url)).text(), "ok");
+    const error = await withTimeout(
+      2,
+      () => client.request(fake.url, { method: "POST", body: "pay" }),
+    )
+      .catch((e) => e);
+    assert.ok(error instanceof EOFError || error instanceof SocketError, String(error));
+    await sleep(0.05);
+    assert.deepEqual(fake.seen, ["GET", "POST"], "the POST was sent twice");
+  } finally {
+    client.close();
+    fake.close();
+  }
+});
+
+socketTest("idempotent requests are replayed once; others when the caller says so", async () => {
+  const fake = droppingServer();
+  const client = new HttpClient();
+  try {
+    assert.equal(await (await client.request(fake.url)).text(), "ok");
+    // The GET is read and dropped on the pooled connection, then sent again on a new one.
+    assert.equal(await (await withTimeout(2, () => client.request(fake.url))).text(), "ok");
+    const put = await withTimeout(2, () => client.request(fake.url, { method: "PUT", body: "x" }));
+    assert.equal(await put.text(), "ok");
+    const retried = await withTimeout(
+      2,
+      () => client.request(fake.url, { method: "POST", body: "x", idempotent: true }),
+    );
+    assert.equal(retried.status, 200);
+    await retried.text();
+    assert.deepEqual(fake.seen, ["GET", "GET", "GET", "PUT", "PUT", "POST", "POST"]);
+  } finally {
+    client.close();
+    fake.close();
+  }
+});
+
+socketTest("a response that had begun is never replayed, even for GET", async () => {
+  const fake = droppingServer("HTTP/1.1 20");
+  const client = new HttpClient();
+  try {
+    assert.equal(await (await client.request(fake.url)).text(), "ok");
+    const error = await withTimeout(2, () => client.request(fake.url)).catch((e) => e);
+    assert.ok(error instanceof EOFError || error instanceof SocketError, String(error));
+    assert.deepEqual(fake.seen, ["GET", "GET"]);
+  } finally {
+    client.close();
+    fake.close();
+  }
+});
+
+socketTest("request header fields and methods are checked before anything is sent", async () => {
+  const fake = droppingServer();
+  const client = new HttpClient();
+  try {
+    for (
+      const init of <RequestInit[]> [
+        { headers: { "x-note": "a\r\nx-injected: 1" } },
+        { headers: { "x-note": "a\nb" } },
+        { headers: { "x-note": "a\0b" } },
+        { headers: { "bad name": "x" } },
+        { headers: { "x\r\ny": "x" } },
+        { method: "GET /evil HTTP/1.1\r\nx:" },
+      ]
+    ) {
+      await assert.rejects(client.request(fake.url, init), InvalidFieldError, JSON.stringify(init));
+    }
+    assert.deepEqual(fake.seen, []);
   } finally {
     client.close();
     fake.close();

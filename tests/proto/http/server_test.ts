@@ -323,22 +323,22 @@ socketTest(
     const server = testServer({ maxHeadBytes: 2048, maxHeaders: 10, maxBodyBytes: 1000 });
     try {
       const big = await RawClient.open(server);
-      await big.send(`GET /hello/x HTTP/1.1\r\nX: ${"a".repeat(5000)}\r\n\r\n`);
+      await big.send(`GET /hello/x HTTP/1.1\r\nHost: x\r\nX: ${"a".repeat(5000)}\r\n\r\n`);
       assert.equal((await big.response()).status, 431);
       big.close();
       const many = await RawClient.open(server);
-      await many.send("GET /hello/x HTTP/1.1\r\n" + "a: b\r\n".repeat(20) + "\r\n");
+      await many.send("GET /hello/x HTTP/1.1\r\nHost: x\r\n" + "a: b\r\n".repeat(20) + "\r\n");
       assert.equal((await many.response()).status, 431);
       many.close();
       const body = await RawClient.open(server);
-      await body.send("POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+      await body.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n");
       assert.equal((await body.response()).status, 413);
       body.close();
       const chunked = await RawClient.open(server);
       await chunked.send(
-        `POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${(2000).toString(16)}\r\n${
-          "z".repeat(2000)
-        }\r\n0\r\n\r\n`,
+        `POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${
+          (2000).toString(16)
+        }\r\n${"z".repeat(2000)}\r\n0\r\n\r\n`,
       );
       assert.equal((await chunked.response()).status, 413);
       chunked.close();
@@ -355,9 +355,9 @@ socketTest("malformed requests get 400 and smuggling-shaped framing is refused",
   try {
     for (
       const bad of [
-        "GET /hello/x HTTP/1.1\r\nBad Header: 1\r\n\r\n",
-        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-        "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "GET /hello/x HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
         "NONSENSE\r\n\r\n",
       ]
     ) {
@@ -380,15 +380,15 @@ socketTest("no match is 404; a failing handler is 500; an HttpError keeps its st
   const server = testServer();
   const client = await RawClient.open(server);
   try {
-    await client.send("GET /nowhere HTTP/1.1\r\n\r\n");
+    await client.send("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");
     assert.equal((await client.response()).status, 404);
-    await client.send("GET /teapot HTTP/1.1\r\n\r\n");
+    await client.send("GET /teapot HTTP/1.1\r\nHost: x\r\n\r\n");
     const teapot = await client.response();
     assert.equal(teapot.status, 418);
     assert.match(teapot.body, /short and stout/);
     client.close();
     const again = await RawClient.open(server);
-    await again.send("GET /fail HTTP/1.1\r\n\r\n");
+    await again.send("GET /fail HTTP/1.1\r\nHost: x\r\n\r\n");
     assert.equal((await again.response()).status, 500);
     again.close();
   } finally {
@@ -405,7 +405,7 @@ socketTest(
       assert.equal(await idle.closedByServer(), true);
       idle.close();
       const slow = await RawClient.open(server);
-      await slow.send("GET /hello/x HTTP/1.1\r\n");
+      await slow.send("GET /hello/x HTTP/1.1\r\nHost: x\r\n");
       assert.equal((await slow.response()).status, 408);
       slow.close();
     } finally {
@@ -417,7 +417,7 @@ socketTest(
 socketTest("close() ends idle keep-alive connections and their threads", async () => {
   const server = testServer();
   const client = await RawClient.open(server);
-  await client.send("GET /hello/x HTTP/1.1\r\n\r\n");
+  await client.send("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n");
   await client.response();
   assert.equal(server.statistics().open, 1);
   await withTimeout(2, () => server.close());
@@ -436,24 +436,24 @@ socketTest("static files: content, type, 304, HEAD, and no way out of the root",
   server.listen("127.0.0.1:0");
   const client = await RawClient.open(server);
   try {
-    await client.send("GET / HTTP/1.1\r\n\r\n");
+    await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     const home = await client.response();
     assert.equal(home.body, "<h1>home</h1>");
     assert.match(home.headers.get("content-type")!, /text\/html/);
-    await client.send("GET /sub/data.json HTTP/1.1\r\n\r\n");
+    await client.send("GET /sub/data.json HTTP/1.1\r\nHost: x\r\n\r\n");
     const json = await client.response();
     assert.equal(json.headers.get("content-type"), "application/json");
     await client.send(
-      `GET /sub/data.json HTTP/1.1\r\nIf-Modified-Since: ${
+      `GET /sub/data.json HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: ${
         json.headers.get("last-modified")
       }\r\n\r\n`,
     );
     assert.equal((await client.response()).status, 304);
-    await client.send("HEAD /sub/data.json HTTP/1.1\r\n\r\n");
+    await client.send("HEAD /sub/data.json HTTP/1.1\r\nHost: x\r\n\r\n");
     const head = await client.response(true);
     assert.equal(head.headers.get("content-length"), "7");
     for (const escape of ["/../etc/passwd", "/sub/%2e%2e/%2e%2e/etc/passwd", "/missing"]) {
-      await client.send(`GET ${escape} HTTP/1.1\r\n\r\n`);
+      await client.send(`GET ${escape} HTTP/1.1\r\nHost: x\r\n\r\n`);
       assert.equal((await client.response()).status, 404, escape);
     }
   } finally {

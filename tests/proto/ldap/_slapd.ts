@@ -18,6 +18,8 @@ export interface Slapd {
   adminPassword: string;
   /** The server certificate, to trust for StartTLS. */
   cert: string;
+  /** slapd's process, for the fault tests. */
+  pid: number;
   stop(): Promise<void>;
   kill(): void;
 }

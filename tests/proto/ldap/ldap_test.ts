@@ -1,7 +1,7 @@
 /** The LDAP client against Debian's slapd on loopback; the filter parser on garbage. */
 import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { withTimeout } from "../../../mod.ts";
+import { TimeoutError, withTimeout } from "../../../mod.ts";
 import {
   decodeMessage,
   FilterSyntaxError,
@@ -170,6 +170,46 @@ Deno.test({
       }, async (port) => {
         const ldap = await LdapClient.connect({ port });
         await assert.rejects(withTimeout(2, () => ldap.bind("cn=x", "y")), LdapProtocolError);
+        await ldap.unbind();
+      });
+    }),
+});
+
+ldapTest(
+  "a frozen server costs an operation its response deadline, then works again",
+  async (s) => {
+    const ldap = await LdapClient.connect({ port: s.port, responseTimeoutSeconds: 0.3 });
+    // Bounded even when the client is wrong: thawed after 5 s, the assertion below fails.
+    const thaw = setTimeout(() => Deno.kill(s.pid, "SIGCONT"), 5000);
+    try {
+      await ldap.bind(s.adminDn, s.adminPassword);
+      Deno.kill(s.pid, "SIGSTOP");
+      const t0 = performance.now();
+      await assert.rejects(ldap.search(s.base, "(objectClass=*)"), TimeoutError);
+      const took = performance.now() - t0;
+      assert.ok(took < 3000, `a frozen server held the search ${took.toFixed(0)} ms`);
+    } finally {
+      clearTimeout(thaw);
+      Deno.kill(s.pid, "SIGCONT");
+    }
+    // The abandoned search's late answer (if any) is skipped: the connection goes on.
+    await ldap.bind(s.adminDn, s.adminPassword);
+    await ldap.unbind();
+  },
+);
+
+Deno.test({
+  name: "a server that accepts and never answers: the bind ends at responseTimeoutSeconds",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      await withFakePeer(async (conn) => {
+        await conn.recv(1000); // reads the bind, never answers
+        await conn.recv(1000);
+      }, async (port) => {
+        const ldap = await LdapClient.connect({ port, responseTimeoutSeconds: 0.2 });
+        await assert.rejects(ldap.bind("cn=x", "y"), TimeoutError);
         await ldap.unbind();
       });
     }),

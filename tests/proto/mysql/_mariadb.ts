@@ -1,17 +1,26 @@
 /**
  * A real MariaDB for the tests: Debian's mariadbd with a fresh data directory, on
- * 127.0.0.1 at a free port, a user logging in with mysql_native_password.
+ * 127.0.0.1 at a free port, a user logging in with mysql_native_password, TLS with a
+ * certificate made by openssl and a user who must use it.
  */
-import { freePort, installed, processControl, waitForPort } from "../../_servers.ts";
+import {
+  certificateFiles,
+  freePort,
+  installed,
+  processControl,
+  waitForPort,
+} from "../../_servers.ts";
 
 export interface Mariadb {
   port: number;
+  /** The server's certificate (PEM), to trust for TLS. */
+  cert: string;
   stop(): Promise<void>;
   kill(): void;
 }
 
 export function mariadbAvailable(): boolean {
-  return installed("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db");
+  return installed("/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/openssl");
 }
 
 async function run(cmd: string, args: string[]): Promise<string> {
@@ -31,6 +40,7 @@ export async function startMariadb(): Promise<Mariadb> {
     "--skip-test-db",
     "--auth-root-authentication-method=socket",
   ]);
+  const { cert, certPath, keyPath } = await certificateFiles(dir);
   const port = freePort();
   const child = new Deno.Command("/usr/sbin/mariadbd", {
     args: [
@@ -44,6 +54,8 @@ export async function startMariadb(): Promise<Mariadb> {
       "--skip-log-bin",
       "--innodb-buffer-pool-size=16M",
       `--log-error=${dir}/error.log`,
+      `--ssl-cert=${certPath}`,
+      `--ssl-key=${keyPath}`,
     ],
     stdout: "null",
     stderr: "null",
@@ -69,10 +81,13 @@ export async function startMariadb(): Promise<Mariadb> {
       "GRANT ALL ON shrapnel.* TO 'native'@'%'",
       "CREATE USER 'nopass'@'%'",
       "GRANT SELECT ON shrapnel.* TO 'nopass'@'%'",
+      "CREATE USER 'tls'@'%' IDENTIFIED BY 'tls-pass' REQUIRE SSL",
+      "GRANT ALL ON shrapnel.* TO 'tls'@'%'",
     ].join("; "),
   ]);
   return {
     port,
+    cert,
     ...processControl(child, dir),
   };
 }

@@ -122,6 +122,38 @@ pgTest("a query interrupted by withTimeout is cancelled on the server", async (p
   }
 });
 
+pgTest("an interrupt against a frozen backend returns within the cancel grace", async (port) => {
+  const db = await PostgresClient.connect({
+    port,
+    user: "scram",
+    password: "scram-pass",
+    database: "shrapnel",
+    cancelGraceSeconds: 0.5,
+  });
+  const backend = db.processId;
+  let thaw: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await db.query("SELECT 1");
+    Deno.kill(backend, "SIGSTOP"); // the backend neither answers nor reacts to the cancel
+    // Bounded even when the client is wrong: thawed after 5 s, the assertion below fails.
+    thaw = setTimeout(() => Deno.kill(backend, "SIGCONT"), 5000);
+    const t0 = performance.now();
+    await assert.rejects(withTimeout(0.3, () => db.query("SELECT pg_sleep(10)")), TimeoutError);
+    const took = performance.now() - t0;
+    assert.ok(took < 3000, `the interrupt waited ${took.toFixed(0)} ms for a frozen backend`);
+    // The connection was given up: the next call says so at once, typed.
+    await assert.rejects(db.query("SELECT 1"), PostgresProtocolError);
+  } finally {
+    clearTimeout(thaw);
+    Deno.kill(backend, "SIGCONT");
+    await db.close();
+  }
+  // The server itself is fine: a new connection works.
+  const again = await scram(port);
+  assert.equal((await again.query("SELECT 2 AS n")).rows[0].n, 2);
+  await again.close();
+});
+
 Deno.test({
   name: "a peer sending garbage is a PostgresProtocolError, never a hang",
   sanitizeOps: false,

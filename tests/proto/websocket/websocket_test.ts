@@ -211,7 +211,7 @@ socketTest("requests that are not upgrades are refused with 426 or 400", async (
     const { port } = new URL(url);
     const socket = await connectTo(`127.0.0.1:${port}`);
     await socket.send(bytes(
-      "GET /echo HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     ));
     const head = await withTimeout(2, () => new SocketReader(socket).readHead(4096));
     assert.match(text(head!), /^HTTP\/1\.1 426[\s\S]*sec-websocket-version: 13/);

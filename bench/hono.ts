@@ -1,0 +1,258 @@
+/**
+ * Hono on our server against Hono on Deno.serve, and what the fetch-style path costs.
+ *
+ * 1. wrk (Debian's), pinned to one core, each server to the other, as bench/http.ts: a
+ *    Hono "hello" (text) and a Hono JSON route, on our HttpServer through `fetchHandler`
+ *    and on Deno.serve, plus the same two answers from a bare fetch-style function and
+ *    from our native route API on our server. Interleaved rounds, order alternating;
+ *    ratios against Deno.serve of the same round, median and range.
+ * 2. Our server's own JavaScript per request, as bench/http_path.ts measures it (fake
+ *    sockets, no kernel; CPU time of the process, so that other processes on a busy
+ *    machine count less than in wall time), for the native API, a bare fetch-style function and Hono; and
+ *    the bytes allocated per request (heap growth over a batch run inside one young
+ *    generation large enough to hold it, so that no collection falls inside).
+ *
+ * `deno task bench:hono [--quick] [--part=wrk|path|both] [--seconds=N] [--rounds=N]`
+ */
+import { cpuUsage } from "node:process";
+import { Hono } from "hono";
+import { spawn, yieldSlice } from "../mod.ts";
+import type { Socket } from "../net/socket.ts";
+import { fetchHandler, HttpServer } from "../proto/http/mod.ts";
+import { type Row, table } from "./_report.ts";
+
+const option = (name: string, fallback: string) =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const quick = Deno.args.includes("--quick");
+const part = option("part", "both");
+const seconds = Number(option("seconds", quick ? "2" : "5"));
+const rounds = Number(option("rounds", quick ? "1" : "3"));
+const connections = Number(option("connections", "100"));
+const script = new URL("./hono_server.ts", import.meta.url).pathname;
+const pin = (core: number, command: string[]) =>
+  navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(core), ...command] : command;
+
+const BODY = "Hello, World!";
+const DATA = { message: "Hello, World!" };
+
+// ---------------------------------------------------------------- 1. wrk
+
+async function wrkRun(kind: string, path: string): Promise<number> {
+  const command = pin(0, [Deno.execPath(), "run", "-A", script, kind]);
+  const server = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+  const port = Number(text.trim());
+  try {
+    const wrk = pin(1, [
+      "wrk",
+      "-t1",
+      `-c${connections}`,
+      `-d${seconds}s`,
+      `http://127.0.0.1:${port}${path}`,
+    ]);
+    // Warm-up runs first (see bench/http.ts: the JIT's recompilations otherwise fall in
+    // the measured run).
+    for (let warm = 0; warm < 3; warm++) {
+      await new Deno.Command(wrk[0], {
+        args: wrk.slice(1).map((a) => a.startsWith("-d") ? "-d1s" : a),
+        stdout: "null",
+      }).output();
+    }
+    const out = new TextDecoder().decode(
+      (await new Deno.Command(wrk[0], { args: wrk.slice(1), stdout: "piped" }).output()).stdout,
+    );
+    if (/Non-2xx|Socket errors/.test(out)) {
+      console.error(`${kind} ${path}: ${out.match(/(Non-2xx.*|Socket errors.*)/)?.[0]}`);
+    }
+    return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  } finally {
+    server.kill("SIGKILL");
+    await server.status;
+  }
+}
+
+async function wrkPart(): Promise<void> {
+  try {
+    await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
+      .output();
+  } catch {
+    console.error("bench:hono needs wrk (apt-get install wrk)");
+    Deno.exit(1);
+  }
+  const kinds = ["hono-deno", "hono-shrapnel", "fetch-shrapnel", "native-shrapnel"];
+  const NAMES: Record<string, string> = {
+    "hono-deno": "Hono on Deno.serve",
+    "hono-shrapnel": "Hono on shrapnel HttpServer (fetchHandler, FFI backend)",
+    "fetch-shrapnel": "bare fetch function on shrapnel HttpServer",
+    "native-shrapnel": "native route API on shrapnel HttpServer",
+  };
+  for (const path of ["/", "/json"]) {
+    const runs = new Map<string, number[]>(kinds.map((k) => [k, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+        runs.get(kind)!.push(await wrkRun(kind, path));
+      }
+    }
+    const base = runs.get("hono-deno")!;
+    const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+    const rows: Row[] = kinds.map((kind) => {
+      const ratios = runs.get(kind)!.map((rps, i) => rps / base[i]).sort((a, b) => a - b);
+      const range = ratios.length > 1
+        ? ` (${ratios[0].toFixed(2)}-${ratios[ratios.length - 1].toFixed(2)})`
+        : "";
+      return {
+        name: NAMES[kind],
+        "req/s": Math.round(median(runs.get(kind)!)),
+        "vs Hono on Deno.serve, same round": `${median(ratios).toFixed(2)}x${range}`,
+      };
+    });
+    table(
+      `GET ${path}: wrk -t1 -c${connections}, median of ${rounds} x ${seconds}s (wrk on core 1, server on core 0)`,
+      rows,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- 2. per-request JavaScript
+
+const CONNECTIONS = 100;
+
+/** A socket whose peer sends `count` requests, each after the server's previous reply. */
+function fakeSocket(request: Uint8Array, count: number, onReply: () => void): Socket {
+  let left = count, ready = false;
+  const fake = {
+    setsockopt() {},
+    close() {},
+    getsockname: () => ({ family: "ipv4", host: "127.0.0.1", port: 8080 }),
+    tryRecvInto(buffer: Uint8Array): number {
+      if (!ready) return -1;
+      ready = false;
+      if (left-- <= 0) return 0;
+      buffer.set(request);
+      return request.length;
+    },
+    waitForRead(): Promise<void> {
+      return yieldSlice().then(() => {
+        ready = true;
+      });
+    },
+    trySend(data: Uint8Array): number {
+      onReply();
+      return data.length;
+    },
+    sendBorrowed(data: Uint8Array): Promise<number> {
+      onReply();
+      return Promise.resolve(data.length);
+    },
+  };
+  return fake as unknown as Socket;
+}
+
+type Kind = "native" | "fetch" | "hono";
+
+function server(kind: Kind): HttpServer {
+  const server = new HttpServer();
+  if (kind === "native") {
+    server.route(
+      "GET",
+      "/",
+      (r) => r.respond(200, BODY, { "content-type": "text/plain;charset=UTF-8" }),
+    );
+    server.route(
+      "GET",
+      "/json",
+      (r) => r.respond(200, JSON.stringify(DATA), { "content-type": "application/json" }),
+    );
+  } else if (kind === "fetch") {
+    server.push(
+      fetchHandler((request) =>
+        request.url.endsWith("/json")
+          ? Response.json(DATA)
+          : new Response(BODY, { headers: { "content-type": "text/plain;charset=UTF-8" } })
+      ),
+    );
+  } else {
+    const app = new Hono();
+    app.get("/", (c) => c.text(BODY));
+    app.get("/json", (c) => c.json(DATA));
+    server.push(fetchHandler(app.fetch));
+  }
+  return server;
+}
+
+/** Serves `requests` requests for `path`; returns ns per request and bytes per request. */
+async function pathRound(kind: Kind, path: string, requests: number): Promise<[number, number]> {
+  const request = new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n`);
+  let replies = 0, finish!: () => void;
+  const finished = new Promise<void>((resolve) => finish = resolve);
+  const onReply = () => {
+    if (++replies === requests) finish();
+  };
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const heap0 = Deno.memoryUsage().heapUsed;
+  const cpu0 = cpuUsage();
+  const s = server(kind);
+  await spawn(() => {
+    for (let i = 0; i < CONNECTIONS; i++) {
+      s.serve(fakeSocket(request, requests / CONNECTIONS, onReply), {
+        family: "ipv4",
+        host: "127.0.0.1",
+        port: i,
+      });
+    }
+  }).join();
+  await finished;
+  const cpu = cpuUsage(cpu0);
+  const ns = (cpu.user + cpu.system) * 1e3 / requests;
+  const bytes = (Deno.memoryUsage().heapUsed - heap0) / requests;
+  await spawn(() => s.close()).join();
+  return [ns, bytes];
+}
+
+async function pathPart(): Promise<void> {
+  const requests = Number(option("requests", quick ? "100000" : "300000"));
+  const batch = 20000; // fits a 256 MiB young generation at a few KiB a request
+  const pathRounds = Number(option("path-rounds", quick ? "3" : "7"));
+  const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  const rows: Row[] = [];
+  for (const path of ["/", "/json"]) {
+    const ns: Record<Kind, number[]> = { native: [], fetch: [], hono: [] };
+    const bytes: Record<Kind, number[]> = { native: [], fetch: [], hono: [] };
+    for (let r = 0; r < pathRounds; r++) {
+      for (const kind of ["native", "fetch", "hono"] as Kind[]) {
+        ns[kind].push((await pathRound(kind, path, requests))[0]);
+        bytes[kind].push((await pathRound(kind, path, batch))[1]);
+      }
+    }
+    const native = median(ns.native);
+    for (const kind of ["native", "fetch", "hono"] as Kind[]) {
+      rows.push({
+        name: `${
+          kind === "native"
+            ? "native route API"
+            : kind === "fetch"
+            ? "bare fetch function"
+            : "Hono app.fetch"
+        } GET ${path}`,
+        "ns/request": Math.round(median(ns[kind])),
+        "vs native": `${(median(ns[kind]) / native).toFixed(2)}x`,
+        "bytes/request": Math.round(median(bytes[kind])),
+      });
+    }
+  }
+  if ((globalThis as { gc?: () => void }).gc === undefined) {
+    console.error("bench:hono: run with --v8-flags=--expose-gc for the allocation figures");
+  }
+  table(
+    `Our server's JavaScript per request over fake sockets (no kernel), ${
+      requests.toLocaleString("en")
+    } requests on ${CONNECTIONS} connections, median of ${pathRounds}; bytes allocated per request over ${batch} requests`,
+    rows,
+  );
+}
+
+if (part === "path" || part === "both") await pathPart();
+if (part === "wrk" || part === "both") await wrkPart();

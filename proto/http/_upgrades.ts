@@ -1,0 +1,23 @@
+/**
+ * Responses that stand for a connection upgrade (`upgradeWebSocket`): the fetch handler
+ * runs the upgrade instead of sending them.
+ *
+ * @module
+ */
+
+import type { HttpRequest } from "./request.ts";
+
+/** Takes the connection over and serves it until it closes. */
+export type Upgrade = (http: HttpRequest) => Promise<void>;
+
+const upgrades = new WeakMap<Response, Upgrade>();
+
+/** @internal Marks `response` as the answer that performs `upgrade`. */
+export function registerUpgrade(response: Response, upgrade: Upgrade): void {
+  upgrades.set(response, upgrade);
+}
+
+/** @internal The upgrade `response` stands for, if any. */
+export function upgradeOf(response: Response): Upgrade | undefined {
+  return upgrades.get(response);
+}

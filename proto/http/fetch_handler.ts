@@ -1,0 +1,294 @@
+/**
+ * Fetch-style handlers on our server: `(Request, info) => Response`, as `Deno.serve` and
+ * the frameworks written for it (Hono, `app.fetch`) expect.
+ *
+ * @module
+ */
+
+import { ClosedError, Interrupted, Shutdown } from "../../core/errors.ts";
+import { scheduler } from "../../core/scheduler.ts";
+import { currentFor, spawn, type Thread } from "../../core/thread.ts";
+import type { Address } from "../../net/address.ts";
+import { SocketError } from "../../net/errors.ts";
+import { FetchRequest } from "./_fetch_request.ts";
+import { writeResponse } from "./_fetch_response.ts";
+import { upgradeOf } from "./_upgrades.ts";
+import { SENT } from "./reply_bytes.ts";
+import type { HttpRequest } from "./request.ts";
+import type { Handler } from "./server.ts";
+
+/** What a fetch-style handler learns besides the request (as `Deno.ServeHandlerInfo`). */
+export interface FetchHandlerInfo {
+  /** The client's address. */
+  readonly remoteAddr: Deno.NetAddr | Deno.UnixAddr;
+  /** Settles when the response has been sent (rejects if sending it failed). */
+  readonly completed: Promise<void>;
+  /** The request as our server parsed it (for `params`, the raw head, `remote`). */
+  readonly request: HttpRequest;
+}
+
+/** A fetch-style handler: `Deno.serve`'s, Hono's `app.fetch`. */
+export type FetchHandlerFunction = (
+  request: Request,
+  info: FetchHandlerInfo,
+) => Response | Promise<Response>;
+
+/** Options of {@linkcode fetchHandler}. */
+export interface FetchHandlerOptions {
+  /** Which requests this handler takes (all). */
+  match?: (request: HttpRequest) => boolean;
+  /** "https" when the server behind is reached by TLS ("http"): the scheme of `request.url`. */
+  scheme?: "http" | "https";
+  /**
+   * Makes the response for a handler that threw (as `Deno.serve`'s `onError`). Without it
+   * the error goes to the server: an `HttpError` becomes its status, anything else a 500
+   * reported to the server's `onError`.
+   */
+  onError?: (error: unknown) => Response | Promise<Response>;
+}
+
+type Outcome = { ok: true } | { ok: false; error: unknown };
+const OK: Outcome = Object.freeze({ ok: true });
+
+/** One request's exchange: the info handed to the function, and what serving it needs. */
+class Exchange implements FetchHandlerInfo {
+  readonly request: HttpRequest;
+  readonly fetchRequest: FetchRequest;
+  readonly thread: Thread;
+  #watch: PeerWatch | null = null;
+  #completed: PromiseWithResolvers<void> | null = null;
+  #outcome: Outcome | null = null;
+
+  constructor(request: HttpRequest, thread: Thread, scheme: string) {
+    this.request = request;
+    this.thread = thread;
+    this.fetchRequest = new FetchRequest(request, thread, scheme);
+  }
+
+  get remoteAddr(): Deno.NetAddr | Deno.UnixAddr {
+    return denoAddr(this.request.remote);
+  }
+
+  get completed(): Promise<void> {
+    if (this.#completed === null) {
+      this.#completed = Promise.withResolvers<void>();
+      const outcome = this.#outcome;
+      if (outcome !== null) this.#settle(outcome);
+    }
+    return this.#completed.promise;
+  }
+
+  #settle(outcome: Outcome): void {
+    if (outcome.ok) this.#completed!.resolve();
+    else {
+      this.#completed!.reject(outcome.error);
+      this.#completed!.promise.catch(() => {
+        // Rejected for whoever awaits `completed`; the failure itself reached the server.
+      });
+    }
+  }
+
+  /** The response is out (or failed): settles `completed`, if anyone asked for it. */
+  finish(outcome: Outcome): void {
+    this.#outcome = outcome;
+    if (this.#completed !== null) this.#settle(outcome);
+  }
+
+  /** Starts watching the client (see {@linkcode PeerWatch}). */
+  watch(): void {
+    (this.#watch ??= new PeerWatch(this.thread)).start(this.request, this.fetchRequest);
+  }
+
+  /** Stops watching the client; settles once the watcher has let go of the socket. */
+  unwatch(): Promise<void> {
+    return this.#watch === null ? SENT : this.#watch.stop();
+  }
+
+  /** The thread streaming the response body started (or, with null, ended). */
+  onStream(streaming: { stop(error: unknown): void } | null): void {
+    if (streaming !== null) this.watch();
+    if (this.#watch !== null) this.#watch.streaming = streaming;
+  }
+}
+
+function denoAddr(a: Address): Deno.NetAddr | Deno.UnixAddr {
+  return a.family === "unix"
+    ? { transport: "unix", path: a.path }
+    : { transport: "tcp", hostname: a.host, port: a.port };
+}
+
+/**
+ * Watches the client while the application works on a request: if it goes away (its
+ * end closed, or reset), the request's signal aborts and the connection's thread is
+ * interrupted at its blocking point, as is the thread streaming the response. Watching
+ * needs the socket to itself: it starts only when the request body has been read (or
+ * there is none) and no pipelined request is already buffered, and stops at the first
+ * byte of a pipelined request.
+ */
+class PeerWatch {
+  readonly #thread: Thread;
+  #watcher: Thread | null = null;
+  #streaming: { stop(error: unknown): void } | null = null;
+  #gone: Interrupted | null = null;
+
+  constructor(thread: Thread) {
+    this.#thread = thread;
+  }
+
+  start(http: HttpRequest, request: FetchRequest): void {
+    const body = http._bodyIfAny;
+    const { socket, reader } = http._connection;
+    if (this.#watcher !== null || (body !== null && !body.done) || reader.buffered > 0) return;
+    this.#watcher = spawn({ name: `http watch ${http}` }, async () => {
+      let more: boolean | null;
+      try {
+        while ((more = reader.fillNow()) === null) await socket.waitForRead();
+      } catch (e) {
+        // Stopped (the reply is out), or the socket closed under us: watching is over.
+        if (e instanceof Interrupted || e instanceof ClosedError) return;
+        if (!(e instanceof SocketError)) throw e;
+        more = false; // reset by the peer
+      }
+      if (more) return; // a pipelined request: the client is still there
+      const gone = this.#gone = new Interrupted("the client went away");
+      request._abort(gone);
+      this.#streaming?.stop(gone);
+      this.#thread.raise(gone);
+    });
+  }
+
+  /** The thread streaming the response body, while there is one. */
+  set streaming(streaming: { stop(error: unknown): void } | null) {
+    this.#streaming = streaming;
+    if (streaming !== null && this.#gone !== null) streaming.stop(this.#gone);
+  }
+
+  /**
+   * Stops watching; settles once the watcher has let go of the socket (a plain promise,
+   * not a blocking call: the application may still be using the connection's thread).
+   */
+  stop(): Promise<void> {
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    if (watcher === null || watcher.dead) return SENT;
+    watcher.shutdown();
+    return scheduler.context.exit(() => watcher.join()).then(
+      () => {},
+      (e) => {
+        if (!(e instanceof Shutdown)) throw e;
+      },
+    );
+  }
+}
+
+/**
+ * A handler running a fetch-style function (`Deno.serve`'s signature, Hono's `app.fetch`)
+ * on our {@linkcode HttpServer}.
+ *
+ * Each request runs in its connection's thread: the function may block on our primitives
+ * (`sleep`, a `Mutex`, `withTimeout`, our sockets and clients), and those calls are
+ * interruption points. A client that goes away while the function works interrupts that
+ * thread and aborts `request.signal` (noticed once the request body has been read); a
+ * function awaiting only foreign promises is reached through the signal.
+ *
+ * The `Request` is a real one (made lazily: `method`, `url` and headers cost little). Its
+ * body is a `ReadableStream` read from the socket as it is consumed (backpressure reaches
+ * the client), with the server's `maxBodyBytes`; `Expect: 100-continue` is answered at
+ * the first read. The `Response` body may be text, bytes, `Blob`, `FormData`,
+ * `URLSearchParams` or a `ReadableStream`: bodies held whole go out in one write with a
+ * Content-Length; streams go out piece by piece as they are produced (chunked unless the
+ * response sets Content-Length), so server-sent events are not held back. Keep-alive,
+ * pipelining, the server's limits and timeouts and HEAD work as for native handlers.
+ * Trailers are not sent (a `Response` has none). A WebSocket is accepted with
+ * {@linkcode upgradeWebSocket}.
+ *
+ * @example
+ * ```ts
+ * import { HttpServer } from "./server.ts";
+ * import { fetchHandler } from "./fetch_handler.ts";
+ * import { HttpClient } from "./client.ts";
+ * import { spawn } from "../../core/thread.ts";
+ * const server = new HttpServer();
+ * server.push(fetchHandler((request) => Response.json({ path: new URL(request.url).pathname })));
+ * server.listen("127.0.0.1:0");
+ * const text = await spawn(async () => {
+ *   const client = new HttpClient();
+ *   try {
+ *     return await (await client.request(`${server.url}/hi`)).text();
+ *   } finally {
+ *     client.close();
+ *     await server.close();
+ *   }
+ * }).join();
+ * if (text !== '{"path":"/hi"}') throw new Error(text);
+ * ```
+ */
+export function fetchHandler(
+  fn: FetchHandlerFunction,
+  options: FetchHandlerOptions = {},
+): Handler {
+  const match = options.match ?? (() => true);
+  const scheme = options.scheme ?? "http";
+  const onError = options.onError;
+
+  async function finish(exchange: Exchange, pending: Promise<Response>): Promise<void> {
+    try {
+      let response: Response;
+      try {
+        response = await pending; // not a blocking call: the application may block this thread
+      } catch (e) {
+        if (onError === undefined || e instanceof Interrupted) throw e;
+        response = await onError(e);
+      }
+      await settle(exchange, send(exchange, response));
+    } finally {
+      await exchange.unwatch();
+    }
+  }
+
+  /** Sends `response`; a streamed body is watched for the client going away. */
+  function send(exchange: Exchange, response: Response): Promise<void> {
+    if (!(response instanceof Response)) {
+      throw new TypeError(`a fetch handler returned ${typeof response}, not a Response`);
+    }
+    const upgrade = upgradeOf(response);
+    if (upgrade !== undefined) return exchange.unwatch().then(() => upgrade(exchange.request));
+    return writeResponse(exchange.request, response, exchange);
+  }
+
+  async function settle(exchange: Exchange, sending: Promise<void>): Promise<void> {
+    try {
+      await sending;
+      exchange.finish(OK);
+    } catch (e) {
+      exchange.finish({ ok: false, error: e });
+      throw e;
+    }
+  }
+
+  return {
+    match,
+    handle(http) {
+      const exchange = new Exchange(http, currentFor("fetch handler"), scheme);
+      let result: Response | Promise<Response>;
+      try {
+        result = fn(exchange.fetchRequest as unknown as Request, exchange);
+      } catch (e) {
+        if (onError === undefined) throw e;
+        result = onError(e);
+      }
+      if (result instanceof Response) {
+        // The common case (Hono's synchronous routes): nothing to wait for before sending,
+        // and a reply sent whole at once is not even awaited.
+        const sending = send(exchange, result);
+        if (sending === SENT) {
+          exchange.finish(OK);
+          return SENT;
+        }
+        return settle(exchange, sending).finally(() => exchange.unwatch());
+      }
+      exchange.watch();
+      return finish(exchange, Promise.resolve(result));
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * HTTP/2 errors: a connection error (ends the connection with GOAWAY), a stream reset by
+ * the peer (interrupts that stream's thread), a stream refused or cut by us.
+ *
+ * @module
+ */
+
+import { Interrupted } from "../../../core/errors.ts";
+import { ProtocolError } from "../errors.ts";
+import { errorName } from "./constants.ts";
+
+/**
+ * An HTTP/2 connection error with its error code (RFC 9113 section 7): the connection
+ * ends with a GOAWAY carrying `code`. Also raised by a client whose peer sent GOAWAY with
+ * an error.
+ *
+ * @example
+ * ```ts
+ * import { Http2Error } from "./errors.ts";
+ * const e = new Http2Error(0x9, "bad index");
+ * console.log(e.code, e.codeName); // 9 COMPRESSION_ERROR
+ * ```
+ */
+export class Http2Error extends ProtocolError {
+  /** The HTTP/2 error code. */
+  readonly code: number;
+  /**
+   * Makes the error.
+   * @param code the error code
+   * @param message what happened
+   */
+  constructor(code: number, message: string) {
+    super(`${errorName(code)}: ${message}`);
+    this.code = code;
+  }
+
+  /** The error code's name ("PROTOCOL_ERROR"). */
+  get codeName(): string {
+    return errorName(this.code);
+  }
+}
+
+/**
+ * A stream-level error (RFC 9113 section 5.4.2): that stream is reset with `code`, the
+ * connection goes on.
+ *
+ * @example
+ * ```ts
+ * import { Http2StreamError } from "./errors.ts";
+ * console.log(new Http2StreamError(0x1, "bad pseudo-header").code); // 1
+ * ```
+ */
+export class Http2StreamError extends Http2Error {}
+
+/**
+ * The peer reset the stream (RST_STREAM), or the connection went away under it: raised in
+ * the stream's thread at its blocking point (a handler reading the body or sending the
+ * reply). It is an {@linkcode Interrupted}: handlers that clean up on interruption clean
+ * up on it too.
+ *
+ * @example
+ * ```ts
+ * import { StreamResetError } from "./errors.ts";
+ * const e = new StreamResetError(0x8);
+ * console.log(e.code, e.message); // 8 "stream reset by the peer: CANCEL"
+ * ```
+ */
+export class StreamResetError extends Interrupted {
+  /** The RST_STREAM error code. */
+  readonly code: number;
+  /**
+   * Makes the error.
+   * @param code the RST_STREAM error code
+   * @param message what happened
+   */
+  constructor(code: number, message = `stream reset by the peer: ${errorName(code)}`) {
+    super(message);
+    this.code = code;
+  }
+}
