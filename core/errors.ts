@@ -50,7 +50,11 @@ export class Interrupted extends ShrapnelError {}
 export class TimeoutError extends Interrupted {
   /** The delay that was given to `withTimeout`, in seconds. */
   readonly seconds: number;
-  /** @param seconds the delay that expired */
+  /**
+   * Creates a {@linkcode TimeoutError}.
+   *
+   * @param seconds the delay that expired
+   */
   constructor(seconds: number) {
     super(`timed out after ${seconds} s`);
     this.seconds = seconds;
@@ -68,7 +72,11 @@ export class TimeoutError extends Interrupted {
  * ```
  */
 export class Shutdown extends Interrupted {
-  /** @param message why the thread is being shut down */
+  /**
+   * Creates a {@linkcode Shutdown}.
+   *
+   * @param message why the thread is being shut down
+   */
   constructor(message = "thread shut down") {
     super(message);
   }
@@ -145,7 +153,11 @@ export class SimultaneousError extends ShrapnelError {}
  * ```
  */
 export class NotInThreadError extends ShrapnelError {
-  /** @param operation the blocking call that was attempted */
+  /**
+   * Creates a {@linkcode NotInThreadError}.
+   *
+   * @param operation the blocking call that was attempted
+   */
   constructor(operation: string) {
     super(
       `${operation}() blocks and must run inside a thread: start one with spawn() or main()`,
@@ -172,7 +184,11 @@ export type Outcome<T = unknown> =
 export class InParallelError extends ShrapnelError {
   /** Every call's outcome, in call order. */
   readonly outcomes: readonly Outcome[];
-  /** @param outcomes every call's outcome, in call order */
+  /**
+   * Creates a {@linkcode InParallelError}.
+   *
+   * @param outcomes every call's outcome, in call order
+   */
   constructor(outcomes: readonly Outcome[]) {
     const failed = outcomes.filter((o) => !o.ok).length;
     super(`${failed} of ${outcomes.length} parallel calls failed`);

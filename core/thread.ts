@@ -15,16 +15,16 @@ import {
   Shutdown,
   SimultaneousError,
 } from "./errors.ts";
-import { type Runnable, scheduler } from "./scheduler.ts";
+import { scheduler } from "./scheduler.ts";
 import { block, type Wait, WaitQueue } from "./sync/wait_queue.ts";
 import { sleepThreadFor } from "./sleep_timer.ts";
 import type { ThreadGroup } from "./thread_group.ts";
 
 const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4, FAILED = 5;
-const STATE_NAMES = ["new", "running", "blocked", "ready", "dead", "dead"] as const;
-
 /** Where a thread is in its life: see {@linkcode Thread.state}. */
-export type ThreadState = typeof STATE_NAMES[number];
+export type ThreadState = "new" | "running" | "blocked" | "ready" | "dead";
+
+const STATE_NAMES: readonly ThreadState[] = ["new", "running", "blocked", "ready", "dead", "dead"];
 
 /** Options of {@linkcode spawn}. */
 export interface SpawnOptions {
@@ -127,7 +127,7 @@ interface Extras {
  * console.log(t.id > 0, t.name, await t.join()); // true napper 42
  * ```
  */
-export class Thread<R = unknown> implements Runnable {
+export class Thread<R = unknown> {
   /** Unique among live threads, from 1. */
   readonly id: number;
   /** Shown in dumps and error reports. */
@@ -600,10 +600,26 @@ type Fn<A extends unknown[], R> = (...args: A) => R | PromiseLike<R>;
  * console.log(await add.join(), await named.join(), named.name); // 5 "hi you" "greeter"
  * ```
  */
-export function spawn<A extends unknown[], R>(fn: Fn<A, R>, ...args: A): Thread<Awaited<R>>;
+export function spawn<A extends unknown[], R>(
+  fn: (...args: A) => R | PromiseLike<R>,
+  ...args: A
+): Thread<Awaited<R>>;
+/**
+ * Starts `fn(...args)` in a new thread with `options` (a name, a group...) and returns
+ * the {@linkcode Thread}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { spawn } from "./mod.ts";
+ * const named = spawn({ name: "greeter" }, (who: string) => `hi ${who}`, "you");
+ * assert.equal(await named.join(), "hi you");
+ * assert.equal(named.name, "greeter");
+ * ```
+ */
 export function spawn<A extends unknown[], R>(
   options: SpawnOptions,
-  fn: Fn<A, R>,
+  fn: (...args: A) => R | PromiseLike<R>,
   ...args: A
 ): Thread<Awaited<R>>;
 export function spawn(
@@ -837,7 +853,11 @@ export function threadDump(): ThreadInfo[] {
  */
 export class ThreadLocal<T> {
   readonly #initial: T;
-  /** @param initial the value a thread sees before it sets its own */
+  /**
+   * Creates a {@linkcode ThreadLocal}.
+   *
+   * @param initial the value a thread sees before it sets its own
+   */
   constructor(initial: T) {
     this.#initial = initial;
   }

@@ -35,7 +35,11 @@ export class InvertedSemaphore {
   #value: number;
   #waiters = new WaitQueue<Thread>();
 
-  /** @param value the starting count (default 0) */
+  /**
+   * Creates a {@linkcode InvertedSemaphore}.
+   *
+   * @param value the starting count (default 0)
+   */
   constructor(value = 0) {
     checkCount("value", value, 0);
     this.#value = value;
