@@ -165,6 +165,7 @@ export class DenoSocket extends Socket {
     return this.#handshakePending;
   }
 
+  /** Whether {@linkcode close} has been called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -586,6 +587,7 @@ export class DenoSocket extends Socket {
     }
   }
 
+  /** The socket for logs: backend, descriptor or state, and addresses. */
   override toString(): string {
     const addr = this.#listener?.addr ?? this.#conn?.localAddr;
     return `DenoSocket(${this.family} ${this.type}${

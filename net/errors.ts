@@ -25,6 +25,8 @@ export class SocketError extends ShrapnelError {
   readonly syscall: string;
 
   /**
+   * Creates a {@linkcode SocketError}.
+   *
    * @param code the errno name
    * @param syscall the call that failed
    * @param detail extra words for the message (an address, a path)
@@ -117,6 +119,8 @@ export class EOFError extends ShrapnelError {
   /** How many bytes were asked for. */
   readonly wanted: number;
   /**
+   * Creates a {@linkcode EOFError}.
+   *
    * @param partial the bytes received before the end
    * @param wanted how many bytes were asked for
    */
@@ -139,6 +143,8 @@ export class EOFError extends ShrapnelError {
  */
 export class UnsupportedOperation extends ShrapnelError {
   /**
+   * Creates a {@linkcode UnsupportedOperation}.
+   *
    * @param operation what was asked
    * @param backend the backend that cannot do it
    * @param hint how to get it anyway
