@@ -23,3 +23,6 @@ export * from "./latch.ts";
 export * from "./mutex.ts";
 export * from "./rw_lock.ts";
 export { Semaphore, type SemaphoreStatistics } from "./semaphore.ts";
+// The thread types this module's API names, for its docs.
+export type { SpawnOptions, Thread, ThreadState } from "../thread.ts";
+export type { ThreadGroup, ThreadGroupStatistics } from "../thread_group.ts";
