@@ -20,7 +20,11 @@ import { ShrapnelError } from "../../core/errors.ts";
 export class HttpError extends ShrapnelError {
   /** The HTTP status code. */
   readonly status: number;
-  /** @param status the status code; @param message what went wrong */
+  /**
+   * Creates a {@linkcode HttpError}.
+   *
+   * @param status the status code; @param message what went wrong
+   */
   constructor(status: number, message: string) {
     super(message);
     this.status = status;
@@ -38,7 +42,11 @@ export class HttpError extends ShrapnelError {
  * ```
  */
 export class ProtocolError extends HttpError {
-  /** @param message what was malformed; @param status 400 by default */
+  /**
+   * Creates a {@linkcode ProtocolError}.
+   *
+   * @param message what was malformed; @param status 400 by default
+   */
   constructor(message: string, status = 400) {
     super(status, message);
   }
@@ -56,7 +64,11 @@ export class ProtocolError extends HttpError {
 export class BodyTooLargeError extends HttpError {
   /** The limit, in bytes. */
   readonly limit: number;
-  /** @param limit the limit in bytes */
+  /**
+   * Creates a {@linkcode BodyTooLargeError}.
+   *
+   * @param limit the limit in bytes
+   */
   constructor(limit: number) {
     super(413, `body larger than ${limit} bytes`);
     this.limit = limit;
@@ -73,7 +85,11 @@ export class BodyTooLargeError extends HttpError {
  * ```
  */
 export class HeadersTooLargeError extends HttpError {
-  /** @param message which limit was passed */
+  /**
+   * Creates a {@linkcode HeadersTooLargeError}.
+   *
+   * @param message which limit was passed
+   */
   constructor(message: string) {
     super(431, message);
   }
@@ -96,7 +112,11 @@ export class HeadersTooLargeError extends HttpError {
 export class InvalidFieldError extends ShrapnelError {
   /** The field's name (as given, cut to 64 characters and escaped). */
   readonly field: string;
-  /** @param field the field's name; @param part which part is malformed */
+  /**
+   * Creates a {@linkcode InvalidFieldError}.
+   *
+   * @param field the field's name; @param part which part is malformed
+   */
   constructor(field: string, part: "name" | "value" | "status" | "method") {
     const shown = JSON.stringify(field.slice(0, 64));
     super(

@@ -28,3 +28,7 @@ export { Http2BodyReader, Http2Request } from "./h2/request.ts";
 export { Http2Error, Http2StreamError, StreamResetError } from "./h2/errors.ts";
 export type { Http2Options } from "./h2/server_connection.ts";
 export * from "./upgrade_websocket.ts";
+// The types this module's API names from /core, /net and /websocket, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";
+export type { WebSocketOptions } from "../websocket/connection.ts";

@@ -125,7 +125,11 @@ export class HttpServer {
   #closing = false;
   #stats = { connections: 0, requests: 0 };
 
-  /** @param options limits and timeouts */
+  /**
+   * Creates a {@linkcode HttpServer}.
+   *
+   * @param options limits and timeouts
+   */
   constructor(options: HttpServerOptions = {}) {
     this.#options = {
       idleTimeout: options.idleTimeout ?? 30,

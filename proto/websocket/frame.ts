@@ -49,7 +49,11 @@ export const CloseCode = {
 export class WebSocketError extends ShrapnelError {
   /** The close code that describes the failure. */
   readonly code: number;
-  /** @param code a close code; @param message what went wrong */
+  /**
+   * Creates a {@linkcode WebSocketError}.
+   *
+   * @param code a close code; @param message what went wrong
+   */
   constructor(code: number, message: string) {
     super(message);
     this.code = code;
