@@ -62,7 +62,11 @@ export interface AmqpOptions {
 export class AmqpError extends ShrapnelError {
   /** The reply code. */
   readonly code: number;
-  /** @param code reply code; @param text reply text; @param options its cause */
+  /**
+   * Creates a {@linkcode AmqpError}.
+   *
+   * @param code reply code; @param text reply text; @param options its cause
+   */
   constructor(code: number, text: string, options?: ErrorOptions) {
     super(`${code} ${text}`, options);
     this.code = code;
@@ -273,7 +277,10 @@ export class AmqpChannel {
     this.#connection._forget(this);
   }
 
-  /** Sends a method and waits for one of the replies `expect` (class*1000+method). */
+  /**
+   * Sends a method and waits for one of the replies `expect` (class*1000+method).
+   * @ignore
+   */
   async _call(
     classId: number,
     methodId: number,

@@ -2,13 +2,8 @@
 import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
-import {
-  AmqpConnection,
-  AmqpError,
-  AmqpProtocolError,
-  Reader,
-  Writer,
-} from "../../../proto/amqp/mod.ts";
+import { AmqpConnection, AmqpError, AmqpProtocolError } from "../../../proto/amqp/mod.ts";
+import { Reader, Writer } from "../../../proto/amqp/codec.ts";
 import { inThread, prng } from "../../_helpers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "./_rabbitmq.ts";
 
