@@ -72,7 +72,11 @@ export class LdapError extends ShrapnelError {
   readonly code: number;
   /** The matched DN the server reported. */
   readonly matchedDn: string;
-  /** @param code result code; @param matchedDn matched DN; @param message diagnostic */
+  /**
+   * Creates a {@linkcode LdapError}.
+   *
+   * @param code result code; @param matchedDn matched DN; @param message diagnostic
+   */
   constructor(code: number, matchedDn: string, message: string) {
     super(`LDAP result ${code}${message ? `: ${message}` : ""}`);
     this.code = code;

@@ -40,7 +40,11 @@ export type Filter =
 export class FilterSyntaxError extends ShrapnelError {
   /** Where in the text. */
   readonly position: number;
-  /** @param message what is wrong; @param position where */
+  /**
+   * Creates a {@linkcode FilterSyntaxError}.
+   *
+   * @param message what is wrong; @param position where
+   */
   constructor(message: string, position: number) {
     super(`${message} at ${position}`);
     this.position = position;
