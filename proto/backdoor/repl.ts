@@ -136,7 +136,11 @@ export class Repl {
   readonly #scope: object;
   readonly #pending: string[] = [];
 
-  /** @param io the transport; @param options globals, welcome, prompt */
+  /**
+   * Creates a {@linkcode Repl}.
+   *
+   * @param io the transport; @param options globals, welcome, prompt
+   */
   constructor(io: LineIO, options: ReplOptions = {}) {
     this.#io = io;
     this.#options = { prompt: ">>> ", newline: "\n", ...options };

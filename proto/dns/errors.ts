@@ -21,7 +21,11 @@ export class DnsError extends ShrapnelError {
   readonly qname: string;
   /** The record type looked up. */
   readonly qtype: string;
-  /** @param qname the name; @param qtype the type; @param message what went wrong */
+  /**
+   * Creates a {@linkcode DnsError}.
+   *
+   * @param qname the name; @param qtype the type; @param message what went wrong
+   */
   constructor(qname: string, qtype: string, message: string) {
     super(`${qname} ${qtype}: ${message}`);
     this.qname = qname;
@@ -39,7 +43,11 @@ export class DnsError extends ShrapnelError {
  * ```
  */
 export class NameNotFoundError extends DnsError {
-  /** @param qname the name; @param qtype the type */
+  /**
+   * Creates a {@linkcode NameNotFoundError}.
+   *
+   * @param qname the name; @param qtype the type
+   */
   constructor(qname: string, qtype: string) {
     super(qname, qtype, "no such name");
   }

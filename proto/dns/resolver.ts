@@ -155,7 +155,11 @@ export class DnsResolver {
   readonly #pending = new Map<string, Latch<Outcome>>();
   #queries = 0;
 
-  /** @param options mode, servers, limits */
+  /**
+   * Creates a {@linkcode DnsResolver}.
+   *
+   * @param options mode, servers, limits
+   */
   constructor(options: DnsResolverOptions = {}) {
     const port = options.port ?? 53;
     this.#options = {

@@ -63,7 +63,11 @@ export interface FtpReply {
 export class FtpError extends ShrapnelError {
   /** The reply code (0 when the reply itself was malformed). */
   readonly code: number;
-  /** @param code the reply code; @param text the reply text */
+  /**
+   * Creates a {@linkcode FtpError}.
+   *
+   * @param code the reply code; @param text the reply text
+   */
   constructor(code: number, text: string) {
     super(`${code} ${text}`);
     this.code = code;

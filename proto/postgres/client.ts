@@ -93,7 +93,11 @@ export interface Notification {
 export class PostgresError extends ShrapnelError {
   /** SQLSTATE code. */
   readonly code: string;
-  /** @param code SQLSTATE; @param message the server's message */
+  /**
+   * Creates a {@linkcode PostgresError}.
+   *
+   * @param code SQLSTATE; @param message the server's message
+   */
   constructor(code: string, message: string) {
     super(message);
     this.code = code;
