@@ -20,9 +20,16 @@ export * from "./client.ts";
 export * from "./errors.ts";
 export * from "./fetch_handler.ts";
 export * from "./handlers.ts";
-export * from "./headers.ts";
-export * from "./parse.ts";
-export * from "./request.ts";
+// Helpers of the parser and the reply path (lower, valueHasToken, bodyFraming,
+// refreshHttpDate) stay internal.
+export { HttpHeaders } from "./headers.ts";
+export {
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from "./parse.ts";
+export { escapeHtml, HttpRequest } from "./request.ts";
 export * from "./server.ts";
 export { Http2BodyReader, Http2Request } from "./h2/request.ts";
 export { Http2Error, Http2StreamError, StreamResetError } from "./h2/errors.ts";
