@@ -10,8 +10,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ShrapnelError, TimeoutError } from "./errors.ts";
- * console.log(new TimeoutError(1) instanceof ShrapnelError); // true
+ * assert.deepEqual(new TimeoutError(1) instanceof ShrapnelError, true);
  * ```
  */
 export class ShrapnelError extends Error {
@@ -42,9 +43,10 @@ export class Interrupted extends ShrapnelError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TimeoutError } from "./errors.ts";
  * const e = new TimeoutError(0.5);
- * console.log(e.seconds, e.message); // 0.5 "timed out after 0.5 s"
+ * assert.deepEqual([e.seconds, e.message], [0.5, "timed out after 0.5 s"]);
  * ```
  */
 export class TimeoutError extends Interrupted {
@@ -67,8 +69,9 @@ export class TimeoutError extends Interrupted {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Shutdown, Interrupted } from "./errors.ts";
- * console.log(new Shutdown() instanceof Interrupted); // true
+ * assert.deepEqual(new Shutdown() instanceof Interrupted, true);
  * ```
  */
 export class Shutdown extends Interrupted {
@@ -100,8 +103,9 @@ export class ClosedError extends ShrapnelError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DeadThreadError } from "./errors.ts";
- * console.log(new DeadThreadError("thread 3 is dead").name); // "DeadThreadError"
+ * assert.deepEqual(new DeadThreadError("thread 3 is dead").name, "DeadThreadError");
  * ```
  */
 export class DeadThreadError extends ShrapnelError {}
@@ -176,9 +180,10 @@ export type Outcome<T = unknown> =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InParallelError } from "./errors.ts";
  * const e = new InParallelError([{ ok: true, value: 1 }, { ok: false, error: new Error("x") }]);
- * console.log(e.failures.length); // 1
+ * assert.deepEqual(e.failures.length, 1);
  * ```
  */
 export class InParallelError extends ShrapnelError {

@@ -283,10 +283,11 @@ export class Thread<R = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { spawn, sleep, Interrupted } from "./mod.ts";
    * const t = spawn(async () => { try { await sleep(60); } catch (e) { return e instanceof Interrupted; } });
    * await spawn(async () => { await sleep(0); t.interrupt(); }).join();
-   * console.log(await t.join()); // true
+   * assert.deepEqual(await t.join(), true);
    * ```
    */
   interrupt(error: unknown = new Interrupted(`${this} interrupted`)): void {
@@ -594,10 +595,11 @@ type Fn<A extends unknown[], R> = (...args: A) => R | PromiseLike<R>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn } from "./mod.ts";
  * const add = spawn((a: number, b: number) => a + b, 2, 3);
  * const named = spawn({ name: "greeter" }, (who: string) => `hi ${who}`, "you");
- * console.log(await add.join(), await named.join(), named.name); // 5 "hi you" "greeter"
+ * assert.deepEqual([await add.join(), await named.join(), named.name], [5, "hi you", "greeter"]);
  * ```
  */
 export function spawn<A extends unknown[], R>(
@@ -669,9 +671,10 @@ export function _startThread(thread: Thread): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinAll, spawn } from "./mod.ts";
  * const ts = [1, 2, 3].map((x) => spawn(() => x * 10));
- * console.log(await spawn(() => joinAll(ts)).join()); // [10, 20, 30]
+ * assert.deepEqual(await spawn(() => joinAll(ts)).join(), [10, 20, 30]);
  * ```
  */
 export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
@@ -695,8 +698,9 @@ export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { current, spawn } from "./mod.ts";
- * console.log(current()); // null
+ * assert.deepEqual(current(), null);
  * console.log(await spawn(() => current()?.name, ).join() !== undefined); // true
  * ```
  */
@@ -730,9 +734,10 @@ export function currentFor(operation: string): Thread {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allThreads, spawn } from "./mod.ts";
  * const t = spawn(() => 1);
- * console.log(allThreads().includes(t)); // true
+ * assert.deepEqual(allThreads().includes(t), true);
  * await t.join();
  * ```
  */
@@ -745,9 +750,10 @@ export function allThreads(): Thread[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { threadById, spawn } from "./mod.ts";
  * const t = spawn(() => 1);
- * console.log(threadById(t.id) === t); // true
+ * assert.deepEqual(threadById(t.id) === t, true);
  * await t.join();
  * ```
  */
@@ -844,11 +850,12 @@ export function threadDump(): ThreadInfo[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn, ThreadLocal } from "./mod.ts";
  * const requestId = new ThreadLocal(0);
  * const a = spawn(() => { requestId.set(1); return requestId.get(); });
  * const b = spawn(() => requestId.get());
- * console.log(await a.join(), await b.join()); // 1 0
+ * assert.deepEqual([await a.join(), await b.join()], [1, 0]);
  * ```
  */
 export class ThreadLocal<T> {

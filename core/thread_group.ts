@@ -126,6 +126,7 @@ export function _shutdownGroupsSince(owner: Thread, mark: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, spawn, ThreadGroup } from "./mod.ts";
  * const done = await spawn(async () => {
  *   const results: number[] = [];
@@ -135,7 +136,7 @@ export function _shutdownGroupsSince(owner: Thread, mark: number): void {
  *   } // waits here for the three
  *   return results;
  * }).join();
- * console.log(done); // [1, 2, 3]
+ * assert.deepEqual([...done].sort(), [1, 2, 3]); // all three ended inside the block
  * ```
  */
 export class ThreadGroup implements GroupLink, AsyncDisposable {

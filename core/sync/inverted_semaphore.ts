@@ -22,13 +22,14 @@ export interface InvertedSemaphoreStatistics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InvertedSemaphore, spawn } from "../../mod.ts";
  * const inFlight = new InvertedSemaphore();
  * inFlight.acquire(2);
  * const waiter = spawn(() => inFlight.blockTillZero());
  * spawn(() => inFlight.release(2));
  * await waiter.join();
- * console.log(inFlight.value); // 0
+ * assert.deepEqual(inFlight.value, 0);
  * ```
  */
 export class InvertedSemaphore {

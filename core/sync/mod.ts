@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Fifo, Mutex, spawn } from "../../mod.ts";
  * const m = new Mutex();
  * const q = new Fifo<number>();
  * spawn(() => m.withLock(() => q.push(1)));
- * console.log(await spawn(() => q.pop()).join()); // 1
+ * assert.deepEqual(await spawn(() => q.pop()).join(), 1);
  * ```
  *
  * @module
