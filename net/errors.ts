@@ -74,8 +74,9 @@ export class ConnectionRefusedError extends SocketError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConnectionResetError } from "./errors.ts";
- * console.log(new ConnectionResetError("EPIPE", "send").syscall); // "send"
+ * assert.deepEqual(new ConnectionResetError("EPIPE", "send").syscall, "send");
  * ```
  */
 export class ConnectionResetError extends SocketError {}
@@ -108,9 +109,10 @@ export class TooManyOpenFilesError extends SocketError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EOFError } from "./errors.ts";
  * const e = new EOFError(new Uint8Array([1, 2]), 4);
- * console.log(e.partial.length, e.wanted); // 2 4
+ * assert.deepEqual([e.partial.length, e.wanted], [2, 4]);
  * ```
  */
 export class EOFError extends ShrapnelError {
