@@ -55,8 +55,9 @@ export interface AmqpOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AmqpError } from "./client.ts";
- * console.log(new AmqpError(404, "NOT_FOUND - no queue 'x'").code); // 404
+ * assert.deepEqual(new AmqpError(404, "NOT_FOUND - no queue 'x'").code, 404);
  * ```
  */
 export class AmqpError extends ShrapnelError {

@@ -56,8 +56,9 @@ export interface FtpReply {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FtpError } from "./client.ts";
- * console.log(new FtpError(550, "No such file").code); // 550
+ * assert.deepEqual(new FtpError(550, "No such file").code, 550);
  * ```
  */
 export class FtpError extends ShrapnelError {

@@ -37,8 +37,9 @@ export class HttpError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProtocolError } from "./errors.ts";
- * console.log(new ProtocolError("bad chunk size").status); // 400
+ * assert.deepEqual(new ProtocolError("bad chunk size").status, 400);
  * ```
  */
 export class ProtocolError extends HttpError {
@@ -57,8 +58,9 @@ export class ProtocolError extends HttpError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BodyTooLargeError } from "./errors.ts";
- * console.log(new BodyTooLargeError(1024).status); // 413
+ * assert.deepEqual(new BodyTooLargeError(1024).status, 413);
  * ```
  */
 export class BodyTooLargeError extends HttpError {
@@ -80,8 +82,9 @@ export class BodyTooLargeError extends HttpError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HeadersTooLargeError } from "./errors.ts";
- * console.log(new HeadersTooLargeError("head larger than 16384 bytes").status); // 431
+ * assert.deepEqual(new HeadersTooLargeError("head larger than 16384 bytes").status, 431);
  * ```
  */
 export class HeadersTooLargeError extends HttpError {

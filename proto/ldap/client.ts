@@ -63,8 +63,9 @@ export interface LdapChange {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LdapError } from "./client.ts";
- * console.log(new LdapError(49, "", "invalid credentials").code); // 49
+ * assert.deepEqual(new LdapError(49, "", "invalid credentials").code, 49);
  * ```
  */
 export class LdapError extends ShrapnelError {

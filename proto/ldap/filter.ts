@@ -33,8 +33,9 @@ export type Filter =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FilterSyntaxError } from "./filter.ts";
- * console.log(new FilterSyntaxError("unbalanced parentheses", 3).position); // 3
+ * assert.deepEqual(new FilterSyntaxError("unbalanced parentheses", 3).position, 3);
  * ```
  */
 export class FilterSyntaxError extends ShrapnelError {
@@ -62,8 +63,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFilter } from "./filter.ts";
- * console.log(parseFilter("(|(cn=a)(!(sn=b)))").type); // "or"
+ * assert.deepEqual(parseFilter("(|(cn=a)(!(sn=b)))").type, "or");
  * ```
  * @throws {FilterSyntaxError} for bad syntax, bad escapes, or nesting over the limit
  */

@@ -42,8 +42,9 @@ export const CloseCode = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WebSocketError } from "./frame.ts";
- * console.log(new WebSocketError(1009, "message too big").code); // 1009
+ * assert.deepEqual(new WebSocketError(1009, "message too big").code, 1009);
  * ```
  */
 export class WebSocketError extends ShrapnelError {

@@ -46,8 +46,9 @@ export class Http2Error extends ProtocolError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Http2StreamError } from "./errors.ts";
- * console.log(new Http2StreamError(0x1, "bad pseudo-header").code); // 1
+ * assert.deepEqual(new Http2StreamError(0x1, "bad pseudo-header").code, 1);
  * ```
  */
 export class Http2StreamError extends Http2Error {}
@@ -60,9 +61,10 @@ export class Http2StreamError extends Http2Error {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StreamResetError } from "./errors.ts";
  * const e = new StreamResetError(0x8);
- * console.log(e.code, e.message); // 8 "stream reset by the peer: CANCEL"
+ * assert.deepEqual([e.code, e.message], [8, "stream reset by the peer: CANCEL"]);
  * ```
  */
 export class StreamResetError extends Interrupted {

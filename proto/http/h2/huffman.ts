@@ -307,8 +307,9 @@ export function huffmanCode(symbol: number): { code: number; bits: number } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { huffmanLength } from "./huffman.ts";
- * console.log(huffmanLength(new TextEncoder().encode("www.example.com"))); // 12
+ * assert.deepEqual(huffmanLength(new TextEncoder().encode("www.example.com")), 12);
  * ```
  */
 export function huffmanLength(data: Uint8Array): number {
