@@ -45,9 +45,38 @@ export interface AmqpOptions {
   password?: string;
   /** Virtual host ("/"). */
   vhost?: string;
-  /** Heartbeat interval asked for, seconds (30; 0: none). */
+  /**
+   * Heartbeat interval asked for, seconds (10; 0: none). The lower of ours and the
+   * server's is agreed on; a server silent for two intervals is taken for gone (with the
+   * default, a frozen broker is noticed within 20 s).
+   */
   heartbeat?: number;
+  /** Seconds a connect (TCP and the AMQP handshake) may take (10). */
+  connectTimeoutSeconds?: number;
+  /**
+   * Seconds a send may wait for the broker to take our bytes (30): past it (a broker that
+   * stopped reading, or one that blocks publishers for good) the connection fails with an
+   * {@linkcode AmqpError} and is closed, for every caller.
+   */
+  sendTimeoutSeconds?: number;
+  /**
+   * Seconds a `publish` on a channel in confirm mode waits for the broker's ack (30):
+   * past it, {@linkcode ConfirmTimeoutError} (the message may or may not be taken).
+   */
+  confirmTimeoutSeconds?: number;
 }
+
+/**
+ * A publish in confirm mode got no ack or nack within `confirmTimeoutSeconds`: the broker
+ * may or may not have taken the message (publish again only if duplicates are fine).
+ *
+ * @example
+ * ```ts
+ * import { ConfirmTimeoutError } from "./client.ts";
+ * console.log(new ConfirmTimeoutError(30) instanceof Error); // true
+ * ```
+ */
+export class ConfirmTimeoutError extends TimeoutError {}
 
 /**
  * The server closed a channel or the connection with an error (404 not found, 403 access
@@ -118,6 +147,8 @@ export class Consumer {
   readonly #deliveries = new Fifo<Delivery | null>();
   readonly #channel: AmqpChannel;
   #ended = false;
+  /** Why the consumer stopped other than by a cancel (its channel or connection failed). */
+  #error: unknown = null;
   /** @internal */
   constructor(channel: AmqpChannel, tag: string) {
     this.#channel = channel;
@@ -128,10 +159,28 @@ export class Consumer {
     if (d === null) this.#ended = true;
     this.#deliveries.push(d);
   }
-  /** The next delivery, or null once the consumer is cancelled. Interruption point. */
+  /**
+   * @internal The channel or connection failed: deliveries not yet handed out can no
+   * longer be acked (the broker will deliver them again), so they are dropped, and the
+   * next `next()` throws `error`.
+   */
+  _fail(error: unknown): void {
+    if (this.#ended) return;
+    this.#error = error;
+    this.#ended = true;
+    this.#deliveries.push(null); // wakes a waiting next(), which throws
+  }
+  /**
+   * The next delivery, or null once the consumer is cancelled. Interruption point.
+   * @throws the channel's or connection's error when it failed (a broker gone is never
+   *   taken for a normal end)
+   */
   async next(): Promise<Delivery | null> {
+    if (this.#error !== null) throw this.#error;
     if (this.#ended && this.#deliveries.length === 0) return null;
-    return await this.#deliveries.pop();
+    const d = await this.#deliveries.pop();
+    if (d === null && this.#error !== null) throw this.#error;
+    return d;
   }
   /** Stops consuming. */
   cancel(): Promise<void> {
@@ -271,7 +320,7 @@ export class AmqpChannel {
     if (this.#error !== null) return;
     this.#error = error;
     this.#replies.push({ error });
-    for (const c of this.#consumers.values()) c._push(null);
+    for (const c of this.#consumers.values()) c._fail(error);
     this.#consumers.clear();
     for (const latch of this.#confirms.values()) latch.release(false);
     this.#confirms.clear();
@@ -438,9 +487,18 @@ export class AmqpChannel {
     } finally {
       guard[Symbol.dispose]();
     }
-    if (latch !== null && !await latch.wait()) {
-      throw this.#error ?? new AmqpError(0, "the server nacked the message");
+    if (latch === null) return;
+    const seconds = this.#connection.confirmTimeoutSeconds;
+    let acked: boolean;
+    try {
+      acked = await withTimeout(seconds, () => latch.wait());
+    } catch (e) {
+      if (e instanceof TimeoutError && !(e instanceof ConfirmTimeoutError)) {
+        throw new ConfirmTimeoutError(seconds);
+      }
+      throw e;
     }
+    if (!acked) throw this.#error ?? new AmqpError(0, "the server nacked the message");
   }
 
   /** Starts a consumer on `queue`. Interruption point. */
@@ -575,6 +633,9 @@ export class AmqpConnection {
   frameMax = 131072;
   /** The heartbeat interval agreed on, seconds. */
   heartbeat = 0;
+  /** @internal See {@linkcode AmqpOptions.confirmTimeoutSeconds}. */
+  confirmTimeoutSeconds = 30;
+  #sendTimeoutSeconds = 30;
   /** The server's properties (product, version, capabilities). */
   serverProperties: FieldTable = {};
 
@@ -586,15 +647,21 @@ export class AmqpConnection {
   /**
    * Connects and logs in (PLAIN). Interruption point.
    * @throws {AmqpError} 403 for bad credentials, or a refused vhost
+   * @throws {TimeoutError} after `connectTimeoutSeconds` (10)
    */
   static async connect(options: AmqpOptions = {}): Promise<AmqpConnection> {
     const host = options.host ?? "127.0.0.1";
-    const socket = await connectTo(
+    const seconds = options.connectTimeoutSeconds ?? 10;
+    const socket = await withTimeout(
+      seconds,
+      connectTo,
       `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 5672}`,
     );
     const c = new AmqpConnection(socket);
+    c.confirmTimeoutSeconds = options.confirmTimeoutSeconds ?? 30;
+    c.#sendTimeoutSeconds = options.sendTimeoutSeconds ?? 30;
     try {
-      await c.#open(options);
+      await withTimeout(seconds, () => c.#open(options));
     } catch (e) {
       socket.close();
       c.#threads.shutdown();
@@ -665,7 +732,7 @@ export class AmqpConnection {
     const tune = await this.#connectionMethod(10030);
     const channelMax = tune.u16(), frameMax = tune.u32(), serverHeartbeat = tune.u16();
     this.frameMax = Math.min(frameMax || 131072, 131072);
-    const asked = options.heartbeat ?? 30;
+    const asked = options.heartbeat ?? 10;
     this.heartbeat = asked === 0 || serverHeartbeat === 0
       ? Math.max(asked, serverHeartbeat)
       : Math.min(asked, serverHeartbeat);
@@ -755,12 +822,20 @@ export class AmqpConnection {
     this.#connectionReplies.push({ error });
   }
 
-  /** @internal */
+  /** @internal Sends frames; a broker that does not take them in time fails the connection. */
   async _send(bytes: Uint8Array): Promise<void> {
     if (this.#error !== null) throw this.#error;
     const guard = await this.#writeLock.lock();
     try {
-      await this.#socket.send(bytes);
+      const seconds = this.#sendTimeoutSeconds;
+      await withTimeout(seconds, () => this.#socket.send(bytes));
+    } catch (e) {
+      if (!(e instanceof TimeoutError) || e instanceof ConfirmTimeoutError) throw e;
+      // Part of a frame may be out: the connection cannot carry another one.
+      const error = new AmqpError(0, `the broker took no bytes for ${e.seconds} s`, { cause: e });
+      this.#failAll(error);
+      this.#socket.close();
+      throw error;
     } finally {
       guard[Symbol.dispose]();
     }

@@ -96,7 +96,7 @@ export class DnsCache {
   #uses = 0;
 
   /**
-   * Creates a {@linkcode DnsCache}.
+   * Makes an empty cache (`localhost` pinned).
    *
    * @param capacity most entries (10000)
    * @param minTtl a floor on TTLs, in seconds (0)

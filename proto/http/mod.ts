@@ -17,8 +17,11 @@
 
 export * from "./body.ts";
 export * from "./client.ts";
+export * from "./connector.ts";
+export * from "./default_client.ts";
 export * from "./errors.ts";
 export * from "./fetch_handler.ts";
+export * from "./get.ts";
 export * from "./handlers.ts";
 // Helpers of the parser and the reply path (lower, valueHasToken, bodyFraming,
 // refreshHttpDate) stay internal.
@@ -29,11 +32,17 @@ export {
   type RequestHead,
   type ResponseHead,
 } from "./parse.ts";
+export * from "./redirects.ts";
 export { escapeHtml, HttpRequest } from "./request.ts";
 export * from "./server.ts";
+export * from "./auth.ts";
+export * from "./json_rpc.ts";
+export * from "./session.ts";
 export { Http2BodyReader, Http2Request } from "./h2/request.ts";
 export { Http2Error, Http2StreamError, StreamResetError } from "./h2/errors.ts";
 export type { Http2Options } from "./h2/server_connection.ts";
+export * from "./shrapnel_fetch.ts";
+export { type HttpClientPhase, HttpTimeoutError } from "./client_timeouts.ts";
 export * from "./upgrade_websocket.ts";
 // The types this module's API names from /core, /net and /websocket, for its docs.
 export type * from "../../core/mod.ts";

@@ -159,7 +159,7 @@ export function deflateAccepted(header: string | null): DeflateParams | null {
 /** The per-message codec (stateless: no context is kept). */
 export class MessageDeflate {
   /**
-   * Creates a {@linkcode MessageDeflate}.
+   * Makes the codec for one connection.
    *
    * @param _params what was agreed
    */

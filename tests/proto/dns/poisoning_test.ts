@@ -371,3 +371,18 @@ socketTest(
     }
   },
 );
+
+socketTest("a TTL of 0 is used for its lookup and never cached", async () => {
+  const net = fakeInternet({
+    "127.0.0.1": root({ "zero.test": "127.0.0.2" }),
+    "127.0.0.2": (query) => [answer(query, [a(q(query).name, "10.0.0.9", 0)])],
+  });
+  try {
+    const dns = net.resolver();
+    assert.deepEqual(await dns.resolve4("now.zero.test"), ["10.0.0.9"]);
+    assert.deepEqual(await dns.resolve4("now.zero.test"), ["10.0.0.9"]);
+    assert.equal(net.asked.get("127.0.0.2")!.length, 2);
+  } finally {
+    net.close();
+  }
+});
