@@ -34,6 +34,7 @@ export class HttpTimeoutError extends TimeoutError {
   /** The URL asked for. */
   readonly url: string;
   /**
+   * Makes the error for the deadline of `phase`, `seconds` long, that passed on `url`.
    * @param phase which deadline
    * @param seconds its length
    * @param url the URL asked for
