@@ -412,7 +412,8 @@ const UTF8 = new TextEncoder();
  * import assert from "node:assert/strict";
  * import { HpackDecoder, HpackEncoder } from "./hpack.ts";
  * const encoder = new HpackEncoder(), decoder = new HpackDecoder();
- * const first = encoder.encode([":status", "200", "content-type", "text/plain"]);
+ * // A block is a view valid until the next encode: keep a copy.
+ * const first = encoder.encode([":status", "200", "content-type", "text/plain"]).slice();
  * const second = encoder.encode([":status", "200", "content-type", "text/plain"]);
  * console.log(decoder.decode(first).fields); // [":status", "200", "content-type", "text/plain"]
  * assert.deepEqual([decoder.decode(second).fields.length, second.length], [4, 2]);
