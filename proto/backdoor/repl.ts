@@ -5,7 +5,8 @@
  * @module
  */
 
-import * as acorn from "acorn";
+import type * as Acorn from "acorn";
+import { acorn, loadAcorn } from "./_acorn.ts";
 import * as core from "../../core/mod.ts";
 import { Interrupted, Shutdown } from "../../core/errors.ts";
 import { allThreads, threadById, threadDump } from "../../core/thread.ts";
@@ -49,10 +50,10 @@ export interface RewrittenInput {
   returnsValue: boolean;
 }
 
-type Node = acorn.AnyNode;
+type Node = Acorn.AnyNode;
 
 /** The names a declaration's pattern binds (`a`, `{ b, c: [d] }`, `...rest`). */
-function boundNames(pattern: acorn.Pattern, into: string[]): void {
+function boundNames(pattern: Acorn.Pattern, into: string[]): void {
   switch (pattern.type) {
     case "Identifier":
       into.push(pattern.name);
@@ -77,6 +78,23 @@ function boundNames(pattern: acorn.Pattern, into: string[]): void {
 }
 
 /**
+ * Loads the REPL's parser (npm:acorn), which importing shrapnel does not: a
+ * {@linkcode Repl} loads it itself; call it before using {@linkcode rewriteInput}
+ * directly. Interruption point in a thread.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadReplParser, rewriteInput } from "./repl.ts";
+ * await loadReplParser();
+ * assert.equal(rewriteInput("1 + 1").returnsValue, true);
+ * ```
+ */
+export function loadReplParser(): Promise<void> {
+  return loadAcorn();
+}
+
+/**
  * Parses an input (a script; `await` allowed at top level) and rewrites it the way Node's
  * and Deno's REPLs behave: top-level `const`/`let`/`var`, `function` and `class`
  * declarations become assignments to session variables (so the next input sees them;
@@ -86,7 +104,8 @@ function boundNames(pattern: acorn.Pattern, into: string[]): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { rewriteInput } from "./repl.ts";
+ * import { loadReplParser, rewriteInput } from "./repl.ts";
+ * await loadReplParser();
  * const r = rewriteInput("const t = 1; t + 1");
  * assert.deepEqual(r.declared, ["t"]);
  * assert.equal(r.returnsValue, true);
@@ -288,6 +307,7 @@ export class Repl {
    * @throws whatever the code throws; SyntaxError if it does not parse
    */
   async evaluate(code: string): Promise<unknown> {
+    await loadAcorn();
     return await this.#prepare(code).run(this.#scope);
   }
 
@@ -298,6 +318,7 @@ export class Repl {
    * @throws {Shutdown} if the session's thread is being stopped
    */
   async evaluateLine(code: string): Promise<{ output: string; ok: boolean }> {
+    await loadAcorn();
     let output: string, ok = true;
     try {
       const compiled = this.#prepare(code);
