@@ -7,4 +7,4 @@
 
 /** SHA-256 (hex) of ffi/shim.c's UTF-8 bytes. */
 export const SHIM_SOURCE_SHA256: string =
-  "8acbd1abd6c3555a863c6ee8315ca61b2282a4a446130c46426a212887b170f8";
+  "3fbdffe7300628b879244a8ad4f03e7d640209416644c6914462905aabe396aa";

@@ -1,6 +1,6 @@
 /**
- * npm:acorn, the REPL's parser, loaded by the first session's first input (not with
- * shrapnel). `acorn` is a live binding: the module once {@linkcode loadAcorn} has run.
+ * npm:acorn, loaded when a REPL session first needs its parser, so that importing
+ * shrapnel neither fetches nor loads it. `acorn` is a live binding: the module once loaded.
  *
  * @module
  */
@@ -9,7 +9,7 @@ import { awaitModule } from "../../core/_lazy_import.ts";
 
 const notLoaded = new Proxy({}, {
   get(): never {
-    throw new Error("npm:acorn is not loaded: a Repl loads it (or await loadReplParser())");
+    throw new Error("npm:acorn is not loaded: a Repl loads it (or await loadAcorn())");
   },
 }) as typeof Acorn;
 

@@ -7,6 +7,9 @@
 
 import type * as Acorn from "acorn";
 import { acorn, loadAcorn } from "./_acorn.ts";
+
+/** Loads the REPL's parser (npm:acorn), which {@linkcode rewriteInput} needs. */
+export const loadParser: () => Promise<void> = loadAcorn;
 import * as core from "../../core/mod.ts";
 import { Interrupted, Shutdown } from "../../core/errors.ts";
 import { allThreads, threadById, threadDump } from "../../core/thread.ts";
@@ -78,23 +81,6 @@ function boundNames(pattern: Acorn.Pattern, into: string[]): void {
 }
 
 /**
- * Loads the REPL's parser (npm:acorn), which importing shrapnel does not: a
- * {@linkcode Repl} loads it itself; call it before using {@linkcode rewriteInput}
- * directly. Interruption point in a thread.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { loadReplParser, rewriteInput } from "./repl.ts";
- * await loadReplParser();
- * assert.equal(rewriteInput("1 + 1").returnsValue, true);
- * ```
- */
-export function loadReplParser(): Promise<void> {
-  return loadAcorn();
-}
-
-/**
  * Parses an input (a script; `await` allowed at top level) and rewrites it the way Node's
  * and Deno's REPLs behave: top-level `const`/`let`/`var`, `function` and `class`
  * declarations become assignments to session variables (so the next input sees them;
@@ -104,13 +90,16 @@ export function loadReplParser(): Promise<void> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { loadReplParser, rewriteInput } from "./repl.ts";
- * await loadReplParser();
+ * import { loadParser, rewriteInput } from "./repl.ts";
+ * await loadParser();
  * const r = rewriteInput("const t = 1; t + 1");
  * assert.deepEqual(r.declared, ["t"]);
  * assert.equal(r.returnsValue, true);
  * assert.equal(r.body, "void (t = 1); return (t + 1);");
  * ```
+ * The parser (npm:acorn) is loaded on first use: a {@linkcode Repl} loads it, or
+ * `await loadParser()` first.
+ *
  * @throws {SyntaxError} if the input does not parse (its `pos` says where)
  */
 export function rewriteInput(code: string): RewrittenInput {
@@ -394,6 +383,7 @@ export class Repl {
 
   /** Runs the session until the input ends (Ctrl-D) or `.exit`. */
   async run(): Promise<void> {
+    await loadAcorn();
     const nl = this.#options.newline;
     if (this.#options.welcome) await this.#print(`${this.#options.welcome}\n`);
     let buffer: string[] = [];

@@ -2,16 +2,8 @@
 import assert from "node:assert/strict";
 import { connectTo, type Socket, spawn, withTimeout } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
-import {
-  type Backdoor,
-  loadReplParser,
-  rewriteInput,
-  serve,
-  unfinished,
-} from "../../../proto/backdoor/mod.ts";
+import { type Backdoor, rewriteInput, serve, unfinished } from "../../../proto/backdoor/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
-
-await loadReplParser(); // rewriteInput is tested directly below
 
 /** A client session: send a line, read what comes until the next prompt. */
 class Session {
