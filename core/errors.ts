@@ -267,8 +267,9 @@ function isFailure(o: Outcome): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ThreadGroupFullError } from "./errors.ts";
- * console.log(new ThreadGroupFullError("conns", 2).message); // thread group "conns" is full (2 threads)
+ * assert.equal(new ThreadGroupFullError("conns", 2).message, 'thread group "conns" is full (2 threads)');
  * ```
  */
 export class ThreadGroupFullError extends ShrapnelError {

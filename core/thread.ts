@@ -122,9 +122,10 @@ interface Extras {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn, sleep } from "./mod.ts";
  * const t = spawn({ name: "napper" }, async () => { await sleep(0.01); return 42; });
- * console.log(t.id > 0, t.name, await t.join()); // true napper 42
+ * assert.deepEqual([t.id > 0, t.name, await t.join()], [true, "napper", 42]);
  * ```
  */
 export class Thread<R = unknown> {
@@ -701,7 +702,7 @@ export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
  * import assert from "node:assert/strict";
  * import { current, spawn } from "./mod.ts";
  * assert.deepEqual(current(), null);
- * console.log(await spawn(() => current()?.name, ).join() !== undefined); // true
+ * assert.equal(await spawn(() => current()?.name).join() !== undefined, true);
  * ```
  */
 export function current(): Thread | null {

@@ -367,6 +367,7 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { sleep, spawn, ThreadGroup } from "./mod.ts";
    * const stopped = await spawn(async () => {
    *   let child: { dead: boolean } | undefined;
@@ -379,7 +380,7 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
    *     return child?.dead; // stopped and waited for before the error came out
    *   }
    * }).join();
-   * console.log(stopped); // true
+   * assert.equal(stopped, true);
    * ```
    * @throws what `body` throws, or {@linkcode ThreadGroupError} if children failed
    */
