@@ -83,8 +83,9 @@ export function fromDenoError(error: unknown, syscall: string, detail = ""): Err
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TlsError } from "./deno_socket.ts";
- * console.log(new TlsError("ETLS", "handshake", "invalid peer certificate").code); // ETLS
+ * assert.equal(new TlsError("ETLS", "handshake", "invalid peer certificate").code, "ETLS");
  * ```
  */
 export class TlsError extends SocketError {}

@@ -13,9 +13,10 @@ import { ShrapnelError } from "../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketError } from "./errors.ts";
  * const e = SocketError.from("ECONNREFUSED", "connect");
- * console.log(e instanceof SocketError, e.name, e.code); // true ConnectionRefusedError ECONNREFUSED
+ * assert.deepEqual([e instanceof SocketError, e.name, e.code], [true, "ConnectionRefusedError", "ECONNREFUSED"]);
  * ```
  */
 export class SocketError extends ShrapnelError {
