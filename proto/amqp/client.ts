@@ -72,8 +72,9 @@ export interface AmqpOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfirmTimeoutError } from "./client.ts";
- * console.log(new ConfirmTimeoutError(30) instanceof Error); // true
+ * assert.equal(new ConfirmTimeoutError(30) instanceof Error, true);
  * ```
  */
 export class ConfirmTimeoutError extends TimeoutError {}

@@ -12,8 +12,9 @@ import { ShrapnelError } from "../../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AmqpProtocolError } from "./codec.ts";
- * console.log(new AmqpProtocolError("bad frame end").name); // AmqpProtocolError
+ * assert.equal(new AmqpProtocolError("bad frame end").name, "AmqpProtocolError");
  * ```
  */
 export class AmqpProtocolError extends ShrapnelError {}

@@ -38,8 +38,9 @@ export class DnsError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NameNotFoundError } from "./errors.ts";
- * console.log(new NameNotFoundError("nowhere.test", "A").message); // nowhere.test A: no such name
+ * assert.equal(new NameNotFoundError("nowhere.test", "A").message, "nowhere.test A: no such name");
  * ```
  */
 export class NameNotFoundError extends DnsError {

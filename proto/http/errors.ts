@@ -12,9 +12,10 @@ import { ShrapnelError } from "../../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HttpError } from "./errors.ts";
  * const e = new HttpError(431, "too many headers");
- * console.log(e.status, e.message); // 431 too many headers
+ * assert.deepEqual([e.status, e.message], [431, "too many headers"]);
  * ```
  */
 export class HttpError extends ShrapnelError {

@@ -90,8 +90,9 @@ export class LdapError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LdapProtocolError } from "./client.ts";
- * console.log(new LdapProtocolError("bad length").name); // LdapProtocolError
+ * assert.equal(new LdapProtocolError("bad length").name, "LdapProtocolError");
  * ```
  */
 export class LdapProtocolError extends ShrapnelError {}

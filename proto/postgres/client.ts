@@ -86,8 +86,9 @@ export interface Notification {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PostgresError } from "./client.ts";
- * console.log(new PostgresError("42P01", "relation does not exist").code); // 42P01
+ * assert.equal(new PostgresError("42P01", "relation does not exist").code, "42P01");
  * ```
  */
 export class PostgresError extends ShrapnelError {

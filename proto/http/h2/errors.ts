@@ -16,9 +16,10 @@ import { errorName } from "./constants.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Http2Error } from "./errors.ts";
  * const e = new Http2Error(0x9, "bad index");
- * console.log(e.code, e.codeName); // 9 COMPRESSION_ERROR
+ * assert.deepEqual([e.code, e.codeName], [9, "COMPRESSION_ERROR"]);
  * ```
  */
 export class Http2Error extends ProtocolError {
