@@ -317,6 +317,7 @@ export class Supervisor {
     if (this.#dir === null || this.#stopping) throw new Error("the supervisor is not running");
     if (this.#restarting) throw new RollingRestartError("a rolling restart is under way");
     this.#restarting = true;
+    warnUnlessMigrating();
     try {
       for (const slot of this.#slots) {
         if (this.#stopping) return;
@@ -580,6 +581,29 @@ export class Supervisor {
       console.error("shrapnel cluster: the onEvent callback failed:", e);
     }
   }
+}
+
+let migrationChecked = false;
+
+/**
+ * Says once when the kernel resets, rather than hands over, connections queued on a
+ * reuseport listener that closes: then a rolling restart can fail a request or two.
+ */
+function warnUnlessMigrating(): void {
+  if (migrationChecked) return;
+  migrationChecked = true;
+  let value: string;
+  try {
+    value = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_migrate_req").trim();
+  } catch {
+    return; // not Linux >= 5.14 (or no /proc): nothing to set
+  }
+  if (value !== "0") return;
+  console.error(
+    "shrapnel cluster: net.ipv4.tcp_migrate_req is 0: a connection queued on an old " +
+      "worker's reuseport listener as it closes is reset instead of handed to a new one; " +
+      "for rolling restarts with no failed request: sysctl -w net.ipv4.tcp_migrate_req=1",
+  );
 }
 
 function describeStatus(status: Deno.CommandStatus): string {
