@@ -99,10 +99,26 @@ export interface WorkerReport {
   error?: string;
 }
 
-/** Every worker of a cluster is in a crash loop: the supervisor gave up. */
+/**
+ * Every worker of a cluster is in a crash loop: the supervisor gave up.
+ *
+ * @example
+ * ```ts
+ * import { CrashLoopError, ShrapnelError } from "../mod.ts";
+ * console.log(new CrashLoopError("worker 1 exits at once") instanceof ShrapnelError); // true
+ * ```
+ */
 export class CrashLoopError extends ShrapnelError {}
 
-/** A rolling restart stopped: a new worker did not become ready (the old one still serves). */
+/**
+ * A rolling restart stopped: a new worker did not become ready (the old one still serves).
+ *
+ * @example
+ * ```ts
+ * import { RollingRestartError, ShrapnelError } from "../mod.ts";
+ * console.log(new RollingRestartError("worker 2") instanceof ShrapnelError); // true
+ * ```
+ */
 export class RollingRestartError extends ShrapnelError {}
 
 interface Slot {
@@ -217,7 +233,11 @@ export class Supervisor {
   #restarting = false;
   #seq = 0;
 
-  /** @param options see {@linkcode ClusterOptions} */
+  /**
+   * A supervisor, not started yet.
+   * @param options see {@linkcode ClusterOptions}
+   * @throws {RangeError} for a `workers` that is not a positive integer
+   */
   constructor(options: ClusterOptions = {}) {
     const workers = options.workers ?? navigator.hardwareConcurrency ?? 1;
     if (!Number.isInteger(workers) || workers < 1) {

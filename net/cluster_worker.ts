@@ -19,7 +19,16 @@ import {
 } from "./_cluster_control.ts";
 import type { Socket } from "./socket.ts";
 
-/** {@linkcode joinCluster} was called in a process no supervisor started. */
+/**
+ * {@linkcode joinCluster} was called in a process no supervisor started.
+ *
+ * @example
+ * ```ts
+ * import { joinCluster, NotAWorkerError, spawn } from "../mod.ts";
+ * const error = await spawn(() => joinCluster().then(() => null, (e) => e)).join();
+ * console.log(error instanceof NotAWorkerError); // true when run by hand
+ * ```
+ */
 export class NotAWorkerError extends ShrapnelError {}
 
 function envId(): number | null {
@@ -72,7 +81,17 @@ export interface JoinClusterOptions {
 
 /**
  * A worker's membership of its cluster: the control connection to the supervisor, and
- * the stop request (SIGTERM from the supervisor, or the supervisor gone).
+ * the stop request (SIGTERM from the supervisor, or the supervisor gone). Made by
+ * {@linkcode joinCluster}.
+ *
+ * @example
+ * ```ts ignore
+ * import { joinCluster } from "../mod.ts";
+ * const member = await joinCluster();
+ * await member.waitForStop();
+ * console.log(`worker ${member.id} stops: ${member.stopReason}`);
+ * member.close();
+ * ```
  */
 export class ClusterMembership {
   /** This worker's id (1..N). */
