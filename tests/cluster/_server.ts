@@ -4,7 +4,8 @@
  *
  * Usage: deno run -A --unstable-net tests/cluster/_server.ts <port> [workers]
  * Worker environment knobs: CLUSTER_TEST_CRASH=1 exits at once with code 3 (a crash
- * loop); CLUSTER_TEST_GRACE seconds for the supervisor (default 5).
+ * loop); CLUSTER_TEST_HANG_IF=<path>: if that file exists at start, the worker listens but
+ * never reports ready; CLUSTER_TEST_GRACE seconds for the supervisor (default 5).
  *
  * Routes: GET /hello -> "hello <id> <pid>"; GET /slow?ms=N -> the same after N ms.
  */
@@ -40,6 +41,10 @@ if (!isWorker()) {
       await r.respond(200, hello);
     });
     const listener = server.listen(`127.0.0.1:${port}`, { reusePort: true });
+    const hangIf = Deno.env.get("CLUSTER_TEST_HANG_IF");
+    if (hangIf !== undefined && (await Deno.stat(hangIf).catch(() => null)) !== null) {
+      await sleep(3600); // never ready: the supervisor's readyTimeout must act
+    }
     const member = await joinCluster({
       statistics: () => ({ id, pid: Deno.pid, ...server.statistics() }),
     });

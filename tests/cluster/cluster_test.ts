@@ -8,15 +8,17 @@ import assert from "node:assert/strict";
 import {
   type BackendName,
   type ClusterEvent,
+  connectTo,
   CrashLoopError,
   ffiUnavailableReason,
+  RollingRestartError,
   sleep,
   Supervisor,
   withTimeout,
 } from "../../mod.ts";
 import { inThread } from "../_helpers.ts";
 import { denoChildEnv } from "../net/_backends.ts";
-import { alive, freePort, Load, request } from "./_load.ts";
+import { alive, freePort, Load, request, waitServing } from "./_load.ts";
 
 const SERVER = new URL("./_server.ts", import.meta.url).pathname;
 
@@ -260,3 +262,117 @@ netnsTest(
   "cluster(): SIGHUP rolls the workers under load with no failed request, SIGTERM drains",
   "signal",
 );
+
+clusterTest(
+  "the control socket turns away a connection that is not one of its workers",
+  async (backend) => {
+    const port = freePort();
+    const s = supervisor(port, backend, { workers: 1 });
+    await inThread(async () => {
+      await s.start();
+      try {
+        await s.waitReady(20);
+        const forgeries = [
+          `{"type":"ready","id":1,"pid":1}\n`, // not a pid of ours
+          `{"type":"ready","id":1,"pid":${s.pids.get(1)}}\n`, // its pid, but it has joined already
+          "not json\n",
+          `{"type":"reply","seq":1,"value":0}\n`, // a reply before any hello
+        ];
+        for (const line of forgeries) {
+          const conn = await connectTo(s.controlPath);
+          try {
+            await conn.send(new TextEncoder().encode(line));
+            const answer = await withTimeout(5, () => conn.recv(100));
+            assert.equal(answer.length, 0, `not closed after ${line}`);
+          } finally {
+            conn.close();
+          }
+        }
+        const [report] = await s.statistics();
+        assert.equal(report.error, undefined, "the real worker lost its channel");
+      } finally {
+        await s.stop();
+      }
+    });
+  },
+  ["deno"],
+);
+
+clusterTest(
+  "a replacement that is never ready stops the rolling restart; the old worker serves on",
+  async (backend) => {
+    const port = freePort();
+    const flag = Deno.makeTempFileSync() + ".hang";
+    const s = new Supervisor({
+      workers: 2,
+      command: ["run", "-A", "--unstable-net", SERVER, String(port)],
+      env: { SHRAPNEL_BACKEND: backend, CLUSTER_TEST_HANG_IF: flag, ...denoChildEnv() },
+      readyTimeout: 1.5,
+      graceSeconds: 1,
+      onEvent: () => {},
+    });
+    await inThread(async () => {
+      await s.start();
+      try {
+        await s.waitReady(20);
+        const before = [...s.pids.values()];
+        Deno.writeTextFileSync(flag, "");
+        await assert.rejects(s.restart(), RollingRestartError);
+        assert.deepEqual([...s.pids.values()], before);
+        for (const pid of before) assert.ok(alive(pid));
+        const served = new Set<number>();
+        for (let i = 0; i < 30; i++) {
+          const o = await request(port, "/hello");
+          assert.ok(o.ok, o.error);
+          served.add(o.pid);
+        }
+        for (const pid of served) assert.ok(before.includes(pid), `served by the hung ${pid}`);
+      } finally {
+        Deno.removeSync(flag);
+        await s.stop();
+      }
+    });
+  },
+  ["deno"],
+);
+
+clusterTest("workers of a supervisor killed with SIGKILL stop by themselves", async (backend) => {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", SERVER, String(port), "2"],
+    env: { SHRAPNEL_BACKEND: backend, ...denoChildEnv() },
+    stdin: "null",
+  }).spawn();
+  try {
+    await waitServing(port, 20);
+    let workers: number[] = [];
+    const deadline = performance.now() + 20_000;
+    while (workers.length < 2 && performance.now() < deadline) {
+      workers = Deno.readTextFileSync(`/proc/${child.pid}/task/${child.pid}/children`).trim()
+        .split(" ").filter((p) => p !== "").map(Number);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(workers.length, 2);
+    // Both joined (not still connecting, which would fail and exit otherwise): the path
+    // under test is the control connection's end.
+    const joined = performance.now() + 20_000;
+    const answering = new Set<number>();
+    while (answering.size < 2 && performance.now() < joined) {
+      const o = await request(port, "/hello");
+      if (o.ok) answering.add(o.pid);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill("SIGKILL");
+    await child.status;
+    const gone = performance.now() + 10_000;
+    while (workers.some(alive) && performance.now() < gone) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(workers.filter(alive), [], "orphaned workers still run");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+  }
+}, ["ffi"]);
