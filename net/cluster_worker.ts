@@ -18,6 +18,8 @@ import {
   WORKER_ID_ENV,
 } from "./_cluster_control.ts";
 import type { Socket } from "./socket.ts";
+import type { Address } from "./address.ts";
+import { DenoSocket } from "./deno_socket.ts";
 
 /**
  * {@linkcode joinCluster} was called in a process no supervisor started.
@@ -162,6 +164,38 @@ export class ClusterMembership {
   }
 }
 
+/**
+ * Stops accepting on `listener` without losing a connection: closes it, and hands to
+ * `onConnection` any connection the runtime had already accepted for it (on the portable
+ * backend Deno accepts ahead of the thread that asked; a plain `close` would leave that
+ * one unanswered). What a draining worker calls before it finishes its requests in
+ * flight: its share of new connections goes to the other workers from then on.
+ *
+ * Interruption point: while waiting for an accept in progress to settle (it does at once).
+ *
+ * @example
+ * ```ts
+ * import { HttpServer, spawn, stopAccepting } from "../mod.ts";
+ * const server = new HttpServer();
+ * const listener = server.listen("127.0.0.1:0", { reusePort: true });
+ * await spawn(async () => {
+ *   await stopAccepting(listener, (socket, peer) => server.serve(socket, peer));
+ *   await server.close();
+ * }).join();
+ * console.log(listener.closed); // true
+ * ```
+ */
+export async function stopAccepting(
+  listener: Socket,
+  onConnection: (socket: Socket, peer: Address) => void,
+): Promise<void> {
+  if (!(listener instanceof DenoSocket)) {
+    listener.close(); // the FFI backend accepts synchronously: nothing is held for us
+    return;
+  }
+  for (const [socket, peer] of await listener._closeListening()) onConnection(socket, peer);
+}
+
 function answer(message: ControlMessage, statistics: () => unknown): ControlMessage {
   const seq = message.seq;
   try {
@@ -200,14 +234,15 @@ function defaultStatistics(): unknown {
  *
  * @example
  * ```ts ignore
- * import { HttpServer, joinCluster, main } from "../mod.ts";
+ * import { HttpServer, joinCluster, main, sleep, stopAccepting } from "../mod.ts";
  * await main(async () => {
  *   const server = new HttpServer();
  *   server.route("GET", "/", (r) => r.respond(200, "hello\n"));
  *   const listener = server.listen("0.0.0.0:8080", { reusePort: true });
  *   const member = await joinCluster({ statistics: () => server.statistics() });
  *   await member.waitForStop();
- *   listener.close(); // stop accepting; the other workers take new connections
+ *   // Stop accepting (the other workers take new connections), keeping what was accepted.
+ *   await stopAccepting(listener, (socket, peer) => server.serve(socket, peer));
  *   while (server.statistics().open > 0) await sleep(0.05); // bounded by the grace
  *   await server.close();
  *   member.close();

@@ -497,6 +497,24 @@ export class DenoSocket extends Socket {
     }
   }
 
+  /**
+   * @internal Closes a listener and returns the connection Deno had already accepted for
+   * an accept in progress (a speculative one of `acceptMany`, or one whose thread has not
+   * run yet), which `close` alone would leave open and unanswered. Interruption point.
+   */
+  async _closeListening(): Promise<[Socket, Address][]> {
+    const pending = this.#listener === null ? null : this.#accepting;
+    this.#accepting = null;
+    this.close();
+    if (pending === null) return [];
+    const outcome = await waitFor(pending, `the last accept on ${this}`);
+    if (!outcome.ok) return [];
+    return [[
+      new DenoSocket(this.family, "stream", outcome.value),
+      toAddress(outcome.value.remoteAddr),
+    ]];
+  }
+
   /** The local address. */
   getsockname(): Address {
     this.checkOpen("getsockname");

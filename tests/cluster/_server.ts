@@ -16,6 +16,7 @@ import {
   joinCluster,
   main,
   sleep,
+  stopAccepting,
   withTimeout,
   workerId,
 } from "../../mod.ts";
@@ -51,7 +52,7 @@ if (!isWorker()) {
     await member.waitForStop();
     // Drain: no new connections here (the other workers take them), the ones in flight
     // finish, then the rest (idle keep-alive connections) are closed.
-    listener.close();
+    await stopAccepting(listener, (socket, peer) => server.serve(socket, peer));
     try {
       await withTimeout(4, async () => {
         while (server.statistics().open > 0) await sleep(0.01);
