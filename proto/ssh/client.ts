@@ -59,10 +59,10 @@ export interface SshClientOptions {
    */
   hostVerifier?: (key: Uint8Array) => boolean;
   /**
-   * Accepts any host key: anyone on the path can then impersonate the server and read the
-   * password. Only for tests and throwaway hosts; must be exactly `true`.
+   * `true` accepts any host key: anyone on the path can then impersonate the server and
+   * read the password. Only for tests and throwaway hosts. `false` (the default) verifies.
    */
-  insecureAcceptAnyHostKey?: true;
+  insecureAcceptAnyHostKey?: boolean;
   /** Seconds to wait for the login (10). */
   readyTimeout?: number;
 }
@@ -163,7 +163,7 @@ export class SshClient {
    * @throws {HostKeyError} if the host key is refused (unknown host, changed or revoked
    *   key, fingerprint mismatch)
    * @throws {SshError} if the login is refused or the handshake fails
-   * @throws {TypeError} if `insecureAcceptAnyHostKey` is given but not `true`
+   * @throws {TypeError} if `insecureAcceptAnyHostKey` is given but not a boolean
    */
   static async connect(options: SshClientOptions): Promise<SshClient> {
     const port = options.port ?? 22;
@@ -344,10 +344,11 @@ async function hostKeyCheck(options: SshClientOptions, port: number): Promise<Ho
     check.refused = new HostKeyError(reason, name, hostKeyFingerprint(key), detail);
     return false;
   };
-  if (options.insecureAcceptAnyHostKey !== undefined) {
-    if (options.insecureAcceptAnyHostKey !== true) {
-      throw new TypeError("insecureAcceptAnyHostKey must be exactly true (or left out)");
-    }
+  const insecure = options.insecureAcceptAnyHostKey;
+  if (insecure !== undefined && typeof insecure !== "boolean") {
+    throw new TypeError(`insecureAcceptAnyHostKey must be true or false, not ${String(insecure)}`);
+  }
+  if (insecure === true) {
     check.verify = () => true;
     return check;
   }

@@ -191,12 +191,18 @@ export class WebSocket {
     this.#finish(CloseCode.abnormal); // closing wakes the stalled sender with ClosedError
   }
 
-  /** Sends a text message. Interruption point. @throws {ClosedError} once closing */
+  /**
+   * Sends a text message. Interruption point.
+   * @throws {ClosedError} once closing, or when the peer read nothing for `sendTimeout`
+   */
   sendText(text: string): Promise<void> {
     return this.#send(Opcode.text, encoder.encode(text));
   }
 
-  /** Sends a binary message. Interruption point. @throws {ClosedError} once closing */
+  /**
+   * Sends a binary message. Interruption point.
+   * @throws {ClosedError} once closing, or when the peer read nothing for `sendTimeout`
+   */
   sendBinary(data: Uint8Array): Promise<void> {
     return this.#send(Opcode.binary, data);
   }

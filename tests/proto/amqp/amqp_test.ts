@@ -1,5 +1,5 @@
 /** AMQP 0-9-1 against Debian's RabbitMQ on loopback; the codec on garbage. */
-import { withFakePeer, withServer } from "../../_servers.ts";
+import { freezeProcess, withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
@@ -169,7 +169,7 @@ Deno.test({
 
 /** Runs `body` with the broker frozen (SIGSTOP), thawed afterwards or after 8 s at most. */
 async function frozen(pid: number, body: () => Promise<void>): Promise<void> {
-  Deno.kill(pid, "SIGSTOP");
+  await freezeProcess(pid);
   const thaw = setTimeout(() => Deno.kill(pid, "SIGCONT"), 8000);
   try {
     await body();

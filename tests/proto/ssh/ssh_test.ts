@@ -82,6 +82,13 @@ sshTest("host key: a pinned fingerprint is accepted; another one is a HostKeyErr
   assert.equal(await hostKeyRefusal(d, { hostVerifier: () => false }), "mismatch");
   assert.equal(await loginWith(d, { insecureAcceptAnyHostKey: true }), "ok\n");
   await assert.rejects(loginWith(d, { insecureAcceptAnyHostKey: "yes" }), TypeError);
+  assert.equal(
+    await hostKeyRefusal(d, {
+      insecureAcceptAnyHostKey: false,
+      knownHostsFile: `${d.dir}/does_not_exist`,
+    }),
+    "unknown",
+  );
 });
 
 sshTest(
