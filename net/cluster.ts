@@ -558,12 +558,16 @@ export class Supervisor {
     try {
       const hello = await withTimeout(this.#askTimeout, () => readMessage(reader));
       if (hello === null) return;
-      w = typeof hello.pid === "number" ? this.#byPid.get(hello.pid) : undefined;
-      if (hello.type !== "ready" || w === undefined || hello.id !== w.slot.id || w.control) {
+      const claimed = typeof hello.pid === "number" ? this.#byPid.get(hello.pid) : undefined;
+      if (
+        hello.type !== "ready" || claimed === undefined || hello.id !== claimed.slot.id ||
+        claimed.control !== null
+      ) {
         throw new ControlProtocolError(
           `control connection not from a worker of ours: ${JSON.stringify(hello).slice(0, 80)}`,
         );
       }
+      w = claimed;
       w.control = socket;
       w.ready = true;
       w.settled.set();
