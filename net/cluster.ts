@@ -41,7 +41,10 @@ export interface ClusterOptions {
   command?: string[];
   /** Extra environment of the workers (they inherit the supervisor's). */
   env?: Record<string, string>;
-  /** Seconds a new worker has to report ready (`joinCluster`) in a rolling restart (30). */
+  /**
+   * Seconds a new worker has to report ready (`joinCluster`) (30): in a rolling restart,
+   * or the restart stops; otherwise a "ready-timeout" event says so (the worker runs on).
+   */
   readyTimeout?: number;
   /** Seconds a worker has to exit after SIGTERM before it gets SIGKILL (10). */
   graceSeconds?: number;
@@ -472,6 +475,7 @@ export class Supervisor {
     this.#byPid.set(w.pid, w);
     this.#event(w, "started", `${w} started (generation ${generation})`);
     spawn({ name: `cluster monitor ${w}` }, () => this.#monitor(w));
+    if (!trial) spawn({ name: `cluster ready watch ${w}` }, () => this.#watchReady(w));
     return w;
   }
 
@@ -494,6 +498,23 @@ export class Supervisor {
       return;
     }
     if (w.slot.current === w) this.#restartLater(w);
+  }
+
+  /** Says so when a worker is not ready in time (a program that never calls `joinCluster`). */
+  async #watchReady(w: WorkerProcess): Promise<void> {
+    try {
+      await withTimeout(this.#readyTimeout, () => w.settled.wait());
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+      if (!w.ready && w.status === null && !this.#stopping) {
+        this.#event(
+          w,
+          "ready-timeout",
+          `${w} has not reported ready within ${this.#readyTimeout} s (does it call ` +
+            `joinCluster() once it serves?); rolling restarts wait for it`,
+        );
+      }
+    }
   }
 
   /** A crash: restart after the backoff, or give the slot up if it is in a crash loop. */

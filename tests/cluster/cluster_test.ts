@@ -376,3 +376,32 @@ clusterTest("workers of a supervisor killed with SIGKILL stop by themselves", as
     await child.status;
   }
 }, ["ffi"]);
+
+clusterTest("a worker that never reports ready is reported, and left running", async (backend) => {
+  const port = freePort();
+  const flag = Deno.makeTempFileSync();
+  const events: ClusterEvent[] = [];
+  const s = new Supervisor({
+    workers: 1,
+    command: ["run", "-A", "--unstable-net", SERVER, String(port)],
+    env: { SHRAPNEL_BACKEND: backend, CLUSTER_TEST_HANG_IF: flag, ...denoChildEnv() },
+    readyTimeout: 1,
+    graceSeconds: 1,
+    onEvent: (e) => events.push(e),
+  });
+  await inThread(async () => {
+    await s.start();
+    try {
+      await withTimeout(15, async () => {
+        while (!events.some((e) => e.kind === "ready-timeout")) await sleep(0.05);
+      });
+      const event = events.find((e) => e.kind === "ready-timeout")!;
+      assert.match(event.message, /joinCluster/);
+      assert.ok(alive(event.pid));
+      assert.equal(s.pids.get(1), event.pid);
+    } finally {
+      Deno.removeSync(flag);
+      await s.stop();
+    }
+  });
+}, ["deno"]);
