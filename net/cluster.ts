@@ -361,6 +361,11 @@ export class Supervisor {
               : `was not ready within ${this.#readyTimeout} s`;
             this.#event(fresh, "ready-timeout", `rolling restart: ${fresh} ${why}; stopped`);
             await this.#terminate(fresh);
+            // The old one died meanwhile and no backoff will replace it while we roll.
+            if (old !== null && old.status !== null && !slot.givenUp && !this.#stopping) {
+              slot.rolling = false;
+              this.#launch(slot, false);
+            }
             throw new RollingRestartError(
               `rolling restart stopped at worker ${slot.id}: its replacement ${why}`,
             );
