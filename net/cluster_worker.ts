@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ShrapnelError } from "../core/errors.ts";
+import { Interrupted, ShrapnelError } from "../core/errors.ts";
 import { Event } from "../core/sync/event.ts";
 import { spawn, type Thread, threadDump } from "../core/thread.ts";
 import { SocketReader } from "./buffered_reader.ts";
@@ -155,7 +155,8 @@ export class ClusterMembership {
         await sendMessage(this.#socket, answer(message, statistics));
       }
     } catch (e) {
-      if (!this.#socket.closed) {
+      // Shut down with the program (main ending) or closed by `close`: nothing to report.
+      if (!this.#socket.closed && !(e instanceof Interrupted)) {
         console.error(`shrapnel cluster worker ${this.id}: control channel failed:`, e);
       }
     } finally {
