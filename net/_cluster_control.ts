@@ -18,6 +18,8 @@ import type { Socket } from "./socket.ts";
 export const WORKER_ID_ENV = "SHRAPNEL_WORKER_ID";
 /** The path of the supervisor's control socket, in each worker's environment. */
 export const CONTROL_PATH_ENV = "SHRAPNEL_CLUSTER_CONTROL";
+/** Where the worker is to serve its backdoor, when the supervisor has a `backdoorDir`. */
+export const BACKDOOR_PATH_ENV = "SHRAPNEL_WORKER_BACKDOOR";
 /** Most bytes of one control message (a thread dump of many threads fits). */
 export const MAX_MESSAGE_BYTES = 8 << 20;
 

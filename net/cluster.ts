@@ -20,6 +20,7 @@ import { Acceptor } from "./acceptor.ts";
 import { SocketReader } from "./buffered_reader.ts";
 import { listenOn } from "./constructors.ts";
 import {
+  BACKDOOR_PATH_ENV,
   CONTROL_PATH_ENV,
   type ControlMessage,
   ControlProtocolError,
@@ -61,6 +62,13 @@ export interface ClusterOptions {
   crashLoopCrashes?: number;
   /** See `crashLoopCrashes` (60). */
   crashLoopSeconds?: number;
+  /**
+   * A directory (of mode 0700, yours) for the workers' backdoors: worker N of generation G
+   * is told to serve one at `<dir>/worker-N.G` (see `workerBackdoorPath`), and once it is
+   * ready `<dir>/worker-N` is a symbolic link to it: the backdoor of worker N, whichever
+   * process that is now. Default: none.
+   */
+  backdoorDir?: string;
   /** Seconds a worker has to answer a question on the control channel (5). */
   askTimeout?: number;
   /**
@@ -224,6 +232,7 @@ export class Supervisor {
   readonly #loopCrashes: number;
   readonly #loopSeconds: number;
   readonly #askTimeout: number;
+  readonly #backdoorDir: string | null;
   readonly #onEvent: (event: ClusterEvent) => void;
   readonly #slots: Slot[] = [];
   readonly #byPid = new Map<number, WorkerProcess>();
@@ -256,6 +265,7 @@ export class Supervisor {
     this.#loopCrashes = options.crashLoopCrashes ?? 5;
     this.#loopSeconds = options.crashLoopSeconds ?? 60;
     this.#askTimeout = options.askTimeout ?? 5;
+    this.#backdoorDir = options.backdoorDir ?? null;
     this.#onEvent = options.onEvent ?? defaultEventHandler;
   }
 
@@ -469,6 +479,9 @@ export class Supervisor {
         ...this.#env,
         [WORKER_ID_ENV]: String(slot.id),
         [CONTROL_PATH_ENV]: this.controlPath,
+        ...(this.#backdoorDir === null
+          ? {}
+          : { [BACKDOOR_PATH_ENV]: `${this.#backdoorDir}/worker-${slot.id}.${generation}` }),
       },
       stdin: "null",
       stdout: "inherit",
@@ -493,6 +506,16 @@ export class Supervisor {
     }
     w.exited.set();
     w.settled.set();
+    if (this.#backdoorDir !== null) {
+      // A worker killed leaves its backdoor's socket file behind.
+      try {
+        Deno.removeSync(`${this.#backdoorDir}/worker-${w.slot.id}.${w.generation}`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          console.error(`shrapnel cluster: cannot remove the backdoor socket of ${w}:`, e);
+        }
+      }
+    }
     const status = describeStatus(w.status);
     if (w.retiring || this.#stopping) {
       this.#event(w, "exited", `${w} exited (${status})`);
@@ -561,6 +584,18 @@ export class Supervisor {
     this.#backoffs.add(t);
   }
 
+  /** Points `<backdoorDir>/worker-N` at the backdoor of `w` (atomically: a rename). */
+  #linkBackdoor(w: WorkerProcess): void {
+    const link = `${this.#backdoorDir}/worker-${w.slot.id}`;
+    const staging = `${link}.link-${w.generation}`;
+    try {
+      Deno.symlinkSync(`worker-${w.slot.id}.${w.generation}`, staging);
+      Deno.renameSync(staging, link);
+    } catch (e) {
+      console.error(`shrapnel cluster: cannot link ${link} to the backdoor of ${w}:`, e);
+    }
+  }
+
   /** SIGTERM, the grace, SIGKILL; returns when the process is gone. */
   async #terminate(w: WorkerProcess): Promise<void> {
     w.retiring = true;
@@ -595,6 +630,7 @@ export class Supervisor {
       }
       w = claimed;
       w.control = socket;
+      if (this.#backdoorDir !== null) this.#linkBackdoor(w);
       w.ready = true;
       w.settled.set();
       this.#event(w, "ready", `${w} ready`);

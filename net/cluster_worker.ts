@@ -11,6 +11,7 @@ import { spawn, type Thread, threadDump } from "../core/thread.ts";
 import { SocketReader } from "./buffered_reader.ts";
 import { connectTo } from "./constructors.ts";
 import {
+  BACKDOOR_PATH_ENV,
   CONTROL_PATH_ENV,
   type ControlMessage,
   readMessage,
@@ -70,6 +71,25 @@ export function isWorker(): boolean {
  */
 export function workerId(): number | null {
   return envId();
+}
+
+/**
+ * Where this worker is to serve its backdoor (a unix socket path), when its supervisor
+ * has a `backdoorDir`; null otherwise. Serve it before {@linkcode joinCluster}: once the
+ * worker is ready, the supervisor points `<backdoorDir>/worker-<id>` at it, so that an
+ * operator enters worker 2 by `socat - UNIX-CONNECT:<backdoorDir>/worker-2`, whichever
+ * process is worker 2 now.
+ *
+ * @example
+ * ```ts
+ * import { workerBackdoorPath } from "./cluster_worker.ts";
+ * const path = workerBackdoorPath(); // e.g. backdoor.serve({ unixPath: path }) if not null
+ * console.log(path ?? "no backdoor directory");
+ * ```
+ */
+export function workerBackdoorPath(): string | null {
+  if (envId() === null) return null;
+  return Deno.env.get(BACKDOOR_PATH_ENV) ?? null;
 }
 
 /** Options of {@linkcode joinCluster}. */

@@ -18,8 +18,10 @@ import {
   sleep,
   stopAccepting,
   withTimeout,
+  workerBackdoorPath,
   workerId,
 } from "../../mod.ts";
+import * as backdoor from "../../proto/backdoor/mod.ts";
 
 const port = Number(Deno.args[0]);
 if (!Number.isInteger(port) || port <= 0) throw new Error("usage: _server.ts <port> [workers]");
@@ -42,6 +44,10 @@ if (!isWorker()) {
       await r.respond(200, hello);
     });
     const listener = server.listen(`127.0.0.1:${port}`, { reusePort: true });
+    const backdoorPath = workerBackdoorPath();
+    const door = backdoorPath === null
+      ? null
+      : backdoor.serve({ unixPath: backdoorPath, globals: { server, id } });
     const hangIf = Deno.env.get("CLUSTER_TEST_HANG_IF");
     if (hangIf !== undefined && (await Deno.stat(hangIf).catch(() => null)) !== null) {
       await sleep(3600); // never ready: the supervisor's readyTimeout must act
@@ -59,6 +65,7 @@ if (!isWorker()) {
       });
     } finally {
       await server.close();
+      await door?.close();
       member.close();
     }
   }, { signals: ["SIGINT"] });

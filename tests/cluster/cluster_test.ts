@@ -13,6 +13,7 @@ import {
   ffiUnavailableReason,
   RollingRestartError,
   sleep,
+  type Socket,
   Supervisor,
   withTimeout,
 } from "../../mod.ts";
@@ -403,5 +404,69 @@ clusterTest("a worker that never reports ready is reported, and left running", a
       Deno.removeSync(flag);
       await s.stop();
     }
+  });
+}, ["deno"]);
+
+/** A backdoor session's output up to its next prompt. */
+async function untilPrompt(socket: Socket): Promise<string> {
+  let out = "";
+  return await withTimeout(10, async () => {
+    while (!out.endsWith(">>> ")) {
+      const piece = await socket.recv(4096);
+      if (piece.length === 0) throw new Error(`backdoor closed; had: ${out}`);
+      out += new TextDecoder().decode(piece);
+    }
+    return out.slice(0, -4);
+  });
+}
+
+async function evalIn(path: string, expression: string): Promise<string> {
+  const socket = await connectTo(path);
+  try {
+    await untilPrompt(socket);
+    await socket.send(new TextEncoder().encode(`${expression}\n`));
+    return (await untilPrompt(socket)).trim();
+  } finally {
+    socket.close();
+  }
+}
+
+clusterTest("the backdoor enters a worker by id, across a rolling restart", async (backend) => {
+  const port = freePort();
+  const dir = Deno.makeTempDirSync();
+  const s = new Supervisor({
+    workers: 2,
+    command: ["run", "-A", "--unstable-net", SERVER, String(port)],
+    env: { SHRAPNEL_BACKEND: backend, ...denoChildEnv() },
+    backdoorDir: dir,
+    graceSeconds: 5,
+    onEvent: () => {},
+  });
+  await inThread(async () => {
+    await s.start();
+    try {
+      await s.waitReady(20);
+      for (const id of [1, 2]) {
+        assert.equal(await evalIn(`${dir}/worker-${id}`, "id"), String(id));
+        assert.equal(await evalIn(`${dir}/worker-${id}`, "Deno.pid"), String(s.pids.get(id)));
+      }
+      const old = s.pids.get(2);
+      await s.restart();
+      assert.notEqual(s.pids.get(2), old);
+      assert.equal(await evalIn(`${dir}/worker-2`, "Deno.pid"), String(s.pids.get(2)));
+      Deno.kill(s.pids.get(1)!, "SIGKILL");
+      const killed = s.pids.get(1)!;
+      await withTimeout(15, async () => {
+        while (s.pids.get(1) === killed || s.pids.get(1) === undefined) await sleep(0.05);
+        await s.waitReady(15);
+      });
+      assert.equal(await evalIn(`${dir}/worker-1`, "Deno.pid"), String(s.pids.get(1)));
+    } finally {
+      await s.stop();
+    }
+    // What is left: the links (dangling), no socket files.
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(left, ["worker-1", "worker-2"]);
+    Deno.removeSync(dir, { recursive: true });
   });
 }, ["deno"]);
