@@ -16,6 +16,7 @@ import {
   REFUSED_STREAM,
   RST_STREAM,
   SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_TIMEOUT,
 } from "../../../proto/http/h2/constants.ts";
 import { Http2Request, StreamResetError } from "../../../proto/http/mod.ts";
 import { socketTest, text } from "../../net/_backends.ts";
@@ -169,61 +170,64 @@ socketTest(
   },
 );
 
-socketTest("h2: a handler slow to read its body holds back only its own stream's upload", async () => {
-  const server = h2Server();
-  const reading = new Latch<void>();
-  server.route("POST", "/later", async (r) => {
-    await reading.wait();
-    const body = await r.body.bytes();
-    await r.respond(200, String(body.length));
-  });
-  const peer = await H2Peer.open(server.address);
-  try {
-    // Stream 1 fills its 65535-byte window; its handler does not read yet.
-    peer.request(1, "/later", { method: "POST", end: false });
-    peer.data(1, new Uint8Array(16384));
-    peer.data(1, new Uint8Array(16384));
-    peer.data(1, new Uint8Array(16384));
-    peer.data(1, new Uint8Array(16383));
-    // Stream 3 uploads 200 KB meanwhile: the connection window is not held by stream 1.
-    peer.request(3, "/echo", { method: "POST", end: false });
-    await peer.flush();
-    let sent = 0;
-    const windows = new Map<number, number>([[3, 65535]]);
-    let connection = 1 << 20;
-    while (sent < 200_000) {
-      const n = Math.min(16384, 200_000 - sent, windows.get(3)!, connection);
-      if (n > 0) {
-        peer.data(3, new Uint8Array(n).fill(7), sent + n === 200_000);
-        sent += n;
-        windows.set(3, windows.get(3)! - n);
-        connection -= n;
-        await peer.flush();
-        continue;
+socketTest(
+  "h2: a handler slow to read its body holds back only its own stream's upload",
+  async () => {
+    const server = h2Server();
+    const reading = new Latch<void>();
+    server.route("POST", "/later", async (r) => {
+      await reading.wait();
+      const body = await r.body.bytes();
+      await r.respond(200, String(body.length));
+    });
+    const peer = await H2Peer.open(server.address);
+    try {
+      // Stream 1 fills its 65535-byte window; its handler does not read yet.
+      peer.request(1, "/later", { method: "POST", end: false });
+      peer.data(1, new Uint8Array(16384));
+      peer.data(1, new Uint8Array(16384));
+      peer.data(1, new Uint8Array(16384));
+      peer.data(1, new Uint8Array(16383));
+      // Stream 3 uploads 200 KB meanwhile: the connection window is not held by stream 1.
+      peer.request(3, "/echo", { method: "POST", end: false });
+      await peer.flush();
+      let sent = 0;
+      const windows = new Map<number, number>([[3, 65535]]);
+      let connection = 1 << 20;
+      while (sent < 200_000) {
+        const n = Math.min(16384, 200_000 - sent, windows.get(3)!, connection);
+        if (n > 0) {
+          peer.data(3, new Uint8Array(n).fill(7), sent + n === 200_000);
+          sent += n;
+          windows.set(3, windows.get(3)! - n);
+          connection -= n;
+          await peer.flush();
+          continue;
+        }
+        const f = await peer.frame();
+        assert.ok(f !== null);
+        if (f.type === 8) {
+          const increment = new DataView(f.payload.buffer).getUint32(0);
+          if (f.stream === 0) connection += increment;
+          else windows.set(f.stream, (windows.get(f.stream) ?? 0) + increment);
+        }
+        // No window for stream 1 while its handler has not read.
+        assert.ok(!(f.type === 8 && f.stream === 1), "stream 1 got window it did not free");
       }
-      const f = await peer.frame();
-      assert.ok(f !== null);
-      if (f.type === 8) {
-        const increment = new DataView(f.payload.buffer).getUint32(0);
-        if (f.stream === 0) connection += increment;
-        else windows.set(f.stream, (windows.get(f.stream) ?? 0) + increment);
-      }
-      // No window for stream 1 while its handler has not read.
-      assert.ok(!(f.type === 8 && f.stream === 1), "stream 1 got window it did not free");
+      const echo = await peer.response(3);
+      assert.equal(echo.body.length, 200_000);
+      // Once its handler reads, stream 1 ends.
+      reading.release();
+      peer.data(1, new Uint8Array(0), true);
+      await peer.flush();
+      const late = await peer.response(1);
+      assert.equal(text(late.body), String(65535));
+    } finally {
+      peer.close();
+      await server.close();
     }
-    const echo = await peer.response(3);
-    assert.equal(echo.body.length, 200_000);
-    // Once its handler reads, stream 1 ends.
-    reading.release();
-    peer.data(1, new Uint8Array(0), true);
-    await peer.flush();
-    const late = await peer.response(1);
-    assert.equal(text(late.body), String(65535));
-  } finally {
-    peer.close();
-    await server.close();
-  }
-});
+  },
+);
 
 socketTest("h2: trailers both ways, 100-continue, request bodies streamed in pieces", async () => {
   const server = h2Server();
@@ -501,3 +505,41 @@ socketTest(
     }
   },
 );
+
+socketTest("h2 limit: SETTINGS never acknowledged end in GOAWAY SETTINGS_TIMEOUT", async () => {
+  const server = h2Server({ http2: { settingsTimeout: 0.1 } });
+  const peer = await H2Peer.open(server.address);
+  peer.ackSettings = false;
+  try {
+    peer.request(1, "/hello/early");
+    await peer.flush();
+    assert.equal(text((await peer.response(1)).body), "hello early HTTP/2\n");
+    await sleep(0.2);
+    peer.out.ping(0, new Uint8Array(8));
+    await peer.flush();
+    assert.equal((await peer.goaway()).code, SETTINGS_TIMEOUT);
+  } finally {
+    peer.close();
+    await server.close();
+  }
+});
+
+socketTest("h2 limit: bodies over maxBodyBytes get 413, declared or streamed", async () => {
+  const server = h2Server({ maxBodyBytes: 1000 });
+  const peer = await H2Peer.open(server.address);
+  try {
+    peer.request(1, "/echo", { method: "POST", end: false, fields: [["content-length", "5000"]] });
+    peer.request(3, "/echo", { method: "POST", end: false });
+    peer.data(3, new Uint8Array(800));
+    peer.data(3, new Uint8Array(800));
+    await peer.flush();
+    assert.equal((await peer.response(1)).status, 413);
+    assert.equal((await peer.response(3)).status, 413);
+    peer.request(5, "/hello/after");
+    await peer.flush();
+    assert.equal(text((await peer.response(5)).body), "hello after HTTP/2\n");
+  } finally {
+    peer.close();
+    await server.close();
+  }
+});

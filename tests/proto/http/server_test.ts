@@ -336,9 +336,9 @@ socketTest(
       body.close();
       const chunked = await RawClient.open(server);
       await chunked.send(
-        `POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${(2000).toString(16)}\r\n${
-          "z".repeat(2000)
-        }\r\n0\r\n\r\n`,
+        `POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${
+          (2000).toString(16)
+        }\r\n${"z".repeat(2000)}\r\n0\r\n\r\n`,
       );
       assert.equal((await chunked.response()).status, 413);
       chunked.close();
