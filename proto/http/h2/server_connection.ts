@@ -583,6 +583,7 @@ class Http2ServerConnection implements StreamHost {
       // Answered here, without a thread: 431, the stream ended.
       this.#streams.set(id, s);
       this.sendHeaders(s, [":status", "431", "content-length", "0"], true);
+      if (!end) this.#out.rstStream(id, NO_ERROR); // its body is not wanted
       this.#closeStream(s);
       return;
     }
