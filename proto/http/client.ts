@@ -378,7 +378,7 @@ export class HttpClient {
    */
   async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
     const t = target(url);
-    if (t.secure && this.#h2 !== null) {
+    if (t.secure && this.#h2 !== null && !this.#closed) {
       const response = await this.#http2(t, init);
       if (response !== null) return response;
     }
