@@ -583,7 +583,9 @@ type OriginState = Http2ClientConnection | Latch<void> | "http/1.1";
 export class Http2ClientPool {
   readonly #origins = new Map<string, OriginState>();
   readonly #options: { maxBodyBytes: number };
+  #warned = false;
 
+  /** @param options the largest response body */
   constructor(options: { maxBodyBytes: number }) {
     this.#options = options;
   }
@@ -631,6 +633,15 @@ export class Http2ClientPool {
         ? await (socket as Socket & { handshake(): Promise<string | null> }).handshake()
         : null;
       if (alpn !== "h2") {
+        if (alpn === null && !this.#warned) {
+          // No ALPN at all: the connector did not offer "h2", so HTTP/2 was never possible.
+          this.#warned = true;
+          console.warn(
+            `shrapnel HttpClient: ${origin} was reached without ALPN, so over HTTP/1.1; ` +
+              `offer "h2" in the connector (tlsConnect(address, { alpnProtocols: ["h2", "http/1.1"] })) ` +
+              `or pass { http2: false } to the client to say HTTP/1.1 is meant`,
+          );
+        }
         this.#origins.set(origin, "http/1.1");
         latch.release();
         return socket;

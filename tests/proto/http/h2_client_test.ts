@@ -155,3 +155,33 @@ Deno.test({
     }
   },
 });
+
+socketTest(
+  "h2 client: a connector offering no ALPN is said once, and HTTP/1.1 is used",
+  async () => {
+    const { cert, key } = await certificate();
+    const server = new HttpServer({ onError: () => {} });
+    server.route("GET", "/", (r) => r.respond(200, r.version));
+    server.listenTls("127.0.0.1:0", { cert, key });
+    const client = new HttpClient({
+      connect: async (host, port) =>
+        (await tlsConnect(`${host}:${port}`, { caCerts: [cert] })).socket,
+    });
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+    try {
+      const url = server.url.replace("127.0.0.1", "localhost");
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await (await client.request(`${url}/`)).text(), "HTTP/1.1");
+      }
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], /without ALPN.*alpnProtocols.*http2: false/);
+    } finally {
+      console.warn = warn;
+      client.close();
+      await server.close();
+    }
+  },
+  { only: "deno" },
+);
