@@ -20,6 +20,7 @@ import {
 } from "../../../proto/http/h2/constants.ts";
 import { Http2Request, StreamResetError } from "../../../proto/http/mod.ts";
 import { socketTest, text } from "../../net/_backends.ts";
+import { prng } from "../../_helpers.ts";
 import { CONTINUATION, END_HEADERS, H2Peer, HEADERS } from "./_h2_peer.ts";
 
 /** A server with routes for the tests below; closed by the caller. */
@@ -542,4 +543,41 @@ socketTest("h2 limit: bodies over maxBodyBytes get 413, declared or streamed", a
     peer.close();
     await server.close();
   }
+});
+
+socketTest("h2: random frames after the preface: GOAWAY or answers, never a crash", async () => {
+  const random = prng(5);
+  const server = h2Server();
+  try {
+    for (let round = 0; round < 30; round++) {
+      const peer = await H2Peer.open(server.address);
+      try {
+        for (let k = 0; k < 20; k++) {
+          const type = Math.floor(random() * 11);
+          const payload = new Uint8Array(Math.floor(random() * 40));
+          for (let i = 0; i < payload.length; i++) payload[i] = Math.floor(random() * 256);
+          const stream = random() < 0.3 ? 0 : 1 + 2 * Math.floor(random() * 4);
+          peer.out.frame(type, Math.floor(random() * 256), stream, payload);
+        }
+        await peer.flushQuietly();
+        // The server either ends the connection with a GOAWAY or is still serving.
+        peer.request(101, "/hello/alive");
+        await peer.flushQuietly();
+        const seen = await peer.until((f) => f.type === 7 || f.stream === 101)
+          .catch((e) => e);
+        assert.ok(!(seen instanceof Error) || /connection ended/.test(seen.message), String(seen));
+      } finally {
+        peer.close();
+      }
+    }
+    // Still serving new connections.
+    const last = await H2Peer.open(server.address);
+    last.request(1, "/hello/end");
+    await last.flush();
+    assert.equal(text((await last.response(1)).body), "hello end HTTP/2\n");
+    last.close();
+  } finally {
+    await server.close();
+  }
+  await noH2Threads();
 });
