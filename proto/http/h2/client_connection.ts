@@ -215,7 +215,7 @@ export class Http2ClientConnection implements StreamHost {
       }
       while (s.responseFields === null) {
         if (s.reset !== null) throw s.reset;
-        await s.changed.wait();
+        await s.changed();
       }
       const headers = new HttpHeaders();
       let status = 0;
@@ -505,7 +505,7 @@ export class Http2ClientConnection implements StreamHost {
       if (this.#out.length >= HIGH_WATER) await this.#drained.wait();
       else {
         if (this.#connSendWindow <= 0) this.#connWaiters.add(s);
-        await s.changed.wait();
+        await s.changed();
       }
       off += this.trySendData(s, data.subarray(off), end);
     }

@@ -108,7 +108,7 @@ export class Http2BodyReader extends BodyReader {
     while (s.buffered === 0 && !s.remoteEnded) {
       if (s.reset !== null) throw s.reset;
       try {
-        await withTimeout(s.host.bodyTimeout, () => s.changed.wait());
+        await withTimeout(s.host.bodyTimeout, () => s.changed());
       } catch (e) {
         if (e instanceof TimeoutError) s.host.reset(s, CANCEL);
         throw e;

@@ -883,7 +883,7 @@ class Http2ServerConnection implements StreamHost {
     const connection = this.#connSendWindow <= 0;
     if (connection) this.#connWaiters.add(s);
     try {
-      await withTimeout(this.#stallTimeout, () => s.changed.wait());
+      await withTimeout(this.#stallTimeout, () => s.changed());
     } catch (e) {
       if (e instanceof TimeoutError) {
         if (connection && this.#connSendWindow <= 0) {
