@@ -41,3 +41,20 @@ export function gc(): void {
 export function progress(line: string): void {
   console.error(`.. ${line}`);
 }
+
+/** Prints a finished row as a progress line (stderr). */
+export function progressRow(row: Row): void {
+  const { name, ...figures } = row;
+  const cell = (v: unknown) => typeof v === "number" ? format(v) : String(v);
+  progress(`${name}: ${Object.entries(figures).map(([k, v]) => `${k} ${cell(v)}`).join(", ")}`);
+}
+
+/** An array of rows that prints each row as a progress line when it is pushed. */
+export function progressRows(): Row[] {
+  const rows: Row[] = [];
+  rows.push = (...items: Row[]) => {
+    for (const row of items) progressRow(row);
+    return Array.prototype.push.apply(rows, items);
+  };
+  return rows;
+}

@@ -8,7 +8,7 @@
  * Run: deno task bench:core   (uses --expose-gc for memory figures)
  */
 import { ConditionVariable, Fifo, sleep, spawn, type Thread } from "../mod.ts";
-import { bestOf, gc, type Row, table } from "./_report.ts";
+import { bestOf, gc, progress, progressRows, type Row, table } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");
 const SIZES = quick ? [10_000, 100_000] : [100_000, 1_000_000];
@@ -143,7 +143,7 @@ async function barePromisePingPong(n: number): Promise<void> {
   await b;
 }
 
-const spawnRows: Row[] = [];
+const spawnRows: Row[] = progressRows();
 for (const n of SIZES) {
   const ours = await bestOf(3, () => spawnJoin(n));
   const bare = await bestOf(3, () => promisesJoin(n));
@@ -157,7 +157,7 @@ for (const n of SIZES) {
 }
 table("spawn + join", spawnRows);
 
-const memRows: Row[] = [];
+const memRows: Row[] = progressRows();
 for (const n of SIZES) {
   const alt = bytesPerSetTimeoutSleeper(n);
   for (
@@ -179,8 +179,11 @@ for (const n of SIZES) {
 table("bytes per suspended thread", memRows);
 
 const bare = await bestOf(3, () => barePromisePingPong(PINGS));
+progress(`ping-pong: bare promise hand-off ${bare.toFixed(0)} ms`);
 const fifo = await bestOf(3, () => fifoPingPong(PINGS));
+progress(`ping-pong: Fifo ${fifo.toFixed(0)} ms`);
 const cv = await bestOf(3, () => conditionPingPong(PINGS));
+progress(`ping-pong: ConditionVariable ${cv.toFixed(0)} ms`);
 const rate = (ms: number) => (2 * PINGS) / ms / 1000; // switches per second, in millions
 table(`ping-pong, ${PINGS.toLocaleString("en-US")} round trips`, [
   { name: "bare promise hand-off", "M switches/s": rate(bare), "ratio (bare/this)": 1 },

@@ -9,7 +9,7 @@ import { Resolver as NodeResolver } from "node:dns/promises";
 import { spawn } from "../mod.ts";
 import { DnsResolver } from "../proto/dns/mod.ts";
 import { namedAvailable, startNamed } from "../tests/proto/dns/_named.ts";
-import { type Row, table } from "./_report.ts";
+import { progressRows, type Row, table } from "./_report.ts";
 
 if (!namedAvailable()) {
   console.error("bench:dns needs /usr/sbin/named (apt-get install bind9)");
@@ -31,7 +31,7 @@ async function timeIt(count: number, fn: () => Promise<unknown>, concurrency = 1
   return count / ((performance.now() - t0) / 1000);
 }
 
-const rows: Row[] = [];
+const rows: Row[] = progressRows();
 await spawn(async () => {
   const ours = new DnsResolver({ mode: "stub", nameservers: [`127.0.0.1:${port}`] });
   await ours.resolve4(NAME);

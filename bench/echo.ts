@@ -9,7 +9,7 @@
  * [--servers=ffi,deno,plain,node,c]`
  */
 import { buildNative } from "./_native.ts";
-import { type Row, table } from "./_report.ts";
+import { progress, type Row, table } from "./_report.ts";
 
 const args = Deno.args;
 const quick = args.includes("--quick");
@@ -118,7 +118,11 @@ for (const count of connections) {
   // differences between servers.
   const runs = new Map<string, Result[]>(kinds.map((k) => [k, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const kind of kinds) runs.get(kind)!.push(await measure(kind, count));
+    for (const kind of kinds) {
+      const result = await measure(kind, count);
+      runs.get(kind)!.push(result);
+      progress(`C=${count} round ${round + 1}/${rounds} ${kind}: ${Math.round(result.rps)} req/s`);
+    }
   }
   const results = new Map<string, Result>();
   for (const [kind, list] of runs) results.set(kind, medianBy(list));

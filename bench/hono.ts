@@ -165,18 +165,29 @@ function server(kind: Kind): HttpServer {
       "/json",
       (r) => r.respond(200, JSON.stringify(DATA), { "content-type": "application/json" }),
     );
+    server.route("GET", "/async", async (r) => {
+      await Promise.resolve(); // an asynchronous handler that does not block
+      await r.respond(200, JSON.stringify(DATA), { "content-type": "application/json" });
+    });
   } else if (kind === "fetch") {
     server.push(
-      fetchHandler((request) =>
-        request.url.endsWith("/json")
+      fetchHandler((request) => {
+        if (request.url.endsWith("/async")) {
+          return Promise.resolve().then(() => Response.json(DATA));
+        }
+        return request.url.endsWith("/json")
           ? Response.json(DATA)
-          : new Response(BODY, { headers: { "content-type": "text/plain;charset=UTF-8" } })
-      ),
+          : new Response(BODY, { headers: { "content-type": "text/plain;charset=UTF-8" } });
+      }),
     );
   } else {
     const app = new Hono();
     app.get("/", (c) => c.text(BODY));
     app.get("/json", (c) => c.json(DATA));
+    app.get("/async", async (c) => {
+      await Promise.resolve();
+      return c.json(DATA);
+    });
     server.push(fetchHandler(app.fetch));
   }
   return server;
@@ -218,7 +229,7 @@ async function pathPart(): Promise<void> {
   const pathRounds = Number(option("path-rounds", quick ? "3" : "7"));
   const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
   const rows: Row[] = [];
-  for (const path of ["/", "/json"]) {
+  for (const path of ["/", "/json", "/async"]) {
     const ns: Record<Kind, number[]> = { native: [], fetch: [], hono: [] };
     const bytes: Record<Kind, number[]> = { native: [], fetch: [], hono: [] };
     for (let r = 0; r < pathRounds; r++) {

@@ -12,7 +12,7 @@
  *   [--depth=N] [--loadgen=c|wrk]`
  */
 import { buildNative } from "./_native.ts";
-import { type Row, table } from "./_report.ts";
+import { progress, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -138,7 +138,9 @@ async function run(kind: string): Promise<Result> {
 const runs = new Map<string, Result[]>(kinds.map((k) => [k, []]));
 for (let r = 0; r < rounds; r++) {
   for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
-    runs.get(kind)!.push(await run(kind));
+    const result = await run(kind);
+    runs.get(kind)!.push(result);
+    progress(`round ${r + 1}/${rounds} ${kind}: ${Math.round(result.rps)} req/s`);
   }
 }
 const median = (list: Result[]) =>

@@ -11,7 +11,7 @@
 import { spawn, yieldSlice } from "../mod.ts";
 import type { Socket } from "../net/socket.ts";
 import { HttpServer } from "../proto/http/mod.ts";
-import { type Row, table } from "./_report.ts";
+import { progress, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -91,6 +91,10 @@ const times = { server: [] as number[], bare: [] as number[] };
 for (let r = 0; r < ROUNDS; r++) {
   times.server.push(await round("server"));
   times.bare.push(await round("bare"));
+  progress(
+    `round ${r + 1}/${ROUNDS}: HttpServer ${Math.round(times.server.at(-1)!)} ns/request, ` +
+      `bare ${Math.round(times.bare.at(-1)!)} ns/request`,
+  );
 }
 const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
 const server = median(times.server), bare = median(times.bare);

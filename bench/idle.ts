@@ -7,7 +7,7 @@
  * `deno task bench:idle [--connections=N]`
  */
 import { buildNative } from "./_native.ts";
-import { type Row, table } from "./_report.ts";
+import { progress, type Row, table } from "./_report.ts";
 
 const wanted = Number(
   Deno.args.find((a) => a.startsWith("--connections="))?.split("=")[1] ??
@@ -91,7 +91,11 @@ console.log(
 const rows: Row[] = [];
 let plain = 0;
 const results: [string, { perConnection: number; total: number }][] = [];
-for (const kind of ["ffi", "deno", "plain"]) results.push([kind, await measure(kind)]);
+for (const kind of ["ffi", "deno", "plain"]) {
+  results.push([kind, await measure(kind)]);
+  const { perConnection } = results.at(-1)![1];
+  progress(`${kind}: ${Math.round(perConnection)} B of RSS per connection`);
+}
 plain = results.find(([k]) => k === "plain")![1].perConnection;
 const names: Record<string, string> = {
   ffi: "shrapnel, FFI backend (thread per connection)",

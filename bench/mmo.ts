@@ -6,7 +6,7 @@
  * `deno task bench:mmo [--quick] [--wanderers=1000,10000,100000] [--seconds=N] [--warmup=N]`
  */
 import { connectWebSocket, spawn, type Thread } from "../mod.ts";
-import { type Row, table } from "./_report.ts";
+import { progressRows, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -31,7 +31,7 @@ async function stats(base: string): Promise<{ steps: number; viewers: number }> 
   return await (await fetch(`${base}stats`)).json();
 }
 
-const rows: Row[] = [];
+const rows: Row[] = progressRows();
 for (const wanderers of counts) {
   const server = new Deno.Command(Deno.execPath(), {
     // As `deno task demo:mmo` runs it: a young generation that holds a round of sleeps.

@@ -6,7 +6,7 @@
  */
 import { Fifo, socketPair, spawn } from "../mod.ts";
 import { Profiler } from "../core/profiler/mod.ts";
-import { type Row, table } from "./_report.ts";
+import { progressRows, type Row, table } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");
 const ROUNDS = quick ? 100_000 : 500_000;
@@ -62,7 +62,7 @@ async function measure(work: () => Promise<number>): Promise<[number, number]> {
   return [plain, profiled];
 }
 
-const rows: Row[] = [];
+const rows: Row[] = progressRows();
 for (
   const [name, work] of [["Fifo ping-pong", pingPong], ["echo over a socket pair", echo]] as const
 ) {

@@ -213,7 +213,11 @@ export type ChildOutcome = Outcome & {
 export class ThreadGroupError extends ShrapnelError {
   /** The outcome of the failed children and of every sibling live when the first failed. */
   readonly outcomes: readonly ChildOutcome[];
-  /** @param group the group's name; @param outcomes the children's outcomes */
+  /**
+   * Makes the error, its message naming the first failure.
+   * @param group the group's name
+   * @param outcomes the children's outcomes
+   */
   constructor(group: string, outcomes: readonly ChildOutcome[]) {
     const failed = outcomes.filter(isFailure);
     const first = failed[0] === undefined || failed[0].ok ? undefined : failed[0];
@@ -249,7 +253,11 @@ function isFailure(o: Outcome): boolean {
 export class ThreadGroupFullError extends ShrapnelError {
   /** The group's bound. */
   readonly maxThreads: number;
-  /** @param group the group's name; @param maxThreads its bound */
+  /**
+   * Makes the error.
+   * @param group the group's name
+   * @param maxThreads its bound
+   */
   constructor(group: string, maxThreads: number) {
     super(`thread group "${group}" is full (${maxThreads} threads)`);
     this.maxThreads = maxThreads;

@@ -197,7 +197,7 @@ export class Thread<R = unknown> implements Runnable {
   join(): Promise<R> {
     const extras = this.#extrasFor();
     extras.joined = true;
-    const me = context.getStore() as Thread | undefined;
+    const me = liveContext();
     if (this._state >= DEAD) {
       const checkpoint = me?._checkpoint();
       return checkpoint === undefined ? this.#settled() : checkpoint.then(() => this.join());
@@ -685,7 +685,17 @@ export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
  * ```
  */
 export function current(): Thread | null {
-  return (context.getStore() as Thread | undefined) ?? null;
+  return liveContext() ?? null;
+}
+
+/**
+ * The thread whose async context the caller runs in, unless that thread has finished:
+ * a callback a thread left behind (a timer, a promise reaction, a module loaded on its
+ * behalf) runs in the thread's context after its end, and is then in no thread at all.
+ */
+function liveContext(): Thread | undefined {
+  const t = context.getStore() as Thread | undefined;
+  return t === undefined || t._state < DEAD ? t : undefined;
 }
 
 /**
@@ -694,7 +704,7 @@ export function current(): Thread | null {
  * @throws {NotInThreadError} outside any thread
  */
 export function currentFor(operation: string): Thread {
-  const t = context.getStore() as Thread | undefined;
+  const t = liveContext();
   if (t === undefined) throw new NotInThreadError(operation);
   return t;
 }
@@ -774,7 +784,7 @@ export function traceBlockingCalls(on: boolean): boolean {
  */
 export function _takePendingInterrupt(): Promise<never> | undefined {
   if (scheduler.interruptsPending === 0) return undefined;
-  const me = context.getStore() as Thread | undefined;
+  const me = liveContext();
   return me !== undefined && me._hasPendingInterrupt
     ? me._suspend(null) as Promise<never>
     : undefined;

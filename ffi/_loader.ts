@@ -3,6 +3,10 @@
  * shim cache (filled by build-ffi, compiled or a pinned prebuilt download). When none
  * opens, the reason and the exact command that fixes it for this install.
  *
+ * Opening is synchronous and never downloads: a program that makes a socket should not
+ * start a network fetch or a compiler behind its user's back. `build-ffi` (or
+ * `installShim()` from the program itself) compiles or downloads into the cache.
+ *
  * @module
  */
 import {

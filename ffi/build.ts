@@ -36,7 +36,11 @@ await Deno.mkdir(new URL("./build/", import.meta.url), { recursive: true });
 const outcome = await compileShim(source, output);
 if (!outcome.ok) {
   if (outcome.noCompiler) {
-    console.error(`shrapnel: ${outcome.message}; sockets will use the portable Deno backend`);
+    const hint = Deno.build.os === "darwin" ? "xcode-select --install" : "e.g. apt-get install gcc";
+    console.error(
+      `shrapnel: ${outcome.message}: install one (${hint}) to build the FFI shim; ` +
+        `sockets will use the portable Deno backend`,
+    );
     Deno.exit(0);
   }
   console.error(`shrapnel: building ${output} failed: ${outcome.message}`);

@@ -30,6 +30,9 @@ import { SHIM_SOURCE, SHIM_SOURCE_SHA256 } from "./_shim_source.ts";
 import { CACHE_ENV, cachedLibraryPath, shimCacheRoot, targetName } from "./library.ts";
 import { compileShim } from "./_compile.ts";
 import { downloadPrebuilt, type PrebuiltPins } from "./_prebuilt.ts";
+
+export { PrebuiltShimError } from "./_prebuilt.ts";
+export type { PrebuiltPins } from "./_prebuilt.ts";
 import { PREBUILT_PINS } from "./_prebuilt_pins.ts";
 
 /** Options of {@linkcode installShim}. */

@@ -329,6 +329,7 @@ SH_EXPORT int32_t sh_connect(int32_t fd, const uint8_t *addr, int32_t addr_len) 
 SH_EXPORT int32_t sh_accept(int32_t fd, uint8_t *addr_out, int32_t addr_len) {
   if (!addr_buf_ok(addr_out, addr_len)) return -EINVAL; /* before a connection is taken */
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss); /* what the kernel does not fill is never read uninitialised */
   socklen_t len = sizeof ss;
 #if defined(__linux__)
   int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -738,7 +739,8 @@ SH_EXPORT int32_t sh_poller_add(int32_t handle, int32_t fd, int32_t token, int32
                                 int32_t owned) {
   struct poller *p = owned_poller(handle);
   if (p == NULL) return -EBADF;
-  if (fd < 0) return -EBADF;
+  /* An open fd first: its number is then below RLIMIT_NOFILE, which bounds the table. */
+  if (fd < 0 || fcntl(fd, F_GETFD) < 0) return -EBADF;
   int32_t owner = (int32_t)(p - pollers) + 1;
   pthread_mutex_lock(&table_lock);
   struct fd_entry *e = fd_entry_of(fd);

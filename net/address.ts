@@ -223,7 +223,8 @@ function unixPathBytes(text: string): Uint8Array {
 /**
  * Writes `address` (with an IP literal host) into a shim address buffer of
  * {@linkcode ADDRESS_BUFFER_SIZE} bytes.
- * @throws {TypeError} if the host is not an IP literal of the address's family, or a unix
+ * @throws {TypeError} if the host is not an IP literal of the address's family, the port
+ *   or scope id out of range, or a unix
  *   path is not one the system can take (see {@linkcode UnixAddress.path})
  */
 export function encodeAddress(address: Address, out: Uint8Array): Uint8Array {
@@ -240,8 +241,15 @@ export function encodeAddress(address: Address, out: Uint8Array): Uint8Array {
   if (bytes === undefined) {
     throw new TypeError(`"${address.host}" is not an ${address.family} address`);
   }
-  view.setUint16(2, address.port, true);
-  view.setUint32(4, address.scopeId ?? 0, true);
+  const { port, scopeId = 0 } = address;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`bad port ${port}: an integer from 0 to 65535`);
+  }
+  if (!Number.isInteger(scopeId) || scopeId < 0 || scopeId > 0xffffffff) {
+    throw new TypeError(`bad IPv6 scope id ${scopeId}`);
+  }
+  view.setUint16(2, port, true);
+  view.setUint32(4, scopeId, true);
   out.set(bytes, 8);
   return out;
 }

@@ -16,6 +16,7 @@ import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { SocketError, UnsupportedOperation } from "./errors.ts";
 import { resolveAddress } from "./resolver.ts";
+import { shutDownHeldConnection } from "./_stuck_descriptor.ts";
 import {
   type BackendName,
   type ShutdownHow,
@@ -144,6 +145,9 @@ export class DenoSocket extends Socket {
   #accepting: Promise<Outcome<Deno.Conn>> | null = null;
   #receiving: Promise<Outcome<[Uint8Array, Deno.Addr]>> | null = null;
   #connecting = false;
+  /** A TLS connection whose handshake has not completed (Deno runs it in the first read). */
+  #handshakePending = false;
+  #handshaking: Promise<Outcome<Deno.TlsHandshakeInfo>> | null = null;
   #options = new Map<SocketOption, number>();
   #unixPath: string | null = null;
 
@@ -153,6 +157,12 @@ export class DenoSocket extends Socket {
     this.family = family;
     this.type = type;
     this.#conn = conn;
+    this.#handshakePending = conn !== null && "handshake" in conn;
+  }
+
+  /** @internal Whether this is a TLS connection whose handshake has not completed yet. */
+  get _handshakePending(): boolean {
+    return this.#handshakePending;
   }
 
   get closed(): boolean {
@@ -208,6 +218,7 @@ export class DenoSocket extends Socket {
       if (!outcome.ok) throw fromDenoError(outcome.error, operation);
       if (outcome.value === null) this.#atEnd = true;
       else {
+        this.#handshakePending = false;
         this.#inStart = 0;
         this.#inEnd = outcome.value;
       }
@@ -466,10 +477,18 @@ export class DenoSocket extends Socket {
     for (const t of [this.#reader, this.#writer]) {
       if (t !== null && !t.dead) t.raise(new ClosedError(`${this} was closed`));
     }
+    // Deno keeps the descriptor of a TLS connection closed while its handshake waits in a
+    // read: shut it down underneath, or a peer that never says hello holds it for good.
+    const held = this.#handshakePending && (this.#reading !== null || this.#handshaking !== null)
+      ? this.#conn
+      : null;
     for (const resource of [this.#conn, this.#listener, this.#datagram]) {
       try {
         resource?.close();
       } catch { /* already closed underneath */ }
+    }
+    if (held !== null) {
+      shutDownHeldConnection(held.localAddr as Deno.NetAddr, held.remoteAddr as Deno.NetAddr);
     }
     if (this.#unixPath !== null && this.#unixPath !== "") {
       try {
@@ -590,8 +609,14 @@ export class DenoSocket extends Socket {
   async handshake(): Promise<string | null> {
     const conn = this.#stream("handshake");
     if (!("handshake" in conn)) throw new TypeError(`${this} is not a TLS connection`);
-    const outcome = await this.#wait(settle((conn as Deno.TlsConn).handshake()), true, "handshake");
+    // Kept until Deno's operation settles, even if this call is interrupted: see close().
+    this.#handshaking ??= settle((conn as Deno.TlsConn).handshake()).then((outcome) => {
+      this.#handshaking = null;
+      return outcome;
+    });
+    const outcome = await this.#wait(this.#handshaking, true, "handshake");
     if (!outcome.ok) throw tlsError(outcome.error);
+    this.#handshakePending = false;
     return outcome.value.alpnProtocol;
   }
 

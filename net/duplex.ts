@@ -18,7 +18,7 @@ import type { Socket } from "./socket.ts";
 const READ_SIZE = 65536;
 
 // node:stream loads at the first SocketDuplex, not with shrapnel.
-const DuplexBase = lazyBaseClass(() =>
+const DuplexBase: typeof Duplex = lazyBaseClass(() =>
   nodeBuiltin<typeof import("node:stream")>("node:stream").Duplex
 );
 

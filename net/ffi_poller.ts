@@ -141,10 +141,13 @@ export class FfiPoller implements LoopHook {
   readonly shim: Shim;
   /** errno value -> name, for this platform. */
   readonly errnoNames: Map<number, string> = new Map();
-  /** This platform's EAGAIN (and EWOULDBLOCK) values. */
+  /** This platform's EAGAIN. */
   readonly EAGAIN: number;
+  /** This platform's EWOULDBLOCK (EAGAIN's value on most). */
   readonly EWOULDBLOCK: number;
+  /** This platform's EINPROGRESS. */
   readonly EINPROGRESS: number;
+  /** This platform's EINTR. */
   readonly EINTR: number;
   /** This platform's EBADF. */
   readonly EBADF: number;
@@ -169,6 +172,11 @@ export class FfiPoller implements LoopHook {
   #broken: Error | null = null;
   #closed = false;
 
+  /**
+   * Makes a poller (its sets in the shim), owned by the calling worker: torn down when it
+   * ends. The process's own is {@linkcode ffiPoller}'s.
+   * @throws {SocketError} if the shim cannot make the sets (EMFILE...)
+   */
   constructor(shim: Shim) {
     this.shim = shim;
     const count = shim.sh_errno_count();

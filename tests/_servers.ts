@@ -185,3 +185,22 @@ export async function withFakePeer(
     peer.shutdown();
   }
 }
+
+/**
+ * Freezes process `pid` (SIGSTOP) and returns once every one of its threads is stopped:
+ * the signal is delivered asynchronously, and a thread still running could answer one
+ * more request. Bounded: after 2 s it throws.
+ */
+export async function freezeProcess(pid: number): Promise<void> {
+  Deno.kill(pid, "SIGSTOP");
+  const stopped = () =>
+    [...Deno.readDirSync(`/proc/${pid}/task`)].every((task) => {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/stat`);
+      return /\) [Tt] /.test(stat);
+    });
+  for (let i = 0; i < 200; i++) {
+    if (stopped()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`process ${pid} did not stop within 2 s`);
+}

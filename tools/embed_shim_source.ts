@@ -3,7 +3,7 @@
  * the C source travels in the package's module graph (a registry install caches it with
  * the modules, and `jsr:@shrapnel/shrapnel/build-ffi` compiles it offline).
  *
- * `deno task embed:shim` regenerates it; `deno task check:shim` (part of `deno task ci`)
+ * `deno task embed:shim` regenerates it; `deno task check:shim-source` (part of `deno task ci`)
  * fails when it is out of date with ffi/shim.c.
  *
  * @module

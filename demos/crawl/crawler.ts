@@ -169,7 +169,12 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
   });
   const headers = { "user-agent": agent };
 
-  const queue = new Fifo<string | null>();
+  // URLs wait in a queue per host; a host is in `ready` (once) while it has URLs, so that
+  // a worker waiting out one host's delay never holds up another host's pages.
+  const hosts = new Map<string, { urls: string[]; inReady: boolean }>();
+  // (inReady: the host is in `ready`, or a worker holds its turn and will put it back.)
+  const ready = new Fifo<string | null>();
+  let queued = 0;
   const seen = new Set<string>();
   const pages: CrawledPage[] = [];
   const disallowed: string[] = [];
@@ -181,7 +186,7 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
 
   const progress = (): CrawlProgress => ({
     fetched: pages.length,
-    queued: queue.length,
+    queued,
     busy,
     errors,
     disallowed: disallowed.length,
@@ -197,7 +202,15 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
     }
     seen.add(url);
     outstanding++;
-    queue.push(url);
+    queued++;
+    const key = new URL(url).host;
+    let host = hosts.get(key);
+    if (host === undefined) hosts.set(key, host = { urls: [], inReady: false });
+    host.urls.push(url);
+    if (!host.inReady) {
+      host.inReady = true;
+      ready.push(key);
+    }
   }
 
   /** The robots.txt rules of `url`'s origin: fetched by the first worker to need them. */
@@ -261,14 +274,20 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
     if (at > now) await sleep((at - now) / 1000);
   }
 
-  async function visit(href: string, worker: number): Promise<void> {
+  /** Fetches `href`; `slotTaken` is called once its host's turn is taken (or not needed). */
+  async function visit(href: string, worker: number, slotTaken: () => void): Promise<void> {
     const url = new URL(href);
-    const rules = await rulesFor(url);
-    if (!rules.allows(`${url.pathname}${url.search}`)) {
-      disallowed.push(href);
-      return;
+    let rules: RobotsRules;
+    try {
+      rules = await rulesFor(url);
+      if (!rules.allows(`${url.pathname}${url.search}`)) {
+        disallowed.push(href);
+        return;
+      }
+      await politeness(url.host, rules);
+    } finally {
+      slotTaken();
     }
-    await politeness(url.host, rules);
     busy++;
     const page: CrawledPage = { url: href, status: null, bytes: 0, links: 0, worker };
     try {
@@ -307,10 +326,19 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
 
   async function work(worker: number): Promise<void> {
     for (;;) {
-      const href = await queue.pop();
-      if (href === null) return;
+      const key = await ready.pop();
+      if (key === null) return;
+      const host = hosts.get(key)!;
+      const href = host.urls.shift()!;
+      queued--;
+      // Once this worker has the host's turn, the host goes back in line behind the others
+      // if it has more: so at most one worker waits out a host's delay at a time.
+      const slotTaken = () => {
+        if (host.urls.length > 0) ready.push(key);
+        else host.inReady = false;
+      };
       try {
-        await visit(href, worker);
+        await visit(href, worker, slotTaken);
       } finally {
         if (--outstanding === 0) done.set();
       }
@@ -331,7 +359,7 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
   );
   try {
     if (outstanding > 0) await done.wait();
-    for (let i = 0; i < workers; i++) queue.push(null);
+    for (let i = 0; i < workers; i++) ready.push(null);
     await joinAll(pool);
   } finally {
     for (const t of pool) t.shutdown();

@@ -9,6 +9,7 @@
  */
 
 import { main } from "../../core/main.ts";
+import { setBackend } from "../../net/backend.ts";
 import { DnsResolver } from "../../proto/dns/resolver.ts";
 import { crawl, type CrawlProgress } from "./crawler.ts";
 
@@ -38,6 +39,9 @@ if (import.meta.main) {
   const origins = new Set(start.map((s) => new URL(s).origin));
   const nameserver = option("nameserver");
   const terminal = Deno.stderr.isTerminal();
+  // A crawl waits on the network and on its politeness delays, not on the socket layer:
+  // the portable backend serves it without FFI permissions.
+  setBackend("deno");
   const encoder = new TextEncoder();
   await main(async () => {
     const report = await crawl({
@@ -62,8 +66,13 @@ if (import.meta.main) {
     }
     console.log(progressLine(report.progress));
     console.log(
-      `by status: ${[...byStatus].map(([status, n]) => `${status}: ${n}`).join(", ")}`,
+      `by status: ${
+        [...byStatus].map(([status, n]) => `${status}: ${n}`).join(", ") || "nothing fetched"
+      }`,
     );
+    if (report.pages.length === 0 && report.disallowed.length > 0) {
+      console.log("(robots.txt forbids it, or could not be fetched: then nothing may be)");
+    }
     for (const page of report.pages.filter((p) => p.error !== undefined).slice(0, 10)) {
       console.log(`  ${page.url}: ${page.error}`);
     }

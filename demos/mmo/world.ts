@@ -8,7 +8,7 @@
 import { seededRandom } from "../../core/random.ts";
 import { Event } from "../../core/sync/event.ts";
 import { Pacer } from "../../core/pacer.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { ThreadGroup } from "../../core/thread_group.ts";
 import { type Bounded, type QuadEntry, QuadTree } from "./quadtree.ts";
 
 /** The seven colours of the original demo (index 0-6), as CSS colours for the page. */
@@ -108,7 +108,8 @@ export class World {
   steps = 0;
   readonly #options: Required<WorldOptions>;
   readonly #random: () => number;
-  #threads: Thread[] = [];
+  /** The wanderers, while the world runs: a wanderer's error stops them all and is raised. */
+  #wanderers: ThreadGroup | undefined;
   #swept: Bounded = { x0: 0, y0: 0, x1: 0, y1: 0 };
   #viewList: Viewport[] = [];
 
@@ -139,8 +140,12 @@ export class World {
     }
   }
 
-  /** Starts the wanderer threads. */
+  /**
+   * Starts the wanderer threads, in a group owned by the calling thread: an unexpected
+   * error in one stops the others and is raised in that thread (see `ThreadGroup`).
+   */
   start(): void {
+    const wanderers = this.#wanderers = new ThreadGroup({ name: "wanderers" });
     for (let i = 1; i <= this.#options.wanderers; i++) {
       const r = this.#random;
       const x = RADIUS + Math.floor(r() * (this.size - 2 * RADIUS)),
@@ -156,15 +161,19 @@ export class World {
         color: Math.floor(r() * 7),
       };
       const entry = this.movers.insert(mover);
-      this.#threads.push(spawn({ name: `wanderer ${i}` }, () => this.#wander(entry)));
+      wanderers.spawn({ name: `wanderer ${i}` }, () => this.#wander(entry));
     }
   }
 
-  /** Stops the wanderers; returns when they are gone. */
+  /**
+   * Stops the wanderers; returns when they are gone.
+   * @throws {ThreadGroupError} if a wanderer had died from an error not raised yet
+   */
   async stop(): Promise<void> {
-    for (const t of this.#threads) t.shutdown();
-    for (const t of this.#threads) await t.join().catch(() => {});
-    this.#threads = [];
+    const wanderers = this.#wanderers;
+    this.#wanderers = undefined;
+    wanderers?.shutdown();
+    await wanderers?.join();
   }
 
   async #wander(entry: QuadEntry<Mover>): Promise<void> {

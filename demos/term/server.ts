@@ -12,7 +12,13 @@
 import { main } from "../../core/main.ts";
 import { Event } from "../../core/sync/event.ts";
 import { waitFor } from "../../core/wait_for.ts";
-import { type LineIO, Repl, type ReplOptions } from "../../proto/backdoor/repl.ts";
+import {
+  applyCompletion,
+  type Completion,
+  type LineIO,
+  Repl,
+  type ReplOptions,
+} from "../../proto/backdoor/repl.ts";
 import { favicon, HttpServer, staticFiles } from "../../proto/http/mod.ts";
 import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
 
@@ -40,18 +46,40 @@ export interface Term {
 
 const publicDir = new URL("./public/", import.meta.url).pathname;
 
-/** A WebSocket as lines: each text message is a line typed; output goes out as text. */
+/** A message from the page asking to complete the line that follows (Tab). */
+const COMPLETE = "\u0002";
+
+/**
+ * A WebSocket as lines: each text message is a line typed; output goes out as text. A
+ * message starting with COMPLETE asks for the completion of the line after it; the answer
+ * is COMPLETE and JSON: `{ line, candidates }` (candidates listed when several remain).
+ */
 function socketLines(ws: ServerWebSocket): LineIO {
+  let complete: ((line: string) => Completion) | null = null;
   return {
     async readLine() {
       for (;;) {
         const message = await ws.receive();
         if (message === null) return null;
-        if (message.type === "text") return message.data;
+        if (message.type !== "text") continue;
+        if (!message.data.startsWith(COMPLETE)) return message.data;
+        if (complete === null) continue; // not logged in yet: nothing to complete
+        const line = message.data.slice(COMPLETE.length);
+        const c = complete(line);
+        const result = applyCompletion(line, c);
+        await ws.sendText(
+          COMPLETE + JSON.stringify({
+            line: result.line,
+            candidates: result.list ? c.candidates.slice(0, 200) : [],
+          }),
+        );
       }
     },
     async write(text) {
       if (!ws.closed) await ws.sendText(text);
+    },
+    setCompleter(completer) {
+      complete = completer;
     },
   };
 }

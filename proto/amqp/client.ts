@@ -9,15 +9,16 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import { ClosedError, ShrapnelError } from "../../core/errors.ts";
+import { ClosedError, ShrapnelError, Shutdown, TimeoutError } from "../../core/errors.ts";
 import { sleep } from "../../core/sleep.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { Latch } from "../../core/sync/latch.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
+import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import {
   AmqpProtocolError,
@@ -44,9 +45,38 @@ export interface AmqpOptions {
   password?: string;
   /** Virtual host ("/"). */
   vhost?: string;
-  /** Heartbeat interval asked for, seconds (30; 0: none). */
+  /**
+   * Heartbeat interval asked for, seconds (10; 0: none). The lower of ours and the
+   * server's is agreed on; a server silent for two intervals is taken for gone (with the
+   * default, a frozen broker is noticed within 20 s).
+   */
   heartbeat?: number;
+  /** Seconds a connect (TCP and the AMQP handshake) may take (10). */
+  connectTimeoutSeconds?: number;
+  /**
+   * Seconds a send may wait for the broker to take our bytes (30): past it (a broker that
+   * stopped reading, or one that blocks publishers for good) the connection fails with an
+   * {@linkcode AmqpError} and is closed, for every caller.
+   */
+  sendTimeoutSeconds?: number;
+  /**
+   * Seconds a `publish` on a channel in confirm mode waits for the broker's ack (30):
+   * past it, {@linkcode ConfirmTimeoutError} (the message may or may not be taken).
+   */
+  confirmTimeoutSeconds?: number;
 }
+
+/**
+ * A publish in confirm mode got no ack or nack within `confirmTimeoutSeconds`: the broker
+ * may or may not have taken the message (publish again only if duplicates are fine).
+ *
+ * @example
+ * ```ts
+ * import { ConfirmTimeoutError } from "./client.ts";
+ * console.log(new ConfirmTimeoutError(30) instanceof Error); // true
+ * ```
+ */
+export class ConfirmTimeoutError extends TimeoutError {}
 
 /**
  * The server closed a channel or the connection with an error (404 not found, 403 access
@@ -61,9 +91,9 @@ export interface AmqpOptions {
 export class AmqpError extends ShrapnelError {
   /** The reply code. */
   readonly code: number;
-  /** @param code reply code; @param text reply text */
-  constructor(code: number, text: string) {
-    super(`${code} ${text}`);
+  /** @param code reply code; @param text reply text; @param options its cause */
+  constructor(code: number, text: string, options?: ErrorOptions) {
+    super(`${code} ${text}`, options);
     this.code = code;
   }
 }
@@ -112,6 +142,8 @@ export class Consumer {
   readonly #deliveries = new Fifo<Delivery | null>();
   readonly #channel: AmqpChannel;
   #ended = false;
+  /** Why the consumer stopped other than by a cancel (its channel or connection failed). */
+  #error: unknown = null;
   /** @internal */
   constructor(channel: AmqpChannel, tag: string) {
     this.#channel = channel;
@@ -122,10 +154,28 @@ export class Consumer {
     if (d === null) this.#ended = true;
     this.#deliveries.push(d);
   }
-  /** The next delivery, or null once the consumer is cancelled. Interruption point. */
+  /**
+   * @internal The channel or connection failed: deliveries not yet handed out can no
+   * longer be acked (the broker will deliver them again), so they are dropped, and the
+   * next `next()` throws `error`.
+   */
+  _fail(error: unknown): void {
+    if (this.#ended) return;
+    this.#error = error;
+    this.#ended = true;
+    this.#deliveries.push(null); // wakes a waiting next(), which throws
+  }
+  /**
+   * The next delivery, or null once the consumer is cancelled. Interruption point.
+   * @throws the channel's or connection's error when it failed (a broker gone is never
+   *   taken for a normal end)
+   */
   async next(): Promise<Delivery | null> {
+    if (this.#error !== null) throw this.#error;
     if (this.#ended && this.#deliveries.length === 0) return null;
-    return await this.#deliveries.pop();
+    const d = await this.#deliveries.pop();
+    if (d === null && this.#error !== null) throw this.#error;
+    return d;
   }
   /** Stops consuming. */
   cancel(): Promise<void> {
@@ -167,8 +217,12 @@ export class AmqpChannel {
     this.id = id;
   }
 
-  /** @internal A frame for this channel, from the reader thread. */
-  _frame(type: number, payload: Uint8Array): void {
+  /**
+   * @internal A frame for this channel, from the reader thread; returns a frame the
+   * reader must send back, if any (the reader sends it: a thread makes one blocking call
+   * at a time).
+   */
+  _frame(type: number, payload: Uint8Array): Uint8Array | undefined {
     if (type === FrameType.method) {
       const r = new Reader(payload);
       const m: Method = { classId: r.u16(), methodId: r.u16(), args: r };
@@ -177,7 +231,10 @@ export class AmqpChannel {
         this.#content = { method: m, size: 0, parts: [], got: 0 };
         return;
       }
-      if (key === 60080 || key === 60120) return this.#confirmed(m, key === 60080); // ack, nack
+      if (key === 60080 || key === 60120) { // ack, nack
+        this.#confirmed(m, key === 60080);
+        return;
+      }
       if (key === 60030) { // the server cancelled a consumer
         const tag = m.args.shortstr();
         this.#consumers.get(tag)?._push(null);
@@ -187,8 +244,7 @@ export class AmqpChannel {
       if (key === 20040) { // the server closes the channel
         const code = m.args.u16(), text = m.args.shortstr();
         this.#fail(new AmqpError(code, text));
-        this.#connection._send(methodFrame(this.id, 20, 41, new Uint8Array(0))).catch(() => {});
-        return;
+        return methodFrame(this.id, 20, 41, new Uint8Array(0)); // close-ok
       }
       this.#replies.push(m);
       return;
@@ -259,7 +315,7 @@ export class AmqpChannel {
     if (this.#error !== null) return;
     this.#error = error;
     this.#replies.push({ error });
-    for (const c of this.#consumers.values()) c._push(null);
+    for (const c of this.#consumers.values()) c._fail(error);
     this.#consumers.clear();
     for (const latch of this.#confirms.values()) latch.release(false);
     this.#confirms.clear();
@@ -423,9 +479,18 @@ export class AmqpChannel {
     } finally {
       guard[Symbol.dispose]();
     }
-    if (latch !== null && !await latch.wait()) {
-      throw this.#error ?? new AmqpError(0, "the server nacked the message");
+    if (latch === null) return;
+    const seconds = this.#connection.confirmTimeoutSeconds;
+    let acked: boolean;
+    try {
+      acked = await withTimeout(seconds, () => latch.wait());
+    } catch (e) {
+      if (e instanceof TimeoutError && !(e instanceof ConfirmTimeoutError)) {
+        throw new ConfirmTimeoutError(seconds);
+      }
+      throw e;
     }
+    if (!acked) throw this.#error ?? new AmqpError(0, "the server nacked the message");
   }
 
   /** Starts a consumer on `queue`. Interruption point. */
@@ -482,29 +547,49 @@ export class AmqpChannel {
     timeout = 10,
   ): Promise<Delivery> {
     const replies = await this.consume("amq.rabbitmq.reply-to", { noAck: true });
+    let reply: Delivery;
     try {
       const correlationId = crypto.randomUUID();
       await this.publish(exchange, routingKey, body, {
         replyTo: "amq.rabbitmq.reply-to",
         correlationId,
       });
-      return await withTimeout(timeout, async () => {
+      reply = await withTimeout(timeout, async () => {
         for (;;) {
           const d = await replies.next();
           if (d === null) throw new ClosedError("the reply consumer was cancelled");
           if (d.properties.correlationId === correlationId) return d;
         }
       });
-    } finally {
-      await replies.cancel().catch(() => {});
+    } catch (e) {
+      try {
+        await replies.cancel();
+      } catch (cancelError) {
+        // The call's own error is the one its caller sees. A channel that cannot even
+        // cancel a consumer is failed with this error, so that later callers see it.
+        this.#fail(cancelError);
+      }
+      throw e;
     }
+    await replies.cancel();
+    return reply;
   }
 
   /** Closes the channel. */
   async close(): Promise<void> {
     if (this.#error !== null) return;
-    await this._call(20, 40, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build(), [20041])
-      .catch(() => {});
+    try {
+      await this._call(20, 40, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build(), [
+        20041,
+      ]);
+    } catch (e) {
+      // A channel failed meanwhile (with its connection) is closed: its callers got that
+      // error. Anything else is news.
+      if (this.#error === null) {
+        this.#fail(new ClosedError(`channel ${this.id} closed`));
+        throw e;
+      }
+    }
     this.#fail(new ClosedError(`channel ${this.id} closed`));
   }
 }
@@ -529,13 +614,20 @@ export class AmqpConnection {
   readonly #channels = new Map<number, AmqpChannel>();
   readonly #connectionReplies = new Fifo<Reply>();
   #nextChannel = 1;
-  #threads: Thread[] = [];
+  /**
+   * The reader and heartbeat threads, children of the thread that connected: they stop
+   * with it, and an unexpected error of theirs goes to the thread error hook.
+   */
+  readonly #threads = new ThreadGroup({ name: "amqp connection", childErrors: "report" });
   #error: unknown = null;
   #lastReceived = performance.now();
   /** The frame size agreed on. */
   frameMax = 131072;
   /** The heartbeat interval agreed on, seconds. */
   heartbeat = 0;
+  /** @internal See {@linkcode AmqpOptions.confirmTimeoutSeconds}. */
+  confirmTimeoutSeconds = 30;
+  #sendTimeoutSeconds = 30;
   /** The server's properties (product, version, capabilities). */
   serverProperties: FieldTable = {};
 
@@ -547,18 +639,25 @@ export class AmqpConnection {
   /**
    * Connects and logs in (PLAIN). Interruption point.
    * @throws {AmqpError} 403 for bad credentials, or a refused vhost
+   * @throws {TimeoutError} after `connectTimeoutSeconds` (10)
    */
   static async connect(options: AmqpOptions = {}): Promise<AmqpConnection> {
     const host = options.host ?? "127.0.0.1";
-    const socket = await connectTo(
+    const seconds = options.connectTimeoutSeconds ?? 10;
+    const socket = await withTimeout(
+      seconds,
+      connectTo,
       `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 5672}`,
     );
     const c = new AmqpConnection(socket);
+    c.confirmTimeoutSeconds = options.confirmTimeoutSeconds ?? 30;
+    c.#sendTimeoutSeconds = options.sendTimeoutSeconds ?? 30;
     try {
-      await c.#open(options);
+      await withTimeout(seconds, () => c.#open(options));
     } catch (e) {
       socket.close();
-      c.#stopThreads();
+      c.#threads.shutdown();
+      await c.#threads.join();
       throw e;
     }
     return c;
@@ -625,7 +724,7 @@ export class AmqpConnection {
     const tune = await this.#connectionMethod(10030);
     const channelMax = tune.u16(), frameMax = tune.u32(), serverHeartbeat = tune.u16();
     this.frameMax = Math.min(frameMax || 131072, 131072);
-    const asked = options.heartbeat ?? 30;
+    const asked = options.heartbeat ?? 10;
     this.heartbeat = asked === 0 || serverHeartbeat === 0
       ? Math.max(asked, serverHeartbeat)
       : Math.min(asked, serverHeartbeat);
@@ -646,10 +745,8 @@ export class AmqpConnection {
       ),
     );
     await this.#connectionMethod(10041);
-    this.#threads.push(spawn({ name: "amqp reader" }, () => this.#read()));
-    if (this.heartbeat > 0) {
-      this.#threads.push(spawn({ name: "amqp heartbeat" }, () => this.#beat()));
-    }
+    this.#threads.spawn({ name: "amqp reader" }, () => this.#read());
+    if (this.heartbeat > 0) this.#threads.spawn({ name: "amqp heartbeat" }, () => this.#beat());
   }
 
   async #read(): Promise<void> {
@@ -662,7 +759,11 @@ export class AmqpConnection {
           const key = r.u16() * 1000 + r.u16();
           if (key === 10050) {
             const code = r.u16(), text = r.shortstr();
-            await this._send(methodFrame(0, 10, 51, new Uint8Array(0))).catch(() => {});
+            try {
+              await this._send(methodFrame(0, 10, 51, new Uint8Array(0))); // close-ok
+            } catch (sendError) {
+              throw new AmqpError(code, text, { cause: sendError });
+            }
             throw new AmqpError(code, text);
           }
           this.#connectionReplies.push({
@@ -672,10 +773,17 @@ export class AmqpConnection {
           });
           continue;
         }
-        this.#channels.get(f.channel)?._frame(f.type, f.payload);
+        const reply = this.#channels.get(f.channel)?._frame(f.type, f.payload);
+        if (reply !== undefined) await this._send(reply);
       }
     } catch (e) {
-      this.#failAll(e instanceof ClosedError ? new ClosedError("the connection is closed") : e);
+      this.#failAll(
+        e instanceof ClosedError
+          ? new ClosedError("the connection is closed")
+          : e instanceof Shutdown
+          ? new ClosedError("the connection's threads were shut down", { cause: e })
+          : e,
+      );
     }
   }
 
@@ -688,7 +796,14 @@ export class AmqpConnection {
         this.#socket.close();
         return;
       }
-      await this._send(encodeFrame(FrameType.heartbeat, 0, new Uint8Array(0))).catch(() => {});
+      try {
+        await this._send(encodeFrame(FrameType.heartbeat, 0, new Uint8Array(0)));
+      } catch (e) {
+        if (e instanceof Shutdown) throw e;
+        this.#failAll(e); // the connection is broken: every caller gets the error
+        this.#socket.close();
+        return;
+      }
     }
   }
 
@@ -699,16 +814,20 @@ export class AmqpConnection {
     this.#connectionReplies.push({ error });
   }
 
-  #stopThreads(): void {
-    for (const t of this.#threads) if (!t.dead) t.shutdown();
-  }
-
-  /** @internal */
+  /** @internal Sends frames; a broker that does not take them in time fails the connection. */
   async _send(bytes: Uint8Array): Promise<void> {
     if (this.#error !== null) throw this.#error;
     const guard = await this.#writeLock.lock();
     try {
-      await this.#socket.send(bytes);
+      const seconds = this.#sendTimeoutSeconds;
+      await withTimeout(seconds, () => this.#socket.send(bytes));
+    } catch (e) {
+      if (!(e instanceof TimeoutError) || e instanceof ConfirmTimeoutError) throw e;
+      // Part of a frame may be out: the connection cannot carry another one.
+      const error = new AmqpError(0, `the broker took no bytes for ${e.seconds} s`, { cause: e });
+      this.#failAll(error);
+      this.#socket.close();
+      throw error;
     } finally {
       guard[Symbol.dispose]();
     }
@@ -729,16 +848,29 @@ export class AmqpConnection {
     return ch;
   }
 
-  /** Closes the connection (the close handshake, then the socket). */
+  /**
+   * Closes the connection: the close handshake (2 s at most for the server's answer),
+   * then the socket; returns once its threads are gone. Interruption point.
+   * @throws what the handshake met other than a peer that is gone or slow
+   */
   async close(): Promise<void> {
-    if (this.#error === null) {
-      await this._send(
-        methodFrame(0, 10, 50, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build()),
-      ).catch(() => {});
-      await withTimeout(2, () => this.#connectionReplies.pop()).catch(() => {});
+    try {
+      if (this.#error === null) {
+        await this._send(
+          methodFrame(0, 10, 50, new Writer().u16(200).shortstr("bye").u16(0).u16(0).build()),
+        );
+        await withTimeout(2, () => this.#connectionReplies.pop());
+      }
+    } catch (e) {
+      // The handshake is a courtesy: a server that is gone or slow does not stop the close.
+      const peerGone = e instanceof SocketError || e instanceof EOFError ||
+        e instanceof ClosedError || e instanceof TimeoutError || this.#error !== null;
+      if (!peerGone) throw e;
+    } finally {
+      this.#failAll(new ClosedError("the connection is closed"));
+      this.#threads.shutdown();
+      this.#socket.close();
+      await this.#threads.join();
     }
-    this.#failAll(new ClosedError("the connection is closed"));
-    this.#stopThreads();
-    this.#socket.close();
   }
 }

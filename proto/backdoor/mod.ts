@@ -5,8 +5,10 @@
  * @example
  * ```ts ignore
  * import { serve } from "./mod.ts";
- * serve({ port: 8023, welcome: "my server", globals: { config } });
- * // nc 127.0.0.1 8023
+ * serve({ unixPath: "/run/app/backdoor.sock", welcome: "my server", globals: { config } });
+ * // socat - UNIX-CONNECT:/run/app/backdoor.sock   (mode 0600: this user only)
+ * serve({ port: 8023, login: (user, password) => checkPassword(user, password) });
+ * // nc 127.0.0.1 8023   (TCP needs a login: any local user can connect)
  * ```
  *
  * @module

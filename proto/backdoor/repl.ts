@@ -5,6 +5,8 @@
  * @module
  */
 
+import * as acorn from "acorn";
+import * as core from "../../core/mod.ts";
 import { Interrupted, Shutdown } from "../../core/errors.ts";
 import { allThreads, threadById, threadDump } from "../../core/thread.ts";
 
@@ -14,6 +16,11 @@ export interface LineIO {
   readLine(): Promise<string | null>;
   /** Writes text. Interruption point. */
   write(text: string): Promise<void>;
+  /**
+   * Takes the session's completer, for a transport that offers Tab completion (an SSH
+   * terminal, the web terminal). Optional.
+   */
+  setCompleter?(complete: (line: string) => Completion): void;
 }
 
 /** Options of a REPL session. */
@@ -32,16 +39,104 @@ const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor as
   ...args: string[]
 ) => (scope: unknown) => Promise<unknown>;
 
+/** What {@linkcode rewriteInput} makes of an input. */
+export interface RewrittenInput {
+  /** The body to run (inside `with (scope)` in an async function). */
+  body: string;
+  /** Names the input declares at top level (they become session variables). */
+  declared: string[];
+  /** Whether the input ends with an expression, whose value the body returns. */
+  returnsValue: boolean;
+}
+
+type Node = acorn.AnyNode;
+
+/** The names a declaration's pattern binds (`a`, `{ b, c: [d] }`, `...rest`). */
+function boundNames(pattern: acorn.Pattern, into: string[]): void {
+  switch (pattern.type) {
+    case "Identifier":
+      into.push(pattern.name);
+      break;
+    case "ObjectPattern":
+      for (const p of pattern.properties) {
+        boundNames(p.type === "RestElement" ? p.argument : p.value, into);
+      }
+      break;
+    case "ArrayPattern":
+      for (const e of pattern.elements) if (e !== null) boundNames(e, into);
+      break;
+    case "RestElement":
+      boundNames(pattern.argument, into);
+      break;
+    case "AssignmentPattern":
+      boundNames(pattern.left, into);
+      break;
+    default:
+      break; // member expressions bind nothing
+  }
+}
+
 /**
- * Makes top-level declarations persist between inputs: `const x = 1` becomes `x = 1`
- * (stored in the session's variables); so do `function f` and `class C`. Only lines that
- * start at column 0 are top level (a REPL's inputs rarely indent their declarations).
+ * Parses an input (a script; `await` allowed at top level) and rewrites it the way Node's
+ * and Deno's REPLs behave: top-level `const`/`let`/`var`, `function` and `class`
+ * declarations become assignments to session variables (so the next input sees them;
+ * functions first, as hoisting would have it), and a final expression statement's value
+ * is returned (`a; b` shows b, `const t = spawn(f); t.state` shows the state).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rewriteInput } from "./repl.ts";
+ * const r = rewriteInput("const t = 1; t + 1");
+ * assert.deepEqual(r.declared, ["t"]);
+ * assert.equal(r.returnsValue, true);
+ * assert.equal(r.body, "void (t = 1); return (t + 1);");
+ * ```
+ * @throws {SyntaxError} if the input does not parse (its `pos` says where)
  */
-export function rewriteDeclarations(code: string): string {
-  return code
-    .replace(/^(?:let|const|var)\s+([A-Za-z_$][\w$]*)\s*=/gm, "$1 =")
-    .replace(/^((?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*)\s*\()/gm, "$2 = $1")
-    .replace(/^class\s+([A-Za-z_$][\w$]*)/gm, "$1 = class $1");
+export function rewriteInput(code: string): RewrittenInput {
+  const program = acorn.parse(code, {
+    ecmaVersion: "latest",
+    sourceType: "script",
+    allowAwaitOutsideFunction: true,
+  });
+  const text = (node: Node) => code.slice(node.start, node.end);
+  const edits: [number, number, string][] = [];
+  const hoisted: string[] = [];
+  const declared: string[] = [];
+  for (const statement of program.body) {
+    if (statement.type === "VariableDeclaration") {
+      const parts = statement.declarations.map((d) => {
+        boundNames(d.id, declared);
+        return `${text(d.id)} = ${d.init ? text(d.init) : "undefined"}`;
+      });
+      edits.push([statement.start, statement.end, `void (${parts.join(", ")});`]);
+    } else if (
+      (statement.type === "FunctionDeclaration" || statement.type === "ClassDeclaration") &&
+      statement.id
+    ) {
+      declared.push(statement.id.name);
+      const assignment = `${statement.id.name} = ${text(statement)};`;
+      if (statement.type === "FunctionDeclaration") {
+        hoisted.push(assignment);
+        edits.push([statement.start, statement.end, ""]);
+      } else edits.push([statement.start, statement.end, assignment]);
+    }
+  }
+  const last = program.body.at(-1);
+  const returnsValue = last?.type === "ExpressionStatement";
+  if (last?.type === "ExpressionStatement") {
+    edits.push([last.start, last.end, `return (${text(last.expression)});`]);
+  }
+  let body = code;
+  for (const [from, to, replacement] of edits.sort((a, b) => b[0] - a[0])) {
+    body = body.slice(0, from) + replacement + body.slice(to);
+  }
+  return {
+    body: hoisted.length === 0 ? body : `${hoisted.join("\n")}\n${body}`,
+    declared,
+    returnsValue,
+  };
 }
 
 /**
@@ -74,18 +169,21 @@ export function unfinished(code: string): boolean {
   return depth > 0 || quote === "`";
 }
 
-/** Compiles an input as an expression if it is one, else as statements. */
-function compile(code: string): (scope: unknown) => Promise<unknown> {
-  const body = rewriteDeclarations(code);
-  // A declaration shows nothing (as in Node's REPL), though it runs as an assignment.
-  const declaration = /^\s*(?:let|const|var|class|(?:async\s+)?function)\b/.test(code);
-  if (declaration) return new AsyncFunction("__scope", `with (__scope) { ${body}\n }`);
-  try {
-    return new AsyncFunction("__scope", `with (__scope) { return (${body}\n); }`);
-  } catch (e) {
-    if (!(e instanceof SyntaxError)) throw e;
-  }
-  return new AsyncFunction("__scope", `with (__scope) { ${body}\n }`);
+/** A compiled input: run it with the session's scope. */
+interface Compiled {
+  run: (scope: unknown) => Promise<unknown>;
+  declared: string[];
+  returnsValue: boolean;
+}
+
+/** Compiles an input (see {@linkcode rewriteInput}). */
+function compile(code: string): Compiled {
+  const { body, declared, returnsValue } = rewriteInput(code);
+  return {
+    run: new AsyncFunction("__scope", `with (__scope) {\n${body}\n}`),
+    declared,
+    returnsValue,
+  };
 }
 
 /** The helpers every session has. */
@@ -116,7 +214,10 @@ function helpers(write: (text: string) => void): Record<string, unknown> {
       );
       write(`    id  state     name\n${lines.join("\n")}\n`);
     },
-    help: () => "threads(), ps(), interrupt(id), shutdown(id); await works; Ctrl-D or .exit ends",
+    help: () =>
+      "threads(), threadDump(), ps(), interrupt(id), shutdown(id); the core API: spawn, sleep, " +
+      "withTimeout, waitFor, Event, Fifo, Mutex, Semaphore...; await works; Tab completes; " +
+      "Ctrl-D or .exit ends",
   };
 }
 
@@ -136,11 +237,16 @@ export class Repl {
   readonly #scope: object;
   readonly #pending: string[] = [];
 
-  /** @param io the transport; @param options globals, welcome, prompt */
+  /**
+   * Makes a session: the core API, the helpers and `options.globals` in scope.
+   * @param io the transport
+   * @param options globals, welcome, prompt
+   */
   constructor(io: LineIO, options: ReplOptions = {}) {
     this.#io = io;
     this.#options = { prompt: ">>> ", newline: "\n", ...options };
     this.#locals = {
+      ...core,
       ...helpers((text) => this.#pending.push(text)),
       ...options.globals,
     };
@@ -158,6 +264,7 @@ export class Repl {
         return true;
       },
     });
+    io.setCompleter?.((line) => this.complete(line));
   }
 
   /** The session's variables. */
@@ -165,12 +272,98 @@ export class Repl {
     return this.#locals;
   }
 
+  #prepare(code: string): Compiled {
+    const compiled = compile(code);
+    // Declared names live in the session even where a global has the same name.
+    for (const name of compiled.declared) {
+      if (!(name in this.#locals)) this.#locals[name] = undefined;
+    }
+    return compiled;
+  }
+
   /**
-   * Evaluates one complete input in the session. Interruption point while it awaits.
-   * @throws whatever the code throws; SyntaxError if it does not compile
+   * Evaluates one complete input in the session and returns the value of its last
+   * expression (undefined if it ends with a declaration or a statement). Interruption
+   * point while it awaits.
+   * @throws whatever the code throws; SyntaxError if it does not parse
    */
   async evaluate(code: string): Promise<unknown> {
-    return await compile(code)(this.#scope);
+    return await this.#prepare(code).run(this.#scope);
+  }
+
+  /**
+   * Evaluates one complete input as an interactive line does, and returns what the line
+   * shows: what it printed (`ps()`), then its value or its error. `ok` is false when it
+   * threw. Interruption point while it awaits.
+   * @throws {Shutdown} if the session's thread is being stopped
+   */
+  async evaluateLine(code: string): Promise<{ output: string; ok: boolean }> {
+    let output: string, ok = true;
+    try {
+      const compiled = this.#prepare(code);
+      const value = await compiled.run(this.#scope);
+      if (compiled.returnsValue) this.#locals._ = value;
+      output = value === undefined ? "" : `${Deno.inspect(value, { depth: 4, colors: false })}\n`;
+    } catch (e) {
+      if (e instanceof Shutdown) throw e; // the session's thread is being stopped
+      ok = false;
+      output = `${
+        e instanceof SyntaxError
+          ? `SyntaxError: ${e.message}`
+          : e instanceof Error
+          ? (e.stack ?? `${e.name}: ${e.message}`)
+          : `Uncaught ${Deno.inspect(e)}`
+      }\n`;
+    }
+    return { output: this.#pending.splice(0).join("") + output, ok };
+  }
+
+  /**
+   * Completions for the end of `line`: the session's names and the globals, or an
+   * object's properties after a dot (`Deno.ver` gives `version`). Property reads only:
+   * nothing is called, though a getter runs.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Repl } from "./repl.ts";
+   * const repl = new Repl({ readLine: () => Promise.resolve(null), write: () => Promise.resolve() });
+   * assert.ok(repl.complete("Deno.vers").candidates.includes("version"));
+   * assert.ok(repl.complete("withTime").candidates.includes("withTimeout"));
+   * ```
+   */
+  complete(line: string): Completion {
+    const m = /(?:^|[^\w$.])((?:[A-Za-z_$][\w$]*\s*\.\s*)*)([A-Za-z_$][\w$]*)?$/.exec(line);
+    if (m === null) return { word: "", candidates: [] };
+    const path = m[1].split(".").map((p) => p.trim()).filter((p) => p !== "");
+    const word = m[2] ?? "";
+    let names: Iterable<string>;
+    if (path.length === 0) {
+      names = [
+        ...Object.keys(this.#locals),
+        ...Object.getOwnPropertyNames(globalThis),
+        ...KEYWORDS,
+      ];
+    } else {
+      let value: unknown;
+      try {
+        value = path[0] in this.#locals
+          ? this.#locals[path[0]]
+          : (globalThis as Record<string, unknown>)[path[0]];
+        for (const name of path.slice(1)) {
+          if (value === null || value === undefined) break;
+          value = (value as Record<string, unknown>)[name];
+        }
+      } catch {
+        return { word, candidates: [] }; // a getter threw: nothing to offer
+      }
+      names = propertyNames(value);
+    }
+    const candidates = [...new Set(names)].filter((n) =>
+      n.startsWith(word) && /^[A-Za-z_$][\w$]*$/.test(n)
+    )
+      .sort();
+    return { word, candidates };
   }
 
   async #print(text: string): Promise<void> {
@@ -196,31 +389,82 @@ export class Repl {
         buffer = [];
         continue;
       }
-      let run: (scope: unknown) => Promise<unknown>;
       try {
-        run = compile(code);
+        rewriteInput(code);
       } catch (e) {
+        // Unfinished (the parser ran out of input): ask for more, unless a blank line.
         if (e instanceof SyntaxError && unfinished(code) && line.trim() !== "") continue;
-        buffer = [];
-        await this.#print(`${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
-        continue;
       }
       buffer = [];
-      let output: string;
-      try {
-        const value = await run(this.#scope);
-        this.#locals._ = value;
-        output = value === undefined ? "" : `${Deno.inspect(value, { depth: 4, colors: false })}\n`;
-      } catch (e) {
-        if (e instanceof Shutdown) throw e; // the session's thread is being stopped
-        output = `${
-          e instanceof Error
-            ? (e.stack ?? `${e.name}: ${e.message}`)
-            : `Uncaught ${Deno.inspect(e)}`
-        }\n`;
-      }
-      const printed = this.#pending.splice(0).join("");
-      await this.#print(printed + output);
+      await this.#print((await this.evaluateLine(code)).output);
     }
   }
 }
+
+/** What completes the end of a line. */
+export interface Completion {
+  /** The partial name at the end of the line that the candidates complete. */
+  word: string;
+  /** Names starting with `word`, sorted. */
+  candidates: string[];
+}
+
+/**
+ * What a line becomes on Tab: extended by what all candidates share, and whether to list
+ * the candidates (several remain and the line could not be extended: a second Tab).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { applyCompletion } from "./repl.ts";
+ * assert.deepEqual(applyCompletion("spa", { word: "spa", candidates: ["spawn"] }), {
+ *   line: "spawn",
+ *   list: false,
+ * });
+ * const several = ["threadById", "threads"];
+ * assert.deepEqual(applyCompletion("thr", { word: "thr", candidates: several }), {
+ *   line: "thread",
+ *   list: false,
+ * });
+ * assert.deepEqual(applyCompletion("thread", { word: "thread", candidates: several }), {
+ *   line: "thread",
+ *   list: true,
+ * });
+ * ```
+ */
+export function applyCompletion(line: string, c: Completion): { line: string; list: boolean } {
+  if (c.candidates.length === 0) return { line, list: false };
+  let common = c.candidates[0];
+  for (const candidate of c.candidates) {
+    let i = 0;
+    while (i < common.length && i < candidate.length && common[i] === candidate[i]) i++;
+    common = common.slice(0, i);
+  }
+  const completed = line + common.slice(c.word.length);
+  return { line: completed, list: c.candidates.length > 1 && completed === line };
+}
+
+/** Own and inherited property names of a value (for completion). */
+function propertyNames(value: unknown): string[] {
+  if (value === null || value === undefined) return [];
+  const names: string[] = [];
+  let o: unknown = typeof value === "object" || typeof value === "function" ? value : Object(value);
+  for (let depth = 0; o !== null && depth < 16; depth++) {
+    names.push(...Object.getOwnPropertyNames(o));
+    o = Object.getPrototypeOf(o);
+  }
+  return names;
+}
+
+const KEYWORDS = [
+  "async",
+  "await",
+  "class",
+  "const",
+  "function",
+  "let",
+  "new",
+  "return",
+  "typeof",
+  "instanceof",
+];

@@ -15,7 +15,7 @@ import { type Address, isIpLiteral } from "../../net/address.ts";
 import { Acceptor } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
-import { type LineIO, Repl, type ReplOptions } from "./repl.ts";
+import { applyCompletion, type Completion, type LineIO, Repl, type ReplOptions } from "./repl.ts";
 import type { Backdoor } from "./server.ts";
 
 /** Options of {@linkcode sshServe}. */
@@ -51,6 +51,8 @@ const utf8 = new TextDecoder();
  */
 function channelLines(stream: Stream, pty: boolean): LineIO {
   const chunks = new Fifo<Uint8Array | null>();
+  let complete: ((line: string) => Completion) | null = null;
+  let prompt = ""; // what was written after the last newline: redrawn after a listing
   stream.on("data", (data) => chunks.push(new Uint8Array(data as Buffer)));
   stream.on("end", () => chunks.push(null));
   stream.on("close", () => chunks.push(null));
@@ -92,6 +94,18 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
           }
           continue;
         }
+        if (b === 9 && complete !== null) { // Tab: complete the name before the cursor
+          const text = utf8.decode(Uint8Array.from(line));
+          const c = complete(text);
+          const result = applyCompletion(text, c);
+          const added = new TextEncoder().encode(result.line.slice(text.length));
+          line.push(...added);
+          if (result.list) {
+            stream.write(`\r\n${c.candidates.slice(0, 200).join("  ")}\r\n${prompt}${text}`);
+          } else if (added.length > 0) stream.write(added);
+          else stream.write("\x07"); // nothing to complete: the bell
+          continue;
+        }
         if (b >= 32 || b === 9) {
           line.push(b);
           stream.write(Uint8Array.of(b));
@@ -99,8 +113,13 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
       }
     },
     write(text) {
+      const nl = text.lastIndexOf("\n");
+      prompt = nl < 0 ? prompt + text : text.slice(nl + 1);
       stream.write(text);
       return Promise.resolve();
+    },
+    setCompleter(completer) {
+      if (pty) complete = completer;
     },
   };
 }
@@ -192,16 +211,11 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
         channel.on("exec", (ok, _reject, info) => {
           const stream = ok() as unknown as Stream;
           session("backdoor ssh exec", async () => {
+            // One-shot: printed as an interactive line would print it (ps() too).
             const repl = new Repl(channelLines(stream, false), options);
-            let status = 0;
-            try {
-              const value = await repl.evaluate(info.command);
-              if (value !== undefined) stream.write(`${Deno.inspect(value, { colors: false })}\n`);
-            } catch (e) {
-              status = 1;
-              stream.write(`${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
-            }
-            stream.exit(status);
+            const { output, ok } = await repl.evaluateLine(info.command);
+            stream.write(output);
+            stream.exit(ok ? 0 : 1);
             stream.end();
           });
         });

@@ -94,6 +94,8 @@ export class DnsCache {
   #uses = 0;
 
   /**
+   * Makes an empty cache (`localhost` pinned).
+   *
    * @param capacity most entries (10000)
    * @param minTtl a floor on TTLs, in seconds (0)
    * @param limits caps on positive and negative TTLs (7 days, 3 hours)

@@ -60,6 +60,7 @@ export async function exchange(
   await loadDnsCodec();
   const query = encodeQuery(id, qname, qtype, options.recursion ?? false, options.udpSize ?? 0);
   const socket = server.family === "ipv6" ? udp6Socket() : udpSocket();
+  const receiveSize = Math.max(4096, options.udpSize ?? 0);
   let malformed: MalformedPacketError | null = null;
   let message: DnsMessage;
   try {
@@ -67,7 +68,9 @@ export async function exchange(
     await socket.sendTo(query, server);
     message = await withTimeout(timeout, async () => {
       for (;;) {
-        const [data, from] = await socket.recvFrom(65535);
+        // Room for what we advertised (servers must not send more, RFC 6891 6.2.5), not
+        // 64 KiB a datagram: each forged datagram of a flood costs its buffer.
+        const [data, from] = await socket.recvFrom(receiveSize);
         if (from.family === "unix" || from.host !== server.host || from.port !== server.port) {
           continue;
         }

@@ -27,6 +27,10 @@ export interface PeerDeadline {
   arm(kind: "body" | "send"): void;
   /** Ends it. */
   disarm(): void;
+  /** Disarms (for a send's `then`: made once, not per send). */
+  readonly sent: () => void;
+  /** Disarms and rethrows `error` (for a send's `then`). */
+  readonly failed: (error: unknown) => never;
 }
 
 /** How the body is delimited. */

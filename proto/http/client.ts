@@ -7,15 +7,17 @@
 
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
-import { connectTo } from "../../net/constructors.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { InvalidFieldError } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
+import { httpConnector } from "./connector.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
 import { Http2ClientPool, type Http2ClientRequest } from "./h2/client_connection.ts";
+import { redirectTarget, TooManyRedirectsError } from "./redirects.ts";
+import { BodyIdleDeadline, within } from "./client_timeouts.ts";
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -35,6 +37,8 @@ export interface RequestInit {
    * a POST the server may already have acted on is never replayed unless you say so.
    */
   idempotent?: boolean;
+  /** "follow" redirects (default, up to the client's `maxRedirects`) or return them ("manual"). */
+  redirect?: "follow" | "manual";
 }
 
 /** The methods RFC 9110 9.2.2 calls idempotent. */
@@ -48,14 +52,33 @@ export interface HttpClientOptions {
   maxHeadBytes?: number;
   /** Largest response body read by `bytes`/`text`/`json` (64 MiB). */
   maxBodyBytes?: number;
-  /** Opens connections (default `connectTo`; pass `tlsConnect` for https). */
+  /**
+   * Opens connections (default {@linkcode httpConnector}: our resolver, TLS for https with
+   * the certificate checked against the host name, ALPN "http/1.1").
+   */
   connect?: (host: string, port: number, secure: boolean) => Promise<Socket>;
   /**
    * Whether an https origin whose server chooses "h2" by ALPN is spoken to over HTTP/2,
-   * one connection carrying the concurrent requests of all threads (true). The TLS
-   * connector must offer "h2" (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
+   * one connection carrying the concurrent requests of all threads (true). The default
+   * connector then offers "h2" and "http/1.1"; a connector of your own must offer "h2"
+   * (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
    */
   http2?: boolean;
+  /** Extra CA certificates (PEM) trusted for https, besides Deno's roots. */
+  caCerts?: string[];
+  /** Most redirects followed for one request (20); 0 returns every redirect answer. */
+  maxRedirects?: number;
+  /** Seconds a new connection (with its TLS handshake) may take (10). */
+  connectTimeoutSeconds?: number;
+  /** Seconds from sending a request to its response's head (30). */
+  headTimeoutSeconds?: number;
+  /** Seconds a read of a response body may wait for the next bytes (30). */
+  bodyIdleTimeoutSeconds?: number;
+  /**
+   * Seconds for a whole `request()`: connects, redirects and heads, up to the last
+   * response's head (300). The body is then bounded by `bodyIdleTimeoutSeconds`.
+   */
+  requestTimeoutSeconds?: number;
 }
 
 const encoder = new TextEncoder();
@@ -93,6 +116,10 @@ export class HttpResponse {
   readonly headers: HttpHeaders;
   /** The body, as a stream. */
   readonly body: BodyReader;
+  /** The URL this response came from (the last one, after redirects). */
+  url = "";
+  /** Whether redirects were followed to get here. */
+  redirected = false;
   readonly #release: (reusable: boolean) => void;
   #released = false;
 
@@ -203,7 +230,7 @@ function target(url: string): Target {
  * ```
  */
 export class HttpClient {
-  readonly #options: Required<HttpClientOptions>;
+  readonly #options: Required<Omit<HttpClientOptions, "caCerts">>;
   readonly #h2: Http2ClientPool | null;
   readonly #origins = new Map<string, Origin>();
   #closed = false;
@@ -214,12 +241,16 @@ export class HttpClient {
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? 6,
       maxHeadBytes: options.maxHeadBytes ?? 65536,
       maxBodyBytes: options.maxBodyBytes ?? 64 << 20,
-      connect: options.connect ??
-        ((host, port, secure) => {
-          if (secure) throw new TypeError("https needs a TLS connector: pass { connect }");
-          return connectTo(`${host.includes(":") ? `[${host}]` : host}:${port}`);
-        }),
+      connect: options.connect ?? httpConnector({
+        caCerts: options.caCerts,
+        alpnProtocols: options.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
+      }),
       http2: options.http2 ?? true,
+      maxRedirects: options.maxRedirects ?? 20,
+      connectTimeoutSeconds: options.connectTimeoutSeconds ?? 10,
+      headTimeoutSeconds: options.headTimeoutSeconds ?? 30,
+      bodyIdleTimeoutSeconds: options.bodyIdleTimeoutSeconds ?? 30,
+      requestTimeoutSeconds: options.requestTimeoutSeconds ?? 300,
     };
     this.#h2 = this.#options.http2
       ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
@@ -237,7 +268,13 @@ export class HttpClient {
       body: typeof body === "string" ? encoder.encode(body) : body,
     };
     if (!request.headers.has("user-agent")) request.headers.set("user-agent", "shrapnel-deno");
-    const connect = () => this.#options.connect(t.host, t.port, true);
+    const connect = () =>
+      within(
+        this.#options.connectTimeoutSeconds,
+        "connect",
+        t.origin,
+        () => this.#options.connect(t.host, t.port, true),
+      );
     const via = await this.#h2!.request(t.origin, connect, request);
     if (via === null) return null;
     if ("status" in via) {
@@ -270,7 +307,13 @@ export class HttpClient {
       if (origin.open < this.#options.maxConnectionsPerOrigin) {
         origin.open++;
         try {
-          return [new Connection(await this.#options.connect(t.host, t.port, t.secure)), false];
+          const socket = await within(
+            this.#options.connectTimeoutSeconds,
+            "connect",
+            t.origin,
+            () => this.#options.connect(t.host, t.port, t.secure),
+          );
+          return [new Connection(socket), false];
         } catch (e) {
           origin.open--;
           origin.freed.wakeOne();
@@ -352,6 +395,8 @@ export class HttpClient {
         : head.headers.hasToken("connection", "keep-alive");
       if (!keep || framing.kind === "close") connection.reusable = false;
       const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
+      const idle = this.#options.bodyIdleTimeoutSeconds;
+      if (idle !== Infinity) body.deadline = new BodyIdleDeadline(idle, `${t.origin}${t.path}`);
       return new HttpResponse(
         head.status,
         head.reason,
@@ -359,6 +404,44 @@ export class HttpClient {
         body,
         this.#releaser(t, connection),
       );
+    }
+  }
+
+  /**
+   * Sends a request, following redirects (see {@linkcode redirectTarget}: 303 becomes a
+   * GET, credentials stay behind when the origin changes) up to `maxRedirects` unless
+   * `init.redirect` is "manual"; returns the last response once its head has arrived
+   * (`url` and `redirected` tell where it came from). Each redirect's body is skipped.
+   *
+   * Interruption point. Bounded by the client's deadlines (connect 10 s, head 30 s, the
+   * whole request 300 s; then the body's reads 30 s each without bytes).
+   * @throws {TooManyRedirectsError} past `maxRedirects`
+   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {SocketError} if the connection fails
+   * @throws {HttpTimeoutError} when one of the client's deadlines passes
+   */
+  request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+    return within(
+      this.#options.requestTimeoutSeconds,
+      "request",
+      url,
+      () => this.#followRedirects(url, init),
+    );
+  }
+
+  async #followRedirects(url: string, init: RequestInit): Promise<HttpResponse> {
+    const limit = init.redirect === "manual" ? 0 : this.#options.maxRedirects;
+    for (let hops = 0;; hops++) {
+      const response = await this.#requestOnce(url, init);
+      response.url = url;
+      response.redirected = hops > 0;
+      const next = limit === 0
+        ? null
+        : redirectTarget(response.status, response.headers, url, init);
+      if (next === null) return response;
+      await response.release();
+      if (hops === limit) throw new TooManyRedirectsError(limit, url);
+      ({ url, init } = next);
     }
   }
 
@@ -376,10 +459,11 @@ export class HttpClient {
    * @throws {InvalidFieldError} for a method or header field that is not well-formed
    *   (nothing is sent)
    */
-  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+  async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
+    const headWait = this.#options.headTimeoutSeconds;
     if (t.secure && this.#h2 !== null && !this.#closed) {
-      const response = await this.#http2(t, init);
+      const response = await within(headWait, "head", url, () => this.#http2(t, init));
       if (response !== null) return response;
     }
     const method = (init.method ?? "GET").toUpperCase();
@@ -390,8 +474,10 @@ export class HttpClient {
       const [connection, pooled] = await this.#acquire(t);
       connection.inFlight++;
       try {
-        await this.#send(connection, t, init);
-        return await this.#receive(connection, t, method);
+        return await within(headWait, "head", url, async () => {
+          await this.#send(connection, t, init);
+          return await this.#receive(connection, t, method);
+        });
       } catch (e) {
         this.#releaser(t, connection)(false);
         // Stale: the server closed the pooled connection, and no byte of a response came.

@@ -56,6 +56,7 @@ class Exchange implements FetchHandlerInfo {
   readonly fetchRequest: FetchRequest;
   readonly thread: Thread;
   #watch: PeerWatch | null = null;
+  #watchSoon = false;
   #completed: PromiseWithResolvers<void> | null = null;
   #outcome: Outcome | null = null;
 
@@ -99,8 +100,27 @@ class Exchange implements FetchHandlerInfo {
     (this.#watch ??= new PeerWatch(this.thread)).start(this.request, this.fetchRequest);
   }
 
+  /**
+   * Starts watching the client at the next tick if the response is not out by then: a
+   * handler done within its microtasks costs no watcher thread.
+   */
+  watchSoon(): void {
+    this.#watchSoon = true;
+    soon.push(this);
+    if (soon.length === 1) scheduler.onNextTick(watchPending);
+  }
+
+  /** @internal Called at the tick after `watchSoon`. */
+  _tick(): void {
+    if (this.#watchSoon) {
+      this.#watchSoon = false;
+      this.watch();
+    }
+  }
+
   /** Stops watching the client; settles once the watcher has let go of the socket. */
   unwatch(): Promise<void> {
+    this.#watchSoon = false;
     return this.#watch === null ? SENT : this.#watch.stop();
   }
 
@@ -109,6 +129,15 @@ class Exchange implements FetchHandlerInfo {
     if (streaming !== null) this.watch();
     if (this.#watch !== null) this.#watch.streaming = streaming;
   }
+}
+
+/** Exchanges whose watch starts at the next tick, if their response is not out by then. */
+let soon: Exchange[] = [];
+
+function watchPending(): void {
+  const pending = soon;
+  soon = [];
+  for (let i = 0; i < pending.length; i++) pending[i]._tick();
 }
 
 function denoAddr(a: Address): Deno.NetAddr | Deno.UnixAddr {
@@ -231,7 +260,10 @@ export function fetchHandler(
   const scheme = options.scheme ?? "http";
   const onError = options.onError;
 
-  async function finish(exchange: Exchange, pending: Promise<Response>): Promise<void> {
+  async function finish(
+    exchange: Exchange,
+    pending: Response | PromiseLike<Response>,
+  ): Promise<void> {
     try {
       let response: Response;
       try {
@@ -287,8 +319,8 @@ export function fetchHandler(
         }
         return settle(exchange, sending).finally(() => exchange.unwatch());
       }
-      exchange.watch();
-      return finish(exchange, Promise.resolve(result));
+      exchange.watchSoon();
+      return finish(exchange, result);
     },
   };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Interrupted, TimeoutError } from "../../core/errors.ts";
+import { ClosedError, Interrupted, TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
@@ -13,6 +13,7 @@ import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
+import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
@@ -37,6 +38,11 @@ export interface HttpServerOptions {
   idleTimeout?: number;
   /** Seconds to receive a whole head once its first byte came (10); 408 then. */
   headerTimeout?: number;
+  /**
+   * Seconds a TLS client has to complete its handshake (10): the first wait of a TLS
+   * connection, instead of `idleTimeout`.
+   */
+  handshakeTimeout?: number;
   /**
    * Seconds a read of the request body may wait for the client's next bytes (30), and
    * the most the server spends skipping a body the handler left unread.
@@ -124,6 +130,7 @@ export class HttpServer {
     this.#options = {
       idleTimeout: options.idleTimeout ?? 30,
       headerTimeout: options.headerTimeout ?? 10,
+      handshakeTimeout: options.handshakeTimeout ?? 10,
       bodyTimeout: options.bodyTimeout ?? 30,
       sendTimeout: options.sendTimeout ?? 30,
       maxHeadBytes: options.maxHeadBytes ?? 16384,
@@ -137,7 +144,13 @@ export class HttpServer {
     };
     this.#http2 = options.http2 === false ? null : options.http2 ?? {};
     const o = this.#options;
-    const shortest = Math.min(o.idleTimeout, o.headerTimeout, o.bodyTimeout, o.sendTimeout);
+    const shortest = Math.min(
+      o.idleTimeout,
+      o.headerTimeout,
+      o.handshakeTimeout,
+      o.bodyTimeout,
+      o.sendTimeout,
+    );
     this.#sweepEvery = Math.min(Math.max(shortest / 4, 0.005), 1);
     this.#clock = new SweepClock(this.#sweepEvery);
   }
@@ -251,6 +264,10 @@ export class HttpServer {
   /**
    * Serves one connection (accepted elsewhere, e.g. a TLS socket) in a thread of its
    * own; returns the thread.
+   *
+   * @param socket the connection
+   * @param peer the client's address
+   * @param acceptor the acceptor that took it, released when the connection ends
    */
   serve(socket: Socket, peer: Address, acceptor?: Acceptor): Thread {
     this.#stats.connections++;
@@ -298,13 +315,18 @@ export class HttpServer {
   async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
     const options = this.#options;
     const reader = new SocketReader(socket, 8192);
-    let upgraded = false, blankHeads = 0, first = true;
+    let upgraded = false, blankHeads = 0, first = true, handshaking = true;
     try {
       while (!this.#closing) {
         if (reader.buffered === 0) {
-          // Idle between requests: the only wait the server's close may cut short.
-          state.timeout = options.idleTimeout;
-          state.deadline = this.#deadline(options.idleTimeout);
+          // Idle between requests: the only wait the server's close may cut short. A TLS
+          // connection's first wait is its handshake, under a deadline of its own.
+          const wait = handshaking && socket instanceof DenoSocket && socket._handshakePending
+            ? options.handshakeTimeout
+            : options.idleTimeout;
+          handshaking = false;
+          state.timeout = wait;
+          state.deadline = this.#deadline(wait);
           let more: boolean | null;
           try {
             while ((more = reader.fillNow()) === null) await socket.waitForRead();
@@ -520,11 +542,16 @@ export class HttpServer {
       ? "Not Implemented"
       : "Bad Request";
     const body = `${status} ${reason}\n`;
-    await socket.send(
-      new TextEncoder().encode(
-        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      ),
-    ).catch(() => {});
+    try {
+      await socket.send(
+        new TextEncoder().encode(
+          `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        ),
+      );
+    } catch (e) {
+      // A peer that broke the protocol and left: nothing more to tell it.
+      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
+    }
   }
 
   /**
@@ -578,6 +605,13 @@ class Connection implements PeerDeadline {
   disarm(): void {
     this.deadline = Infinity;
   }
+  readonly sent = (): void => {
+    this.deadline = Infinity;
+  };
+  readonly failed = (error: unknown): never => {
+    this.deadline = Infinity;
+    throw error;
+  };
 }
 
 /** Whether a head holds nothing but line ends. */

@@ -5,6 +5,7 @@
  * @module
  */
 import type * as Asn1 from "asn1js";
+import { awaitModule } from "../../core/_lazy_import.ts";
 
 const notLoaded = new Proxy({}, {
   get(): never {
@@ -15,7 +16,7 @@ const notLoaded = new Proxy({}, {
 /** npm:asn1js once {@linkcode loadAsn1} has run. */
 export let asn1js: typeof Asn1 = notLoaded;
 
-/** Imports npm:asn1js (once). */
+/** Imports npm:asn1js (once). Interruption point in a thread. */
 export async function loadAsn1(): Promise<void> {
-  if (asn1js === notLoaded) asn1js = await import("asn1js");
+  if (asn1js === notLoaded) asn1js = await awaitModule(() => import("asn1js"), "npm:asn1js");
 }

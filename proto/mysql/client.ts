@@ -46,6 +46,12 @@ export interface MysqlOptions {
   tls?: boolean | MysqlTlsOptions;
   /** Seconds the login may take (10). */
   connectTimeout?: number;
+  /**
+   * Most bytes one call's answer may bring (64 MiB): a result beyond it closes the
+   * connection with a MysqlProtocolError ("RESULT_TOO_LARGE"), so that a server cannot
+   * make us hold more.
+   */
+  maxResultBytes?: number;
 }
 
 /** A query's outcome: rows for statements that return them, counts for the others. */
@@ -270,11 +276,31 @@ export class MysqlStatement {
 export class MysqlClient {
   readonly #connection: Mysql2.Connection;
   readonly #config: Mysql2.ConnectionOptions;
+  readonly #maxResultBytes: number;
   #closed = false;
+  /** Bytes the running call's answer brought so far. */
+  #received = 0;
+  #tooLarge = false;
 
-  private constructor(connection: Mysql2.Connection, config: Mysql2.ConnectionOptions) {
+  private constructor(
+    connection: Mysql2.Connection,
+    config: Mysql2.ConnectionOptions,
+    maxResultBytes: number,
+  ) {
     this.#connection = connection;
     this.#config = config;
+    this.#maxResultBytes = maxResultBytes;
+    // Counted where mysql2 reads (the TLS socket when there is one), after the login, and
+    // before mysql2's parser sees the bytes.
+    const stream = (connection as unknown as { stream: import("node:stream").Readable }).stream;
+    stream.prependListener("data", (chunk: Uint8Array) => {
+      this.#received += chunk.length;
+      if (this.#received > this.#maxResultBytes && !this.#tooLarge) {
+        this.#tooLarge = true;
+        this.#closed = true;
+        connection.destroy();
+      }
+    });
     // A broken connection is reported by the call that was running, or the next one.
     connection.on("error", () => {
       this.#closed = true;
@@ -327,7 +353,7 @@ export class MysqlClient {
       connection.destroy();
       throw wrap(e);
     }
-    return new MysqlClient(connection, config);
+    return new MysqlClient(connection, config, options.maxResultBytes ?? 64 << 20);
   }
 
   /** The server's version string. */
@@ -359,13 +385,16 @@ export class MysqlClient {
     killable: boolean,
   ): Promise<Outcome> {
     if (this.#closed) throw new MysqlProtocolError("CLOSED", `${what} on a closed connection`);
+    this.#received = 0;
     const pending = new Promise<Outcome>((resolve, reject) =>
       start((e, rows, fields) =>
         e ? reject(e) : resolve([rows, fields as Mysql2.FieldPacket[] | undefined])
       )
     );
     try {
-      return await waitFor(pending, what);
+      const outcome = await waitFor(pending, what);
+      if (this.#tooLarge) throw new MysqlProtocolError("RESULT_TOO_LARGE", "");
+      return outcome;
     } catch (e) {
       if (e instanceof Interrupted) {
         try {
@@ -378,6 +407,12 @@ export class MysqlClient {
           this.#closed = true;
         }
         throw e;
+      }
+      if (this.#tooLarge) {
+        throw new MysqlProtocolError(
+          "RESULT_TOO_LARGE",
+          `${what}: the answer passed maxResultBytes (${this.#maxResultBytes}); connection closed`,
+        );
       }
       throw wrap(e);
     }

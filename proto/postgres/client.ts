@@ -20,13 +20,18 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 
+import { awaitModule } from "../../core/_lazy_import.ts";
+
 let pgModule: typeof pg | null = null;
 let copyStreams: typeof PgCopyStreams | null = null;
 
 /** Loads npm:pg and npm:pg-copy-streams once (a program without Postgres never does). */
 async function loadPg(): Promise<typeof pg> {
   if (pgModule === null) {
-    const [driver, copy] = await Promise.all([import("pg"), import("pg-copy-streams")]);
+    const [driver, copy] = await awaitModule(
+      () => Promise.all([import("pg"), import("pg-copy-streams")]),
+      "npm:pg",
+    );
     pgModule = (driver.default ?? driver) as typeof pg;
     copyStreams = copy as typeof PgCopyStreams;
   }

@@ -19,6 +19,15 @@ import { connectTo, listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 import type { Address } from "../../net/address.ts";
 import type { Socket } from "../../net/socket.ts";
+import { HostKeyError, SshError } from "./errors.ts";
+import {
+  checkKnownHosts,
+  defaultKnownHostsPath,
+  hostKeyFingerprint,
+  keyType,
+  knownHostsName,
+  knownKeyTypes,
+} from "./known_hosts.ts";
 
 /** How to log in. */
 export interface SshClientOptions {
@@ -32,8 +41,28 @@ export interface SshClientOptions {
   password?: string;
   /** Private key text (OpenSSH or PEM), for key login. */
   privateKey?: string;
-  /** Checks the server's host key (raw key bytes); default: accept any (say so in logs). */
+  /**
+   * Where the server's host key is looked up when nothing else is given (OpenSSH format;
+   * default `~/.ssh/known_hosts`). A host with no line there is refused, as with OpenSSH's
+   * `StrictHostKeyChecking yes`: add it with `ssh-keyscan -p PORT HOST >> FILE` after
+   * checking its fingerprint, or pin the fingerprint with `hostKeyFingerprint`.
+   */
+  knownHostsFile?: string;
+  /**
+   * The SHA-256 fingerprint(s) of the server's host key, as `ssh-keygen -lf KEY.pub`
+   * prints them ("SHA256:..."): when given, known_hosts is not read.
+   */
+  hostKeyFingerprint?: string | string[];
+  /**
+   * A verifier of your own (gets the raw public key blob; true accepts): when given, neither
+   * known_hosts nor a fingerprint is used.
+   */
   hostVerifier?: (key: Uint8Array) => boolean;
+  /**
+   * `true` accepts any host key: anyone on the path can then impersonate the server and
+   * read the password. Only for tests and throwaway hosts. `false` (the default) verifies.
+   */
+  insecureAcceptAnyHostKey?: boolean;
   /** Seconds to wait for the login (10). */
   readyTimeout?: number;
 }
@@ -49,17 +78,6 @@ export interface ExecResult {
   /** The signal's name, if one ended it. */
   signal: string | null;
 }
-
-/**
- * SSH failed: the login was refused, the connection broke, a channel could not open.
- *
- * @example
- * ```ts
- * import { SshError } from "./client.ts";
- * console.log(new SshError("All configured authentication methods failed").name); // SshError
- * ```
- */
-export class SshError extends ShrapnelError {}
 
 function sshError(e: unknown): unknown {
   return e instanceof Error && !(e instanceof ShrapnelError) ? new SshError(e.message) : e;
@@ -137,11 +155,19 @@ export class SshClient {
   }
 
   /**
-   * Connects and logs in. Interruption point.
+   * Connects, verifies the server's host key, and logs in. The key is verified before any
+   * credential is sent, by the first of: `insecureAcceptAnyHostKey`, `hostVerifier`,
+   * `hostKeyFingerprint`, `knownHostsFile` (default `~/.ssh/known_hosts`).
+   *
+   * Interruption point.
+   * @throws {HostKeyError} if the host key is refused (unknown host, changed or revoked
+   *   key, fingerprint mismatch)
    * @throws {SshError} if the login is refused or the handshake fails
+   * @throws {TypeError} if `insecureAcceptAnyHostKey` is given but not a boolean
    */
   static async connect(options: SshClientOptions): Promise<SshClient> {
     const port = options.port ?? 22;
+    const verification = await hostKeyCheck(options, port);
     const host = options.host.includes(":") ? `[${options.host}]` : options.host;
     const socket = await connectTo(`${host}:${port}`);
     const client = new (await loadSsh2()).Client();
@@ -156,15 +182,14 @@ export class SshClient {
       password: options.password,
       privateKey: options.privateKey,
       readyTimeout: (options.readyTimeout ?? 10) * 1000,
-      hostVerifier: options.hostVerifier
-        ? (key: Uint8Array) => options.hostVerifier!(new Uint8Array(key))
-        : () => true,
+      hostVerifier: (key: Uint8Array) => verification.verify(new Uint8Array(key)),
+      ...(verification.preferred ? { algorithms: { serverHostKey: verification.preferred } } : {}),
     } as ssh2.ConnectConfig);
     try {
       await waitFor(ready, "ssh login");
     } catch (e) {
       client.end();
-      throw sshError(e);
+      throw verification.refused ?? sshError(e);
     }
     return new SshClient(client);
   }
@@ -293,4 +318,93 @@ export class SshClient {
     this.#forwarders = [];
     this.#client.end();
   }
+}
+
+/** The host key algorithms ssh2 speaks, by the key type a known_hosts line names. */
+const ALGORITHMS_OF_TYPE: Record<string, string[]> = {
+  "ssh-ed25519": ["ssh-ed25519"],
+  "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
+  "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+  "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
+  "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+};
+
+/** How one connection verifies the host key, and why it refused one if it did. */
+interface HostKeyCheck {
+  verify(key: Uint8Array): boolean;
+  /** Host key algorithms to ask for first (those known_hosts has keys of). */
+  preferred: { remove: string[]; prepend: string[] } | null;
+  refused: HostKeyError | null;
+}
+
+async function hostKeyCheck(options: SshClientOptions, port: number): Promise<HostKeyCheck> {
+  const name = knownHostsName(options.host, port);
+  const check: HostKeyCheck = { verify: () => false, preferred: null, refused: null };
+  const refuse = (reason: HostKeyError["reason"], key: Uint8Array, detail: string) => {
+    check.refused = new HostKeyError(reason, name, hostKeyFingerprint(key), detail);
+    return false;
+  };
+  const insecure = options.insecureAcceptAnyHostKey;
+  if (insecure !== undefined && typeof insecure !== "boolean") {
+    throw new TypeError(`insecureAcceptAnyHostKey must be true or false, not ${String(insecure)}`);
+  }
+  if (insecure === true) {
+    check.verify = () => true;
+    return check;
+  }
+  if (options.hostVerifier !== undefined) {
+    const verifier = options.hostVerifier;
+    check.verify = (key) =>
+      verifier(key) || refuse("mismatch", key, "the hostVerifier given refused it");
+    return check;
+  }
+  if (options.hostKeyFingerprint !== undefined) {
+    const pinned = [options.hostKeyFingerprint].flat().map((f) =>
+      f.startsWith("SHA256:") ? f.replace(/=+$/, "") : `SHA256:${f.replace(/=+$/, "")}`
+    );
+    check.verify = (key) =>
+      pinned.includes(hostKeyFingerprint(key)) ||
+      refuse("mismatch", key, `it is not the pinned ${pinned.join(" or ")}`);
+    return check;
+  }
+  const path = options.knownHostsFile ?? defaultKnownHostsPath();
+  let text = "";
+  if (path !== null) {
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  const types = knownKeyTypes(text, options.host, port).flatMap((t) => ALGORITHMS_OF_TYPE[t] ?? []);
+  // Ask for the key types known_hosts has first, as OpenSSH does: else the server may
+  // present another key of its own, which would look unknown.
+  if (types.length > 0) check.preferred = { remove: types, prepend: [...types].reverse() };
+  check.verify = (key) => {
+    const verdict = checkKnownHosts(text, options.host, port, key);
+    switch (verdict.status) {
+      case "known":
+        return true;
+      case "revoked":
+        return refuse("revoked", key, `marked @revoked in ${path} line ${verdict.line}`);
+      case "changed":
+        return refuse(
+          "changed",
+          key,
+          `${path} line ${verdict.line} has another key for this host: ` +
+            `it may be an impostor (a ${keyType(key)} key was presented)`,
+        );
+      case "unknown":
+        return refuse(
+          "unknown",
+          key,
+          path === null
+            ? "no known_hosts file (no HOME): pass knownHostsFile or hostKeyFingerprint"
+            : `no line for it in ${path}: check the fingerprint, then add it ` +
+              `(ssh-keyscan${port === 22 ? "" : ` -p ${port}`} ${options.host} >> ${path}) ` +
+              "or pass hostKeyFingerprint",
+        );
+    }
+  };
+  return check;
 }

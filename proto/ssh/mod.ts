@@ -1,6 +1,7 @@
 /**
  * An SSH client on shrapnel sockets (npm:ssh2): password and key login, exec, shell,
- * port forwarding.
+ * port forwarding; the server's host key verified by default (known_hosts or a pinned
+ * fingerprint).
  *
  * @example
  * ```ts ignore
@@ -14,3 +15,5 @@
  */
 
 export * from "./client.ts";
+export * from "./errors.ts";
+export * from "./known_hosts.ts";

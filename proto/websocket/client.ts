@@ -4,6 +4,7 @@
  * @module
  */
 
+import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { UnsupportedOperation } from "../../net/errors.ts";
@@ -34,12 +35,18 @@ export interface WebSocketClientOptions extends WebSocketOptions {
   connect?: (host: string, port: number) => Promise<Socket>;
   /** Offer permessage-deflate (false). */
   deflate?: boolean;
+  /**
+   * Seconds for connecting and the whole opening handshake (10): a server that accepts and
+   * never answers cannot hold the caller.
+   */
+  handshakeTimeout?: number;
 }
 
 /**
  * Opens a WebSocket to a `ws://` URL (`wss://` needs TLS, see `tlsConnect`).
  *
  * Interruption point: while connecting and during the handshake (the socket is closed).
+ * Connecting and the handshake together take at most `handshakeTimeout` (10 s).
  *
  * @example
  * ```ts ignore
@@ -49,11 +56,16 @@ export interface WebSocketClientOptions extends WebSocketOptions {
  * @throws {ProtocolError} if the server does not complete the handshake (status 502): another
  *   status, no `Upgrade: websocket` or `Connection: Upgrade`, a wrong accept key, or a
  *   subprotocol or extension that was not offered
+ * @throws {TimeoutError} if connecting and the handshake took over `handshakeTimeout`
  */
-export async function connectWebSocket(
+export function connectWebSocket(
   url: string,
   options: WebSocketClientOptions = {},
 ): Promise<WebSocket> {
+  return withTimeout(options.handshakeTimeout ?? 10, () => open(url, options));
+}
+
+async function open(url: string, options: WebSocketClientOptions): Promise<WebSocket> {
   const target = new URL(url);
   if (target.protocol !== "ws:" && target.protocol !== "wss:") {
     throw new TypeError(`not a WebSocket URL: ${url}`);

@@ -6,7 +6,9 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import { ClosedError, Interrupted, TimeoutError } from "../../core/errors.ts";
+import { now } from "../../core/clock.ts";
+import { ClosedError, Interrupted } from "../../core/errors.ts";
+import { scheduler, Timer } from "../../core/scheduler.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
@@ -80,6 +82,11 @@ export class WebSocket {
   #closeCode: number = CloseCode.noStatus;
   #closeReason = "";
   #lastPong = 0;
+  /** When the write under way began (now()), or -1. */
+  #sendingSince = -1;
+  #watchdog: Timer | null = null;
+  /** Whether the watchdog dropped the connection. */
+  #stalled = false;
   readonly #deflate: MessageDeflate | null;
   readonly #compressAbove: number;
 
@@ -147,29 +154,55 @@ export class WebSocket {
   }
 
   /**
-   * Writes a frame (under the send lock): what the kernel takes at once costs no timer;
-   * the rest waits at most `sendTimeout`, after which the connection is dropped.
+   * Writes a frame (under the send lock): what the kernel takes at once costs nothing more;
+   * the rest waits at most `sendTimeout`, after which the watchdog drops the connection.
+   * One watchdog timer per connection, armed at most once per `sendTimeout` while sends
+   * are under way, rather than a timer per send.
    */
   async #write(frame: Uint8Array): Promise<void> {
     const taken = this.socket.trySend(frame);
     if (taken === frame.length) return;
+    this.#sendingSince = now();
+    if (this.#watchdog === null) this.#armWatchdog(this.#sendingSince + this.#sendTimeout);
     try {
-      await withTimeout(this.#sendTimeout, () => this.socket.send(frame.subarray(taken)));
+      await this.socket.send(frame.subarray(taken));
     } catch (e) {
-      if (!(e instanceof TimeoutError)) throw e;
-      this.#finish(CloseCode.abnormal);
+      if (!this.#stalled) throw e;
       throw new ClosedError(
         `WebSocket peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
       );
+    } finally {
+      this.#sendingSince = -1;
     }
   }
 
-  /** Sends a text message. Interruption point. @throws {ClosedError} once closing */
+  #armWatchdog(deadline: number): void {
+    this.#watchdog = new Timer(deadline, () => this.#checkStall(), null);
+    scheduler.addTimer(this.#watchdog);
+  }
+
+  /** The watchdog: drops the connection if the send under way began `sendTimeout` ago. */
+  #checkStall(): void {
+    this.#watchdog = null;
+    if (this.#sendingSince < 0 || this.#closed) return;
+    const deadline = this.#sendingSince + this.#sendTimeout;
+    if (now() < deadline) return this.#armWatchdog(deadline);
+    this.#stalled = true;
+    this.#finish(CloseCode.abnormal); // closing wakes the stalled sender with ClosedError
+  }
+
+  /**
+   * Sends a text message. Interruption point.
+   * @throws {ClosedError} once closing, or when the peer read nothing for `sendTimeout`
+   */
   sendText(text: string): Promise<void> {
     return this.#send(Opcode.text, encoder.encode(text));
   }
 
-  /** Sends a binary message. Interruption point. @throws {ClosedError} once closing */
+  /**
+   * Sends a binary message. Interruption point.
+   * @throws {ClosedError} once closing, or when the peer read nothing for `sendTimeout`
+   */
   sendBinary(data: Uint8Array): Promise<void> {
     return this.#send(Opcode.binary, data);
   }
@@ -204,6 +237,8 @@ export class WebSocket {
   #finish(code: number): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#watchdog !== null) scheduler.removeTimer(this.#watchdog);
+    this.#watchdog = null;
     if (!this.#closeReceived) this.#closeCode = code;
     this.socket.close();
   }

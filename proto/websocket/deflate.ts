@@ -157,7 +157,11 @@ export function deflateAccepted(header: string | null): DeflateParams | null {
 
 /** The per-message codec (stateless: no context is kept). */
 export class MessageDeflate {
-  /** @param _params what was agreed */
+  /**
+   * Makes the codec for one connection.
+   *
+   * @param _params what was agreed
+   */
   constructor(_params: DeflateParams = {}) {}
 
   /** A message's payload, compressed (RSV1 goes on its first frame). */

@@ -81,12 +81,19 @@ export function websocketHandler(
       const protocol = (options.protocols ?? []).find((p) => offered.includes(p)) ?? "";
       const deflate = options.deflate ? acceptDeflate(h.get("sec-websocket-extensions")) : null;
       const { socket, reader } = request.upgrade();
-      await socket.send(encoder.encode(
+      const answer = encoder.encode(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
           `sec-websocket-accept: ${acceptKey(key)}\r\n` +
           (protocol ? `sec-websocket-protocol: ${protocol}\r\n` : "") +
           (deflate ? `sec-websocket-extensions: ${deflate.header}\r\n` : "") + "\r\n",
-      ));
+      );
+      try {
+        await withTimeout(options.sendTimeout ?? 30, () => socket.send(answer));
+      } catch (e) {
+        socket.close(); // a client that does not read its 101 gets nothing more
+        if (e instanceof TimeoutError || e instanceof SocketError) return;
+        throw e;
+      }
       const ws = new WebSocket(
         socket,
         reader,

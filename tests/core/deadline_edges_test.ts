@@ -92,7 +92,6 @@ Deno.test("SimultaneousError names the abandoned call's line once calls are trac
   try {
     await inThread(async () => {
       const fifo = new Fifo<number>();
-      // deno-lint-ignore shrapnel/no-unawaited-blocking
       const abandoned = fifo.pop(); // <- the line the error names
       const error = await sleep(0).catch((e) => e);
       assert.ok(error instanceof SimultaneousError);
@@ -112,7 +111,6 @@ Deno.test("the first SimultaneousError of a process turns tracing on and says so
   try {
     await inThread(async () => {
       const fifo = new Fifo<number>();
-      // deno-lint-ignore shrapnel/no-unawaited-blocking
       const abandoned = fifo.pop();
       const error = await sleep(0).catch((e) => e);
       assert.match(error.message, /from now on blocking calls are traced/);

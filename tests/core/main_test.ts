@@ -78,3 +78,52 @@ Deno.test("when fn returns, leftover threads are shut down and the program ends"
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /leftover stopped/);
 });
+
+Deno.test("SIGTERM with the main thread on a foreign promise: exit after the grace, naming who is stuck", async () => {
+  const r = await runProgram(
+    `
+    await s.main(async () => {
+      s.spawn({ name: "stubborn" }, async () => {
+        for (;;) { try { await s.sleep(60); } catch { /* ignores Shutdown */ } }
+      });
+      console.log("ready");
+      await new Promise(() => setInterval(() => {}, 1000)); // no interruption point
+    }, { graceSeconds: 0.5 });`,
+    "SIGTERM",
+  );
+  assert.equal(r.code, 143, r.stderr);
+  assert.match(r.stderr, /did not finish within the 0\.5 s grace on SIGTERM: .*"stubborn"/);
+});
+
+Deno.test("threads that ignore Shutdown after main returns: exit after the grace, named", async () => {
+  const r = await runProgram(`
+    await s.main(async () => {
+      s.spawn({ name: "stubborn" }, async () => {
+        for (;;) { try { await s.sleep(60); } catch { /* ignores Shutdown */ } }
+      });
+      await s.sleep(0.001);
+    }, { graceSeconds: 0.3 });
+    console.log("not reached");`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /did not finish within the 0\.3 s grace after main ended: .*"stubborn"/);
+  assert.doesNotMatch(r.stdout, /not reached/);
+});
+
+Deno.test("a leftover thread that fails while it stops is reported, not swallowed", async () => {
+  const r = await runProgram(`
+    await s.main(async () => {
+      s.spawn({ name: "leftover" }, async () => {
+        try { await s.sleep(60); } finally { throw new Error("cleanup failed"); }
+      });
+      await s.sleep(0.001);
+    });`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /"leftover".*died.*cleanup failed/s);
+});
+
+Deno.test("the main thread runs in a group named main", async () => {
+  const r = await runProgram(`
+    await s.main(() => console.log("group", s.current().group.name));`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /group main/);
+});

@@ -20,7 +20,10 @@ export function socketTest(
     const unavailable = backend === "ffi" ? ffiUnavailableReason() : null;
     const ci = Deno.env.get("CI") === "true";
     Deno.test({
-      name: `${backend}: ${name}${unavailable && !ci ? ` (skipped: ${unavailable})` : ""}`,
+      // The reason's first clause only: the fix is said once, when the shim is built or not.
+      name: `${backend}: ${name}${
+        unavailable && !ci ? ` (skipped: ${unavailable.split(" (")[0]})` : ""
+      }`,
       ignore: options.ignore || (unavailable !== null && !ci),
       // Deno's own operations outlive an interrupted call by design (see deno_socket.ts).
       sanitizeOps: backend === "ffi",
@@ -50,4 +53,14 @@ export function bytes(text: string): Uint8Array {
 /** Text of `data`. */
 export function text(data: Uint8Array): string {
   return new TextDecoder().decode(data);
+}
+
+/**
+ * Environment for a Deno child process that may load the FFI shim: under
+ * `deno task test:asan` the ASan shim needs libasan preloaded, which the test process
+ * keeps from its other children (see _asan_preload.ts).
+ */
+export function denoChildEnv(): Record<string, string> {
+  const preload = Deno.env.get("SHRAPNEL_ASAN_PRELOAD");
+  return preload === undefined ? {} : { LD_PRELOAD: preload };
 }

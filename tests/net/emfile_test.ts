@@ -1,12 +1,13 @@
 /** Running out of file descriptors is a typed error the process recovers from. */
 import assert from "node:assert/strict";
-import { socketTest } from "./_backends.ts";
+import { denoChildEnv, socketTest } from "./_backends.ts";
 
 const child = new URL("./emfile_child.ts", import.meta.url).pathname;
 
 async function runChild(backend: string, limit: number): Promise<string> {
   const deno = Deno.execPath();
   const output = await new Deno.Command("sh", {
+    env: denoChildEnv(),
     args: [
       "-c",
       `ulimit -n ${limit} && exec "${deno}" run -A --unstable-net "${child}" ${backend}`,

@@ -5,7 +5,8 @@
 import { connectTo, listenOn, setBackend, spawn } from "../../mod.ts";
 import { sleep } from "../../core/sleep.ts";
 
-const count = () => [...Deno.readDirSync("/proc/self/fd")].length;
+const fdDir = Deno.build.os === "linux" ? "/proc/self/fd" : "/dev/fd";
+const count = () => [...Deno.readDirSync(fdDir)].length;
 setBackend(Deno.args[0] as "ffi" | "deno");
 await spawn(async () => {
   const server = listenOn("127.0.0.1:0");

@@ -23,7 +23,7 @@ import {
 import { FfiSocket } from "../../net/ffi_socket.ts";
 import type { Shim } from "../../ffi/shim.ts";
 import { sleep } from "../../core/sleep.ts";
-import { bytes, socketTest } from "./_backends.ts";
+import { bytes, denoChildEnv, socketTest } from "./_backends.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -379,4 +379,22 @@ socketTest("closing a poller closes what it owns and ends its waits", async () =
   } finally {
     real.sh_close(fds[1]);
   }
+}, { only: "ffi" });
+
+socketTest("file watches give their descriptors back (kqueue: the watched file too)", async () => {
+  // In a process of its own: test files running in parallel share this one's descriptors.
+  const child = new URL("./watch_child.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", child, "ffi"],
+    env: denoChildEnv(),
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const m = /before (\d+) after (\d+)/.exec(text);
+  assert.ok(m !== null, text);
+  // A leak grows with the 20 watches; Deno itself may open a pair lazily meanwhile.
+  assert.ok(Number(m[2]) - Number(m[1]) < 5, `${Number(m[2]) - Number(m[1])} descriptors leaked`);
 }, { only: "ffi" });

@@ -24,7 +24,7 @@ import {
   withTimeout,
 } from "../../mod.ts";
 import { sleep } from "../../core/sleep.ts";
-import { bytes, socketTest, text } from "./_backends.ts";
+import { bytes, denoChildEnv, socketTest, text } from "./_backends.ts";
 
 /** A listening socket and a connected pair across it. */
 async function connectedPair(): Promise<{ server: Socket; client: Socket; conn: Socket }> {
@@ -254,6 +254,7 @@ socketTest("connections closed give their file descriptors back", async (backend
   const child = new URL("./fd_child.ts", import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--unstable-net", child, backend],
+    env: denoChildEnv(),
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(60_000),

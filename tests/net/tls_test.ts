@@ -217,3 +217,64 @@ tlsTest("STARTTLS upgrades a plain connection on the Deno backend", async (tls) 
     setBackend(old);
   }
 });
+
+/** Sockets this process holds (a Linux view; null elsewhere). */
+function openSockets(): number | null {
+  try {
+    let n = 0;
+    for (const e of Deno.readDirSync("/proc/self/fd")) {
+      try {
+        if (Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith("socket:")) n++;
+      } catch { /* closed meanwhile */ }
+    }
+    return n;
+  } catch {
+    return null;
+  }
+}
+
+tlsTest(
+  "a peer that never sends a ClientHello: closed by handshakeTimeout, descriptor gone",
+  async (tls) => {
+    const server = new HttpServer({ handshakeTimeout: 0.3 });
+    server.route("GET", "/", (r) => r.respond(200, "ok"));
+    server.listenTls("127.0.0.1:0", { cert: tls.cert, key: tls.key });
+    const { port } = server.address as { port: number };
+    try {
+      const before = openSockets();
+      const silent: Deno.Conn[] = [];
+      for (let i = 0; i < 5; i++) silent.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      for (const conn of silent) {
+        // The server closes: the peer reads the end of the stream (a Deno-held descriptor
+        // would keep it waiting forever).
+        const read = conn.read(new Uint8Array(16));
+        const timer = setTimeout(() => conn.close(), 5000);
+        const got = await waitFor(read.catch((e) => e));
+        clearTimeout(timer);
+        assert.equal(got, null, "the server never closed the silent connection");
+        conn.close();
+      }
+      assert.equal(server.statistics().open, 0);
+      if (before !== null) {
+        await withTimeout(3, async () => {
+          while (openSockets()! > before) await new Promise((r) => setTimeout(r, 20));
+        }).catch(() => {
+          throw new Error(`descriptors held: ${openSockets()} sockets, ${before} before`);
+        });
+      }
+      // The server still serves TLS.
+      const client = new HttpClient({
+        connect: async (host, p) =>
+          (await tlsConnect(`${host}:${p}`, { caCerts: [tls.ca], hostname: "localhost" })).socket,
+      });
+      try {
+        const response = await withTimeout(5, () => client.request(`https://localhost:${port}/`));
+        assert.equal(await response.text(), "ok");
+      } finally {
+        client.close();
+      }
+    } finally {
+      await server.close();
+    }
+  },
+);

@@ -1,6 +1,6 @@
 /** The FFI shim outlives the workers that open it; their pollers do not. */
 import assert from "node:assert/strict";
-import { socketTest } from "./_backends.ts";
+import { denoChildEnv, socketTest } from "./_backends.ts";
 
 const child = new URL("./worker_exit_child.ts", import.meta.url).pathname;
 
@@ -11,6 +11,7 @@ socketTest(
     // into a library Deno closed with the worker) would take the test runner down.
     const output = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--unstable-net", child],
+      env: denoChildEnv(),
       stdout: "piped",
       stderr: "piped",
       signal: AbortSignal.timeout(60_000),

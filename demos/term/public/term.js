@@ -1,5 +1,6 @@
 // The web terminal's page: a login form, then lines typed go to the REPL over a TLS
-// WebSocket and what it writes is shown. Enter sends, Up/Down walk the history, Ctrl-D ends.
+// WebSocket and what it writes is shown. Enter sends, Up/Down walk the history, Tab
+// completes names and properties, Ctrl-D ends.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -38,6 +39,13 @@
         }
         return;
       }
+      if (text.startsWith("\u0002")) { // the answer to a Tab
+        const { line, candidates } = JSON.parse(text.slice(1));
+        input.value = line;
+        if (candidates.length > 0) show(`${prompt.textContent}${line}\n${candidates.join("  ")}\n`);
+        window.completions = (window.completions ?? 0) + 1;
+        return;
+      }
       show(text);
     };
     socket.onclose = () => {
@@ -57,6 +65,9 @@
       input.value = history[--at];
     } else if (e.key === "ArrowDown" && at < history.length) {
       input.value = history[++at] ?? "";
+    } else if (e.key === "Tab") {
+      e.preventDefault(); // completion, not the next field
+      socket.send(`\u0002${input.value}`);
     } else if (e.key === "d" && e.ctrlKey) {
       e.preventDefault();
       socket.send("\u0004");

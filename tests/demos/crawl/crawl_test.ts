@@ -4,14 +4,20 @@
  */
 import assert from "node:assert/strict";
 import { installed, withServer } from "../../_servers.ts";
-import { HttpServer, staticFiles } from "../../../mod.ts";
+import { HttpServer, sleep, staticFiles } from "../../../mod.ts";
+import { inThread } from "../../_helpers.ts";
 import { DnsResolver } from "../../../proto/dns/resolver.ts";
+import { loadDnsCodec } from "../../../proto/dns/packet.ts";
 import { crawl, type CrawlProgress, extractLinks } from "../../../demos/crawl/crawler.ts";
 import { progressLine } from "../../../demos/crawl/main.ts";
 import { parseRobots } from "../../../demos/crawl/robots.ts";
 import { pageLinks, type Process, startPythonServer, startZone, writeSite } from "./_sites.ts";
 
 const N = 300;
+
+// Loaded here, outside the tests' threads (a lazy npm import inside a test's thread leaks
+// its async context into the next test in Deno's runner).
+await loadDnsCodec();
 
 interface Sites {
   /** Our server's files (links to the Python site's origin). */
@@ -251,4 +257,88 @@ Deno.test("links: href forms, relative URLs, fragments dropped, only http(s)", (
     "http://h/dir/z",
     "https://o/p",
   ]);
+});
+
+Deno.test({
+  name: "hostile pages: one that never answers times out, one too large is refused; the crawl ends",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const server = new HttpServer();
+      server.route("GET", "/robots.txt", (request) => request.respond(404, ""));
+      server.route("GET", "/", (request) =>
+        request.respond(200, `<a href="/stall">s</a><a href="/huge">h</a><a href="/ok">o</a>`, {
+          "content-type": "text/html",
+        }));
+      server.route("GET", "/stall", () =>
+        sleep(30));
+      server.route("GET", "/huge", (request) =>
+        request.respond(200, "x".repeat(200_000), { "content-type": "text/html" }));
+      server.route("GET", "/ok", (request) =>
+        request.respond(200, "fine", { "content-type": "text/html" }));
+      server.listen("127.0.0.1:0");
+      try {
+        const started = performance.now();
+        const report = await crawl({
+          start: [`${server.url}/`],
+          delay: 0,
+          timeout: 0.3,
+          maxPageBytes: 100_000,
+        });
+        assert.ok(performance.now() - started < 5000);
+        const byPath = new Map(report.pages.map((p) => [new URL(p.url).pathname, p]));
+        assert.equal(byPath.get("/ok")?.status, 200);
+        assert.match(byPath.get("/stall")!.error!, /TimeoutError/);
+        assert.match(byPath.get("/huge")!.error!, /BodyTooLarge|too large/i);
+        assert.equal(report.progress.errors, 2);
+      } finally {
+        await server.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a host with a long Crawl-delay does not hold up another host's pages",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const slow = new HttpServer(), fast = new HttpServer();
+      slow.listen("127.0.0.1:0");
+      fast.listen("127.0.0.1:0");
+      const html = { "content-type": "text/html" };
+      slow.route("GET", "/robots.txt", (r) => r.respond(200, "User-agent: *\nCrawl-delay: 0.3\n"));
+      slow.route("GET", "/", (r) =>
+        r.respond(
+          200,
+          [0, 1, 2, 3].map((i) => `<a href="/s${i}">s</a>`).join("") +
+            Array.from({ length: 20 }, (_, i) => `<a href="${fast.url}/f${i}">f</a>`).join(""),
+          html,
+        ));
+      slow.route("GET", "/:page", (r) => r.respond(200, "slow page", html));
+      fast.route("GET", "/robots.txt", (r) => r.respond(404, ""));
+      fast.route("GET", "/:page", (r) => r.respond(200, "fast page", html));
+      try {
+        const report = await crawl({
+          start: [`${slow.url}/`],
+          follow: () => true,
+          workers: 3,
+          delay: 0,
+        });
+        const order = report.pages.map((p) => p.url.startsWith(slow.url) ? "s" : "f").join("");
+        assert.equal(order.length, 25);
+        // The fast host's 20 pages all came while the slow host was still waiting between its
+        // pages (with one worker at most waiting on it), not after all of them.
+        // One worker at most waits out the slow host's delay; the others fetch the fast
+        // host's 20 pages meanwhile, so they come right after the index page (a pool whose
+        // workers all sat out the slow host's delays would show "sss" first).
+        assert.equal(order[0], "s");
+        assert.ok(order.slice(1, 22).split("s").length - 1 <= 1, order);
+        assert.equal(order.split("f").length - 1, 20);
+      } finally {
+        await slow.close();
+        await fast.close();
+      }
+    }),
 });

@@ -73,6 +73,40 @@ Deno.test({
       const text = await page.textContent("#out");
       assert.match(text ?? "", /shrapnel web terminal/);
       assert.match(text ?? "", /web terminal[^]*>>> answer \* 2\n84/);
+      // Tab completes a session name, an object's property, and lists several candidates.
+      type Doc = {
+        document: { getElementById(id: string): { textContent: string; value: string } };
+      };
+      const inputIs = (value: string) =>
+        page.waitForFunction(
+          (v) => (globalThis as unknown as Doc).document.getElementById("in").value === v,
+          value,
+          { timeout: 5000 },
+        );
+      await page.fill("#in", "ans");
+      await page.keyboard.press("Tab");
+      await inputIs("answer");
+      await page.keyboard.type(" + 1");
+      await page.keyboard.press("Enter");
+      await page.waitForFunction(() =>
+        (globalThis as unknown as Doc).document.getElementById("out").textContent.includes(
+          ">>> answer + 1\n43",
+        )
+      );
+      await page.fill("#in", "Deno.vers");
+      await page.keyboard.press("Tab");
+      await inputIs("Deno.version");
+      await page.fill("#in", "spa");
+      await page.keyboard.press("Tab");
+      await inputIs("spawn");
+      await page.fill("#in", "thread");
+      await page.keyboard.press("Tab");
+      await page.waitForFunction(() =>
+        (globalThis as unknown as Doc).document.getElementById("out").textContent.includes(
+          "threadById  threadDump  threads",
+        )
+      );
+      assert.equal(await page.inputValue("#in"), "thread");
     } finally {
       await browser.close();
       await spawn(() => term.stop()).join();

@@ -7,6 +7,8 @@ import { freePort, installed, processControl, waitForPort } from "../../_servers
 
 export interface Rabbitmq {
   port: number;
+  /** The broker's (beam's) process id, for fault tests. */
+  brokerPid(): number;
   stop(): Promise<void>;
   kill(): void;
 }
@@ -61,6 +63,7 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
   const control = processControl(child, dir);
   return {
     port,
+    brokerPid: () => Number(Deno.readTextFileSync(`${dir}/pid`).trim()),
     async stop() {
       try {
         await stopNode();

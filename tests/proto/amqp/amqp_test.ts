@@ -1,11 +1,12 @@
 /** AMQP 0-9-1 against Debian's RabbitMQ on loopback; the codec on garbage. */
-import { withFakePeer, withServer } from "../../_servers.ts";
+import { freezeProcess, withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
   AmqpConnection,
   AmqpError,
   AmqpProtocolError,
+  ConfirmTimeoutError,
   Reader,
   Writer,
 } from "../../../proto/amqp/mod.ts";
@@ -164,6 +165,52 @@ Deno.test({
         );
       });
     }),
+});
+
+/** Runs `body` with the broker frozen (SIGSTOP), thawed afterwards or after 8 s at most. */
+async function frozen(pid: number, body: () => Promise<void>): Promise<void> {
+  await freezeProcess(pid);
+  const thaw = setTimeout(() => Deno.kill(pid, "SIGCONT"), 8000);
+  try {
+    await body();
+  } finally {
+    clearTimeout(thaw);
+    Deno.kill(pid, "SIGCONT");
+  }
+}
+
+servers.test("a frozen broker: a confirm waits confirmTimeoutSeconds, then is typed", async (s) => {
+  const amqp = await AmqpConnection.connect({ port: s.port, confirmTimeoutSeconds: 0.3 });
+  try {
+    const ch = await amqp.channel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.confirmSelect();
+    await frozen(s.brokerPid(), async () => {
+      const t0 = performance.now();
+      await assert.rejects(ch.publish("", queue, "into the void"), ConfirmTimeoutError);
+      assert.ok(performance.now() - t0 < 3000);
+    });
+  } finally {
+    await amqp.close();
+  }
+});
+
+servers.test("a frozen broker is noticed by heartbeats: a consumer raises, never ends quietly", async (s) => {
+  const amqp = await AmqpConnection.connect({ port: s.port, heartbeat: 1 });
+  try {
+    const ch = await amqp.channel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    const consumer = await ch.consume(queue);
+    await frozen(s.brokerPid(), async () => {
+      const t0 = performance.now();
+      // Silent for two intervals: the connection fails, and the consumer says so.
+      await assert.rejects(consumer.next(), AmqpError);
+      assert.ok(performance.now() - t0 < 6000);
+    });
+    await assert.rejects(consumer.next(), AmqpError); // and goes on saying so
+  } finally {
+    await amqp.close();
+  }
 });
 
 servers.finish();

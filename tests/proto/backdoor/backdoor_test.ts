@@ -2,12 +2,7 @@
 import assert from "node:assert/strict";
 import { connectTo, type Socket, spawn, withTimeout } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
-import {
-  type Backdoor,
-  rewriteDeclarations,
-  serve,
-  unfinished,
-} from "../../../proto/backdoor/mod.ts";
+import { type Backdoor, rewriteInput, serve, unfinished } from "../../../proto/backdoor/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
 /** A client session: send a line, read what comes until the next prompt. */
@@ -71,6 +66,25 @@ socketTest("expressions, persistent declarations, multi-line input, await, error
     assert.match(await s.eval("nosuchname"), /ReferenceError: nosuchname is not defined/);
     assert.match(await s.eval("1 +* 2"), /SyntaxError/);
     assert.equal(await s.eval("_ === undefined"), "false"); // _ holds the last value
+    // Several statements: the last expression's value shows, as in Node's and Deno's REPLs.
+    assert.equal(await s.eval("let n = 1; n += 1; n * 10"), "20");
+    assert.equal(await s.eval("n"), "2");
+    assert.equal(
+      await s.eval("const t = spawn({ name: 'napper' }, () => sleep(0.05)); t.state"),
+      '"new"',
+    );
+    assert.equal(await s.eval("await t.join(); t.state"), '"dead"');
+    // The core API is in scope.
+    assert.equal(await s.eval("await sleep(0.01); 'slept'"), '"slept"');
+    assert.match(
+      await s.eval("await withTimeout(0.01, () => sleep(1)).catch((e) => e.name)"),
+      /TimeoutError/,
+    );
+    assert.equal(
+      await s.eval("[typeof Fifo, typeof Event, typeof Mutex, typeof threadDump]"),
+      '[ "function", "function", "function", "function" ]',
+    );
+    assert.equal(await s.eval("const name = 'mine'; name"), '"mine"'); // shadows the global
   } finally {
     s.socket.close();
     await backdoor.close();
@@ -217,12 +231,21 @@ socketTest(
 );
 
 Deno.test("top-level declarations become session variables; nested ones stay local", () => {
-  assert.equal(rewriteDeclarations("const a = 1"), "a = 1");
-  assert.equal(
-    rewriteDeclarations("async function f() {\n  let x = 2;\n}"),
-    "f = async function f() {\n  let x = 2;\n}",
-  );
-  assert.equal(rewriteDeclarations("class K {}"), "K = class K {}");
+  assert.deepEqual(rewriteInput("const a = 1"), {
+    body: "void (a = 1);",
+    declared: ["a"],
+    returnsValue: false,
+  });
+  const f = rewriteInput("x = f(); async function f() {\n  let y = 2;\n}");
+  assert.equal(f.body, "f = async function f() {\n  let y = 2;\n};\nx = f(); ");
+  assert.deepEqual(f.declared, ["f"]);
+  assert.equal(rewriteInput("class K {}").body, "K = class K {};");
+  const d = rewriteInput("let { a, b: [c, ...d] } = o, e; a + e");
+  assert.deepEqual(d.declared, ["a", "c", "d", "e"]);
+  assert.equal(d.body, "void ({ a, b: [c, ...d] } = o, e = undefined); return (a + e);");
+  assert.equal(rewriteInput("a; b").body, "a; return (b);");
+  assert.equal(rewriteInput("if (x) { y }").returnsValue, false);
+  assert.throws(() => rewriteInput("1 +* 2"), SyntaxError);
 });
 
 Deno.test("an input is unfinished while brackets, a template or a comment are open", () => {

@@ -3,6 +3,12 @@ import assert from "node:assert/strict";
 import { sshServe } from "../../../proto/backdoor/mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { waitFor } from "../../../mod.ts";
+import { loadSsh2 } from "../../../proto/ssh/_ssh2.ts";
+
+// Loaded here, outside the tests' threads: a dynamic import of an npm package inside a
+// test's thread makes Deno's test runner start the next test in that thread's async context
+// (a runner artefact: a program does not see it).
+await loadSsh2();
 
 const SSH = "/usr/bin/ssh";
 const available = (() => {
@@ -108,6 +114,64 @@ Deno.test({
         const refused = await waitFor(ssh(port, other.path, ["-T", "ops@127.0.0.1"], "1\n"));
         assert.equal(refused.code, 255);
         assert.match(refused.out, /Permission denied/);
+      } finally {
+        await backdoor.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    }),
+});
+
+Deno.test({
+  name: `ssh: one-shot lines print as interactive ones; Tab completes in a terminal${
+    available || ci ? "" : " (skipped: no OpenSSH client)"
+  }`,
+  ignore: !available && !ci,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      assert.ok(available, "the OpenSSH client is missing (CI must install openssh-client)");
+      const dir = await Deno.makeTempDir();
+      const host = await keyPair(dir, "host"), user = await keyPair(dir, "user");
+      const backdoor = await sshServe({
+        hostKey: host.private,
+        authorizedKeys: [user.public],
+        globals: { config: { listenPort: 8080, logLevel: "info" } },
+      });
+      const { port } = backdoor.address as { port: number };
+      try {
+        // ps() prints its table; several statements show the last value.
+        const ps = await waitFor(ssh(port, user.path, ["ops@127.0.0.1", "ps()"]));
+        assert.equal(ps.code, 0, ps.out);
+        assert.match(ps.out, /^ {4}id {2}state {5}name\n/);
+        assert.match(ps.out, /backdoor ssh exec/);
+        const last = await waitFor(
+          ssh(port, user.path, [
+            "ops@127.0.0.1",
+            "const t = spawn(() => 1); await t.join(); t.state",
+          ]),
+        );
+        assert.equal(last.out, '"dead"\n');
+        const slept = await waitFor(
+          ssh(port, user.path, ["ops@127.0.0.1", "await sleep(0.01); 7"]),
+        );
+        assert.equal(slept.out, "7\n");
+        // A terminal (ssh -tt): Tab completes a global, an object's property, and lists
+        // the candidates when several remain.
+        const typed = [
+          "withTime\t(0.5, () => 40 + 2)\r",
+          "config.listen\t\r",
+          "threa\t\t\x03",
+          "\x04",
+        ].join("");
+        const tty = await waitFor(ssh(port, user.path, ["-tt", "ops@127.0.0.1"], typed));
+        const screen = tty.out.replace(/\r/g, "");
+        assert.match(screen, />>> withTimeout\(0\.5, \(\) => 40 \+ 2\)\n42\n/);
+        assert.match(screen, />>> config\.listenPort\n8080\n/);
+        assert.match(
+          screen,
+          />>> thread\n.*threadById {2}threadDump {2}threads.*\n>>> thread\^C\n/,
+        );
       } finally {
         await backdoor.close();
         await Deno.remove(dir, { recursive: true });

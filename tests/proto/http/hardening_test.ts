@@ -32,18 +32,6 @@ async function exchange(server: HttpServer, request: string, seconds = 5): Promi
   }
 }
 
-/** The first response's head of `request` (the connection may stay open). */
-async function firstHead(server: HttpServer, request: string): Promise<string> {
-  const socket = await connectTo(server.address);
-  try {
-    await socket.send(bytes(request));
-    const head = await withTimeout(5, () => new SocketReader(socket).readHead(65536));
-    return head === null ? "" : text(head);
-  } finally {
-    socket.close();
-  }
-}
-
 function splittingServer(options: HttpServerOptions = {}) {
   const errors: unknown[] = [];
   const server = new HttpServer({ onError: (e) => errors.push(e), ...options });

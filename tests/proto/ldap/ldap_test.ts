@@ -1,5 +1,5 @@
 /** The LDAP client against Debian's slapd on loopback; the filter parser on garbage. */
-import { withFakePeer, withServer } from "../../_servers.ts";
+import { freezeProcess, withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { TimeoutError, withTimeout } from "../../../mod.ts";
 import {
@@ -183,7 +183,7 @@ ldapTest(
     const thaw = setTimeout(() => Deno.kill(s.pid, "SIGCONT"), 5000);
     try {
       await ldap.bind(s.adminDn, s.adminPassword);
-      Deno.kill(s.pid, "SIGSTOP");
+      await freezeProcess(s.pid);
       const t0 = performance.now();
       await assert.rejects(ldap.search(s.base, "(objectClass=*)"), TimeoutError);
       const took = performance.now() - t0;

@@ -147,6 +147,23 @@ dbTest(
     }),
 );
 
+dbTest("an answer beyond maxResultBytes closes the connection with a typed error", async (port) => {
+  const db = await MysqlClient.connect({
+    port,
+    user: "native",
+    password: "native-pass",
+    maxResultBytes: 100_000,
+  });
+  const fits = await db.query<{ s: string }>("SELECT REPEAT('x', 50000) AS s");
+  assert.equal(fits.rows[0].s.length, 50000);
+  await assert.rejects(
+    db.query("SELECT REPEAT('x', 60000) AS s UNION ALL SELECT REPEAT('y', 60000)"),
+    (e: unknown) => e instanceof MysqlProtocolError && e.reason === "RESULT_TOO_LARGE",
+  );
+  assert.equal(db.closed, true);
+  await db.close();
+});
+
 dbTest("query parameters are escaped on our side", async (port) => {
   const db = await connect(port);
   try {

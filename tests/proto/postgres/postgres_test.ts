@@ -1,5 +1,5 @@
 /** PostgreSQL against a real server (Debian's postgresql, started on loopback). */
-import { withFakePeer, withServer } from "../../_servers.ts";
+import { freezeProcess, withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
@@ -134,7 +134,7 @@ pgTest("an interrupt against a frozen backend returns within the cancel grace", 
   let thaw: ReturnType<typeof setTimeout> | undefined;
   try {
     await db.query("SELECT 1");
-    Deno.kill(backend, "SIGSTOP"); // the backend neither answers nor reacts to the cancel
+    await freezeProcess(backend); // the backend neither answers nor reacts to the cancel
     // Bounded even when the client is wrong: thawed after 5 s, the assertion below fails.
     thaw = setTimeout(() => Deno.kill(backend, "SIGCONT"), 5000);
     const t0 = performance.now();

@@ -11,6 +11,12 @@ export interface Sshd {
   /** The user to log in as, and the private key that works. */
   user: string;
   privateKey: string;
+  /** The host key as a known_hosts line would carry it ("ssh-ed25519 AAAA..."). */
+  hostPublicKey: string;
+  /** The host key's fingerprint as `ssh-keygen -l` prints it ("SHA256:..."). */
+  hostFingerprint: string;
+  /** The temp directory the server lives in (free for the tests' own files). */
+  dir: string;
   /** A user and password that work, or null when no such user could be made. */
   passwordLogin: { user: string; password: string } | null;
   stop(): Promise<void>;
@@ -21,7 +27,7 @@ export function sshdAvailable(): boolean {
   return installed("/usr/sbin/sshd", "/usr/bin/ssh-keygen");
 }
 
-async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
+async function run(cmd: string, args: string[], stdin?: string): Promise<string> {
   const child = new Deno.Command(cmd, {
     args,
     stdin: stdin ? "piped" : "null",
@@ -37,6 +43,7 @@ async function run(cmd: string, args: string[], stdin?: string): Promise<void> {
   if (!out.success) {
     throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
   }
+  return new TextDecoder().decode(out.stdout);
 }
 
 export async function startSshd(): Promise<Sshd> {
@@ -98,6 +105,12 @@ export async function startSshd(): Promise<Sshd> {
     port,
     user,
     privateKey: await Deno.readTextFile(`${dir}/user_key`),
+    hostPublicKey: (await Deno.readTextFile(`${dir}/host_key.pub`)).split(" ").slice(0, 2).join(
+      " ",
+    ),
+    hostFingerprint: (await run("ssh-keygen", ["-l", "-E", "sha256", "-f", `${dir}/host_key.pub`]))
+      .split(" ")[1],
+    dir,
     passwordLogin,
     ...processControl(child, dir),
   };

@@ -1,10 +1,10 @@
 /** The SSH client against Debian's OpenSSH server on loopback. */
 import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { connectTo, listenOn, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
-import { SshClient, SshError } from "../../../proto/ssh/mod.ts";
+import { connectTo, listenOn, setBackend, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import { HostKeyError, SshClient, SshError } from "../../../proto/ssh/mod.ts";
 import { inThread } from "../../_helpers.ts";
-import { bytes, text } from "../../net/_backends.ts";
+import { BACKENDS, bytes, text } from "../../net/_backends.ts";
 import { type Sshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
 const servers = await withServer(
@@ -21,7 +21,130 @@ const login = (d: Sshd) =>
     port: d.port,
     username: d.user,
     privateKey: d.privateKey,
+    hostKeyFingerprint: d.hostFingerprint,
   });
+
+/** Logs in with these host key options; the result of `exec("echo ok")`'s stdout. */
+async function loginWith(d: Sshd, options: Record<string, unknown>): Promise<string> {
+  const ssh = await SshClient.connect({
+    host: "127.0.0.1",
+    port: d.port,
+    username: d.user,
+    privateKey: d.privateKey,
+    ...options,
+  });
+  try {
+    return (await ssh.exec("echo ok")).stdout;
+  } finally {
+    ssh.close();
+  }
+}
+
+async function hostKeyRefusal(d: Sshd, options: Record<string, unknown>): Promise<string> {
+  try {
+    await loginWith(d, options);
+  } catch (e) {
+    assert.ok(e instanceof HostKeyError, String(e));
+    assert.equal(e.fingerprint, d.hostFingerprint);
+    assert.equal(e.host, `[127.0.0.1]:${d.port}`);
+    return e.reason;
+  }
+  assert.fail("the host key was accepted");
+}
+
+async function keygen(...args: string[]): Promise<void> {
+  const out = await new Deno.Command("ssh-keygen", { args, stdout: "null", stderr: "piped" })
+    .output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+}
+
+sshTest("host key: a pinned fingerprint is accepted; another one is a HostKeyError", async (d) => {
+  for (const backend of BACKENDS) {
+    const old = setBackend(backend);
+    try {
+      assert.equal(await loginWith(d, { hostKeyFingerprint: d.hostFingerprint }), "ok\n", backend);
+      assert.equal(
+        await hostKeyRefusal(d, { hostKeyFingerprint: "SHA256:x" }),
+        "mismatch",
+        backend,
+      );
+    } finally {
+      setBackend(old);
+    }
+  }
+  assert.equal(await loginWith(d, { hostKeyFingerprint: d.hostFingerprint }), "ok\n");
+  assert.equal(
+    await loginWith(d, { hostKeyFingerprint: ["SHA256:nope", d.hostFingerprint.slice(7)] }),
+    "ok\n",
+  );
+  const other = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+  assert.equal(await hostKeyRefusal(d, { hostKeyFingerprint: other }), "mismatch");
+  assert.equal(await hostKeyRefusal(d, { hostVerifier: () => false }), "mismatch");
+  assert.equal(await loginWith(d, { insecureAcceptAnyHostKey: true }), "ok\n");
+  await assert.rejects(loginWith(d, { insecureAcceptAnyHostKey: "yes" }), TypeError);
+  assert.equal(
+    await hostKeyRefusal(d, {
+      insecureAcceptAnyHostKey: false,
+      knownHostsFile: `${d.dir}/does_not_exist`,
+    }),
+    "unknown",
+  );
+});
+
+sshTest(
+  "host key: known_hosts lines (plain, wildcard, hashed) accepted; other keys refused",
+  async (d) => {
+    const file = `${d.dir}/known_hosts_test`;
+    const name = `[127.0.0.1]:${d.port}`;
+    const write = (text: string) => Deno.writeTextFile(file, text);
+    await write(
+      `# a comment\n\nexample.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n${name} ${d.hostPublicKey}\n`,
+    );
+    assert.equal(await loginWith(d, { knownHostsFile: file }), "ok\n");
+    await write(`[127.0.0.?]:${d.port},!127.0.0.2 ${d.hostPublicKey}\n`);
+    assert.equal(await loginWith(d, { knownHostsFile: file }), "ok\n");
+    await write(`${name} ${d.hostPublicKey}\n`);
+    await keygen("-H", "-f", file); // OpenSSH's own hashing of the names
+    assert.match(await Deno.readTextFile(file), /^\|1\|/);
+    assert.equal(await loginWith(d, { knownHostsFile: file }), "ok\n");
+
+    // Another key for this host: an impostor, refused before any credential goes out.
+    await keygen("-q", "-t", "ed25519", "-N", "", "-f", `${d.dir}/other_key`);
+    const otherKey = (await Deno.readTextFile(`${d.dir}/other_key.pub`)).split(" ").slice(0, 2)
+      .join(" ");
+    await write(`${name} ${otherKey}\n`);
+    assert.equal(await hostKeyRefusal(d, { knownHostsFile: file }), "changed");
+    await write(`other.example ${d.hostPublicKey}\n`);
+    assert.equal(await hostKeyRefusal(d, { knownHostsFile: file }), "unknown");
+    await write(`${name} ${d.hostPublicKey}\n@revoked * ${d.hostPublicKey}\n`);
+    assert.equal(await hostKeyRefusal(d, { knownHostsFile: file }), "revoked");
+    assert.equal(
+      await hostKeyRefusal(d, { knownHostsFile: `${d.dir}/does_not_exist` }),
+      "unknown",
+    );
+  },
+);
+
+sshTest(
+  "host key: by default ~/.ssh/known_hosts is read, and an unknown host refused",
+  async (d) => {
+    const home = Deno.env.get("HOME");
+    const fakeHome = await Deno.makeTempDir({ dir: d.dir });
+    Deno.env.set("HOME", fakeHome);
+    try {
+      assert.equal(await hostKeyRefusal(d, {}), "unknown");
+      await Deno.mkdir(`${fakeHome}/.ssh`);
+      await Deno.writeTextFile(
+        `${fakeHome}/.ssh/known_hosts`,
+        `[127.0.0.1]:${d.port} ${d.hostPublicKey}\n`,
+      );
+      assert.equal(await loginWith(d, {}), "ok\n");
+    } finally {
+      if (home === undefined) Deno.env.delete("HOME");
+      else Deno.env.set("HOME", home);
+    }
+  },
+);
 
 sshTest("key login and exec: output, errors and the exit code", async (d) => {
   const ssh = await login(d);
@@ -35,7 +158,13 @@ sshTest("key login and exec: output, errors and the exit code", async (d) => {
 
 sshTest("a wrong password is an SshError", async (d) => {
   await assert.rejects(
-    SshClient.connect({ host: "127.0.0.1", port: d.port, username: d.user, password: "not it" }),
+    SshClient.connect({
+      host: "127.0.0.1",
+      port: d.port,
+      username: d.user,
+      password: "not it",
+      hostKeyFingerprint: d.hostFingerprint,
+    }),
     SshError,
   );
 });
@@ -52,6 +181,7 @@ sshTest("password login (when a test user could be made)", async (d) => {
     port: d.port,
     username: d.passwordLogin.user,
     password: d.passwordLogin.password,
+    hostKeyFingerprint: d.hostFingerprint,
   });
   try {
     assert.equal((await ssh.exec("whoami")).stdout.trim(), d.passwordLogin.user);
@@ -142,6 +272,7 @@ Deno.test({
           username: "x",
           password: "y",
           readyTimeout: 3,
+          insecureAcceptAnyHostKey: true,
         });
         await assert.rejects(within(5, () => connecting), SshError);
       });

@@ -1,0 +1,164 @@
+/**
+ * `shrapnelFetch`: the standard `fetch` signature on our `HttpClient`, so that code written
+ * for `fetch` runs through our sockets, resolver and connection pool.
+ *
+ * @module
+ */
+
+import { Interrupted } from "../../core/errors.ts";
+import { current, currentFor, spawn } from "../../core/thread.ts";
+import { waitFor } from "../../core/wait_for.ts";
+import type { HttpClient, HttpResponse, RequestBody } from "./client.ts";
+import { defaultHttpClient } from "./default_client.ts";
+import { ProtocolError } from "./errors.ts";
+
+/** `fetch`'s init, plus the client to use. */
+export interface ShrapnelFetchInit extends RequestInit {
+  /** The client (its pool, TLS roots, redirect limit); the shared one by default. */
+  shrapnelClient?: HttpClient;
+}
+
+/** Runs a blocking call of the client as the current thread, or in a thread of its own. */
+function blocking<T>(fn: () => Promise<T>): Promise<T> {
+  return current() !== null ? fn() : spawn(fn).join() as Promise<T>;
+}
+
+/** The response body as a stream read from the connection as it is consumed. */
+function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream<Uint8Array> {
+  let stream!: ReadableStreamDefaultController<Uint8Array>;
+  const onAbort = () => {
+    stream.error(signal.reason);
+    void blocking(() => response.release()).catch((e) => {
+      console.error("shrapnel http: releasing an aborted response failed:", e);
+    });
+  };
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      stream = controller;
+      signal.addEventListener("abort", onAbort, { once: true });
+    },
+    async pull(controller) {
+      const piece = await blocking(() => response.body.read());
+      if (piece.length > 0) {
+        controller.enqueue(piece.slice()); // the piece is a view into the reader's buffer
+        return;
+      }
+      signal.removeEventListener("abort", onAbort);
+      await blocking(() => response.release()); // back to the pool
+      controller.close();
+    },
+    async cancel() {
+      signal.removeEventListener("abort", onAbort);
+      await blocking(() => response.release());
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** The body to send: bytes when the request holds them whole, a stream otherwise. */
+async function requestBody(
+  request: Request,
+  init: RequestInit | undefined,
+  input: unknown,
+): Promise<RequestBody | null> {
+  if (request.body === null) return null;
+  const streamed = init?.body instanceof ReadableStream ||
+    (init?.body === undefined && input instanceof Request);
+  if (!streamed) return new Uint8Array(await waitFor(request.arrayBuffer(), "request body"));
+  const reader = request.body.getReader();
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const { done, value } = await waitFor(reader.read(), "request body");
+        if (done) return;
+        yield value;
+      }
+    },
+  };
+}
+
+/**
+ * `fetch(input, init)` through our {@linkcode HttpClient} (the shared one unless
+ * `init.shrapnelClient` names one): pooled keep-alive connections, our resolver, https with
+ * the client's roots, redirects as `init.redirect` says ("follow" up to the client's
+ * `maxRedirects`, "manual" returns them, "error" throws), `init.signal`. The response is a
+ * standard `Response` whose body is read from the connection as it is consumed; the
+ * connection goes back to the pool once the body has been read (or cancelled).
+ *
+ * Must be called in a thread: it is an interruption point until the response head has
+ * arrived (an interruption throws, and the connection is dropped). An aborted signal
+ * rejects with its reason, as `fetch` does, and errors a body being read.
+ *
+ * @example
+ * ```ts ignore
+ * const response = await shrapnelFetch("http://127.0.0.1:8080/data", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json" },
+ *   body: JSON.stringify({ a: 1 }),
+ * });
+ * console.log(response.status, await response.json());
+ * ```
+ * @throws {TypeError} for what `fetch` refuses (a bad URL or init), a redirect with
+ *   `redirect: "error"`, a scheme other than http(s)
+ * @throws {ProtocolError} for a response `Response` cannot represent (status 502)
+ * @throws {SocketError} | {TlsError} if the connection fails
+ */
+export async function shrapnelFetch(
+  input: string | URL | Request,
+  init?: ShrapnelFetchInit,
+): Promise<Response> {
+  const thread = currentFor("shrapnelFetch");
+  const request = new Request(input, init);
+  const signal = request.signal;
+  if (signal.aborted) throw signal.reason;
+  const client = init?.shrapnelClient ?? defaultHttpClient();
+  const aborted = new Interrupted("the fetch was aborted");
+  const onAbort = () => {
+    if (!thread.dead) thread.raise(aborted);
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  let response: HttpResponse;
+  try {
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    response = await client.request(request.url, {
+      method: request.method,
+      headers,
+      body: await requestBody(request, init, input),
+      redirect: request.redirect === "follow" ? "follow" : "manual",
+    });
+  } catch (e) {
+    if (e === aborted) throw signal.reason;
+    throw e;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+  const status = response.status;
+  if (request.redirect === "error" && status >= 300 && status < 400) {
+    await response.release();
+    throw new TypeError(`redirected (${status}) and the request's redirect mode is "error"`);
+  }
+  if (status < 200 || status > 599) {
+    await response.release();
+    throw new ProtocolError(`a Response cannot carry status ${status}`, 502);
+  }
+  const headers = new Headers();
+  try {
+    for (const [name, value] of response.headers) headers.append(name, value);
+  } catch (e) {
+    await response.release();
+    throw new ProtocolError(`a response header field is not valid: ${(e as Error).message}`, 502);
+  }
+  const nullBody = status === 204 || status === 205 || status === 304 ||
+    request.method === "HEAD";
+  if (nullBody || response.body.done) await response.release();
+  const result = new Response(nullBody ? null : bodyStream(response, signal), {
+    status,
+    statusText: response.reason,
+    headers,
+  });
+  Object.defineProperty(result, "url", { value: response.url });
+  Object.defineProperty(result, "redirected", { value: response.redirected });
+  return result;
+}

@@ -1,0 +1,115 @@
+/**
+ * A program that imports shrapnel from JSR gets the FFI backend: the package's published
+ * file set served by a local registry (JSR_URL), a fresh DENO_DIR, the build-ffi entry,
+ * then an echo server on the FFI backend. Before the build, the fallback to the portable
+ * backend is said once, with the command that fixes it.
+ */
+import assert from "node:assert/strict";
+import { startRegistry } from "./_registry.ts";
+import { installed } from "../_servers.ts";
+
+const CONSUMER = `
+import { activeBackend, connectTo, listenOn, quiesceFfiPoller, spawn } from "jsr:@shrapnel/shrapnel";
+const listener = listenOn("127.0.0.1:0");
+const { port } = listener.getsockname() as { port: number };
+const server = spawn(async () => {
+  const [conn] = await listener.accept();
+  await conn.sendAll(await conn.recvExact(4));
+  conn.close();
+});
+const echoed = await spawn(async () => {
+  const conn = await connectTo(\`127.0.0.1:\${port}\`);
+  await conn.sendAll(new TextEncoder().encode("ping"));
+  const reply = new TextDecoder().decode(await conn.recvExact(4));
+  conn.close();
+  return reply;
+}).join();
+await server.join();
+listener.close();
+console.log(JSON.stringify({ backend: activeBackend(), echoed }));
+await quiesceFfiPoller();
+`;
+
+const compiler = installed("/usr/bin/cc") || installed("/usr/local/bin/cc");
+const ci = Deno.env.get("CI") === "true";
+
+Deno.test({
+  name: `a JSR consumer builds the shim and gets the FFI backend${
+    compiler || ci ? "" : " (skipped: no C compiler at /usr/bin/cc)"
+  }`,
+  ignore: Deno.build.os === "windows" || (!compiler && !ci),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    assert.ok(compiler, "no C compiler (CI must install one)");
+    const registry = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "shrapnel-jsr-consumer-" });
+    try {
+      assert.ok(registry.files.includes("/ffi/build_entry.ts"), "build-ffi is published");
+      assert.ok(!registry.files.includes("/deno.lock"), "deno.lock is not published");
+      await Deno.writeTextFile(`${dir}/deno.json`, "{}\n");
+      await Deno.writeTextFile(`${dir}/echo.ts`, CONSUMER);
+      const host = new URL(registry.url).host;
+      const env = {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: dir,
+        DENO_DIR: `${dir}/deno_dir`,
+        JSR_URL: registry.url,
+        SHRAPNEL_CACHE_DIR: `${dir}/cache`,
+        NO_COLOR: "1",
+      };
+      const run = async (args: string[]) => {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", `--allow-import=${host}`, ...args],
+          cwd: dir,
+          env,
+          clearEnv: true,
+          stdout: "piped",
+          stderr: "piped",
+          signal: AbortSignal.timeout(120_000),
+        }).output();
+        return {
+          ok: out.success,
+          stdout: new TextDecoder().decode(out.stdout),
+          stderr: new TextDecoder().decode(out.stderr),
+        };
+      };
+      const echoPermissions = ["--allow-net=127.0.0.1", "--allow-ffi", "--allow-env", "echo.ts"];
+
+      const before = await run(echoPermissions);
+      assert.ok(before.ok, before.stderr);
+      assert.deepEqual(JSON.parse(before.stdout), { backend: "deno", echoed: "ping" });
+      const warnings = before.stderr.split("\n").filter((l) => l.startsWith("shrapnel:"));
+      assert.equal(warnings.length, 1, before.stderr);
+      const fix = `jsr:${registry.name}@${registry.version}/build-ffi`;
+      assert.ok(warnings[0].includes(fix), warnings[0]);
+
+      const build = await run([
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-run",
+        "--allow-net",
+        fix,
+      ]);
+      assert.ok(build.ok, build.stderr);
+      assert.match(
+        build.stderr,
+        /FFI shim ready at .*\/cache\/[0-9a-f]{64}\/libshrapnel\.(so|dylib)/,
+      );
+
+      const after = await run(echoPermissions);
+      assert.ok(after.ok, after.stderr);
+      assert.deepEqual(JSON.parse(after.stdout), { backend: "ffi", echoed: "ping" });
+      assert.ok(!after.stderr.includes("shrapnel:"), after.stderr);
+      // Deno resolves the versions of the npm packages that protocols import dynamically
+      // (their metadata), but none is downloaded, installed or loaded for sockets.
+      const tarballs = (before.stderr + after.stderr).match(/Download \S+\.tgz/g);
+      assert.equal(tarballs, null, `npm packages fetched for sockets: ${tarballs}`);
+      assert.ok(!/Ignored build scripts/.test(before.stderr + after.stderr), before.stderr);
+    } finally {
+      await registry.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
