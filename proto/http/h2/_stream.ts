@@ -59,6 +59,8 @@ export class Http2Stream {
   reset: StreamResetError | null = null;
   /** Made when a thread first waits: most streams (a GET answered at once) never do. */
   #changed: ConditionVariable<void> | null = null;
+  /** Called once when the stream is reset or cut (a server stream's watchers). */
+  onReset: ((error: StreamResetError) => void) | null = null;
   /** A response head's fields, once they came (client streams). */
   responseFields: string[] | null = null;
 

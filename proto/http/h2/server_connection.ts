@@ -723,6 +723,11 @@ class Http2ServerConnection implements StreamHost {
     if (s.reset !== null) return;
     s.reset = error;
     this.#connWaiters.delete(s);
+    const onReset = s.onReset;
+    if (onReset !== null) {
+      s.onReset = null;
+      onReset(error);
+    }
     const t = s.thread;
     // Not started yet: it sees `reset` first thing; itself: it is not blocked.
     if (t !== null && !t.dead && t.started && t !== current()) t.raise(error);

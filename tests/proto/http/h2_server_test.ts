@@ -4,8 +4,8 @@
  * shutdown, and the hostile peers each limit is for, ending in GOAWAY with its code.
  */
 import assert from "node:assert/strict";
-import { allThreads, Latch, sleep, TimeoutError } from "../../../mod.ts";
-import { HttpServer, type HttpServerOptions } from "../../../proto/http/mod.ts";
+import { allThreads, Latch, sleep, TimeoutError, withTimeout } from "../../../mod.ts";
+import { fetchHandler, HttpServer, type HttpServerOptions } from "../../../proto/http/mod.ts";
 import {
   CANCEL,
   ENHANCE_YOUR_CALM,
@@ -581,3 +581,37 @@ socketTest("h2: random frames after the preface: GOAWAY or answers, never a cras
   }
   await noH2Threads();
 });
+
+socketTest(
+  "h2: fetchHandler over HTTP/2: answers, and RST_STREAM aborts the request's signal",
+  async () => {
+    const aborted = new Latch<unknown>();
+    const server = new HttpServer({ onError: () => {} });
+    server.push(fetchHandler(async (req) => {
+      if (new URL(req.url).pathname === "/wait") {
+        req.signal.addEventListener("abort", () => aborted.release(req.signal.reason));
+        await sleep(10);
+      }
+      return new Response(`fetch ${new URL(req.url).pathname}`);
+    }));
+    server.listen("127.0.0.1:0");
+    const peer = await H2Peer.open(server.address);
+    try {
+      peer.request(1, "/a");
+      peer.request(3, "/wait");
+      await peer.flush();
+      assert.equal(text((await peer.response(1)).body), "fetch /a");
+      await sleep(0.05);
+      peer.out.rstStream(3, CANCEL);
+      peer.request(5, "/b");
+      await peer.flush();
+      const reason = await withTimeout(5, () => aborted.wait());
+      assert.ok(reason instanceof StreamResetError, String(reason));
+      assert.equal(text((await peer.response(5)).body), "fetch /b");
+    } finally {
+      peer.close();
+      await server.close();
+    }
+    await noH2Threads();
+  },
+);
