@@ -592,6 +592,7 @@ socketTest(
         req.signal.addEventListener("abort", () => aborted.release(req.signal.reason));
         await sleep(10);
       }
+      if (req.method === "POST") return new Response(`echo ${await req.text()}`);
       return new Response(`fetch ${new URL(req.url).pathname}`);
     }));
     server.listen("127.0.0.1:0");
@@ -608,6 +609,11 @@ socketTest(
       const reason = await withTimeout(5, () => aborted.wait());
       assert.ok(reason instanceof StreamResetError, String(reason));
       assert.equal(text((await peer.response(5)).body), "fetch /b");
+      peer.request(7, "/post", { method: "POST", end: false });
+      peer.data(7, "piece one, ");
+      peer.data(7, "piece two", true);
+      await peer.flush();
+      assert.equal(text((await peer.response(7)).body), "echo piece one, piece two");
     } finally {
       peer.close();
       await server.close();
