@@ -185,3 +185,25 @@ socketTest(
   },
   { only: "deno" },
 );
+
+socketTest("h2 client: the default connector (caCerts) offers h2 and gets it", async () => {
+  const { cert, key } = await certificate();
+  const server = new HttpServer({ onError: () => {} });
+  server.route("GET", "/v", (r) => r.respond(200, r.version));
+  server.listenTls("127.0.0.1:0", { cert, key });
+  const client = new HttpClient({ caCerts: [cert] });
+  try {
+    const url = server.url.replace("127.0.0.1", "localhost");
+    const versions = await joinAll(
+      Array.from(
+        { length: 20 },
+        () => spawn(async () => await (await client.request(`${url}/v`)).text()),
+      ),
+    );
+    assert.deepEqual(new Set(versions), new Set(["HTTP/2"]));
+    assert.equal(server.statistics().connections, 1);
+  } finally {
+    client.close();
+    await server.close();
+  }
+}, { only: "deno" });
