@@ -582,11 +582,11 @@ type OriginState = Http2ClientConnection | Latch<void> | "http/1.1";
  */
 export class Http2ClientPool {
   readonly #origins = new Map<string, OriginState>();
-  readonly #options: { maxBodyBytes: number };
+  readonly #options: { maxBodyBytes: number; bodyTimeout: number };
   #warned = false;
 
-  /** @param options the largest response body */
-  constructor(options: { maxBodyBytes: number }) {
+  /** @param options the largest response body, how long a body read may wait */
+  constructor(options: { maxBodyBytes: number; bodyTimeout: number }) {
     this.#options = options;
   }
 
