@@ -166,9 +166,11 @@ class PeerWatch {
   }
 
   start(http: HttpRequest, request: FetchRequest): void {
+    if (this.#watcher !== null) return;
     if (http instanceof Http2Request) {
-      // HTTP/2: the connection's thread reads the socket; the client going away is the
-      // stream's reset, which already interrupts this stream's thread.
+      // HTTP/2 streams share their connection's reader: nothing to watch here. A stream the
+      // client drops is reset (RST_STREAM raises StreamResetError in its thread), and the
+      // request's signal follows the reset.
       http._onReset((gone) => {
         this.#gone = gone;
         request._abort(gone);
@@ -178,7 +180,7 @@ class PeerWatch {
     }
     const body = http._bodyIfAny;
     const { socket, reader } = http._connection;
-    if (this.#watcher !== null || (body !== null && !body.done) || reader.buffered > 0) return;
+    if ((body !== null && !body.done) || reader.buffered > 0) return;
     this.#watcher = spawn({ name: `http watch ${http}` }, async () => {
       let more: boolean | null;
       try {
