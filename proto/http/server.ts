@@ -351,7 +351,7 @@ export class HttpServer {
           state.deadline = Infinity;
           if (bytes === null) return;
           if (first && bytes.length === 18 && this.#http2 !== null && isHttp2Preface(bytes)) {
-            await serveHttp2(this.#http2Host(state), socket, reader, peer);
+            await this.#serveHttp2(socket, reader, peer, state);
             return;
           }
           first = false;
@@ -410,6 +410,24 @@ export class HttpServer {
       throw e;
     } finally {
       if (!upgraded) socket.close();
+    }
+  }
+
+  /**
+   * Serves the rest of the connection as HTTP/2. Its end (a deadline, the server closing,
+   * the client gone) is not an error of the HTTP/1.1 head being read: nothing to answer.
+   */
+  async #serveHttp2(
+    socket: Socket,
+    reader: SocketReader,
+    peer: Address,
+    state: Connection,
+  ): Promise<void> {
+    try {
+      await serveHttp2(this.#http2Host(state), socket, reader, peer);
+    } catch (e) {
+      if (e instanceof Interrupted || e instanceof SocketError || e instanceof EOFError) return;
+      throw e;
     }
   }
 
