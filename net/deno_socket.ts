@@ -104,7 +104,14 @@ export function tlsError(error: unknown): Error {
 }
 
 /** Linux errno numbers Deno reports only in messages. */
-const OS_ERRORS: Record<string, string> = { "23": "ENFILE", "24": "EMFILE", "90": "EMSGSIZE" };
+const OS_ERRORS: Record<string, string> = {
+  "12": "ENOMEM",
+  "23": "ENFILE",
+  "24": "EMFILE",
+  "71": "EPROTO",
+  "90": "EMSGSIZE",
+  "105": "ENOBUFS",
+};
 
 function withCause(e: SocketError, cause: Error): SocketError {
   (e as { cause?: unknown }).cause = cause;
@@ -497,6 +504,24 @@ export class DenoSocket extends Socket {
         Deno.removeSync(this.#unixPath);
       } catch { /* gone already */ }
     }
+  }
+
+  /**
+   * @internal Closes a listener and returns the connection Deno had already accepted for
+   * an accept in progress (a speculative one of `acceptMany`, or one whose thread has not
+   * run yet), which `close` alone would leave open and unanswered. Interruption point.
+   */
+  async _closeListening(): Promise<[Socket, Address][]> {
+    const pending = this.#listener === null ? null : this.#accepting;
+    this.#accepting = null;
+    this.close();
+    if (pending === null) return [];
+    const outcome = await waitFor(pending, `the last accept on ${this}`);
+    if (!outcome.ok) return [];
+    return [[
+      new DenoSocket(this.family, "stream", outcome.value),
+      toAddress(outcome.value.remoteAddr),
+    ]];
   }
 
   /** The local address. */

@@ -30,6 +30,8 @@ export type { ThreadGroup, ThreadGroupStatistics } from "../core/thread_group.ts
 export * from "./acceptor.ts";
 export * from "./address.ts";
 export * from "./buffered_reader.ts";
+export * from "./cluster.ts";
+export * from "./cluster_worker.ts";
 export * from "./backend.ts";
 export * from "./constructors.ts";
 export * from "./duplex.ts";

@@ -359,7 +359,7 @@ Deno.test("run(): the body throwing shuts the children down, waits, and rethrows
     }).catch((e) => e);
     assert.ok(error instanceof RangeError);
     assert.ok(child.dead && cleanedUp);
-    const done = await new ThreadGroup().run(async (group) => {
+    const done = await new ThreadGroup().run((group) => {
       group.spawn(() => sleep(0.01));
       return "value";
     });

@@ -102,7 +102,7 @@ socketTest("the whole request is bounded too, redirects included", async () => {
     // Every request is redirected to itself, slowly: only the total deadline ends it.
     for (;;) {
       await conn.recv(4096);
-      await sleep(0.05); // interruptible: the shutdown at the end leaves no timer behind
+      await sleep(0.05);
       await conn.send(bytes("HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n"));
     }
   }, async (port) => {
