@@ -113,7 +113,11 @@ async function wrkPart(): Promise<void> {
       for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
         const result = await wrkRun(kind, path);
         runs.get(kind)!.push(result);
-        progress(`${path}, round ${r + 1}/${rounds} ${kind}: ${Math.round(result)} req/s`);
+        progress(
+          `${path}, round ${r + 1}/${rounds} ${kind}: ${Math.round(result.rps)} req/s, ${
+            result.cpuUs.toFixed(1)
+          } µs CPU/request`,
+        );
       }
     }
     const base = runs.get("hono-deno")!;
