@@ -60,7 +60,10 @@ export class LoginThrottle {
   readonly #maxPeers: number;
   readonly #peers = new Map<string, Peer>();
 
-  /** @param options delays and the table's size */
+  /**
+   * Makes an empty throttle.
+   * @param options delays and the table's size
+   */
   constructor(options: LoginThrottleOptions = {}) {
     this.#firstMs = (options.firstDelay ?? 1) * 1000;
     this.#maxMs = Math.max(this.#firstMs, (options.maxDelay ?? 60) * 1000);
