@@ -154,7 +154,11 @@ export class ContentLengthError extends ShrapnelError {
   readonly declared: string;
   /** The body's length, or the bytes given so far when streaming. */
   readonly actual: number;
-  /** @param declared the field's value; @param actual the body's length (so far) */
+  /**
+   * Makes the error.
+   * @param declared the field's value
+   * @param actual the body's length (so far)
+   */
   constructor(declared: string, actual: number) {
     super(
       `the reply's content-length ${JSON.stringify(declared.slice(0, 64))} disagrees ` +
