@@ -44,14 +44,17 @@ function peerKey(address: Address): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { spawn } from "../../core/thread.ts";
  * import { LoginThrottle } from "./login_throttle.ts";
  * const throttle = new LoginThrottle({ firstDelay: 0.01 });
  * const peer = { family: "ipv4", host: "127.0.0.1", port: 5000 } as const;
- * await throttle.admit(peer);
- * throttle.failed(peer);
- * const start = Date.now();
- * await throttle.admit(peer); // waits about 10 ms
- * assert.ok(Date.now() - start >= 5);
+ * await spawn(async () => {
+ *   await throttle.admit(peer);
+ *   throttle.failed(peer);
+ *   const start = Date.now();
+ *   await throttle.admit(peer); // waits about 10 ms
+ *   assert.ok(Date.now() - start >= 5);
+ * }).join();
  * ```
  */
 export class LoginThrottle {
