@@ -18,3 +18,4 @@ export * from "./errors.ts";
 export * from "./exchange.ts";
 export * from "./packet.ts";
 export * from "./resolver.ts";
+export * from "./server_selection.ts";
