@@ -62,7 +62,10 @@ export class ServerSelection {
   readonly #maxServers: number;
   readonly #states = new Map<string, ServerState>();
 
-  /** @param options penalties and size */
+  /**
+   * A selection that knows nothing yet.
+   * @param options penalties and size
+   */
   constructor(options: ServerSelectionOptions = {}) {
     this.#retryAfter = (options.retryAfter ?? 10) * 1000;
     this.#maxRetryAfter = (options.maxRetryAfter ?? 120) * 1000;
