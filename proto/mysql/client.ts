@@ -486,6 +486,12 @@ export class MysqlClient {
     }
   }
 
+  /** Closes the socket at once, without a goodbye (the server rolls back what was open). */
+  destroy(): void {
+    this.#closed = true;
+    this.#connection.destroy();
+  }
+
   /** Says goodbye (COM_QUIT) and closes. Interruption point (the socket is closed anyway). */
   async close(): Promise<void> {
     if (this.#closed) return;

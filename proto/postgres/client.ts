@@ -183,6 +183,16 @@ export class PostgresClient {
     return new PostgresClient(client, options);
   }
 
+  /** Whether the connection is known to be unusable (lost, or closed after a cancel). */
+  get broken(): boolean {
+    return this.#broken !== null;
+  }
+
+  /** Closes the socket at once, without a goodbye (the server rolls back what was open). */
+  destroy(): void {
+    this.#break("destroyed");
+  }
+
   /** The server process serving this connection. */
   get processId(): number {
     return (this.#client as unknown as { processID: number }).processID;

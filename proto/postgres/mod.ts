@@ -13,3 +13,4 @@
  */
 
 export * from "./client.ts";
+export * from "./pool.ts";
