@@ -15,3 +15,4 @@
  */
 
 export * from "./client.ts";
+export * from "./pool.ts";

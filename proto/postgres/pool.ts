@@ -33,6 +33,15 @@ export interface PoolQueryOptions {
  * Whether `sql` reads only, by its first word: SELECT (not SELECT ... INTO or FOR
  * UPDATE/SHARE), SHOW, VALUES, TABLE. A read calling a function that writes is the
  * caller's to mark `idempotent: false`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { looksLikeRead } from "./pool.ts";
+ * assert.equal(looksLikeRead("SELECT 1"), true);
+ * assert.equal(looksLikeRead("SELECT * FROM t FOR UPDATE"), false);
+ * assert.equal(looksLikeRead("INSERT INTO t VALUES (1)"), false);
+ * ```
  */
 export function looksLikeRead(sql: string): boolean {
   const text = sql.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)+/, "");
