@@ -620,6 +620,7 @@ export class AmqpConnection {
    */
   readonly #threads = new ThreadGroup({ name: "amqp connection", childErrors: "report" });
   #error: unknown = null;
+  readonly #failed = new Latch<unknown>();
   #lastReceived = performance.now();
   /** The frame size agreed on. */
   frameMax = 131072;
@@ -807,9 +808,23 @@ export class AmqpConnection {
     }
   }
 
+  /** Why the connection can no longer be used (null while it can). */
+  get failure(): unknown {
+    return this.#error;
+  }
+
+  /**
+   * Waits until the connection fails (the broker gone, silent past the heartbeat, or
+   * closed) and returns why. Interruption point.
+   */
+  failed(): Promise<unknown> {
+    return this.#failed.wait();
+  }
+
   #failAll(error: unknown): void {
     if (this.#error !== null) return;
     this.#error = error;
+    this.#failed.release(error);
     for (const ch of [...this.#channels.values()]) ch._fail(error);
     this.#connectionReplies.push({ error });
   }

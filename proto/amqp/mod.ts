@@ -16,3 +16,4 @@
 
 export * from "./client.ts";
 export * from "./codec.ts";
+export * from "./recovering.ts";
