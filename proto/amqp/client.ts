@@ -18,7 +18,13 @@ import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import {
+  ConnectionResetError,
+  EOFError,
+  markPeerLost,
+  type PeerLostError,
+  SocketError,
+} from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import {
   AmqpProtocolError,
@@ -783,6 +789,9 @@ export class AmqpConnection {
           ? new ClosedError("the connection is closed")
           : e instanceof Shutdown
           ? new ClosedError("the connection's threads were shut down", { cause: e })
+          : e instanceof EOFError || e instanceof ConnectionResetError
+          // Every call on the connection gets this one error: its operation is the connection.
+          ? markPeerLost(e, "amqp", "connection")
           : e,
       );
     }
@@ -793,7 +802,13 @@ export class AmqpConnection {
     for (;;) {
       await sleep(interval / 2);
       if (performance.now() - this.#lastReceived > interval * 2000) {
-        this.#failAll(new AmqpError(0, `no heartbeat from the server in ${interval * 2} s`));
+        this.#failAll(
+          markPeerLost(
+            new AmqpError(0, `no heartbeat from the server in ${interval * 2} s`),
+            "amqp",
+            "heartbeat",
+          ),
+        );
         this.#socket.close();
         return;
       }
@@ -821,6 +836,11 @@ export class AmqpConnection {
     return this.#failed.wait();
   }
 
+  /**
+   * Fails every call on the connection with `error`: an {@linkcode EOFError} or
+   * {@linkcode ConnectionResetError} (the broker went away) or a heartbeat timeout is also a
+   * {@linkcode PeerLostError} (operation "connection" or "heartbeat").
+   */
   #failAll(error: unknown): void {
     if (this.#error !== null) return;
     this.#error = error;

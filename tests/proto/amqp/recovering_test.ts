@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { sleep, spawn, withTimeout } from "../../../mod.ts";
 import { RecoveringAmqpConnection } from "../../../proto/amqp/mod.ts";
+import { PeerLostError } from "../../../net/errors.ts";
 import { withServer } from "../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "./_rabbitmq.ts";
 
@@ -17,11 +18,15 @@ const servers = await withServer(
 
 servers.test("broker kill -9 and restart mid-stream: nothing confirmed lost, duplicates counted", async (broker) => {
   const events: string[] = [];
+  let lostWith: unknown = null;
   const amqp = await RecoveringAmqpConnection.connect({ port: broker.port }, {
     initialBackoff: 0.2,
     maxBackoff: 1,
     recoveryTimeout: 120,
-    onDisconnected: () => events.push("disconnected"),
+    onDisconnected: (e) => {
+      events.push("disconnected");
+      lostWith = e;
+    },
     onReconnected: () => events.push("reconnected"),
     onFailed: () => events.push("failed"),
   });
@@ -72,6 +77,9 @@ servers.test("broker kill -9 and restart mid-stream: nothing confirmed lost, dup
         `${sub.staleAcks} stale acks`,
     );
     assert.ok(amqp.recoveries >= 1);
+    // The kill reached the connection as a lost peer, the one type every client uses.
+    assert.ok(lostWith instanceof PeerLostError, String(lostWith));
+    assert.equal(lostWith.client, "amqp");
     assert.equal(events[0], "disconnected");
     assert.ok(events.includes("reconnected"));
     assert.ok(!events.includes("failed"));

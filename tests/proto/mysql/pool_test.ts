@@ -9,6 +9,7 @@ import {
   MysqlProtocolError,
   PoolTimeoutError,
 } from "../../../proto/mysql/mod.ts";
+import { PeerLostError } from "../../../net/errors.ts";
 import { withServer } from "../../_servers.ts";
 import { type Mariadb, mariadbAvailable, startMariadb } from "./_mariadb.ts";
 
@@ -74,8 +75,9 @@ servers.test("lost mid-call: a read is retried once, a write is not", async (s) 
     await assert.rejects(
       p.query("INSERT INTO pool_writes SELECT 1 FROM (SELECT SLEEP(0.6)) AS t"),
       (e) =>
-        (e instanceof MysqlError && e.code === 1927) ||
-        (e instanceof MysqlProtocolError && e.reason === "PROTOCOL_CONNECTION_LOST"),
+        ((e instanceof MysqlError && e.code === 1927) ||
+          (e instanceof MysqlProtocolError && e.reason === "PROTOCOL_CONNECTION_LOST")) &&
+        e instanceof PeerLostError && e.client === "mysql" && e.operation === "query",
     );
     assert.equal(p.statistics.retried, 1);
     const rows = await p.query<{ c: number }>("SELECT COUNT(*) AS c FROM pool_writes");
@@ -156,6 +158,24 @@ servers.test("a server restart (kill -9): idle connections replaced, the pool wo
   } finally {
     await p.close();
   }
+});
+
+servers.test("the server killed (-9) mid-call: PeerLostError naming mysql and the query", async (s) => {
+  const client = await MysqlClient.connect({ port: s.port, ...login });
+  try {
+    spawn(async () => {
+      await sleep(0.2);
+      Deno.kill(s.pid, "SIGKILL");
+    });
+    const error = await client.query("SELECT SLEEP(5)").then(() => null, (e) => e);
+    assert.ok(error instanceof PeerLostError, String(error));
+    assert.equal(error.client, "mysql");
+    assert.equal(error.operation, "query");
+    assert.ok(error instanceof MysqlProtocolError); // what it was before, still
+  } finally {
+    client.destroy();
+  }
+  await s.restart(); // for the stop that follows
 });
 
 servers.finish();

@@ -8,6 +8,7 @@ import {
   PostgresPool,
   PostgresProtocolError,
 } from "../../../proto/postgres/mod.ts";
+import { PeerLostError } from "../../../net/errors.ts";
 import { withServer } from "../../_servers.ts";
 import { type Postgres, postgresAvailable, startPostgres } from "./_server.ts";
 
@@ -72,7 +73,9 @@ servers.test("lost mid-call: a read is retried once, a write is not", async (s) 
     });
     await assert.rejects(
       p.query("INSERT INTO pool_writes SELECT 1 FROM pg_sleep(0.6)"),
-      (e) => e instanceof PostgresError && e.code === "57P01",
+      (e) =>
+        e instanceof PostgresError && e.code === "57P01" && e instanceof PeerLostError &&
+        e.client === "postgres" && e.operation === "query",
     );
     assert.equal(p.statistics.retried, 1);
     const rows = await p.query<{ c: string }>("SELECT count(*)::text AS c FROM pool_writes");
@@ -150,6 +153,34 @@ servers.test("a server restart: idle connections replaced, the pool works again"
     assert.equal(p.statistics.replaced, 3);
   } finally {
     await p.close();
+  }
+});
+
+servers.test("the server killed (-9) mid-call: PeerLostError naming postgres and the query", async (s) => {
+  const client = await PostgresClient.connect({ port: s.port, ...login });
+  try {
+    const pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+    spawn(async () => {
+      await sleep(0.2);
+      Deno.kill(pid, "SIGKILL"); // the backend dies; the postmaster resets every session
+    });
+    const error = await client.query("SELECT pg_sleep(5)").then(() => null, (e) => e);
+    assert.ok(error instanceof PeerLostError, String(error));
+    assert.equal(error.client, "postgres");
+    assert.equal(error.operation, "query");
+    assert.ok(error instanceof PostgresProtocolError); // what it was before, still
+  } finally {
+    await client.close();
+  }
+  // The server recovers by itself (crash recovery): wait for it, for the next file's sake.
+  for (let i = 0; i < 100; i++) {
+    try {
+      await (await PostgresClient.connect({ port: s.port, ...login })).close();
+      break;
+    } catch (e) {
+      if (!(e instanceof PostgresError) && !(e instanceof Error)) throw e;
+      await sleep(0.1);
+    }
   }
 });
 
