@@ -18,13 +18,7 @@ import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
-import {
-  ConnectionResetError,
-  EOFError,
-  markPeerLost,
-  type PeerLostError,
-  SocketError,
-} from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import {
   AmqpProtocolError,

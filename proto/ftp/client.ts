@@ -9,12 +9,7 @@
 import { concatBytes } from "../../core/bytes.ts";
 import { ClosedError, ShrapnelError, TimeoutError } from "../../core/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
-import {
-  ConnectionResetError,
-  markPeerLost,
-  type PeerLostError,
-  SocketError,
-} from "../../net/errors.ts";
+import { ConnectionResetError, markPeerLost, SocketError } from "../../net/errors.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";

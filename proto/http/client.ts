@@ -7,13 +7,7 @@
 
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
-import {
-  ConnectionResetError,
-  EOFError,
-  markPeerLost,
-  type PeerLostError,
-  SocketError,
-} from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { InvalidFieldError } from "./errors.ts";

@@ -10,13 +10,7 @@ import { concatBytes } from "../../core/bytes.ts";
 import type * as Asn1 from "asn1js";
 import { asn1js, loadAsn1 } from "./_asn1.ts";
 import { ClosedError, ShrapnelError } from "../../core/errors.ts";
-import {
-  ConnectionResetError,
-  EOFError,
-  markPeerLost,
-  type PeerLostError,
-  SocketError,
-} from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";

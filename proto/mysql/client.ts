@@ -15,7 +15,7 @@ import { Interrupted, ShrapnelError } from "../../core/errors.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
-import { markPeerLost, type PeerLostError } from "../../net/errors.ts";
+import { markPeerLost } from "../../net/errors.ts";
 
 /** TLS settings of {@linkcode MysqlOptions}. */
 export interface MysqlTlsOptions {

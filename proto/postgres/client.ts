@@ -19,7 +19,7 @@ import { waitFor } from "../../core/wait_for.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
-import { markPeerLost, type PeerLostError } from "../../net/errors.ts";
+import { markPeerLost } from "../../net/errors.ts";
 
 import { awaitModule } from "../../core/_lazy_import.ts";
 
