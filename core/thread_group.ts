@@ -118,9 +118,10 @@ export function _shutdownGroupsSince(owner: Thread, mark: number): void {
  *   its groups down wherever it is, and a `withTimeout` deadline shuts down the groups
  *   made inside that call as it interrupts the thread.
  * - **Scope exit waits.** `join()` returns once no child is live; the group is then
- *   closed (spawning into it throws `ClosedError`). If the scope's own code throws, the
- *   children are not cancelled by that alone (a disposer is not told why its scope
- *   ends): call `shutdown()` in a `catch` when they should be.
+ *   closed (spawning into it throws `ClosedError`). With `await using`, the scope's own
+ *   code throwing does not cancel the children by itself (a disposer is not told why
+ *   its scope ends); {@linkcode ThreadGroup.run} does: its body throwing shuts the
+ *   children down, waits for them and rethrows.
  * - **Detached threads are unchanged**: plain `spawn` makes threads that belong to no
  *   group.
  *
@@ -352,6 +353,57 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
     this.#roomWaiters.wakeAll();
     for (const t of [...this.#held]) t.shutdown();
     for (const t of [...this.#running]) t.shutdown();
+  }
+
+  /**
+   * Runs `body(group)` in the calling thread and then joins the group: the scope of
+   * Trio's `async with open_nursery()`. If `body` throws, the children are shut down and
+   * waited for before its error is rethrown (a child's failure met meanwhile goes to the
+   * thread error hook; the group's own `ThreadGroupError`, raised in the body, is
+   * rethrown as it is).
+   *
+   * Interruption point: as {@linkcode ThreadGroup.join}.
+   *
+   * @example
+   * ```ts
+   * import { sleep, spawn, ThreadGroup } from "./mod.ts";
+   * const stopped = await spawn(async () => {
+   *   let child: { dead: boolean } | undefined;
+   *   try {
+   *     await new ThreadGroup().run(async (group) => {
+   *       child = group.spawn(() => sleep(60));
+   *       throw new Error("the body gives up");
+   *     });
+   *   } catch {
+   *     return child?.dead; // stopped and waited for before the error came out
+   *   }
+   * }).join();
+   * console.log(stopped); // true
+   * ```
+   * @throws what `body` throws, or {@linkcode ThreadGroupError} if children failed
+   */
+  async run<R>(body: (group: this) => R | PromiseLike<R>): Promise<R> {
+    let result: R;
+    try {
+      result = await body(this);
+    } catch (error) {
+      this.shutdown();
+      try {
+        await this.join();
+      } catch (joinError) {
+        if (joinError !== error) {
+          // An interruption while draining is raised again; the group's failure is
+          // reported: the body's error is the one its caller sees.
+          const me = current();
+          if (joinError instanceof ThreadGroupError || me === null) {
+            _reportThreadError(me ?? this.owner!, joinError);
+          } else me.raise(joinError);
+        }
+      }
+      throw error;
+    }
+    await this.join();
+    return result;
   }
 
   /** `await using group = new ThreadGroup()`: {@linkcode ThreadGroup.join} at scope end. */

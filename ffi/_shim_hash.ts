@@ -7,4 +7,4 @@
 
 /** SHA-256 (hex) of ffi/shim.c's UTF-8 bytes. */
 export const SHIM_SOURCE_SHA256: string =
-  "8a335b1a673e81ca0843451c3e2c2d580d2c704940c18de485d01341e9ad9563";
+  "3fbdffe7300628b879244a8ad4f03e7d640209416644c6914462905aabe396aa";

@@ -287,10 +287,10 @@ SH_EXPORT int32_t sh_adopt(int32_t fd) {
   return 0;
 }
 
-/* type: 1 stream, 2 datagram; writes two non-blocking fds to out (8 bytes). */
-SH_EXPORT int32_t sh_socketpair(int32_t type, int32_t *out) {
+/* type: 1 stream, 2 datagram; writes two non-blocking fds to out (out_len >= 8 bytes). */
+SH_EXPORT int32_t sh_socketpair(int32_t type, int32_t *out, int32_t out_len) {
   int kind = type == 1 ? SOCK_STREAM : type == 2 ? SOCK_DGRAM : -1;
-  if (kind < 0 || out == NULL) return -EINVAL;
+  if (kind < 0 || out == NULL || out_len < (int32_t)(2 * sizeof *out)) return -EINVAL;
   int sv[2];
   if (socketpair(AF_UNIX, kind, 0, sv) < 0) return fail();
   for (int i = 0; i < 2; i++) {
@@ -398,8 +398,8 @@ SH_EXPORT int32_t sh_sendto(int32_t fd, const uint8_t *buf, int32_t len, const u
 }
 
 /*
- * Scatter read into regions of one buffer of `base_len` bytes: region i is lens[i] bytes,
- * the regions lying back to back from base. One FFI call, no pointer juggling in
+ * Scatter read into regions of one buffer of `base_len` bytes: region i is lens[i] bytes
+ * (`lens` holds lens_len bytes: lens_len / 4 regions), the regions lying back to back from base. One FFI call, no pointer juggling in
  * JavaScript. A set of regions that does not fit in the buffer is refused (-EINVAL), as
  * is a count above MAX_IOV. (Gathered writes need no shim call: the regions of one
  * buffer are a plain send.)
@@ -407,8 +407,10 @@ SH_EXPORT int32_t sh_sendto(int32_t fd, const uint8_t *buf, int32_t len, const u
 #define MAX_IOV 1024
 
 SH_EXPORT int32_t sh_readv(int32_t fd, uint8_t *base, int32_t base_len, const uint32_t *lens,
-                           int32_t count) {
-  if (count < 0 || count > MAX_IOV || base_len < 0) return -EINVAL;
+                           int32_t lens_len) {
+  if (lens_len < 0 || lens_len % (int32_t)sizeof *lens != 0 || base_len < 0) return -EINVAL;
+  int32_t count = lens_len / (int32_t)sizeof *lens;
+  if (count > MAX_IOV) return -EINVAL;
   if ((base == NULL && base_len > 0) || (lens == NULL && count > 0)) return -EINVAL;
   struct iovec iov[MAX_IOV];
   size_t room = (size_t)base_len, off = 0;
@@ -771,13 +773,15 @@ SH_EXPORT int32_t sh_poller_del(int32_t handle, int32_t fd) {
 }
 
 /*
- * A synchronous poll (timeout 0) of the registered fds, on the owner thread: writes up to
- * `max` (fd, token, flags) triples to out (12 * max bytes) and returns how many.
+ * A synchronous poll (timeout 0) of the registered fds, on the owner thread: writes as many
+ * (fd, token, flags) triples as out_len bytes hold (at most MAX_EVENTS) to out, and returns
+ * how many.
  */
-SH_EXPORT int32_t sh_poller_poll(int32_t handle, int32_t *out, int32_t max) {
+SH_EXPORT int32_t sh_poller_poll(int32_t handle, int32_t *out, int32_t out_len) {
   struct poller *p = owned_poller(handle);
   if (p == NULL) return -EBADF;
-  if (out == NULL || max < 0) return -EINVAL;
+  int32_t max = out_len / (int32_t)(3 * sizeof *out);
+  if (out == NULL || max <= 0) return -EINVAL;
   return harvest(p, out, max > MAX_EVENTS ? MAX_EVENTS : max);
 }
 
@@ -1015,11 +1019,11 @@ SH_EXPORT int32_t sh_process_watch(int32_t pid) {
 
 /*
  * The exit status of a child that has exited, without reaping it (so whoever spawned it,
- * Deno included, still can). Writes [exited, code, signal] to out (12 bytes). Returns 1 if
- * the child has exited, 0 if not yet, -ECHILD if it is not our child.
+ * Deno included, still can). Writes [exited, code, signal] to out (out_len >= 12 bytes).
+ * Returns 1 if the child has exited, 0 if not yet, -ECHILD if it is not our child.
  */
-SH_EXPORT int32_t sh_child_status(int32_t pid, int32_t *out) {
-  if (pid <= 0 || out == NULL) return -EINVAL;
+SH_EXPORT int32_t sh_child_status(int32_t pid, int32_t *out, int32_t out_len) {
+  if (pid <= 0 || out == NULL || out_len < (int32_t)(3 * sizeof *out)) return -EINVAL;
   siginfo_t info;
   memset(&info, 0, sizeof info);
   if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0) return fail();

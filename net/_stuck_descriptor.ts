@@ -34,16 +34,8 @@ function theShim(): Shim | null {
  */
 export function shutDownHeldConnection(local: Deno.NetAddr, remote: Deno.NetAddr): boolean {
   const sh = theShim();
-  let entries: Iterable<Deno.DirEntry> | null = null;
-  for (const dir of ["/proc/self/fd", "/dev/fd"]) {
-    try {
-      entries = Deno.readDirSync(dir);
-      break;
-    } catch {
-      entries = null;
-    }
-  }
-  if (sh === null || entries === null) {
+  const dir = descriptorDirectory();
+  if (sh === null || dir === null) {
     if (!warned) {
       warned = true;
       console.error(
@@ -54,23 +46,70 @@ export function shutDownHeldConnection(local: Deno.NetAddr, remote: Deno.NetAddr
     }
     return false;
   }
-  const buf = new Uint8Array(ADDRESS_BUFFER_SIZE);
+  const key = connectionKey(local.port, remote.hostname, remote.port);
+  // A scan reads every socket's addresses (two calls each): one scan serves the closes
+  // of all connections it saw (a flood of silent peers costs a scan per wave, not per peer).
+  let fd = known.get(key);
+  if (fd === undefined || !connects(sh, fd, local, remote)) {
+    scan(sh, dir);
+    fd = known.get(key);
+    if (fd === undefined || !connects(sh, fd, local, remote)) return false;
+  }
+  known.delete(key);
+  return sh.sh_shutdown(fd, 2) === 0;
+}
+
+/** Connected sockets by their addresses, as of the last scan. */
+const known = new Map<string, number>();
+const buf = new Uint8Array(ADDRESS_BUFFER_SIZE);
+
+function connectionKey(localPort: number, remoteHost: string, remotePort: number): string {
+  return `${localPort} ${remoteHost.replace(/^::ffff:/i, "").toLowerCase()} ${remotePort}`;
+}
+
+function descriptorDirectory(): string | null {
+  for (const dir of ["/proc/self/fd", "/dev/fd"]) {
+    try {
+      Deno.statSync(dir);
+      return dir;
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}
+
+/** Refills `known` from the process's descriptors. */
+function scan(sh: Shim, dir: string): void {
+  known.clear();
+  let entries: Iterable<Deno.DirEntry>;
+  try {
+    entries = Deno.readDirSync(dir);
+  } catch {
+    return;
+  }
   for (const entry of entries) {
     const fd = Number(entry.name);
     if (!Number.isInteger(fd) || fd < 3) continue;
     if (sh.sh_getpeername(fd, buf, buf.length) < 0) continue;
     const peer = decodeAddress(buf);
-    if (
-      peer.family === "unix" || peer.port !== remote.port || !sameHost(peer.host, remote.hostname)
-    ) continue;
+    if (peer.family === "unix") continue;
     if (sh.sh_getsockname(fd, buf, buf.length) < 0) continue;
     const me = decodeAddress(buf);
-    if (me.family === "unix" || me.port !== local.port || !sameHost(me.host, local.hostname)) {
-      continue;
-    }
-    return sh.sh_shutdown(fd, 2) === 0;
+    if (me.family === "unix") continue;
+    known.set(connectionKey(me.port, peer.host, peer.port), fd);
   }
-  return false;
+}
+
+/** Whether `fd` is (still) the socket connected from `local` to `remote`. */
+function connects(sh: Shim, fd: number, local: Deno.NetAddr, remote: Deno.NetAddr): boolean {
+  if (sh.sh_getpeername(fd, buf, buf.length) < 0) return false;
+  const peer = decodeAddress(buf);
+  if (peer.family === "unix" || peer.port !== remote.port) return false;
+  if (!sameHost(peer.host, remote.hostname)) return false;
+  if (sh.sh_getsockname(fd, buf, buf.length) < 0) return false;
+  const me = decodeAddress(buf);
+  return me.family !== "unix" && me.port === local.port && sameHost(me.host, local.hostname);
 }
 
 function sameHost(a: string, b: string): boolean {

@@ -103,7 +103,14 @@ export function tlsError(error: unknown): Error {
 }
 
 /** Linux errno numbers Deno reports only in messages. */
-const OS_ERRORS: Record<string, string> = { "23": "ENFILE", "24": "EMFILE", "90": "EMSGSIZE" };
+const OS_ERRORS: Record<string, string> = {
+  "12": "ENOMEM",
+  "23": "ENFILE",
+  "24": "EMFILE",
+  "71": "EPROTO",
+  "90": "EMSGSIZE",
+  "105": "ENOBUFS",
+};
 
 function withCause(e: SocketError, cause: Error): SocketError {
   (e as { cause?: unknown }).cause = cause;

@@ -147,10 +147,10 @@ export async function waitForProcessExit(target: number | Deno.ChildProcess): Pr
   try {
     await waitOnFd(poller, fd, READ, true);
   } finally {
-    poller.shim.sh_close(fd);
+    if (!poller.closed) poller.shim.sh_close(fd); // else the poller closed it, with itself
   }
   const status = new Int32Array(3);
-  const r = poller.shim.sh_child_status(target, new Uint8Array(status.buffer));
+  const r = poller.shim.sh_child_status(target, new Uint8Array(status.buffer), 12);
   if (r === 1) {
     return {
       pid: target,
@@ -233,7 +233,7 @@ export async function waitForFileChange(path: string): Promise<FileChange> {
       gone: (bits & 16) !== 0,
     };
   } finally {
-    poller.shim.sh_close(fd);
+    if (!poller.closed) poller.shim.sh_close(fd); // else the poller closed it, with itself
   }
 }
 

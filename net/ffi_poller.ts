@@ -310,6 +310,11 @@ export class FfiPoller implements LoopHook {
     this.#hookRemover = null;
   }
 
+  /** Whether {@linkcode FfiPoller.close} was called (the fds it owned are closed). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Threads currently waiting on I/O. */
   get waiting(): number {
     return this.#waiting;
@@ -339,7 +344,7 @@ export class FfiPoller implements LoopHook {
   /** A synchronous poll (timeout 0); dispatches what it finds and returns how many. */
   #pollNow(): number {
     if (this.#broken !== null) return 0;
-    const n = this.shim.sh_poller_poll(this.#handle, this.#events, MAX_EVENTS);
+    const n = this.shim.sh_poller_poll(this.#handle, this.#events, this.#events.byteLength);
     this.#stats.polls++;
     if (n < 0) {
       this.#fail(n, "poller_poll");

@@ -116,7 +116,7 @@ export class FfiSocket extends Socket implements Pollable {
   /** @internal Two connected unix sockets. */
   static pair(poller: FfiPoller, type: SocketType): [FfiSocket, FfiSocket] {
     const fds = new Int32Array(2);
-    const r = poller.shim.sh_socketpair(TYPE_CODE[type], new Uint8Array(fds.buffer));
+    const r = poller.shim.sh_socketpair(TYPE_CODE[type], new Uint8Array(fds.buffer), 8);
     if (r < 0) throw poller.error(-r, "socketpair");
     return [
       new FfiSocket(poller, fds[0], "unix", type),
@@ -372,7 +372,13 @@ export class FfiSocket extends Socket implements Pollable {
     const lengthBytes = new Uint8Array(lengths.buffer);
     const poller = this.#poller;
     for (;;) {
-      const n = poller.shim.sh_readv(this.#fd("readv"), base, base.length, lengthBytes, count);
+      const n = poller.shim.sh_readv(
+        this.#fd("readv"),
+        base,
+        base.length,
+        lengthBytes,
+        lengthBytes.length,
+      );
       if (n >= 0) {
         const out: Uint8Array[] = [];
         let offset = 0;
@@ -572,9 +578,12 @@ export class FfiSocket extends Socket implements Pollable {
   close(): void {
     const fd = this.fd;
     if (fd < 0) return;
+    // Not registered any more: its poller was closed, and closed the fd with it (the number
+    // may be someone else's by now).
+    const owned = this.#poller.registered(this);
     this.#poller.unregister(this);
     this.fd = -1;
-    this.#poller.shim.sh_close(fd);
+    if (owned) this.#poller.shim.sh_close(fd);
   }
 
   /** The local address. */

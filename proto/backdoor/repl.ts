@@ -5,7 +5,11 @@
  * @module
  */
 
-import * as acorn from "acorn";
+import type * as Acorn from "acorn";
+import { acorn, loadAcorn } from "./_acorn.ts";
+
+/** Loads the REPL's parser (npm:acorn), which {@linkcode rewriteInput} needs. */
+export const loadParser: () => Promise<void> = loadAcorn;
 import * as core from "../../core/mod.ts";
 import { Interrupted, Shutdown } from "../../core/errors.ts";
 import { allThreads, threadById, threadDump } from "../../core/thread.ts";
@@ -49,10 +53,10 @@ export interface RewrittenInput {
   returnsValue: boolean;
 }
 
-type Node = acorn.AnyNode;
+type Node = Acorn.AnyNode;
 
 /** The names a declaration's pattern binds (`a`, `{ b, c: [d] }`, `...rest`). */
-function boundNames(pattern: acorn.Pattern, into: string[]): void {
+function boundNames(pattern: Acorn.Pattern, into: string[]): void {
   switch (pattern.type) {
     case "Identifier":
       into.push(pattern.name);
@@ -86,12 +90,16 @@ function boundNames(pattern: acorn.Pattern, into: string[]): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { rewriteInput } from "./repl.ts";
+ * import { loadParser, rewriteInput } from "./repl.ts";
+ * await loadParser();
  * const r = rewriteInput("const t = 1; t + 1");
  * assert.deepEqual(r.declared, ["t"]);
  * assert.equal(r.returnsValue, true);
  * assert.equal(r.body, "void (t = 1); return (t + 1);");
  * ```
+ * The parser (npm:acorn) is loaded on first use: a {@linkcode Repl} loads it, or
+ * `await loadParser()` first.
+ *
  * @throws {SyntaxError} if the input does not parse (its `pos` says where)
  */
 export function rewriteInput(code: string): RewrittenInput {
@@ -288,6 +296,7 @@ export class Repl {
    * @throws whatever the code throws; SyntaxError if it does not parse
    */
   async evaluate(code: string): Promise<unknown> {
+    await loadAcorn();
     return await this.#prepare(code).run(this.#scope);
   }
 
@@ -298,6 +307,7 @@ export class Repl {
    * @throws {Shutdown} if the session's thread is being stopped
    */
   async evaluateLine(code: string): Promise<{ output: string; ok: boolean }> {
+    await loadAcorn();
     let output: string, ok = true;
     try {
       const compiled = this.#prepare(code);
@@ -373,6 +383,7 @@ export class Repl {
 
   /** Runs the session until the input ends (Ctrl-D) or `.exit`. */
   async run(): Promise<void> {
+    await loadAcorn();
     const nl = this.#options.newline;
     if (this.#options.welcome) await this.#print(`${this.#options.welcome}\n`);
     let buffer: string[] = [];

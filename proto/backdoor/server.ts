@@ -120,11 +120,14 @@ function unixSocketIsLive(path: string): boolean {
     return true;
   }
   const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  // Columns: Num RefCount Protocol Flags Type St Inode Path (a path as it was bound:
+  // absolute, or relative to the binder's directory).
   for (const line of table.split("\n")) {
-    const at = line.indexOf(" /");
-    if (at < 0) continue;
-    const bound = line.slice(at + 1);
+    const columns = line.trim().split(/\s+/);
+    if (columns.length < 8) continue;
+    const bound = columns.slice(7).join(" ");
     if (bound === path || bound === absolute) return true;
+    if (!bound.startsWith("/") && absolute.endsWith(`/${bound}`)) return true; // unsure: live
   }
   return false;
 }

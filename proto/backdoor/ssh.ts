@@ -10,6 +10,8 @@ import { loadSsh2 } from "../ssh/_ssh2.ts";
 import type { Buffer } from "node:buffer";
 import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
+import { Interrupted } from "../../core/errors.ts";
+import { sleep } from "../../core/sleep.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
 import { Acceptor } from "../../net/acceptor.ts";
@@ -34,6 +36,11 @@ export interface SshBackdoorOptions extends ReplOptions {
   login?: (user: string, password: string) => boolean | Promise<boolean>;
   /** Most SSH connections at once (16); more wait in the listen backlog. */
   maxConnections?: number;
+  /**
+   * Seconds a connection has to authenticate (30), from its accept: a peer that stays
+   * silent or never logs in is disconnected then.
+   */
+  loginTimeout?: number;
 }
 
 type Stream = {
@@ -160,7 +167,11 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     });
     sessions.add(t);
   };
-  const server = new ssh2.Server({ hostKeys: [options.hostKey] }, (client) => {
+  /** Peers ("host:port") that have authenticated, for the login deadline. */
+  const authenticated = new Set<string>();
+  const server = new ssh2.Server({ hostKeys: [options.hostKey] }, (client, info) => {
+    const key = `${info.ip}:${info.port}`;
+    client.on("close", () => authenticated.delete(key));
     client.on("error", () => {}); // a client that breaks off is not the server's failure
     client.on("authentication", (ctx) => {
       if (ctx.method === "publickey") {
@@ -187,6 +198,7 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
       ctx.reject(options.login ? ["publickey", "password"] : ["publickey"]);
     });
     client.on("ready", () => {
+      authenticated.add(key);
       client.on("session", (accept) => {
         const channel = accept();
         let pty = false;
@@ -225,12 +237,26 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   const listener = listenOn(
     host.includes(":") ? `[${host}]:${options.port ?? 0}` : `${host}:${options.port ?? 0}`,
   );
-  const acceptor: Acceptor = new Acceptor(listener, (socket) => {
+  const loginTimeout = options.loginTimeout ?? 30;
+  const acceptor: Acceptor = new Acceptor(listener, (socket, peer) => {
     const duplex = new SocketDuplex(socket);
+    const key = peer.family === "unix" ? "" : `${peer.host}:${peer.port}`;
+    // The login deadline: ssh2 has none for a server (a silent peer is never even
+    // handed to the connection listener).
+    const deadline = spawn({ name: "backdoor ssh login deadline" }, async () => {
+      try {
+        await sleep(loginTimeout);
+      } catch (e) {
+        if (e instanceof Interrupted) return; // the connection ended first
+        throw e;
+      }
+      if (!authenticated.has(key)) duplex.destroy();
+    });
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
+      deadline.shutdown();
       acceptor.release();
     };
     duplex.on("close", release);

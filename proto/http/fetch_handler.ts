@@ -165,9 +165,12 @@ class PeerWatch {
   }
 
   start(http: HttpRequest, request: FetchRequest): void {
+    // HTTP/2 streams share their connection's reader; a stream the client drops is reset
+    // (RST_STREAM raises StreamResetError in its thread): nothing to watch here.
+    if (this.#watcher !== null || http.version === "HTTP/2") return;
     const body = http._bodyIfAny;
     const { socket, reader } = http._connection;
-    if (this.#watcher !== null || (body !== null && !body.done) || reader.buffered > 0) return;
+    if ((body !== null && !body.done) || reader.buffered > 0) return;
     this.#watcher = spawn({ name: `http watch ${http}` }, async () => {
       let more: boolean | null;
       try {

@@ -340,3 +340,43 @@ Deno.test("outside any thread, join() is a plain promise", async () => {
   assert.equal(await child.join(), 5);
   assert.throws(() => new ThreadGroup({ maxThreads: 0 }), RangeError);
 });
+
+Deno.test("run(): the body throwing shuts the children down, waits, and rethrows", async () => {
+  await inThread(async () => {
+    let child!: Thread;
+    let cleanedUp = false;
+    const error = await new ThreadGroup().run(async (group) => {
+      child = group.spawn(async () => {
+        try {
+          await sleep(60);
+        } finally {
+          await sleep(0.005);
+          cleanedUp = true;
+        }
+      });
+      await sleep(0);
+      throw new RangeError("body");
+    }).catch((e) => e);
+    assert.ok(error instanceof RangeError);
+    assert.ok(child.dead && cleanedUp);
+    const done = await new ThreadGroup().run((group) => {
+      group.spawn(() => sleep(0.01));
+      return "value";
+    });
+    assert.equal(done, "value");
+  });
+});
+
+Deno.test("run(): a child's failure is the ThreadGroupError, raised in the body", async () => {
+  await inThread(async () => {
+    await assert.rejects(
+      new ThreadGroup().run(async (group) => {
+        group.spawn(() => {
+          throw new Error("child");
+        });
+        await sleep(60); // interrupted by the group's failure
+      }),
+      ThreadGroupError,
+    );
+  });
+});

@@ -14,7 +14,7 @@ Deno.test("makes a foreign promise interruptible, and its late outcome is ignore
     let settle!: (v: string) => void;
     const foreign = new Promise<string>((r) => settle = r);
     await assert.rejects(withTimeout(0.005, () => waitFor(foreign)), TimeoutError);
-    const waiter = spawn(() => sleep(0.02));
+    const waiter = spawn(() => sleep(10)); // interrupted below: no timing to race
     settle("late"); // must not wake anything
     await sleep(0.001);
     assert.equal(waiter.state, "blocked");

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Acceptor, connectTo, listenOn, type Socket, SocketError, withTimeout } from "../../mod.ts";
 import { sleep } from "../../core/sleep.ts";
 import { socketTest } from "./_backends.ts";
+import { inThread } from "../_helpers.ts";
 
 socketTest("past maxConnections nothing is accepted until a connection is released", async () => {
   const listener = listenOn("127.0.0.1:0");
@@ -70,4 +71,45 @@ Deno.test("resource errors are told apart from the others", () => {
   }
   assert.ok(!Acceptor.isResourceError(SocketError.from("EBADF", "accept")));
   assert.ok(!Acceptor.isResourceError(new Error("EMFILE")));
+});
+
+Deno.test("resource errors back off 10 ms, doubling, capped; one report per burst", async () => {
+  await inThread(async () => {
+    const attempts: number[] = [];
+    let failures = 7;
+    let closed = false;
+    const fake = {
+      get closed() {
+        return closed;
+      },
+      close() {
+        closed = true;
+      },
+      async acceptMany(): Promise<[Socket, unknown][]> {
+        attempts.push(performance.now());
+        if (failures-- > 0) throw SocketError.from("EMFILE", "accept");
+        await sleep(60); // then nothing more comes
+        return [];
+      },
+    } as unknown as Socket;
+    const reports: SocketError[] = [];
+    const acceptor = new Acceptor(fake, () => {}, {
+      maxBackoff: 0.16,
+      onResourceError: (e) => reports.push(e),
+    });
+    await withTimeout(5, async () => {
+      while (attempts.length < 8) await sleep(0.005);
+    });
+    await acceptor.close();
+    const gaps = attempts.slice(1, 8).map((t, i) => t - attempts[i]);
+    // 10, 20, 40, 80, 160, 160, 160 ms (a little more for the scheduler).
+    const expected = [10, 20, 40, 80, 160, 160, 160];
+    gaps.forEach((gap, i) => assert.ok(gap >= expected[i] - 2, `gap ${i}: ${gaps}`));
+    assert.ok(gaps[6] < 600, `capped (uncapped it would be 640 ms): ${gaps}`);
+    assert.equal(reports.length, 1);
+    const stats = acceptor.statistics();
+    assert.equal(stats.resourceErrors, 7);
+    assert.equal(stats.resourceBursts, 1);
+    assert.equal(stats.lastResourceError, "EMFILE");
+  });
 });

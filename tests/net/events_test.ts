@@ -64,7 +64,7 @@ socketTest("waitForFileChange sees a file created in a directory and a file writ
 socketTest("waitForFdRead waits for a foreign descriptor to become readable", async () => {
   const poller = ffiPoller() as FfiPoller;
   const fds = new Int32Array(2);
-  assert.equal(poller.shim.sh_socketpair(1, new Uint8Array(fds.buffer)), 0);
+  assert.equal(poller.shim.sh_socketpair(1, new Uint8Array(fds.buffer), 8), 0);
   try {
     await assert.rejects(withTimeout(0.02, () => waitForFdRead(fds[0])), TimeoutError);
     const waiter = spawn(() => waitForFdRead(fds[0]));

@@ -7,6 +7,17 @@ import { sleep } from "../../core/sleep.ts";
 
 const fdDir = Deno.build.os === "linux" ? "/proc/self/fd" : "/dev/fd";
 const count = () => [...Deno.readDirSync(fdDir)].length;
+/** fd number -> what it is (Linux), to name the descriptors a leak left open. */
+const links = (): Map<string, string> =>
+  new Map(
+    [...Deno.readDirSync(fdDir)].map((e) => {
+      try {
+        return [e.name, Deno.readLinkSync(`${fdDir}/${e.name}`)];
+      } catch {
+        return [e.name, "?"];
+      }
+    }),
+  );
 setBackend(Deno.args[0] as "ffi" | "deno");
 await spawn(async () => {
   const server = listenOn("127.0.0.1:0");
@@ -18,6 +29,7 @@ await spawn(async () => {
   };
   await roundTrip(); // anything opened once, lazily, is open before counting
   const before = count();
+  const opened = links();
   for (let i = 0; i < 100; i++) await roundTrip();
   let after = count();
   for (let i = 0; i < 50 && after > before; i++) {
@@ -25,6 +37,9 @@ await spawn(async () => {
     after = count();
   }
   console.log(`before ${before} after ${after}`);
+  for (const [fd, what] of links()) {
+    if (opened.get(fd) !== what) console.log(`new: ${fd} -> ${what}`);
+  }
   server.close();
 }).join();
 Deno.exit(0);

@@ -66,21 +66,24 @@ socketTest("readv refuses sizes that are not byte counts, and reads on after", a
 socketTest("the shim refuses readv regions that do not fit their buffer (-EINVAL)", () => {
   const s = shim();
   const fds = new Int32Array(2);
-  assert.equal(s.sh_socketpair(1, new Uint8Array(fds.buffer)), 0);
+  assert.equal(s.sh_socketpair(1, new Uint8Array(fds.buffer), 8), 0);
   try {
     assert.equal(s.sh_send(fds[1], bytes("x".repeat(300)), 300), 300);
     const base = new Uint8Array(100);
     const lens = (...n: number[]) => new Uint8Array(new Uint32Array(n).buffer);
     const einval = negErrno("EINVAL");
-    assert.equal(s.sh_readv(fds[0], base, 100, lens(4294967196, 200), 2), einval);
-    assert.equal(s.sh_readv(fds[0], base, 100, lens(60, 41), 2), einval);
-    assert.equal(s.sh_readv(fds[0], base, -1, lens(1), 1), einval);
-    assert.equal(s.sh_readv(fds[0], base, 100, lens(1), -1), einval);
-    assert.equal(s.sh_readv(fds[0], base, 100, lens(1), 1025), einval);
+    assert.equal(s.sh_readv(fds[0], base, 100, lens(4294967196, 200), 8), einval);
+    assert.equal(s.sh_readv(fds[0], base, 100, lens(60, 41), 8), einval);
+    assert.equal(s.sh_readv(fds[0], base, -1, lens(1), 4), einval);
+    assert.equal(s.sh_readv(fds[0], base, 100, lens(1), -4), einval);
+    assert.equal(s.sh_readv(fds[0], base, 100, lens(1), 4 * 1025), einval);
     assert.equal(s.sh_recv(fds[0], base, -1), einval);
     assert.equal(s.sh_send(fds[1], base, -5), einval);
     assert.equal(s.sh_bind(fds[0], new Uint8Array(16), 16), einval); // address buffer too small
-    assert.equal(s.sh_readv(fds[0], base, 100, lens(60, 40), 2), 100); // exactly fits
+    assert.equal(s.sh_readv(fds[0], base, 100, lens(1, 2), 6), einval); // not whole lengths
+    assert.equal(s.sh_socketpair(1, new Uint8Array(4), 4), einval); // room for one fd only
+    assert.equal(s.sh_child_status(Deno.pid, new Uint8Array(8), 8), einval);
+    assert.equal(s.sh_readv(fds[0], base, 100, lens(60, 40), 8), 100); // exactly fits
   } finally {
     s.sh_close(fds[0]);
     s.sh_close(fds[1]);
@@ -329,13 +332,13 @@ socketTest("the helper's wake cannot be taken by a synchronous poll", async () =
     await sleep(0.02);
     assert.equal(s.sh_poller_wake(handle), 0);
     const out = new Int32Array(3 * 256);
-    for (let i = 0; i < 100; i++) assert.equal(s.sh_poller_poll(handle, out, 256), 0);
+    for (let i = 0; i < 100; i++) assert.equal(s.sh_poller_poll(handle, out, out.byteLength), 0);
     // Before the two sets, the poll above drained the wake and this hung for ever.
     assert.equal(await withTimeout(2, () => wait), 0);
   } finally {
     assert.equal(s.sh_poller_close(handle), 0);
   }
-  assert.equal(s.sh_poller_poll(handle, new Int32Array(3), 1), negErrno("EBADF"));
+  assert.equal(s.sh_poller_poll(handle, new Int32Array(3), 12), negErrno("EBADF"));
   assert.equal(await s.sh_poller_wait(handle), negErrno("EBADF")); // a wait after the end
 }, { only: "ffi" });
 
@@ -349,7 +352,7 @@ socketTest("a failing poll is reported to every waiting thread, not spun on", as
   };
   const poller = new FfiPoller(faulty as Shim);
   const fds = new Int32Array(2);
-  assert.equal(real.sh_socketpair(1, new Uint8Array(fds.buffer)), 0);
+  assert.equal(real.sh_socketpair(1, new Uint8Array(fds.buffer), 8), 0);
   const a = new FfiSocket(poller, fds[0], "unix", "stream");
   try {
     const reader = spawn(() => a.recv(1));
@@ -367,7 +370,7 @@ socketTest("closing a poller closes what it owns and ends its waits", async () =
   const real = shim();
   const poller = new FfiPoller(real);
   const fds = new Int32Array(2);
-  assert.equal(real.sh_socketpair(1, new Uint8Array(fds.buffer)), 0);
+  assert.equal(real.sh_socketpair(1, new Uint8Array(fds.buffer), 8), 0);
   const a = new FfiSocket(poller, fds[0], "unix", "stream");
   try {
     const reader = spawn(() => a.recv(1));
@@ -376,6 +379,20 @@ socketTest("closing a poller closes what it owns and ends its waits", async () =
     await assert.rejects(withTimeout(2, () => reader.join()), ClosedError);
     assert.equal(real.sh_fd_flags(fds[0]), negErrno("EBADF")); // closed by the poller
     await withTimeout(2, () => poller.quiesce()); // its helper wait was woken, and returned
+    // The socket's close does not close the number again (it may be someone else's now).
+    const taken: number[] = [];
+    try {
+      while (!taken.includes(fds[0]) && taken.length < 256) {
+        const pair = new Int32Array(2);
+        assert.equal(real.sh_socketpair(1, new Uint8Array(pair.buffer), 8), 0);
+        taken.push(pair[0], pair[1]);
+      }
+      assert.ok(taken.includes(fds[0]), "a's old number was not given out again");
+      a.close();
+      assert.ok(real.sh_fd_flags(fds[0]) >= 0, "a's close closed the fd that took its number");
+    } finally {
+      for (const fd of taken) real.sh_close(fd);
+    }
   } finally {
     real.sh_close(fds[1]);
   }

@@ -103,25 +103,45 @@ socketTest(`random calls with hostile sizes, offsets and addresses (seed ${seed}
     }
   };
 
+  /**
+   * A unix path: always inside the test's directory (never relative, never elsewhere) unless
+   * it is an abstract name (a leading NUL), and of every length around the system's limits.
+   */
   const unixPath = (): string => {
     const n = pick([0, 1, 50, 103, 104, 107, 108, 109, 200]);
-    const chars = Array.from({ length: n }, () => pick(["a", "é", "\0", "/", "z"]));
-    if (random() < 0.5) return `${dir}/${chars.join("")}`.slice(0, n + dir.length + 1);
-    return chars.join("");
+    const body = Array.from({ length: n }, () => pick(["a", "é", "\0", "/", "z"])).join("");
+    if (body.startsWith("\0")) return body;
+    return `${dir}/${body}`.slice(0, dir.length + 1 + n);
+  };
+
+  /**
+   * A port: one of our own sockets' (so no datagram or connection reaches a server another
+   * test runs), 0, or no port at all (out of range, fractional, not a number).
+   */
+  const hostilePort = (): number => {
+    const own = live().map((s) => {
+      try {
+        const a = s.getsockname();
+        return a.family === "unix" ? 0 : a.port;
+      } catch {
+        return 0; // closed meanwhile
+      }
+    });
+    return pick([...own, 0, -1, 65_536, 70_000, 1.5, NaN, 2 ** 53]);
   };
 
   const hostileAddress = (): unknown =>
     pick([
-      () => `127.0.0.1:${int(70_000)}`,
-      () => `[::1]:${int(65_536)}`,
-      () => ({ family: "ipv4", host: "127.0.0.1", port: hostileSize() }),
-      () => ({ family: "ipv6", host: "::1", port: int(65_536), scopeId: hostileSize() }),
+      () => `127.0.0.1:${hostilePort()}`,
+      () => `[::1]:${hostilePort()}`,
+      () => ({ family: "ipv4", host: "127.0.0.1", port: hostilePort() }),
+      () => ({ family: "ipv6", host: "::1", port: hostilePort(), scopeId: hostileSize() }),
       () => ({ family: "ipv4", host: "999.1.1.1", port: 1 }),
       () => ({ family: "ipv6", host: "::1::", port: 1 }),
       () => ({ family: "unix", path: unixPath() }),
-      () => ({ family: "unix", path: `\0shrapnel-fuzz-${int(4)}` }),
+      () => ({ family: "unix", path: `\0shrapnel-fuzz-${Deno.pid}-${int(4)}` }),
       () => ({ family: "bogus", host: "x", port: 1 }),
-      () => "/" + "x".repeat(int(300)),
+      () => `${dir}/${"x".repeat(int(300))}`,
       () => "not an address",
     ])();
 

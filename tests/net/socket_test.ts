@@ -263,7 +263,10 @@ socketTest("connections closed give their file descriptors back", async (backend
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   const m = /before (\d+) after (\d+)/.exec(text);
   assert.ok(m !== null, text);
-  assert.ok(Number(m[2]) <= Number(m[1]), `${Number(m[2]) - Number(m[1])} descriptors leaked`);
+  // A leak grows with the 100 connections; Deno itself opens a socket pair lazily at times
+  // (named in the message when it does).
+  const leaked = Number(m[2]) - Number(m[1]);
+  assert.ok(leaked < 5, `${leaked} descriptors leaked:\n${text}`);
 });
 
 socketTest("names go through the installed resolver", async () => {

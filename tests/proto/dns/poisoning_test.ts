@@ -334,14 +334,16 @@ socketTest("spoofed replies: another port, another address, not a response, wron
       await spoofAddress.sendTo(forged(query), from);
       const notResponse = forged(query);
       notResponse[2] &= 0x7f; // QR off: a query, not an answer
-      const wrongIds = Array.from({ length: 200 }, (_, i) => forged(query, query.id ^ (i + 1)));
+      // 50, not hundreds: a socket's receive buffer holds ~200 small datagrams, and a
+      // kernel that drops the real answer for want of room would test the buffer, not us.
+      const wrongIds = Array.from({ length: 50 }, (_, i) => forged(query, query.id ^ (i + 1)));
       return [notResponse, ...wrongIds, answer(query, [a(q(query).name, "10.1.1.1")])];
     },
   });
   try {
     const message = await exchange(net.address("127.0.0.1"), "spoof.test", "A", { timeout: 2 });
     assert.deepEqual(message.answers.map((r) => r.data), ["10.1.1.1"]);
-    const dns = net.resolver({ mode: "stub", nameservers: ["127.0.0.1"] });
+    const dns = net.resolver({ mode: "stub", nameservers: ["127.0.0.1"], timeout: 2 });
     assert.deepEqual(await dns.resolve4("spoof.test"), ["10.1.1.1"]);
   } finally {
     net.close();

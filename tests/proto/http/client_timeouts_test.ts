@@ -4,7 +4,7 @@
  * handshake. Each ends in an HttpTimeoutError naming its phase, within bounds.
  */
 import assert from "node:assert/strict";
-import { listenOn, type Socket, spawn, type Thread } from "../../../mod.ts";
+import { listenOn, sleep, type Socket, spawn, type Thread } from "../../../mod.ts";
 import { HttpClient, HttpTimeoutError } from "../../../proto/http/mod.ts";
 import { bytes, socketTest } from "../../net/_backends.ts";
 
@@ -102,7 +102,7 @@ socketTest("the whole request is bounded too, redirects included", async () => {
     // Every request is redirected to itself, slowly: only the total deadline ends it.
     for (;;) {
       await conn.recv(4096);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(0.05);
       await conn.send(bytes("HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n"));
     }
   }, async (port) => {
