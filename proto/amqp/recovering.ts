@@ -213,7 +213,7 @@ export class RecoveringAmqpConnection {
     this.#closed = true;
     const closed = new ClosedError("the recovering connection is closed");
     this.#up.release({ error: closed });
-    this.#supervisor?.interrupt(closed);
+    if (this.#supervisor !== null && !this.#supervisor.dead) this.#supervisor.interrupt(closed);
     await this.#current.connection.close();
     await this.#supervisor?.join();
   }

@@ -3,9 +3,18 @@
  * restarted on the same port: nothing confirmed is lost, duplicates are counted.
  */
 import assert from "node:assert/strict";
-import { sleep, spawn, withTimeout } from "../../../mod.ts";
+import {
+  ClosedError,
+  connectTo,
+  listenOn,
+  sleep,
+  type Socket,
+  spawn,
+  type Thread,
+  withTimeout,
+} from "../../../mod.ts";
 import { RecoveringAmqpConnection } from "../../../proto/amqp/mod.ts";
-import { PeerLostError } from "../../../net/errors.ts";
+import { PeerLostError, SocketError } from "../../../net/errors.ts";
 import { withServer } from "../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "./_rabbitmq.ts";
 
@@ -114,6 +123,76 @@ servers.test("a connection dropped under it: recovered, exclusive queue renamed,
     await ch.ack(second!);
     assert.notEqual(amqp.connection, old);
     assert.deepEqual(events, ["disconnected", "reconnected after 1"]);
+  } finally {
+    await amqp.close();
+  }
+});
+
+/** A TCP relay to the broker that the test can cut for good (a partition, a dead host). */
+function relay(port: number): { port: number; cut(): void } {
+  const listener = listenOn("127.0.0.1:0");
+  const sockets = new Set<Socket>();
+  const threads = new Set<Thread>();
+  const pipe = async (from: Socket, to: Socket) => {
+    for (;;) {
+      const data = await from.recv(65536).catch(() => new Uint8Array(0));
+      if (data.length === 0 || await to.send(data).then(() => false, () => true)) break;
+    }
+    from.close();
+    to.close();
+  };
+  threads.add(spawn({ name: "relay" }, async () => {
+    for (;;) {
+      const accepted = await listener.accept().catch((e) => {
+        if (e instanceof ClosedError || e instanceof SocketError) return null; // cut
+        throw e;
+      });
+      if (accepted === null) return;
+      const client = accepted[0];
+      const upstream = await connectTo(`127.0.0.1:${port}`);
+      sockets.add(client).add(upstream);
+      threads.add(spawn(() => pipe(client, upstream)));
+      threads.add(spawn(() => pipe(upstream, client)));
+    }
+  }));
+  return {
+    port: (listener.getsockname() as { port: number }).port,
+    cut() {
+      listener.close();
+      for (const s of sockets) s.close();
+    },
+  };
+}
+
+servers.test("the broker unreachable for good: recovery gives up after recoveryTimeout, onFailed, waiting calls get the error", async (broker) => {
+  const link = relay(broker.port);
+  const events: string[] = [];
+  let failedWith: unknown = null;
+  const amqp = await RecoveringAmqpConnection.connect({ port: link.port }, {
+    initialBackoff: 0.1,
+    maxBackoff: 0.2,
+    recoveryTimeout: 1,
+    onDisconnected: () => events.push("disconnected"),
+    onReconnected: () => events.push("reconnected"),
+    onFailed: (e) => {
+      events.push("failed");
+      failedWith = e;
+    },
+  });
+  try {
+    const ch = await amqp.channel();
+    await ch.confirmSelect();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.publish("", queue, "one");
+    link.cut();
+    const started = performance.now();
+    const error = await ch.publish("", queue, "two").then(() => null, (e) => e);
+    const waited = (performance.now() - started) / 1000;
+    assert.ok(error !== null, "a publish with no broker to reach succeeded");
+    assert.equal(error, failedWith); // the last connect error, as onFailed got it
+    assert.ok(waited >= 0.8 && waited < 3, `${waited} s`);
+    assert.deepEqual(events, ["disconnected", "failed"]);
+    await assert.rejects(ch.publish("", queue, "three"), (e) => e === failedWith);
   } finally {
     await amqp.close();
   }
