@@ -1,6 +1,6 @@
 /** PostgresPool against a real server: dead connections replaced, safe calls retried once. */
 import assert from "node:assert/strict";
-import { sleep, spawn } from "../../../mod.ts";
+import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
   PoolTimeoutError,
   PostgresClient,
@@ -90,6 +90,22 @@ servers.test("lost mid-call: a read is retried once, a write is not", async (s) 
     assert.equal(p.statistics.retried, 2);
     const after = await p.query<{ c: string }>("SELECT count(*)::text AS c FROM pool_writes");
     assert.equal(after.rows[0].c, "1");
+  } finally {
+    await p.close();
+  }
+});
+
+servers.test("an interrupted query: the interrupt is delivered, the connection is not reused", async (s) => {
+  const p = pool(s, { maxSize: 1 });
+  try {
+    await p.query("SELECT 1");
+    assert.equal(p.size, 1);
+    const started = performance.now();
+    await assert.rejects(withTimeout(0.3, () => p.query("SELECT pg_sleep(5)")), TimeoutError);
+    const took = (performance.now() - started) / 1000;
+    assert.ok(took < 2, `${took} s`);
+    assert.equal(p.size, 0);
+    assert.deepEqual((await p.query("SELECT 1 AS n")).rows.map((r) => Number(r.n)), [1]);
   } finally {
     await p.close();
   }
