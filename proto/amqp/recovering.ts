@@ -203,9 +203,20 @@ export class RecoveringAmqpConnection {
   /** Opens a channel that is reopened, with its topology, by every recovery. Interruption point. */
   async channel(): Promise<RecoveringChannel> {
     const ch = new RecoveringChannel(this);
-    await ch._open();
-    this.#channels.push(ch);
+    this.#channels.push(ch); // a recovery from now on restores it too
+    try {
+      await ch._open();
+    } catch (e) {
+      this._forget(ch);
+      throw e;
+    }
     return ch;
+  }
+
+  /** @internal A channel closed by its user: not restored any more. */
+  _forget(channel: RecoveringChannel): void {
+    const i = this.#channels.indexOf(channel);
+    if (i >= 0) this.#channels.splice(i, 1);
   }
 
   /** Closes the connection and stops recovering. Interruption point. */
@@ -244,9 +255,34 @@ export class RecoveringChannel {
 
   /** @internal Opens the channel on the current connection. */
   async _open(): Promise<void> {
-    const g = await this.#owner._generation();
-    this.#channel = await g.connection.channel();
-    this.#generation = g.number;
+    for (;;) {
+      const g = await this.#owner._generation();
+      if (this.#generation >= g.number) return; // a recovery opened it meanwhile
+      try {
+        this.#channel = await g.connection.channel();
+        this.#generation = g.number;
+        return;
+      } catch (e) {
+        if (!this.#owner._lost(g)) throw e;
+      }
+    }
+  }
+
+  /** Closes the channel; it is not restored any more. Interruption point. */
+  async close(): Promise<void> {
+    this.#owner._forget(this);
+    for (const c of this.#consumers) c._stop();
+    this.#consumers.clear();
+    const g = await this.#owner._generation().catch((e) => {
+      if (e instanceof ClosedError) return null; // the connection is closed: so is the channel
+      throw e;
+    });
+    if (g === null || this.#generation !== g.number || this.#channel === null) return;
+    try {
+      await this.#channel.close();
+    } catch (e) {
+      if (!this.#owner._lost(g)) throw e; // lost: the channel went with its connection
+    }
   }
 
   /** @internal Opens the channel on `g` and replays what it declared, then its consumers. */
@@ -470,10 +506,16 @@ export class RecoveringConsumer {
         if (d === null) return null;
         return { ...d, generation };
       } catch (e) {
+        if (this.#cancelled) return null; // its channel was closed
         await this.#channel._recovered(generation);
         if (this.#generation === generation) throw e; // not a loss: the channel's own error
       }
     }
+  }
+
+  /** @internal Its channel was closed: it ends (next() returns null). */
+  _stop(): void {
+    this.#cancelled = true;
   }
 
   /** Stops consuming. Interruption point. */

@@ -123,6 +123,8 @@ servers.test("a connection dropped under it: recovered, exclusive queue renamed,
     await ch.ack(second!);
     assert.notEqual(amqp.connection, old);
     assert.deepEqual(events, ["disconnected", "reconnected after 1"]);
+    await ch.close();
+    assert.equal(await consumer.next(), null);
   } finally {
     await amqp.close();
   }
