@@ -158,3 +158,98 @@ export class UnsupportedOperation extends ShrapnelError {
     );
   }
 }
+
+const PEER_LOST: unique symbol = Symbol.for("shrapnel.peerLost");
+
+/** What a {@linkcode PeerLostError} carries: which client, in which call, and why. */
+export interface PeerLost {
+  /** The client: "postgres", "mysql", "ldap", "amqp", "ftp", "http". */
+  readonly client: string;
+  /** The call that was running: "query", "search", "publish", "retr"... */
+  readonly operation: string;
+  /** What the socket or the protocol library said (an EOF, a reset, a close message). */
+  readonly cause: unknown;
+}
+
+/**
+ * The server went away in the middle of a call: the connection was reset or closed
+ * before the answer came. One type to catch across every client (Postgres, MySQL, LDAP,
+ * AMQP, FTP, HTTP), carrying the client, the operation and the cause.
+ *
+ * Each client keeps throwing the type it threw before (`PostgresProtocolError`,
+ * `MysqlProtocolError`, `EOFError`, `ConnectionResetError`...), so existing catches keep
+ * working; those errors are marked, and `instanceof PeerLostError` is true for them, with
+ * `client`, `operation` and `cause` set. Whether the call had an effect on the server is
+ * unknown: retry only what is safe to run twice.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EOFError, markPeerLost, PeerLostError } from "./errors.ts";
+ * const e = markPeerLost(new EOFError(new Uint8Array(0), 2), "ldap", "search");
+ * assert.ok(e instanceof PeerLostError);
+ * assert.ok(e instanceof EOFError); // its own type, as before
+ * assert.equal(e.client, "ldap");
+ * assert.ok(new PeerLostError("http", "get", null) instanceof PeerLostError);
+ * ```
+ */
+export class PeerLostError extends ShrapnelError implements PeerLost {
+  /** The client. */
+  readonly client: string;
+  /** The call that was running. */
+  readonly operation: string;
+  /** What was seen. */
+  declare readonly cause: unknown;
+
+  /**
+   * Makes the error (clients mostly mark their own with {@linkcode markPeerLost}).
+   * @param client the client's name
+   * @param operation the call
+   * @param cause what was seen
+   */
+  constructor(client: string, operation: string, cause: unknown) {
+    super(
+      `${client} ${operation}: the server went away mid-call${
+        cause instanceof Error ? ` (${cause.message})` : ""
+      }`,
+      { cause },
+    );
+    this.client = client;
+    this.operation = operation;
+    (this as unknown as Record<symbol, boolean>)[PEER_LOST] = true;
+  }
+
+  /** True for a PeerLostError and for any error marked by {@linkcode markPeerLost}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null &&
+      (value as Record<symbol, unknown>)[PEER_LOST] === true;
+  }
+}
+
+/**
+ * Marks a client's own error as a {@linkcode PeerLostError} (the server went away during
+ * `operation`), keeping its type; returns it. `cause` defaults to the error's own cause.
+ *
+ * @example
+ * ```ts
+ * import { markPeerLost, PeerLostError } from "./errors.ts";
+ * const e = markPeerLost(new Error("Connection terminated"), "postgres", "query");
+ * console.log(e instanceof PeerLostError, e.operation); // true query
+ * ```
+ */
+export function markPeerLost<E extends object>(
+  error: E,
+  client: string,
+  operation: string,
+  cause?: unknown,
+): E & PeerLost {
+  const fields = error as unknown as Record<string | symbol, unknown>;
+  if (fields[PEER_LOST] === true) return error as E & PeerLost;
+  Object.defineProperty(error, "client", { value: client, enumerable: true });
+  Object.defineProperty(error, "operation", { value: operation, enumerable: true });
+  if (cause !== undefined && fields.cause === undefined) {
+    Object.defineProperty(error, "cause", { value: cause, enumerable: false });
+  }
+  Object.defineProperty(error, PEER_LOST, { value: true });
+  return error as E & PeerLost;
+}

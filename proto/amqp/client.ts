@@ -18,7 +18,7 @@ import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import {
   AmqpProtocolError,
@@ -629,6 +629,7 @@ export class AmqpConnection {
    */
   readonly #threads = new ThreadGroup({ name: "amqp connection", childErrors: "report" });
   #error: unknown = null;
+  readonly #failed = new Latch<unknown>();
   #lastReceived = performance.now();
   /** The frame size agreed on. */
   frameMax = 131072;
@@ -791,6 +792,9 @@ export class AmqpConnection {
           ? new ClosedError("the connection is closed")
           : e instanceof Shutdown
           ? new ClosedError("the connection's threads were shut down", { cause: e })
+          : e instanceof EOFError || e instanceof ConnectionResetError
+          // Every call on the connection gets this one error: its operation is the connection.
+          ? markPeerLost(e, "amqp", "connection")
           : e,
       );
     }
@@ -801,7 +805,13 @@ export class AmqpConnection {
     for (;;) {
       await sleep(interval / 2);
       if (performance.now() - this.#lastReceived > interval * 2000) {
-        this.#failAll(new AmqpError(0, `no heartbeat from the server in ${interval * 2} s`));
+        this.#failAll(
+          markPeerLost(
+            new AmqpError(0, `no heartbeat from the server in ${interval * 2} s`),
+            "amqp",
+            "heartbeat",
+          ),
+        );
         this.#socket.close();
         return;
       }
@@ -816,9 +826,28 @@ export class AmqpConnection {
     }
   }
 
+  /** Why the connection can no longer be used (null while it can). */
+  get failure(): unknown {
+    return this.#error;
+  }
+
+  /**
+   * Waits until the connection fails (the broker gone, silent past the heartbeat, or
+   * closed) and returns why. Interruption point.
+   */
+  failed(): Promise<unknown> {
+    return this.#failed.wait();
+  }
+
+  /**
+   * Fails every call on the connection with `error`: an {@linkcode EOFError} or
+   * {@linkcode ConnectionResetError} (the broker went away) or a heartbeat timeout is also a
+   * {@linkcode PeerLostError} (operation "connection" or "heartbeat").
+   */
   #failAll(error: unknown): void {
     if (this.#error !== null) return;
     this.#error = error;
+    this.#failed.release(error);
     for (const ch of [...this.#channels.values()]) ch._fail(error);
     this.#connectionReplies.push({ error });
   }

@@ -15,6 +15,7 @@
  */
 
 export * from "./client.ts";
+export * from "./recovering.ts";
 // The wire codec stays internal; only what the client's API names is public.
 export {
   AmqpProtocolError,

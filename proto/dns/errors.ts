@@ -66,6 +66,21 @@ export class NameNotFoundError extends DnsError {
 export class ServerFailureError extends DnsError {}
 
 /**
+ * A server's host said nobody listens on its DNS port (an ICMP port-unreachable, seen as
+ * ECONNREFUSED on the query's socket): counted as a failure at once, without waiting for
+ * the timeout. Only the FFI socket backend sees these (its query sockets are connected);
+ * Deno's own UDP sockets cannot be, so there an unreachable port costs the timeout.
+ *
+ * @example
+ * ```ts
+ * import { ServerFailureError, ServerUnreachableError } from "./errors.ts";
+ * const e = new ServerUnreachableError("x.test", "A", "127.0.0.1:53: port unreachable");
+ * console.log(e instanceof ServerFailureError); // true
+ * ```
+ */
+export class ServerUnreachableError extends ServerFailureError {}
+
+/**
  * A packet could not be decoded, or was cut short.
  *
  * @example

@@ -7,7 +7,7 @@
 
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { InvalidFieldError, STATUS_TEXT } from "./errors.ts";
@@ -463,7 +463,8 @@ export class HttpClient {
    * Interruption point.
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
-   * @throws {EOFError} if the connection ended before the response
+   * @throws {EOFError} if the connection ended before the response (also a
+   *   {@linkcode PeerLostError}, as a reset is)
    * @throws {InvalidFieldError} for a method or header field that is not well-formed
    *   (nothing is sent)
    */
@@ -492,7 +493,11 @@ export class HttpClient {
         const stale = pooled && attempt === 0 && replayable &&
           connection.reader.buffered === 0 &&
           ((e instanceof EOFError && e.partial.length === 0) || e instanceof SocketError);
-        if (!stale) throw e;
+        if (!stale) {
+          // The server went away before the whole response head came.
+          const gone = e instanceof EOFError || e instanceof ConnectionResetError;
+          throw gone ? markPeerLost(e, "http", method) : e;
+        }
       }
     }
   }

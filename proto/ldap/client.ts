@@ -10,7 +10,7 @@ import { concatBytes } from "../../core/bytes.ts";
 import type * as Asn1 from "asn1js";
 import { asn1js, loadAsn1 } from "./_asn1.ts";
 import { ClosedError, ShrapnelError } from "../../core/errors.ts";
-import { SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
@@ -189,6 +189,28 @@ function decodeUnchecked(bytes: Uint8Array): { id: number; op: Element } {
 /** The connection is gone (reset, closed): nothing more to tell the server. */
 const isBroken = (e: unknown) => e instanceof SocketError || e instanceof ClosedError;
 
+/** The operation names of the responses, for {@linkcode PeerLostError}. */
+const OPERATIONS: Record<number, string> = {
+  1: "bind",
+  5: "search",
+  7: "modify",
+  9: "add",
+  11: "delete",
+  13: "modifyDN",
+  15: "compare",
+  24: "extended",
+};
+
+/**
+ * Marks `e` as a {@linkcode PeerLostError} when the server went away during `responseTag`'s
+ * operation: the stream ended or was reset, or the server sent a notice of disconnection.
+ */
+function lost(e: unknown, responseTag: number): unknown {
+  const gone = e instanceof EOFError || e instanceof ConnectionResetError ||
+    (e instanceof LdapProtocolError && e.message.includes("notice of disconnection"));
+  return gone ? markPeerLost(e as object, "ldap", OPERATIONS[responseTag] ?? "operation") : e;
+}
+
 /**
  * An LDAP connection.
  *
@@ -281,7 +303,7 @@ export class LdapClient {
       return response;
     } catch (e) {
       if (!(e instanceof LdapError) && !(e instanceof LdapProtocolError)) await this.#abandon(id);
-      throw e;
+      throw lost(e, responseTag);
     }
   }
 
@@ -366,7 +388,7 @@ export class LdapClient {
       }
     } catch (e) {
       if (!(e instanceof LdapError) && !(e instanceof LdapProtocolError)) await this.#abandon(id);
-      throw e;
+      throw lost(e, 5);
     }
   }
 
