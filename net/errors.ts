@@ -13,9 +13,10 @@ import { ShrapnelError } from "../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketError } from "./errors.ts";
  * const e = SocketError.from("ECONNREFUSED", "connect");
- * console.log(e instanceof SocketError, e.name, e.code); // true ConnectionRefusedError ECONNREFUSED
+ * assert.deepEqual([e instanceof SocketError, e.name, e.code], [true, "ConnectionRefusedError", "ECONNREFUSED"]);
  * ```
  */
 export class SocketError extends ShrapnelError {
@@ -25,6 +26,8 @@ export class SocketError extends ShrapnelError {
   readonly syscall: string;
 
   /**
+   * Creates a {@linkcode SocketError}.
+   *
    * @param code the errno name
    * @param syscall the call that failed
    * @param detail extra words for the message (an address, a path)
@@ -72,8 +75,9 @@ export class ConnectionRefusedError extends SocketError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConnectionResetError } from "./errors.ts";
- * console.log(new ConnectionResetError("EPIPE", "send").syscall); // "send"
+ * assert.deepEqual(new ConnectionResetError("EPIPE", "send").syscall, "send");
  * ```
  */
 export class ConnectionResetError extends SocketError {}
@@ -106,9 +110,10 @@ export class TooManyOpenFilesError extends SocketError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EOFError } from "./errors.ts";
  * const e = new EOFError(new Uint8Array([1, 2]), 4);
- * console.log(e.partial.length, e.wanted); // 2 4
+ * assert.deepEqual([e.partial.length, e.wanted], [2, 4]);
  * ```
  */
 export class EOFError extends ShrapnelError {
@@ -117,6 +122,8 @@ export class EOFError extends ShrapnelError {
   /** How many bytes were asked for. */
   readonly wanted: number;
   /**
+   * Creates a {@linkcode EOFError}.
+   *
    * @param partial the bytes received before the end
    * @param wanted how many bytes were asked for
    */
@@ -139,6 +146,8 @@ export class EOFError extends ShrapnelError {
  */
 export class UnsupportedOperation extends ShrapnelError {
   /**
+   * Creates a {@linkcode UnsupportedOperation}.
+   *
    * @param operation what was asked
    * @param backend the backend that cannot do it
    * @param hint how to get it anyway
@@ -148,4 +157,99 @@ export class UnsupportedOperation extends ShrapnelError {
       `${operation} is not supported by the ${backend} socket backend${hint ? `: ${hint}` : ""}`,
     );
   }
+}
+
+const PEER_LOST: unique symbol = Symbol.for("shrapnel.peerLost");
+
+/** What a {@linkcode PeerLostError} carries: which client, in which call, and why. */
+export interface PeerLost {
+  /** The client: "postgres", "mysql", "ldap", "amqp", "ftp", "http". */
+  readonly client: string;
+  /** The call that was running: "query", "search", "publish", "retr"... */
+  readonly operation: string;
+  /** What the socket or the protocol library said (an EOF, a reset, a close message). */
+  readonly cause: unknown;
+}
+
+/**
+ * The server went away in the middle of a call: the connection was reset or closed
+ * before the answer came. One type to catch across every client (Postgres, MySQL, LDAP,
+ * AMQP, FTP, HTTP), carrying the client, the operation and the cause.
+ *
+ * Each client keeps throwing the type it threw before (`PostgresProtocolError`,
+ * `MysqlProtocolError`, `EOFError`, `ConnectionResetError`...), so existing catches keep
+ * working; those errors are marked, and `instanceof PeerLostError` is true for them, with
+ * `client`, `operation` and `cause` set. Whether the call had an effect on the server is
+ * unknown: retry only what is safe to run twice.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EOFError, markPeerLost, PeerLostError } from "./errors.ts";
+ * const e = markPeerLost(new EOFError(new Uint8Array(0), 2), "ldap", "search");
+ * assert.ok(e instanceof PeerLostError);
+ * assert.ok(e instanceof EOFError); // its own type, as before
+ * assert.equal(e.client, "ldap");
+ * assert.ok(new PeerLostError("http", "get", null) instanceof PeerLostError);
+ * ```
+ */
+export class PeerLostError extends ShrapnelError implements PeerLost {
+  /** The client. */
+  readonly client: string;
+  /** The call that was running. */
+  readonly operation: string;
+  /** What was seen. */
+  declare readonly cause: unknown;
+
+  /**
+   * Makes the error (clients mostly mark their own with {@linkcode markPeerLost}).
+   * @param client the client's name
+   * @param operation the call
+   * @param cause what was seen
+   */
+  constructor(client: string, operation: string, cause: unknown) {
+    super(
+      `${client} ${operation}: the server went away mid-call${
+        cause instanceof Error ? ` (${cause.message})` : ""
+      }`,
+      { cause },
+    );
+    this.client = client;
+    this.operation = operation;
+    (this as unknown as Record<symbol, boolean>)[PEER_LOST] = true;
+  }
+
+  /** True for a PeerLostError and for any error marked by {@linkcode markPeerLost}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null &&
+      (value as Record<symbol, unknown>)[PEER_LOST] === true;
+  }
+}
+
+/**
+ * Marks a client's own error as a {@linkcode PeerLostError} (the server went away during
+ * `operation`), keeping its type; returns it. `cause` defaults to the error's own cause.
+ *
+ * @example
+ * ```ts
+ * import { markPeerLost, PeerLostError } from "./errors.ts";
+ * const e = markPeerLost(new Error("Connection terminated"), "postgres", "query");
+ * console.log(e instanceof PeerLostError, e.operation); // true query
+ * ```
+ */
+export function markPeerLost<E extends object>(
+  error: E,
+  client: string,
+  operation: string,
+  cause?: unknown,
+): E & PeerLost {
+  const fields = error as unknown as Record<string | symbol, unknown>;
+  if (fields[PEER_LOST] === true) return error as E & PeerLost;
+  Object.defineProperty(error, "client", { value: client, enumerable: true });
+  Object.defineProperty(error, "operation", { value: operation, enumerable: true });
+  if (cause !== undefined && fields.cause === undefined) {
+    Object.defineProperty(error, "cause", { value: cause, enumerable: false });
+  }
+  Object.defineProperty(error, PEER_LOST, { value: true });
+  return error as E & PeerLost;
 }

@@ -9,7 +9,7 @@
  */
 
 import { ClosedError, NotInThreadError, SimultaneousError } from "../core/errors.ts";
-import { type LoopHook, scheduler } from "../core/scheduler.ts";
+import { scheduler } from "../core/scheduler.ts";
 import type { Wait } from "../core/sync/wait_queue.ts";
 import { _setClockSource, now } from "../core/clock.ts";
 import { current, type Thread } from "../core/thread.ts";
@@ -136,8 +136,11 @@ class IOWait implements Wait {
 }
 
 /** The FFI poller: one per process, owned by the scheduler. */
-export class FfiPoller implements LoopHook {
-  /** The shim's functions. */
+export class FfiPoller {
+  /**
+   * The shim's functions.
+   * @ignore
+   */
   readonly shim: Shim;
   /** errno value -> name, for this platform. */
   readonly errnoNames: Map<number, string> = new Map();

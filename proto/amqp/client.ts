@@ -18,7 +18,7 @@ import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import {
   AmqpProtocolError,
@@ -72,8 +72,9 @@ export interface AmqpOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfirmTimeoutError } from "./client.ts";
- * console.log(new ConfirmTimeoutError(30) instanceof Error); // true
+ * assert.equal(new ConfirmTimeoutError(30) instanceof Error, true);
  * ```
  */
 export class ConfirmTimeoutError extends TimeoutError {}
@@ -84,14 +85,19 @@ export class ConfirmTimeoutError extends TimeoutError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AmqpError } from "./client.ts";
- * console.log(new AmqpError(404, "NOT_FOUND - no queue 'x'").code); // 404
+ * assert.deepEqual(new AmqpError(404, "NOT_FOUND - no queue 'x'").code, 404);
  * ```
  */
 export class AmqpError extends ShrapnelError {
   /** The reply code. */
   readonly code: number;
-  /** @param code reply code; @param text reply text; @param options its cause */
+  /**
+   * Creates a {@linkcode AmqpError}.
+   *
+   * @param code reply code; @param text reply text; @param options its cause
+   */
   constructor(code: number, text: string, options?: ErrorOptions) {
     super(`${code} ${text}`, options);
     this.code = code;
@@ -322,7 +328,10 @@ export class AmqpChannel {
     this.#connection._forget(this);
   }
 
-  /** Sends a method and waits for one of the replies `expect` (class*1000+method). */
+  /**
+   * Sends a method and waits for one of the replies `expect` (class*1000+method).
+   * @ignore
+   */
   async _call(
     classId: number,
     methodId: number,
@@ -620,6 +629,7 @@ export class AmqpConnection {
    */
   readonly #threads = new ThreadGroup({ name: "amqp connection", childErrors: "report" });
   #error: unknown = null;
+  readonly #failed = new Latch<unknown>();
   #lastReceived = performance.now();
   /** The frame size agreed on. */
   frameMax = 131072;
@@ -782,6 +792,9 @@ export class AmqpConnection {
           ? new ClosedError("the connection is closed")
           : e instanceof Shutdown
           ? new ClosedError("the connection's threads were shut down", { cause: e })
+          : e instanceof EOFError || e instanceof ConnectionResetError
+          // Every call on the connection gets this one error: its operation is the connection.
+          ? markPeerLost(e, "amqp", "connection")
           : e,
       );
     }
@@ -792,7 +805,13 @@ export class AmqpConnection {
     for (;;) {
       await sleep(interval / 2);
       if (performance.now() - this.#lastReceived > interval * 2000) {
-        this.#failAll(new AmqpError(0, `no heartbeat from the server in ${interval * 2} s`));
+        this.#failAll(
+          markPeerLost(
+            new AmqpError(0, `no heartbeat from the server in ${interval * 2} s`),
+            "amqp",
+            "heartbeat",
+          ),
+        );
         this.#socket.close();
         return;
       }
@@ -807,9 +826,28 @@ export class AmqpConnection {
     }
   }
 
+  /** Why the connection can no longer be used (null while it can). */
+  get failure(): unknown {
+    return this.#error;
+  }
+
+  /**
+   * Waits until the connection fails (the broker gone, silent past the heartbeat, or
+   * closed) and returns why. Interruption point.
+   */
+  failed(): Promise<unknown> {
+    return this.#failed.wait();
+  }
+
+  /**
+   * Fails every call on the connection with `error`: an {@linkcode EOFError} or
+   * {@linkcode ConnectionResetError} (the broker went away) or a heartbeat timeout is also a
+   * {@linkcode PeerLostError} (operation "connection" or "heartbeat").
+   */
   #failAll(error: unknown): void {
     if (this.#error !== null) return;
     this.#error = error;
+    this.#failed.release(error);
     for (const ch of [...this.#channels.values()]) ch._fail(error);
     this.#connectionReplies.push({ error });
   }

@@ -21,7 +21,11 @@ export class DnsError extends ShrapnelError {
   readonly qname: string;
   /** The record type looked up. */
   readonly qtype: string;
-  /** @param qname the name; @param qtype the type; @param message what went wrong */
+  /**
+   * Creates a {@linkcode DnsError}.
+   *
+   * @param qname the name; @param qtype the type; @param message what went wrong
+   */
   constructor(qname: string, qtype: string, message: string) {
     super(`${qname} ${qtype}: ${message}`);
     this.qname = qname;
@@ -34,12 +38,17 @@ export class DnsError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NameNotFoundError } from "./errors.ts";
- * console.log(new NameNotFoundError("nowhere.test", "A").message); // nowhere.test A: no such name
+ * assert.equal(new NameNotFoundError("nowhere.test", "A").message, "nowhere.test A: no such name");
  * ```
  */
 export class NameNotFoundError extends DnsError {
-  /** @param qname the name; @param qtype the type */
+  /**
+   * Creates a {@linkcode NameNotFoundError}.
+   *
+   * @param qname the name; @param qtype the type
+   */
   constructor(qname: string, qtype: string) {
     super(qname, qtype, "no such name");
   }
@@ -55,6 +64,21 @@ export class NameNotFoundError extends DnsError {
  * ```
  */
 export class ServerFailureError extends DnsError {}
+
+/**
+ * A server's host said nobody listens on its DNS port (an ICMP port-unreachable, seen as
+ * ECONNREFUSED on the query's socket): counted as a failure at once, without waiting for
+ * the timeout. Only the FFI socket backend sees these (its query sockets are connected);
+ * Deno's own UDP sockets cannot be, so there an unreachable port costs the timeout.
+ *
+ * @example
+ * ```ts
+ * import { ServerFailureError, ServerUnreachableError } from "./errors.ts";
+ * const e = new ServerUnreachableError("x.test", "A", "127.0.0.1:53: port unreachable");
+ * console.log(e instanceof ServerFailureError); // true
+ * ```
+ */
+export class ServerUnreachableError extends ServerFailureError {}
 
 /**
  * A packet could not be decoded, or was cut short.

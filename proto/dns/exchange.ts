@@ -10,8 +10,13 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import type { InetAddress } from "../../net/address.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo, udp6Socket, udpSocket } from "../../net/constructors.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
-import { MalformedPacketError, ServerFailureError } from "./errors.ts";
+import {
+  ConnectionRefusedError,
+  EOFError,
+  SocketError,
+  UnsupportedOperation,
+} from "../../net/errors.ts";
+import { MalformedPacketError, ServerFailureError, ServerUnreachableError } from "./errors.ts";
 import {
   decodeMessage,
   type DnsMessage,
@@ -45,7 +50,11 @@ function answers(message: DnsMessage, id: number, qname: string, qtype: string):
  * another sender, not a response) are ignored, as spoofing attempts are; undecodable ones
  * too, but if nothing better comes the error says so.
  *
+ * The query socket is connected to the server where the backend can (FFI): the kernel then
+ * drops datagrams from anyone else, and an ICMP port-unreachable ends the wait at once.
+ *
  * Interruption point.
+ * @throws {ServerUnreachableError} when the server's port is unreachable (FFI backend)
  * @throws {ServerFailureError} on timeout (message says which server)
  * @throws {MalformedPacketError} if only undecodable replies came
  */
@@ -65,6 +74,12 @@ export async function exchange(
   let message: DnsMessage;
   try {
     socket.bind({ family: server.family, host: "", port: 0 }); // a random source port
+    try {
+      await socket.connect(server);
+    } catch (e) {
+      // Deno's UDP sockets cannot connect: senders are filtered below, ICMP errors unseen.
+      if (!(e instanceof UnsupportedOperation)) throw e;
+    }
     await socket.sendTo(query, server);
     message = await withTimeout(timeout, async () => {
       for (;;) {
@@ -95,6 +110,13 @@ export async function exchange(
           qtype,
           `no answer from ${server.host}:${server.port} in ${timeout} s`,
         );
+    }
+    if (e instanceof ConnectionRefusedError) {
+      throw new ServerUnreachableError(
+        qname,
+        qtype,
+        `${server.host}:${server.port}: port unreachable (${e.message})`,
+      );
     }
     if (e instanceof SocketError) {
       throw new ServerFailureError(qname, qtype, `${server.host}:${server.port}: ${e.message}`);

@@ -19,6 +19,7 @@ import { type Resolver, setResolver } from "../../net/resolver.ts";
 import { DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL, DnsCache, sanitizeTtl } from "./cache.ts";
 import { DnsError, NameNotFoundError, ResolutionLimitError, ServerFailureError } from "./errors.ts";
 import { exchange } from "./exchange.ts";
+import { ServerSelection } from "./server_selection.ts";
 import { type DnsMessage, type DnsRecord, inBailiwick, normalizeName } from "./packet.ts";
 
 /** The root servers' IPv4 addresses (a.root-servers.net ... m.root-servers.net). */
@@ -66,6 +67,16 @@ export interface DnsResolverOptions {
   timeout?: number;
   /** Tries per server, each waiting twice as long as the last (2). */
   attempts?: number;
+  /**
+   * Seconds one lookup may take in all, every try, referral and CNAME included (5); then it
+   * fails with a {@linkcode ServerFailureError}. Tries are cut short to fit.
+   */
+  lookupTimeout?: number;
+  /**
+   * Seconds a server that timed out (or whose port was unreachable) is skipped, doubling
+   * per failure in a row up to 120 (10). See {@linkcode ServerSelection}.
+   */
+  serverRetryAfter?: number;
   /** Most queries on the wire at once (100); more wait. */
   maxInFlight?: number;
   /** Most queries for one lookup, referrals and glue included (64). */
@@ -130,13 +141,18 @@ type Outcome = { ok: true; step: Step } | { ok: false; error: unknown };
 interface Budget {
   queries: number;
   depth: number;
+  /** When the lookup must be over (`Date.now()` clock). */
+  deadline: number;
 }
 
 /**
  * A caching DNS resolver.
  *
- * Every lookup is an interruption point (a `withTimeout` around it works); concurrent
- * lookups of the same (name, type) share one query.
+ * Every lookup is an interruption point (a `withTimeout` around it works) and bounded by
+ * `lookupTimeout` (5 s) on its own; concurrent lookups of the same (name, type) share one
+ * query. Servers are asked fastest first, and one that timed out is skipped for a while
+ * (see {@linkcode ServerSelection}): with the first of two forwarders dead, one lookup pays
+ * its timeout and the next ones go straight to the live one.
  *
  * @example
  * ```ts ignore
@@ -149,13 +165,19 @@ export class DnsResolver {
   /** The cache. */
   readonly cache: DnsCache;
   readonly #options: Required<Omit<DnsResolverOptions, "nameservers">>;
+  /** Round-trip times and failures of the servers asked. */
+  readonly selection: ServerSelection;
   readonly #servers: InetAddress[];
   readonly #roots: InetAddress[];
   readonly #inFlight: Semaphore;
   readonly #pending = new Map<string, Latch<Outcome>>();
   #queries = 0;
 
-  /** @param options mode, servers, limits */
+  /**
+   * Creates a {@linkcode DnsResolver}.
+   *
+   * @param options mode, servers, limits
+   */
   constructor(options: DnsResolverOptions = {}) {
     const port = options.port ?? 53;
     this.#options = {
@@ -168,6 +190,8 @@ export class DnsResolver {
       maxNegativeTtl: options.maxNegativeTtl ?? DEFAULT_MAX_NEGATIVE_TTL,
       timeout: options.timeout ?? 2,
       attempts: options.attempts ?? 2,
+      lookupTimeout: options.lookupTimeout ?? 5,
+      serverRetryAfter: options.serverRetryAfter ?? 10,
       maxInFlight: options.maxInFlight ?? 100,
       maxQueries: options.maxQueries ?? 64,
       addressMap: options.addressMap ?? ((a) => a),
@@ -181,6 +205,7 @@ export class DnsResolver {
         .map((s) => serverAddress(s, port));
     this.#roots = this.#options.rootHints.map((s) => serverAddress(s, port));
     this.#inFlight = new Semaphore(this.#options.maxInFlight);
+    this.selection = new ServerSelection({ retryAfter: this.#options.serverRetryAfter });
   }
 
   /** Queries sent since start. */
@@ -201,7 +226,11 @@ export class DnsResolver {
     // Not async: a cached answer costs one resolved promise.
     const entry = this.cache.get(name, type);
     if (entry?.kind === "records") return Promise.resolve(entry.records);
-    return this.#resolve(normalizeName(name), type, { queries: 0, depth: 0 });
+    return this.#resolve(normalizeName(name), type, {
+      queries: 0,
+      depth: 0,
+      deadline: Date.now() + this.#options.lookupTimeout * 1000,
+    });
   }
 
   /** The data of `type` records as text (frozen, shared between callers). */
@@ -259,7 +288,7 @@ export class DnsResolver {
       // root); iterative mode trusts each server for its own zone only.
       const { message, zone } = this.#options.mode === "iterative"
         ? await this.#iterate(name, type, budget)
-        : { message: await this.#askAll(this.#servers, name, type, true), zone: "" };
+        : { message: await this.#askAll(this.#servers, name, type, true, budget), zone: "" };
       const step = this.#store(name, type, message, zone);
       latch.release({ ok: true, step });
       return step;
@@ -315,40 +344,67 @@ export class DnsResolver {
     return { kind: "alias", target: last };
   }
 
+  /** Asks one server, within the lookup's deadline; its time or failure is remembered. */
   async #ask(
     server: InetAddress,
     name: string,
     type: string,
     recursion: boolean,
-    budget?: Budget,
+    budget: Budget,
     timeout = this.#options.timeout,
   ): Promise<DnsMessage> {
-    if (budget !== undefined && ++budget.queries > this.#options.maxQueries) {
+    if (++budget.queries > this.#options.maxQueries) {
       throw new ResolutionLimitError(name, type, `more than ${this.#options.maxQueries} queries`);
     }
+    const left = (budget.deadline - Date.now()) / 1000;
+    if (left <= 0) throw this.#deadlinePassed(name, type);
     await this.#inFlight.acquire(1);
     try {
       this.#queries++;
-      return await exchange(this.#options.addressMap(server), name, type, {
-        timeout,
-        recursion,
-        udpSize: 1232,
-      });
+      const started = performance.now();
+      try {
+        const message = await exchange(this.#options.addressMap(server), name, type, {
+          timeout: Math.min(timeout, left),
+          recursion,
+          udpSize: 1232,
+        });
+        this.selection.answered(server, performance.now() - started);
+        return message;
+      } catch (e) {
+        if (e instanceof ServerFailureError) this.selection.failed(server);
+        throw e;
+      }
     } finally {
       this.#inFlight.release(1);
     }
   }
 
-  /** Stub and forward mode: each server in turn, with retries that wait twice as long. */
+  #deadlinePassed(name: string, type: string): ServerFailureError {
+    return new ServerFailureError(
+      name,
+      type,
+      `no answer within the lookup deadline (lookupTimeout ${this.#options.lookupTimeout} s)`,
+    );
+  }
+
+  /**
+   * Stub and forward mode: each server in turn, best first, with retries that wait twice
+   * as long, until the lookup's deadline.
+   */
   async #askAll(
     servers: InetAddress[],
     name: string,
     type: string,
     recursion: boolean,
+    budget: Budget,
   ): Promise<DnsMessage> {
     const failures: string[] = [];
     for (let attempt = 0; attempt < this.#options.attempts; attempt++) {
-      for (const server of servers) {
+      for (const server of this.selection.order(servers)) {
+        if (Date.now() >= budget.deadline) {
+          failures.push(this.#deadlinePassed(name, type).message);
+          throw new ServerFailureError(name, type, failures.join("; "));
+        }
         try {
           // Each round of tries waits twice as long as the last (backoff).
           const message = await this.#ask(
@@ -356,13 +412,13 @@ export class DnsResolver {
             name,
             type,
             recursion,
-            undefined,
+            budget,
             this.#options.timeout * 2 ** attempt,
           );
           if (message.rcode === "NOERROR" || message.rcode === "NXDOMAIN") return message;
           failures.push(`${message.rcode} from ${server.host}`);
         } catch (e) {
-          if (!(e instanceof DnsError)) throw e;
+          if (e instanceof ResolutionLimitError || !(e instanceof DnsError)) throw e;
           failures.push(e.message);
         }
       }
@@ -402,7 +458,7 @@ export class DnsResolver {
     for (let referrals = 0; referrals < MAX_REFERRALS; referrals++) {
       let next: { zone: string; servers: InetAddress[] } | null = null;
       const failures: string[] = [];
-      for (const server of shuffle(servers)) {
+      for (const server of this.selection.order(shuffle(servers))) {
         let message: DnsMessage;
         try {
           message = await this.#ask(server, name, type, false, budget);
@@ -549,8 +605,9 @@ export class DnsResolver {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reverseName } from "./resolver.ts";
- * console.log(reverseName("127.0.0.1")); // "1.0.0.127.in-addr.arpa"
+ * assert.deepEqual(reverseName("127.0.0.1"), "1.0.0.127.in-addr.arpa");
  * ```
  * @throws {TypeError} if `ip` is not an IP address
  */

@@ -9,7 +9,7 @@
 import { concatBytes } from "../../core/bytes.ts";
 import { ClosedError, ShrapnelError, TimeoutError } from "../../core/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
-import { SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, markPeerLost, SocketError } from "../../net/errors.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
@@ -56,14 +56,19 @@ export interface FtpReply {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FtpError } from "./client.ts";
- * console.log(new FtpError(550, "No such file").code); // 550
+ * assert.deepEqual(new FtpError(550, "No such file").code, 550);
  * ```
  */
 export class FtpError extends ShrapnelError {
   /** The reply code (0 when the reply itself was malformed). */
   readonly code: number;
-  /** @param code the reply code; @param text the reply text */
+  /**
+   * Creates a {@linkcode FtpError}.
+   *
+   * @param code the reply code; @param text the reply text
+   */
   constructor(code: number, text: string) {
     super(`${code} ${text}`);
     this.code = code;
@@ -153,7 +158,21 @@ export class FtpClient {
    * @throws {TimeoutError} when the reply takes over `replyTimeoutSeconds` (30)
    */
   reply(): Promise<FtpReply> {
-    return withTimeout(this.#options.replyTimeoutSeconds ?? 30, () => this.#reply());
+    return this.#replyTo("reply");
+  }
+
+  /**
+   * A reply to `operation`; the control connection closed or reset under it is also a
+   * {@linkcode PeerLostError}.
+   */
+  async #replyTo(operation: string): Promise<FtpReply> {
+    try {
+      return await withTimeout(this.#options.replyTimeoutSeconds ?? 30, () => this.#reply());
+    } catch (e) {
+      const gone = e instanceof ConnectionResetError ||
+        (e instanceof FtpError && e.code === 0 && e.message.includes("connection closed"));
+      throw gone ? markPeerLost(e as object, "ftp", operation) : e;
+    }
   }
 
   async #reply(): Promise<FtpReply> {
@@ -181,8 +200,13 @@ export class FtpClient {
   /** Sends a command and reads its reply. Interruption point. */
   async command(line: string): Promise<FtpReply> {
     if (/[\r\n]/.test(line)) throw new TypeError("FTP commands are one line");
-    await this.#control.send(encoder.encode(`${line}\r\n`));
-    return await this.reply();
+    const verb = line.split(" ", 1)[0].toUpperCase();
+    try {
+      await this.#control.send(encoder.encode(`${line}\r\n`));
+    } catch (e) {
+      throw e instanceof ConnectionResetError ? markPeerLost(e, "ftp", verb) : e;
+    }
+    return await this.#replyTo(verb);
   }
 
   /** Opens a data connection (EPSV, falling back to PASV), TLS-protected if the session is. */

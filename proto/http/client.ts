@@ -7,10 +7,10 @@
 
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
-import { InvalidFieldError } from "./errors.ts";
+import { InvalidFieldError, STATUS_TEXT } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
 import { httpConnector } from "./connector.ts";
@@ -235,7 +235,11 @@ export class HttpClient {
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
-  /** @param options pool size, limits, connector */
+  /**
+   * Creates a {@linkcode HttpClient}.
+   *
+   * @param options pool size, limits, connector
+   */
   constructor(options: HttpClientOptions = {}) {
     this.#options = {
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? 6,
@@ -253,7 +257,10 @@ export class HttpClient {
       requestTimeoutSeconds: options.requestTimeoutSeconds ?? 300,
     };
     this.#h2 = this.#options.http2
-      ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
+      ? new Http2ClientPool({
+        maxBodyBytes: this.#options.maxBodyBytes,
+        bodyTimeout: this.#options.bodyIdleTimeoutSeconds,
+      })
       : null;
   }
 
@@ -278,7 +285,8 @@ export class HttpClient {
     const via = await this.#h2!.request(t.origin, connect, request);
     if (via === null) return null;
     if ("status" in via) {
-      return new HttpResponse(via.status, "", via.headers, via.body, via.release);
+      const reason = STATUS_TEXT[via.status] ?? ""; // HTTP/2 has no reason phrase
+      return new HttpResponse(via.status, reason, via.headers, via.body, via.release);
     }
     // The server chose HTTP/1.1: its connection joins the pool.
     const origin = this.#origin(t);
@@ -455,14 +463,15 @@ export class HttpClient {
    * Interruption point.
    * @throws {ProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
-   * @throws {EOFError} if the connection ended before the response
+   * @throws {EOFError} if the connection ended before the response (also a
+   *   {@linkcode PeerLostError}, as a reset is)
    * @throws {InvalidFieldError} for a method or header field that is not well-formed
    *   (nothing is sent)
    */
   async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
     const headWait = this.#options.headTimeoutSeconds;
-    if (t.secure && this.#h2 !== null) {
+    if (t.secure && this.#h2 !== null && !this.#closed) {
       const response = await within(headWait, "head", url, () => this.#http2(t, init));
       if (response !== null) return response;
     }
@@ -484,7 +493,11 @@ export class HttpClient {
         const stale = pooled && attempt === 0 && replayable &&
           connection.reader.buffered === 0 &&
           ((e instanceof EOFError && e.partial.length === 0) || e instanceof SocketError);
-        if (!stale) throw e;
+        if (!stale) {
+          // The server went away before the whole response head came.
+          const gone = e instanceof EOFError || e instanceof ConnectionResetError;
+          throw gone ? markPeerLost(e, "http", method) : e;
+        }
       }
     }
   }

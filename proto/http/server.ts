@@ -11,7 +11,7 @@ import { sleep } from "../../core/sleep.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
-import { listenOn } from "../../net/constructors.ts";
+import { listenOn, type ListenOptions } from "../../net/constructors.ts";
 import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
@@ -125,7 +125,11 @@ export class HttpServer {
   #closing = false;
   #stats = { connections: 0, requests: 0 };
 
-  /** @param options limits and timeouts */
+  /**
+   * Creates a {@linkcode HttpServer}.
+   *
+   * @param options limits and timeouts
+   */
   constructor(options: HttpServerOptions = {}) {
     this.#options = {
       idleTimeout: options.idleTimeout ?? 30,
@@ -204,10 +208,14 @@ export class HttpServer {
 
   /**
    * Listens on `address` ("127.0.0.1:8080", "[::1]:0", a unix path) and serves in an
-   * acceptor thread. Returns the listening socket.
+   * acceptor thread. Returns the listening socket. The second argument is the backlog or
+   * {@linkcode ListenOptions} (`{ reusePort: true }` in the worker processes of a cluster).
    */
-  listen(address: string | Address = "127.0.0.1:0", backlog = 1024): Socket {
-    return this.serveListener(listenOn(address, backlog));
+  listen(
+    address: string | Address = "127.0.0.1:0",
+    options: number | ListenOptions = 1024,
+  ): Socket {
+    return this.serveListener(listenOn(address, options));
   }
 
   /**
@@ -347,7 +355,7 @@ export class HttpServer {
           state.deadline = Infinity;
           if (bytes === null) return;
           if (first && bytes.length === 18 && this.#http2 !== null && isHttp2Preface(bytes)) {
-            await serveHttp2(this.#http2Host(state), socket, reader, peer);
+            await this.#serveHttp2(socket, reader, peer, state);
             return;
           }
           first = false;
@@ -406,6 +414,24 @@ export class HttpServer {
       throw e;
     } finally {
       if (!upgraded) socket.close();
+    }
+  }
+
+  /**
+   * Serves the rest of the connection as HTTP/2. Its end (a deadline, the server closing,
+   * the client gone) is not an error of the HTTP/1.1 head being read: nothing to answer.
+   */
+  async #serveHttp2(
+    socket: Socket,
+    reader: SocketReader,
+    peer: Address,
+    state: Connection,
+  ): Promise<void> {
+    try {
+      await serveHttp2(this.#http2Host(state), socket, reader, peer);
+    } catch (e) {
+      if (e instanceof Interrupted || e instanceof SocketError || e instanceof EOFError) return;
+      throw e;
     }
   }
 

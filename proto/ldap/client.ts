@@ -10,7 +10,7 @@ import { concatBytes } from "../../core/bytes.ts";
 import type * as Asn1 from "asn1js";
 import { asn1js, loadAsn1 } from "./_asn1.ts";
 import { ClosedError, ShrapnelError } from "../../core/errors.ts";
-import { SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
@@ -63,8 +63,9 @@ export interface LdapChange {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LdapError } from "./client.ts";
- * console.log(new LdapError(49, "", "invalid credentials").code); // 49
+ * assert.deepEqual(new LdapError(49, "", "invalid credentials").code, 49);
  * ```
  */
 export class LdapError extends ShrapnelError {
@@ -72,7 +73,11 @@ export class LdapError extends ShrapnelError {
   readonly code: number;
   /** The matched DN the server reported. */
   readonly matchedDn: string;
-  /** @param code result code; @param matchedDn matched DN; @param message diagnostic */
+  /**
+   * Creates a {@linkcode LdapError}.
+   *
+   * @param code result code; @param matchedDn matched DN; @param message diagnostic
+   */
   constructor(code: number, matchedDn: string, message: string) {
     super(`LDAP result ${code}${message ? `: ${message}` : ""}`);
     this.code = code;
@@ -85,8 +90,9 @@ export class LdapError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LdapProtocolError } from "./client.ts";
- * console.log(new LdapProtocolError("bad length").name); // LdapProtocolError
+ * assert.equal(new LdapProtocolError("bad length").name, "LdapProtocolError");
  * ```
  */
 export class LdapProtocolError extends ShrapnelError {}
@@ -183,6 +189,28 @@ function decodeUnchecked(bytes: Uint8Array): { id: number; op: Element } {
 /** The connection is gone (reset, closed): nothing more to tell the server. */
 const isBroken = (e: unknown) => e instanceof SocketError || e instanceof ClosedError;
 
+/** The operation names of the responses, for {@linkcode PeerLostError}. */
+const OPERATIONS: Record<number, string> = {
+  1: "bind",
+  5: "search",
+  7: "modify",
+  9: "add",
+  11: "delete",
+  13: "modifyDN",
+  15: "compare",
+  24: "extended",
+};
+
+/**
+ * Marks `e` as a {@linkcode PeerLostError} when the server went away during `responseTag`'s
+ * operation: the stream ended or was reset, or the server sent a notice of disconnection.
+ */
+function lost(e: unknown, responseTag: number): unknown {
+  const gone = e instanceof EOFError || e instanceof ConnectionResetError ||
+    (e instanceof LdapProtocolError && e.message.includes("notice of disconnection"));
+  return gone ? markPeerLost(e as object, "ldap", OPERATIONS[responseTag] ?? "operation") : e;
+}
+
 /**
  * An LDAP connection.
  *
@@ -275,7 +303,7 @@ export class LdapClient {
       return response;
     } catch (e) {
       if (!(e instanceof LdapError) && !(e instanceof LdapProtocolError)) await this.#abandon(id);
-      throw e;
+      throw lost(e, responseTag);
     }
   }
 
@@ -360,7 +388,7 @@ export class LdapClient {
       }
     } catch (e) {
       if (!(e instanceof LdapError) && !(e instanceof LdapProtocolError)) await this.#abandon(id);
-      throw e;
+      throw lost(e, 5);
     }
   }
 

@@ -15,6 +15,7 @@ import { Interrupted, ShrapnelError } from "../../core/errors.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
+import { markPeerLost } from "../../net/errors.ts";
 
 /** TLS settings of {@linkcode MysqlOptions}. */
 export interface MysqlTlsOptions {
@@ -147,6 +148,22 @@ export async function loadMysql2(): Promise<void> {
 async function mysql2(): Promise<Mysql2Module> {
   if (loaded === null) await waitFor(loadMysql2(), "loading mysql2");
   return loaded!;
+}
+
+/**
+ * Marks `error` as a {@linkcode PeerLostError} when it says the server went away mid-call:
+ * the connection was lost or reset, or the server killed it (1927) or is shutting down
+ * (1053).
+ */
+function lost(error: unknown, what: string): unknown {
+  if (
+    (error instanceof MysqlProtocolError &&
+      ["PROTOCOL_CONNECTION_LOST", "ECONNRESET", "EPIPE"].includes(error.reason)) ||
+    (error instanceof MysqlError && (error.code === 1927 || error.code === 1053))
+  ) {
+    return markPeerLost(error, "mysql", what.replace(/^mysql /, ""));
+  }
+  return error;
 }
 
 function wrap(e: unknown): unknown {
@@ -414,7 +431,7 @@ export class MysqlClient {
           `${what}: the answer passed maxResultBytes (${this.#maxResultBytes}); connection closed`,
         );
       }
-      throw wrap(e);
+      throw lost(wrap(e), what);
     }
   }
 
@@ -484,6 +501,12 @@ export class MysqlClient {
     } finally {
       side.destroy();
     }
+  }
+
+  /** Closes the socket at once, without a goodbye (the server rolls back what was open). */
+  destroy(): void {
+    this.#closed = true;
+    this.#connection.destroy();
   }
 
   /** Says goodbye (COM_QUIT) and closes. Interruption point (the socket is closed anyway). */

@@ -19,6 +19,7 @@ import { waitFor } from "../../core/wait_for.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
+import { markPeerLost } from "../../net/errors.ts";
 
 import { awaitModule } from "../../core/_lazy_import.ts";
 
@@ -86,14 +87,19 @@ export interface Notification {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PostgresError } from "./client.ts";
- * console.log(new PostgresError("42P01", "relation does not exist").code); // 42P01
+ * assert.equal(new PostgresError("42P01", "relation does not exist").code, "42P01");
  * ```
  */
 export class PostgresError extends ShrapnelError {
   /** SQLSTATE code. */
   readonly code: string;
-  /** @param code SQLSTATE; @param message the server's message */
+  /**
+   * Creates a {@linkcode PostgresError}.
+   *
+   * @param code SQLSTATE; @param message the server's message
+   */
   constructor(code: string, message: string) {
     super(message);
     this.code = code;
@@ -111,6 +117,22 @@ export class PostgresError extends ShrapnelError {
  * ```
  */
 export class PostgresProtocolError extends ShrapnelError {}
+
+/**
+ * Marks `error` as a {@linkcode PeerLostError} when it says the server went away: the
+ * stream ended or broke, or the server ended the session (57P01 terminated by an
+ * administrator or a fast shutdown, 57P02 crash shutdown).
+ */
+function lost(error: unknown, operation: string): unknown {
+  if (
+    (error instanceof PostgresProtocolError &&
+      /terminated|connection lost|ECONNRESET|EPIPE|end of stream/i.test(error.message)) ||
+    (error instanceof PostgresError && (error.code === "57P01" || error.code === "57P02"))
+  ) {
+    return markPeerLost(error, "postgres", operation);
+  }
+  return error;
+}
 
 function wrap(e: unknown): unknown {
   const err = e as { code?: unknown; message?: string };
@@ -183,6 +205,16 @@ export class PostgresClient {
     return new PostgresClient(client, options);
   }
 
+  /** Whether the connection is known to be unusable (lost, or closed after a cancel). */
+  get broken(): boolean {
+    return this.#broken !== null;
+  }
+
+  /** Closes the socket at once, without a goodbye (the server rolls back what was open). */
+  destroy(): void {
+    this.#break("destroyed");
+  }
+
   /** The server process serving this connection. */
   get processId(): number {
     return (this.#client as unknown as { processID: number }).processID;
@@ -197,14 +229,15 @@ export class PostgresClient {
    * most: then the connection is closed (a frozen server cannot hold the caller) and
    * later calls throw {@linkcode PostgresProtocolError}.
    * @throws {PostgresError} what the server reports
-   * @throws {PostgresProtocolError} when the connection broke or was closed by a cancel
+   * @throws {PostgresProtocolError} when the connection broke (then also a
+   *   {@linkcode PeerLostError}) or was closed by a cancel
    *   that did not finish in time
    */
   async query<Row = Record<string, unknown>>(
     text: string,
     params?: unknown[],
   ): Promise<QueryResult<Row>> {
-    if (this.#broken) throw this.#broken;
+    if (this.#broken) throw lost(this.#broken, "query");
     const pending = this.#client.query(text, params as unknown[]);
     try {
       const r = await waitFor(pending, "postgres query");
@@ -216,7 +249,7 @@ export class PostgresClient {
       };
     } catch (e) {
       if (e instanceof Interrupted) await this.#cancelInterrupted(pending);
-      throw wrap(e);
+      throw lost(wrap(e), "query");
     }
   }
 

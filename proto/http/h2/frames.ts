@@ -65,13 +65,14 @@ export function readUint32(bytes: Uint8Array, at: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FrameWriter } from "./frames.ts";
  * const out = new FrameWriter();
  * out.ping(0, new Uint8Array(8));
  * out.windowUpdate(0, 1 << 20);
  * console.log(out.length); // 17 + 13
  * const bytes = out.take();
- * console.log(bytes.length, out.length); // 30 0
+ * assert.deepEqual([bytes.length, out.length], [30, 0]);
  * ```
  */
 export class FrameWriter {
@@ -86,7 +87,7 @@ export class FrameWriter {
 
   /**
    * The bytes laid out so far, and a fresh start. The view stays valid until the next
-   * `take` but one (two buffers alternate: the writer sends one while the other fills).
+   * `take` (two buffers alternate: the writer sends one while the other fills).
    */
   take(): Uint8Array {
     const out = this.#buf.subarray(0, this.#p);

@@ -11,6 +11,8 @@ export interface Rabbitmq {
   brokerPid(): number;
   stop(): Promise<void>;
   kill(): void;
+  /** Kills the broker (SIGKILL) and starts it again on the same port, with its data. */
+  restart(): Promise<void>;
 }
 
 const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -38,18 +40,24 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
   };
   await Deno.writeTextFile(`${dir}/enabled_plugins`, "[].\n");
   await Deno.writeTextFile(`${dir}/rabbitmq.conf`, "loopback_users.guest = true\nheartbeat = 60\n");
-  const child = new Deno.Command(SERVER, { env, stdout: "piped", stderr: "piped" }).spawn();
   const log: string[] = [];
-  (async () => {
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) log.push(chunk);
-  })();
-  (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
-  })();
-  await waitForPort(port, 90, () => {
-    child.kill("SIGKILL");
-    return `rabbitmq-server did not start:\n${log.join("").slice(-3000)}`;
-  });
+  const spawnBroker = () => {
+    const child = new Deno.Command(SERVER, { env, stdout: "piped", stderr: "piped" }).spawn();
+    (async () => {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) log.push(chunk);
+    })();
+    (async () => {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
+    })();
+    return child;
+  };
+  let child = spawnBroker();
+  const started = () =>
+    waitForPort(port, 90, () => {
+      child.kill("SIGKILL");
+      return `rabbitmq-server did not start:\n${log.join("").slice(-3000)}`;
+    });
+  await started();
   const stopNode = async () => {
     const out = await new Deno.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", {
       args: ["-n", name, "stop"],
@@ -60,10 +68,18 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
     // Already down (a test killed it): say so; the process is stopped below either way.
     if (!out.success) console.error(`rabbitmqctl stop: ${new TextDecoder().decode(out.stderr)}`);
   };
-  const control = processControl(child, dir);
+  let control = processControl(child, dir);
+  const brokerPid = () => Number(Deno.readTextFileSync(`${dir}/pid`).trim());
   return {
     port,
-    brokerPid: () => Number(Deno.readTextFileSync(`${dir}/pid`).trim()),
+    brokerPid,
+    async restart() {
+      Deno.kill(brokerPid(), "SIGKILL");
+      await child.status;
+      child = spawnBroker();
+      control = processControl(child, dir);
+      await started();
+    },
     async stop() {
       try {
         await stopNode();
@@ -71,6 +87,6 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
         await control.stop();
       }
     },
-    kill: control.kill,
+    kill: () => control.kill(),
   };
 }

@@ -15,8 +15,12 @@ export interface Mariadb {
   port: number;
   /** The server's certificate (PEM), to trust for TLS. */
   cert: string;
+  /** The server's process (for fault tests). */
+  readonly pid: number;
   stop(): Promise<void>;
   kill(): void;
+  /** Kills the server (SIGKILL) and starts it again on the same port and data. */
+  restart(): Promise<void>;
 }
 
 export function mariadbAvailable(): boolean {
@@ -42,32 +46,36 @@ export async function startMariadb(): Promise<Mariadb> {
   ]);
   const { cert, certPath, keyPath } = await certificateFiles(dir);
   const port = freePort();
-  const child = new Deno.Command("/usr/sbin/mariadbd", {
-    args: [
-      "--no-defaults",
-      `--datadir=${dir}/data`,
-      `--socket=${dir}/sock`,
-      `--port=${port}`,
-      "--bind-address=127.0.0.1",
-      `--user=${user}`,
-      `--pid-file=${dir}/pid`,
-      "--skip-log-bin",
-      "--innodb-buffer-pool-size=16M",
-      `--log-error=${dir}/error.log`,
-      `--ssl-cert=${certPath}`,
-      `--ssl-key=${keyPath}`,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await waitForPort(port, 30, async () => {
-    child.kill("SIGKILL");
-    const log = await Deno.readTextFile(`${dir}/error.log`).catch((e) => {
-      if (e instanceof Deno.errors.NotFound) return "(no error.log)";
-      throw e;
+  const spawnServer = () =>
+    new Deno.Command("/usr/sbin/mariadbd", {
+      args: [
+        "--no-defaults",
+        `--datadir=${dir}/data`,
+        `--socket=${dir}/sock`,
+        `--port=${port}`,
+        "--bind-address=127.0.0.1",
+        `--user=${user}`,
+        `--pid-file=${dir}/pid`,
+        "--skip-log-bin",
+        "--innodb-buffer-pool-size=16M",
+        `--log-error=${dir}/error.log`,
+        `--ssl-cert=${certPath}`,
+        `--ssl-key=${keyPath}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  let child = spawnServer();
+  const started = () =>
+    waitForPort(port, 30, async () => {
+      child.kill("SIGKILL");
+      const log = await Deno.readTextFile(`${dir}/error.log`).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return "(no error.log)";
+        throw e;
+      });
+      return `mariadbd did not start: ${log}`;
     });
-    return `mariadbd did not start: ${log}`;
-  });
+  await started();
   await run("/usr/bin/mariadb", [
     "--no-defaults",
     "-S",
@@ -85,9 +93,21 @@ export async function startMariadb(): Promise<Mariadb> {
       "GRANT ALL ON shrapnel.* TO 'tls'@'%'",
     ].join("; "),
   ]);
+  let control = processControl(child, dir);
   return {
     port,
     cert,
-    ...processControl(child, dir),
+    get pid() {
+      return control.pid;
+    },
+    stop: () => control.stop(),
+    kill: () => control.kill(),
+    async restart() {
+      control.kill(); // a child already killed (by a test) is left as it is
+      await child.status;
+      child = spawnServer();
+      control = processControl(child, dir);
+      await started();
+    },
   };
 }
