@@ -1,7 +1,10 @@
 /** The HTTP server, spoken to by raw sockets (exact framing) and by Deno's fetch. */
 import assert from "node:assert/strict";
 import {
+  allThreads,
+  ClosedError,
   connectTo,
+  listenOn,
   type Socket,
   SocketReader,
   spawn,
@@ -424,6 +427,76 @@ socketTest("close() ends idle keep-alive connections and their threads", async (
   assert.equal(server.statistics().open, 0);
   assert.equal(await client.closedByServer(), true);
   client.close();
+});
+
+socketTest(
+  "close({ graceSeconds }): idle connections close at once, a request in flight finishes, one past the grace is shut down, no thread is left",
+  async () => {
+    const server = testServer();
+    const outcomes: string[] = [];
+    server.route("GET", "/slow/:ms", async (r) => {
+      try {
+        await sleep(Number(r.params.ms) / 1000);
+        outcomes.push(`${r.params.ms} finished`);
+      } catch (e) {
+        outcomes.push(`${r.params.ms} ${(e as Error).name}`);
+        throw e;
+      }
+      await r.respond(200, `slept ${r.params.ms}\n`);
+    });
+    const idle = await RawClient.open(server);
+    await idle.send("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal((await idle.response()).status, 200);
+    const slow = await RawClient.open(server);
+    await slow.send("GET /slow/300 HTTP/1.1\r\nHost: x\r\n\r\n");
+    const stuck = await RawClient.open(server);
+    await stuck.send("GET /slow/60000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    await sleep(0.05); // both handlers are sleeping
+    assert.equal(server.statistics().open, 3);
+    const started = performance.now();
+    const closing = spawn(() => server.close({ graceSeconds: 1 }));
+    try {
+      // The idle keep-alive connection is closed long before the slow request is done.
+      assert.equal(await withTimeout(0.25, () => idle.closedByServer()), true);
+      const reply = await slow.response();
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body, "slept 300\n");
+      assert.equal(reply.headers.get("connection"), "close");
+      assert.equal(await slow.closedByServer(), true);
+      assert.equal(await stuck.closedByServer(), true);
+      await closing.join();
+      const took = (performance.now() - started) / 1000;
+      assert.ok(took >= 0.9 && took < 4, `close took ${took} s for a grace of 1 s`);
+      assert.deepEqual(outcomes, ["300 finished", "60000 Shutdown"]);
+      const stats = server.statistics();
+      assert.equal(stats.open, 0);
+      assert.equal(stats.closing, true);
+      assert.equal(stats.threads.state, "closed");
+      assert.equal(stats.threads.running, 0);
+      assert.equal(stats.threads.failed, 0);
+      const left = allThreads().filter((t) => t.name.startsWith("http"));
+      assert.deepEqual(left.map(String), []);
+    } finally {
+      idle.close();
+      slow.close();
+      stuck.close();
+    }
+  },
+);
+
+socketTest("close() refuses serve() afterwards and closes the socket it was given", async () => {
+  const server = testServer();
+  await server.close({ graceSeconds: 0 });
+  const listener = listenOn("127.0.0.1:0");
+  try {
+    const client = await connectTo(listener.getsockname());
+    const [socket, peer] = await listener.accept();
+    assert.throws(() => server.serve(socket, peer), ClosedError);
+    assert.equal(socket.closed, true);
+    client.close();
+  } finally {
+    listener.close();
+  }
 });
 
 socketTest("static files: content, type, 304, HEAD, and no way out of the root", async () => {
