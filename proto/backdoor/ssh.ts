@@ -12,7 +12,8 @@ import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { Interrupted } from "../../core/errors.ts";
 import { sleep } from "../../core/sleep.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { spawn } from "../../core/thread.ts";
+import { ThreadGroup } from "../../core/thread_group.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
 import { Acceptor } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
@@ -156,16 +157,10 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     if (key instanceof Error) throw new TypeError(`bad authorized key: ${key.message}`);
     return Array.isArray(key) ? key[0] : key;
   });
-  const sessions = new Set<Thread>();
+  // A session that fails is reported through the thread error hook; the others go on.
+  const sessions = new ThreadGroup({ name: "backdoor ssh sessions", childErrors: "report" });
   const session = (name: string, body: () => Promise<void>) => {
-    const t = spawn({ name }, async () => {
-      try {
-        await body();
-      } finally {
-        sessions.delete(t);
-      }
-    });
-    sessions.add(t);
+    sessions.spawn({ name }, body);
   };
   /** Peers ("host:port") that have authenticated, for the login deadline. */
   const authenticated = new Set<string>();
@@ -224,11 +219,16 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
           const stream = ok() as unknown as Stream;
           session("backdoor ssh exec", async () => {
             // One-shot: printed as an interactive line would print it (ps() too).
-            const repl = new Repl(channelLines(stream, false), options);
-            const { output, ok } = await repl.evaluateLine(info.command);
-            stream.write(output);
-            stream.exit(ok ? 0 : 1);
-            stream.end();
+            let status = 1;
+            try {
+              const repl = new Repl(channelLines(stream, false), options);
+              const { output, ok } = await repl.evaluateLine(info.command);
+              stream.write(output);
+              if (ok) status = 0;
+            } finally {
+              stream.exit(status);
+              stream.end();
+            }
           });
         });
       });
@@ -266,12 +266,18 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   return {
     address,
     sessions: () => sessions.size,
-    statistics: () => ({ acceptor: acceptor.statistics() }),
+    statistics: () => ({ acceptor: acceptor.statistics(), sessions: sessions.statistics() }),
     async close() {
-      await acceptor.close();
-      for (const s of sessions) s.shutdown();
-      for (const s of [...sessions]) await s.join().catch(() => {});
-      server.close();
+      try {
+        await acceptor.close();
+      } finally {
+        sessions.shutdown();
+        try {
+          await sessions.join();
+        } finally {
+          server.close();
+        }
+      }
     },
   };
 }
