@@ -98,9 +98,9 @@ export interface HttpServerStatistics {
 export interface HttpServerCloseOptions {
   /**
    * Seconds requests in flight may take to finish (5) before their threads are shut
-   * down (`Shutdown` at their blocking point). Idle keep-alive connections are closed at
-   * once; HTTP/2 connections send GOAWAY at once and drain their streams within their
-   * own `shutdownGrace`.
+   * down (`Shutdown` at their blocking point). Idle keep-alive and upgraded (WebSocket)
+   * connections are shut down at once; HTTP/2 connections send GOAWAY at once and drain
+   * their streams within their own `shutdownGrace`.
    */
   graceSeconds?: number;
 }
@@ -115,7 +115,8 @@ export interface HttpServerCloseOptions {
  * {@linkcode ThreadGroup} (a thread that fails unexpectedly is reported through the
  * thread error hook; the others go on). `close()` is graceful: it stops accepting,
  * closes idle keep-alive connections at once, lets requests in flight finish within a
- * grace period, then shuts the rest down.
+ * grace period, then shuts the rest down. The group belongs to the thread that made the
+ * server: shutting that thread down shuts the connections down.
  *
  * @example
  * ```ts
@@ -578,7 +579,8 @@ export class HttpServer {
 
   /**
    * Closes the server gracefully: stops accepting, closes idle keep-alive connections at
-   * once (and sends HTTP/2 connections' GOAWAY), lets requests in flight finish within
+   * once (and sends HTTP/2 connections' GOAWAY; upgraded connections such as WebSockets
+   * are shut down at once too: they have no request to finish), lets requests in flight finish within
    * `graceSeconds` (their connections close after the reply), then shuts the remaining
    * connection threads down and waits for them; returns when no thread of the server is
    * left. The deadlines of requests (body, send) still apply during the grace.
@@ -594,7 +596,8 @@ export class HttpServer {
     if (this.#acceptor !== null) await this.#acceptor.close();
     else this.#listener?.close();
     for (const c of this.#connections) {
-      if (c.idle) c.thread.shutdown();
+      // An upgraded connection (WebSocket) has no request to finish: it is shut down too.
+      if (c.idle || c.request?.upgraded) c.thread.shutdown();
       else if (c.request !== null) c.request.closeAfter(); // its reply says so
       else if (!c.thread.started) c.shutdownBeforeStart(() => this.#ended(c));
     }
