@@ -21,6 +21,7 @@ import {
   staticFiles,
   statusHandler,
 } from "../../../proto/http/mod.ts";
+import { connectWebSocket, websocketHandler } from "../../../proto/websocket/mod.ts";
 import { prng } from "../../_helpers.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
@@ -483,6 +484,27 @@ socketTest(
     }
   },
 );
+
+socketTest("close() shuts a WebSocket down at once: it has no request to finish", async () => {
+  const server = testServer();
+  server.push(websocketHandler("/ws", async (ws) => {
+    for await (const message of ws) if (message.type === "text") await ws.sendText(message.data);
+  }));
+  const ws = await connectWebSocket(`${server.url.replace("http", "ws")}/ws`);
+  try {
+    await ws.sendText("hi");
+    assert.deepEqual(await withTimeout(5, () => ws.receive()), { type: "text", data: "hi" });
+    const started = performance.now();
+    const closing = spawn(() => server.close({ graceSeconds: 30 }));
+    // The server's close frame comes at once; the client answers it as it reads.
+    assert.equal(await withTimeout(5, () => ws.receive()), null);
+    await withTimeout(5, () => closing.join());
+    assert.ok(performance.now() - started < 3000, "close() waited for the WebSocket");
+    assert.equal(server.statistics().open, 0);
+  } finally {
+    await ws.close();
+  }
+});
 
 socketTest("close() refuses serve() afterwards and closes the socket it was given", async () => {
   const server = testServer();
