@@ -38,9 +38,25 @@ interface Result {
   rps: number;
   meanMs: number;
   failed: number;
+  /** Server CPU (user + system) per request over the measured run, in microseconds. */
+  cpuUs: number;
 }
 
-async function h2load(port: number, shape: Shape, duration: number): Promise<Result> {
+/** User + system CPU seconds of process `pid` and its threads (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+  } catch {
+    return NaN;
+  }
+}
+
+async function h2load(
+  port: number,
+  shape: Shape,
+  duration: number,
+): Promise<Omit<Result, "cpuUs">> {
   const command = pin(1, [
     "h2load",
     "-t1",
@@ -73,7 +89,10 @@ async function run(kind: string, shape: Shape): Promise<Result> {
   try {
     // Warm-up runs first (the JIT), as bench:http does.
     for (let warm = 0; warm < 2; warm++) await h2load(port, shape, 1);
-    return await h2load(port, shape, seconds);
+    const cpu0 = cpuSeconds(server.pid);
+    const result = await h2load(port, shape, seconds);
+    const cpu1 = cpuSeconds(server.pid);
+    return { ...result, cpuUs: ((cpu1 - cpu0) * 1e6) / (result.rps * seconds) };
   } finally {
     server.kill("SIGKILL");
     await server.status;
@@ -110,6 +129,7 @@ for (const shape of SHAPES) {
       "req/s": Math.round(m.rps),
       "vs Deno.serve, same round": ratio,
       "mean ms": m.meanMs,
+      "server CPU us/req": m.cpuUs.toFixed(2),
       failed: list.reduce((n, x) => n + x.failed, 0),
     });
   }

@@ -37,7 +37,20 @@ const DATA = { message: "Hello, World!" };
 
 // ---------------------------------------------------------------- 1. wrk
 
-async function wrkRun(kind: string, path: string): Promise<number> {
+/** CPU seconds (user + system) used so far by process `pid`, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+}
+
+interface WrkResult {
+  rps: number;
+  /** Server CPU time per request, in microseconds. */
+  cpuUs: number;
+}
+
+async function wrkRun(kind: string, path: string): Promise<WrkResult> {
   const command = pin(0, [Deno.execPath(), "run", "-A", script, kind]);
   const server = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
   const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -60,13 +73,19 @@ async function wrkRun(kind: string, path: string): Promise<number> {
         stdout: "null",
       }).output();
     }
+    const cpu0 = cpuSeconds(server.pid);
     const out = new TextDecoder().decode(
       (await new Deno.Command(wrk[0], { args: wrk.slice(1), stdout: "piped" }).output()).stdout,
     );
+    const cpu = cpuSeconds(server.pid) - cpu0;
     if (/Non-2xx|Socket errors/.test(out)) {
       console.error(`${kind} ${path}: ${out.match(/(Non-2xx.*|Socket errors.*)/)?.[0]}`);
     }
-    return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+    return {
+      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+      cpuUs: cpu * 1e6 / requests,
+    };
   } finally {
     server.kill("SIGKILL");
     await server.status;
@@ -89,7 +108,7 @@ async function wrkPart(): Promise<void> {
     "native-shrapnel": "native route API on shrapnel HttpServer",
   };
   for (const path of ["/", "/json"]) {
-    const runs = new Map<string, number[]>(kinds.map((k) => [k, []]));
+    const runs = new Map<string, WrkResult[]>(kinds.map((k) => [k, []]));
     for (let r = 0; r < rounds; r++) {
       for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
         runs.get(kind)!.push(await wrkRun(kind, path));
@@ -97,19 +116,23 @@ async function wrkPart(): Promise<void> {
     }
     const base = runs.get("hono-deno")!;
     const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
-    const rows: Row[] = kinds.map((kind) => {
-      const ratios = runs.get(kind)!.map((rps, i) => rps / base[i]).sort((a, b) => a - b);
-      const range = ratios.length > 1
-        ? ` (${ratios[0].toFixed(2)}-${ratios[ratios.length - 1].toFixed(2)})`
+    /** Median and range of `kind`'s per-round ratios to Hono on Deno.serve. */
+    const ratios = (kind: string, of: (r: WrkResult) => number) => {
+      const list = runs.get(kind)!.map((r, i) => of(r) / of(base[i])).sort((a, b) => a - b);
+      const range = list.length > 1
+        ? ` (${list[0].toFixed(2)}-${list[list.length - 1].toFixed(2)})`
         : "";
-      return {
-        name: NAMES[kind],
-        "req/s": Math.round(median(runs.get(kind)!)),
-        "vs Hono on Deno.serve, same round": `${median(ratios).toFixed(2)}x${range}`,
-      };
-    });
+      return `${median(list).toFixed(2)}x${range}`;
+    };
+    const rows: Row[] = kinds.map((kind) => ({
+      name: NAMES[kind],
+      "req/s": Math.round(median(runs.get(kind)!.map((r) => r.rps))),
+      "vs Hono on Deno.serve": ratios(kind, (r) => r.rps),
+      "server CPU µs/request": median(runs.get(kind)!.map((r) => r.cpuUs)).toFixed(1),
+      "requests per CPU second vs Hono on Deno.serve": ratios(kind, (r) => 1 / r.cpuUs),
+    }));
     table(
-      `GET ${path}: wrk -t1 -c${connections}, median of ${rounds} x ${seconds}s (wrk on core 1, server on core 0)`,
+      `GET ${path}: wrk -t1 -c${connections}, median of ${rounds} x ${seconds}s (wrk on core 1, server on core 0); ratios per round`,
       rows,
     );
   }

@@ -23,6 +23,17 @@ import type { HttpRequest } from "./request.ts";
 /** Characters a Host field may hold (RFC 3986 reg-name, IP literals, a port). */
 const HOST = /^[A-Za-z0-9.\-_~!$&'()*+,;=:[\]%]+$/;
 
+/** The last Host value found valid: most requests repeat it, and skip the expression. */
+let validHost = "";
+
+/** Whether `host` may stand in a URL's authority. */
+function hostIsValid(host: string): boolean {
+  if (host === validHost) return true;
+  if (!HOST.test(host)) return false;
+  validHost = host;
+  return true;
+}
+
 /** Runs `fn` as the current thread, or as `thread` when called outside any (a stream's pull). */
 function inThread<T>(thread: Thread, fn: () => T): T {
   return current() === null ? scheduler.context.run(thread, fn) : fn();
@@ -66,14 +77,14 @@ export class FetchRequest {
     const target = http.target;
     if (target.charCodeAt(0) === 47 /* / */) {
       const host = http.headers.get("host") ?? localHost(http);
-      if (!HOST.test(host)) throw new HttpError(400, "bad Host field");
+      if (!hostIsValid(host)) throw new HttpError(400, "bad Host field");
       this.#url = `${scheme}://${host}${target}`;
     } else if (/^https?:\/\//i.test(target)) {
       this.#url = target;
     } else {
       // "*" (OPTIONS *) or an authority (CONNECT): no path of its own.
       const host = http.headers.get("host") ?? localHost(http);
-      if (!HOST.test(host)) throw new HttpError(400, "bad Host field");
+      if (!hostIsValid(host)) throw new HttpError(400, "bad Host field");
       this.#url = `${scheme}://${host}/${target === "*" ? "*" : ""}`;
     }
   }

@@ -10,7 +10,7 @@ import { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
-import { InvalidFieldError } from "./errors.ts";
+import { InvalidFieldError, STATUS_TEXT } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
 import { httpConnector } from "./connector.ts";
@@ -253,7 +253,10 @@ export class HttpClient {
       requestTimeoutSeconds: options.requestTimeoutSeconds ?? 300,
     };
     this.#h2 = this.#options.http2
-      ? new Http2ClientPool({ maxBodyBytes: this.#options.maxBodyBytes })
+      ? new Http2ClientPool({
+        maxBodyBytes: this.#options.maxBodyBytes,
+        bodyTimeout: this.#options.bodyIdleTimeoutSeconds,
+      })
       : null;
   }
 
@@ -278,7 +281,8 @@ export class HttpClient {
     const via = await this.#h2!.request(t.origin, connect, request);
     if (via === null) return null;
     if ("status" in via) {
-      return new HttpResponse(via.status, "", via.headers, via.body, via.release);
+      const reason = STATUS_TEXT[via.status] ?? ""; // HTTP/2 has no reason phrase
+      return new HttpResponse(via.status, reason, via.headers, via.body, via.release);
     }
     // The server chose HTTP/1.1: its connection joins the pool.
     const origin = this.#origin(t);
@@ -462,7 +466,7 @@ export class HttpClient {
   async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
     const headWait = this.#options.headTimeoutSeconds;
-    if (t.secure && this.#h2 !== null) {
+    if (t.secure && this.#h2 !== null && !this.#closed) {
       const response = await within(headWait, "head", url, () => this.#http2(t, init));
       if (response !== null) return response;
     }

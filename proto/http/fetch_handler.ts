@@ -13,6 +13,7 @@ import { SocketError } from "../../net/errors.ts";
 import { FetchRequest } from "./_fetch_request.ts";
 import { writeResponse } from "./_fetch_response.ts";
 import { upgradeOf } from "./_upgrades.ts";
+import { Http2Request } from "./h2/request.ts";
 import { SENT } from "./reply_bytes.ts";
 import type { HttpRequest } from "./request.ts";
 import type { Handler } from "./server.ts";
@@ -165,9 +166,21 @@ class PeerWatch {
   }
 
   start(http: HttpRequest, request: FetchRequest): void {
+    if (this.#watcher !== null) return;
+    if (http instanceof Http2Request) {
+      // HTTP/2 streams share their connection's reader: nothing to watch here. A stream the
+      // client drops is reset (RST_STREAM raises StreamResetError in its thread), and the
+      // request's signal follows the reset.
+      http._onReset((gone) => {
+        this.#gone = gone;
+        request._abort(gone);
+        this.#streaming?.stop(gone);
+      });
+      return;
+    }
     const body = http._bodyIfAny;
     const { socket, reader } = http._connection;
-    if (this.#watcher !== null || (body !== null && !body.done) || reader.buffered > 0) return;
+    if ((body !== null && !body.done) || reader.buffered > 0) return;
     this.#watcher = spawn({ name: `http watch ${http}` }, async () => {
       let more: boolean | null;
       try {

@@ -388,7 +388,7 @@ export class HttpServer {
           if (bytes === null) return;
           if (first && bytes.length === 18 && this.#http2 !== null && isHttp2Preface(bytes)) {
             state.idle = true; // its Shutdown is a graceful GOAWAY: close() sends it at once
-            await serveHttp2(this.#http2Host(state), socket, reader, peer);
+            await this.#serveHttp2(socket, reader, peer, state);
             return;
           }
           first = false;
@@ -447,6 +447,24 @@ export class HttpServer {
       throw e;
     } finally {
       if (!upgraded) socket.close();
+    }
+  }
+
+  /**
+   * Serves the rest of the connection as HTTP/2. Its end (a deadline, the server closing,
+   * the client gone) is not an error of the HTTP/1.1 head being read: nothing to answer.
+   */
+  async #serveHttp2(
+    socket: Socket,
+    reader: SocketReader,
+    peer: Address,
+    state: Connection,
+  ): Promise<void> {
+    try {
+      await serveHttp2(this.#http2Host(state), socket, reader, peer);
+    } catch (e) {
+      if (e instanceof Interrupted || e instanceof SocketError || e instanceof EOFError) return;
+      throw e;
     }
   }
 

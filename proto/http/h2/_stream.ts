@@ -57,12 +57,12 @@ export class Http2Stream {
   localEnded = false;
   /** Set when the stream was reset (by either side) or the connection ended under it. */
   reset: StreamResetError | null = null;
-  /** The thread is blocked until data, a window or a reset comes. */
-  readonly changed: ConditionVariable<void> = new ConditionVariable<void>();
+  /** Made when a thread first waits: most streams (a GET answered at once) never do. */
+  #changed: ConditionVariable<void> | null = null;
+  /** Called once when the stream is reset or cut (a server stream's watchers). */
+  onReset: ((error: StreamResetError) => void) | null = null;
   /** A response head's fields, once they came (client streams). */
   responseFields: string[] | null = null;
-  /** Whether the thread waits for the connection's window (not only the stream's). */
-  wantsConnectionWindow = false;
 
   constructor(id: number, host: StreamHost, recvWindow: number, sendWindow: number) {
     this.id = id;
@@ -76,8 +76,16 @@ export class Http2Stream {
     return this.reset !== null || (this.localEnded && this.remoteEnded);
   }
 
+  /**
+   * Blocks until data, a window or a reset comes (`wake`). Interruption point: the
+   * waiter throws what it is interrupted with.
+   */
+  changed(): Promise<void> {
+    return (this.#changed ??= new ConditionVariable<void>()).wait();
+  }
+
   /** Wakes the stream's thread if it waits. */
   wake(): void {
-    this.changed.wakeAll();
+    this.#changed?.wakeAll();
   }
 }

@@ -215,7 +215,7 @@ export class Http2ClientConnection implements StreamHost {
       }
       while (s.responseFields === null) {
         if (s.reset !== null) throw s.reset;
-        await s.changed.wait();
+        await s.changed();
       }
       const headers = new HttpHeaders();
       let status = 0;
@@ -505,7 +505,7 @@ export class Http2ClientConnection implements StreamHost {
       if (this.#out.length >= HIGH_WATER) await this.#drained.wait();
       else {
         if (this.#connSendWindow <= 0) this.#connWaiters.add(s);
-        await s.changed.wait();
+        await s.changed();
       }
       off += this.trySendData(s, data.subarray(off), end);
     }
@@ -582,9 +582,11 @@ type OriginState = Http2ClientConnection | Latch<void> | "http/1.1";
  */
 export class Http2ClientPool {
   readonly #origins = new Map<string, OriginState>();
-  readonly #options: { maxBodyBytes: number };
+  readonly #options: { maxBodyBytes: number; bodyTimeout: number };
+  #warned = false;
 
-  constructor(options: { maxBodyBytes: number }) {
+  /** @param options the largest response body, how long a body read may wait */
+  constructor(options: { maxBodyBytes: number; bodyTimeout: number }) {
     this.#options = options;
   }
 
@@ -631,6 +633,15 @@ export class Http2ClientPool {
         ? await (socket as Socket & { handshake(): Promise<string | null> }).handshake()
         : null;
       if (alpn !== "h2") {
+        if (alpn === null && !this.#warned) {
+          // No ALPN at all: the connector did not offer "h2", so HTTP/2 was never possible.
+          this.#warned = true;
+          console.warn(
+            `shrapnel HttpClient: ${origin} was reached without ALPN, so over HTTP/1.1; ` +
+              `offer "h2" in the connector (tlsConnect(address, { alpnProtocols: ["h2", "http/1.1"] })) ` +
+              `or pass { http2: false } to the client to say HTTP/1.1 is meant`,
+          );
+        }
         this.#origins.set(origin, "http/1.1");
         latch.release();
         return socket;

@@ -86,7 +86,7 @@ export class FrameWriter {
 
   /**
    * The bytes laid out so far, and a fresh start. The view stays valid until the next
-   * `take` but one (two buffers alternate: the writer sends one while the other fills).
+   * `take` (two buffers alternate: the writer sends one while the other fills).
    */
   take(): Uint8Array {
     const out = this.#buf.subarray(0, this.#p);

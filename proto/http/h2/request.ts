@@ -18,6 +18,7 @@ import { escapeHtml, HttpRequest } from "../request.ts";
 import { SENT } from "../reply_bytes.ts";
 import { CANCEL, INTERNAL_ERROR } from "./constants.ts";
 import type { Http2Stream } from "./_stream.ts";
+import type { StreamResetError } from "./errors.ts";
 
 const EMPTY = new Uint8Array(0);
 const UTF8 = new TextEncoder();
@@ -108,7 +109,7 @@ export class Http2BodyReader extends BodyReader {
     while (s.buffered === 0 && !s.remoteEnded) {
       if (s.reset !== null) throw s.reset;
       try {
-        await withTimeout(s.host.bodyTimeout, () => s.changed.wait());
+        await withTimeout(s.host.bodyTimeout, () => s.changed());
       } catch (e) {
         if (e instanceof TimeoutError) s.host.reset(s, CANCEL);
         throw e;
@@ -200,6 +201,17 @@ export class Http2Request extends HttpRequest {
   /** The stream's identifier. */
   get streamId(): number {
     return this.#stream.id;
+  }
+
+  /**
+   * @internal Calls `fn` once if the stream is reset (by the client, or by the connection
+   * ending): what the client going away looks like on HTTP/2 (the fetch adapter aborts
+   * its request's signal with it). The stream's thread is interrupted as well.
+   */
+  _onReset(fn: (error: StreamResetError) => void): void {
+    const s = this.#stream;
+    if (s.reset !== null) fn(s.reset);
+    else s.onReset = fn;
   }
 
   /** "HTTP/2". */

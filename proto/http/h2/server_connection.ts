@@ -583,6 +583,7 @@ class Http2ServerConnection implements StreamHost {
       // Answered here, without a thread: 431, the stream ended.
       this.#streams.set(id, s);
       this.sendHeaders(s, [":status", "431", "content-length", "0"], true);
+      if (!end) this.#out.rstStream(id, NO_ERROR); // its body is not wanted
       this.#closeStream(s);
       return;
     }
@@ -722,6 +723,11 @@ class Http2ServerConnection implements StreamHost {
     if (s.reset !== null) return;
     s.reset = error;
     this.#connWaiters.delete(s);
+    const onReset = s.onReset;
+    if (onReset !== null) {
+      s.onReset = null;
+      onReset(error);
+    }
     const t = s.thread;
     // Not started yet: it sees `reset` first thing; itself: it is not blocked.
     if (t !== null && !t.dead && t.started && t !== current()) t.raise(error);
@@ -882,7 +888,7 @@ class Http2ServerConnection implements StreamHost {
     const connection = this.#connSendWindow <= 0;
     if (connection) this.#connWaiters.add(s);
     try {
-      await withTimeout(this.#stallTimeout, () => s.changed.wait());
+      await withTimeout(this.#stallTimeout, () => s.changed());
     } catch (e) {
       if (e instanceof TimeoutError) {
         if (connection && this.#connSendWindow <= 0) {

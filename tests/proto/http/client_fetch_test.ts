@@ -1,7 +1,7 @@
 /**
  * The client as users expect it: https out of the box (a test CA, ALPN), redirects
  * (a chain, 303, credentials across origins, limits), `get(url)`, and `shrapnelFetch`
- * with the standard signature, all against our own server on loopback.
+ * with the standard signature, against our own server and Deno.serve on loopback.
  */
 import assert from "node:assert/strict";
 import { Interrupted, TimeoutError } from "../../../core/errors.ts";
@@ -341,4 +341,77 @@ socketTest("shrapnelFetch: fetch's signature and Response, through our pool", as
     client.close();
     await server.close();
   }
+});
+
+Deno.test({
+  name:
+    `https against another implementation: Deno.serve with the test CA, a cross-scheme redirect chain${
+      tls === null && !ci ? " (skipped: no openssl)" : ""
+    }`,
+  ignore: tls === null && !ci,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    if (tls === null) throw new Error("openssl is missing (CI must install it)");
+    const { inThread } = await import("../../_helpers.ts");
+    // An http server sending everyone to https; the https one redirecting twice more.
+    let httpsPort = 0;
+    const secure = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: tls.cert,
+      key: tls.key,
+      onListen: () => {},
+    }, (request) => {
+      const url = new URL(request.url);
+      if (url.pathname === "/a") return Response.redirect(`https://localhost:${httpsPort}/b`, 302);
+      if (url.pathname === "/b") {
+        return new Response(null, { status: 303, headers: { location: "/done?from=b" } });
+      }
+      return Response.json({
+        path: url.pathname + url.search,
+        method: request.method,
+        authorization: request.headers.get("authorization"),
+      });
+    });
+    httpsPort = secure.addr.port;
+    const plain = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () => Response.redirect(`https://localhost:${httpsPort}/a`, 301),
+    );
+    try {
+      await inThread(async () => {
+        const client = new HttpClient({ caCerts: [tls.ca] });
+        try {
+          const response = await client.request(`http://127.0.0.1:${plain.addr.port}/start`, {
+            headers: { authorization: "Bearer not-for-others" },
+          });
+          assert.equal(response.status, 200);
+          assert.equal(response.url, `https://localhost:${httpsPort}/done?from=b`);
+          assert.deepEqual(await response.json(), {
+            path: "/done?from=b",
+            method: "GET",
+            authorization: null, // another origin from the first hop on
+          });
+          const page = await get(`https://localhost:${httpsPort}/a`, { client });
+          assert.equal(page.status, 200);
+          assert.equal((page.json() as { path: string }).path, "/done?from=b");
+          const fetched = await shrapnelFetch(`https://127.0.0.1:${httpsPort}/x?y=1`, {
+            shrapnelClient: client,
+            headers: { authorization: "Bearer mine" },
+          });
+          assert.deepEqual(await fetched.json(), {
+            path: "/x?y=1",
+            method: "GET",
+            authorization: "Bearer mine",
+          });
+        } finally {
+          client.close();
+        }
+      });
+    } finally {
+      await secure.shutdown();
+      await plain.shutdown();
+    }
+  },
 });

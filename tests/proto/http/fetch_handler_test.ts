@@ -26,6 +26,7 @@ import {
 } from "../../../proto/http/mod.ts";
 import { connectWebSocket } from "../../../proto/websocket/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
+import { curl, curlAvailable } from "./_curl.ts";
 
 /** Our server running `fn`; closed by the caller. */
 function ours(fn: FetchHandlerFunction, maxBodyBytes?: number): HttpServer {
@@ -458,6 +459,15 @@ socketTest(
       });
       const b = await raw.head();
       assert.equal(b.status, 200);
+      const bodyOfB = JSON.stringify({
+        url: "http://example.test/b",
+        method: "HEAD",
+        peer: "127.0.0.1",
+        real: true,
+        cache: "default",
+        copy: "http://example.test/b",
+      });
+      assert.equal(b.headers.get("content-length"), String(bodyOfB.length), "a GET's length");
       const c = await raw.response();
       assert.equal(JSON.parse(c.body).url, "http://example.test/c");
       assert.equal(c.headers.get("connection"), "close");
@@ -590,4 +600,70 @@ socketTest(
       await server.close();
     }
   },
+);
+
+socketTest(
+  "hostile requests: a bad Host, a chunked body past the limit, a handler returning junk",
+  async () => {
+    const server = ours(async (request) => {
+      if (new URL(request.url).pathname === "/junk") return "not a response" as unknown as Response;
+      return new Response(`${(await request.text()).length} bytes from ${request.url}`);
+    }, 1024);
+    try {
+      const raw = await Raw.open(server);
+      await raw.send("GET / HTTP/1.1\r\nhost: evil/../x y\r\n\r\n");
+      assert.equal((await raw.response()).status, 400);
+      raw.close();
+
+      const big = await Raw.open(server);
+      await big.send(
+        "POST /up HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n" +
+          "800\r\n" + "x".repeat(2048) + "\r\n0\r\n\r\n",
+      );
+      assert.equal((await big.response()).status, 413);
+      big.close();
+
+      const junk = await Raw.open(server);
+      await junk.send("GET /junk HTTP/1.1\r\nhost: x\r\n\r\n");
+      assert.equal((await junk.response()).status, 500);
+      junk.close();
+      // HTTP/1.0 without a Host: the URL names the server's own address.
+      const legacy = await Raw.open(server);
+      await legacy.send("GET /old HTTP/1.0\r\n\r\n");
+      const old = await legacy.response();
+      assert.equal(old.status, 200);
+      assert.equal(old.body, `0 bytes from ${server.url}/old`);
+      legacy.close();
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+const noCurl = !curlAvailable() && Deno.env.get("CI") !== "true";
+socketTest(
+  `a Hono app answers over HTTP/2 too (curl, prior knowledge)${
+    noCurl ? " (skipped: no curl)" : ""
+  }`,
+  async () => {
+    const server = ours(honoApp().fetch);
+    try {
+      const h2 = ["--http2-prior-knowledge"];
+      const hello = await waitFor(curl(...h2, `${server.url}/hello/h2?x=1`));
+      assert.equal(hello.status, 200);
+      assert.match(hello.heads, /^HTTP\/2 200/);
+      assert.equal(hello.body, "hello h2 1");
+      const posted = await waitFor(
+        curl(...h2, "-H", "content-type: application/json", "-d", '{"n":2}', `${server.url}/echo`),
+      );
+      assert.equal(posted.status, 201);
+      assert.deepEqual(JSON.parse(posted.body), { got: { n: 2 } });
+      const sse = await waitFor(curl(...h2, `${server.url}/sse`));
+      assert.equal(sse.body.split("\n\n").filter((e) => e !== "").length, 3);
+      assert.match(sse.heads, /content-type: text\/event-stream/);
+    } finally {
+      await server.close();
+    }
+  },
+  { ignore: noCurl },
 );

@@ -3,7 +3,7 @@
  * threads share one connection; against our server and against Deno.serve.
  */
 import assert from "node:assert/strict";
-import { joinAll, spawn, tlsConnect } from "../../../mod.ts";
+import { joinAll, Latch, sleep, spawn, tlsConnect, withTimeout } from "../../../mod.ts";
 import { HttpClient, HttpServer } from "../../../proto/http/mod.ts";
 import { certificateFiles } from "../../_servers.ts";
 import { socketTest } from "../../net/_backends.ts";
@@ -55,6 +55,51 @@ socketTest("h2 client: 50 threads' requests multiplexed over one connection", as
     await server.close();
   }
 }, { only: "deno" });
+
+socketTest(
+  "h2 client: a server's GOAWAY lets the request in flight finish; the next reconnects",
+  async () => {
+    const { cert, key } = await certificate();
+    const started = new Latch<void>();
+    const make = (release: Latch<void>) => {
+      const server = new HttpServer({ onError: () => {} });
+      server.route("GET", "/slow", async (r) => {
+        started.release();
+        await release.wait();
+        await r.respond(200, "slow done");
+      });
+      server.route("GET", "/quick", (r) => r.respond(200, "quick"));
+      return server;
+    };
+    const release = new Latch<void>();
+    const first = make(release);
+    const socket = first.listenTls("127.0.0.1:0", { cert, key });
+    const port = (socket.getsockname() as { port: number }).port;
+    const client = h2Client(cert);
+    const url = `https://localhost:${port}`;
+    try {
+      const slow = spawn(async () => await (await client.request(`${url}/slow`)).text());
+      await withTimeout(5, () => started.wait()); // the request is in flight
+      const closing = spawn(() => first.close());
+      await sleep(0.1);
+      release.release();
+      assert.equal(await withTimeout(5, () => slow.join()), "slow done");
+      await withTimeout(10, () => closing.join());
+      // A new server on the same port: the client's next request opens a new connection.
+      const second = make(release);
+      second.listenTls(`127.0.0.1:${port}`, { cert, key });
+      try {
+        const quick = await withTimeout(5, () => client.request(`${url}/quick`));
+        assert.equal(await quick.text(), "quick");
+      } finally {
+        await second.close();
+      }
+    } finally {
+      client.close();
+    }
+  },
+  { only: "deno" },
+);
 
 socketTest("h2 client: a server choosing http/1.1 by ALPN gets the HTTP/1.1 pool", async () => {
   const { cert, key } = await certificate();
@@ -110,3 +155,55 @@ Deno.test({
     }
   },
 });
+
+socketTest(
+  "h2 client: a connector offering no ALPN is said once, and HTTP/1.1 is used",
+  async () => {
+    const { cert, key } = await certificate();
+    const server = new HttpServer({ onError: () => {} });
+    server.route("GET", "/", (r) => r.respond(200, r.version));
+    server.listenTls("127.0.0.1:0", { cert, key });
+    const client = new HttpClient({
+      connect: async (host, port) =>
+        (await tlsConnect(`${host}:${port}`, { caCerts: [cert] })).socket,
+    });
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+    try {
+      const url = server.url.replace("127.0.0.1", "localhost");
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await (await client.request(`${url}/`)).text(), "HTTP/1.1");
+      }
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], /without ALPN.*alpnProtocols.*http2: false/);
+    } finally {
+      console.warn = warn;
+      client.close();
+      await server.close();
+    }
+  },
+  { only: "deno" },
+);
+
+socketTest("h2 client: the default connector (caCerts) offers h2 and gets it", async () => {
+  const { cert, key } = await certificate();
+  const server = new HttpServer({ onError: () => {} });
+  server.route("GET", "/v", (r) => r.respond(200, r.version));
+  server.listenTls("127.0.0.1:0", { cert, key });
+  const client = new HttpClient({ caCerts: [cert] });
+  try {
+    const url = server.url.replace("127.0.0.1", "localhost");
+    const versions = await joinAll(
+      Array.from(
+        { length: 20 },
+        () => spawn(async () => await (await client.request(`${url}/v`)).text()),
+      ),
+    );
+    assert.deepEqual(new Set(versions), new Set(["HTTP/2"]));
+    assert.equal(server.statistics().connections, 1);
+  } finally {
+    client.close();
+    await server.close();
+  }
+}, { only: "deno" });

@@ -311,3 +311,32 @@ Deno.test("hpack: a bomb (one big entry referenced over and over) stops at twice
   assert.equal(out.fields.length, 2);
   assert.equal(out.size, 2 * (4001 + 32));
 });
+
+Deno.test("hpack: random blocks decode or fail with a COMPRESSION_ERROR, nothing else", () => {
+  const random = prng(11);
+  const encoder = new HpackEncoder();
+  const valid = encoder.encode(flat(REQUEST_3));
+  for (let round = 0; round < 3000; round++) {
+    const decoder = new HpackDecoder({ maxHeaderListSize: 4096 });
+    let block: Uint8Array;
+    if (round % 2 === 0) {
+      block = new Uint8Array(Math.floor(random() * 64));
+      for (let i = 0; i < block.length; i++) block[i] = Math.floor(random() * 256);
+    } else {
+      // A valid block with a few bytes changed: deeper into the decoder.
+      block = valid.slice();
+      for (let k = 0; k < 3; k++) {
+        block[Math.floor(random() * block.length)] = Math.floor(random() * 256);
+      }
+    }
+    try {
+      const out = decoder.decode(block);
+      assert.ok(out.fields.length % 2 === 0);
+    } catch (e) {
+      assert.ok(
+        e instanceof Http2Error && (e.code === COMPRESSION_ERROR || e.code === ENHANCE_YOUR_CALM),
+        String(e),
+      );
+    }
+  }
+});

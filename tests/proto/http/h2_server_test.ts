@@ -4,8 +4,8 @@
  * shutdown, and the hostile peers each limit is for, ending in GOAWAY with its code.
  */
 import assert from "node:assert/strict";
-import { allThreads, Latch, sleep, TimeoutError } from "../../../mod.ts";
-import { HttpServer, type HttpServerOptions } from "../../../proto/http/mod.ts";
+import { allThreads, Latch, sleep, TimeoutError, withTimeout } from "../../../mod.ts";
+import { fetchHandler, HttpServer, type HttpServerOptions } from "../../../proto/http/mod.ts";
 import {
   CANCEL,
   ENHANCE_YOUR_CALM,
@@ -16,9 +16,11 @@ import {
   REFUSED_STREAM,
   RST_STREAM,
   SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_TIMEOUT,
 } from "../../../proto/http/h2/constants.ts";
 import { Http2Request, StreamResetError } from "../../../proto/http/mod.ts";
 import { socketTest, text } from "../../net/_backends.ts";
+import { prng } from "../../_helpers.ts";
 import { CONTINUATION, END_HEADERS, H2Peer, HEADERS } from "./_h2_peer.ts";
 
 /** A server with routes for the tests below; closed by the caller. */
@@ -502,5 +504,120 @@ socketTest(
     } finally {
       await server.close();
     }
+  },
+);
+
+socketTest("h2 limit: SETTINGS never acknowledged end in GOAWAY SETTINGS_TIMEOUT", async () => {
+  const server = h2Server({ http2: { settingsTimeout: 0.1 } });
+  const peer = await H2Peer.open(server.address);
+  peer.ackSettings = false;
+  try {
+    peer.request(1, "/hello/early");
+    await peer.flush();
+    assert.equal(text((await peer.response(1)).body), "hello early HTTP/2\n");
+    await sleep(0.2);
+    peer.out.ping(0, new Uint8Array(8));
+    await peer.flush();
+    assert.equal((await peer.goaway()).code, SETTINGS_TIMEOUT);
+  } finally {
+    peer.close();
+    await server.close();
+  }
+});
+
+socketTest("h2 limit: bodies over maxBodyBytes get 413, declared or streamed", async () => {
+  const server = h2Server({ maxBodyBytes: 1000 });
+  const peer = await H2Peer.open(server.address);
+  try {
+    peer.request(1, "/echo", { method: "POST", end: false, fields: [["content-length", "5000"]] });
+    peer.request(3, "/echo", { method: "POST", end: false });
+    peer.data(3, new Uint8Array(800));
+    peer.data(3, new Uint8Array(800));
+    await peer.flush();
+    assert.equal((await peer.response(1)).status, 413);
+    assert.equal((await peer.response(3)).status, 413);
+    peer.request(5, "/hello/after");
+    await peer.flush();
+    assert.equal(text((await peer.response(5)).body), "hello after HTTP/2\n");
+  } finally {
+    peer.close();
+    await server.close();
+  }
+});
+
+socketTest("h2: random frames after the preface: GOAWAY or answers, never a crash", async () => {
+  const random = prng(5);
+  const server = h2Server();
+  try {
+    for (let round = 0; round < 30; round++) {
+      const peer = await H2Peer.open(server.address);
+      try {
+        for (let k = 0; k < 20; k++) {
+          const type = Math.floor(random() * 11);
+          const payload = new Uint8Array(Math.floor(random() * 40));
+          for (let i = 0; i < payload.length; i++) payload[i] = Math.floor(random() * 256);
+          const stream = random() < 0.3 ? 0 : 1 + 2 * Math.floor(random() * 4);
+          peer.out.frame(type, Math.floor(random() * 256), stream, payload);
+        }
+        await peer.flushQuietly();
+        // The server either ends the connection with a GOAWAY or is still serving.
+        peer.request(101, "/hello/alive");
+        await peer.flushQuietly();
+        const seen = await peer.until((f) => f.type === 7 || f.stream === 101)
+          .catch((e) => e);
+        assert.ok(!(seen instanceof Error) || /connection ended/.test(seen.message), String(seen));
+      } finally {
+        peer.close();
+      }
+    }
+    // Still serving new connections.
+    const last = await H2Peer.open(server.address);
+    last.request(1, "/hello/end");
+    await last.flush();
+    assert.equal(text((await last.response(1)).body), "hello end HTTP/2\n");
+    last.close();
+  } finally {
+    await server.close();
+  }
+  await noH2Threads();
+});
+
+socketTest(
+  "h2: fetchHandler over HTTP/2: answers, and RST_STREAM aborts the request's signal",
+  async () => {
+    const aborted = new Latch<unknown>();
+    const server = new HttpServer({ onError: () => {} });
+    server.push(fetchHandler(async (req) => {
+      if (new URL(req.url).pathname === "/wait") {
+        req.signal.addEventListener("abort", () => aborted.release(req.signal.reason));
+        await sleep(10);
+      }
+      if (req.method === "POST") return new Response(`echo ${await req.text()}`);
+      return new Response(`fetch ${new URL(req.url).pathname}`);
+    }));
+    server.listen("127.0.0.1:0");
+    const peer = await H2Peer.open(server.address);
+    try {
+      peer.request(1, "/a");
+      peer.request(3, "/wait");
+      await peer.flush();
+      assert.equal(text((await peer.response(1)).body), "fetch /a");
+      await sleep(0.05);
+      peer.out.rstStream(3, CANCEL);
+      peer.request(5, "/b");
+      await peer.flush();
+      const reason = await withTimeout(5, () => aborted.wait());
+      assert.ok(reason instanceof StreamResetError, String(reason));
+      assert.equal(text((await peer.response(5)).body), "fetch /b");
+      peer.request(7, "/post", { method: "POST", end: false });
+      peer.data(7, "piece one, ");
+      peer.data(7, "piece two", true);
+      await peer.flush();
+      assert.equal(text((await peer.response(7)).body), "echo piece one, piece two");
+    } finally {
+      peer.close();
+      await server.close();
+    }
+    await noH2Threads();
   },
 );
