@@ -5,6 +5,7 @@ import {
   ClosedError,
   connectTo,
   listenOn,
+  setThreadErrorHook,
   type Socket,
   SocketReader,
   spawn,
@@ -505,6 +506,35 @@ socketTest("close() shuts a WebSocket down at once: it has no request to finish"
     await ws.close();
   }
 });
+
+socketTest(
+  "a connection thread that dies of a server bug is reported through the thread error hook; the server goes on",
+  async () => {
+    const reported: unknown[] = [];
+    const old = setThreadErrorHook((_thread, error) => reported.push(error));
+    const server = testServer({
+      onError: () => {
+        throw new Error("onError bug");
+      },
+    });
+    try {
+      const broken = await RawClient.open(server);
+      await broken.send("GET /fail HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal(await broken.closedByServer(), true);
+      broken.close();
+      await sleep(0.01); // the report goes out on the next turn of the loop
+      assert.deepEqual(reported.map((e) => (e as Error).message), ["onError bug"]);
+      assert.equal(server.statistics().threads.failed, 1);
+      const client = await RawClient.open(server);
+      await client.send("GET /hello/again HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal((await client.response()).body, "hello again\n");
+      client.close();
+    } finally {
+      setThreadErrorHook(old);
+      await server.close();
+    }
+  },
+);
 
 socketTest("close() refuses serve() afterwards and closes the socket it was given", async () => {
   const server = testServer();
