@@ -12,7 +12,6 @@ import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { Interrupted } from "../../core/errors.ts";
 import { sleep } from "../../core/sleep.ts";
-import { spawn } from "../../core/thread.ts";
 import { ThreadGroup } from "../../core/thread_group.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
 import { Acceptor } from "../../net/acceptor.ts";
@@ -186,7 +185,10 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
       if (ctx.method === "password" && options.login) {
         Promise.resolve(options.login(ctx.username, ctx.password)).then(
           (ok) => ok ? ctx.accept() : ctx.reject(),
-          () => ctx.reject(),
+          (e) => {
+            ctx.reject(); // a login hook that fails lets nobody in, and is reported
+            console.error("shrapnel backdoor ssh: the login hook failed:", e);
+          },
         );
         return;
       }
@@ -238,12 +240,18 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     host.includes(":") ? `[${host}]:${options.port ?? 0}` : `${host}:${options.port ?? 0}`,
   );
   const loginTimeout = options.loginTimeout ?? 30;
+  // One login deadline thread per connection, and the connections, for close().
+  const deadlines = new ThreadGroup({
+    name: "backdoor ssh login deadlines",
+    childErrors: "report",
+  });
+  const connections = new Set<SocketDuplex>();
   const acceptor: Acceptor = new Acceptor(listener, (socket, peer) => {
     const duplex = new SocketDuplex(socket);
     const key = peer.family === "unix" ? "" : `${peer.host}:${peer.port}`;
     // The login deadline: ssh2 has none for a server (a silent peer is never even
     // handed to the connection listener).
-    const deadline = spawn({ name: "backdoor ssh login deadline" }, async () => {
+    const deadline = deadlines.spawn({ name: "backdoor ssh login deadline" }, async () => {
       try {
         await sleep(loginTimeout);
       } catch (e) {
@@ -252,10 +260,12 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
       }
       if (!authenticated.has(key)) duplex.destroy();
     });
+    connections.add(duplex);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
+      connections.delete(duplex);
       deadline.shutdown();
       acceptor.release();
     };
@@ -272,9 +282,12 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
         await acceptor.close();
       } finally {
         sessions.shutdown();
+        deadlines.shutdown();
         try {
           await sessions.join();
+          await deadlines.join();
         } finally {
+          for (const connection of [...connections]) connection.destroy();
           server.close();
         }
       }
