@@ -323,9 +323,11 @@ export class HttpServer {
   /**
    * Interrupts connections past their deadline with a TimeoutError. One thread checking
    * deadlines costs less than a timer per request (two per request otherwise: idle, head).
+   * It runs until `close()` has drained the connections (deadlines hold during the grace),
+   * and closes the socket of a connection whose thread was shut down before it started.
    */
   async #sweep(): Promise<void> {
-    while (!this.#closing) {
+    for (;;) {
       await sleep(this.#sweepEvery);
       refreshHttpDate();
       const sweep = ++this.#clock.sweeps;
@@ -333,6 +335,9 @@ export class HttpServer {
         if (c.deadline <= sweep) {
           c.deadline = Infinity;
           if (!c.thread.dead) c.thread.raise(new TimeoutError(c.timeout));
+        } else if (c.thread.dead) { // never ran its code, so never closed its socket
+          c.socket.close();
+          this.#ended(c);
         }
       }
     }

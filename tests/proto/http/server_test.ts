@@ -486,6 +486,23 @@ socketTest(
   },
 );
 
+socketTest("during close()'s grace the request deadlines still hold", async () => {
+  const server = testServer({ bodyTimeout: 0.2 });
+  const client = await RawClient.open(server);
+  try {
+    // A body announced and never sent: the handler waits for it until bodyTimeout.
+    await client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n");
+    await sleep(0.05);
+    const started = performance.now();
+    await withTimeout(5, () => server.close({ graceSeconds: 30 }));
+    const took = performance.now() - started;
+    assert.ok(took < 2000, `close() took ${took} ms: the body deadline did not hold`);
+    assert.equal(server.statistics().open, 0);
+  } finally {
+    client.close();
+  }
+});
+
 socketTest("close() shuts a WebSocket down at once: it has no request to finish", async () => {
   const server = testServer();
   server.push(websocketHandler("/ws", async (ws) => {
