@@ -603,10 +603,11 @@ export class HttpServer {
   /**
    * Closes the server gracefully: stops accepting, closes idle keep-alive connections at
    * once (and sends HTTP/2 connections' GOAWAY; upgraded connections such as WebSockets
-   * are shut down at once too: they have no request to finish), lets requests in flight finish within
-   * `graceSeconds` (their connections close after the reply), then shuts the remaining
-   * connection threads down and waits for them; returns when no thread of the server is
-   * left. The deadlines of requests (body, send) still apply during the grace.
+   * are shut down at once too: they have no request to finish), lets requests in flight
+   * finish within `graceSeconds` (their connections close after the reply), then shuts
+   * the remaining connection threads down and waits for them; returns when no thread of
+   * the server is left. The deadlines of requests (body, send) still apply during the
+   * grace.
    *
    * Interruption point: an interrupted `close()` shuts every connection down, waits for
    * them, and throws the interruption.
