@@ -1,22 +1,26 @@
 /**
  * shrapnel for Deno: lightweight threads with ids and names, interruptible blocking
- * calls, `withTimeout` around any call, sync primitives, sockets and protocols.
+ * calls, `withTimeout` around any call, sync primitives, sockets, protocols and the
+ * profiler.
  *
- * Protocol modules are also published as subpaths (`@shrapnel/shrapnel/http`, ...), so a
- * program loads only what it uses.
+ * Each part is also published as a subpath (`@shrapnel/shrapnel/core`, `/net`, `/http`,
+ * ...). Importing this module loads no npm package: the protocols that use one load it on
+ * their first call.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Fifo, sleep, spawn, withTimeout } from "./mod.ts";
  * const q = new Fifo<string>();
  * spawn(async () => { await sleep(0.01); q.push("hello"); });
- * console.log(await spawn(() => withTimeout(1, () => q.pop())).join()); // "hello"
+ * assert.equal(await spawn(() => withTimeout(1, () => q.pop())).join(), "hello");
  * ```
  *
  * @module
  */
 
 export * from "./core/mod.ts";
+export * from "./core/profiler/mod.ts";
 export * from "./net/mod.ts";
 export * from "./proto/http/mod.ts";
 export * from "./proto/websocket/mod.ts";

@@ -7,7 +7,7 @@
  *
  * `deno task bench:h2 [--quick] [--seconds=N] [--rounds=N] [--servers=ffi,deno,deno-serve]`
  */
-import { type Row, table } from "./_report.ts";
+import { progress, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -109,7 +109,12 @@ for (const shape of SHAPES) {
   const runs = new Map<string, Result[]>(kinds.map((k) => [k, []]));
   for (let r = 0; r < rounds; r++) {
     for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
-      runs.get(kind)!.push(await run(kind, shape));
+      const result = await run(kind, shape);
+      runs.get(kind)!.push(result);
+      progress(
+        `${shape.clients} x ${shape.streams}, round ${r + 1}/${rounds} ${kind}: ` +
+          `${Math.round(result.rps)} req/s`,
+      );
     }
   }
   const serveRuns = runs.get("deno-serve");

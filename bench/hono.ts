@@ -19,7 +19,7 @@ import { Hono } from "hono";
 import { spawn, yieldSlice } from "../mod.ts";
 import type { Socket } from "../net/socket.ts";
 import { fetchHandler, HttpServer } from "../proto/http/mod.ts";
-import { type Row, table } from "./_report.ts";
+import { progress, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -111,7 +111,13 @@ async function wrkPart(): Promise<void> {
     const runs = new Map<string, WrkResult[]>(kinds.map((k) => [k, []]));
     for (let r = 0; r < rounds; r++) {
       for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
-        runs.get(kind)!.push(await wrkRun(kind, path));
+        const result = await wrkRun(kind, path);
+        runs.get(kind)!.push(result);
+        progress(
+          `${path}, round ${r + 1}/${rounds} ${kind}: ${Math.round(result.rps)} req/s, ${
+            result.cpuUs.toFixed(1)
+          } µs CPU/request`,
+        );
       }
     }
     const base = runs.get("hono-deno")!;

@@ -9,8 +9,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeBase64 } from "./base64.ts";
- * console.log(encodeBase64(new TextEncoder().encode("hi"))); // "aGk="
+ * assert.deepEqual(encodeBase64(new TextEncoder().encode("hi")), "aGk=");
  * ```
  */
 export function encodeBase64(data: Uint8Array): string {
@@ -26,8 +27,9 @@ export function encodeBase64(data: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeBase64 } from "./base64.ts";
- * console.log(decodeBase64("aGk=")); // Uint8Array [104, 105]
+ * assert.deepEqual(decodeBase64("aGk="), new Uint8Array([104, 105]));
  * ```
  * @throws {DOMException} if the text is not base64
  */

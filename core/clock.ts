@@ -10,9 +10,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { now } from "./clock.ts";
  * const start = now();
- * console.log(now() - start >= 0); // true
+ * assert.deepEqual(now() - start >= 0, true);
  * ```
  */
 export function now(): number {

@@ -10,8 +10,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ShrapnelError, TimeoutError } from "./errors.ts";
- * console.log(new TimeoutError(1) instanceof ShrapnelError); // true
+ * assert.deepEqual(new TimeoutError(1) instanceof ShrapnelError, true);
  * ```
  */
 export class ShrapnelError extends Error {
@@ -42,15 +43,20 @@ export class Interrupted extends ShrapnelError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TimeoutError } from "./errors.ts";
  * const e = new TimeoutError(0.5);
- * console.log(e.seconds, e.message); // 0.5 "timed out after 0.5 s"
+ * assert.deepEqual([e.seconds, e.message], [0.5, "timed out after 0.5 s"]);
  * ```
  */
 export class TimeoutError extends Interrupted {
   /** The delay that was given to `withTimeout`, in seconds. */
   readonly seconds: number;
-  /** @param seconds the delay that expired */
+  /**
+   * Creates a {@linkcode TimeoutError}.
+   *
+   * @param seconds the delay that expired
+   */
   constructor(seconds: number) {
     super(`timed out after ${seconds} s`);
     this.seconds = seconds;
@@ -63,12 +69,17 @@ export class TimeoutError extends Interrupted {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Shutdown, Interrupted } from "./errors.ts";
- * console.log(new Shutdown() instanceof Interrupted); // true
+ * assert.deepEqual(new Shutdown() instanceof Interrupted, true);
  * ```
  */
 export class Shutdown extends Interrupted {
-  /** @param message why the thread is being shut down */
+  /**
+   * Creates a {@linkcode Shutdown}.
+   *
+   * @param message why the thread is being shut down
+   */
   constructor(message = "thread shut down") {
     super(message);
   }
@@ -92,8 +103,9 @@ export class ClosedError extends ShrapnelError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DeadThreadError } from "./errors.ts";
- * console.log(new DeadThreadError("thread 3 is dead").name); // "DeadThreadError"
+ * assert.deepEqual(new DeadThreadError("thread 3 is dead").name, "DeadThreadError");
  * ```
  */
 export class DeadThreadError extends ShrapnelError {}
@@ -145,7 +157,11 @@ export class SimultaneousError extends ShrapnelError {}
  * ```
  */
 export class NotInThreadError extends ShrapnelError {
-  /** @param operation the blocking call that was attempted */
+  /**
+   * Creates a {@linkcode NotInThreadError}.
+   *
+   * @param operation the blocking call that was attempted
+   */
   constructor(operation: string) {
     super(
       `${operation}() blocks and must run inside a thread: start one with spawn() or main()`,
@@ -164,15 +180,20 @@ export type Outcome<T = unknown> =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InParallelError } from "./errors.ts";
  * const e = new InParallelError([{ ok: true, value: 1 }, { ok: false, error: new Error("x") }]);
- * console.log(e.failures.length); // 1
+ * assert.deepEqual(e.failures.length, 1);
  * ```
  */
 export class InParallelError extends ShrapnelError {
   /** Every call's outcome, in call order. */
   readonly outcomes: readonly Outcome[];
-  /** @param outcomes every call's outcome, in call order */
+  /**
+   * Creates a {@linkcode InParallelError}.
+   *
+   * @param outcomes every call's outcome, in call order
+   */
   constructor(outcomes: readonly Outcome[]) {
     const failed = outcomes.filter((o) => !o.ok).length;
     super(`${failed} of ${outcomes.length} parallel calls failed`);
@@ -246,8 +267,9 @@ function isFailure(o: Outcome): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ThreadGroupFullError } from "./errors.ts";
- * console.log(new ThreadGroupFullError("conns", 2).message); // thread group "conns" is full (2 threads)
+ * assert.equal(new ThreadGroupFullError("conns", 2).message, 'thread group "conns" is full (2 threads)');
  * ```
  */
 export class ThreadGroupFullError extends ShrapnelError {

@@ -25,11 +25,12 @@ export type ParallelCall = readonly [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inParallel, sleep, spawn } from "./mod.ts";
  * const r = await spawn(() =>
  *   inParallel([[async (x: number) => { await sleep(0.01); return x * 2; }, [21]], [() => "b"]])
  * ).join();
- * console.log(r); // [42, "b"]
+ * assert.deepEqual(r, [42, "b"]);
  * ```
  */
 export async function inParallel(calls: readonly ParallelCall[]): Promise<unknown[]> {

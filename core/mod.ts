@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, spawn, withTimeout } from "./mod.ts";
  * const t = spawn(async () => { await withTimeout(1, sleep, 0.01); return "ok"; });
- * console.log(await t.join()); // "ok"
+ * assert.deepEqual(await t.join(), "ok");
  * ```
  *
  * @module

@@ -60,6 +60,8 @@ export class Pacer {
   #beat = -Infinity;
 
   /**
+   * Creates a {@linkcode Pacer}.
+   *
    * @param period seconds between beats (> 0)
    * @param options see {@linkcode PacerOptions}
    * @throws {NotInThreadError} outside any thread

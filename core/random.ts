@@ -10,9 +10,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seededRandom } from "./random.ts";
  * const a = seededRandom(1), b = seededRandom(1);
- * console.log(a() === b()); // true
+ * assert.deepEqual(a() === b(), true);
  * ```
  */
 export function seededRandom(seed: number): () => number {

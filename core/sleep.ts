@@ -61,12 +61,13 @@ export function sleep(seconds: number): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn, yieldSlice } from "./mod.ts";
  * const order: string[] = [];
  * const a = spawn(async () => { order.push("a1"); await yieldSlice(); order.push("a2"); });
  * const b = spawn(() => { order.push("b"); });
  * await a.join(); await b.join();
- * console.log(order.join()); // a1,b,a2
+ * assert.equal(order.join(), "a1,b,a2");
  * ```
  * @throws {NotInThreadError} outside any thread
  */

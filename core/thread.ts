@@ -15,16 +15,16 @@ import {
   Shutdown,
   SimultaneousError,
 } from "./errors.ts";
-import { type Runnable, scheduler } from "./scheduler.ts";
+import { scheduler } from "./scheduler.ts";
 import { block, type Wait, WaitQueue } from "./sync/wait_queue.ts";
 import { sleepThreadFor } from "./sleep_timer.ts";
 import type { ThreadGroup } from "./thread_group.ts";
 
 const NEW = 0, RUNNING = 1, BLOCKED = 2, WOKEN = 3, DEAD = 4, FAILED = 5;
-const STATE_NAMES = ["new", "running", "blocked", "ready", "dead", "dead"] as const;
-
 /** Where a thread is in its life: see {@linkcode Thread.state}. */
-export type ThreadState = typeof STATE_NAMES[number];
+export type ThreadState = "new" | "running" | "blocked" | "ready" | "dead";
+
+const STATE_NAMES: readonly ThreadState[] = ["new", "running", "blocked", "ready", "dead", "dead"];
 
 /** Options of {@linkcode spawn}. */
 export interface SpawnOptions {
@@ -122,12 +122,13 @@ interface Extras {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn, sleep } from "./mod.ts";
  * const t = spawn({ name: "napper" }, async () => { await sleep(0.01); return 42; });
- * console.log(t.id > 0, t.name, await t.join()); // true napper 42
+ * assert.deepEqual([t.id > 0, t.name, await t.join()], [true, "napper", 42]);
  * ```
  */
-export class Thread<R = unknown> implements Runnable {
+export class Thread<R = unknown> {
   /** Unique among live threads, from 1. */
   readonly id: number;
   /** Shown in dumps and error reports. */
@@ -283,10 +284,11 @@ export class Thread<R = unknown> implements Runnable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { spawn, sleep, Interrupted } from "./mod.ts";
    * const t = spawn(async () => { try { await sleep(60); } catch (e) { return e instanceof Interrupted; } });
    * await spawn(async () => { await sleep(0); t.interrupt(); }).join();
-   * console.log(await t.join()); // true
+   * assert.deepEqual(await t.join(), true);
    * ```
    */
   interrupt(error: unknown = new Interrupted(`${this} interrupted`)): void {
@@ -594,16 +596,33 @@ type Fn<A extends unknown[], R> = (...args: A) => R | PromiseLike<R>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn } from "./mod.ts";
  * const add = spawn((a: number, b: number) => a + b, 2, 3);
  * const named = spawn({ name: "greeter" }, (who: string) => `hi ${who}`, "you");
- * console.log(await add.join(), await named.join(), named.name); // 5 "hi you" "greeter"
+ * assert.deepEqual([await add.join(), await named.join(), named.name], [5, "hi you", "greeter"]);
  * ```
  */
-export function spawn<A extends unknown[], R>(fn: Fn<A, R>, ...args: A): Thread<Awaited<R>>;
+export function spawn<A extends unknown[], R>(
+  fn: (...args: A) => R | PromiseLike<R>,
+  ...args: A
+): Thread<Awaited<R>>;
+/**
+ * Starts `fn(...args)` in a new thread with `options` (a name, a group...) and returns
+ * the {@linkcode Thread}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { spawn } from "./mod.ts";
+ * const named = spawn({ name: "greeter" }, (who: string) => `hi ${who}`, "you");
+ * assert.equal(await named.join(), "hi you");
+ * assert.equal(named.name, "greeter");
+ * ```
+ */
 export function spawn<A extends unknown[], R>(
   options: SpawnOptions,
-  fn: Fn<A, R>,
+  fn: (...args: A) => R | PromiseLike<R>,
   ...args: A
 ): Thread<Awaited<R>>;
 export function spawn(
@@ -653,9 +672,10 @@ export function _startThread(thread: Thread): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinAll, spawn } from "./mod.ts";
  * const ts = [1, 2, 3].map((x) => spawn(() => x * 10));
- * console.log(await spawn(() => joinAll(ts)).join()); // [10, 20, 30]
+ * assert.deepEqual(await spawn(() => joinAll(ts)).join(), [10, 20, 30]);
  * ```
  */
 export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
@@ -679,9 +699,10 @@ export async function joinAll<R>(threads: readonly Thread<R>[]): Promise<R[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { current, spawn } from "./mod.ts";
- * console.log(current()); // null
- * console.log(await spawn(() => current()?.name, ).join() !== undefined); // true
+ * assert.deepEqual(current(), null);
+ * assert.equal(await spawn(() => current()?.name).join() !== undefined, true);
  * ```
  */
 export function current(): Thread | null {
@@ -714,9 +735,10 @@ export function currentFor(operation: string): Thread {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allThreads, spawn } from "./mod.ts";
  * const t = spawn(() => 1);
- * console.log(allThreads().includes(t)); // true
+ * assert.deepEqual(allThreads().includes(t), true);
  * await t.join();
  * ```
  */
@@ -729,9 +751,10 @@ export function allThreads(): Thread[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { threadById, spawn } from "./mod.ts";
  * const t = spawn(() => 1);
- * console.log(threadById(t.id) === t); // true
+ * assert.deepEqual(threadById(t.id) === t, true);
  * await t.join();
  * ```
  */
@@ -828,16 +851,21 @@ export function threadDump(): ThreadInfo[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn, ThreadLocal } from "./mod.ts";
  * const requestId = new ThreadLocal(0);
  * const a = spawn(() => { requestId.set(1); return requestId.get(); });
  * const b = spawn(() => requestId.get());
- * console.log(await a.join(), await b.join()); // 1 0
+ * assert.deepEqual([await a.join(), await b.join()], [1, 0]);
  * ```
  */
 export class ThreadLocal<T> {
   readonly #initial: T;
-  /** @param initial the value a thread sees before it sets its own */
+  /**
+   * Creates a {@linkcode ThreadLocal}.
+   *
+   * @param initial the value a thread sees before it sets its own
+   */
   constructor(initial: T) {
     this.#initial = initial;
   }

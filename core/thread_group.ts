@@ -127,6 +127,7 @@ export function _shutdownGroupsSince(owner: Thread, mark: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, spawn, ThreadGroup } from "./mod.ts";
  * const done = await spawn(async () => {
  *   const results: number[] = [];
@@ -136,7 +137,7 @@ export function _shutdownGroupsSince(owner: Thread, mark: number): void {
  *   } // waits here for the three
  *   return results;
  * }).join();
- * console.log(done); // [1, 2, 3]
+ * assert.deepEqual([...done].sort(), [1, 2, 3]); // all three ended inside the block
  * ```
  */
 export class ThreadGroup implements GroupLink, AsyncDisposable {
@@ -366,6 +367,7 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { sleep, spawn, ThreadGroup } from "./mod.ts";
    * const stopped = await spawn(async () => {
    *   let child: { dead: boolean } | undefined;
@@ -378,7 +380,7 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
    *     return child?.dead; // stopped and waited for before the error came out
    *   }
    * }).join();
-   * console.log(stopped); // true
+   * assert.equal(stopped, true);
    * ```
    * @throws what `body` throws, or {@linkcode ThreadGroupError} if children failed
    */

@@ -100,13 +100,14 @@ const MAX_LANES = 64;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Timer, TimerHeap } from "./timer_heap.ts";
  * const heap = new TimerHeap();
  * const fired: number[] = [];
  * heap.add(new Timer(2, () => fired.push(2), null));
  * heap.add(new Timer(1, () => fired.push(1), null));
  * heap.runDue(5);
- * console.log(fired); // [1, 2]
+ * assert.deepEqual(fired, [1, 2]);
  * ```
  */
 export class TimerHeap {

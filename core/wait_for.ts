@@ -49,8 +49,9 @@ function unwrap<T>(s: unknown): T {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawn, waitFor } from "./mod.ts";
- * console.log(await spawn(() => waitFor(Promise.resolve(7))).join()); // 7
+ * assert.deepEqual(await spawn(() => waitFor(Promise.resolve(7))).join(), 7);
  * ```
  * @throws {NotInThreadError} outside any thread
  */

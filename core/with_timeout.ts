@@ -58,11 +58,12 @@ function expire(timer: Timer): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep, spawn, TimeoutError, withTimeout } from "./mod.ts";
  * const result = await spawn(async () => {
  *   try { await withTimeout(0.01, sleep, 10); } catch (e) { return e instanceof TimeoutError; }
  * }).join();
- * console.log(result); // true
+ * assert.deepEqual(result, true);
  * ```
  * @throws {TimeoutError} when the deadline passes first
  * @throws {RangeError} if `seconds` is NaN

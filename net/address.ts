@@ -78,8 +78,9 @@ export function parseAddress(text: string): Address {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatAddress } from "./address.ts";
- * console.log(formatAddress({ family: "ipv6", host: "::1", port: 80 })); // "[::1]:80"
+ * assert.deepEqual(formatAddress({ family: "ipv6", host: "::1", port: 80 }), "[::1]:80");
  * ```
  */
 export function formatAddress(address: Address): string {
@@ -116,8 +117,9 @@ export function ipv4Bytes(text: string): Uint8Array | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ipv6Bytes } from "./address.ts";
- * console.log(ipv6Bytes("::1")?.[15]); // 1
+ * assert.deepEqual(ipv6Bytes("::1")?.[15], 1);
  * ```
  */
 export function ipv6Bytes(text: string): Uint8Array | undefined {
@@ -163,8 +165,9 @@ export function ipv6Bytes(text: string): Uint8Array | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ipv6Text, ipv6Bytes } from "./address.ts";
- * console.log(ipv6Text(ipv6Bytes("0:0:0:0:0:0:0:1")!)); // "::1"
+ * assert.deepEqual(ipv6Text(ipv6Bytes("0:0:0:0:0:0:0:1")!), "::1");
  * ```
  */
 export function ipv6Text(bytes: Uint8Array): string {

@@ -39,9 +39,10 @@ function choiceFromEnvironment(): BackendChoice {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { setBackend, tcpSocket } from "./mod.ts";
  * setBackend("deno");
- * console.log(tcpSocket().backend); // "deno"
+ * assert.deepEqual(tcpSocket().backend, "deno");
  * setBackend("auto");
  * ```
  */

@@ -13,7 +13,11 @@ import type { Socket } from "./socket.ts";
 export class TooLongError extends ShrapnelError {
   /** The limit, in bytes. */
   readonly limit: number;
-  /** @param what what was too long; @param limit the limit in bytes */
+  /**
+   * Creates a {@linkcode TooLongError}.
+   *
+   * @param what what was too long; @param limit the limit in bytes
+   */
   constructor(what: string, limit: number) {
     super(`${what} longer than ${limit} bytes`);
     this.limit = limit;
@@ -52,7 +56,11 @@ export class SocketReader {
   /** The last head view returned: requests of one size share it. */
   #headView: Uint8Array | null = null;
 
-  /** @param socket the socket; @param size the initial buffer size (grows as needed) */
+  /**
+   * Creates a {@linkcode SocketReader}.
+   *
+   * @param socket the socket; @param size the initial buffer size (grows as needed)
+   */
   constructor(socket: Socket, size = 16384) {
     this.socket = socket;
     this.#buf = new Uint8Array(size);

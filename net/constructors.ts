@@ -173,19 +173,45 @@ export async function connectTo(
   return socket;
 }
 
+/** Options of {@linkcode listenOn}. */
+export interface ListenOptions {
+  /** Most connections queued for `accept` (1024; the kernel caps it at somaxconn). */
+  backlog?: number;
+  /**
+   * Sets `SO_REUSEPORT` before binding (false): several sockets (in this process or in
+   * others, of the same user) may then listen on one address, and the kernel spreads new
+   * connections among them. What a worker process of a cluster listens with.
+   */
+  reusePort?: boolean;
+}
+
 /**
  * A listening stream socket bound to `address` (IP literal, "*:port" or a unix path).
+ * The second argument is the backlog or {@linkcode ListenOptions}.
  *
  * @example
  * ```ts
  * import { listenOn } from "./mod.ts";
  * const server = listenOn("127.0.0.1:0");
- * console.log(server.getsockname());
+ * const port = server.getsockname();
+ * console.log(port);
+ * const a = listenOn("127.0.0.1:0", { reusePort: true });
+ * const b = listenOn(a.getsockname(), { reusePort: true }); // the same port, shared
+ * console.log(b.getsockname());
+ * a.close();
+ * b.close();
  * server.close();
  * ```
- * @throws {AddressInUseError} if the address is taken
+ * @throws {AddressInUseError} if the address is taken (by a socket without `reusePort`,
+ * or by another user's)
  */
-export function listenOn(address: Address | string, backlog = 1024): Socket {
+export function listenOn(
+  address: Address | string,
+  options: number | ListenOptions = 1024,
+): Socket {
+  const { backlog = 1024, reusePort = false } = typeof options === "number"
+    ? { backlog: options }
+    : options;
   const a = typeof address === "string" ? parseAddress(address) : address;
   const family: SocketFamily = a.family === "unix"
     ? "unix"
@@ -194,6 +220,7 @@ export function listenOn(address: Address | string, backlog = 1024): Socket {
     : "ipv4";
   const socket = open(family, "stream");
   try {
+    if (reusePort && family !== "unix") socket.setsockopt("SO_REUSEPORT", true);
     socket.bind(a);
     socket.listen(backlog);
   } catch (e) {

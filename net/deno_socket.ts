@@ -89,8 +89,9 @@ export function fromDenoError(error: unknown, syscall: string, detail = ""): Err
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TlsError } from "./deno_socket.ts";
- * console.log(new TlsError("ETLS", "handshake", "invalid peer certificate").code); // ETLS
+ * assert.equal(new TlsError("ETLS", "handshake", "invalid peer certificate").code, "ETLS");
  * ```
  */
 export class TlsError extends SocketError {}
@@ -178,6 +179,7 @@ export class DenoSocket extends Socket {
     return this.#handshakePending;
   }
 
+  /** Whether {@linkcode close} has been called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -516,6 +518,24 @@ export class DenoSocket extends Socket {
     }
   }
 
+  /**
+   * @internal Closes a listener and returns the connection Deno had already accepted for
+   * an accept in progress (a speculative one of `acceptMany`, or one whose thread has not
+   * run yet), which `close` alone would leave open and unanswered. Interruption point.
+   */
+  async _closeListening(): Promise<[Socket, Address][]> {
+    const pending = this.#listener === null ? null : this.#accepting;
+    this.#accepting = null;
+    this.close();
+    if (pending === null) return [];
+    const outcome = await waitFor(pending, `the last accept on ${this}`);
+    if (!outcome.ok) return [];
+    return [[
+      new DenoSocket(this.family, "stream", outcome.value),
+      toAddress(outcome.value.remoteAddr),
+    ]];
+  }
+
   /** The local address. */
   getsockname(): Address {
     this.checkOpen("getsockname");
@@ -605,6 +625,7 @@ export class DenoSocket extends Socket {
     }
   }
 
+  /** The socket for logs: backend, descriptor or state, and addresses. */
   override toString(): string {
     const addr = this.#listener?.addr ?? this.#conn?.localAddr;
     return `DenoSocket(${this.family} ${this.type}${

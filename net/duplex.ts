@@ -18,7 +18,11 @@ import type { Socket } from "./socket.ts";
 const READ_SIZE = 65536;
 
 // node:stream loads at the first SocketDuplex, not with shrapnel.
-const DuplexBase: typeof Duplex = lazyBaseClass(() =>
+/**
+ * `node:stream`'s Duplex, linked on the first {@linkcode SocketDuplex}.
+ * @ignore
+ */
+export const DuplexBase: typeof Duplex = lazyBaseClass(() =>
   nodeBuiltin<typeof import("node:stream")>("node:stream").Duplex
 );
 

@@ -13,9 +13,10 @@ import { ShrapnelError } from "../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SocketError } from "./errors.ts";
  * const e = SocketError.from("ECONNREFUSED", "connect");
- * console.log(e instanceof SocketError, e.name, e.code); // true ConnectionRefusedError ECONNREFUSED
+ * assert.deepEqual([e instanceof SocketError, e.name, e.code], [true, "ConnectionRefusedError", "ECONNREFUSED"]);
  * ```
  */
 export class SocketError extends ShrapnelError {
@@ -25,6 +26,8 @@ export class SocketError extends ShrapnelError {
   readonly syscall: string;
 
   /**
+   * Creates a {@linkcode SocketError}.
+   *
    * @param code the errno name
    * @param syscall the call that failed
    * @param detail extra words for the message (an address, a path)
@@ -72,8 +75,9 @@ export class ConnectionRefusedError extends SocketError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConnectionResetError } from "./errors.ts";
- * console.log(new ConnectionResetError("EPIPE", "send").syscall); // "send"
+ * assert.deepEqual(new ConnectionResetError("EPIPE", "send").syscall, "send");
  * ```
  */
 export class ConnectionResetError extends SocketError {}
@@ -106,9 +110,10 @@ export class TooManyOpenFilesError extends SocketError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EOFError } from "./errors.ts";
  * const e = new EOFError(new Uint8Array([1, 2]), 4);
- * console.log(e.partial.length, e.wanted); // 2 4
+ * assert.deepEqual([e.partial.length, e.wanted], [2, 4]);
  * ```
  */
 export class EOFError extends ShrapnelError {
@@ -117,6 +122,8 @@ export class EOFError extends ShrapnelError {
   /** How many bytes were asked for. */
   readonly wanted: number;
   /**
+   * Creates a {@linkcode EOFError}.
+   *
    * @param partial the bytes received before the end
    * @param wanted how many bytes were asked for
    */
@@ -139,6 +146,8 @@ export class EOFError extends ShrapnelError {
  */
 export class UnsupportedOperation extends ShrapnelError {
   /**
+   * Creates a {@linkcode UnsupportedOperation}.
+   *
    * @param operation what was asked
    * @param backend the backend that cannot do it
    * @param hint how to get it anyway

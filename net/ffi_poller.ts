@@ -136,8 +136,11 @@ class IOWait implements Wait {
 }
 
 /** The FFI poller: one per process, owned by the scheduler. */
-export class FfiPoller implements LoopHook {
-  /** The shim's functions. */
+export class FfiPoller {
+  /**
+   * The shim's functions.
+   * @ignore
+   */
   readonly shim: Shim;
   /** errno value -> name, for this platform. */
   readonly errnoNames: Map<number, string> = new Map();

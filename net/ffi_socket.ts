@@ -155,6 +155,7 @@ export class FfiSocket extends Socket implements Pollable {
     return socket;
   }
 
+  /** Whether {@linkcode close} has been called. */
   get closed(): boolean {
     return this.fd < 0;
   }
@@ -655,6 +656,7 @@ export class FfiSocket extends Socket implements Pollable {
     await poller.wait(this, WRITE);
   }
 
+  /** The socket for logs: backend, descriptor or state, and addresses. */
   override toString(): string {
     return `FfiSocket(fd ${this.fd}, ${this.family} ${this.type})`;
   }

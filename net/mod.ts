@@ -23,9 +23,15 @@
  * @module
  */
 
+// Named by this module's API: the base of its errors, the thread type of its waits.
+export { ShrapnelError } from "../core/errors.ts";
+export type { SpawnOptions, Thread, ThreadState } from "../core/thread.ts";
+export type { ThreadGroup, ThreadGroupStatistics } from "../core/thread_group.ts";
 export * from "./acceptor.ts";
 export * from "./address.ts";
 export * from "./buffered_reader.ts";
+export * from "./cluster.ts";
+export * from "./cluster_worker.ts";
 export * from "./backend.ts";
 export * from "./constructors.ts";
 export * from "./duplex.ts";

@@ -16,7 +16,10 @@ export type Resolver = (host: string, family?: "ipv4" | "ipv6") => Promise<strin
 const RESOLVER = Symbol("resolver");
 
 /** The default: "localhost" locally, other names through `Deno.resolveDns`. */
-export const denoResolver: Resolver = async (host, family) => {
+export const denoResolver: Resolver = async (
+  host: string,
+  family?: "ipv4" | "ipv6",
+): Promise<string[]> => {
   if (host === "localhost") return family === "ipv6" ? ["::1"] : ["127.0.0.1", "::1"];
   const out: string[] = [];
   for (const type of family === "ipv6" ? ["AAAA"] as const : ["A", "AAAA"] as const) {

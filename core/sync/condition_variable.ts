@@ -23,11 +23,12 @@ const COUNTED = 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConditionVariable, spawn } from "../../mod.ts";
  * const cv = new ConditionVariable<string>();
  * const waiter = spawn(() => cv.wait());
  * await spawn(() => { cv.wakeOne("go"); }).join();
- * console.log(await waiter.join()); // "go"
+ * assert.deepEqual(await waiter.join(), "go");
  * ```
  */
 export class ConditionVariable<T = unknown> {

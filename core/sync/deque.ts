@@ -9,10 +9,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Deque } from "./deque.ts";
  * const d = new Deque<number>();
  * d.push(2); d.unshift(1);
- * console.log(d.shift(), d.shift(), d.length); // 1 2 0
+ * assert.deepEqual([d.shift(), d.shift(), d.length], [1, 2, 0]);
  * ```
  */
 export class Deque<T> {

@@ -20,12 +20,13 @@ export interface EventStatistics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Event, spawn } from "../../mod.ts";
  * const started = new Event();
  * const waiter = spawn(() => started.wait());
  * spawn(() => started.set());
  * await waiter.join();
- * console.log(started.isSet); // true
+ * assert.deepEqual(started.isSet, true);
  * ```
  */
 export class Event {

@@ -24,11 +24,12 @@ const POP_ONE = 0, POP_ALL = 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Fifo, spawn } from "../../mod.ts";
  * const jobs = new Fifo<number>();
  * const worker = spawn(async () => (await jobs.pop()) * 2);
  * jobs.push(21);
- * console.log(await worker.join()); // 42
+ * assert.deepEqual(await worker.join(), 42);
  * ```
  */
 export class Fifo<T> implements AsyncIterable<T> {

@@ -22,20 +22,25 @@ export interface InvertedSemaphoreStatistics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InvertedSemaphore, spawn } from "../../mod.ts";
  * const inFlight = new InvertedSemaphore();
  * inFlight.acquire(2);
  * const waiter = spawn(() => inFlight.blockTillZero());
  * spawn(() => inFlight.release(2));
  * await waiter.join();
- * console.log(inFlight.value); // 0
+ * assert.deepEqual(inFlight.value, 0);
  * ```
  */
 export class InvertedSemaphore {
   #value: number;
   #waiters = new WaitQueue<Thread>();
 
-  /** @param value the starting count (default 0) */
+  /**
+   * Creates a {@linkcode InvertedSemaphore}.
+   *
+   * @param value the starting count (default 0)
+   */
   constructor(value = 0) {
     checkCount("value", value, 0);
     this.#value = value;

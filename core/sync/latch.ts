@@ -21,11 +21,12 @@ export interface LatchStatistics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Latch, spawn } from "../../mod.ts";
  * const ready = new Latch<string>();
  * const waiter = spawn(() => ready.wait());
  * spawn(() => ready.release("up"));
- * console.log(await waiter.join(), ready.released); // "up" true
+ * assert.deepEqual([await waiter.join(), ready.released], ["up", true]);
  * ```
  */
 export class Latch<T = void> {

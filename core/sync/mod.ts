@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Fifo, Mutex, spawn } from "../../mod.ts";
  * const m = new Mutex();
  * const q = new Fifo<number>();
  * spawn(() => m.withLock(() => q.push(1)));
- * console.log(await spawn(() => q.pop()).join()); // 1
+ * assert.deepEqual(await spawn(() => q.pop()).join(), 1);
  * ```
  *
  * @module
@@ -23,3 +24,6 @@ export * from "./latch.ts";
 export * from "./mutex.ts";
 export * from "./rw_lock.ts";
 export { Semaphore, type SemaphoreStatistics } from "./semaphore.ts";
+// The thread types this module's API names, for its docs.
+export type { SpawnOptions, Thread, ThreadState } from "../thread.ts";
+export type { ThreadGroup, ThreadGroupStatistics } from "../thread_group.ts";

@@ -27,13 +27,14 @@ export interface MutexStatistics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Mutex, spawn } from "../../mod.ts";
  * const m = new Mutex();
  * await spawn(async () => {
  *   using _held = await m.lock(); // unlocked at the end of the block
  *   console.log(m.hasLock()); // true
  * }).join();
- * console.log(m.locked()); // false
+ * assert.deepEqual(m.locked(), false);
  * ```
  */
 export class Mutex {

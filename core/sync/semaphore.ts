@@ -34,7 +34,11 @@ export class Semaphore {
   #avail: number;
   #waiters = new WaitQueue<Thread>();
 
-  /** @param avail the units available at first (a non-negative number) */
+  /**
+   * Creates a {@linkcode Semaphore}.
+   *
+   * @param avail the units available at first (a non-negative number)
+   */
   constructor(avail: number) {
     checkCount("avail", avail, 0);
     this.#avail = avail;

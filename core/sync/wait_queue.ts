@@ -100,9 +100,10 @@ export class Waiter<T extends Wakeable = Wakeable> implements Wait {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WaitQueue } from "./wait_queue.ts";
  * const q = new WaitQueue();
- * console.log(q.length); // 0
+ * assert.deepEqual(q.length, 0);
  * ```
  */
 export class WaitQueue<T extends Wakeable = Wakeable> {

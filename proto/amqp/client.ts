@@ -72,8 +72,9 @@ export interface AmqpOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfirmTimeoutError } from "./client.ts";
- * console.log(new ConfirmTimeoutError(30) instanceof Error); // true
+ * assert.equal(new ConfirmTimeoutError(30) instanceof Error, true);
  * ```
  */
 export class ConfirmTimeoutError extends TimeoutError {}
@@ -84,14 +85,19 @@ export class ConfirmTimeoutError extends TimeoutError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AmqpError } from "./client.ts";
- * console.log(new AmqpError(404, "NOT_FOUND - no queue 'x'").code); // 404
+ * assert.deepEqual(new AmqpError(404, "NOT_FOUND - no queue 'x'").code, 404);
  * ```
  */
 export class AmqpError extends ShrapnelError {
   /** The reply code. */
   readonly code: number;
-  /** @param code reply code; @param text reply text; @param options its cause */
+  /**
+   * Creates a {@linkcode AmqpError}.
+   *
+   * @param code reply code; @param text reply text; @param options its cause
+   */
   constructor(code: number, text: string, options?: ErrorOptions) {
     super(`${code} ${text}`, options);
     this.code = code;
@@ -322,7 +328,10 @@ export class AmqpChannel {
     this.#connection._forget(this);
   }
 
-  /** Sends a method and waits for one of the replies `expect` (class*1000+method). */
+  /**
+   * Sends a method and waits for one of the replies `expect` (class*1000+method).
+   * @ignore
+   */
   async _call(
     classId: number,
     methodId: number,

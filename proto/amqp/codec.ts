@@ -12,8 +12,9 @@ import { ShrapnelError } from "../../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AmqpProtocolError } from "./codec.ts";
- * console.log(new AmqpProtocolError("bad frame end").name); // AmqpProtocolError
+ * assert.equal(new AmqpProtocolError("bad frame end").name, "AmqpProtocolError");
  * ```
  */
 export class AmqpProtocolError extends ShrapnelError {}
@@ -302,19 +303,31 @@ export class Reader {
 
 /** Message properties (the basic class's). */
 export interface MessageProperties {
+  /** MIME type of the body ("application/json"...). */
   contentType?: string;
+  /** Encoding of the body ("gzip"...). */
   contentEncoding?: string;
+  /** Application headers (also what headers exchanges route on). */
   headers?: FieldTable;
   /** 1 transient, 2 persistent. */
   deliveryMode?: number;
+  /** Priority, 0 to 9, for queues declared with x-max-priority. */
   priority?: number;
+  /** Ties an RPC reply to its request. */
   correlationId?: string;
+  /** The queue to send a reply to. */
   replyTo?: string;
+  /** Per-message time to live in milliseconds, as a string (AMQP's form). */
   expiration?: string;
+  /** The application's id of the message. */
   messageId?: string;
+  /** When the message was made (second precision on the wire). */
   timestamp?: Date;
+  /** The application's type name of the message. */
   type?: string;
+  /** The publishing user; RabbitMQ checks it against the connection's user. */
   userId?: string;
+  /** The publishing application. */
   appId?: string;
 }
 

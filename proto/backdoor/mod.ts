@@ -17,3 +17,6 @@
 export * from "./repl.ts";
 export * from "./server.ts";
 export * from "./ssh.ts";
+// The types this module's API names from /core and /net, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";

@@ -57,8 +57,9 @@ export const DEFAULT_MAX_NEGATIVE_TTL = 3 * 3600;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sanitizeTtl } from "./cache.ts";
- * console.log(sanitizeTtl(0xffffffff), sanitizeTtl(300)); // 0 300
+ * assert.deepEqual([sanitizeTtl(0xffffffff), sanitizeTtl(300)], [0, 300]);
  * ```
  */
 export function sanitizeTtl(ttl: number | undefined): number {
@@ -73,10 +74,11 @@ export function sanitizeTtl(ttl: number | undefined): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DnsCache } from "./cache.ts";
  * const cache = new DnsCache(100);
  * cache.putRecords("a.test", "A", [{ name: "a.test", type: "A", ttl: 60, data: "10.0.0.1" }]);
- * console.log(cache.get("A.TEST.", "A")?.kind); // "records"
+ * assert.deepEqual(cache.get("A.TEST.", "A")?.kind, "records");
  * ```
  */
 export class DnsCache {

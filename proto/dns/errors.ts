@@ -21,7 +21,11 @@ export class DnsError extends ShrapnelError {
   readonly qname: string;
   /** The record type looked up. */
   readonly qtype: string;
-  /** @param qname the name; @param qtype the type; @param message what went wrong */
+  /**
+   * Creates a {@linkcode DnsError}.
+   *
+   * @param qname the name; @param qtype the type; @param message what went wrong
+   */
   constructor(qname: string, qtype: string, message: string) {
     super(`${qname} ${qtype}: ${message}`);
     this.qname = qname;
@@ -34,12 +38,17 @@ export class DnsError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NameNotFoundError } from "./errors.ts";
- * console.log(new NameNotFoundError("nowhere.test", "A").message); // nowhere.test A: no such name
+ * assert.equal(new NameNotFoundError("nowhere.test", "A").message, "nowhere.test A: no such name");
  * ```
  */
 export class NameNotFoundError extends DnsError {
-  /** @param qname the name; @param qtype the type */
+  /**
+   * Creates a {@linkcode NameNotFoundError}.
+   *
+   * @param qname the name; @param qtype the type
+   */
   constructor(qname: string, qtype: string) {
     super(qname, qtype, "no such name");
   }

@@ -18,3 +18,6 @@ export * from "./errors.ts";
 export * from "./exchange.ts";
 export * from "./packet.ts";
 export * from "./resolver.ts";
+// The types this module's API names from /core and /net, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";

@@ -25,9 +25,10 @@ let loaded: typeof Codec | null = null;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeMessage, encodeQuery, loadDnsCodec } from "./packet.ts";
  * await loadDnsCodec();
- * console.log(decodeMessage(encodeQuery(7, "example.test", "A", true)).id); // 7
+ * assert.deepEqual(decodeMessage(encodeQuery(7, "example.test", "A", true)).id, 7);
  * ```
  */
 export async function loadDnsCodec(): Promise<void> {
@@ -83,9 +84,10 @@ export interface DnsMessage {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeQuery, loadDnsCodec } from "./packet.ts";
  * await loadDnsCodec();
- * console.log(encodeQuery(7, "example.test", "A", true).length); // 30
+ * assert.deepEqual(encodeQuery(7, "example.test", "A", true).length, 30);
  * ```
  */
 export function encodeQuery(
@@ -112,11 +114,12 @@ export function encodeQuery(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeMessage, encodeResponse, loadDnsCodec } from "./packet.ts";
  * await loadDnsCodec();
  * const bytes = encodeResponse({ id: 1, questions: [{ name: "a.test", type: "A" }],
  *   answers: [{ name: "a.test", type: "A", ttl: 60, data: "127.0.0.1" }] });
- * console.log(decodeMessage(bytes).answers[0].data); // "127.0.0.1"
+ * assert.deepEqual(decodeMessage(bytes).answers[0].data, "127.0.0.1");
  * ```
  */
 export function encodeResponse(message: {

@@ -155,7 +155,11 @@ export class DnsResolver {
   readonly #pending = new Map<string, Latch<Outcome>>();
   #queries = 0;
 
-  /** @param options mode, servers, limits */
+  /**
+   * Creates a {@linkcode DnsResolver}.
+   *
+   * @param options mode, servers, limits
+   */
   constructor(options: DnsResolverOptions = {}) {
     const port = options.port ?? 53;
     this.#options = {
@@ -549,8 +553,9 @@ export class DnsResolver {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reverseName } from "./resolver.ts";
- * console.log(reverseName("127.0.0.1")); // "1.0.0.127.in-addr.arpa"
+ * assert.deepEqual(reverseName("127.0.0.1"), "1.0.0.127.in-addr.arpa");
  * ```
  * @throws {TypeError} if `ip` is not an IP address
  */

@@ -56,14 +56,19 @@ export interface FtpReply {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FtpError } from "./client.ts";
- * console.log(new FtpError(550, "No such file").code); // 550
+ * assert.deepEqual(new FtpError(550, "No such file").code, 550);
  * ```
  */
 export class FtpError extends ShrapnelError {
   /** The reply code (0 when the reply itself was malformed). */
   readonly code: number;
-  /** @param code the reply code; @param text the reply text */
+  /**
+   * Creates a {@linkcode FtpError}.
+   *
+   * @param code the reply code; @param text the reply text
+   */
   constructor(code: number, text: string) {
     super(`${code} ${text}`);
     this.code = code;

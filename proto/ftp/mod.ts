@@ -14,3 +14,6 @@
  */
 
 export * from "./client.ts";
+// The types this module's API names from /core and /net, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";

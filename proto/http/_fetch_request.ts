@@ -72,6 +72,7 @@ export class FetchRequest {
    * @throws {HttpError} 400 for a Host field that cannot be part of a URL
    */
   constructor(http: HttpRequest, thread: Thread, scheme: string) {
+    if (!FetchRequest.#linked) FetchRequest.#link();
     this.#http = http;
     this.#thread = thread;
     const target = http.target;
@@ -218,7 +219,14 @@ export class FetchRequest {
     return this.#materialize().clone();
   }
 
-  static {
+  static #linked = false;
+
+  /**
+   * Makes FetchRequest a Request: done by the first one made, not at import (touching
+   * `Request` loads Deno's fetch code into every program that imports shrapnel).
+   */
+  static #link(): void {
+    FetchRequest.#linked = true;
     Object.setPrototypeOf(FetchRequest.prototype, Request.prototype);
     const own = FetchRequest.prototype as unknown as Record<PropertyKey, unknown>;
     const materialize = (self: unknown): Request => (self as FetchRequest).#materialize();

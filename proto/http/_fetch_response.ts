@@ -13,11 +13,34 @@ import { type HttpHeaders, lower } from "./headers.ts";
 import { byteLength } from "./reply_bytes.ts";
 import type { HttpRequest } from "./request.ts";
 
-/** Deno's slots of a Response, read (never written) to tell a static body from a stream. */
-const probe = new Response("x");
-const slots = Object.getOwnPropertySymbols(probe);
-const INNER = slots.find((s) => s.description === "response");
-const LAZY_BODY = slots.find((s) => s.description === "lazy static body");
+/**
+ * Deno's slots of a Response, read (never written) to tell a static body from a stream;
+ * found by the first reply (making a Response at import would load Deno's fetch code into
+ * every program that imports shrapnel).
+ */
+let INNER: symbol | undefined;
+let LAZY_BODY: symbol | undefined;
+let LAZY_TYPE: symbol | undefined;
+let HEADERS: symbol | undefined;
+/** Whether `fastFields` agrees with the public API (checked with the slots). */
+let FAST_FIELDS = false;
+let slotsFound = false;
+
+function findSlots(): void {
+  slotsFound = true;
+  const slots = Object.getOwnPropertySymbols(new Response("x"));
+  INNER = slots.find((s) => s.description === "response");
+  LAZY_BODY = slots.find((s) => s.description === "lazy static body");
+  LAZY_TYPE = slots.find((s) => s.description === "lazy static content type");
+  HEADERS = slots.find((s) => s.description === "headers");
+  FAST_FIELDS = fastFieldsAgree();
+  if (!FAST_FIELDS) {
+    console.warn(
+      "shrapnel http: this Deno's Response slots differ from Deno 2.9's; response header fields " +
+        "are read through the public API (about 0.5 µs more a response). Report your Deno version.",
+    );
+  }
+}
 
 interface InnerResponse {
   body: { streamOrStatic?: unknown } | null;
@@ -67,15 +90,12 @@ function copyField(this: HttpHeaders, value: string, name: string): void {
   if (name !== "transfer-encoding" && name !== "keep-alive") this.add(name, value);
 }
 
-const LAZY_TYPE = slots.find((s) => s.description === "lazy static content type");
-const HEADERS = slots.find((s) => s.description === "headers");
-
 /**
  * The header fields of `response` read from Deno's slots: its field list, plus the
  * Content-Type Deno adds when the fields are first looked at (a lazily held body's). Costs
  * a tenth of `headers.forEach` (which makes the `Headers` object and sorts). Null when the
  * slots are not as expected; `fastFieldsAgree` checks the result against the public API
- * once at load.
+ * once, with the slots.
  */
 function fastFields(response: Response): readonly (readonly [string, string])[] | null {
   if (INNER === undefined || LAZY_TYPE === undefined || LAZY_BODY === undefined) return null;
@@ -121,14 +141,6 @@ function fastFieldsAgree(): boolean {
   return true;
 }
 
-const FAST_FIELDS = fastFieldsAgree();
-if (!FAST_FIELDS) {
-  console.warn(
-    "shrapnel http: this Deno's Response slots differ from Deno 2.9's; response header fields " +
-      "are read through the public API (about 0.5 µs more a response). Report your Deno version.",
-  );
-}
-
 /** Copies status and header fields; Transfer-Encoding and Keep-Alive are the server's. */
 function putHead(http: HttpRequest, response: Response): void {
   http.status = response.status;
@@ -166,6 +178,7 @@ export function writeResponse(
   response: Response,
   observer: StreamObserver,
 ): Promise<void> {
+  if (!slotsFound) findSlots();
   const body = staticBody(response);
   if (body !== undefined) {
     // Held whole (the common answer): its fields go into the head as a record, as a

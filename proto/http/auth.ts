@@ -7,7 +7,10 @@
  * @module
  */
 
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
+
+// node:crypto loads with the first authentication, not with shrapnel.
+const nodeCrypto = () => nodeBuiltin<typeof import("node:crypto")>("node:crypto");
 import type { HttpRequest } from "./request.ts";
 import type { Handler } from "./server.ts";
 
@@ -62,7 +65,7 @@ export function protect(handler: Handler, auth: Authenticator): Handler {
 
 /** SHA-256 of `text`'s UTF-8, as bytes. */
 function sha256(text: string | Uint8Array): Uint8Array {
-  return createHash("sha256").update(text).digest();
+  return nodeCrypto().createHash("sha256").update(text).digest();
 }
 
 /**
@@ -78,7 +81,7 @@ function sha256(text: string | Uint8Array): Uint8Array {
  * ```
  */
 export function constantTimeEqual(a: string | Uint8Array, b: string | Uint8Array): boolean {
-  return timingSafeEqual(sha256(a), sha256(b));
+  return nodeCrypto().timingSafeEqual(sha256(a), sha256(b));
 }
 
 /** Options of {@linkcode BasicAuth}. */
@@ -185,7 +188,7 @@ export interface DigestAuthOptions {
 const HASH_NAMES: Record<DigestAlgorithm, string> = { "SHA-256": "sha256", "MD5": "md5" };
 
 function hex(algorithm: DigestAlgorithm, text: string): string {
-  return createHash(HASH_NAMES[algorithm]).update(text).digest("hex");
+  return nodeCrypto().createHash(HASH_NAMES[algorithm]).update(text).digest("hex");
 }
 
 /**
@@ -253,12 +256,14 @@ export class DigestAuth implements Authenticator {
     });
     this.#lifetimeMs = (options.nonceLifetime ?? 300) * 1000;
     this.#maxNonces = options.maxNonces ?? 10000;
-    this.#secret = options.secret ?? randomBytes(32);
-    this.#opaque = createHmac("sha256", this.#secret).update("opaque").digest("base64url");
+    this.#secret = options.secret ?? nodeCrypto().randomBytes(32);
+    this.#opaque = nodeCrypto().createHmac("sha256", this.#secret).update("opaque").digest(
+      "base64url",
+    );
   }
 
   #sign(time: string): string {
-    return createHmac("sha256", this.#secret).update(`${time}:${this.realm}`).digest(
+    return nodeCrypto().createHmac("sha256", this.#secret).update(`${time}:${this.realm}`).digest(
       "base64url",
     ).slice(0, 22);
   }

@@ -61,6 +61,8 @@ export class BodyReader {
   trailers: [string, string][] = [];
 
   /**
+   * Creates a {@linkcode BodyReader}.
+   *
    * @param reader the connection's reader
    * @param framing how the body is delimited
    * @param limit the most bytes accepted (`BodyTooLargeError` beyond)

@@ -235,7 +235,11 @@ export class HttpClient {
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
-  /** @param options pool size, limits, connector */
+  /**
+   * Creates a {@linkcode HttpClient}.
+   *
+   * @param options pool size, limits, connector
+   */
   constructor(options: HttpClientOptions = {}) {
     this.#options = {
       maxConnectionsPerOrigin: options.maxConnectionsPerOrigin ?? 6,

@@ -23,9 +23,10 @@ export type HttpClientPhase = "connect" | "head" | "body" | "request";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HttpTimeoutError } from "./mod.ts";
  * const e = new HttpTimeoutError("head", 30, "http://127.0.0.1/");
- * console.log(e.phase, e.seconds); // head 30
+ * assert.deepEqual([e.phase, e.seconds], ["head", 30]);
  * ```
  */
 export class HttpTimeoutError extends TimeoutError {
@@ -34,6 +35,7 @@ export class HttpTimeoutError extends TimeoutError {
   /** The URL asked for. */
   readonly url: string;
   /**
+   * Makes the error for the deadline of `phase`, `seconds` long, that passed on `url`.
    * @param phase which deadline
    * @param seconds its length
    * @param url the URL asked for

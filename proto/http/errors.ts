@@ -12,15 +12,20 @@ import { ShrapnelError } from "../../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HttpError } from "./errors.ts";
  * const e = new HttpError(431, "too many headers");
- * console.log(e.status, e.message); // 431 too many headers
+ * assert.deepEqual([e.status, e.message], [431, "too many headers"]);
  * ```
  */
 export class HttpError extends ShrapnelError {
   /** The HTTP status code. */
   readonly status: number;
-  /** @param status the status code; @param message what went wrong */
+  /**
+   * Creates a {@linkcode HttpError}.
+   *
+   * @param status the status code; @param message what went wrong
+   */
   constructor(status: number, message: string) {
     super(message);
     this.status = status;
@@ -33,12 +38,17 @@ export class HttpError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProtocolError } from "./errors.ts";
- * console.log(new ProtocolError("bad chunk size").status); // 400
+ * assert.deepEqual(new ProtocolError("bad chunk size").status, 400);
  * ```
  */
 export class ProtocolError extends HttpError {
-  /** @param message what was malformed; @param status 400 by default */
+  /**
+   * Creates a {@linkcode ProtocolError}.
+   *
+   * @param message what was malformed; @param status 400 by default
+   */
   constructor(message: string, status = 400) {
     super(status, message);
   }
@@ -49,14 +59,19 @@ export class ProtocolError extends HttpError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BodyTooLargeError } from "./errors.ts";
- * console.log(new BodyTooLargeError(1024).status); // 413
+ * assert.deepEqual(new BodyTooLargeError(1024).status, 413);
  * ```
  */
 export class BodyTooLargeError extends HttpError {
   /** The limit, in bytes. */
   readonly limit: number;
-  /** @param limit the limit in bytes */
+  /**
+   * Creates a {@linkcode BodyTooLargeError}.
+   *
+   * @param limit the limit in bytes
+   */
   constructor(limit: number) {
     super(413, `body larger than ${limit} bytes`);
     this.limit = limit;
@@ -68,12 +83,17 @@ export class BodyTooLargeError extends HttpError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HeadersTooLargeError } from "./errors.ts";
- * console.log(new HeadersTooLargeError("head larger than 16384 bytes").status); // 431
+ * assert.deepEqual(new HeadersTooLargeError("head larger than 16384 bytes").status, 431);
  * ```
  */
 export class HeadersTooLargeError extends HttpError {
-  /** @param message which limit was passed */
+  /**
+   * Creates a {@linkcode HeadersTooLargeError}.
+   *
+   * @param message which limit was passed
+   */
   constructor(message: string) {
     super(431, message);
   }
@@ -96,7 +116,11 @@ export class HeadersTooLargeError extends HttpError {
 export class InvalidFieldError extends ShrapnelError {
   /** The field's name (as given, cut to 64 characters and escaped). */
   readonly field: string;
-  /** @param field the field's name; @param part which part is malformed */
+  /**
+   * Creates a {@linkcode InvalidFieldError}.
+   *
+   * @param field the field's name; @param part which part is malformed
+   */
   constructor(field: string, part: "name" | "value" | "status" | "method") {
     const shown = JSON.stringify(field.slice(0, 64));
     super(

@@ -51,7 +51,11 @@ export class HttpHeaders {
   /** Framing fields ever added (a bit stays set until `delete`): see `_mayHave`. */
   #bits = 0;
 
-  /** @param init fields as [name, value] pairs, or a record */
+  /**
+   * Creates a {@linkcode HttpHeaders}.
+   *
+   * @param init fields as [name, value] pairs, or a record
+   */
   constructor(init?: Iterable<readonly [string, string]> | Record<string, string>) {
     if (init === undefined) return;
     const pairs = Symbol.iterator in init

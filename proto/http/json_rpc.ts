@@ -238,8 +238,9 @@ export interface JsonRpcClientOptions {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * const rpc = new JsonRpcClient("http://127.0.0.1:8080/rpc");
- * console.log(await rpc.call("add", [1, 2])); // 3
+ * assert.equal(await rpc.call("add", [1, 2]), 3);
  * rpc.close();
  * ```
  */

@@ -23,10 +23,17 @@ export * from "./errors.ts";
 export * from "./fetch_handler.ts";
 export * from "./get.ts";
 export * from "./handlers.ts";
-export * from "./headers.ts";
-export * from "./parse.ts";
+// Helpers of the parser and the reply path (lower, valueHasToken, bodyFraming,
+// refreshHttpDate) stay internal.
+export { HttpHeaders } from "./headers.ts";
+export {
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from "./parse.ts";
 export * from "./redirects.ts";
-export * from "./request.ts";
+export { escapeHtml, HttpRequest } from "./request.ts";
 export * from "./server.ts";
 export * from "./auth.ts";
 export * from "./json_rpc.ts";
@@ -37,3 +44,7 @@ export type { Http2Options } from "./h2/server_connection.ts";
 export * from "./shrapnel_fetch.ts";
 export { type HttpClientPhase, HttpTimeoutError } from "./client_timeouts.ts";
 export * from "./upgrade_websocket.ts";
+// The types this module's API names from /core, /net and /websocket, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";
+export type { WebSocketOptions } from "../websocket/connection.ts";

@@ -146,9 +146,10 @@ function versionAt(head: Uint8Array, from: number, to: number): 0 | 1 {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRequestHead } from "./parse.ts";
  * const head = parseRequestHead(new TextEncoder().encode("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
- * console.log(head.method, head.target, head.headers.get("host")); // GET /a?b=1 x
+ * assert.deepEqual([head.method, head.target, head.headers.get("host")], ["GET", "/a?b=1", "x"]);
  * ```
  * @throws {ProtocolError} if malformed (400), including a target with a byte past ASCII
  * @throws {HttpError} 505 for a version other than 1.0/1.1
@@ -237,9 +238,10 @@ export function parseRequestHead(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseResponseHead } from "./parse.ts";
  * const head = parseResponseHead(new TextEncoder().encode("HTTP/1.1 404 Not Found\r\n\r\n"));
- * console.log(head.status, head.reason); // 404 Not Found
+ * assert.deepEqual([head.status, head.reason], [404, "Not Found"]);
  * ```
  * @throws {ProtocolError} if malformed (status 502: the peer is a bad gateway)
  */

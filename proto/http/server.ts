@@ -13,7 +13,7 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
-import { listenOn } from "../../net/constructors.ts";
+import { listenOn, type ListenOptions } from "../../net/constructors.ts";
 import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
@@ -148,7 +148,11 @@ export class HttpServer {
   #closing = false;
   #stats = { connections: 0, requests: 0 };
 
-  /** @param options limits and timeouts */
+  /**
+   * Creates a {@linkcode HttpServer}.
+   *
+   * @param options limits and timeouts
+   */
   constructor(options: HttpServerOptions = {}) {
     this.#options = {
       idleTimeout: options.idleTimeout ?? 30,
@@ -227,10 +231,14 @@ export class HttpServer {
 
   /**
    * Listens on `address` ("127.0.0.1:8080", "[::1]:0", a unix path) and serves in an
-   * acceptor thread. Returns the listening socket.
+   * acceptor thread. Returns the listening socket. The second argument is the backlog or
+   * {@linkcode ListenOptions} (`{ reusePort: true }` in the worker processes of a cluster).
    */
-  listen(address: string | Address = "127.0.0.1:0", backlog = 1024): Socket {
-    return this.serveListener(listenOn(address, backlog));
+  listen(
+    address: string | Address = "127.0.0.1:0",
+    options: number | ListenOptions = 1024,
+  ): Socket {
+    return this.serveListener(listenOn(address, options));
   }
 
   /**

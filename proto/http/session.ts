@@ -8,7 +8,10 @@
  * @module
  */
 
-import { createHmac } from "node:crypto";
+import { nodeBuiltin } from "../../core/_node_builtin.ts";
+
+// node:crypto loads with the first signed cookie, not with shrapnel.
+const nodeCrypto = () => nodeBuiltin<typeof import("node:crypto")>("node:crypto");
 import { constantTimeEqual } from "./auth.ts";
 import type { HttpRequest } from "./request.ts";
 
@@ -123,7 +126,9 @@ export class CookieSessions {
   }
 
   #mac(key: string | Uint8Array, payload: string): string {
-    return createHmac("sha256", key).update(`${this.#name}=${payload}`).digest("base64url");
+    return nodeCrypto().createHmac("sha256", key).update(`${this.#name}=${payload}`).digest(
+      "base64url",
+    );
   }
 
   /** The cookie value for `data`, valid for `maxAge` seconds from now. */

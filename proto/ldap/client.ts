@@ -63,8 +63,9 @@ export interface LdapChange {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LdapError } from "./client.ts";
- * console.log(new LdapError(49, "", "invalid credentials").code); // 49
+ * assert.deepEqual(new LdapError(49, "", "invalid credentials").code, 49);
  * ```
  */
 export class LdapError extends ShrapnelError {
@@ -72,7 +73,11 @@ export class LdapError extends ShrapnelError {
   readonly code: number;
   /** The matched DN the server reported. */
   readonly matchedDn: string;
-  /** @param code result code; @param matchedDn matched DN; @param message diagnostic */
+  /**
+   * Creates a {@linkcode LdapError}.
+   *
+   * @param code result code; @param matchedDn matched DN; @param message diagnostic
+   */
   constructor(code: number, matchedDn: string, message: string) {
     super(`LDAP result ${code}${message ? `: ${message}` : ""}`);
     this.code = code;
@@ -85,8 +90,9 @@ export class LdapError extends ShrapnelError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LdapProtocolError } from "./client.ts";
- * console.log(new LdapProtocolError("bad length").name); // LdapProtocolError
+ * assert.equal(new LdapProtocolError("bad length").name, "LdapProtocolError");
  * ```
  */
 export class LdapProtocolError extends ShrapnelError {}

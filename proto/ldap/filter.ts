@@ -33,14 +33,19 @@ export type Filter =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FilterSyntaxError } from "./filter.ts";
- * console.log(new FilterSyntaxError("unbalanced parentheses", 3).position); // 3
+ * assert.deepEqual(new FilterSyntaxError("unbalanced parentheses", 3).position, 3);
  * ```
  */
 export class FilterSyntaxError extends ShrapnelError {
   /** Where in the text. */
   readonly position: number;
-  /** @param message what is wrong; @param position where */
+  /**
+   * Creates a {@linkcode FilterSyntaxError}.
+   *
+   * @param message what is wrong; @param position where
+   */
   constructor(message: string, position: number) {
     super(`${message} at ${position}`);
     this.position = position;
@@ -58,8 +63,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFilter } from "./filter.ts";
- * console.log(parseFilter("(|(cn=a)(!(sn=b)))").type); // "or"
+ * assert.deepEqual(parseFilter("(|(cn=a)(!(sn=b)))").type, "or");
  * ```
  * @throws {FilterSyntaxError} for bad syntax, bad escapes, or nesting over the limit
  */

@@ -13,5 +13,17 @@
  * @module
  */
 
-export * from "./client.ts";
-export * from "./filter.ts";
+// The BER codec (decodeMessage, filterToAsn1) stays internal.
+export {
+  type LdapChange,
+  LdapClient,
+  type LdapEntry,
+  LdapError,
+  type LdapOptions,
+  LdapProtocolError,
+  type LdapScope,
+} from "./client.ts";
+export { type Filter, FilterSyntaxError, MAX_FILTER_DEPTH, parseFilter } from "./filter.ts";
+// The types this module's API names from /core and /net, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";

@@ -86,14 +86,19 @@ export interface Notification {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PostgresError } from "./client.ts";
- * console.log(new PostgresError("42P01", "relation does not exist").code); // 42P01
+ * assert.equal(new PostgresError("42P01", "relation does not exist").code, "42P01");
  * ```
  */
 export class PostgresError extends ShrapnelError {
   /** SQLSTATE code. */
   readonly code: string;
-  /** @param code SQLSTATE; @param message the server's message */
+  /**
+   * Creates a {@linkcode PostgresError}.
+   *
+   * @param code SQLSTATE; @param message the server's message
+   */
   constructor(code: string, message: string) {
     super(message);
     this.code = code;

@@ -11,8 +11,9 @@ import { ShrapnelError } from "../../core/errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SshError } from "./errors.ts";
- * console.log(new SshError("All configured authentication methods failed").name); // SshError
+ * assert.equal(new SshError("All configured authentication methods failed").name, "SshError");
  * ```
  */
 export class SshError extends ShrapnelError {}

@@ -150,8 +150,9 @@ export function checkKnownHosts(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { knownKeyTypes } from "./known_hosts.ts";
- * console.log(knownKeyTypes("example.com ssh-ed25519 AAAA", "example.com", 22)); // ["ssh-ed25519"]
+ * assert.deepEqual(knownKeyTypes("example.com ssh-ed25519 AAAA", "example.com", 22), ["ssh-ed25519"]);
  * ```
  */
 export function knownKeyTypes(text: string, host: string, port: number): string[] {

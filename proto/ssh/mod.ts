@@ -17,3 +17,6 @@
 export * from "./client.ts";
 export * from "./errors.ts";
 export * from "./known_hosts.ts";
+// The types this module's API names from /core and /net, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";

@@ -96,9 +96,10 @@ function invalidDeflateElement(e: ExtensionElement, response: boolean): string |
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { acceptDeflate } from "./deflate.ts";
- * console.log(acceptDeflate("permessage-deflate; x_unknown") === null); // true
- * console.log(acceptDeflate("permessage-deflate")?.header.startsWith("permessage-deflate")); // true
+ * assert.deepEqual(acceptDeflate("permessage-deflate; x_unknown") === null, true);
+ * assert.deepEqual(acceptDeflate("permessage-deflate")?.header.startsWith("permessage-deflate"), true);
  * ```
  */
 export function acceptDeflate(

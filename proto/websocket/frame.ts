@@ -42,14 +42,19 @@ export const CloseCode = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WebSocketError } from "./frame.ts";
- * console.log(new WebSocketError(1009, "message too big").code); // 1009
+ * assert.deepEqual(new WebSocketError(1009, "message too big").code, 1009);
  * ```
  */
 export class WebSocketError extends ShrapnelError {
   /** The close code that describes the failure. */
   readonly code: number;
-  /** @param code a close code; @param message what went wrong */
+  /**
+   * Creates a {@linkcode WebSocketError}.
+   *
+   * @param code a close code; @param message what went wrong
+   */
   constructor(code: number, message: string) {
     super(message);
     this.code = code;

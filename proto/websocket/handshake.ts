@@ -42,10 +42,11 @@ export function isValidKey(key: string | null): key is string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hixie76Answer } from "./handshake.ts";
  * const answer = hixie76Answer("4 @1  46546xW%0l 1 5", "12998 5 Y3 1  .P00",
  *   new TextEncoder().encode("^n:ds[4U"));
- * console.log(new TextDecoder().decode(answer)); // "8jKS'y:G*Co,Wxa-"
+ * assert.deepEqual(new TextDecoder().decode(answer), "8jKS'y:G*Co,Wxa-");
  * ```
  * @throws {RangeError} if a key has no spaces or its number is not a multiple of them
  */

@@ -24,3 +24,7 @@ export * from "./frame.ts";
 export * from "./handshake.ts";
 export * from "./hixie76.ts";
 export * from "./server.ts";
+// The types this module's API names from /core and /net, for its docs.
+export type * from "../../core/mod.ts";
+export type * from "../../net/mod.ts";
+export type * from "../http/mod.ts";

@@ -30,6 +30,15 @@ console.log(JSON.stringify({ backend: activeBackend(), echoed }));
 await quiesceFfiPoller();
 `;
 
+function passThrough(names: string[]): Record<string, string> {
+  return Object.fromEntries(
+    names.flatMap((name) => {
+      const value = Deno.env.get(name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
+}
+
 const compiler = installed("/usr/bin/cc") || installed("/usr/local/bin/cc");
 const ci = Deno.env.get("CI") === "true";
 
@@ -57,6 +66,17 @@ Deno.test({
         JSR_URL: registry.url,
         SHRAPNEL_CACHE_DIR: `${dir}/cache`,
         NO_COLOR: "1",
+        // How this machine reaches the npm registry (CA bundle, proxy), if it is set.
+        ...passThrough([
+          "SSL_CERT_FILE",
+          "SSL_CERT_DIR",
+          "DENO_CERT",
+          "DENO_TLS_CA_STORE",
+          "HTTPS_PROXY",
+          "HTTP_PROXY",
+          "NO_PROXY",
+          "NPM_CONFIG_REGISTRY",
+        ]),
       };
       const run = async (args: string[]) => {
         const out = await new Deno.Command(Deno.execPath(), {

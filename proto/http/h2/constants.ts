@@ -105,8 +105,9 @@ const ERROR_NAMES = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errorName } from "./constants.ts";
- * console.log(errorName(0xb)); // ENHANCE_YOUR_CALM
+ * assert.equal(errorName(0xb), "ENHANCE_YOUR_CALM");
  * ```
  */
 export function errorName(code: number): string {

@@ -16,9 +16,10 @@ import { errorName } from "./constants.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Http2Error } from "./errors.ts";
  * const e = new Http2Error(0x9, "bad index");
- * console.log(e.code, e.codeName); // 9 COMPRESSION_ERROR
+ * assert.deepEqual([e.code, e.codeName], [9, "COMPRESSION_ERROR"]);
  * ```
  */
 export class Http2Error extends ProtocolError {
@@ -46,8 +47,9 @@ export class Http2Error extends ProtocolError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Http2StreamError } from "./errors.ts";
- * console.log(new Http2StreamError(0x1, "bad pseudo-header").code); // 1
+ * assert.deepEqual(new Http2StreamError(0x1, "bad pseudo-header").code, 1);
  * ```
  */
 export class Http2StreamError extends Http2Error {}
@@ -60,9 +62,10 @@ export class Http2StreamError extends Http2Error {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StreamResetError } from "./errors.ts";
  * const e = new StreamResetError(0x8);
- * console.log(e.code, e.message); // 8 "stream reset by the peer: CANCEL"
+ * assert.deepEqual([e.code, e.message], [8, "stream reset by the peer: CANCEL"]);
  * ```
  */
 export class StreamResetError extends Interrupted {

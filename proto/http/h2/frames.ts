@@ -65,13 +65,14 @@ export function readUint32(bytes: Uint8Array, at: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FrameWriter } from "./frames.ts";
  * const out = new FrameWriter();
  * out.ping(0, new Uint8Array(8));
  * out.windowUpdate(0, 1 << 20);
  * console.log(out.length); // 17 + 13
  * const bytes = out.take();
- * console.log(bytes.length, out.length); // 30 0
+ * assert.deepEqual([bytes.length, out.length], [30, 0]);
  * ```
  */
 export class FrameWriter {

@@ -209,13 +209,14 @@ export interface HpackDecoderOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HpackDecoder } from "./hpack.ts";
  * const decoder = new HpackDecoder();
  * // RFC 7541 C.2.1: a literal field with incremental indexing
  * const block = new Uint8Array([0x40, 0x0a, ...new TextEncoder().encode("custom-key"),
  *   0x0d, ...new TextEncoder().encode("custom-header")]);
- * console.log(decoder.decode(block).fields); // ["custom-key", "custom-header"]
- * console.log(decoder.tableSize); // 55
+ * assert.deepEqual(decoder.decode(block).fields, ["custom-key", "custom-header"]);
+ * assert.deepEqual(decoder.tableSize, 55);
  * ```
  */
 export class HpackDecoder {
@@ -408,12 +409,14 @@ const UTF8 = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HpackDecoder, HpackEncoder } from "./hpack.ts";
  * const encoder = new HpackEncoder(), decoder = new HpackDecoder();
- * const first = encoder.encode([":status", "200", "content-type", "text/plain"]);
+ * // A block is a view valid until the next encode: keep a copy.
+ * const first = encoder.encode([":status", "200", "content-type", "text/plain"]).slice();
  * const second = encoder.encode([":status", "200", "content-type", "text/plain"]);
  * console.log(decoder.decode(first).fields); // [":status", "200", "content-type", "text/plain"]
- * console.log(decoder.decode(second).fields.length, second.length); // 4 2
+ * assert.deepEqual([decoder.decode(second).fields.length, second.length], [4, 2]);
  * ```
  */
 export class HpackEncoder {

@@ -307,8 +307,9 @@ export function huffmanCode(symbol: number): { code: number; bits: number } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { huffmanLength } from "./huffman.ts";
- * console.log(huffmanLength(new TextEncoder().encode("www.example.com"))); // 12
+ * assert.deepEqual(huffmanLength(new TextEncoder().encode("www.example.com")), 12);
  * ```
  */
 export function huffmanLength(data: Uint8Array): number {
@@ -354,8 +355,9 @@ export function huffmanEncode(data: Uint8Array, out: Uint8Array, at: number): nu
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { huffmanDecode } from "./huffman.ts";
- * console.log(huffmanDecode(new Uint8Array([0xa8, 0xeb, 0x10, 0x64, 0x9c, 0xbf]))); // no-cache
+ * assert.equal(huffmanDecode(new Uint8Array([0xa8, 0xeb, 0x10, 0x64, 0x9c, 0xbf])), "no-cache");
  * ```
  * @throws {Http2Error} (COMPRESSION_ERROR) for EOS in the data, padding longer than 7
  *   bits or padding that is not ones

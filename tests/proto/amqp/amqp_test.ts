@@ -7,9 +7,8 @@ import {
   AmqpError,
   AmqpProtocolError,
   ConfirmTimeoutError,
-  Reader,
-  Writer,
 } from "../../../proto/amqp/mod.ts";
+import { Reader, Writer } from "../../../proto/amqp/codec.ts";
 import { inThread, prng } from "../../_helpers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "./_rabbitmq.ts";
 

@@ -1,7 +1,7 @@
 /** Parsing HTTP heads: what is accepted, what is refused, and garbage. */
 import assert from "node:assert/strict";
+import { bodyFraming } from "../../../proto/http/parse.ts";
 import {
-  bodyFraming,
   HeadersTooLargeError,
   HttpError,
   HttpHeaders,

@@ -1,0 +1,753 @@
+/**
+ * `cluster`: every core through worker processes. A supervisor starts N processes
+ * running the same program, each with its own scheduler; their listeners, opened with
+ * `reusePort`, share the port and the kernel spreads the connections. The supervisor
+ * restarts crashed workers with backoff (and gives up on a crash loop, saying so), drains
+ * them on SIGTERM, rolls them over on SIGHUP, and gathers their statistics over a control
+ * channel (a unix socket of mode 0600). The worker side is in `cluster_worker.ts`.
+ *
+ * @module
+ */
+
+import { Interrupted, ShrapnelError, TimeoutError } from "../core/errors.ts";
+import { Event } from "../core/sync/event.ts";
+import { Latch } from "../core/sync/latch.ts";
+import { sleep } from "../core/sleep.ts";
+import { spawn, type Thread } from "../core/thread.ts";
+import { waitFor } from "../core/wait_for.ts";
+import { withTimeout } from "../core/with_timeout.ts";
+import { Acceptor } from "./acceptor.ts";
+import { SocketReader } from "./buffered_reader.ts";
+import { listenOn } from "./constructors.ts";
+import {
+  BACKDOOR_PATH_ENV,
+  CONTROL_PATH_ENV,
+  type ControlMessage,
+  ControlProtocolError,
+  readMessage,
+  sendMessage,
+  WORKER_ID_ENV,
+} from "./_cluster_control.ts";
+import type { Socket } from "./socket.ts";
+
+/** Options of a {@linkcode Supervisor} and of {@linkcode cluster}. */
+export interface ClusterOptions {
+  /** Number of worker processes (default: `navigator.hardwareConcurrency`). */
+  workers?: number;
+  /**
+   * Arguments of `Deno.execPath()` that run a worker (e.g. `["run", "-A", "server.ts"]`).
+   * Default: this process's own command line (from /proc/self/cmdline: the same script,
+   * flags and arguments).
+   */
+  command?: string[];
+  /** Extra environment of the workers (they inherit the supervisor's). */
+  env?: Record<string, string>;
+  /**
+   * Seconds a new worker has to report ready (`joinCluster`) (30): in a rolling restart,
+   * or the restart stops; otherwise a "ready-timeout" event says so (the worker runs on).
+   */
+  readyTimeout?: number;
+  /** Seconds a worker has to exit after SIGTERM before it gets SIGKILL (10). */
+  graceSeconds?: number;
+  /** Seconds before the first restart of a crashed worker (0.1); doubles per crash. */
+  firstBackoff?: number;
+  /** Longest wait before restarting a crashed worker (10 s). */
+  maxBackoff?: number;
+  /**
+   * A crash loop: this many crashes of one worker (5) within `crashLoopSeconds` (60). The
+   * worker is then not restarted (reported as "crash-loop"); the next rolling restart
+   * (SIGHUP) tries it again. When every worker is given up, {@linkcode cluster} throws a
+   * {@linkcode CrashLoopError}.
+   */
+  crashLoopCrashes?: number;
+  /** See `crashLoopCrashes` (60). */
+  crashLoopSeconds?: number;
+  /**
+   * A directory (of mode 0700, yours) for the workers' backdoors: worker N of generation G
+   * is told to serve one at `<dir>/worker-N.G` (see `workerBackdoorPath`), and once it is
+   * ready `<dir>/worker-N` is a symbolic link to it: the backdoor of worker N, whichever
+   * process that is now. Default: none.
+   */
+  backdoorDir?: string;
+  /** Seconds a worker has to answer a question on the control channel (5). */
+  askTimeout?: number;
+  /**
+   * Called with what happens to the workers. Default: crashes, crash loops and failed
+   * rolling restarts on stderr.
+   */
+  onEvent?: (event: ClusterEvent) => void;
+}
+
+/** Something that happened to a worker. */
+export interface ClusterEvent {
+  /** What happened. */
+  kind: "started" | "ready" | "exited" | "crashed" | "crash-loop" | "ready-timeout";
+  /** The worker's id (1..N). */
+  id: number;
+  /** Its process id. */
+  pid: number;
+  /** How many processes had this id before, this one included (1 for the first). */
+  generation: number;
+  /** A sentence for the log. */
+  message: string;
+  /** For "crashed": seconds until the restart. */
+  restartIn?: number;
+}
+
+/** A worker as the supervisor sees it, with what it reported. */
+export interface WorkerReport {
+  /** The worker's id (1..N). */
+  id: number;
+  /** Its process id. */
+  pid: number;
+  /** See {@linkcode ClusterEvent.generation}. */
+  generation: number;
+  /** Whether it has reported ready. */
+  ready: boolean;
+  /** What the worker answered, when asked (its `statistics` or its thread dump). */
+  value?: unknown;
+  /** Why it did not answer. */
+  error?: string;
+}
+
+/**
+ * Every worker of a cluster is in a crash loop: the supervisor gave up.
+ *
+ * @example
+ * ```ts
+ * import { CrashLoopError, ShrapnelError } from "../mod.ts";
+ * console.log(new CrashLoopError("worker 1 exits at once") instanceof ShrapnelError); // true
+ * ```
+ */
+export class CrashLoopError extends ShrapnelError {}
+
+/**
+ * A rolling restart stopped: a new worker did not become ready (the old one still serves).
+ *
+ * @example
+ * ```ts
+ * import { RollingRestartError, ShrapnelError } from "../mod.ts";
+ * console.log(new RollingRestartError("worker 2") instanceof ShrapnelError); // true
+ * ```
+ */
+export class RollingRestartError extends ShrapnelError {}
+
+interface Slot {
+  id: number;
+  generation: number;
+  current: WorkerProcess | null;
+  crashes: number[];
+  givenUp: boolean;
+  rolling: boolean;
+}
+
+class WorkerProcess {
+  readonly slot: Slot;
+  readonly generation: number;
+  readonly child: Deno.ChildProcess;
+  readonly pid: number;
+  ready = false;
+  /** Set on ready and on exit: what a rolling restart waits for. */
+  readonly settled = new Event();
+  readonly exited = new Event();
+  status: Deno.CommandStatus | null = null;
+  /** Asked to stop (SIGTERM): its exit is not a crash. */
+  retiring = false;
+  /** Started by a rolling restart and not yet in its slot: its failure is the restart's. */
+  trial = false;
+  control: Socket | null = null;
+  readonly pending = new Map<number, Latch<ControlMessage>>();
+  constructor(slot: Slot, generation: number, child: Deno.ChildProcess) {
+    this.slot = slot;
+    this.generation = generation;
+    this.child = child;
+    this.pid = child.pid;
+  }
+  signal(signal: Deno.Signal): void {
+    if (this.status !== null) return;
+    try {
+      this.child.kill(signal);
+    } catch (e) {
+      // It exited between our check and the kill: its monitor is about to notice.
+      if (!(e instanceof TypeError)) throw e;
+    }
+  }
+  toString(): string {
+    return `worker ${this.slot.id} (pid ${this.pid})`;
+  }
+}
+
+function defaultEventHandler(event: ClusterEvent): void {
+  if (event.kind === "started" || event.kind === "ready" || event.kind === "exited") return;
+  console.error(`shrapnel cluster: ${event.message}`);
+}
+
+/** This process's command line after the executable: how to run the same program again. */
+function ownCommand(): string[] {
+  let raw: string;
+  try {
+    raw = Deno.readTextFileSync("/proc/self/cmdline");
+  } catch (e) {
+    throw new Error(
+      "cluster: cannot read /proc/self/cmdline to run this program again; pass `command`",
+      { cause: e },
+    );
+  }
+  const argv = raw.split("\0");
+  if (argv.at(-1) === "") argv.pop();
+  return argv.slice(1);
+}
+
+/**
+ * The supervisor of a cluster of worker processes. {@linkcode cluster} runs one with
+ * signal handling; use the class directly to drive it from a program (or a test).
+ *
+ * Each worker runs `Deno.execPath()` with `command`, with its id (1..N) in
+ * `SHRAPNEL_WORKER_ID` and the control socket's path in `SHRAPNEL_CLUSTER_CONTROL`.
+ * The control socket is in a fresh directory of mode 0700 and has mode 0600: only this
+ * user's processes reach it, and a connection must name the pid of a worker this
+ * supervisor started.
+ *
+ * @example
+ * ```ts ignore
+ * import { spawn, Supervisor } from "../mod.ts";
+ * const supervisor = new Supervisor({ workers: 2, command: ["run", "-A", "server.ts"] });
+ * await spawn(async () => {
+ *   await supervisor.start();
+ *   await supervisor.waitReady(30);
+ *   console.log(await supervisor.statistics());
+ *   await supervisor.restart(); // rolling: a new worker ready before the old one stops
+ *   await supervisor.stop();
+ * }).join();
+ * ```
+ */
+export class Supervisor {
+  readonly #workers: number;
+  readonly #command: string[];
+  readonly #env: Record<string, string>;
+  readonly #readyTimeout: number;
+  readonly #grace: number;
+  readonly #firstBackoff: number;
+  readonly #maxBackoff: number;
+  readonly #loopCrashes: number;
+  readonly #loopSeconds: number;
+  readonly #askTimeout: number;
+  readonly #backdoorDir: string | null;
+  readonly #onEvent: (event: ClusterEvent) => void;
+  readonly #slots: Slot[] = [];
+  readonly #byPid = new Map<number, WorkerProcess>();
+  readonly #backoffs = new Set<Thread>();
+  readonly #done = new Event();
+  #failure: CrashLoopError | null = null;
+  #dir: string | null = null;
+  #acceptor: Acceptor | null = null;
+  #stopping = false;
+  #restarting = false;
+  #seq = 0;
+
+  /**
+   * A supervisor, not started yet.
+   * @param options see {@linkcode ClusterOptions}
+   * @throws {RangeError} for a `workers` that is not a positive integer
+   */
+  constructor(options: ClusterOptions = {}) {
+    const workers = options.workers ?? navigator.hardwareConcurrency ?? 1;
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new RangeError(`cluster: workers must be a positive integer, not ${workers}`);
+    }
+    this.#workers = workers;
+    this.#command = options.command ?? ownCommand();
+    this.#env = options.env ?? {};
+    this.#readyTimeout = options.readyTimeout ?? 30;
+    this.#grace = options.graceSeconds ?? 10;
+    this.#firstBackoff = options.firstBackoff ?? 0.1;
+    this.#maxBackoff = options.maxBackoff ?? 10;
+    this.#loopCrashes = options.crashLoopCrashes ?? 5;
+    this.#loopSeconds = options.crashLoopSeconds ?? 60;
+    this.#askTimeout = options.askTimeout ?? 5;
+    this.#backdoorDir = options.backdoorDir ?? null;
+    this.#onEvent = options.onEvent ?? defaultEventHandler;
+  }
+
+  /** The control socket's path (once started). */
+  get controlPath(): string {
+    if (this.#dir === null) throw new Error("the supervisor is not started");
+    return `${this.#dir}/control`;
+  }
+
+  /** The live worker processes' ids and pids, by worker id. */
+  get pids(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const slot of this.#slots) {
+      const w = slot.current;
+      if (w !== null && w.status === null) out.set(slot.id, w.pid);
+    }
+    return out;
+  }
+
+  /**
+   * Opens the control socket and starts the workers (it does not wait for them to be
+   * ready: see {@linkcode Supervisor.waitReady}).
+   */
+  async start(): Promise<void> {
+    if (this.#dir !== null) throw new Error("the supervisor is already started");
+    this.#dir = await waitFor(Deno.makeTempDir({ prefix: "shrapnel-cluster-" }));
+    await waitFor(Deno.chmod(this.#dir, 0o700));
+    const listener = listenOn(this.controlPath);
+    await waitFor(Deno.chmod(this.controlPath, 0o600));
+    this.#acceptor = new Acceptor(listener, (socket) => {
+      spawn({ name: "cluster control" }, () => this.#control(socket));
+    }, { name: "cluster control acceptor", maxConnections: 4 * this.#workers + 16 });
+    for (let id = 1; id <= this.#workers; id++) {
+      const slot: Slot = {
+        id,
+        generation: 0,
+        current: null,
+        crashes: [],
+        givenUp: false,
+        rolling: false,
+      };
+      this.#slots.push(slot);
+      this.#launch(slot, false);
+    }
+  }
+
+  /**
+   * Waits until every worker reported ready. Interruption point.
+   * @throws {TimeoutError} after `seconds`
+   */
+  async waitReady(seconds: number): Promise<void> {
+    await withTimeout(seconds, async () => {
+      for (;;) {
+        const waiting = this.#slots.some((s) =>
+          s.current === null || !s.current.ready || s.current.status !== null
+        );
+        if (!waiting) return;
+        await sleep(0.02);
+      }
+    });
+  }
+
+  /**
+   * Waits until the supervisor has stopped. Interruption point.
+   * @throws {CrashLoopError} if it stopped because every worker was in a crash loop
+   */
+  async done(): Promise<void> {
+    await this.#done.wait();
+    if (this.#failure !== null) throw this.#failure;
+  }
+
+  /**
+   * A rolling restart: for each worker in turn, starts its replacement, waits until it
+   * is ready (`readyTimeout`), then stops the old one as {@linkcode Supervisor.stop}
+   * does. With listeners on `reusePort`, no connection is refused meanwhile. Workers
+   * given up for a crash loop are tried again. Interruption point.
+   * @throws {RollingRestartError} if a replacement does not become ready: it is killed,
+   * the worker it was to replace keeps serving, and the workers after it are left as
+   * they were
+   */
+  async restart(): Promise<void> {
+    if (this.#dir === null || this.#stopping) throw new Error("the supervisor is not running");
+    if (this.#restarting) throw new RollingRestartError("a rolling restart is under way");
+    this.#restarting = true;
+    warnUnlessMigrating();
+    try {
+      for (const slot of this.#slots) {
+        if (this.#stopping) return;
+        const old = slot.current;
+        slot.rolling = true;
+        slot.givenUp = false;
+        slot.crashes = [];
+        try {
+          const fresh = this.#launch(slot, true);
+          try {
+            await withTimeout(this.#readyTimeout, () => fresh.settled.wait());
+          } catch (e) {
+            if (!(e instanceof TimeoutError)) throw e;
+          }
+          if (!fresh.ready || fresh.status !== null) {
+            const why = fresh.status !== null
+              ? `exited (${describeStatus(fresh.status)})`
+              : `was not ready within ${this.#readyTimeout} s`;
+            this.#event(fresh, "ready-timeout", `rolling restart: ${fresh} ${why}; stopped`);
+            await this.#terminate(fresh);
+            // The old one died meanwhile and no backoff will replace it while we roll.
+            if (old !== null && old.status !== null && !slot.givenUp && !this.#stopping) {
+              slot.rolling = false;
+              this.#launch(slot, false);
+            }
+            throw new RollingRestartError(
+              `rolling restart stopped at worker ${slot.id}: its replacement ${why}`,
+            );
+          }
+          fresh.trial = false;
+          slot.current = fresh;
+          if (old !== null && old.status === null) await this.#terminate(old);
+        } finally {
+          slot.rolling = false;
+        }
+        // The new one may have died while the old one drained (its monitor left it to us).
+        const now = slot.current;
+        if (now !== null && now.status !== null && !this.#stopping) this.#restartLater(now);
+      }
+    } finally {
+      this.#restarting = false;
+    }
+  }
+
+  /**
+   * Stops the cluster: every worker gets SIGTERM, then `graceSeconds` to exit, then
+   * SIGKILL; the control socket is closed and its directory removed. Interruption point.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) return await this.#done.wait();
+    this.#stopping = true;
+    try {
+      for (const t of this.#backoffs) t.shutdown();
+      const live = [...this.#byPid.values()];
+      const stops = live.map((w) => spawn({ name: `cluster stop ${w}` }, () => this.#terminate(w)));
+      for (const t of stops) await t.join();
+      await this.#acceptor?.close();
+      if (this.#dir !== null) await waitFor(Deno.remove(this.#dir, { recursive: true }));
+    } finally {
+      this.#done.set();
+    }
+  }
+
+  /**
+   * Asks every ready worker for its `statistics` (see `joinCluster`), in parallel, each
+   * within `askTimeout`. Interruption point.
+   */
+  statistics(): Promise<WorkerReport[]> {
+    return this.#askAll("statistics");
+  }
+
+  /** Asks every ready worker for its thread dump (`threadDump()`). Interruption point. */
+  threadDumps(): Promise<WorkerReport[]> {
+    return this.#askAll("threads");
+  }
+
+  async #askAll(what: string): Promise<WorkerReport[]> {
+    const workers = this.#slots.map((s) => s.current).filter((w): w is WorkerProcess =>
+      w !== null && w.status === null
+    );
+    const asks = workers.map((w) =>
+      spawn({ name: `cluster ask ${w}` }, async (): Promise<WorkerReport> => {
+        const report: WorkerReport = {
+          id: w.slot.id,
+          pid: w.pid,
+          generation: w.generation,
+          ready: w.ready,
+        };
+        try {
+          const reply = await this.#ask(w, what);
+          if (typeof reply.error === "string") report.error = reply.error;
+          else report.value = reply.value;
+        } catch (e) {
+          if (e instanceof Interrupted && !(e instanceof TimeoutError)) throw e;
+          report.error = e instanceof Error ? e.message : String(e);
+        }
+        return report;
+      })
+    );
+    const reports: WorkerReport[] = [];
+    for (const t of asks) reports.push(await t.join());
+    return reports;
+  }
+
+  async #ask(w: WorkerProcess, what: string): Promise<ControlMessage> {
+    const socket = w.control;
+    if (socket === null) throw new Error(`${w} has no control connection (not ready)`);
+    const seq = ++this.#seq;
+    const answer = new Latch<ControlMessage>();
+    w.pending.set(seq, answer);
+    try {
+      return await withTimeout(this.#askTimeout, async () => {
+        await sendMessage(socket, { type: "ask", seq, what });
+        return await answer.wait();
+      });
+    } finally {
+      w.pending.delete(seq);
+    }
+  }
+
+  #launch(slot: Slot, trial: boolean): WorkerProcess {
+    const generation = ++slot.generation;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: this.#command,
+      env: {
+        ...this.#env,
+        [WORKER_ID_ENV]: String(slot.id),
+        [CONTROL_PATH_ENV]: this.controlPath,
+        ...(this.#backdoorDir === null
+          ? {}
+          : { [BACKDOOR_PATH_ENV]: `${this.#backdoorDir}/worker-${slot.id}.${generation}` }),
+      },
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    const w = new WorkerProcess(slot, generation, child);
+    w.trial = trial;
+    if (!trial) slot.current = w;
+    this.#byPid.set(w.pid, w);
+    this.#event(w, "started", `${w} started (generation ${generation})`);
+    spawn({ name: `cluster monitor ${w}` }, () => this.#monitor(w));
+    if (!trial) spawn({ name: `cluster ready watch ${w}` }, () => this.#watchReady(w));
+    return w;
+  }
+
+  async #monitor(w: WorkerProcess): Promise<void> {
+    w.status = await waitFor(w.child.status, `${w} to exit`);
+    this.#byPid.delete(w.pid);
+    w.control?.close();
+    for (const answer of w.pending.values()) {
+      answer.release({ type: "reply", error: `${w} exited (${describeStatus(w.status)})` });
+    }
+    w.exited.set();
+    w.settled.set();
+    if (this.#backdoorDir !== null) {
+      // A worker killed leaves its backdoor's socket file behind.
+      try {
+        Deno.removeSync(`${this.#backdoorDir}/worker-${w.slot.id}.${w.generation}`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          console.error(`shrapnel cluster: cannot remove the backdoor socket of ${w}:`, e);
+        }
+      }
+    }
+    const status = describeStatus(w.status);
+    if (w.retiring || this.#stopping) {
+      this.#event(w, "exited", `${w} exited (${status})`);
+      return;
+    }
+    if (w.trial || w.slot.rolling) {
+      this.#event(w, "crashed", `${w} died during a rolling restart (${status})`);
+      return;
+    }
+    if (w.slot.current === w) this.#restartLater(w);
+  }
+
+  /** Says so when a worker is not ready in time (a program that never calls `joinCluster`). */
+  async #watchReady(w: WorkerProcess): Promise<void> {
+    try {
+      await withTimeout(this.#readyTimeout, () => w.settled.wait());
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+      if (!w.ready && w.status === null && !this.#stopping) {
+        this.#event(
+          w,
+          "ready-timeout",
+          `${w} has not reported ready within ${this.#readyTimeout} s (does it call ` +
+            `joinCluster() once it serves?); rolling restarts wait for it`,
+        );
+      }
+    }
+  }
+
+  /** A crash: restart after the backoff, or give the slot up if it is in a crash loop. */
+  #restartLater(w: WorkerProcess): void {
+    const slot = w.slot;
+    const at = performance.now() / 1000;
+    slot.crashes = slot.crashes.filter((t) => at - t < this.#loopSeconds);
+    slot.crashes.push(at);
+    const status = describeStatus(w.status!);
+    if (slot.crashes.length >= this.#loopCrashes) {
+      slot.givenUp = true;
+      this.#event(
+        w,
+        "crash-loop",
+        `${w} crashed ${slot.crashes.length} times within ${this.#loopSeconds} s (last: ${status}); ` +
+          `not restarted until the next rolling restart (SIGHUP)`,
+      );
+      if (this.#slots.every((s) => s.givenUp)) {
+        this.#failure = new CrashLoopError(
+          `every worker is in a crash loop (worker ${slot.id} last ${status})`,
+        );
+        spawn({ name: "cluster stop after crash loop" }, () => this.stop());
+      }
+      return;
+    }
+    const delay = Math.min(this.#firstBackoff * 2 ** (slot.crashes.length - 1), this.#maxBackoff);
+    this.#event(w, "crashed", `${w} crashed (${status}); restarting in ${delay} s`, delay);
+    const t = spawn({ name: `cluster backoff ${slot.id}` }, async () => {
+      try {
+        await sleep(delay);
+      } catch (e) {
+        if (e instanceof Interrupted) return; // stopping
+        throw e;
+      } finally {
+        this.#backoffs.delete(t);
+      }
+      if (!this.#stopping && slot.current === w && !slot.rolling) this.#launch(slot, false);
+    });
+    this.#backoffs.add(t);
+  }
+
+  /** Points `<backdoorDir>/worker-N` at the backdoor of `w` (atomically: a rename). */
+  #linkBackdoor(w: WorkerProcess): void {
+    const link = `${this.#backdoorDir}/worker-${w.slot.id}`;
+    const staging = `${link}.link-${w.generation}`;
+    try {
+      Deno.symlinkSync(`worker-${w.slot.id}.${w.generation}`, staging);
+      Deno.renameSync(staging, link);
+    } catch (e) {
+      console.error(`shrapnel cluster: cannot link ${link} to the backdoor of ${w}:`, e);
+    }
+  }
+
+  /** SIGTERM, the grace, SIGKILL; returns when the process is gone. */
+  async #terminate(w: WorkerProcess): Promise<void> {
+    w.retiring = true;
+    w.signal("SIGTERM");
+    try {
+      await withTimeout(this.#grace, () => w.exited.wait());
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+      console.error(
+        `shrapnel cluster: ${w} did not exit within ${this.#grace} s of SIGTERM; SIGKILL`,
+      );
+      w.signal("SIGKILL");
+      await w.exited.wait();
+    }
+  }
+
+  /** Serves one control connection: a worker's "ready", then its replies. */
+  async #control(socket: Socket): Promise<void> {
+    const reader = new SocketReader(socket);
+    let w: WorkerProcess | undefined;
+    try {
+      const hello = await withTimeout(this.#askTimeout, () => readMessage(reader));
+      if (hello === null) return;
+      const claimed = typeof hello.pid === "number" ? this.#byPid.get(hello.pid) : undefined;
+      if (
+        hello.type !== "ready" || claimed === undefined || hello.id !== claimed.slot.id ||
+        claimed.control !== null
+      ) {
+        throw new ControlProtocolError(
+          `control connection not from a worker of ours: ${JSON.stringify(hello).slice(0, 80)}`,
+        );
+      }
+      w = claimed;
+      w.control = socket;
+      if (this.#backdoorDir !== null) this.#linkBackdoor(w);
+      w.ready = true;
+      w.settled.set();
+      this.#event(w, "ready", `${w} ready`);
+      for (;;) {
+        const message = await readMessage(reader);
+        if (message === null) break;
+        if (message.type !== "reply" || typeof message.seq !== "number") {
+          throw new ControlProtocolError(`unexpected control message from ${w}: ${message.type}`);
+        }
+        w.pending.get(message.seq)?.release(message);
+      }
+    } catch (e) {
+      if (!(e instanceof Interrupted) && !socket.closed) {
+        console.error(`shrapnel cluster: control connection${w ? ` of ${w}` : ""} failed:`, e);
+      }
+    } finally {
+      if (w !== undefined && w.control === socket) w.control = null;
+      socket.close();
+    }
+  }
+
+  #event(w: WorkerProcess, kind: ClusterEvent["kind"], message: string, restartIn?: number): void {
+    const event: ClusterEvent = {
+      kind,
+      id: w.slot.id,
+      pid: w.pid,
+      generation: w.generation,
+      message,
+    };
+    if (restartIn !== undefined) event.restartIn = restartIn;
+    try {
+      this.#onEvent(event);
+    } catch (e) {
+      console.error("shrapnel cluster: the onEvent callback failed:", e);
+    }
+  }
+}
+
+let migrationChecked = false;
+
+/**
+ * Says once when the kernel resets, rather than hands over, connections queued on a
+ * reuseport listener that closes: then a rolling restart can fail a request or two.
+ */
+function warnUnlessMigrating(): void {
+  if (migrationChecked) return;
+  migrationChecked = true;
+  let value: string;
+  try {
+    value = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_migrate_req").trim();
+  } catch {
+    return; // not Linux >= 5.14 (or no /proc): nothing to set
+  }
+  if (value !== "0") return;
+  console.error(
+    "shrapnel cluster: net.ipv4.tcp_migrate_req is 0: a connection queued on an old " +
+      "worker's reuseport listener as it closes is reset instead of handed to a new one; " +
+      "for rolling restarts with no failed request: sysctl -w net.ipv4.tcp_migrate_req=1",
+  );
+}
+
+function describeStatus(status: Deno.CommandStatus): string {
+  return status.signal !== null ? `signal ${status.signal}` : `code ${status.code}`;
+}
+
+/**
+ * Runs this program as a cluster: a {@linkcode Supervisor} of `workers` processes
+ * running the same program (the same `deno` flags, script and arguments), until SIGTERM
+ * or SIGINT (the workers drain: SIGTERM, the grace, SIGKILL). SIGHUP rolls the workers
+ * over one at a time (see {@linkcode Supervisor.restart}). (Not SIGUSR1: it opens V8's
+ * inspector in a Deno process.) In the workers (`isWorker()`), run the server instead, and call
+ * `joinCluster` once it listens.
+ *
+ * Interruption point: an interrupted `cluster` stops the workers before it throws.
+ *
+ * @example
+ * ```ts ignore
+ * import { cluster, HttpServer, isWorker, joinCluster, main } from "../mod.ts";
+ * if (!isWorker()) {
+ *   await cluster({ workers: navigator.hardwareConcurrency });
+ * } else {
+ *   await main(async () => {
+ *     const server = new HttpServer();
+ *     server.route("GET", "/", (r) => r.respond(200, "hello\n"));
+ *     server.listen("0.0.0.0:8080", { reusePort: true });
+ *     const member = await joinCluster({ statistics: () => server.statistics() });
+ *     await member.waitForStop();
+ *     await server.close();
+ *   }, { signals: ["SIGINT"] });
+ * }
+ * ```
+ * @throws {CrashLoopError} when every worker is in a crash loop (exit non-zero: the
+ * service manager decides what next)
+ */
+export async function cluster(options: ClusterOptions = {}): Promise<void> {
+  const supervisor = new Supervisor(options);
+  const run = async () => {
+    const listeners: [Deno.Signal, () => void][] = [
+      ["SIGTERM", () => spawn({ name: "cluster SIGTERM" }, () => supervisor.stop())],
+      ["SIGINT", () => spawn({ name: "cluster SIGINT" }, () => supervisor.stop())],
+      ["SIGHUP", () =>
+        spawn({ name: "cluster SIGHUP" }, async () => {
+          try {
+            await supervisor.restart();
+          } catch (e) {
+            console.error("shrapnel cluster: rolling restart failed:", e);
+          }
+        })],
+    ];
+    for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+    try {
+      await supervisor.start();
+      await supervisor.done();
+    } finally {
+      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+      await supervisor.stop();
+    }
+  };
+  await spawn({ name: "cluster supervisor" }, run).join();
+}

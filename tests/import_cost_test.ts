@@ -1,0 +1,47 @@
+/**
+ * The root import stays cheap: its static module graph (what `import "@shrapnel/shrapnel"`
+ * loads before any call) holds no npm package and no Node built-in but node:async_hooks
+ * (the scheduler's). A protocol that needs one loads it on its first call (see
+ * core/_lazy_import.ts and core/_node_builtin.ts). bench/import.ts measures the time.
+ */
+import assert from "node:assert/strict";
+
+interface GraphModule {
+  specifier: string;
+  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+async function staticImports(entry: string): Promise<Set<string>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL(entry, import.meta.url).href],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: GraphModule[];
+    redirects: Record<string, string>;
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const seen = new Set<string>();
+  const stack = [...info.roots];
+  while (stack.length > 0) {
+    const popped = stack.pop()!;
+    const specifier = info.redirects[popped] ?? popped;
+    if (seen.has(specifier)) continue;
+    seen.add(specifier);
+    for (const dep of bySpecifier.get(specifier)?.dependencies ?? []) {
+      if (!dep.isDynamic && dep.code) stack.push(dep.code.specifier);
+    }
+  }
+  return seen;
+}
+
+for (const entry of ["../mod.ts", "../core/mod.ts", "../net/mod.ts"]) {
+  Deno.test(`importing ${entry.slice(3)} loads no npm package and no Node built-in but async_hooks`, async () => {
+    const loaded = [...await staticImports(entry)];
+    assert.deepEqual(loaded.filter((s) => s.startsWith("npm:")), []);
+    assert.deepEqual(loaded.filter((s) => s.startsWith("node:") && s !== "node:async_hooks"), []);
+  });
+}
