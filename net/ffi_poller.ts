@@ -9,7 +9,7 @@
  */
 
 import { ClosedError, NotInThreadError, SimultaneousError } from "../core/errors.ts";
-import { type LoopHook, scheduler } from "../core/scheduler.ts";
+import { scheduler } from "../core/scheduler.ts";
 import type { Wait } from "../core/sync/wait_queue.ts";
 import { _setClockSource, now } from "../core/clock.ts";
 import { current, type Thread } from "../core/thread.ts";

@@ -14,6 +14,7 @@
  * @module
  */
 
+export * from "./login_throttle.ts";
 export * from "./repl.ts";
 export * from "./server.ts";
 export * from "./ssh.ts";

@@ -14,6 +14,7 @@ import { SocketReader } from "../../net/buffered_reader.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { AddressInUseError, EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
+import { LoginThrottle, type LoginThrottleOptions } from "./login_throttle.ts";
 import { type LineIO, Repl, type ReplOptions } from "./repl.ts";
 
 /** Options of {@linkcode serve}. */
@@ -44,6 +45,13 @@ export interface BackdoorOptions extends ReplOptions {
   insecureNoLoginOnTcp?: boolean;
   /** Seconds a connection has to log in (30); then it is closed. */
   loginTimeout?: number;
+  /**
+   * After each failed login, the peer's next password is checked only after a delay, on
+   * any connection: 1 s, doubling, at most 60 s (a wait longer than `loginTimeout` ends in
+   * "login timed out"); forgotten after a login or once quiet that long; 1024 peers
+   * remembered (loopback IPv4 counts as one peer), the others share one entry.
+   */
+  loginThrottle?: LoginThrottleOptions;
   /** Most sessions at once (16); more wait in the listen backlog. */
   maxSessions?: number;
 }
@@ -204,12 +212,22 @@ export function serve(options: BackdoorOptions): Backdoor {
   // A session that fails other than by its peer leaving is reported through the thread
   // error hook; the other sessions go on.
   const sessions = new ThreadGroup({ name: "backdoor sessions", childErrors: "report" });
+  const throttle = new LoginThrottle(options.loginThrottle);
   const acceptor: Acceptor = new Acceptor(listener, (socket) => {
     sessions.spawn({ name: "backdoor session" }, async () => {
       const io = socketLines(socket);
       try {
-        const check = options.login;
-        if (check !== undefined) {
+        const hook = options.login;
+        if (hook !== undefined) {
+          // Guessing is slowed per peer address, across its connections.
+          const check = async (user: string, password: string) => {
+            const peer = socket.getpeername();
+            await throttle.admit(peer);
+            const ok = await hook(user, password);
+            if (ok) throttle.succeeded(peer);
+            else throttle.failed(peer);
+            return ok;
+          };
           let ok: boolean;
           try {
             ok = await withTimeout(options.loginTimeout ?? 30, () => login(io, check));

@@ -179,7 +179,11 @@ export interface DigestAuthOptions {
   algorithms?: DigestAlgorithm[];
   /** Seconds a nonce is good for (300); then the client is told `stale=true`. */
   nonceLifetime?: number;
-  /** Nonces whose counts are remembered against replays (10000; the oldest go first). */
+  /**
+   * Nonces whose counts are remembered against replays (10000; the least recently used go
+   * first, and with them every nonce issued up to theirs turns stale: a forgotten count
+   * never admits a replay, and clients retry with a fresh nonce without asking the user).
+   */
   maxNonces?: number;
   /** Key that signs nonces (32 random bytes): give one to share nonces between servers. */
   secret?: Uint8Array;
@@ -216,7 +220,8 @@ export function parseDigestCredentials(field: string): Map<string, string> | nul
  * Digest authentication (RFC 7616) with qop=auth: the password never crosses the wire.
  * Nonces carry their time and an HMAC (no table to fill), expire after
  * `nonceLifetime` (the client then retries with `stale=true`, without asking the user
- * again), and each nonce's count must grow (a replayed request is refused).
+ * again), and each nonce's count must grow (a replayed request is refused), also after
+ * its count was dropped to stay within `maxNonces` (the nonce is then stale).
  *
  * @example
  * ```ts
@@ -236,8 +241,13 @@ export class DigestAuth implements Authenticator {
   readonly #maxNonces: number;
   readonly #secret: Uint8Array;
   readonly #opaque: string;
-  /** Nonce -> highest count seen (insertion order = age, for eviction). */
+  /** Nonce -> highest count seen (insertion order = last use, for eviction). */
   readonly #counts = new Map<string, number>();
+  /**
+   * The latest issue time (ms) of a nonce evicted from `#counts`: nonces issued then or
+   * before are stale, so that a forgotten count never lets a replay in again.
+   */
+  #evictedUpTo = -1;
   /** Requests whose nonce had expired: the challenge says stale=true. */
   readonly #stale = new WeakSet<HttpRequest>();
 
@@ -280,8 +290,9 @@ export class DigestAuth implements Authenticator {
     if (dot <= 0) return "bad";
     const time = nonce.slice(0, dot);
     if (!constantTimeEqual(this.#sign(time), nonce.slice(dot + 1))) return "bad";
-    const age = Date.now() - parseInt(time, 36);
-    if (!(age >= 0 && age <= this.#lifetimeMs)) return "stale";
+    const issued = parseInt(time, 36);
+    const age = Date.now() - issued;
+    if (!(age >= 0 && age <= this.#lifetimeMs) || issued <= this.#evictedUpTo) return "stale";
     return "good";
   }
 
@@ -323,7 +334,12 @@ export class DigestAuth implements Authenticator {
     this.#counts.delete(nonce);
     this.#counts.set(nonce, count);
     if (this.#counts.size > this.#maxNonces) {
-      this.#counts.delete(this.#counts.keys().next().value!);
+      // Its count is forgotten: it, and every nonce issued up to it, turns stale (the
+      // client retries with a fresh nonce without asking the user).
+      const evicted = this.#counts.keys().next().value!;
+      this.#counts.delete(evicted);
+      const issued = parseInt(evicted.slice(0, evicted.indexOf(".")), 36);
+      if (issued > this.#evictedUpTo) this.#evictedUpTo = issued;
     }
     return user;
   }

@@ -172,7 +172,8 @@ export class BodyReader {
   }
 
   async #chunkEnd(): Promise<void> {
-    const line = await this.#reader.readLine(2);
+    // Anything but CRLF after the data, however long, is the client's error (400).
+    const line = await this.#line(2, "chunk not followed by CRLF");
     if (line !== "") throw new ProtocolError("chunk not followed by CRLF");
   }
 
@@ -188,15 +189,14 @@ export class BodyReader {
     return parseInt(text, 16);
   }
 
-  async #line(): Promise<string> {
+  /** A line of the chunked framing; its faults are the client's (ProtocolError, 400). */
+  async #line(max = MAX_CHUNK_LINE, tooLong = "chunk line too long"): Promise<string> {
     let line: string | null;
     try {
-      line = await this.#reader.readLine(MAX_CHUNK_LINE);
+      line = await this.#reader.readLine(max);
     } catch (e) {
       if (e instanceof EOFError) throw new ProtocolError("chunked body cut short");
-      if (e instanceof Error && e.name === "TooLongError") {
-        throw new ProtocolError("chunk line too long");
-      }
+      if (e instanceof Error && e.name === "TooLongError") throw new ProtocolError(tooLong);
       throw e;
     }
     if (line === null) throw new ProtocolError("chunked body cut short");

@@ -132,6 +132,43 @@ export class InvalidFieldError extends ShrapnelError {
   }
 }
 
+/**
+ * A reply's Content-Length, set by the handler, disagrees with the body it sends (or is
+ * not a single decimal number). Sending it as given would let the body's extra bytes be
+ * read as the next response on the connection (a desynchronised, poisoned connection).
+ * When the whole body is known before the head goes out, it is thrown before any byte is
+ * sent (a server answers 500 and reports it to `onError`); when the body is streamed,
+ * it is thrown by the `push`/`flush`/`done` that would pass the declared length, before
+ * those bytes are sent, and the connection is closed. Not an {@linkcode HttpError}: it is
+ * the sender's bug.
+ *
+ * @example
+ * ```ts
+ * import { ContentLengthError } from "./errors.ts";
+ * const e = new ContentLengthError("4", 52);
+ * console.log(e.declared, e.actual); // 4 52
+ * ```
+ */
+export class ContentLengthError extends ShrapnelError {
+  /** The Content-Length field's value as set (cut to 64 characters). */
+  readonly declared: string;
+  /** The body's length, or the bytes given so far when streaming. */
+  readonly actual: number;
+  /**
+   * Makes the error.
+   * @param declared the field's value
+   * @param actual the body's length (so far)
+   */
+  constructor(declared: string, actual: number) {
+    super(
+      `the reply's content-length ${JSON.stringify(declared.slice(0, 64))} disagrees ` +
+        `with its body (${actual} bytes${/^[0-9]+$/.test(declared) ? "" : ", or is not a number"})`,
+    );
+    this.declared = declared.slice(0, 64);
+    this.actual = actual;
+  }
+}
+
 /** Reason phrases of the common status codes. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   100: "Continue",

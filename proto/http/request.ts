@@ -9,7 +9,7 @@ import type { Address } from "../../net/address.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type PeerDeadline } from "./body.ts";
-import { HttpError, InvalidFieldError, STATUS_TEXT } from "./errors.ts";
+import { ContentLengthError, HttpError, InvalidFieldError, STATUS_TEXT } from "./errors.ts";
 import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./framing_fields.ts";
 import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
@@ -142,6 +142,11 @@ export class HttpRequest {
   #keepAlive: boolean;
   #upgraded = false;
   #untilClose = false;
+  /** A streamed body's Content-Length as the handler set it (-1: none), and its text. */
+  #declared = -1;
+  #declaredText = "";
+  /** Body bytes sent so far under `#declared`. */
+  #declaredSent = 0;
   readonly #deadline: PeerDeadline | null;
 
   /** @internal Made by the server for each request. */
@@ -275,11 +280,15 @@ export class HttpRequest {
       this.status !== 304;
   }
 
-  /** Assembles the reply's head (see `reply_bytes.ts`); `length` null: not known yet. */
-  #putHead(length: number | null): void {
+  /**
+   * Assembles the reply's head (see `reply_bytes.ts`); `length` null: not known yet, and
+   * `first` bytes of it are about to follow.
+   * @throws {ContentLengthError} the handler's Content-Length disagrees with the body
+   */
+  #putHead(length: number | null, first = 0): void {
     putBytes(headStart(this.minor, this.status));
     // The handler's fields, and which framing fields among them.
-    let framing = 0, connection: string | null = null;
+    let framing = 0, connection: string | null = null, declared: string | null = null;
     const headers = this.#replyHeaders;
     if (headers !== null) {
       const fields = headers._flat();
@@ -289,6 +298,7 @@ export class HttpRequest {
       }
       if (headers._mayHave(CONTENT_LENGTH) && headers.has("content-length")) {
         framing |= CONTENT_LENGTH;
+        declared = headers.get("content-length");
       }
       if (headers._mayHave(TRANSFER_ENCODING) && headers.has("transfer-encoding")) {
         framing |= TRANSFER_ENCODING;
@@ -304,10 +314,13 @@ export class HttpRequest {
         framing |= bit;
         if (bit === CONNECTION) {
           connection = connection === null ? value : `${connection}, ${value}`;
+        } else if (bit === CONTENT_LENGTH) {
+          declared = declared === null ? value : `${declared}, ${value}`;
         }
       }
     }
     if (connection !== null && valueHasToken(connection, "close")) this.#keepAlive = false;
+    if (declared !== null && this.#bodyAllowed()) this.#declare(declared, length, first);
     // The framing field the server decides goes straight into the head.
     const noBody = this.status < 200 || this.status === 204 || this.status === 304;
     if (!noBody && (framing & CONTENT_LENGTH) === 0) {
@@ -332,13 +345,45 @@ export class HttpRequest {
   }
 
   /**
+   * Checks the handler's Content-Length against the body: a whole body must have exactly
+   * that length (refused, not corrected: the handler's idea of its reply is wrong, and a
+   * proxy forwarding an upstream length is the usual way); a streamed one is counted.
+   * @throws {ContentLengthError} before anything is sent
+   */
+  #declare(text: string, length: number | null, first: number): void {
+    const declared = /^[0-9]{1,15}$/.test(text) ? Number(text) : -1;
+    if (length !== null) {
+      if (declared !== length) throw new ContentLengthError(text, length);
+      return;
+    }
+    if (declared < first) throw new ContentLengthError(text, first);
+    this.#declared = declared;
+    this.#declaredText = text;
+    this.#declaredSent = 0;
+  }
+
+  /**
+   * Counts `size` more bytes of a body streamed under the handler's Content-Length.
+   * @throws {ContentLengthError} past the declared length (the connection is closed)
+   */
+  #countDeclared(size: number): void {
+    const sent = this.#declaredSent + size;
+    if (sent > this.#declared) {
+      this.#keepAlive = false;
+      throw new ContentLengthError(this.#declaredText, sent);
+    }
+    this.#declaredSent = sent;
+  }
+
+  /**
    * `#putHead`; when a field or the status is malformed, forgets the reply's fields (the
    * error page that follows must not carry them) and the finished mark, then throws.
    * @throws {InvalidFieldError} before anything is sent
+   * @throws {ContentLengthError} before anything is sent
    */
-  #putHeadOrForget(length: number | null): void {
+  #putHeadOrForget(length: number | null, first = 0): void {
     try {
-      this.#putHead(length);
+      this.#putHead(length, first);
     } catch (e) {
       startReply();
       this.#replyFields = null;
@@ -373,6 +418,7 @@ export class HttpRequest {
    * Adds data to the reply; it goes out once 16 KiB are buffered, or at `done`.
    * Interruption point when it sends.
    * @throws {HttpError} after `done`
+   * @throws {ContentLengthError} when it sends more than the reply's Content-Length
    */
   async push(data: string | Uint8Array): Promise<void> {
     if (this.#finished) throw new HttpError(500, "push after done");
@@ -383,14 +429,18 @@ export class HttpRequest {
     if (this.#pendingSize >= FLUSH_AT) await this.flush();
   }
 
-  /** Sends what `push` buffered now (the head first, chunked if no length was set). */
+  /**
+   * Sends what `push` buffered now (the head first, chunked if no length was set).
+   * @throws {ContentLengthError} when that is more than the reply's Content-Length
+   */
   flush(): Promise<void> {
     startReply();
+    const size = this.#pendingSize;
     if (!this.#headSent) {
-      this.#putHeadOrForget(null);
+      this.#putHeadOrForget(null, size);
       this.#headSent = true;
     }
-    const size = this.#pendingSize;
+    if (this.#declared >= 0) this.#countDeclared(size);
     this.#putBody(this.#take(), undefined, size);
     return replyIsEmpty() ? SENT : this.#send();
   }
@@ -398,6 +448,10 @@ export class HttpRequest {
   /**
    * Completes the reply (with `data` appended, if given). Called by the server if the
    * handler returns without it. Interruption point.
+   * @throws {ContentLengthError} when the handler set a Content-Length other than the
+   * body's: before anything is sent if the whole body is known here (a server answers 500);
+   * else before the bytes past it are sent, and the connection is closed. A streamed body
+   * shorter than its Content-Length closes the connection after it.
    */
   done(data?: string | Uint8Array): Promise<void> {
     // Not async: a handler's `return request.respond(...)` costs no extra frames.
@@ -421,6 +475,11 @@ export class HttpRequest {
       this.#headSent = true;
       this.#putBody(body, last, size);
     } else {
+      if (this.#declared >= 0) {
+        this.#countDeclared(size);
+        // Shorter than declared: only the close tells the client where it ends.
+        if (this.#declaredSent < this.#declared) this.#keepAlive = false;
+      }
       this.#putBody(body, last, size);
       if (this.#chunked && this.#bodyAllowed()) putText("0\r\n\r\n");
     }

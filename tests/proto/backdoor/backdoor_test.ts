@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { allThreads, connectTo, type Socket, spawn, withTimeout } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
-import { type Backdoor, rewriteInput, serve, unfinished } from "../../../proto/backdoor/mod.ts";
+import {
+  type Backdoor,
+  LoginThrottle,
+  rewriteInput,
+  serve,
+  unfinished,
+} from "../../../proto/backdoor/mod.ts";
+import { inThread } from "../../_helpers.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
 /** A client session: send a line, read what comes until the next prompt. */
@@ -279,3 +286,65 @@ Deno.test("an input is unfinished while brackets, a template or a comment are op
     assert.ok(!unfinished(done), done);
   }
 });
+
+socketTest("failed logins slow the peer down, across its connections", async () => {
+  const checks: { at: number; password: string }[] = [];
+  const backdoor = serve({
+    port: 0,
+    login: (user, password) => {
+      checks.push({ at: performance.now(), password });
+      return user === "ops" && password === "s3cret";
+    },
+    loginThrottle: { firstDelay: 0.3, maxDelay: 1.2 },
+  });
+  const gap = (i: number) => (checks[i].at - checks[i - 1].at) / 1000;
+  try {
+    // Three guesses sent at once on one connection: 0.3 s, then 0.6 s apart.
+    const a = await Session.open(backdoor);
+    await a.socket.send(bytes("ops\nbad1\nops\nbad2\nops\nbad3\n"));
+    await withTimeout(5, async () => {
+      while (checks.length < 3) await sleep(0.01);
+    });
+    a.socket.close();
+    assert.ok(gap(1) >= 0.25 && gap(2) >= 0.55, `gaps ${gap(1)} ${gap(2)}`);
+    // A new connection does not start over: it waits the capped 1.2 s (and logs in).
+    const b = await Session.open(backdoor);
+    await b.socket.send(bytes("ops\ns3cret\n"));
+    await b.until("password: ");
+    await b.until();
+    assert.equal(checks.length, 4);
+    assert.ok(gap(3) >= 1.1, `gap ${gap(3)}`);
+    b.socket.close();
+    // A login forgets the failures; two guesses at once still wait their turns.
+    const c1 = await Session.open(backdoor), c2 = await Session.open(backdoor);
+    await c1.socket.send(bytes("ops\nbad4\n"));
+    await c2.socket.send(bytes("ops\nbad5\n"));
+    await withTimeout(5, async () => {
+      while (checks.length < 6) await sleep(0.01);
+    });
+    assert.ok(gap(5) >= 0.25, `gap ${gap(5)}`);
+    c1.socket.close();
+    c2.socket.close();
+  } finally {
+    await backdoor.close();
+  }
+});
+
+Deno.test("login throttle: loopback is one peer; a full table shares one entry", () =>
+  inThread(async () => {
+    const throttle = new LoginThrottle({ firstDelay: 0.2, maxPeers: 2 });
+    const peer = (host: string) => ({ family: "ipv4" as const, host, port: 1 });
+    const waited = async (host: string) => {
+      const start = performance.now();
+      await throttle.admit(peer(host));
+      return (performance.now() - start) / 1000;
+    };
+    assert.ok(await waited("127.0.0.1") < 0.1);
+    throttle.failed(peer("127.0.0.1"));
+    assert.ok(await waited("127.9.9.9") >= 0.15); // another loopback address: the same peer
+    assert.ok(await waited("10.0.0.1") < 0.1);
+    // The table is full (127/8, 10.0.0.1): new addresses share one entry.
+    assert.ok(await waited("10.0.0.2") < 0.1);
+    throttle.failed(peer("10.0.0.2"));
+    assert.ok(await waited("10.0.0.3") >= 0.15);
+  }));

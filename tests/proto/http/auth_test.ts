@@ -9,6 +9,7 @@ import {
   HttpServer,
   parseDigestCredentials,
   protect,
+  sleep,
   spawn,
 } from "../../../mod.ts";
 import { prng } from "../../_helpers.ts";
@@ -212,5 +213,68 @@ Deno.test({
       [...parseDigestCredentials('Digest Username="a\\"b", nc=00000001,qop=auth')!],
       [["username", 'a"b'], ["nc", "00000001"], ["qop", "auth"]],
     );
+  },
+});
+
+Deno.test({
+  name: "digest: evicting a nonce's count (maxNonces) never lets its replay in again",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const s = await serve(new DigestAuth({ realm: "api", users: { ann: "secret" }, maxNonces: 3 }));
+    try {
+      await spawn(async () => {
+        const client = new HttpClient();
+        const get = async (authorization?: string) => {
+          const r = await client.request(`${s.url}/secret`, {
+            headers: authorization === undefined ? {} : { authorization },
+          });
+          await r.release();
+          return r;
+        };
+        const fresh = async () => {
+          await sleep(0.003); // nonces of distinct milliseconds
+          const field = (await get()).headers.get("www-authenticate")!;
+          return {
+            nonce: /nonce="([^"]+)"/.exec(field)![1],
+            opaque: /opaque="([^"]+)"/.exec(field)![1],
+          };
+        };
+        try {
+          const victim = await fresh();
+          const captured = digestField(victim.nonce, victim.opaque, "/secret", "00000001");
+          assert.equal((await get(captured)).status, 200);
+          assert.equal((await get(captured)).status, 401);
+          // Another user's logins with three fresh nonces push the victim's count out.
+          const others = [];
+          for (let i = 0; i < 3; i++) {
+            const n = await fresh();
+            others.push(n);
+            assert.equal(
+              (await get(digestField(n.nonce, n.opaque, "/secret", "00000001"))).status,
+              200,
+            );
+          }
+          const replay = await get(captured);
+          assert.equal(replay.status, 401);
+          assert.match(replay.headers.get("www-authenticate")!, /stale=true/);
+          // Nonces issued after the evicted one keep working, and so does a fresh one.
+          const last = others[2];
+          assert.equal(
+            (await get(digestField(last.nonce, last.opaque, "/secret", "00000002"))).status,
+            200,
+          );
+          const n = await fresh();
+          assert.equal(
+            (await get(digestField(n.nonce, n.opaque, "/secret", "00000001"))).status,
+            200,
+          );
+        } finally {
+          client.close();
+        }
+      }).join();
+    } finally {
+      await s.close();
+    }
   },
 });

@@ -273,3 +273,32 @@ socketTest("a client that never reads a large reply is cut off by sendTimeout", 
     await server.close();
   }
 });
+
+socketTest(
+  "a chunk's data not followed by CRLF is the client's error: 400, no onError",
+  async () => {
+    const errors: unknown[] = [];
+    const server = new HttpServer({ onError: (e) => errors.push(e) });
+    server.route("POST", "/echo", async (r) => r.respond(200, await r.body.text()));
+    server.listen("127.0.0.1:0");
+    try {
+      for (
+        const chunk of [
+          "3\r\nabcXX0\r\n\r\n",
+          "3\r\nabcX\r\n0\r\n\r\n",
+          "3\r\nabcdef\r\n0\r\n\r\n",
+        ]
+      ) {
+        const reply = await exchange(
+          server,
+          `POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}`,
+        );
+        assert.match(reply, /^HTTP\/1\.1 400 /, JSON.stringify(chunk.slice(0, 20)));
+        assert.match(reply, /chunk not followed by CRLF/);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await server.close();
+    }
+  },
+);
