@@ -7,7 +7,7 @@
  *
  * Run: deno task bench:core   (uses --expose-gc for memory figures)
  */
-import { ConditionVariable, Fifo, sleep, spawn, type Thread } from "../mod.ts";
+import { ConditionVariable, Fifo, Shutdown, sleep, spawn, type Thread } from "../mod.ts";
 import { bestOf, gc, progress, progressRows, type Row, table } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -58,7 +58,13 @@ async function bytesPerSleepingThread(
   const after = Deno.memoryUsage().heapUsed;
   for (const t of threads) t.shutdown();
   await spawn(async () => {
-    for (const t of threads) await t.join().catch(() => {});
+    for (const t of threads) {
+      try {
+        await t.join();
+      } catch (e) {
+        if (!(e instanceof Shutdown)) throw e; // each was shut down: anything else is a bug
+      }
+    }
   }).join();
   return (after - before) / n;
 }

@@ -11,7 +11,13 @@
  */
 
 import { ClosedError, SimultaneousError } from "../core/errors.ts";
-import { _takePendingInterrupt, currentFor, type Thread } from "../core/thread.ts";
+import {
+  _reportThreadError,
+  _takePendingInterrupt,
+  current,
+  currentFor,
+  type Thread,
+} from "../core/thread.ts";
 import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { SocketError, UnsupportedOperation } from "./errors.ts";
@@ -475,7 +481,13 @@ export class DenoSocket extends Socket {
     const conn = this.#stream("shutdown");
     if (how !== "write") this.#readShut = true;
     if (how !== "read") {
-      conn.closeWrite().catch(() => {});
+      const by = current();
+      conn.closeWrite().catch((e) => {
+        // A peer already gone, or the socket closed meanwhile: there is no half to shut.
+        if (isGoneOnShutdown(e)) return;
+        if (by !== null) _reportThreadError(by, e);
+        else console.error(`shrapnel: ${this}: shutdown("${how}") failed:`, e);
+      });
     }
   }
 
@@ -675,4 +687,10 @@ export class DenoSocket extends Socket {
       await Deno.remove(dir, { recursive: true });
     }
   }
+}
+
+/** Errors of a write-side shutdown that only say the connection is gone already. */
+function isGoneOnShutdown(e: unknown): boolean {
+  return e instanceof Deno.errors.NotConnected || e instanceof Deno.errors.BadResource ||
+    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe;
 }

@@ -7,11 +7,12 @@
  * @module
  */
 
-import { Interrupted, TimeoutError } from "../../core/errors.ts";
+import { Interrupted, Shutdown, TimeoutError } from "../../core/errors.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { Event } from "../../core/sync/event.ts";
 import { sleep } from "../../core/sleep.ts";
-import { joinAll, spawn, type Thread } from "../../core/thread.ts";
+import { spawn } from "../../core/thread.ts";
+import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { tlsConnect } from "../../net/tls.ts";
@@ -142,7 +143,9 @@ function bracket(host: string): string {
  * Crawls from `options.start` until no followed link is left (or `maxPages`). Must run
  * in a thread.
  *
- * Interruption point: the workers are shut down and the interruption thrown.
+ * Interruption point: the workers are shut down, waited for, and the interruption thrown.
+ * A worker that fails (a bug: a page's own errors are in its report) stops the others;
+ * `crawl()` then throws a `ThreadGroupError` carrying its error.
  *
  * @example
  * ```ts ignore
@@ -324,6 +327,12 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
     options.onPage?.(page);
   }
 
+  /** Waits until every page is visited, then sends the workers home. */
+  async function finish(): Promise<void> {
+    if (outstanding > 0) await done.wait();
+    for (let i = 0; i < workers; i++) ready.push(null);
+  }
+
   async function work(worker: number): Promise<void> {
     for (;;) {
       const key = await ready.pop();
@@ -346,8 +355,6 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
   }
 
   for (const s of options.start) enqueue(new URL(s).href);
-  const pool: Thread[] = [];
-  for (let i = 0; i < workers; i++) pool.push(spawn({ name: `crawl worker ${i}` }, work, i));
   const reporter = options.onProgress === undefined ? null : spawn(
     { name: "crawl progress" },
     async () => {
@@ -358,12 +365,21 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
     },
   );
   try {
-    if (outstanding > 0) await done.wait();
-    for (let i = 0; i < workers; i++) ready.push(null);
-    await joinAll(pool);
+    // The workers are a group: one failing stops the others, the crawl interrupted
+    // stops them all, and either way they are gone before crawl() returns or throws.
+    await new ThreadGroup({ name: "crawl workers" }).run((pool) => {
+      for (let i = 0; i < workers; i++) pool.spawn({ name: `crawl worker ${i}` }, work, i);
+      return finish();
+    });
   } finally {
-    for (const t of pool) t.shutdown();
-    reporter?.shutdown();
+    if (reporter !== null) {
+      reporter.shutdown();
+      try {
+        await reporter.join();
+      } catch (e) {
+        if (!(e instanceof Shutdown)) throw e; // onProgress failed
+      }
+    }
     client.close();
   }
   const final = progress();

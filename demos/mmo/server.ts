@@ -13,6 +13,9 @@ import { now } from "../../core/clock.ts";
 import { sleep, sleepUntil } from "../../core/sleep.ts";
 import { Event } from "../../core/sync/event.ts";
 import { spawn } from "../../core/thread.ts";
+import { ThreadGroup } from "../../core/thread_group.ts";
+import { ClosedError, Shutdown } from "../../core/errors.ts";
+import { SocketError } from "../../net/errors.ts";
 import { favicon, HttpServer, statusHandler } from "../../proto/http/mod.ts";
 import { staticFiles } from "../../proto/http/handlers.ts";
 import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
@@ -140,7 +143,35 @@ export function startMmo(options: MmoOptions = {}): Mmo {
     const view = world.addViewport(start, start, viewSize);
     views.add(view);
     summarize(); // the viewer count changed
-    const sender = spawn({ name: "viewer sender" }, async () => {
+    // The sender is the reader's child: a bug in it fails the group, which raises it in
+    // the reader (and so in the server's onError); the reader ending stops the sender.
+    await new ThreadGroup({ name: "viewer" }).run(async (viewer) => {
+      viewer.spawn({ name: "viewer sender" }, () => sendUpdates(ws, view));
+      try {
+        for await (const message of ws) {
+          if (message.type !== "text") continue;
+          let wanted: { x?: unknown; y?: unknown };
+          try {
+            wanted = JSON.parse(message.data);
+          } catch {
+            continue; // a page that sends nonsense is ignored, not fatal
+          }
+          if (typeof wanted.x === "number" && typeof wanted.y === "number") {
+            world.moveViewport(view, wanted.x, wanted.y);
+          }
+        }
+      } finally {
+        viewer.shutdown();
+        world.removeViewport(view);
+        views.delete(view);
+        viewers--;
+        summarize();
+      }
+    });
+  }, { hixie76: false, deflate: true }));
+  /** Sends a viewer its updates until it leaves (a send to a closed peer ends it). */
+  const sendUpdates = async (ws: ServerWebSocket, view: Viewport) => {
+    try {
       await ws.sendBinary(worldBoxes);
       let sentGeneration = -1;
       for (;;) {
@@ -160,29 +191,11 @@ export function startMmo(options: MmoOptions = {}): Mmo {
         // wake of the event loop costs ~100 us of CPU here, more than the update).
         await sleepUntil((Math.floor(now() / frame + 0.5) + 1) * frame);
       }
-    });
-    try {
-      for await (const message of ws) {
-        if (message.type !== "text") continue;
-        let wanted: { x?: unknown; y?: unknown };
-        try {
-          wanted = JSON.parse(message.data);
-        } catch {
-          continue; // a page that sends nonsense is ignored, not fatal
-        }
-        if (typeof wanted.x === "number" && typeof wanted.y === "number") {
-          world.moveViewport(view, wanted.x, wanted.y);
-        }
-      }
-    } finally {
-      sender.shutdown();
-      await sender.join().catch(() => {});
-      world.removeViewport(view);
-      views.delete(view);
-      viewers--;
-      summarize();
+    } catch (e) {
+      // The viewer left (or stopped reading past sendTimeout): the reader sees it too.
+      if (!(e instanceof ClosedError || e instanceof SocketError)) throw e;
     }
-  }, { hixie76: false, deflate: true }));
+  };
   server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
   server.listen(options.listen ?? "127.0.0.1:8080");
   world.start();
@@ -193,6 +206,11 @@ export function startMmo(options: MmoOptions = {}): Mmo {
     viewers: () => viewers,
     async stop() {
       overviewer.shutdown();
+      try {
+        await overviewer.join();
+      } catch (e) {
+        if (!(e instanceof Shutdown)) throw e;
+      }
       await world.stop();
       await server.close();
     },

@@ -6,7 +6,7 @@
  */
 
 import { TimeoutError } from "../../core/errors.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { ThreadGroup, type ThreadGroupStatistics } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { type Address, isIpLiteral, parseAddress } from "../../net/address.ts";
@@ -62,9 +62,15 @@ export interface Backdoor {
   address: Address;
   /** Sessions open now. */
   sessions(): number;
-  /** The acceptor's counters (sessions accepted, cap, resource errors). */
-  statistics(): { acceptor: AcceptorStatistics };
-  /** Stops listening and ends the sessions. Interruption point. */
+  /**
+   * The acceptor's counters (sessions accepted, cap, resource errors) and the session
+   * threads' group (running, finished, failed).
+   */
+  statistics(): { acceptor: AcceptorStatistics; sessions: ThreadGroupStatistics };
+  /**
+   * Stops listening, shuts the sessions down and waits for their threads. Interruption
+   * point: interrupted, it still shuts every session down and waits for them, then throws.
+   */
   close(): Promise<void>;
 }
 
@@ -203,10 +209,12 @@ export function serve(options: BackdoorOptions): Backdoor {
     clearStaleSocket(options.unixPath);
     listener = listenPrivate(options.unixPath);
   } else listener = listenOn(parseAddress(address));
-  const sessions = new Set<Thread>();
+  // A session that fails other than by its peer leaving is reported through the thread
+  // error hook; the other sessions go on.
+  const sessions = new ThreadGroup({ name: "backdoor sessions", childErrors: "report" });
   const throttle = new LoginThrottle(options.loginThrottle);
   const acceptor: Acceptor = new Acceptor(listener, (socket) => {
-    const session = spawn({ name: "backdoor session" }, async () => {
+    sessions.spawn({ name: "backdoor session" }, async () => {
       const io = socketLines(socket);
       try {
         const hook = options.login;
@@ -235,20 +243,24 @@ export function serve(options: BackdoorOptions): Backdoor {
         if (!(e instanceof SocketError || e instanceof EOFError)) throw e;
       } finally {
         socket.close();
-        sessions.delete(session);
         acceptor.release();
       }
     });
-    sessions.add(session);
   }, { name: "backdoor acceptor", maxConnections: options.maxSessions ?? 16 });
   return {
     address: listener.getsockname(),
     sessions: () => sessions.size,
-    statistics: () => ({ acceptor: acceptor.statistics() }),
+    statistics: () => ({ acceptor: acceptor.statistics(), sessions: sessions.statistics() }),
     async close() {
-      await acceptor.close();
-      for (const s of sessions) s.shutdown();
-      for (const s of [...sessions]) await s.join().catch(() => {});
+      try {
+        // The acceptor's thread has ended when this returns, and every session it
+        // spawned was queued before that: each has started, so its `finally` closes its
+        // socket when it is shut down.
+        await acceptor.close();
+      } finally {
+        sessions.shutdown();
+        await sessions.join();
+      }
       if (options.unixPath !== undefined) {
         try {
           Deno.removeSync(options.unixPath);

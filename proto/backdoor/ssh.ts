@@ -12,7 +12,7 @@ import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { Interrupted } from "../../core/errors.ts";
 import { sleep } from "../../core/sleep.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { ThreadGroup } from "../../core/thread_group.ts";
 import { type Address, isIpLiteral } from "../../net/address.ts";
 import { Acceptor } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
@@ -156,16 +156,10 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     if (key instanceof Error) throw new TypeError(`bad authorized key: ${key.message}`);
     return Array.isArray(key) ? key[0] : key;
   });
-  const sessions = new Set<Thread>();
+  // A session that fails is reported through the thread error hook; the others go on.
+  const sessions = new ThreadGroup({ name: "backdoor ssh sessions", childErrors: "report" });
   const session = (name: string, body: () => Promise<void>) => {
-    const t = spawn({ name }, async () => {
-      try {
-        await body();
-      } finally {
-        sessions.delete(t);
-      }
-    });
-    sessions.add(t);
+    sessions.spawn({ name }, body);
   };
   /** Peers ("host:port") that have authenticated, for the login deadline. */
   const authenticated = new Set<string>();
@@ -191,7 +185,10 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
       if (ctx.method === "password" && options.login) {
         Promise.resolve(options.login(ctx.username, ctx.password)).then(
           (ok) => ok ? ctx.accept() : ctx.reject(),
-          () => ctx.reject(),
+          (e) => {
+            ctx.reject(); // a login hook that fails lets nobody in, and is reported
+            console.error("shrapnel backdoor ssh: the login hook failed:", e);
+          },
         );
         return;
       }
@@ -224,11 +221,16 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
           const stream = ok() as unknown as Stream;
           session("backdoor ssh exec", async () => {
             // One-shot: printed as an interactive line would print it (ps() too).
-            const repl = new Repl(channelLines(stream, false), options);
-            const { output, ok } = await repl.evaluateLine(info.command);
-            stream.write(output);
-            stream.exit(ok ? 0 : 1);
-            stream.end();
+            let status = 1;
+            try {
+              const repl = new Repl(channelLines(stream, false), options);
+              const { output, ok } = await repl.evaluateLine(info.command);
+              stream.write(output);
+              if (ok) status = 0;
+            } finally {
+              stream.exit(status);
+              stream.end();
+            }
           });
         });
       });
@@ -238,12 +240,18 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     host.includes(":") ? `[${host}]:${options.port ?? 0}` : `${host}:${options.port ?? 0}`,
   );
   const loginTimeout = options.loginTimeout ?? 30;
+  // One login deadline thread per connection, and the connections, for close().
+  const deadlines = new ThreadGroup({
+    name: "backdoor ssh login deadlines",
+    childErrors: "report",
+  });
+  const connections = new Set<SocketDuplex>();
   const acceptor: Acceptor = new Acceptor(listener, (socket, peer) => {
     const duplex = new SocketDuplex(socket);
     const key = peer.family === "unix" ? "" : `${peer.host}:${peer.port}`;
     // The login deadline: ssh2 has none for a server (a silent peer is never even
     // handed to the connection listener).
-    const deadline = spawn({ name: "backdoor ssh login deadline" }, async () => {
+    const deadline = deadlines.spawn({ name: "backdoor ssh login deadline" }, async () => {
       try {
         await sleep(loginTimeout);
       } catch (e) {
@@ -252,10 +260,12 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
       }
       if (!authenticated.has(key)) duplex.destroy();
     });
+    connections.add(duplex);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
+      connections.delete(duplex);
       deadline.shutdown();
       acceptor.release();
     };
@@ -266,12 +276,21 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
   return {
     address,
     sessions: () => sessions.size,
-    statistics: () => ({ acceptor: acceptor.statistics() }),
+    statistics: () => ({ acceptor: acceptor.statistics(), sessions: sessions.statistics() }),
     async close() {
-      await acceptor.close();
-      for (const s of sessions) s.shutdown();
-      for (const s of [...sessions]) await s.join().catch(() => {});
-      server.close();
+      try {
+        await acceptor.close();
+      } finally {
+        sessions.shutdown();
+        deadlines.shutdown();
+        try {
+          await sessions.join();
+          await deadlines.join();
+        } finally {
+          for (const connection of [...connections]) connection.destroy();
+          server.close();
+        }
+      }
     },
   };
 }

@@ -5,9 +5,11 @@
  * @module
  */
 
-import { ClosedError, Interrupted, TimeoutError } from "../../core/errors.ts";
+import { ClosedError, Interrupted, Shutdown, TimeoutError } from "../../core/errors.ts";
 import { spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
+import { ThreadGroup, type ThreadGroupStatistics } from "../../core/thread_group.ts";
+import { withTimeout } from "../../core/with_timeout.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
@@ -86,6 +88,21 @@ export interface HttpServerStatistics {
   requests: number;
   /** The acceptor's counters (cap, resource errors), once listening. */
   acceptor: AcceptorStatistics | null;
+  /** The connection threads' group (running, finished, failed: see {@linkcode ThreadGroup}). */
+  threads: ThreadGroupStatistics;
+  /** Whether `close()` was called. */
+  closing: boolean;
+}
+
+/** Options of {@linkcode HttpServer.close}. */
+export interface HttpServerCloseOptions {
+  /**
+   * Seconds requests in flight may take to finish (5) before their threads are shut
+   * down (`Shutdown` at their blocking point). Idle keep-alive and upgraded (WebSocket)
+   * connections are shut down at once; HTTP/2 connections send GOAWAY at once and drain
+   * their streams within their own `shutdownGrace`.
+   */
+  graceSeconds?: number;
 }
 
 /**
@@ -94,9 +111,12 @@ export interface HttpServerStatistics {
  * Keep-alive follows HTTP/1.1 (kept unless `Connection: close`) and HTTP/1.0 (kept only
  * if asked and the reply has a length). Heads larger than `maxHeadBytes` or with more
  * than `maxHeaders` fields get 431, bodies over `maxBodyBytes` 413, malformed requests
- * 400, all without harm to other connections. `close()` stops accepting and shuts the
- * connection threads down (an idle keep-alive connection is closed at once; a request
- * being served is interrupted at its blocking point).
+ * 400, all without harm to other connections. The connection threads live in a
+ * {@linkcode ThreadGroup} (a thread that fails unexpectedly is reported through the
+ * thread error hook; the others go on). `close()` is graceful: it stops accepting,
+ * closes idle keep-alive connections at once, lets requests in flight finish within a
+ * grace period, then shuts the rest down. The group belongs to the thread that made the
+ * server: shutting that thread down shuts the connections down.
  *
  * @example
  * ```ts
@@ -117,7 +137,10 @@ export class HttpServer {
   readonly #http2: Http2Options | null;
   #listener: Socket | null = null;
   #acceptor: Acceptor | null = null;
-  #connections = new Map<Thread, Connection>();
+  /** The connection threads. */
+  readonly #group = new ThreadGroup({ name: "http connections", childErrors: "report" });
+  /** What the sweeper and `close()` need of each connection. */
+  readonly #connections = new Set<Connection>();
   #sweeper: Thread | null = null;
   readonly #clock: SweepClock;
   readonly #sweepEvery: number;
@@ -266,34 +289,41 @@ export class HttpServer {
       ...this.#stats,
       open: this.#connections.size,
       acceptor: this.#acceptor?.statistics() ?? null,
+      threads: this.#group.statistics(),
+      closing: this.#closing,
     };
   }
 
   /**
    * Serves one connection (accepted elsewhere, e.g. a TLS socket) in a thread of its
-   * own; returns the thread.
+   * own (a child of the server's connection group); returns the thread.
    *
    * @param socket the connection
    * @param peer the client's address
    * @param acceptor the acceptor that took it, released when the connection ends
+   * @throws {ClosedError} if the server is closing (the socket is closed)
    */
   serve(socket: Socket, peer: Address, acceptor?: Acceptor): Thread {
+    if (this.#closing) {
+      socket.close();
+      acceptor?.release();
+      throw new ClosedError("the HTTP server is closing");
+    }
     this.#stats.connections++;
     if (peer.family !== "unix") {
       try {
         socket.setsockopt("TCP_NODELAY", true); // replies go out whole: no Nagle delay
       } catch { /* not TCP after all */ }
     }
-    const state = new Connection(this.#clock, this.#options);
-    state.thread = spawn({ name: `http ${describe(peer)}` }, async () => {
+    const state = new Connection(this.#clock, this.#options, socket, acceptor);
+    state.thread = this.#group.spawn({ name: `http ${describe(peer)}` }, async () => {
       try {
         await this.#connection(socket, peer, state);
       } finally {
-        this.#connections.delete(state.thread);
-        acceptor?.release();
+        this.#ended(state);
       }
     });
-    this.#connections.set(state.thread, state);
+    this.#connections.add(state);
     this.#sweeper ??= spawn({ name: "http timeouts" }, () => this.#sweep());
     return state.thread;
   }
@@ -301,19 +331,30 @@ export class HttpServer {
   /**
    * Interrupts connections past their deadline with a TimeoutError. One thread checking
    * deadlines costs less than a timer per request (two per request otherwise: idle, head).
+   * It runs until `close()` has drained the connections (deadlines hold during the grace),
+   * and closes the socket of a connection whose thread was shut down before it started.
    */
   async #sweep(): Promise<void> {
-    while (!this.#closing) {
+    for (;;) {
       await sleep(this.#sweepEvery);
       refreshHttpDate();
       const sweep = ++this.#clock.sweeps;
-      for (const c of this.#connections.values()) {
+      for (const c of this.#connections) {
         if (c.deadline <= sweep) {
           c.deadline = Infinity;
           if (!c.thread.dead) c.thread.raise(new TimeoutError(c.timeout));
+        } else if (c.thread.dead) { // never ran its code, so never closed its socket
+          c.socket.close();
+          this.#ended(c);
         }
       }
     }
+  }
+
+  /** A connection is over (its thread ended, or was shut down before it started). */
+  #ended(state: Connection): void {
+    if (!this.#connections.delete(state)) return;
+    state.acceptor?.release();
   }
 
   #deadline(seconds: number): number {
@@ -336,11 +377,15 @@ export class HttpServer {
           state.timeout = wait;
           state.deadline = this.#deadline(wait);
           let more: boolean | null;
+          state.idle = true;
+          state.request = null;
           try {
             while ((more = reader.fillNow()) === null) await socket.waitForRead();
           } catch (e) {
             if (e instanceof Interrupted) return; // idle timeout, or the server closing
             throw e;
+          } finally {
+            state.idle = false;
           }
           if (!more) return;
         }
@@ -355,6 +400,7 @@ export class HttpServer {
           state.deadline = Infinity;
           if (bytes === null) return;
           if (first && bytes.length === 18 && this.#http2 !== null && isHttp2Preface(bytes)) {
+            state.idle = true; // its Shutdown is a graceful GOAWAY: close() sends it at once
             await this.#serveHttp2(socket, reader, peer, state);
             return;
           }
@@ -374,7 +420,7 @@ export class HttpServer {
           await this.#refuse(socket, e);
           return;
         }
-        const request = this.#request(head, framing, socket, reader, peer, state);
+        const request = state.request = this.#request(head, framing, socket, reader, peer, state);
         this.#stats.requests++;
         if (this.#closing) request.closeAfter();
         // The handler's promise is awaited here, not in a helper: one frame less a request.
@@ -563,17 +609,58 @@ export class HttpServer {
   }
 
   /**
-   * Stops accepting and shuts the connection threads down; returns when they are gone.
-   * Interruption point.
+   * Closes the server gracefully: stops accepting, closes idle keep-alive connections at
+   * once (and sends HTTP/2 connections' GOAWAY; upgraded connections such as WebSockets
+   * are shut down at once too: they have no request to finish), lets requests in flight
+   * finish within `graceSeconds` (their connections close after the reply), then shuts
+   * the remaining connection threads down and waits for them; returns when no thread of
+   * the server is left. The deadlines of requests (body, send) still apply during the
+   * grace.
+   *
+   * Interruption point: an interrupted `close()` shuts every connection down, waits for
+   * them, and throws the interruption.
+   * @throws {LockError} if called from one of the server's connection threads (a
+   * handler): it would wait for itself; spawn a thread to close the server
    */
-  async close(): Promise<void> {
+  async close(options: HttpServerCloseOptions = {}): Promise<void> {
+    const grace = options.graceSeconds ?? 5;
     this.#closing = true;
     if (this.#acceptor !== null) await this.#acceptor.close();
     else this.#listener?.close();
-    const threads = [...this.#connections.keys()];
-    this.#sweeper?.shutdown();
-    for (const t of threads) t.shutdown();
-    for (const t of threads) await t.join().catch(() => {});
+    for (const c of this.#connections) {
+      // An upgraded connection (WebSocket) has no request to finish: it is shut down too.
+      if (c.idle || c.request?.upgraded) c.thread.shutdown();
+      else if (c.request !== null) c.request.closeAfter(); // its reply says so
+      else if (!c.thread.started) c.shutdownBeforeStart(() => this.#ended(c));
+    }
+    try {
+      if (grace > 0 && this.#group.size > 0) {
+        await withTimeout(grace, () => this.#group.join());
+      }
+    } catch (e) {
+      // The grace is over: join() shut the stragglers down and waited for them.
+      if (!(e instanceof TimeoutError)) throw e;
+    } finally {
+      await this.#stopRest();
+    }
+  }
+
+  /** Shuts down what is left of the connections and the sweeper, and waits for them. */
+  async #stopRest(): Promise<void> {
+    for (const c of this.#connections) {
+      if (!c.thread.started) c.shutdownBeforeStart(() => this.#ended(c));
+    }
+    this.#group.shutdown();
+    await this.#group.join();
+    const sweeper = this.#sweeper;
+    if (sweeper !== null && !sweeper.dead) {
+      sweeper.shutdown();
+      try {
+        await sweeper.join();
+      } catch (e) {
+        if (!(e instanceof Shutdown)) throw e;
+      }
+    }
   }
 }
 
@@ -599,11 +686,30 @@ class Connection implements PeerDeadline {
   deadline = Infinity;
   /** The timeout the deadline comes from, for the error's message. */
   timeout = 0;
+  /** Waiting between requests (or HTTP/2): a closing server shuts it down at once. */
+  idle = false;
+  /** The request being served, if any (told to close the connection after its reply). */
+  request: HttpRequest | null = null;
+  readonly socket: Socket;
+  readonly acceptor: Acceptor | undefined;
   readonly #clock: SweepClock;
   readonly #options: Required<Omit<HttpServerOptions, "http2">>;
-  constructor(clock: SweepClock, options: Required<Omit<HttpServerOptions, "http2">>) {
+  constructor(
+    clock: SweepClock,
+    options: Required<Omit<HttpServerOptions, "http2">>,
+    socket: Socket,
+    acceptor: Acceptor | undefined,
+  ) {
     this.#clock = clock;
     this.#options = options;
+    this.socket = socket;
+    this.acceptor = acceptor;
+  }
+  /** A thread shut down before it started runs none of its code: its socket is closed here. */
+  shutdownBeforeStart(ended: () => void): void {
+    this.thread.shutdown();
+    this.socket.close();
+    ended();
   }
   arm(kind: "body" | "send"): void {
     const seconds = kind === "body" ? this.#options.bodyTimeout : this.#options.sendTimeout;

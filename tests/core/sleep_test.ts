@@ -4,9 +4,11 @@ import {
   Interrupted,
   LockError,
   now,
+  Shutdown,
   sleep,
   sleepUntil,
   spawn,
+  TimeoutError,
   withTimeout,
   yieldSlice,
 } from "../../mod.ts";
@@ -126,7 +128,8 @@ Deno.test("sleep after an interrupted sleep, a timeout or another wait lasts its
         await sleep(seconds);
         lengths.push(now() - t0);
       }
-      await withTimeout(0.01, () => sleep(60)).catch(() => {}); // a timeout ends a sleep
+      // A timeout ends a sleep.
+      await assert.rejects(withTimeout(0.01, () => sleep(60)), TimeoutError);
       const t0 = now();
       await sleep(0.015);
       lengths.push(now() - t0);
@@ -180,6 +183,6 @@ Deno.test("another thread cannot make a thread sleep: LockError", async () => {
     await dead.join();
     await assert.rejects(dead.sleep(0.01), LockError);
     sleeper.shutdown();
-    await sleeper.join().catch(() => {});
+    await assert.rejects(sleeper.join(), Shutdown);
   });
 });

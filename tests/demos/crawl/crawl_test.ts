@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { installed, withServer } from "../../_servers.ts";
-import { HttpServer, sleep, staticFiles } from "../../../mod.ts";
+import {
+  allThreads,
+  HttpServer,
+  sleep,
+  staticFiles,
+  TimeoutError,
+  withTimeout,
+} from "../../../mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { DnsResolver } from "../../../proto/dns/resolver.ts";
 import { loadDnsCodec } from "../../../proto/dns/packet.ts";
@@ -293,7 +300,7 @@ Deno.test({
         assert.match(byPath.get("/huge")!.error!, /BodyTooLarge|too large/i);
         assert.equal(report.progress.errors, 2);
       } finally {
-        await server.close();
+        await server.close({ graceSeconds: 0 }); // the /stall handler is still asleep
       }
     }),
 });
@@ -339,6 +346,42 @@ Deno.test({
       } finally {
         await slow.close();
         await fast.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "a crawl interrupted (withTimeout) stops its workers and progress thread before it throws",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    inThread(async () => {
+      const server = new HttpServer();
+      server.route("GET", "/robots.txt", (request) => request.respond(404, ""));
+      server.route("GET", "/", (request) =>
+        request.respond(200, `<a href="/stall">s</a>`, { "content-type": "text/html" }));
+      server.route("GET", "/stall", () =>
+        sleep(30));
+      server.listen("127.0.0.1:0");
+      try {
+        await assert.rejects(
+          withTimeout(0.3, () =>
+            crawl({
+              start: [`${server.url}/`],
+              delay: 0,
+              timeout: 20,
+              workers: 3,
+              onProgress: () => {},
+              progressInterval: 0.05,
+            })),
+          TimeoutError,
+        );
+        const left = allThreads().filter((t) =>
+          t.name.startsWith("crawl")
+        ).map(String);
+        assert.deepEqual(left, []);
+      } finally {
+        await server.close({ graceSeconds: 0 }); // the /stall handler is still asleep
       }
     }),
 });

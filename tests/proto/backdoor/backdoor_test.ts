@@ -1,6 +1,6 @@
 /** The backdoor REPL over loopback TCP and a unix socket. */
 import assert from "node:assert/strict";
-import { connectTo, type Socket, spawn, withTimeout } from "../../../mod.ts";
+import { allThreads, connectTo, type Socket, spawn, withTimeout } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
 import {
   type Backdoor,
@@ -119,6 +119,29 @@ socketTest("sessions are separate; threads can be listed and interrupted", async
     a.socket.close();
     b.socket.close();
     await backdoor.close();
+  }
+});
+
+socketTest("close() shuts open sessions down and leaves no session thread", async () => {
+  const backdoor = serve({ port: 0, insecureNoLoginOnTcp: true });
+  const a = await Session.open(backdoor), b = await Session.open(backdoor);
+  try {
+    await a.until();
+    await b.until();
+    assert.equal(backdoor.statistics().sessions.running, 2);
+    await withTimeout(5, () => backdoor.close());
+    const sessions = backdoor.statistics().sessions;
+    assert.equal(sessions.state, "closed");
+    assert.equal(sessions.running, 0);
+    assert.equal(sessions.finished, 2);
+    assert.equal(sessions.failed, 0);
+    assert.equal(backdoor.sessions(), 0);
+    assert.deepEqual(allThreads().filter((t) => t.name.startsWith("backdoor")).map(String), []);
+    // The clients see their sessions end.
+    assert.equal((await withTimeout(5, () => a.socket.recv(4096))).length, 0);
+  } finally {
+    a.socket.close();
+    b.socket.close();
   }
 });
 

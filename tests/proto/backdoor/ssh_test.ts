@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { sshServe } from "../../../proto/backdoor/mod.ts";
 import { inThread } from "../../_helpers.ts";
-import { waitFor } from "../../../mod.ts";
+import { allThreads, waitFor } from "../../../mod.ts";
 import { loadSsh2 } from "../../../proto/ssh/_ssh2.ts";
 
 // Loaded here, outside the tests' threads: a dynamic import of an npm package inside a
@@ -118,6 +118,11 @@ Deno.test({
         await backdoor.close();
         await Deno.remove(dir, { recursive: true });
       }
+      const stats = backdoor.statistics().sessions;
+      assert.equal(stats.finished, stats.spawned);
+      assert.equal(stats.failed, 0);
+      // No session, login deadline or acceptor thread outlives close().
+      assert.deepEqual(allThreads().filter((t) => t.name.startsWith("backdoor")).map(String), []);
     }),
 });
 

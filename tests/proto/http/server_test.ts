@@ -1,7 +1,11 @@
 /** The HTTP server, spoken to by raw sockets (exact framing) and by Deno's fetch. */
 import assert from "node:assert/strict";
 import {
+  allThreads,
+  ClosedError,
   connectTo,
+  listenOn,
+  setThreadErrorHook,
   type Socket,
   SocketReader,
   spawn,
@@ -18,6 +22,7 @@ import {
   staticFiles,
   statusHandler,
 } from "../../../proto/http/mod.ts";
+import { connectWebSocket, websocketHandler } from "../../../proto/websocket/mod.ts";
 import { prng } from "../../_helpers.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
@@ -424,6 +429,143 @@ socketTest("close() ends idle keep-alive connections and their threads", async (
   assert.equal(server.statistics().open, 0);
   assert.equal(await client.closedByServer(), true);
   client.close();
+});
+
+socketTest(
+  "close({ graceSeconds }): idle connections close at once, a request in flight finishes, one past the grace is shut down, no thread is left",
+  async () => {
+    const server = testServer();
+    const outcomes: string[] = [];
+    server.route("GET", "/slow/:ms", async (r) => {
+      try {
+        await sleep(Number(r.params.ms) / 1000);
+        outcomes.push(`${r.params.ms} finished`);
+      } catch (e) {
+        outcomes.push(`${r.params.ms} ${(e as Error).name}`);
+        throw e;
+      }
+      await r.respond(200, `slept ${r.params.ms}\n`);
+    });
+    const idle = await RawClient.open(server);
+    await idle.send("GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal((await idle.response()).status, 200);
+    const slow = await RawClient.open(server);
+    await slow.send("GET /slow/300 HTTP/1.1\r\nHost: x\r\n\r\n");
+    const stuck = await RawClient.open(server);
+    await stuck.send("GET /slow/60000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    await sleep(0.05); // both handlers are sleeping
+    assert.equal(server.statistics().open, 3);
+    const started = performance.now();
+    const closing = spawn(() => server.close({ graceSeconds: 1 }));
+    try {
+      // The idle keep-alive connection is closed long before the slow request is done.
+      assert.equal(await withTimeout(0.25, () => idle.closedByServer()), true);
+      const reply = await slow.response();
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body, "slept 300\n");
+      assert.equal(reply.headers.get("connection"), "close");
+      assert.equal(await slow.closedByServer(), true);
+      assert.equal(await stuck.closedByServer(), true);
+      await closing.join();
+      const took = (performance.now() - started) / 1000;
+      assert.ok(took >= 0.9 && took < 4, `close took ${took} s for a grace of 1 s`);
+      assert.deepEqual(outcomes, ["300 finished", "60000 Shutdown"]);
+      const stats = server.statistics();
+      assert.equal(stats.open, 0);
+      assert.equal(stats.closing, true);
+      assert.equal(stats.threads.state, "closed");
+      assert.equal(stats.threads.running, 0);
+      assert.equal(stats.threads.failed, 0);
+      const left = allThreads().filter((t) => t.name.startsWith("http"));
+      assert.deepEqual(left.map(String), []);
+    } finally {
+      idle.close();
+      slow.close();
+      stuck.close();
+    }
+  },
+);
+
+socketTest("during close()'s grace the request deadlines still hold", async () => {
+  const server = testServer({ bodyTimeout: 0.2 });
+  const client = await RawClient.open(server);
+  try {
+    // A body announced and never sent: the handler waits for it until bodyTimeout.
+    await client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n");
+    await sleep(0.05);
+    const started = performance.now();
+    await withTimeout(5, () => server.close({ graceSeconds: 30 }));
+    const took = performance.now() - started;
+    assert.ok(took < 2000, `close() took ${took} ms: the body deadline did not hold`);
+    assert.equal(server.statistics().open, 0);
+  } finally {
+    client.close();
+  }
+});
+
+socketTest("close() shuts a WebSocket down at once: it has no request to finish", async () => {
+  const server = testServer();
+  server.push(websocketHandler("/ws", async (ws) => {
+    for await (const message of ws) if (message.type === "text") await ws.sendText(message.data);
+  }));
+  const ws = await connectWebSocket(`${server.url.replace("http", "ws")}/ws`);
+  try {
+    await ws.sendText("hi");
+    assert.deepEqual(await withTimeout(5, () => ws.receive()), { type: "text", data: "hi" });
+    const started = performance.now();
+    const closing = spawn(() => server.close({ graceSeconds: 30 }));
+    // The server's close frame comes at once; the client answers it as it reads.
+    assert.equal(await withTimeout(5, () => ws.receive()), null);
+    await withTimeout(5, () => closing.join());
+    assert.ok(performance.now() - started < 3000, "close() waited for the WebSocket");
+    assert.equal(server.statistics().open, 0);
+  } finally {
+    await ws.close();
+  }
+});
+
+socketTest(
+  "a connection thread that dies of a server bug is reported through the thread error hook; the server goes on",
+  async () => {
+    const reported: unknown[] = [];
+    const old = setThreadErrorHook((_thread, error) => reported.push(error));
+    const server = testServer({
+      onError: () => {
+        throw new Error("onError bug");
+      },
+    });
+    try {
+      const broken = await RawClient.open(server);
+      await broken.send("GET /fail HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal(await broken.closedByServer(), true);
+      broken.close();
+      await sleep(0.01); // the report goes out on the next turn of the loop
+      assert.deepEqual(reported.map((e) => (e as Error).message), ["onError bug"]);
+      assert.equal(server.statistics().threads.failed, 1);
+      const client = await RawClient.open(server);
+      await client.send("GET /hello/again HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal((await client.response()).body, "hello again\n");
+      client.close();
+    } finally {
+      setThreadErrorHook(old);
+      await server.close();
+    }
+  },
+);
+
+socketTest("close() refuses serve() afterwards and closes the socket it was given", async () => {
+  const server = testServer();
+  await server.close({ graceSeconds: 0 });
+  const listener = listenOn("127.0.0.1:0");
+  try {
+    const client = await connectTo(listener.getsockname());
+    const [socket, peer] = await listener.accept();
+    assert.throws(() => server.serve(socket, peer), ClosedError);
+    assert.equal(socket.closed, true);
+    client.close();
+  } finally {
+    listener.close();
+  }
 });
 
 socketTest("static files: content, type, 304, HEAD, and no way out of the root", async () => {
