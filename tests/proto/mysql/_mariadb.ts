@@ -66,6 +66,17 @@ export async function startMariadb(): Promise<Mariadb> {
       stderr: "null",
     }).spawn();
   let child = spawnServer();
+  /** The server is ready when it says so (its TCP port opens before the unix socket). */
+  const ready = async () => {
+    for (let i = 0; i < 300; i++) {
+      const log = await Deno.readTextFile(`${dir}/error.log`);
+      if ((log.match(/ready for connections/g) ?? []).length >= starts) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    child.kill("SIGKILL");
+    throw new Error(`mariadbd did not get ready:\n${await Deno.readTextFile(`${dir}/error.log`)}`);
+  };
+  let starts = 1;
   const started = () =>
     waitForPort(port, 30, async () => {
       child.kill("SIGKILL");
@@ -76,6 +87,7 @@ export async function startMariadb(): Promise<Mariadb> {
       return `mariadbd did not start: ${log}`;
     });
   await started();
+  await ready();
   await run("/usr/bin/mariadb", [
     "--no-defaults",
     "-S",
@@ -105,9 +117,17 @@ export async function startMariadb(): Promise<Mariadb> {
     async restart() {
       control.kill(); // a child already killed (by a test) is left as it is
       await child.status;
+      // What the killed server left (its socket, its pid file) must not meet the next.
+      for (const stale of ["sock", "sock.lock", "pid"]) {
+        await Deno.remove(`${dir}/${stale}`).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });
+      }
+      starts++;
       child = spawnServer();
       control = processControl(child, dir);
       await started();
+      await ready();
     },
   };
 }
