@@ -364,6 +364,7 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
       }
     },
   );
+  let crawled: { ok: true } | { ok: false; error: unknown } = { ok: true };
   try {
     // The workers are a group: one failing stops the others, the crawl interrupted
     // stops them all, and either way they are gone before crawl() returns or throws.
@@ -371,17 +372,22 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
       for (let i = 0; i < workers; i++) pool.spawn({ name: `crawl worker ${i}` }, work, i);
       return finish();
     });
-  } finally {
-    if (reporter !== null) {
-      reporter.shutdown();
-      try {
-        await reporter.join();
-      } catch (e) {
-        if (!(e instanceof Shutdown)) throw e; // onProgress failed
-      }
-    }
-    client.close();
+  } catch (error) {
+    crawled = { ok: false, error };
   }
+  let reporterFailure: { error: unknown } | null = null;
+  if (reporter !== null) {
+    reporter.shutdown();
+    try {
+      await reporter.join();
+    } catch (e) {
+      if (!(e instanceof Shutdown)) reporterFailure = { error: e }; // onProgress failed
+    }
+  }
+  client.close();
+  // The crawl's own failure first; the progress reporter's, if the crawl went well.
+  if (!crawled.ok) throw crawled.error;
+  if (reporterFailure !== null) throw reporterFailure.error;
   const final = progress();
   options.onProgress?.(final);
   return { pages, disallowed, progress: final };
