@@ -23,7 +23,7 @@ import {
   unixSocket,
   withTimeout,
 } from "../../mod.ts";
-import { sleep } from "../../core/sleep.ts";
+import { sleep, yieldSlice } from "../../core/sleep.ts";
 import { bytes, denoChildEnv, socketTest, text } from "./_backends.ts";
 
 /** A listening socket and a connected pair across it. */
@@ -386,6 +386,9 @@ socketTest(
   async (backend) => {
     const { server, client, conn } = await connectedPair();
     const message = bytes("at once");
+    // A fresh slice: a thread whose slice is used up gets 0 from trySend (its turn is
+    // over), which a slow run (under ASan) reached before this call.
+    await yieldSlice();
     const taken = client.trySend(message);
     // The FFI backend writes synchronously; Deno's sockets cannot, and take nothing here.
     assert.equal(taken, backend === "ffi" ? message.length : 0);
