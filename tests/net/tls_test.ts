@@ -13,68 +13,9 @@ import { HttpClient, HttpServer } from "../../proto/http/mod.ts";
 import { connectWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
 import { connectTo, listenOn, setBackend, SocketError } from "../../mod.ts";
 import { bytes, socketTest, text } from "./_backends.ts";
+import { testCertificate } from "../proto/http/_test_ca.ts";
 
-/** A fresh test CA and a certificate it signed for localhost/127.0.0.1; null without openssl. */
-async function certificate(): Promise<{ cert: string; key: string; ca: string } | null> {
-  const dir = await Deno.makeTempDir();
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  try {
-    await run([
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=shrapnel test CA",
-    ]);
-    await run(["req", ...ec, "-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
-    await Deno.writeTextFile(
-      `${dir}/leaf.ext`,
-      "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    );
-    await run([
-      "x509",
-      "-req",
-      "-in",
-      "leaf.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "cert.pem",
-      "-days",
-      "2",
-      "-extfile",
-      "leaf.ext",
-    ]);
-    const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
-    return { cert: await read("cert.pem"), key: await read("key.pem"), ca: await read("ca.pem") };
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-const pair = await certificate();
+const pair = await testCertificate();
 const ci = Deno.env.get("CI") === "true";
 const missing = pair === null ? " (skipped: no openssl to make a certificate)" : "";
 const tlsTest = (
