@@ -104,6 +104,32 @@ export class AmqpError extends ShrapnelError {
   }
 }
 
+/** Options of `exchangeDeclare`. */
+export interface ExchangeDeclareOptions {
+  /** Survives a broker restart (false). */
+  durable?: boolean;
+  /** Deleted when its last binding goes (false). */
+  autoDelete?: boolean;
+  /** Only for other exchanges to publish to (false). */
+  internal?: boolean;
+  /** Extra arguments. */
+  arguments?: FieldTable;
+}
+
+/** Options of `queueDeclare`. */
+export interface QueueDeclareOptions {
+  /** Survives a broker restart (false). */
+  durable?: boolean;
+  /** Only this connection may use it; deleted with it (false). */
+  exclusive?: boolean;
+  /** Deleted when its last consumer goes (false). */
+  autoDelete?: boolean;
+  /** Only checks that it exists (false). */
+  passive?: boolean;
+  /** Extra arguments. */
+  arguments?: FieldTable;
+}
+
 /** A message delivered (or got). */
 export interface Delivery {
   /** The consumer it came to ("" for a get). */
@@ -362,12 +388,7 @@ export class AmqpChannel {
   async exchangeDeclare(
     name: string,
     type = "direct",
-    options: {
-      durable?: boolean;
-      autoDelete?: boolean;
-      internal?: boolean;
-      arguments?: FieldTable;
-    } = {},
+    options: ExchangeDeclareOptions = {},
   ): Promise<void> {
     const args = new Writer().u16(0).shortstr(name).shortstr(type)
       .bits(
@@ -387,13 +408,7 @@ export class AmqpChannel {
    */
   async queueDeclare(
     name = "",
-    options: {
-      durable?: boolean;
-      exclusive?: boolean;
-      autoDelete?: boolean;
-      passive?: boolean;
-      arguments?: FieldTable;
-    } = {},
+    options: QueueDeclareOptions = {},
   ): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
     const args = new Writer().u16(0).shortstr(name)
       .bits(

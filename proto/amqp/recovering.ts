@@ -17,6 +17,8 @@ import {
   type AmqpOptions,
   type Consumer,
   type Delivery,
+  type ExchangeDeclareOptions,
+  type QueueDeclareOptions,
 } from "./client.ts";
 
 /** What a {@linkcode RecoveringAmqpConnection} does between attempts, and tells. */
@@ -319,12 +321,7 @@ export class RecoveringChannel {
   exchangeDeclare(
     name: string,
     type = "direct",
-    options: {
-      durable?: boolean;
-      autoDelete?: boolean;
-      internal?: boolean;
-      arguments?: FieldTable;
-    } = {},
+    options: ExchangeDeclareOptions = {},
   ): Promise<void> {
     return this.#declare((ch) => ch.exchangeDeclare(name, type, options));
   }
@@ -335,13 +332,7 @@ export class RecoveringChannel {
    */
   async queueDeclare(
     name = "",
-    options: {
-      durable?: boolean;
-      exclusive?: boolean;
-      autoDelete?: boolean;
-      passive?: boolean;
-      arguments?: FieldTable;
-    } = {},
+    options: QueueDeclareOptions = {},
   ): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
     let first: { queue: string; messageCount: number; consumerCount: number } | null = null;
     let givenName = name;

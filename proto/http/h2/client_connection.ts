@@ -21,6 +21,7 @@ import { ProtocolError } from "../errors.ts";
 import {
   ACK,
   CANCEL,
+  CONNECTION_FIELDS,
   CONTINUATION,
   DATA,
   END_HEADERS,
@@ -31,6 +32,8 @@ import {
   FRAME_SIZE_ERROR,
   GOAWAY,
   HEADERS,
+  HIGH_WATER,
+  MAX_WINDOW,
   NO_ERROR,
   PADDED,
   PING,
@@ -112,17 +115,7 @@ export interface Http2ClientOptions {
 }
 
 const EMPTY = new Uint8Array(0);
-const MAX_WINDOW = 0x7fffffff;
-const HIGH_WATER = 256 * 1024;
 const WINDOW = 1 << 20;
-const CONNECTION_FIELDS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "host",
-]);
 
 /**
  * One HTTP/2 connection, client side. Requests from any number of threads share it, up to
@@ -236,7 +229,8 @@ export class Http2ClientConnection implements StreamHost {
         request.path,
       ];
       for (const [name, value] of request.headers) {
-        if (!CONNECTION_FIELDS.has(name)) fields.push(name, value);
+        // Host travels as :authority.
+        if (name !== "host" && !CONNECTION_FIELDS.has(name)) fields.push(name, value);
       }
       const body = request.body;
       if (body === null || (body instanceof Uint8Array && body.length === 0)) {

@@ -113,3 +113,16 @@ const ERROR_NAMES = [
 export function errorName(code: number): string {
   return ERROR_NAMES[code] ?? `0x${code.toString(16)}`;
 }
+
+/** The largest flow-control window and stream id (2^31 - 1, RFC 9113 section 6.9.1). */
+export const MAX_WINDOW = 0x7fffffff;
+/** Bytes queued for the writer past which a sender waits for it to drain. */
+export const HIGH_WATER: number = 256 * 1024;
+/** Fields HTTP/2 forbids in a message (RFC 9113 section 8.2.2): never sent, refused if received. */
+export const CONNECTION_FIELDS: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);

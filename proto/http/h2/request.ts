@@ -23,7 +23,7 @@ import { HttpHeaders, lower } from "../headers.ts";
 import type { RequestHead } from "../parse.ts";
 import { escapeHtml, HttpRequest } from "../request.ts";
 import { SENT } from "../reply_bytes.ts";
-import { CANCEL, INTERNAL_ERROR } from "./constants.ts";
+import { CANCEL, CONNECTION_FIELDS, INTERNAL_ERROR } from "./constants.ts";
 import type { Http2Stream } from "./_stream.ts";
 import type { StreamResetError } from "./errors.ts";
 
@@ -32,15 +32,6 @@ const UTF8 = new TextEncoder();
 const NO_FIELDS: Record<string, string> = Object.freeze({});
 /** Pushed data is sent once this much is buffered (and at `done`). */
 const FLUSH_AT = 16384;
-
-/** Reply fields HTTP/2 forbids (RFC 9113 section 8.2.2): dropped from replies. */
-const CONNECTION_FIELDS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 let dateText = new Date().toUTCString();
 let dateAt = performance.now();

@@ -22,6 +22,7 @@ import {
   ACK,
   CANCEL,
   COMPRESSION_ERROR,
+  CONNECTION_FIELDS,
   CONTINUATION,
   DATA,
   END_HEADERS,
@@ -32,6 +33,8 @@ import {
   FRAME_SIZE_ERROR,
   GOAWAY,
   HEADERS,
+  HIGH_WATER,
+  MAX_WINDOW,
   NO_ERROR,
   PADDED,
   PING,
@@ -128,18 +131,6 @@ export interface Http2ServerHost {
 
 const EMPTY = new Uint8Array(0);
 const SM = [0x53, 0x4d, 0x0d, 0x0a, 0x0d, 0x0a]; // the preface's end, after its HTTP/1-like head
-/** Frames queued before a stream's sender waits for the writer. */
-const HIGH_WATER = 256 * 1024;
-const MAX_WINDOW = 0x7fffffff;
-
-/** Request fields HTTP/2 forbids (RFC 9113 section 8.2.2). */
-const CONNECTION_FIELDS = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 /** The connection is draining and its last stream finished. */
 class Drained extends Interrupted {}
