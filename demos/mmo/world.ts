@@ -86,6 +86,8 @@ export interface RegionOptions {
    * wandering until its shard releases it.
    */
   onLeave: (wanderer: Wanderer) => void;
+  /** Seed of the region's wanderers' choices (default: the world's own source). */
+  seed?: number;
 }
 
 /** A viewer's window on the world. */
@@ -162,6 +164,7 @@ export class World {
   #viewList: Viewport[] = [];
   /** The region's watch, when this world is one region of the sharded field. */
   #region: RegionOptions | null = null;
+  #regionRandom: () => number = Math.random;
   /** The region's wanderers by id (sharded field only). */
   readonly #owned = new Map<number, Wanderer>();
 
@@ -261,6 +264,7 @@ export class World {
   startRegion(region: RegionOptions): void {
     if (this.#wanderers !== undefined) throw new Error("the world is already started");
     this.#region = region;
+    this.#regionRandom = region.seed === undefined ? this.#random : seededRandom(region.seed);
     this.#wanderers = new ThreadGroup({ name: "wanderers" });
   }
 
@@ -321,7 +325,7 @@ export class World {
 
   /** A region's wanderer: `#wander` with its state on the wanderer, and the border watch. */
   async #wanderInRegion(entry: QuadEntry<Mover>, w: Wanderer): Promise<void> {
-    const r = this.#random, o = this.#options, limit = this.size - RADIUS;
+    const r = this.#regionRandom, o = this.#options, limit = this.size - RADIUS;
     const region = this.#region!, bounds = region.bounds;
     const pacer = new Pacer(o.stepSeconds);
     const low = RADIUS * SUBPIXELS, high = limit * SUBPIXELS;
