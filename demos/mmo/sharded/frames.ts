@@ -1,12 +1,13 @@
 /**
  * A shard's frames to the gateways: every frame (`fps`), the movers of each tile some
- * gateway watches, one message per tile on the topic exchange `mmo.frames` (key
+ * gateway watches, one message per tile on the topic exchange `<namespace>.frames` (key
  * `t.<tx>.<ty>`; the format is in `wire.ts`); about once a second a summary of the region
  * (its counts, its part of the minimap's density grid, and the world's settings, so that
  * a gateway needs nothing but the broker's address).
  *
  * Interest decides what is published: gateways announce, per region, the tiles their
- * viewports overlap, with a lease they renew (exchange `mmo.interest`, key `i.<c>.<r>`).
+ * viewports overlap, with a lease they renew (exchange `<namespace>.interest`, key
+ * `i.<c>.<r>`).
  * A tile nobody watches costs nothing past the shard's own stepping: no query, no
  * message, no broker work. A gateway that dies stops costing within its lease.
  *
@@ -28,8 +29,8 @@ import type { Region, RegionGrid } from "./grid.ts";
 import {
   decodeInterest,
   encodeSummary,
-  FRAMES_EXCHANGE,
-  INTEREST_EXCHANGE,
+  framesExchange,
+  interestExchange,
   interestKey,
   MAX_TILES_PER_SIDE,
   putTileHeader,
@@ -70,6 +71,8 @@ export interface FramePublisherOptions {
   seed: number;
   /** Number of boxes. */
   boxes: number;
+  /** The field's name on the broker ("mmo", as the shards'): exchanges `<namespace>.frames`... */
+  namespace?: string;
   /** Frames per second (20). */
   fps?: number;
   /** Side of a tile, px (1024; at most 65535). */
@@ -160,16 +163,18 @@ export async function startFramePublisher(
   const tx1 = Math.min(tilesPerSide - 1, Math.floor((region.x1 + REGION_MARGIN) / tileSize));
   const ty1 = Math.min(tilesPerSide - 1, Math.floor((region.y1 + REGION_MARGIN) / tileSize));
 
+  const framesTo = framesExchange(options.namespace ?? "mmo");
+  const interestsTo = interestExchange(options.namespace ?? "mmo");
   const channel = await connection.channel();
-  await channel.exchangeDeclare(FRAMES_EXCHANGE, "topic");
-  await channel.exchangeDeclare(INTEREST_EXCHANGE, "topic");
+  await channel.exchangeDeclare(framesTo, "topic");
+  await channel.exchangeDeclare(interestsTo, "topic");
   const { queue } = await channel.queueDeclare("", {
     exclusive: true,
     autoDelete: true,
     // Interest is soft state, renewed every lease: a backlog of it is worth nothing.
     arguments: { "x-max-length": 10_000, "x-message-ttl": 10_000 },
   });
-  await channel.queueBind(queue, INTEREST_EXCHANGE, interestKey(region.id));
+  await channel.queueBind(queue, interestsTo, interestKey(region.id));
   const interestConsumer: Consumer = await channel.consume(queue, { noAck: true });
 
   const stats: FramePublisherStatistics = {
@@ -291,7 +296,7 @@ export async function startFramePublisher(
         putTileHeader(view, region.index, tx, ty, sequence, time, count);
         const length = TILE_HEADER_BYTES + count * TILE_MOVER_BYTES;
         // publish copies the bytes into its frames before it first waits: `out` is reused.
-        await channel.publish(FRAMES_EXCHANGE, tileKey(tx, ty), out.subarray(0, length));
+        await channel.publish(framesTo, tileKey(tx, ty), out.subarray(0, length));
         stats.tileMessages++;
         stats.tileBytes += length;
       }
@@ -321,7 +326,7 @@ export async function startFramePublisher(
       lastSteps = world.steps;
       lastTime = t;
       await channel.publish(
-        FRAMES_EXCHANGE,
+        framesTo,
         summaryKey(region.id),
         encodeSummary({
           region: region.index,

@@ -16,7 +16,7 @@
  * meanwhile.
  *
  * Standalone: `deno run -A --unstable-net demos/mmo/sharded/gateway.ts
- * --amqp=amqp://user:password@broker:5672/ --host=0.0.0.0 --port=8080` (the launcher,
+ * --amqp=amqp://user:password@broker:5672/ --host=0.0.0.0 --port=8080 [--namespace=mmo]` (the launcher,
  * `deno task demo:mmo --shards=WxH --amqp=...`, starts one with the shards).
  *
  * @module
@@ -48,8 +48,8 @@ import {
   decodeSummary,
   decodeTileFrame,
   encodeInterest,
-  FRAMES_EXCHANGE,
-  INTEREST_EXCHANGE,
+  framesExchange,
+  interestExchange,
   interestKey,
   REGION_MARGIN,
   type Summary,
@@ -66,6 +66,8 @@ import {
 export interface GatewayOptions {
   /** The broker (host, port, user...): the only thing shared with the shards. */
   amqp?: AmqpOptions;
+  /** The field's name on the broker ("mmo"), as the shards were given it. */
+  namespace?: string;
   /** Listening address ("127.0.0.1:8080"). */
   listen?: string;
   /** Most updates per second to one viewer (20). */
@@ -208,12 +210,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const viewSize = options.viewSize ?? 1024;
   const frame = 1 / (options.fps ?? 20);
 
+  const framesTo = framesExchange(options.namespace ?? "mmo");
+  const interestsTo = interestExchange(options.namespace ?? "mmo");
+
   const openSession = async (): Promise<Session> => {
     const connection = await AmqpConnection.connect(options.amqp ?? {});
     try {
       const channel = await connection.channel();
-      await channel.exchangeDeclare(FRAMES_EXCHANGE, "topic");
-      await channel.exchangeDeclare(INTEREST_EXCHANGE, "topic");
+      await channel.exchangeDeclare(framesTo, "topic");
+      await channel.exchangeDeclare(interestsTo, "topic");
       const { queue } = await channel.queueDeclare("", {
         exclusive: true,
         autoDelete: true,
@@ -224,7 +229,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
           "x-message-ttl": 2_000,
         },
       });
-      await channel.queueBind(queue, FRAMES_EXCHANGE, "s.*.*");
+      await channel.queueBind(queue, framesTo, "s.*.*");
       await channel.qos(prefetch);
       const consumer = await channel.consume(queue);
       return { connection, channel, queue, consumer };
@@ -354,7 +359,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const bindTile = async (tile: number) => {
     const s = session;
     try {
-      await s.channel.queueBind(s.queue, FRAMES_EXCHANGE, tileKey(tile & 0xffff, tile >>> 16));
+      await s.channel.queueBind(s.queue, framesTo, tileKey(tile & 0xffff, tile >>> 16));
     } catch (e) {
       if (!lost(s, e)) throw e; // the next session binds every watched tile
     }
@@ -362,7 +367,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const unbindTile = async (tile: number) => {
     const s = session;
     try {
-      await s.channel.queueUnbind(s.queue, FRAMES_EXCHANGE, tileKey(tile & 0xffff, tile >>> 16));
+      await s.channel.queueUnbind(s.queue, framesTo, tileKey(tile & 0xffff, tile >>> 16));
     } catch (e) {
       if (!lost(s, e)) throw e;
     }
@@ -438,7 +443,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         for (const index of new Set([...announced, ...perRegion.keys()])) {
           const tiles = perRegion.get(index) ?? [];
           await s.channel.publish(
-            INTEREST_EXCHANGE,
+            interestsTo,
             interestKey(grid.regions[index].id),
             encodeInterest({ gateway: gatewayId, leaseMs, tiles }),
           );
@@ -698,6 +703,7 @@ if (import.meta.main) {
         amqp: parseAmqpUrl(option("amqp", "amqp://127.0.0.1:5672/")),
         listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
         fps: Number(option("fps", "20")),
+        namespace: option("namespace", "mmo"),
       });
     } catch (e) {
       if (e instanceof AddressInUseError) {

@@ -2,21 +2,21 @@
  * What shards and gateways say to each other through RabbitMQ, in binary messages
  * (little-endian), all on topic exchanges:
  *
- * - **tile frame** (shard to gateways, exchange `mmo.frames`, key `t.<tx>.<ty>`): the
+ * - **tile frame** (shard to gateways, exchange `<namespace>.frames`, key `t.<tx>.<ty>`): the
  *   movers of one shard whose centres are in one tile (`tileSize` px square, tiles
  *   numbered from the world's top-left): u8 1, u16 region index, u16 tx, u16 ty,
  *   u32 sequence, f64 time (the shard's wall clock at the snapshot, ms since the epoch:
  *   the steps in it happened within the frame before), u32 n, then n movers of
  *   (u32 id, u16 x, u16 y relative to the tile's corner, u8 colour). 23 + 9n bytes.
  *   A tile at a region border gets a frame from each shard holding movers in it.
- * - **summary** (shard to gateways, `mmo.frames`, key `s.<c>.<r>`, about once a second):
+ * - **summary** (shard to gateways, `<namespace>.frames`, key `s.<c>.<r>`, about once a second):
  *   the world's settings (so that a gateway needs nothing but the broker's address), the
  *   shard's counts and its part of the minimap's density grid: u8 2, u16 region index,
  *   u8 columns, u8 rows, u32 world size, u32 boxes, u32 seed, u16 tile size, u16 fps,
  *   u32 instance (random per shard start), f64 time, u32 wanderers, u32 steps/s, u16 grid
  *   side g, u16 gx0, gy0, gx1, gy1 (the cells the region covers, end exclusive), then
  *   (gx1-gx0)*(gy1-gy0) u16 counts row by row.
- * - **interest** (gateway to a shard, exchange `mmo.interest`, key `i.<c>.<r>`): every
+ * - **interest** (gateway to a shard, exchange `<namespace>.interest`, key `i.<c>.<r>`): every
  *   tile the gateway watches near that region (the whole set: it replaces the previous
  *   one), for `lease` ms: u8 3, u32 gateway id high, u32 low, u32 lease ms, u16 n, then n
  *   (u16 tx, u16 ty). Renewed well before the lease ends; a gateway that dies stops
@@ -27,10 +27,18 @@
 
 import { ShrapnelError } from "../../../core/errors.ts";
 
-/** Exchange (topic) of tile frames and summaries. */
-export const FRAMES_EXCHANGE = "mmo.frames";
-/** Exchange (topic) of gateways' interest. */
-export const INTEREST_EXCHANGE = "mmo.interest";
+/**
+ * Exchange (topic) of tile frames and summaries of the field `namespace` ("mmo": the
+ * shards' default; two fields on one broker need two).
+ */
+export function framesExchange(namespace: string): string {
+  return `${namespace}.frames`;
+}
+
+/** Exchange (topic) of gateways' interest of the field `namespace`. */
+export function interestExchange(namespace: string): string {
+  return `${namespace}.interest`;
+}
 /** Bytes of a tile frame before its movers. */
 export const TILE_HEADER_BYTES = 23;
 /** Bytes of one mover in a tile frame. */
@@ -38,10 +46,11 @@ export const TILE_MOVER_BYTES = 9;
 /** Most tiles per side: tile indexes are u16. */
 export const MAX_TILES_PER_SIDE = 65535;
 /**
- * How far past its region's edge a shard may still hold a mover (a step, while its
- * handoff is on its way): interest for tiles this close to a region goes to its shard too.
+ * How far past its region's edge a shard may still hold a mover (it wanders on there until
+ * its handoff commits: `commitSeconds / stepSeconds + 1` steps of at most 13 px, 39 px with
+ * the defaults): interest for tiles this close to a region goes to its shard too.
  */
-export const REGION_MARGIN = 64;
+export const REGION_MARGIN = 128;
 
 /** A message of this protocol that cannot be decoded: dropped and counted, never fatal. */
 export class WireError extends ShrapnelError {}

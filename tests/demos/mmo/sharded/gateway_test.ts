@@ -12,8 +12,8 @@ import { AmqpConnection } from "../../../../proto/amqp/mod.ts";
 import { decodeMessage } from "../../../../demos/mmo/protocol.ts";
 import { type Gateway, startGateway } from "../../../../demos/mmo/sharded/gateway.ts";
 import {
-  FRAMES_EXCHANGE,
-  INTEREST_EXCHANGE,
+  framesExchange,
+  interestExchange,
   interestKey,
 } from "../../../../demos/mmo/sharded/wire.ts";
 import { withServer } from "../../../_servers.ts";
@@ -99,9 +99,9 @@ servers.test(
       // Garbage on both exchanges: counted, dropped, nothing stops.
       const amqp = await AmqpConnection.connect({ port: server.port });
       const ch = await amqp.channel();
-      await ch.publish(INTEREST_EXCHANGE, interestKey("0.0"), new Uint8Array([3, 1, 2]));
-      await ch.publish(FRAMES_EXCHANGE, "s.0.0", new Uint8Array([2, 0, 0]));
-      await ch.publish(FRAMES_EXCHANGE, "t.3.3", new Uint8Array([1, 9, 9, 9]));
+      await ch.publish(interestExchange("mmo"), interestKey("0.0"), new Uint8Array([3, 1, 2]));
+      await ch.publish(framesExchange("mmo"), "s.0.0", new Uint8Array([2, 0, 0]));
+      await ch.publish(framesExchange("mmo"), "t.3.3", new Uint8Array([1, 9, 9, 9]));
       await amqp.close();
       await until("garbage counted", 5, () =>
         gateway!.statistics().badMessages >= 2 &&
