@@ -177,7 +177,6 @@ export class Shard {
   #rejected = 0;
   #snapshotBytes = 0;
   #commitMilliseconds = 0;
-  #consumer: Consumer | null = null;
 
   private constructor(
     options: ShardOptions,
@@ -310,20 +309,25 @@ export class Shard {
    *   be restarted from the last commit
    */
   async run(until: () => Promise<unknown>): Promise<void> {
-    this.#consumer = await this.#channel.consume(this.#queues.handoff);
+    const consumer = await this.#channel.consume(this.#queues.handoff);
+    let stopping = false;
     await new ThreadGroup({ name: `shard ${this.region.id}` }).run(async (group) => {
-      group.spawn({ name: "shard handoffs" }, () => this.#receive(this.#consumer!));
-      group.spawn({ name: "shard commits" }, async () => {
+      group.spawn({ name: "shard handoffs" }, () => this.#receive(consumer));
+      const committer = group.spawn({ name: "shard commits" }, async () => {
         const pacer = new Pacer(this.#commitSeconds);
         for (;;) {
           await this.#commit();
+          if (stopping) return;
           await pacer.next();
         }
       });
       await until();
+      // The committer is never interrupted inside a commit (the broker refuses a command
+      // sent while it commits: 504): it makes a last one at its next beat, and ends.
+      stopping = true;
+      await committer.join();
       group.shutdown();
     });
-    await this.#commit();
   }
 
   async #receive(consumer: Consumer): Promise<void> {
