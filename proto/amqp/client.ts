@@ -441,6 +441,28 @@ export class AmqpChannel {
     );
   }
 
+  /**
+   * Removes a binding made by {@linkcode queueBind} (same queue, exchange, key and
+   * arguments). Interruption point.
+   * Unbinding what is not bound is not an error (RabbitMQ 3.x+ also takes a queue or
+   * exchange that does not exist).
+   * @throws {AmqpError} if the broker refuses (e.g. 403 without permission)
+   */
+  async queueUnbind(
+    queue: string,
+    exchange: string,
+    routingKey = "",
+    args: FieldTable = {},
+  ): Promise<void> {
+    await this._call(
+      50,
+      50,
+      new Writer().u16(0).shortstr(queue).shortstr(exchange).shortstr(routingKey).table(args)
+        .build(),
+      [50051],
+    );
+  }
+
   /** Deletes a queue; returns how many messages it held. Interruption point. */
   async queueDelete(queue: string): Promise<number> {
     const r = await this._call(

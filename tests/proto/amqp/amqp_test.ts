@@ -22,6 +22,27 @@ const servers = await withServer(
 const amqpTest = (name: string, body: (port: number) => Promise<void>) =>
   servers.test(name, (server) => body(server.port));
 
+amqpTest("unbind: messages for the key stop coming, other bindings stay", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    const ch = await amqp.channel();
+    await ch.exchangeDeclare("shrapnel.unbind", "topic", { autoDelete: true });
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.queueBind(queue, "shrapnel.unbind", "a.*");
+    await ch.queueBind(queue, "shrapnel.unbind", "b.*");
+    await ch.queueUnbind(queue, "shrapnel.unbind", "a.*");
+    await ch.queueUnbind(queue, "shrapnel.unbind", "never.bound"); // not an error
+    await ch.confirmSelect();
+    await ch.publish("shrapnel.unbind", "a.1", "gone");
+    await ch.publish("shrapnel.unbind", "b.1", "kept");
+    const got = await ch.get(queue, { noAck: true });
+    assert.equal(text(got!.body), "kept");
+    assert.equal(await ch.get(queue), null);
+  } finally {
+    await amqp.close();
+  }
+});
+
 amqpTest("declare, bind, publish with confirms, get, consume, ack", async (port) => {
   const amqp = await AmqpConnection.connect({ port });
   try {
