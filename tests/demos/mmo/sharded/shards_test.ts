@@ -5,12 +5,22 @@
  */
 import assert from "node:assert/strict";
 import { type BackendName, ffiUnavailableReason, sleep, withTimeout } from "../../../../mod.ts";
-import { AmqpConnection } from "../../../../proto/amqp/mod.ts";
+import { AmqpConnection, AmqpError } from "../../../../proto/amqp/mod.ts";
 import { deleteShardQueues } from "../../../../demos/mmo/sharded/shard.ts";
 import { RegionGrid } from "../../../../demos/mmo/sharded/grid.ts";
-import { withServer } from "../../../_servers.ts";
+import { freePort, withServer } from "../../../_servers.ts";
+import { denoChildEnv } from "../../../net/_backends.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
 import { checkInvariant, crossings, type Field, startField } from "./_field.ts";
+
+/** The permissions of `deno task demo:mmo` (deno.json), to catch one the launcher lacks. */
+const DEMO_PERMISSIONS = (() => {
+  const tasks = JSON.parse(
+    Deno.readTextFileSync(new URL("../../../../deno.json", import.meta.url)),
+  ).tasks;
+  const command: string = tasks["demo:mmo"].command;
+  return command.split(" ").filter((a) => a.startsWith("--") && a !== "--v8-flags");
+})();
 
 const servers = await withServer(
   "RabbitMQ",
@@ -112,5 +122,76 @@ fieldTest(
       await checkInvariant(field);
     }),
 );
+
+servers.test("demo:mmo --shards=2x1 --amqp=...: shards and a gateway; Ctrl-C stops all, cleans up", async (server) => {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...DEMO_PERMISSIONS,
+      new URL("../../../../demos/mmo/server.ts", import.meta.url).pathname,
+      "--shards=2x1",
+      `--amqp=amqp://127.0.0.1:${server.port}`,
+      `--port=${port}`,
+      "--size=4000",
+      "--wanderers=300",
+      "--boxes=20",
+    ],
+    env: denoChildEnv(),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const errors: string[] = [];
+  const drain = (async () => {
+    for (;;) {
+      const { value, done } = await stderr.read();
+      if (done) return;
+      errors.push(value);
+    }
+  })();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  try {
+    await withTimeout(40, async () => {
+      while (!out.includes("open http")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`the demo ended: ${out}${errors.join("")}`);
+        out += value;
+      }
+    });
+    const namespace = /as (mmo\.[0-9a-f]{8}),/.exec(out)![1];
+    assert.match(out, /2 shards \(2x1\)/);
+    // The gateway adds up both shards' summaries: every wanderer, in two shards.
+    await withTimeout(20, async () => {
+      for (;;) {
+        const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
+        if (stats.shards === 2 && stats.wanderers === 300) return;
+        await sleep(0.2);
+      }
+    });
+    child.kill("SIGINT");
+    const status = await withTimeout(20, () => child.status);
+    assert.equal(status.code, 0, errors.join(""));
+    // A fresh namespace is the launch's own: its queues are gone with it.
+    const amqp = await AmqpConnection.connect({ port: server.port });
+    try {
+      const ch = await amqp.channel();
+      await assert.rejects(
+        ch.queueDeclare(`${namespace}.snapshot.0.0`, { passive: true }),
+        (e: unknown) => e instanceof AmqpError && e.code === 404,
+      );
+    } finally {
+      await amqp.close();
+    }
+  } finally {
+    // Still running only if the test failed before its Ctrl-C.
+    const ended = await Promise.race([child.status.then(() => true), sleep(0).then(() => false)]);
+    if (!ended) child.kill("SIGKILL");
+    await child.status;
+    await lines.cancel();
+    await drain;
+  }
+});
 
 servers.finish();
