@@ -18,7 +18,8 @@
  * `demos/mmo/sharded/launch.ts`:
  * `deno run -A --unstable-net demos/mmo/sharded/shard.ts --shards=2x2 --amqp=amqp://...`
  * (with the world's options: --wanderers --boxes --size --seed --steps --step-seconds,
- * and --commit-seconds --namespace).
+ * and --commit-seconds --namespace --fps --durable). It publishes its region's frames for
+ * the gateways (`frames.ts`) as it goes.
  *
  * @module
  */
@@ -27,6 +28,8 @@ import { Interrupted } from "../../../core/errors.ts";
 import { main } from "../../../core/main.ts";
 import { now } from "../../../core/clock.ts";
 import { Pacer } from "../../../core/pacer.ts";
+import { Event } from "../../../core/sync/event.ts";
+import { spawn } from "../../../core/thread.ts";
 import { ThreadGroup } from "../../../core/thread_group.ts";
 import { joinCluster, workerId } from "../../../net/cluster_worker.ts";
 import {
@@ -37,6 +40,7 @@ import {
 } from "../../../proto/amqp/client.ts";
 import { parseAmqpUrl } from "../../../proto/amqp/url.ts";
 import { type Wanderer, type WandererState, World, type WorldOptions } from "../world.ts";
+import { type FramePublisher, startFramePublisher } from "./frames.ts";
 import { type Region, RegionGrid } from "./grid.ts";
 import {
   decodeHandoff,
@@ -177,7 +181,6 @@ export class Shard {
   #rejected = 0;
   #snapshotBytes = 0;
   #commitMilliseconds = 0;
-  #consumer: Consumer | null = null;
 
   private constructor(
     options: ShardOptions,
@@ -310,20 +313,25 @@ export class Shard {
    *   be restarted from the last commit
    */
   async run(until: () => Promise<unknown>): Promise<void> {
-    this.#consumer = await this.#channel.consume(this.#queues.handoff);
+    const consumer = await this.#channel.consume(this.#queues.handoff);
+    let stopping = false;
     await new ThreadGroup({ name: `shard ${this.region.id}` }).run(async (group) => {
-      group.spawn({ name: "shard handoffs" }, () => this.#receive(this.#consumer!));
-      group.spawn({ name: "shard commits" }, async () => {
+      group.spawn({ name: "shard handoffs" }, () => this.#receive(consumer));
+      const committer = group.spawn({ name: "shard commits" }, async () => {
         const pacer = new Pacer(this.#commitSeconds);
         for (;;) {
           await this.#commit();
+          if (stopping) return;
           await pacer.next();
         }
       });
       await until();
+      // The committer is never interrupted inside a commit (the broker refuses a command
+      // sent while it commits: 504): it makes a last one at its next beat, and ends.
+      stopping = true;
+      await committer.join();
       group.shutdown();
     });
-    await this.#commit();
   }
 
   async #receive(consumer: Consumer): Promise<void> {
@@ -502,8 +510,18 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   await main(async () => {
-    const shard = await Shard.open(shardOptionsFromArgs(Deno.args, id - 1));
+    const options = shardOptionsFromArgs(Deno.args, id - 1);
+    const shard = await Shard.open(options);
+    let publisher: FramePublisher | null = null;
     try {
+      // The gateways' view of the region: tile frames and summaries on a channel of its own.
+      publisher = await startFramePublisher(shard.world, shard.connection, shard.region, {
+        grid: options.grid,
+        seed: options.seed ?? 1,
+        boxes: options.boxes ?? 5000,
+        namespace: options.namespace,
+        fps: numberFlag(Deno.args, "fps") ?? 20,
+      });
       const member = await joinCluster({
         statistics: () => shard.statistics(),
         answers: {
@@ -512,11 +530,22 @@ if (import.meta.main) {
           release: () => (shard.hold(false), shard.statistics()),
         },
       });
+      // Until a stop request: SIGTERM (the supervisor's), the supervisor gone, or SIGINT
+      // (a Ctrl-C in the launcher's terminal reaches the shards too: they stop as on
+      // SIGTERM, with a last commit). The broker failing fails the shard's threads, and so
+      // `run`.
+      const stop = new Event();
+      const onInterrupt = () => stop.set();
+      Deno.addSignalListener("SIGINT", onInterrupt);
+      const watch = spawn({ name: "shard stop watch" }, async () => {
+        await member.waitForStop();
+        stop.set();
+      });
       try {
-        // Until a stop request (SIGTERM, the supervisor gone); the broker failing fails
-        // the shard's threads, and so `run`.
-        await shard.run(() => member.waitForStop());
+        await shard.run(() => stop.wait());
       } finally {
+        Deno.removeSignalListener("SIGINT", onInterrupt);
+        watch.shutdown();
         member.close();
       }
     } catch (e) {
@@ -524,7 +553,11 @@ if (import.meta.main) {
       console.error(`shard ${id}: failed; exits to be restarted from its last commit:`, e);
       throw e;
     } finally {
-      await shard.close();
+      try {
+        await publisher?.stop();
+      } finally {
+        await shard.close();
+      }
     }
-  }, { signals: ["SIGINT"] });
+  }, { signals: [] });
 }
