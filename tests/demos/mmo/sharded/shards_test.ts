@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type BackendName, ffiUnavailableReason, sleep, withTimeout } from "../../../../mod.ts";
 import { AmqpConnection, AmqpError } from "../../../../proto/amqp/mod.ts";
-import { deleteShardQueues } from "../../../../demos/mmo/sharded/shard.ts";
+import { deleteShardQueues, RegionTakenError, Shard } from "../../../../demos/mmo/sharded/shard.ts";
 import { RegionGrid } from "../../../../demos/mmo/sharded/grid.ts";
 import { freePort, withServer } from "../../../_servers.ts";
 import { denoChildEnv } from "../../../net/_backends.ts";
@@ -44,8 +44,9 @@ async function withField(
   port: number,
   backend: BackendName,
   body: (field: Field) => Promise<void>,
+  options: { snapshotSeconds?: number } = {},
 ): Promise<void> {
-  const field = startField(port, backend);
+  const field = startField(port, backend, options);
   await field.supervisor.start();
   try {
     await field.supervisor.waitReady(30);
@@ -111,6 +112,8 @@ fieldTest(
         });
         const recovered = (performance.now() - killedAt) / 1000;
         assert.equal(restored.restoredFrom, "snapshot");
+        // Snapshots every 5 s, killed within them: the journal after the last one replayed.
+        if (victim === 1) assert.ok(restored.replayed > 0, "no journal entry replayed");
         assert.ok(restored.commits > before.commits, "its commits go on from the snapshot's");
         assert.ok(recovered < 15, `recovered in ${recovered} s`);
         // Rolled back at most to its last commit: exact again once the handoffs settle.
@@ -119,6 +122,28 @@ fieldTest(
         await sleep(1);
       }
       assert.equal(field.events.filter((e) => e.kind === "crashed").length, 2);
+      await checkInvariant(field);
+    }, { snapshotSeconds: 5 }),
+);
+
+fieldTest(
+  "a second shard for a live region is refused; the region stays whole",
+  (port, backend) =>
+    withField(port, backend, async (field) => {
+      // What a rolling restart would do: another shard of region 0.0 beside its owner.
+      await assert.rejects(
+        Shard.open({
+          grid: RegionGrid.parse("2x2", 2000),
+          region: 0,
+          size: 2000,
+          boxes: 10,
+          wanderers: field.wanderers,
+          amqp: { port },
+          namespace: field.namespace,
+          ownershipWaitSeconds: 0.5,
+        }),
+        RegionTakenError,
+      );
       await checkInvariant(field);
     }),
 );
