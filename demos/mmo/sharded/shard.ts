@@ -149,7 +149,16 @@ export interface ShardStatistics {
   snapshotMilliseconds: number;
 }
 
-/** The queue names of region `regionId` in `namespace`. */
+/**
+ * The queue names of region `regionId` in `namespace`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shardQueues } from "./shard.ts";
+ * assert.equal(shardQueues("mmo", "1.0").handoff, "mmo.handoff.1.0");
+ * ```
+ */
 export function shardQueues(
   namespace: string,
   regionId: string,
@@ -164,6 +173,12 @@ export function shardQueues(
 /**
  * Deletes the queues of every region of `grid` in `namespace` (a field that is over).
  * Interruption point.
+ *
+ * @example
+ * ```ts ignore
+ * const amqp = await AmqpConnection.connect();
+ * await deleteShardQueues(await amqp.channel(), "mmo", RegionGrid.parse("2x2", 20480));
+ * ```
  */
 export async function deleteShardQueues(
   channel: AmqpChannel,
@@ -233,7 +248,19 @@ async function ownRegion(
   }
 }
 
-/** A shard: see the module notes. Made by {@linkcode Shard.open}, run by `run`. */
+/**
+ * A shard: see the module notes. Made by {@linkcode Shard.open}, run by `run`.
+ *
+ * @example
+ * ```ts ignore
+ * const shard = await Shard.open({ grid: RegionGrid.parse("2x2", 20480), region: 0 });
+ * try {
+ *   await shard.run(() => member.waitForStop()); // commits until asked to stop
+ * } finally {
+ *   await shard.close();
+ * }
+ * ```
+ */
 export class Shard {
   /** The region's world (its boxes: the whole field's, from the seed). */
   readonly world: World;
@@ -727,6 +754,15 @@ function numberFlag(args: string[], name: string): number | undefined {
 /**
  * The shard options of a command line (`--shards=WxH`, `--amqp=`, the world's options,
  * `--commit-seconds`, `--snapshot-seconds`, `--namespace`, `--durable`), for region `region`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shardOptionsFromArgs } from "./shard.ts";
+ * const o = shardOptionsFromArgs(["--shards=2x2", "--amqp=amqp://10.0.0.2", "--size=4000"], 3);
+ * assert.equal(o.grid.regions[o.region].id, "1.1");
+ * assert.equal(o.amqp!.host, "10.0.0.2");
+ * ```
  * @throws {GridSpecError} for a bad `--shards`; {@linkcode RangeError} for a bad number;
  *   `TypeError` for a bad `--amqp` URL
  */
