@@ -5,8 +5,9 @@
  * neither inherits the other's heap). Each process runs spawn+join of N threads (as
  * bench/core.ts does) best of 3 and reports wall and CPU time per thread.
  *
- * Run: deno run -A --v8-flags=--expose-gc bench/spawn_compare.ts [--ref COMMIT] [--n N]
- * [--rounds R]. The default ref is the commit before ThreadGroup landed (74cfac6^).
+ * Run: deno run -A --v8-flags=--expose-gc bench/spawn_compare.ts [--ref COMMIT]... [--n N]
+ * [--rounds R]. The default ref is the commit before ThreadGroup landed (74cfac6^); the
+ * first ref is the one the others are compared with.
  */
 import { progress, type Row, table } from "./_report.ts";
 
@@ -15,7 +16,8 @@ const arg = (name: string, fallback: string) => {
   const i = Deno.args.indexOf(name);
   return i >= 0 ? Deno.args[i + 1] : fallback;
 };
-const REF = arg("--ref", "74cfac6^");
+const REFS = Deno.args.flatMap((a, i) => a === "--ref" ? [Deno.args[i + 1]] : []);
+if (REFS.length === 0) REFS.push("74cfac6^");
 const N = Number(arg("--n", "1000000"));
 const ROUNDS = Number(arg("--rounds", "5"));
 
@@ -70,23 +72,26 @@ function median(values: number[]): number {
 
 const dir = await Deno.makeTempDir({ prefix: "shrapnel-spawn-compare-" });
 try {
-  const commit = new TextDecoder().decode(await git("rev-parse", "--short", REF)).trim();
-  const tar = `${dir}/core.tar`;
-  await Deno.writeFile(tar, await git("archive", "--format=tar", commit, "core"));
-  const untar = await new Deno.Command("tar", { args: ["-xf", tar, "-C", dir] }).output();
-  if (!untar.success) throw new Error("tar failed");
   const child = `${dir}/child.mjs`;
   await Deno.writeTextFile(child, CHILD);
-  const variants: [string, string][] = [
-    [`old (${commit})`, new URL(`file://${dir}/core/mod.ts`).href],
-    ["new (this checkout)", new URL("core/mod.ts", root).href],
-  ];
+  const variants: [string, string][] = [];
+  for (const ref of REFS) {
+    const commit = new TextDecoder().decode(await git("rev-parse", "--short", ref)).trim();
+    const tar = `${dir}/${commit}.tar`;
+    await Deno.writeFile(tar, await git("archive", "--format=tar", commit, "core"));
+    await Deno.mkdir(`${dir}/${commit}`);
+    const untar = await new Deno.Command("tar", { args: ["-xf", tar, "-C", `${dir}/${commit}`] })
+      .output();
+    if (!untar.success) throw new Error("tar failed");
+    variants.push([`${ref} (${commit})`, new URL(`file://${dir}/${commit}/core/mod.ts`).href]);
+  }
+  variants.push(["this checkout", new URL("core/mod.ts", root).href]);
   const results = new Map(
     variants.map(([name]) => [name, { wall: [] as number[], cpu: [] as number[] }]),
   );
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which goes first, so neither always runs on the warmer machine.
-    const order = round % 2 === 0 ? variants : [...variants].reverse();
+    // Rotate which goes first, so none always runs on the warmer machine.
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]);
     for (const [name, url] of order) {
       const r = await measure(child, url);
       results.get(name)!.wall.push(r.wall);
@@ -97,7 +102,7 @@ try {
       );
     }
   }
-  const [oldName, newName] = variants.map(([name]) => name);
+  const oldName = variants[0][0];
   const rows: Row[] = [];
   for (const [name] of variants) {
     const r = results.get(name)!;
@@ -106,17 +111,21 @@ try {
       "µs/thread wall (median)": median(r.wall) * 1000 / N,
       "µs/thread wall (best)": Math.min(...r.wall) * 1000 / N,
       "µs/thread CPU (median)": median(r.cpu) * 1000 / N,
-      "x old (wall median)": median(r.wall) / median(results.get(oldName)!.wall),
-      "x old (CPU median)": median(r.cpu) / median(results.get(oldName)!.cpu),
+      "x first (wall median)": median(r.wall) / median(results.get(oldName)!.wall),
+      "x first (CPU median)": median(r.cpu) / median(results.get(oldName)!.cpu),
     });
   }
   table(
-    `spawn + join of ${N.toLocaleString("en-US")} threads, ${ROUNDS} rounds of old and new ` +
-      "processes in turn (each best of 3)",
+    `spawn + join of ${
+      N.toLocaleString("en-US")
+    } threads, ${ROUNDS} rounds of a process per variant in ` +
+      "turn (each best of 3)",
     rows,
   );
-  const ratio = median(results.get(newName)!.cpu) / median(results.get(oldName)!.cpu);
-  console.log(`\nnew/old CPU per spawn+join: ${ratio.toFixed(2)}x`);
+  for (const [name] of variants.slice(1)) {
+    const ratio = median(results.get(name)!.cpu) / median(results.get(oldName)!.cpu);
+    console.log(`${name} / ${oldName}: ${ratio.toFixed(2)}x the CPU per spawn+join`);
+  }
 } finally {
   await Deno.remove(dir, { recursive: true });
 }
