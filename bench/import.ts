@@ -6,7 +6,8 @@
  * (median of interleaved runs, warm module cache), with and without Deno's own start, and
  * the CPU time (user + system) of that process, which a loaded machine inflates less than
  * the wall time (Linux, through getrusage). Goal: the root import within 1.5x of /core.
- * Pass --runs N (default 21).
+ * Pass --runs N (default 21); --ref COMMIT adds the root and /core of that commit (taken out
+ * of git into a temporary directory) to the same run, for before/after ratios.
  */
 import { progress, type Row, table } from "./_report.ts";
 
@@ -16,6 +17,8 @@ const ENTRIES: [string, string][] = [
   ["/net", "net/mod.ts"],
   ["root (mod.ts)", "mod.ts"],
 ];
+const refArg = Deno.args.indexOf("--ref");
+const REF = refArg >= 0 ? Deno.args[refArg + 1] : null;
 const runsArg = Deno.args.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : 21;
 
@@ -113,8 +116,28 @@ try {
   const scripts = new Map<string, string>();
   await Deno.writeTextFile(`${dir}/empty.ts`, "export {};\n");
   scripts.set("(empty script)", `${dir}/empty.ts`);
-  for (const [name, entry] of ENTRIES) {
-    const path = `${dir}/${entry.replaceAll("/", "_")}`;
+  if (REF !== null) {
+    const archive = await new Deno.Command("git", {
+      args: ["archive", "--format=tar", REF],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!archive.success) {
+      throw new Error(`git archive ${REF}: ${new TextDecoder().decode(archive.stderr)}`);
+    }
+    await Deno.mkdir(`${dir}/ref`);
+    await Deno.writeFile(`${dir}/ref.tar`, archive.stdout);
+    const untar = await new Deno.Command("tar", {
+      args: ["-xf", `${dir}/ref.tar`, "-C", `${dir}/ref`],
+    })
+      .output();
+    if (!untar.success) throw new Error("tar failed");
+    ENTRIES.push([`/core @${REF}`, `file://${dir}/ref/core/mod.ts`]);
+    ENTRIES.push([`root @${REF}`, `file://${dir}/ref/mod.ts`]);
+  }
+  for (const [i, [name, entry]] of ENTRIES.entries()) {
+    const path = `${dir}/entry_${i}.ts`;
     await Deno.writeTextFile(path, `import ${JSON.stringify(new URL(entry, root).href)};\n`);
     scripts.set(name, path);
   }
@@ -167,6 +190,15 @@ try {
     `\nroot import: ${ratio.toFixed(2)}x /core's cold start, ${cpuRatio.toFixed(2)}x its CPU ` +
       `(goal: within 1.5x): ${ratio <= 1.5 ? "met" : "NOT met"}`,
   );
+  if (REF !== null) {
+    const before = median(times.get(`root @${REF}`)!) / median(times.get(`/core @${REF}`)!);
+    const beforeCpu = median(cpuTimes.get(`root @${REF}`)!) /
+      median(cpuTimes.get(`/core @${REF}`)!);
+    console.log(
+      `root import at ${REF}: ${before.toFixed(2)}x its /core's cold start, ` +
+        `${beforeCpu.toFixed(2)}x its CPU`,
+    );
+  }
 } finally {
   await Deno.remove(dir, { recursive: true });
 }
