@@ -509,8 +509,11 @@ export class Shard {
       const committer = group.spawn({ name: "shard commits" }, async () => {
         const pacer = new Pacer(this.#commitSeconds);
         for (;;) {
-          await this.#commit(stopping);
-          if (stopping) return;
+          // The last commit is one begun after the stop request (it carries the snapshot),
+          // not one the request arrived during.
+          const last = stopping;
+          await this.#commit(last);
+          if (last) return;
           await pacer.next();
         }
       });

@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { type BackendName, ffiUnavailableReason, sleep, withTimeout } from "../../../../mod.ts";
 import { AmqpConnection, AmqpError } from "../../../../proto/amqp/mod.ts";
-import { deleteShardQueues, RegionTakenError, Shard } from "../../../../demos/mmo/sharded/shard.ts";
+import {
+  deleteShardQueues,
+  RegionTakenError,
+  Shard,
+  type ShardStatistics,
+} from "../../../../demos/mmo/sharded/shard.ts";
 import { RegionGrid } from "../../../../demos/mmo/sharded/grid.ts";
 import { freePort, withServer } from "../../../_servers.ts";
 import { denoChildEnv } from "../../../net/_backends.ts";
@@ -99,17 +104,7 @@ fieldTest(
         const oldPid = field.supervisor.pids.get(victim)!;
         const killedAt = performance.now();
         Deno.kill(oldPid, "SIGKILL");
-        // Restarted (after the backoff) from its last commit: reported from the new process.
-        const restored = await withTimeout(15, async () => {
-          for (;;) {
-            await sleep(0.05);
-            const pid = field.supervisor.pids.get(victim);
-            if (pid === undefined || pid === oldPid) continue;
-            const shards = await field.ask("statistics").catch(() => null);
-            const s = shards?.find((s) => s.index === victim - 1);
-            if (s !== undefined && s.pid === pid && s.recoverySeconds !== null) return s;
-          }
-        });
+        const restored = await restartOf(field, victim, oldPid);
         const recovered = (performance.now() - killedAt) / 1000;
         assert.equal(restored.restoredFrom, "snapshot");
         // Snapshots every 5 s, killed within them: the journal after the last one replayed.
@@ -121,10 +116,31 @@ fieldTest(
         assert.equal(shards.find((s) => s.index === victim - 1)!.pid, restored.pid);
         await sleep(1);
       }
-      assert.equal(field.events.filter((e) => e.kind === "crashed").length, 2);
+      // SIGTERM: a last commit with a snapshot, so the next process replays nothing.
+      const oldPid = field.supervisor.pids.get(2)!;
+      Deno.kill(oldPid, "SIGTERM");
+      const restored = await restartOf(field, 2, oldPid);
+      assert.equal(restored.restoredFrom, "snapshot");
+      assert.equal(restored.replayed, 0);
+      // The supervisor did not ask for it: an unasked exit, restarted as a crash is.
+      assert.equal(field.events.filter((e) => e.kind === "crashed").length, 3);
       await checkInvariant(field);
     }, { snapshotSeconds: 5 }),
 );
+
+/** The statistics of worker `victim`'s next process once it has committed (15 s at most). */
+function restartOf(field: Field, victim: number, oldPid: number): Promise<ShardStatistics> {
+  return withTimeout(15, async () => {
+    for (;;) {
+      await sleep(0.05);
+      const pid = field.supervisor.pids.get(victim);
+      if (pid === undefined || pid === oldPid) continue;
+      const shards = await field.ask("statistics").catch(() => null);
+      const s = shards?.find((s) => s.index === victim - 1);
+      if (s !== undefined && s.pid === pid && s.recoverySeconds !== null) return s;
+    }
+  });
+}
 
 fieldTest(
   "a second shard for a live region is refused; the region stays whole",
