@@ -33,7 +33,8 @@
  * @module
  */
 
-import { Interrupted, ShrapnelError } from "../../../core/errors.ts";
+import { Interrupted, ShrapnelError, TimeoutError } from "../../../core/errors.ts";
+import { EOFError, SocketError } from "../../../net/errors.ts";
 import { sleep } from "../../../core/sleep.ts";
 import { main } from "../../../core/main.ts";
 import { now } from "../../../core/clock.ts";
@@ -91,6 +92,11 @@ export interface ShardOptions extends WorldOptions {
    * back to the last snapshot (at most this much movement, plus a snapshot's commit time).
    */
   snapshotSeconds?: number;
+  /**
+   * Seconds a starting shard waits for an unreachable broker (60): a broker restart costs
+   * each shard one restart, not a crash loop.
+   */
+  brokerWaitSeconds?: number;
   /**
    * Seconds a starting shard waits for the region's previous owner to be gone (10), then
    * fails with {@linkcode RegionTakenError}.
@@ -211,6 +217,38 @@ interface PendingSnapshot {
  * ```
  */
 export class RegionTakenError extends ShrapnelError {}
+
+/**
+ * Connects to the broker, waiting up to `seconds` for one that is down or restarting
+ * (refused, reset, cut short, silent): a shard restarted because the broker went away
+ * waits for it here instead of crashing again, which the supervisor would soon take for a
+ * crash loop and give up on. Says once that it waits. A refused login is not waited on.
+ */
+async function connectWaiting(
+  options: AmqpOptions,
+  seconds: number,
+  regionId: string,
+): Promise<AmqpConnection> {
+  const deadline = now() + seconds;
+  let backoff = 0.1, said = false;
+  for (;;) {
+    try {
+      return await AmqpConnection.connect(options);
+    } catch (e) {
+      const unreachable = e instanceof SocketError || e instanceof EOFError ||
+        e instanceof TimeoutError;
+      if (!unreachable || now() + backoff > deadline) throw e;
+      if (!said) {
+        said = true;
+        console.error(
+          `shard ${regionId}: the broker is not reachable (${e}); trying again for ${seconds} s`,
+        );
+      }
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 2);
+    }
+  }
+}
 
 /**
  * Takes the region: the exclusive consumer of its handoff queue, before anything of its
@@ -367,7 +405,11 @@ export class Shard {
         throw new RangeError(`${name} must be in (0, 3600): ${value}`);
       }
     }
-    const connection = await AmqpConnection.connect(options.amqp);
+    const connection = await connectWaiting(
+      options.amqp ?? {},
+      options.brokerWaitSeconds ?? 60,
+      grid.regions[options.region].id,
+    );
     try {
       const queues = shardQueues(options.namespace ?? "mmo", grid.regions[options.region].id);
       const [channel, handoffs] = await ownRegion(

@@ -15,7 +15,7 @@ import {
 import { RegionGrid } from "../../../../demos/mmo/sharded/grid.ts";
 import { freePort, withServer } from "../../../_servers.ts";
 import { denoChildEnv } from "../../../net/_backends.ts";
-import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
+import { type Rabbitmq, rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
 import { checkInvariant, crossings, type Field, startField } from "./_field.ts";
 
 /** The permissions of `deno task demo:mmo` (deno.json), to catch one the launcher lacks. */
@@ -34,14 +34,17 @@ const servers = await withServer(
   startRabbitmq,
 );
 
-function fieldTest(name: string, body: (port: number, backend: BackendName) => Promise<void>) {
+function fieldTest(
+  name: string,
+  body: (port: number, backend: BackendName, broker: Rabbitmq) => Promise<void>,
+) {
   for (const backend of ["ffi", "deno"] as BackendName[]) {
     const unavailable = backend === "ffi" ? ffiUnavailableReason() : null;
     if (unavailable !== null && Deno.env.get("CI") !== "true") {
       Deno.test({ name: `${backend}: ${name} (skipped: no FFI shim)`, ignore: true, fn() {} });
       continue;
     }
-    servers.test(`${backend}: ${name}`, (server) => body(server.port, backend));
+    servers.test(`${backend}: ${name}`, (server) => body(server.port, backend, server));
   }
 }
 
@@ -126,6 +129,32 @@ fieldTest(
       assert.equal(field.events.filter((e) => e.kind === "crashed").length, 3);
       await checkInvariant(field);
     }, { snapshotSeconds: 5 }),
+);
+
+fieldTest(
+  "the broker killed and restarted: every shard comes back, the count is exact",
+  (port, backend, broker) =>
+    withField(port, backend, async (field) => {
+      await sleep(1);
+      const before = new Map(field.supervisor.pids);
+      await broker.restart(); // SIGKILL, then the same port: non-durable queues are gone
+      // Each shard lost its connection, exited, and was restarted once; the new ones waited
+      // for the broker (not a crash loop) and, their queues gone, began again from the seed.
+      const shards = await withTimeout(60, async () => {
+        for (;;) {
+          await sleep(0.1);
+          const all = await field.ask("statistics").catch(() => null);
+          if (
+            all !== null && all.length === 4 &&
+            all.every((s) => s.pid !== before.get(s.index + 1) && s.recoverySeconds !== null)
+          ) return all;
+        }
+      });
+      for (const s of shards) assert.equal(s.restoredFrom, "seed");
+      assert.deepEqual(field.events.filter((e) => e.kind === "crash-loop"), []);
+      await sleep(1);
+      await checkInvariant(field);
+    }),
 );
 
 /** The statistics of worker `victim`'s next process once it has committed (15 s at most). */
