@@ -139,7 +139,7 @@ export interface ShardStatistics {
   restoredFrom: "snapshot" | "seed";
   /** Journal entries this process replayed after the snapshot at its start. */
   replayed: number;
-  /** Seconds from the process's start to its first commit (null before it). */
+  /** Seconds from `Shard.open` (connect, restore) to the first commit (null before it). */
   recoverySeconds: number | null;
   /** Handoffs dropped as copies of a generation already seen. */
   duplicates: number;
