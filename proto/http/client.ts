@@ -403,6 +403,7 @@ export class HttpClient {
         : head.headers.hasToken("connection", "keep-alive");
       if (!keep || framing.kind === "close") connection.reusable = false;
       const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
+      body.lostPeer = { client: "http", operation: method };
       const idle = this.#options.bodyIdleTimeoutSeconds;
       if (idle !== Infinity) body.deadline = new BodyIdleDeadline(idle, `${t.origin}${t.path}`);
       return new HttpResponse(
