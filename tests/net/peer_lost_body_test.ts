@@ -10,8 +10,6 @@ import { connectTo, listenOn, type Socket, SocketReader } from "../../mod.ts";
 import { EOFError, PeerLostError } from "../../net/errors.ts";
 import { HttpClient, ProtocolError } from "../../proto/http/mod.ts";
 import {
-  DATA,
-  END_HEADERS,
   END_STREAM,
   FrameWriter,
   HEADERS,
