@@ -173,6 +173,14 @@ export class HttpResponse {
   }
 
   /**
+   * Closes the connection without reading the rest of the body (after a read of it
+   * failed, or when the rest is not wanted and may be long). Not an interruption point.
+   */
+  abandon(): void {
+    this.#finish(false);
+  }
+
+  /**
    * Gives the connection back: skips up to 64 KiB of unread body to keep it, else
    * closes it. Interruption point.
    */

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { connectTo, listenOn, type Socket, SocketReader } from "../../mod.ts";
 import { EOFError, PeerLostError } from "../../net/errors.ts";
-import { HttpClient, ProtocolError } from "../../proto/http/mod.ts";
+import { HttpClient, ProtocolError, shrapnelFetch } from "../../proto/http/mod.ts";
 import {
   END_STREAM,
   FrameWriter,
@@ -70,6 +70,25 @@ socketTest("HTTP/1.1: a Content-Length body cut short is a PeerLostError", async
     assertLost(error, "http", "GET");
     assert.ok(error instanceof ProtocolError); // as before
     assert.match((error as Error).message, /50000 bytes short/);
+  });
+});
+
+socketTest("fetch: a body cut short errors the stream, and the connection is dropped", async () => {
+  await withFakePeer(async (conn) => {
+    await readHead(conn);
+    await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n"));
+    await conn.send(HALF);
+  }, async (port) => {
+    const client = new HttpClient();
+    try {
+      const url = `http://127.0.0.1:${port}/f`;
+      const response = await shrapnelFetch(url, { shrapnelClient: client });
+      const error = await response.arrayBuffer().then(() => null, (e) => e);
+      assertLost(error, "http", "GET");
+      assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+    } finally {
+      client.close();
+    }
   });
 });
 
