@@ -105,7 +105,9 @@ class Origin {
 /**
  * A response. Read its body (`bytes`, `text`, `json`, or `body.read()` piece by piece);
  * the connection goes back to the pool once the body has been read to its end (or
- * `release()` skipped the rest).
+ * `release()` skipped the rest). A body cut short by the server throws a `PeerLostError`
+ * from its read; `bytes`/`text`/`json` then drop the connection, after a failed
+ * `body.read()` call `abandon()`.
  */
 export class HttpResponse {
   /** The status code. */
