@@ -467,9 +467,10 @@ export class Http2ClientConnection implements StreamHost {
       if (status >= 100 && status < 200 && !end) return;
       s.responseFields = fields;
       const bodiless = status === 204 || status === 304 || this.#methods.get(s) === "HEAD";
-      const length = bodiless ? -1 : fields.indexOf("content-length");
-      if (length > 0 && length % 2 === 0 && /^\d{1,15}$/.test(fields[length + 1])) {
-        s.declaredLength = Number(fields[length + 1]);
+      for (let i = 2; i < fields.length && !bodiless; i += 2) {
+        if (fields[i] !== "content-length") continue;
+        if (/^\d{1,15}$/.test(fields[i + 1])) s.declaredLength = Number(fields[i + 1]);
+        break;
       }
     } else {
       for (let i = 0; i < fields.length; i += 2) s.trailers.push([fields[i], fields[i + 1]]);
