@@ -148,7 +148,9 @@ const backends: BackendName[] = ffiUnavailableReason() === null || ci ? ["ffi", 
 
 Deno.test({
   name: `a link partitioned mid-download: the body-idle and connect deadlines fire (${
-    backends.join(", ")
+    backends.length === 2
+      ? "ffi, deno"
+      : `deno; ffi skipped: ${ffiUnavailableReason()?.split(" (")[0]}`
   })${why !== null && !(ci && possible) ? ` (skipped: ${why})` : ""}`,
   ignore: why !== null && !(ci && possible),
   fn: async () => {
