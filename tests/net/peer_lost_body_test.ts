@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { connectTo, listenOn, type Socket, SocketReader } from "../../mod.ts";
-import { EOFError, PeerLostError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, PeerLostError } from "../../net/errors.ts";
 import { HttpClient, ProtocolError, shrapnelFetch } from "../../proto/http/mod.ts";
 import {
   END_STREAM,
@@ -177,7 +177,9 @@ socketTest("HTTP/2: the connection closed mid-body is a PeerLostError", async ()
     const error = await downloadError(port, true, h2Client());
     assertLost(error, "http", "GET");
     assert.ok(error instanceof StreamResetError);
-    assert.ok((error as Error).cause instanceof EOFError);
+    // A close, or a reset when our last frames were still unread by the peer.
+    const cause = (error as Error).cause;
+    assert.ok(cause instanceof EOFError || cause instanceof ConnectionResetError, String(cause));
   });
 });
 
