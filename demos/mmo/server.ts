@@ -8,7 +8,7 @@
  * With `--shards=WxH --amqp=amqp://user:password@host:5672/` it is the sharded field
  * instead (`sharded/launch.ts`): W*H shard processes handing wanderers off through
  * RabbitMQ, and a gateway here (see docs/mmo-sharded.md); also `--namespace=`,
- * `--commit-seconds=`.
+ * `--commit-seconds=`, `--snapshot-seconds=`.
  *
  * @module
  */
@@ -236,6 +236,7 @@ async function runSharded(shards: string): Promise<number> {
     const host = option("host", "127.0.0.1"), port = option("port", "8080");
     const namespace = given("namespace");
     const commitSeconds = given("commit-seconds");
+    const snapshotSeconds = given("snapshot-seconds");
     let field;
     try {
       field = await startShardedField({
@@ -248,6 +249,7 @@ async function runSharded(shards: string): Promise<number> {
         size: Number(option("size", "20480")),
         fps: Number(option("fps", "20")),
         ...(commitSeconds === undefined ? {} : { commitSeconds: Number(commitSeconds) }),
+        ...(snapshotSeconds === undefined ? {} : { snapshotSeconds: Number(snapshotSeconds) }),
       });
     } catch (e) {
       if (!(e instanceof AddressInUseError)) throw e;

@@ -79,6 +79,8 @@ export class RegionGrid {
   readonly #byId = new Map<string, Region>();
 
   /**
+   * A grid of `columns` x `rows` regions over a world of side `size`.
+   *
    * @param size side of the world
    * @param columns regions across
    * @param rows regions down

@@ -43,6 +43,8 @@ export interface ShardedFieldOptions {
   fps?: number;
   /** Seconds between a shard's commits (0.2). */
   commitSeconds?: number;
+  /** Seconds between a shard's snapshots (2). */
+  snapshotSeconds?: number;
   /** Seconds a shard has to start (30). */
   readyTimeout?: number;
   /** What happens to the shard processes (default: crashes on stderr). */
@@ -110,6 +112,7 @@ export async function startShardedField(options: ShardedFieldOptions): Promise<S
       `--seed=${options.seed ?? 1}`,
       `--fps=${fps}`,
       `--commit-seconds=${options.commitSeconds ?? 0.2}`,
+      `--snapshot-seconds=${options.snapshotSeconds ?? 2}`,
     ],
     readyTimeout: options.readyTimeout ?? 30,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),

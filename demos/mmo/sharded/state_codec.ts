@@ -11,6 +11,9 @@
  * - snapshot: u8 2, u8 1, u16 region, u16 regions in the grid (g), f64 commit number,
  *   then g f64 wanderers sent to each region so far, g f64 adopted from each, then u32 n
  *   and n wanderers. 18 + 16g + 24n bytes.
+ * - journal entry (what one commit changed in the region): u8 3, u8 1, u16 region, u16 g,
+ *   f64 commit number, the counters as in a snapshot, u32 r and r ids of wanderers handed
+ *   off, u32 a and a wanderers adopted. 22 + 16g + 4r + 24a bytes.
  *
  * @module
  */
@@ -24,7 +27,7 @@ export class StateCodecError extends ShrapnelError {}
 /** Bytes of one wanderer. */
 export const WANDERER_BYTES = 24;
 const HANDOFF_HEADER = 10;
-const HANDOFF_KIND = 1, SNAPSHOT_KIND = 2, VERSION = 1;
+const HANDOFF_KIND = 1, SNAPSHOT_KIND = 2, JOURNAL_KIND = 3, VERSION = 1;
 
 /** Wanderers handed from one region to another. */
 export interface Handoff {
@@ -34,6 +37,22 @@ export interface Handoff {
   to: number;
   /** Their states as of the giver's commit. */
   wanderers: WandererState[];
+}
+
+/** What one commit of a shard changed in its region. */
+export interface JournalEntry {
+  /** Index of the region. */
+  region: number;
+  /** The commit's number. */
+  commit: number;
+  /** Wanderers handed to each region (by index) in all commits up to this one. */
+  sentTo: number[];
+  /** Wanderers adopted from each region (by index) in all commits up to this one. */
+  adoptedFrom: number[];
+  /** Ids of the wanderers handed off in this commit. */
+  released: number[];
+  /** The wanderers adopted in this commit, as they arrived. */
+  adopted: WandererState[];
 }
 
 /** A shard's committed region. */
@@ -195,5 +214,94 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     sentTo,
     adoptedFrom,
     wanderers,
+  };
+}
+
+/**
+ * Encodes a journal entry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeJournalEntry, encodeJournalEntry } from "./state_codec.ts";
+ * const w = { id: 3, generation: 1, fx: 256, fy: 512, dx: 9, dy: -9, stepsLeft: 2, color: 0 };
+ * const entry = {
+ *   region: 0, commit: 12, sentTo: [0, 4], adoptedFrom: [0, 1], released: [8, 9], adopted: [w],
+ * };
+ * const bytes = encodeJournalEntry(entry, 2);
+ * assert.equal(bytes.length, 22 + 32 + 8 + 24);
+ * assert.deepEqual(decodeJournalEntry(bytes), entry);
+ * ```
+ */
+export function encodeJournalEntry(j: JournalEntry, regions: number): Uint8Array {
+  const head = 14 + 16 * regions;
+  const out = new Uint8Array(
+    head + 4 + 4 * j.released.length + 4 + WANDERER_BYTES * j.adopted.length,
+  );
+  const v = new DataView(out.buffer);
+  v.setUint8(0, JOURNAL_KIND);
+  v.setUint8(1, VERSION);
+  v.setUint16(2, j.region, true);
+  v.setUint16(4, regions, true);
+  v.setFloat64(6, j.commit, true);
+  for (let i = 0; i < regions; i++) {
+    v.setFloat64(14 + 8 * i, j.sentTo[i] ?? 0, true);
+    v.setFloat64(14 + 8 * (regions + i), j.adoptedFrom[i] ?? 0, true);
+  }
+  let p = head;
+  v.setUint32(p, j.released.length, true);
+  p += 4;
+  for (const id of j.released) {
+    v.setUint32(p, id, true);
+    p += 4;
+  }
+  v.setUint32(p, j.adopted.length, true);
+  p += 4;
+  for (const w of j.adopted) {
+    putWanderer(v, p, w);
+    p += WANDERER_BYTES;
+  }
+  return out;
+}
+
+/**
+ * Decodes a journal entry.
+ * @throws {StateCodecError} for anything but a whole journal entry of this version
+ */
+export function decodeJournalEntry(bytes: Uint8Array): JournalEntry {
+  if (bytes.length < 22 || bytes[0] !== JOURNAL_KIND || bytes[1] !== VERSION) {
+    throw new StateCodecError(`not a journal entry (version ${VERSION})`);
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const regions = v.getUint16(4, true);
+  let p = 14 + 16 * regions;
+  const need = (n: number) => {
+    if (p + n > bytes.length) throw new StateCodecError("journal entry cut short");
+  };
+  need(4);
+  const r = v.getUint32(p, true);
+  p += 4;
+  need(4 * r + 4);
+  const released: number[] = [];
+  for (let i = 0; i < r; i++, p += 4) released.push(v.getUint32(p, true));
+  const a = v.getUint32(p, true);
+  p += 4;
+  if (p + a * WANDERER_BYTES !== bytes.length) {
+    throw new StateCodecError(`journal entry of ${bytes.length} bytes for ${a} wanderers`);
+  }
+  const adopted: WandererState[] = [];
+  for (let i = 0; i < a; i++, p += WANDERER_BYTES) adopted.push(getWanderer(v, p));
+  const sentTo: number[] = [], adoptedFrom: number[] = [];
+  for (let i = 0; i < regions; i++) {
+    sentTo.push(v.getFloat64(14 + 8 * i, true));
+    adoptedFrom.push(v.getFloat64(14 + 8 * (regions + i), true));
+  }
+  return {
+    region: v.getUint16(2, true),
+    commit: v.getFloat64(6, true),
+    sentTo,
+    adoptedFrom,
+    released,
+    adopted,
   };
 }

@@ -6,11 +6,16 @@
 import assert from "node:assert/strict";
 import { type BackendName, ffiUnavailableReason, sleep, withTimeout } from "../../../../mod.ts";
 import { AmqpConnection, AmqpError } from "../../../../proto/amqp/mod.ts";
-import { deleteShardQueues } from "../../../../demos/mmo/sharded/shard.ts";
+import {
+  deleteShardQueues,
+  RegionTakenError,
+  Shard,
+  type ShardStatistics,
+} from "../../../../demos/mmo/sharded/shard.ts";
 import { RegionGrid } from "../../../../demos/mmo/sharded/grid.ts";
 import { freePort, withServer } from "../../../_servers.ts";
 import { denoChildEnv } from "../../../net/_backends.ts";
-import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
+import { type Rabbitmq, rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
 import { checkInvariant, crossings, type Field, startField } from "./_field.ts";
 
 /** The permissions of `deno task demo:mmo` (deno.json), to catch one the launcher lacks. */
@@ -29,14 +34,17 @@ const servers = await withServer(
   startRabbitmq,
 );
 
-function fieldTest(name: string, body: (port: number, backend: BackendName) => Promise<void>) {
+function fieldTest(
+  name: string,
+  body: (port: number, backend: BackendName, broker: Rabbitmq) => Promise<void>,
+) {
   for (const backend of ["ffi", "deno"] as BackendName[]) {
     const unavailable = backend === "ffi" ? ffiUnavailableReason() : null;
     if (unavailable !== null && Deno.env.get("CI") !== "true") {
       Deno.test({ name: `${backend}: ${name} (skipped: no FFI shim)`, ignore: true, fn() {} });
       continue;
     }
-    servers.test(`${backend}: ${name}`, (server) => body(server.port, backend));
+    servers.test(`${backend}: ${name}`, (server) => body(server.port, backend, server));
   }
 }
 
@@ -44,8 +52,9 @@ async function withField(
   port: number,
   backend: BackendName,
   body: (field: Field) => Promise<void>,
+  options: { snapshotSeconds?: number } = {},
 ): Promise<void> {
-  const field = startField(port, backend);
+  const field = startField(port, backend, options);
   await field.supervisor.start();
   try {
     await field.supervisor.waitReady(30);
@@ -98,19 +107,11 @@ fieldTest(
         const oldPid = field.supervisor.pids.get(victim)!;
         const killedAt = performance.now();
         Deno.kill(oldPid, "SIGKILL");
-        // Restarted (after the backoff) from its last commit: reported from the new process.
-        const restored = await withTimeout(15, async () => {
-          for (;;) {
-            await sleep(0.05);
-            const pid = field.supervisor.pids.get(victim);
-            if (pid === undefined || pid === oldPid) continue;
-            const shards = await field.ask("statistics").catch(() => null);
-            const s = shards?.find((s) => s.index === victim - 1);
-            if (s !== undefined && s.pid === pid && s.recoverySeconds !== null) return s;
-          }
-        });
+        const restored = await restartOf(field, victim, oldPid);
         const recovered = (performance.now() - killedAt) / 1000;
         assert.equal(restored.restoredFrom, "snapshot");
+        // Snapshots every 5 s, killed within them: the journal after the last one replayed.
+        if (victim === 1) assert.ok(restored.replayed > 0, "no journal entry replayed");
         assert.ok(restored.commits > before.commits, "its commits go on from the snapshot's");
         assert.ok(recovered < 15, `recovered in ${recovered} s`);
         // Rolled back at most to its last commit: exact again once the handoffs settle.
@@ -118,7 +119,76 @@ fieldTest(
         assert.equal(shards.find((s) => s.index === victim - 1)!.pid, restored.pid);
         await sleep(1);
       }
-      assert.equal(field.events.filter((e) => e.kind === "crashed").length, 2);
+      // SIGTERM: a last commit with a snapshot, so the next process replays nothing.
+      const oldPid = field.supervisor.pids.get(2)!;
+      Deno.kill(oldPid, "SIGTERM");
+      const restored = await restartOf(field, 2, oldPid);
+      assert.equal(restored.restoredFrom, "snapshot");
+      assert.equal(restored.replayed, 0);
+      // The supervisor did not ask for it: an unasked exit, restarted as a crash is.
+      assert.equal(field.events.filter((e) => e.kind === "crashed").length, 3);
+      await checkInvariant(field);
+    }, { snapshotSeconds: 5 }),
+);
+
+fieldTest(
+  "the broker killed and restarted: every shard comes back, the count is exact",
+  (port, backend, broker) =>
+    withField(port, backend, async (field) => {
+      await sleep(1);
+      const before = new Map(field.supervisor.pids);
+      await broker.restart(); // SIGKILL, then the same port: non-durable queues are gone
+      // Each shard lost its connection, exited, and was restarted once; the new ones waited
+      // for the broker (not a crash loop) and, their queues gone, began again from the seed.
+      const shards = await withTimeout(60, async () => {
+        for (;;) {
+          await sleep(0.1);
+          const all = await field.ask("statistics").catch(() => null);
+          if (
+            all !== null && all.length === 4 &&
+            all.every((s) => s.pid !== before.get(s.index + 1) && s.recoverySeconds !== null)
+          ) return all;
+        }
+      });
+      for (const s of shards) assert.equal(s.restoredFrom, "seed");
+      assert.deepEqual(field.events.filter((e) => e.kind === "crash-loop"), []);
+      await sleep(1);
+      await checkInvariant(field);
+    }),
+);
+
+/** The statistics of worker `victim`'s next process once it has committed (15 s at most). */
+function restartOf(field: Field, victim: number, oldPid: number): Promise<ShardStatistics> {
+  return withTimeout(15, async () => {
+    for (;;) {
+      await sleep(0.05);
+      const pid = field.supervisor.pids.get(victim);
+      if (pid === undefined || pid === oldPid) continue;
+      const shards = await field.ask("statistics").catch(() => null);
+      const s = shards?.find((s) => s.index === victim - 1);
+      if (s !== undefined && s.pid === pid && s.recoverySeconds !== null) return s;
+    }
+  });
+}
+
+fieldTest(
+  "a second shard for a live region is refused; the region stays whole",
+  (port, backend) =>
+    withField(port, backend, async (field) => {
+      // What a rolling restart would do: another shard of region 0.0 beside its owner.
+      await assert.rejects(
+        Shard.open({
+          grid: RegionGrid.parse("2x2", 2000),
+          region: 0,
+          size: 2000,
+          boxes: 10,
+          wanderers: field.wanderers,
+          amqp: { port },
+          namespace: field.namespace,
+          ownershipWaitSeconds: 0.5,
+        }),
+        RegionTakenError,
+      );
       await checkInvariant(field);
     }),
 );
