@@ -32,7 +32,7 @@ const warmup = Number(option("warmup", quick ? "4" : "8"));
 const viewerCount = Number(option("viewers", "4"));
 const projected = Number(option("project", "10000000"));
 const projectedViewers = Number(option("project-viewers", "10000"));
-const SIZE = 20480, COMMIT_SECONDS = 0.2, FPS = 20, VIEW = 1024;
+const SIZE = 20480, COMMIT_SECONDS = 0.2, SNAPSHOT_SECONDS = 2, FPS = 20, VIEW = 1024;
 const GATEWAY = new URL("../demos/mmo/sharded/gateway.ts", import.meta.url).pathname;
 
 /** CPU seconds a process has used (user + system), from /proc. */
@@ -103,6 +103,7 @@ await main(async () => {
           size: SIZE,
           listen: null,
           commitSeconds: COMMIT_SECONDS,
+          snapshotSeconds: SNAPSHOT_SECONDS,
           fps: FPS,
           readyTimeout: 180,
           onEvent: (e) => {
@@ -163,7 +164,7 @@ await main(async () => {
             tileMessages: tiles / wall,
             bytesPerTile: tiles > 0 ? (g1.tileBytes - g0.tileBytes) / tiles : 0,
             snapshotBytesPerSecond: s1.reduce((n, s) => n + s.snapshotBytes, 0) /
-              COMMIT_SECONDS,
+              SNAPSHOT_SECONDS,
             gatewayCpu: (gcpu1 - gcpu0) / wall,
             updates: (g1.updates - g0.updates) / wall,
             gateway: g1,
@@ -253,14 +254,16 @@ await main(async () => {
     // mean speed (8 px a step, 10 steps/s).
     const handoffWanderers = projected * 8 * 80 / (Math.PI * regionSide);
     const commits = shards / COMMIT_SECONDS;
-    const snapshotBytes = projected * WANDERER_BYTES / COMMIT_SECONDS;
+    const snapshotBytes = projected * WANDERER_BYTES / SNAPSHOT_SECONDS;
     const handoffMessages = commits * 8; // at most one per neighbour per commit
-    // The broker: its cost with nobody watching (commits: snapshots, handoffs, acks) per
-    // snapshot byte; the viewers' frames per message in or out.
-    const brokerCpuPerByte = idle.brokerCpu / idle.snapshotBytesPerSecond;
+    // The broker: its cost with nobody watching (the shards' own traffic: commits with
+    // their handoffs and journal entries, snapshots, summaries) per wanderer; the viewers'
+    // frames per message in or out.
+    const brokerCpuPerWanderer = idle.brokerCpu / wanderers;
+    const shardMessages = idle.brokerIn / idle.shards * shards;
     const frameMessages = watched.brokerIn + watched.brokerOut - idle.brokerIn - idle.brokerOut;
     const brokerCpuPerFrame = Math.max(0, watched.brokerCpu - idle.brokerCpu) / frameMessages;
-    const brokerCores = (snapshotBytes * brokerCpuPerByte + 2 * frameIn * brokerCpuPerFrame) /
+    const brokerCores = (projected * brokerCpuPerWanderer + 2 * frameIn * brokerCpuPerFrame) /
       headroom;
     const gatewayCpuPerViewer = watched.gatewayCpu / viewerCount;
     const gateways = Math.ceil(projectedViewers * gatewayCpuPerViewer / headroom);
@@ -284,9 +287,10 @@ await main(async () => {
         from: "8v/(pi L) of a region's wanderers a second, one message per neighbour and commit",
       },
       {
-        name: "snapshots to the broker",
-        value: `${fmt(commits)} msgs/s, ${(snapshotBytes / 1e9).toFixed(2)} GB/s`,
-        from: `${WANDERER_BYTES} B per wanderer every ${COMMIT_SECONDS} s`,
+        name: "shards' own traffic to the broker",
+        value: `${fmt(shardMessages)} msgs/s, snapshots ${(snapshotBytes / 1e6).toFixed(0)} MB/s`,
+        from: `${fmt(idle.brokerIn / idle.shards)} msgs/s a shard here; ${WANDERER_BYTES} B ` +
+          `per wanderer every ${SNAPSHOT_SECONDS} s`,
       },
       {
         name: "tile frames",
@@ -300,7 +304,7 @@ await main(async () => {
       {
         name: "broker cores",
         value: brokerCores.toFixed(1),
-        from: `${(brokerCpuPerByte * 1e9).toFixed(1)} ns CPU per snapshot byte, ${
+        from: `${(brokerCpuPerWanderer * 1e6).toFixed(2)} us CPU/s per wanderer (shard traffic), ${
           (brokerCpuPerFrame * 1e6).toFixed(1)
         } us per frame message in or out`,
       },
