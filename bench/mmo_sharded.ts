@@ -256,8 +256,12 @@ await main(async () => {
     // Shards: stepping (and committing) as measured with nobody watching; publishing
     // frames as what the viewers added, per tile message.
     const perCore = 1e6 / idle.cpuMicrosPerStep / 10 * headroom; // wanderers at full rate
-    const shardCpuPerTile = Math.max(0, watched.shardCpu - idle.shardCpu) /
-      watched.tileMessages;
+    // (What the shards used with viewers beyond stepping at that run's rate, per tile message:
+    // the two phases need not step at the same rate on a shared machine.)
+    const shardCpuPerTile = Math.max(
+      0,
+      watched.shardCpu - watched.stepsPerSecond * idle.cpuMicrosPerStep / 1e6,
+    ) / watched.tileMessages;
     // Frames: what one viewer cost here (tile messages per viewer), for each of N viewers
     // on tiles of their own (the worst case: no two share a tile on a gateway).
     const tilesPerViewer = watched.tileMessages / viewerCount;
