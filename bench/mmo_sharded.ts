@@ -9,7 +9,7 @@
  *
  * `deno task bench:mmo-sharded [--quick] [--wanderers=50000,200000] [--shards=1x1,2x1]
  * [--seconds=8] [--warmup=8] [--viewers=4] [--amqp=amqp://...] [--project=10000000]
- * [--project-viewers=10000] [--ready-timeout=90]`
+ * [--project-viewers=10000] [--project-density=200000] [--ready-timeout=90]`
  *
  * Without `--amqp` it starts a private RabbitMQ (Debian's rabbitmq-server, as the tests
  * do), whose counters and CPU it then reads.
@@ -19,6 +19,15 @@ import { startShardedField } from "../demos/mmo/sharded/launch.ts";
 import type { ShardStatistics } from "../demos/mmo/sharded/shard.ts";
 import type { GatewayStatistics } from "../demos/mmo/sharded/gateway.ts";
 import { WANDERER_BYTES } from "../demos/mmo/sharded/state_codec.ts";
+import {
+  putTileHeader,
+  putTileMover,
+  TILE_HEADER_BYTES,
+  TILE_MOVER_BYTES,
+} from "../demos/mmo/sharded/wire.ts";
+import { World } from "../demos/mmo/world.ts";
+import { seededRandom } from "../core/random.ts";
+import { encodeFrame, encodeHeader, FrameType } from "../proto/amqp/codec.ts";
 import { type Rabbitmq, rabbitmqAvailable, startRabbitmq } from "../tests/proto/amqp/_rabbitmq.ts";
 import { progress, progressRows, type Row, table } from "./_report.ts";
 
@@ -33,7 +42,9 @@ const warmup = Number(option("warmup", quick ? "4" : "8"));
 const viewerCount = Number(option("viewers", "4"));
 const projected = Number(option("project", "10000000"));
 const projectedViewers = Number(option("project-viewers", "10000"));
-const SIZE = 20480, COMMIT_SECONDS = 0.2, SNAPSHOT_SECONDS = 2, FPS = 20, VIEW = 1024;
+/** The projected world's density: this many wanderers in a SIZE px square (the goal's). */
+const projectedDensity = Number(option("project-density", "200000"));
+const SIZE = 20480, COMMIT_SECONDS = 0.2, SNAPSHOT_SECONDS = 2, FPS = 20, VIEW = 1024, TILE = 1024;
 const GATEWAY = new URL("../demos/mmo/sharded/gateway.ts", import.meta.url).pathname;
 
 /** CPU seconds a process has used (user + system), from /proc. */
@@ -44,6 +55,48 @@ function cpuSeconds(pid: number): number {
   } catch {
     return NaN; // gone (a crashed shard): the row says so through NaN
   }
+}
+
+/**
+ * Microseconds a shard spends on one tile frame of `movers` movers: the tile's query, its
+ * encoding and its AMQP framing, as `frames.ts` does them, timed here on a world of that
+ * density (the same code, without the socket write that `publishMany` shares per frame).
+ */
+const tileCosts = new Map<number, number>();
+function tileCost(movers: number): number {
+  const key = Math.round(movers);
+  const known = tileCosts.get(key);
+  if (known !== undefined) return known;
+  const world = new World({ wanderers: 0, boxes: 0 });
+  const random = seededRandom(7);
+  const count = Math.round(movers * (SIZE / TILE) ** 2);
+  for (let id = 1; id <= count; id++) {
+    const x = 25 + Math.floor(random() * (SIZE - 50)), y = 25 + Math.floor(random() * (SIZE - 50));
+    world.movers.insert({ id, x, y, x0: x - 25, y0: y - 25, x1: x + 25, y1: y + 25, color: 1 });
+  }
+  const out = new Uint8Array(TILE_HEADER_BYTES + count * TILE_MOVER_BYTES);
+  const v = new DataView(out.buffer);
+  const t0 = performance.now();
+  let tiles = 0;
+  for (let ty = 0; ty < SIZE / TILE; ty++) {
+    for (let tx = 0; tx < SIZE / TILE; tx++) {
+      const x0 = tx * TILE, y0 = ty * TILE;
+      let n = 0;
+      world.movers.forEachIn({ x0, y0, x1: x0 + TILE, y1: y0 + TILE }, (m) => {
+        if (m.x < x0 || m.x >= x0 + TILE || m.y < y0 || m.y >= y0 + TILE) return;
+        putTileMover(v, TILE_HEADER_BYTES + n * TILE_MOVER_BYTES, m.id, m.x - x0, m.y - y0, 1);
+        n++;
+      });
+      putTileHeader(v, 0, tx, ty, 1, 0, n);
+      const body = out.slice(0, TILE_HEADER_BYTES + n * TILE_MOVER_BYTES);
+      encodeFrame(FrameType.header, 1, encodeHeader(60, body.length, {}));
+      encodeFrame(FrameType.body, 1, body);
+      tiles++;
+    }
+  }
+  const us = (performance.now() - t0) * 1000 / tiles;
+  tileCosts.set(key, us);
+  return us;
 }
 
 /** The broker's own counters of AMQP 0-9-1 messages (received, routed, delivered). */
@@ -265,90 +318,84 @@ await main(async () => {
     const { wanderers, idle, watched } = basis;
     console.log(
       `\nProjection basis: ${wanderers.toLocaleString("en")} wanderers, ${idle.grid} ` +
-        `(${(rate(basis) * 100).toFixed(0)}% of the full rate with viewers)`,
+        `(${(rate(basis) * 100).toFixed(0)}% of the full rate with viewers), at the density ` +
+        `of ${projectedDensity.toLocaleString("en")} wanderers in ${SIZE} px square`,
     );
     const headroom = 0.7; // a core run at 70%: room for bursts, GC, a neighbour's handoffs
-    // Shards: stepping (and committing) as measured with nobody watching; publishing
-    // frames as what the viewers added, per tile message.
+    const fmt = (n: number) => Math.round(n).toLocaleString("en");
+    // Shards: stepping (and committing) as measured with nobody watching.
     const perCore = 1e6 / idle.cpuMicrosPerStep / 10 * headroom; // wanderers at full rate
-    // (What the shards used with viewers beyond stepping at that run's rate, per tile message:
-    // the two phases need not step at the same rate on a shared machine.)
-    const shardCpuPerTile = Math.max(
-      0,
-      watched.shardCpu - watched.stepsPerSecond * idle.cpuMicrosPerStep / 1e6,
-    ) / watched.tileMessages;
-    // Frames: what one viewer cost here (tile messages per viewer), for each of N viewers
-    // on tiles of their own (the worst case: no two share a tile on a gateway).
-    const tilesPerViewer = watched.tileMessages / viewerCount;
-    const frameIn = projectedViewers * tilesPerViewer;
-    const shards = Math.ceil(
-      projected / perCore + frameIn * shardCpuPerTile / headroom,
-    );
-    // The world grows at this run's density; regions are squares.
-    const worldSide = SIZE * Math.sqrt(projected / wanderers);
+    const stepShards = projected / perCore;
+    // The world grows at the projected density; tiles of 1024 px; a view needs the tiles
+    // the runs' viewers needed (tile messages a second per viewer / fps).
+    const worldSide = SIZE * Math.sqrt(projected / projectedDensity);
+    const totalTiles = (worldSide / TILE) ** 2;
+    const tilesPerView = watched.tileMessages / viewerCount / FPS;
+    const moversPerTile = projectedDensity / (SIZE / TILE) ** 2;
+    const bytesPerTile = 23 + 9 * moversPerTile;
+    // Gateways: a core each at 70%, by the runs' CPU per viewer.
+    const gatewayCpuPerViewer = watched.gatewayCpu / viewerCount;
+    const gateways = Math.max(1, Math.ceil(projectedViewers * gatewayCpuPerViewer / headroom));
+    // Distinct tiles watched by `views` random views: a shard publishes each once a frame
+    // whoever watches it; the broker copies it to each gateway watching it.
+    const watchedTiles = (views: number) =>
+      totalTiles * (1 - Math.exp(-views * tilesPerView / totalTiles));
+    const published = watchedTiles(projectedViewers) * FPS;
+    const delivered = gateways * watchedTiles(projectedViewers / gateways) * FPS;
+    const frameShards = published * tileCost(moversPerTile) / 1e6 / headroom;
+    const shards = Math.ceil(stepShards + frameShards);
     const regionSide = worldSide / Math.sqrt(shards);
     // Crossing rate of a square region: 8 v / (pi L) of its wanderers per second, v the
     // mean speed (8 px a step, 10 steps/s).
     const handoffWanderers = projected * 8 * 80 / (Math.PI * regionSide);
-    const commits = shards / COMMIT_SECONDS;
+    const handoffMessages = shards / COMMIT_SECONDS * 8; // at most one per neighbour and commit
     const snapshotBytes = projected * WANDERER_BYTES / SNAPSHOT_SECONDS;
-    const handoffMessages = commits * 8; // at most one per neighbour per commit
-    // The broker: its cost with nobody watching (the shards' own traffic: commits with
-    // their handoffs and journal entries, snapshots, summaries) per wanderer; the viewers'
-    // frames per message in or out.
+    // The broker: the shards' own traffic per wanderer as with nobody watching; frames per
+    // message in or out as the viewers added.
     const brokerCpuPerWanderer = idle.brokerCpu / wanderers;
-    const shardMessages = idle.brokerIn / idle.shards * shards;
     const frameMessages = watched.brokerIn + watched.brokerOut - idle.brokerIn - idle.brokerOut;
     const brokerCpuPerFrame = Math.max(0, watched.brokerCpu - idle.brokerCpu) / frameMessages;
-    const brokerCores = (projected * brokerCpuPerWanderer + 2 * frameIn * brokerCpuPerFrame) /
-      headroom;
-    const gatewayCpuPerViewer = watched.gatewayCpu / viewerCount;
-    const gateways = Math.ceil(projectedViewers * gatewayCpuPerViewer / headroom);
-    const fmt = (n: number) => Math.round(n).toLocaleString("en");
+    const brokerCores = (projected * brokerCpuPerWanderer +
+      (published + delivered) * brokerCpuPerFrame) / headroom;
     table(`Projection for ${fmt(projected)} wanderers, ${fmt(projectedViewers)} viewers`, [
       {
         name: "shards (a core each)",
-        value: fmt(shards),
+        value: `${fmt(shards)} (${fmt(stepShards)} stepping, ${fmt(frameShards)} frames)`,
         from: `${idle.cpuMicrosPerStep.toFixed(2)} us CPU/step (${
           fmt(perCore)
-        } wanderers/core at 70%) + ${(shardCpuPerTile * 1e6).toFixed(1)} us per tile message`,
+        } wanderers/core at 70%); ${tileCost(moversPerTile).toFixed(0)} us per tile frame`,
       },
       {
-        name: "world side, region side",
-        value: `${fmt(worldSide)} px, ${fmt(regionSide)} px`,
-        from: "this run's density",
-      },
-      {
-        name: "handoffs",
-        value: `${fmt(handoffWanderers)} wanderers/s in <= ${fmt(handoffMessages)} msgs/s`,
-        from: "8v/(pi L) of a region's wanderers a second, one message per neighbour and commit",
-      },
-      {
-        name: "shards' own traffic to the broker",
-        value: `${fmt(shardMessages)} msgs/s, snapshots ${(snapshotBytes / 1e6).toFixed(0)} MB/s`,
-        from: `${fmt(idle.brokerIn / idle.shards)} msgs/s a shard here; ${WANDERER_BYTES} B ` +
-          `per wanderer every ${SNAPSHOT_SECONDS} s`,
-      },
-      {
-        name: "tile frames",
-        value: `${fmt(frameIn)} msgs/s in and out, ${
-          (frameIn * watched.bytesPerTile / 1e6).toFixed(0)
-        } MB/s`,
-        from: `${tilesPerViewer.toFixed(0)} tile msgs/s per viewer, ${
-          Math.round(watched.bytesPerTile)
-        } B each`,
-      },
-      {
-        name: "broker cores",
-        value: brokerCores.toFixed(1),
-        from: `${(brokerCpuPerWanderer * 1e6).toFixed(2)} us CPU/s per wanderer (shard traffic), ${
-          (brokerCpuPerFrame * 1e6).toFixed(1)
-        } us per frame message in or out`,
+        name: "world, tiles, regions",
+        value: `${fmt(worldSide)} px, ${fmt(totalTiles)} tiles, regions of ${fmt(regionSide)} px`,
+        from: `${fmt(moversPerTile)} wanderers a tile`,
       },
       {
         name: "gateways (a core each)",
         value: fmt(gateways),
-        from: `${(gatewayCpuPerViewer * 100).toFixed(1)}% of a core per viewer`,
+        from: `${(gatewayCpuPerViewer * 100).toFixed(2)}% of a core per viewer`,
+      },
+      {
+        name: "tile frames",
+        value: `${fmt(published)} msgs/s in, ${fmt(delivered)} out, ${
+          (delivered * bytesPerTile / 1e9).toFixed(2)
+        } GB/s out`,
+        from: `${tilesPerView.toFixed(1)} tiles a view, ${fmt(bytesPerTile)} B a frame, ${FPS} fps`,
+      },
+      {
+        name: "shards' own traffic",
+        value: `${fmt(handoffWanderers)} handoffs/s in <= ${fmt(handoffMessages)} msgs/s; ${
+          (snapshotBytes / 1e6).toFixed(0)
+        } MB/s of snapshots`,
+        from:
+          `8v/(pi L) of a region a second; ${WANDERER_BYTES} B a wanderer every ${SNAPSHOT_SECONDS} s`,
+      },
+      {
+        name: "broker cores",
+        value: brokerCores.toFixed(1),
+        from: `${(brokerCpuPerWanderer * 1e6).toFixed(2)} us CPU/s per wanderer, ${
+          (brokerCpuPerFrame * 1e6).toFixed(1)
+        } us per frame message in or out`,
       },
     ]);
   }
