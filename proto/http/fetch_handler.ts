@@ -9,6 +9,7 @@ import { ClosedError, Interrupted, Shutdown } from "../../core/errors.ts";
 import { scheduler } from "../../core/scheduler.ts";
 import { currentFor, spawn, type Thread } from "../../core/thread.ts";
 import type { Address } from "../../net/address.ts";
+import { DenoSocket } from "../../net/deno_socket.ts";
 import { SocketError } from "../../net/errors.ts";
 import { FetchRequest } from "./_fetch_request.ts";
 import { writeResponse } from "./_fetch_response.ts";
@@ -38,7 +39,15 @@ export type FetchHandlerFunction = (
 export interface FetchHandlerOptions {
   /** Which requests this handler takes (all). */
   match?: (request: HttpRequest) => boolean;
-  /** "https" when the server behind is reached by TLS ("http"): the scheme of `request.url`. */
+  /**
+   * The scheme of `request.url`. By default it is the connection's: "https" on a TLS
+   * connection (`HttpServer.listenTls`, HTTP/2 over TLS, a TLS socket given to
+   * `serve`), "http" otherwise. Set it behind a proxy that ends TLS for us ("https"), or
+   * that speaks plain HTTP to clients while we speak TLS to it ("http"). An
+   * `X-Forwarded-Proto` field is not trusted (any client can send one): to honour it
+   * from a proxy you trust, read it in your handler, or give each listener its own
+   * `fetchHandler` with this option.
+   */
   scheme?: "http" | "https";
   /**
    * Makes the response for a handler that threw (as `Deno.serve`'s `onError`). Without it
@@ -58,13 +67,16 @@ class Exchange implements FetchHandlerInfo {
   readonly thread: Thread;
   #watch: PeerWatch | null = null;
   #watchSoon = false;
+  /** Listening to the thread's raises (for a `Shutdown`: the server closing). */
+  #listening = false;
+  #streaming: { stop(error: unknown): void } | null = null;
   #completed: PromiseWithResolvers<void> | null = null;
   #outcome: Outcome | null = null;
 
-  constructor(request: HttpRequest, thread: Thread, scheme: string) {
+  constructor(request: HttpRequest, thread: Thread, scheme: string | undefined) {
     this.request = request;
     this.thread = thread;
-    this.fetchRequest = new FetchRequest(request, thread, scheme);
+    this.fetchRequest = new FetchRequest(request, thread, scheme ?? schemeOf(request));
   }
 
   get remoteAddr(): Deno.NetAddr | Deno.UnixAddr {
@@ -96,8 +108,22 @@ class Exchange implements FetchHandlerInfo {
     if (this.#completed !== null) this.#settle(outcome);
   }
 
-  /** Starts watching the client (see {@linkcode PeerWatch}). */
+  /**
+   * Starts watching the client (see {@linkcode PeerWatch}), and the thread: a `Shutdown`
+   * raised in it (the server closing, after its grace) aborts the request's signal and
+   * stops the response body's stream, as a client going away does. The application may
+   * be awaiting foreign promises (no blocking point), which the `Shutdown` alone would
+   * not reach.
+   */
   watch(): void {
+    if (!this.#listening) {
+      this.#listening = true;
+      this.thread._setRaiseListener((error) => {
+        if (!(error instanceof Shutdown)) return; // a timeout, an interrupt: the app's own
+        this.fetchRequest._abort(error);
+        this.#streaming?.stop(error);
+      });
+    }
     (this.#watch ??= new PeerWatch(this.thread)).start(this.request, this.fetchRequest);
   }
 
@@ -122,11 +148,16 @@ class Exchange implements FetchHandlerInfo {
   /** Stops watching the client; settles once the watcher has let go of the socket. */
   unwatch(): Promise<void> {
     this.#watchSoon = false;
+    if (this.#listening) {
+      this.#listening = false;
+      this.thread._setRaiseListener(undefined);
+    }
     return this.#watch === null ? SENT : this.#watch.stop();
   }
 
   /** The thread streaming the response body started (or, with null, ended). */
   onStream(streaming: { stop(error: unknown): void } | null): void {
+    this.#streaming = streaming;
     if (streaming !== null) this.watch();
     if (this.#watch !== null) this.#watch.streaming = streaming;
   }
@@ -139,6 +170,12 @@ function watchPending(): void {
   const pending = soon;
   soon = [];
   for (let i = 0; i < pending.length; i++) pending[i]._tick();
+}
+
+/** "https" for a request that came over TLS, "http" otherwise. */
+function schemeOf(request: HttpRequest): string {
+  const socket = request._connection.socket;
+  return socket instanceof DenoSocket && socket._tls ? "https" : "http";
 }
 
 function denoAddr(a: Address): Deno.NetAddr | Deno.UnixAddr {
@@ -270,7 +307,7 @@ export function fetchHandler(
   options: FetchHandlerOptions = {},
 ): Handler {
   const match = options.match ?? (() => true);
-  const scheme = options.scheme ?? "http";
+  const scheme = options.scheme;
   const onError = options.onError;
 
   async function finish(
