@@ -5,6 +5,8 @@
  * the scheme the client used (https over TLS, by itself).
  */
 import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { stream, streamText } from "hono/streaming";
 import { Shutdown } from "../../../core/errors.ts";
 import { sleep } from "../../../core/sleep.ts";
 import { Event as ShrapnelEvent } from "../../../core/sync/event.ts";
@@ -131,6 +133,54 @@ socketTest(
     }
   },
 );
+
+/** One chunk of a chunked body ("" at the end). */
+async function chunk(reader: SocketReader): Promise<string> {
+  const size = parseInt((await withTimeout(5, () => reader.readLine(100)))!, 16);
+  const data = size === 0 ? "" : text(await withTimeout(5, () => reader.readExact(size)));
+  await withTimeout(5, () => reader.readLine(100));
+  return data;
+}
+
+socketTest("Hono's stream and streamText helpers flush each write, not buffered", async () => {
+  const gate = new ShrapnelEvent();
+  const app = new Hono();
+  app.get("/bytes", (c) =>
+    stream(c, async (s) => {
+      await s.write(new Uint8Array([104, 105])); // "hi"
+      await gate.wait(); // our primitive: the piece above must be out by now
+      await s.write("there");
+    }));
+  app.get("/text", (c) =>
+    streamText(c, async (s) => {
+      await s.writeln("line one");
+      await gate.wait();
+      await s.write("two");
+    }));
+  const server = ours(app.fetch);
+  server.listen("127.0.0.1:0");
+  try {
+    for (
+      const [path, first, second] of [["/bytes", "hi", "there"], ["/text", "line one\n", "two"]]
+    ) {
+      gate.clear();
+      const [socket, reader] = await open(server, `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`);
+      try {
+        const head = text((await withTimeout(5, () => reader.readHead(65536)))!);
+        assert.match(head, /transfer-encoding: chunked/i, path);
+        assert.equal((head.match(/transfer-encoding/gi) ?? []).length, 1, "one framing field");
+        assert.equal(await chunk(reader), first, `${path}: sent while the handler waits`);
+        gate.set();
+        assert.equal(await chunk(reader), second, path);
+        assert.equal(await chunk(reader), "", path);
+      } finally {
+        socket.close();
+      }
+    }
+  } finally {
+    await withTimeout(10, () => server.close());
+  }
+});
 
 let pem: { cert: string; key: string } | null = null;
 async function certificate(): Promise<{ cert: string; key: string }> {
