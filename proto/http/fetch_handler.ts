@@ -60,23 +60,38 @@ export interface FetchHandlerOptions {
 type Outcome = { ok: true } | { ok: false; error: unknown };
 const OK: Outcome = Object.freeze({ ok: true });
 
-/** One request's exchange: the info handed to the function, and what serving it needs. */
-class Exchange implements FetchHandlerInfo {
-  readonly request: HttpRequest;
-  readonly fetchRequest: FetchRequest;
-  readonly thread: Thread;
-  #watch: PeerWatch | null = null;
-  #watchSoon = false;
+/** What an exchange needs only when it is not answered at once (kept apart: most are). */
+class Watching {
+  watch: PeerWatch | null = null;
+  soon = false;
   /** Listening to the thread's raises (for a `Shutdown`: the server closing). */
-  #listening = false;
-  #streaming: { stop(error: unknown): void } | null = null;
-  #completed: PromiseWithResolvers<void> | null = null;
+  listening = false;
+  streaming: { stop(error: unknown): void } | null = null;
+  completed: PromiseWithResolvers<void> | null = null;
+}
+
+/**
+ * One request's exchange: the info handed to the function, and what serving it needs.
+ * Small on purpose (one is made per request): the request, the thread and the rest are
+ * reached through the `FetchRequest` and a state made on first need.
+ */
+class Exchange implements FetchHandlerInfo {
+  readonly fetchRequest: FetchRequest;
   #outcome: Outcome | null = null;
+  #state: Watching | null = null;
 
   constructor(request: HttpRequest, thread: Thread, scheme: string | undefined) {
-    this.request = request;
-    this.thread = thread;
     this.fetchRequest = new FetchRequest(request, thread, scheme ?? schemeOf(request));
+  }
+
+  /** The request as our server parsed it. */
+  get request(): HttpRequest {
+    return this.fetchRequest._http;
+  }
+
+  /** The connection's thread, which runs the function. */
+  get thread(): Thread {
+    return this.fetchRequest._thread;
   }
 
   get remoteAddr(): Deno.NetAddr | Deno.UnixAddr {
@@ -84,19 +99,20 @@ class Exchange implements FetchHandlerInfo {
   }
 
   get completed(): Promise<void> {
-    if (this.#completed === null) {
-      this.#completed = Promise.withResolvers<void>();
+    const state = this.#state ??= new Watching();
+    if (state.completed === null) {
+      state.completed = Promise.withResolvers<void>();
       const outcome = this.#outcome;
-      if (outcome !== null) this.#settle(outcome);
+      if (outcome !== null) this.#settle(state.completed, outcome);
     }
-    return this.#completed.promise;
+    return state.completed.promise;
   }
 
-  #settle(outcome: Outcome): void {
-    if (outcome.ok) this.#completed!.resolve();
+  #settle(completed: PromiseWithResolvers<void>, outcome: Outcome): void {
+    if (outcome.ok) completed.resolve();
     else {
-      this.#completed!.reject(outcome.error);
-      this.#completed!.promise.catch(() => {
+      completed.reject(outcome.error);
+      completed.promise.catch(() => {
         // Rejected for whoever awaits `completed`; the failure itself reached the server.
       });
     }
@@ -105,7 +121,8 @@ class Exchange implements FetchHandlerInfo {
   /** The response is out (or failed): settles `completed`, if anyone asked for it. */
   finish(outcome: Outcome): void {
     this.#outcome = outcome;
-    if (this.#completed !== null) this.#settle(outcome);
+    const completed = this.#state?.completed;
+    if (completed != null) this.#settle(completed, outcome);
   }
 
   /**
@@ -116,15 +133,17 @@ class Exchange implements FetchHandlerInfo {
    * not reach.
    */
   watch(): void {
-    if (!this.#listening) {
-      this.#listening = true;
-      this.thread._setRaiseListener((error) => {
+    const state = this.#state ??= new Watching();
+    const thread = this.thread;
+    if (!state.listening) {
+      state.listening = true;
+      thread._setRaiseListener((error) => {
         if (!(error instanceof Shutdown)) return; // a timeout, an interrupt: the app's own
         this.fetchRequest._abort(error);
-        this.#streaming?.stop(error);
+        state.streaming?.stop(error);
       });
     }
-    (this.#watch ??= new PeerWatch(this.thread)).start(this.request, this.fetchRequest);
+    (state.watch ??= new PeerWatch(thread)).start(this.request, this.fetchRequest);
   }
 
   /**
@@ -132,34 +151,38 @@ class Exchange implements FetchHandlerInfo {
    * handler done within its microtasks costs no watcher thread.
    */
   watchSoon(): void {
-    this.#watchSoon = true;
+    (this.#state ??= new Watching()).soon = true;
     soon.push(this);
     if (soon.length === 1) scheduler.onNextTick(watchPending);
   }
 
   /** @internal Called at the tick after `watchSoon`. */
   _tick(): void {
-    if (this.#watchSoon) {
-      this.#watchSoon = false;
+    const state = this.#state;
+    if (state !== null && state.soon) {
+      state.soon = false;
       this.watch();
     }
   }
 
   /** Stops watching the client; settles once the watcher has let go of the socket. */
   unwatch(): Promise<void> {
-    this.#watchSoon = false;
-    if (this.#listening) {
-      this.#listening = false;
+    const state = this.#state;
+    if (state === null) return SENT;
+    state.soon = false;
+    if (state.listening) {
+      state.listening = false;
       this.thread._setRaiseListener(undefined);
     }
-    return this.#watch === null ? SENT : this.#watch.stop();
+    return state.watch === null ? SENT : state.watch.stop();
   }
 
   /** The thread streaming the response body started (or, with null, ended). */
   onStream(streaming: { stop(error: unknown): void } | null): void {
-    this.#streaming = streaming;
+    const state = this.#state ??= new Watching();
+    state.streaming = streaming;
     if (streaming !== null) this.watch();
-    if (this.#watch !== null) this.#watch.streaming = streaming;
+    if (state.watch !== null) state.watch.streaming = streaming;
   }
 }
 
