@@ -65,6 +65,36 @@ function prefixOf(scheme: string, host: string): string {
   return lastPrefix = `${scheme}://${host}`;
 }
 
+/** A URL made lately, by its target (see {@linkcode urlOf}). */
+interface MadeUrl {
+  prefix: string;
+  url: string;
+}
+const urls = new Map<string, MadeUrl>();
+
+/**
+ * `prefix + target`, the same string as for an earlier request with the same target and
+ * prefix: made and flattened once, not per request (a joined string is flattened by its
+ * first reader, e.g. a router taking the path: ~100 bytes and a copy each time). Targets
+ * repeat (the parser interns them); at most 256 short ones are kept, then the table starts
+ * over, so a client sending new targets costs no more than without it.
+ */
+function urlOf(prefix: string, target: string): string {
+  if (target.length > 256) return prefix + target;
+  const made = urls.get(target);
+  if (made !== undefined && made.prefix === prefix) return made.url;
+  const url = prefix + target;
+  url.charCodeAt(0); // flattens it, once
+  if (made !== undefined) {
+    made.prefix = prefix;
+    made.url = url;
+  } else {
+    if (urls.size >= 256) urls.clear();
+    urls.set(target, { prefix, url });
+  }
+  return url;
+}
+
 /** @internal A request as a Fetch API `Request`; see the module's comment. */
 export class FetchRequest {
   readonly #http: HttpRequest;
@@ -84,7 +114,7 @@ export class FetchRequest {
     this.#thread = thread;
     const target = http.target;
     if (target.charCodeAt(0) === 47 /* / */) {
-      this.#url = prefixOf(scheme, http.headers.get("host") ?? localHost(http)) + target;
+      this.#url = urlOf(prefixOf(scheme, http.headers.get("host") ?? localHost(http)), target);
     } else if (/^https?:\/\//i.test(target)) {
       this.#url = target;
     } else {
