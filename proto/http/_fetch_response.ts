@@ -26,8 +26,23 @@ let HEADERS: symbol | undefined;
 let FAST_FIELDS = false;
 let slotsFound = false;
 
+/**
+ * Deno's `Response` and `ReadableStream`, held once found: reading either global costs
+ * ~60 ns each time (a getter that asks for Deno's lazily loaded module), more than the
+ * `instanceof` it is read for.
+ */
+let ResponseClass: typeof Response | undefined;
+let ReadableStreamClass: typeof ReadableStream | undefined;
+
+/** Whether `value` is a `Response` (see `ResponseClass`). */
+export function isResponse(value: unknown): value is Response {
+  return value instanceof (ResponseClass ??= Response);
+}
+
 function findSlots(): void {
   slotsFound = true;
+  ResponseClass ??= Response;
+  ReadableStreamClass = ReadableStream;
   const slots = Object.getOwnPropertySymbols(new Response("x"));
   INNER = slots.find((s) => s.description === "response");
   LAZY_BODY = slots.find((s) => s.description === "lazy static body");
@@ -77,7 +92,7 @@ function staticBody(response: Response): string | Uint8Array | null | undefined 
     return typeof lazy === "string" || lazy instanceof Uint8Array ? lazy : undefined;
   }
   const held = body.streamOrStatic as { body?: unknown; consumed?: boolean } | undefined;
-  if (held === undefined || held instanceof ReadableStream || held.consumed !== false) {
+  if (held === undefined || held instanceof ReadableStreamClass! || held.consumed !== false) {
     return undefined;
   }
   const data = held.body;

@@ -12,7 +12,7 @@ import type { Address } from "../../net/address.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
 import { SocketError } from "../../net/errors.ts";
 import { FetchRequest } from "./_fetch_request.ts";
-import { writeResponse } from "./_fetch_response.ts";
+import { isResponse, writeResponse } from "./_fetch_response.ts";
 import { upgradeOf } from "./_upgrades.ts";
 import { Http2Request } from "./h2/request.ts";
 import { SENT } from "./reply_bytes.ts";
@@ -353,7 +353,7 @@ export function fetchHandler(
 
   /** Sends `response`; a streamed body is watched for the client going away. */
   function send(exchange: Exchange, response: Response): Promise<void> {
-    if (!(response instanceof Response)) {
+    if (!isResponse(response)) {
       throw new TypeError(`a fetch handler returned ${typeof response}, not a Response`);
     }
     const upgrade = upgradeOf(response);
@@ -382,7 +382,7 @@ export function fetchHandler(
         if (onError === undefined) throw e;
         result = onError(e);
       }
-      if (result instanceof Response) {
+      if (isResponse(result)) {
         // The common case (Hono's synchronous routes): nothing to wait for before sending,
         // and a reply sent whole at once is not even awaited.
         const sending = send(exchange, result);
