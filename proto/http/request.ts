@@ -15,6 +15,7 @@ import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 import {
   byteLength,
+  type HeldReplies,
   putBytes,
   putChunk,
   putDecimal,
@@ -148,6 +149,8 @@ export class HttpRequest {
   /** Body bytes sent so far under `#declared`. */
   #declaredSent = 0;
   readonly #deadline: PeerDeadline | null;
+  /** The connection's held pipelined replies (see `HeldReplies`), if it holds any. */
+  readonly #held: HeldReplies | null;
 
   /** @internal Made by the server for each request. */
   constructor(
@@ -158,6 +161,7 @@ export class HttpRequest {
     remote: Address,
     keepAlive: boolean,
     deadline: PeerDeadline | null = null,
+    held: HeldReplies | null = null,
   ) {
     this.method = head.method;
     this.target = head.target;
@@ -169,6 +173,7 @@ export class HttpRequest {
     this.#reader = reader;
     this.#keepAlive = keepAlive;
     this.#deadline = deadline;
+    this.#held = held;
   }
 
   /** The reply's header fields (made on first use). */
@@ -410,8 +415,8 @@ export class HttpRequest {
     if (this.#chunked) putText("\r\n");
   }
 
-  #send(): Promise<void> {
-    return sendReply(this.#socket, this.#deadline) as Promise<void>;
+  #send(complete: boolean): Promise<void> {
+    return sendReply(this.#socket, this.#deadline, this.#held, complete) as Promise<void>;
   }
 
   /**
@@ -442,7 +447,7 @@ export class HttpRequest {
     }
     if (this.#declared >= 0) this.#countDeclared(size);
     this.#putBody(this.#take(), undefined, size);
-    return replyIsEmpty() ? SENT : this.#send();
+    return replyIsEmpty() ? SENT : this.#send(false);
   }
 
   /**
@@ -483,7 +488,7 @@ export class HttpRequest {
       this.#putBody(body, last, size);
       if (this.#chunked && this.#bodyAllowed()) putText("0\r\n\r\n");
     }
-    return replyIsEmpty() ? SENT : this.#send();
+    return replyIsEmpty() ? SENT : this.#send(true);
   }
 
   /**
@@ -535,8 +540,20 @@ export class HttpRequest {
    * Takes the connection over (WebSocket and other upgrades): the server stops serving
    * it and does not close it. Returns the socket and the reader holding any bytes the
    * client sent after the head.
+   * @throws {HttpError} 503 if replies to earlier pipelined requests on the connection
+   *   cannot be sent first without waiting (a client that pipelines and does not read)
    */
   upgrade(): { socket: Socket; reader: SocketReader } {
+    const held = this.#held;
+    if (held !== null && (held.length > 0 || held.sender !== null)) {
+      // Replies to earlier pipelined requests go first. The server holds none when it
+      // hands over a request with a Connection field (as an upgrade has), so this is a
+      // handler upgrading a plain request while its client does not read.
+      held.sendBehind(this.#socket, this.#deadline);
+      if (held.sender !== null) {
+        throw new HttpError(503, "earlier pipelined replies are still unsent: no upgrade");
+      }
+    }
     this.#upgraded = true;
     this.#finished = true;
     this.#headSent = true;
