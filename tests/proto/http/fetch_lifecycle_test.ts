@@ -182,6 +182,48 @@ socketTest("Hono's stream and streamText helpers flush each write, not buffered"
   }
 });
 
+socketTest(
+  "request.url follows each request's Host and target (made once, kept by target)",
+  async () => {
+    const server = ours((request) => new Response(request.url));
+    server.listen("127.0.0.1:0");
+    try {
+      const long = `/${"a".repeat(300)}`;
+      const asks: [string, string, string][] = [
+        ["/same?q=1", "one.example", "http://one.example/same?q=1"],
+        ["/same?q=1", "two.example:8080", "http://two.example:8080/same?q=1"],
+        ["/same?q=1", "one.example", "http://one.example/same?q=1"],
+        ["/other", "two.example:8080", "http://two.example:8080/other"],
+        [long, "one.example", `http://one.example${long}`],
+        [long, "two.example:8080", `http://two.example:8080${long}`],
+      ];
+      // Past the table's bound: it starts over, and every answer stays right.
+      for (let i = 0; i < 300; i++) asks.push([`/n${i}`, "h", `http://h/n${i}`]);
+      asks.push(["/same?q=1", "one.example", "http://one.example/same?q=1"]);
+      const request = asks.map(([target, host]) =>
+        `GET ${target} HTTP/1.1\r\nhost: ${host}\r\n\r\n`
+      )
+        .join("");
+      const [socket, reader] = await open(server, request);
+      try {
+        for (const [target, , url] of asks) {
+          const head = text((await withTimeout(5, () => reader.readHead(65536)))!);
+          const length = Number(/content-length: (\d+)/i.exec(head)![1]);
+          assert.equal(text(await withTimeout(5, () => reader.readExact(length))), url, target);
+        }
+        // A Host that cannot be part of a URL is refused, also after a good one was kept.
+        await socket.send(bytes("GET /same?q=1 HTTP/1.1\r\nhost: one.example/evil\r\n\r\n"));
+        const refused = text((await withTimeout(5, () => reader.readHead(65536)))!);
+        assert.match(refused, /^HTTP\/1\.1 400/);
+      } finally {
+        socket.close();
+      }
+    } finally {
+      await withTimeout(10, () => server.close());
+    }
+  },
+);
+
 let pem: { cert: string; key: string } | null = null;
 async function certificate(): Promise<{ cert: string; key: string }> {
   if (pem !== null) return pem;
