@@ -484,6 +484,9 @@ export class HttpServer {
           if (!skipped) return;
         }
       }
+      // The server is closing: what is held still goes out before the close.
+      if (held.busy) await held.drained();
+      if (held.length > 0) await sendHeld(socket, held, state);
     } catch (e) {
       // A peer that vanished is not the server's failure.
       if (e instanceof SocketError || e instanceof EOFError || e instanceof Interrupted) return;
