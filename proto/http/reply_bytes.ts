@@ -196,6 +196,19 @@ export function putChunk(chunk: string | Uint8Array): void {
   else putBytes(chunk);
 }
 
+/** @internal How many bytes are assembled in the shared buffer (a mark for `assembledSince`). */
+export function assembledLength(): number {
+  return overflow === null ? used : -1;
+}
+
+/**
+ * @internal A copy of the bytes assembled since `assembledLength` returned `from`; null
+ * if they did not all stay in the shared buffer.
+ */
+export function assembledSince(from: number): Uint8Array | null {
+  return from < 0 || overflow !== null ? null : shared.slice(from, used);
+}
+
 /** @internal Whether anything has been assembled since `startReply`. */
 export function replyIsEmpty(): boolean {
   return used === 0 && overflow === null;

@@ -14,6 +14,8 @@ import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./fra
 import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 import {
+  assembledLength,
+  assembledSince,
   byteLength,
   type HeldReplies,
   putBytes,
@@ -70,6 +72,34 @@ function headStart(minor: 0 | 1, status: number): Uint8Array {
   );
   row[status] = { bytes, epoch: dateEpoch };
   return bytes;
+}
+
+/**
+ * The whole head of the last reply made from `respond`'s fields with no framing field
+ * among them, and what it was made of: a client repeating its request (the rule on a
+ * busy route) gets the same head, copied in one piece instead of assembled and checked
+ * field by field. Names and values in turn in `lastFields`, as `for...in` gave them.
+ */
+let lastHead: Uint8Array | null = null;
+let lastFields: string[] = [];
+let lastEpoch = -1, lastStatus = 0, lastMinor = 0, lastLength = -1, lastClose = false;
+/**
+ * Heads that could have been kept since the last hit: one in 32 is kept, so replies
+ * whose fields differ every time do not pay for a copy each (and a new date, once a
+ * second, is kept after 32 replies).
+ */
+let headMisses = 0;
+const KEEP_EVERY = 32;
+
+/** Whether `fields` are `lastFields`, in the same order. */
+function sameFields(fields: Record<string, string> | null): boolean {
+  const last = lastFields;
+  let i = 0;
+  for (const name in fields) {
+    if (i >= last.length || last[i] !== name || last[i + 1] !== fields[name]) return false;
+    i += 2;
+  }
+  return i === last.length;
 }
 
 /** @internal Re-reads the clock for the Date header. */
@@ -291,6 +321,18 @@ export class HttpRequest {
    * @throws {ContentLengthError} the handler's Content-Length disagrees with the body
    */
   #putHead(length: number | null, first = 0): void {
+    const close = !this.keepAlive;
+    if (
+      lastHead !== null && this.#replyHeaders === null && length === lastLength &&
+      this.status === lastStatus && this.minor === lastMinor && close === lastClose &&
+      lastEpoch === dateEpoch && sameFields(this.#replyFields)
+    ) {
+      if (++dateUses === 4096) refreshHttpDate(); // as `headStart` counts
+      headMisses = 0;
+      putBytes(lastHead);
+      return;
+    }
+    const from = assembledLength();
     putBytes(headStart(this.minor, this.status));
     // The handler's fields, and which framing fields among them.
     let framing = 0, connection: string | null = null, declared: string | null = null;
@@ -347,6 +389,22 @@ export class HttpRequest {
       else if (this.minor === 0) putText("\r\nconnection: keep-alive");
     }
     putText("\r\n\r\n");
+    // Nothing but the status, version, length and keep-alive shaped this head: keep it.
+    if (
+      headers === null && framing === 0 && length !== null && !this.#chunked &&
+      ++headMisses >= KEEP_EVERY
+    ) {
+      headMisses = 0;
+      const fields = this.#replyFields, names: string[] = [];
+      for (const name in fields) names.push(name, fields[name]);
+      lastHead = assembledSince(from);
+      lastFields = names;
+      lastEpoch = dateEpoch;
+      lastStatus = this.status;
+      lastMinor = this.minor;
+      lastLength = length;
+      lastClose = close;
+    }
   }
 
   /**

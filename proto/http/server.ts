@@ -24,7 +24,8 @@ import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { HeldReplies, sendHeld, SENT } from "./reply_bytes.ts";
-import { type Http2Options, type Http2ServerHost, serveHttp2 } from "./h2/server_connection.ts";
+import type { Http2Options, Http2ServerHost } from "./h2/server_connection.ts";
+import { loadHttp2Server } from "./_h2_lazy.ts";
 
 /** A request handler: the first whose `match` says yes handles the request. */
 export interface Handler {
@@ -484,6 +485,9 @@ export class HttpServer {
           if (!skipped) return;
         }
       }
+      // The server is closing: what is held still goes out before the close.
+      if (held.busy) await held.drained();
+      if (held.length > 0) await sendHeld(socket, held, state);
     } catch (e) {
       // A peer that vanished is not the server's failure.
       if (e instanceof SocketError || e instanceof EOFError || e instanceof Interrupted) return;
@@ -504,6 +508,7 @@ export class HttpServer {
     state: Connection,
   ): Promise<void> {
     try {
+      const { serveHttp2 } = await loadHttp2Server();
       await serveHttp2(this.#http2Host(state), socket, reader, peer);
     } catch (e) {
       if (e instanceof Interrupted || e instanceof SocketError || e instanceof EOFError) return;

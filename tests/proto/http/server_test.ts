@@ -328,6 +328,46 @@ socketTest("a WebSocket upgrade pipelined after a request comes after its reply"
   }
 });
 
+socketTest(
+  "a repeated reply's kept head follows what changes: a field, status, version, close",
+  async () => {
+    const server = testServer();
+    server.route(
+      "GET",
+      "/fixed/:status/:value",
+      (r) => r.respond(Number(r.params.status), "x", { "x-value": r.params.value }),
+    );
+    const client = await RawClient.open(server);
+    const get = async (path: string, version = "1.1", extra = "") => {
+      await client.send(`GET ${path} HTTP/${version}\r\nHost: x\r\n${extra}\r\n`);
+      return await client.response();
+    };
+    try {
+      // Enough of the same reply for its head to be kept (one in 32 is).
+      for (let i = 0; i < 70; i++) {
+        assert.equal(
+          (await get("/fixed/200/a")).headers.get("x-value"),
+          "a",
+        );
+      }
+      assert.equal((await get("/fixed/200/b")).headers.get("x-value"), "b");
+      const created = await get("/fixed/201/a");
+      assert.equal(created.status, 201);
+      assert.equal(created.headers.get("x-value"), "a");
+      const old = await get("/fixed/200/a", "1.0", "Connection: keep-alive\r\n");
+      assert.equal(old.headers.get("connection"), "keep-alive");
+      assert.equal(old.body, "x");
+      const last = await get("/fixed/200/a", "1.1", "Connection: close\r\n");
+      assert.equal(last.headers.get("connection"), "close");
+      assert.equal(last.headers.get("x-value"), "a");
+      assert.equal(await client.closedByServer(), true);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  },
+);
+
 socketTest("HTTP/1.0 closes unless keep-alive is asked and the length is known", async () => {
   const server = testServer();
   try {
