@@ -291,7 +291,10 @@ class PeerWatch {
  * (`sleep`, a `Mutex`, `withTimeout`, our sockets and clients), and those calls are
  * interruption points. A client that goes away while the function works interrupts that
  * thread and aborts `request.signal` (noticed once the request body has been read); a
- * function awaiting only foreign promises is reached through the signal.
+ * function awaiting only foreign promises is reached through the signal. So is one still
+ * running when `server.close()`'s grace is over: the signal aborts with `Shutdown` and a
+ * streamed response body is stopped. `request.url` has the connection's scheme (`https`
+ * over TLS) unless the `scheme` option says otherwise.
  *
  * The `Request` is a real one (made lazily: `method`, `url` and headers cost little). Its
  * body is a `ReadableStream` read from the socket as it is consumed (backpressure reaches
