@@ -20,7 +20,7 @@ import {
 } from "../core/thread.ts";
 import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
-import { SocketError, UnsupportedOperation } from "./errors.ts";
+import { SocketError, UnsupportedOperationError } from "./errors.ts";
 import { resolveAddress } from "./resolver.ts";
 import { shutDownHeldConnection } from "./_stuck_descriptor.ts";
 import {
@@ -322,7 +322,7 @@ export class DenoSocket extends Socket {
   async sendTo(data: Uint8Array, address: Address | string): Promise<number> {
     const udp = this.#udp("sendto");
     const target = await this.#resolve(address);
-    if (target.family === "unix") throw new UnsupportedOperation("sendTo a unix path", "deno");
+    if (target.family === "unix") throw new UnsupportedOperationError("sendTo a unix path", "deno");
     const outcome = await this.#wait(
       settle(udp.send(data, { transport: "udp", hostname: target.host, port: target.port })),
       false,
@@ -390,10 +390,14 @@ export class DenoSocket extends Socket {
   async connect(address: Address | string): Promise<void> {
     this.checkOpen("connect");
     if (this.type === "datagram") {
-      throw new UnsupportedOperation("connect on a datagram socket", "deno", "use sendTo");
+      throw new UnsupportedOperationError("connect on a datagram socket", "deno", "use sendTo");
     }
     if (this.#listener !== null) {
-      throw new UnsupportedOperation("connect from a bound address", "deno", "use the ffi backend");
+      throw new UnsupportedOperationError(
+        "connect from a bound address",
+        "deno",
+        "use the ffi backend",
+      );
     }
     if (this.#conn !== null || this.#connecting) {
       throw new SocketError("EISCONN", "connect", String(this));
@@ -444,7 +448,11 @@ export class DenoSocket extends Socket {
     try {
       if (this.type === "datagram") {
         if (typeof Deno.listenDatagram !== "function") {
-          throw new UnsupportedOperation("datagram sockets", "deno", "run with --unstable-net");
+          throw new UnsupportedOperationError(
+            "datagram sockets",
+            "deno",
+            "run with --unstable-net",
+          );
         }
         this.#datagram = a.family === "unix"
           ? Deno.listenDatagram({ transport: "unixpacket", path: a.path })
@@ -461,7 +469,7 @@ export class DenoSocket extends Socket {
         });
       }
     } catch (e) {
-      if (e instanceof UnsupportedOperation) throw e;
+      if (e instanceof UnsupportedOperationError) throw e;
       throw fromDenoError(e, "bind", formatAddress(a));
     }
   }
@@ -566,7 +574,7 @@ export class DenoSocket extends Socket {
   /**
    * Sets an option. Deno exposes TCP_NODELAY and SO_KEEPALIVE on connections, and
    * SO_REUSEPORT before `bind`; SO_REUSEADDR is always on for listeners.
-   * @throws {UnsupportedOperation} for options Deno does not expose
+   * @throws {UnsupportedOperationError} for options Deno does not expose
    */
   setsockopt(option: SocketOption, value: number | boolean): void {
     this.checkOpen("setsockopt");
@@ -579,7 +587,7 @@ export class DenoSocket extends Socket {
         this.#applyOptions();
         return;
       default:
-        throw new UnsupportedOperation(`setsockopt ${option}`, "deno", "use the ffi backend");
+        throw new UnsupportedOperationError(`setsockopt ${option}`, "deno", "use the ffi backend");
     }
   }
 
@@ -594,7 +602,7 @@ export class DenoSocket extends Socket {
     if (option === "TCP_NODELAY" || option === "SO_KEEPALIVE" || option === "SO_REUSEPORT") {
       return 0;
     }
-    throw new UnsupportedOperation(`getsockopt ${option}`, "deno", "use the ffi backend");
+    throw new UnsupportedOperationError(`getsockopt ${option}`, "deno", "use the ffi backend");
   }
 
   /**

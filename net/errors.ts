@@ -140,13 +140,13 @@ export class EOFError extends ShrapnelError {
  *
  * @example
  * ```ts
- * import { UnsupportedOperation } from "./errors.ts";
- * console.log(new UnsupportedOperation("fdSocket", "deno").message);
+ * import { UnsupportedOperationError } from "./errors.ts";
+ * console.log(new UnsupportedOperationError("fdSocket", "deno").message);
  * ```
  */
-export class UnsupportedOperation extends ShrapnelError {
+export class UnsupportedOperationError extends ShrapnelError {
   /**
-   * Creates a {@linkcode UnsupportedOperation}.
+   * Creates a {@linkcode UnsupportedOperationError}.
    *
    * @param operation what was asked
    * @param backend the backend that cannot do it
@@ -158,6 +158,11 @@ export class UnsupportedOperation extends ShrapnelError {
     );
   }
 }
+
+/** @deprecated Renamed {@linkcode UnsupportedOperationError} (every error class ends in "Error"). */
+export const UnsupportedOperation: typeof UnsupportedOperationError = UnsupportedOperationError;
+/** @deprecated Renamed {@linkcode UnsupportedOperationError} (every error class ends in "Error"). */
+export type UnsupportedOperation = UnsupportedOperationError;
 
 const PEER_LOST: unique symbol = Symbol.for("shrapnel.peerLost");
 

@@ -9,7 +9,7 @@
 import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { DenoSocket, fromDenoError, tlsError } from "./deno_socket.ts";
-import { UnsupportedOperation } from "./errors.ts";
+import { UnsupportedOperationError } from "./errors.ts";
 import type { Socket } from "./socket.ts";
 
 /** Options of {@linkcode tlsConnect} and {@linkcode startTls}. */
@@ -49,7 +49,7 @@ export async function tlsConnect(
   options: TlsConnectOptions = {},
 ): Promise<{ socket: Socket; alpnProtocol: string | null }> {
   const a = typeof address === "string" ? parseAddress(address) : address;
-  if (a.family === "unix") throw new UnsupportedOperation("TLS over a unix socket", "deno");
+  if (a.family === "unix") throw new UnsupportedOperationError("TLS over a unix socket", "deno");
   // Deno resolves the name itself, so that the certificate is checked against it.
   const connecting = Deno.connectTls({
     hostname: options.hostname ?? a.host,
@@ -89,7 +89,7 @@ export async function tlsConnect(
  */
 export function tlsListen(address: Address | string, options: TlsListenOptions): Socket {
   const a = typeof address === "string" ? parseAddress(address) : address;
-  if (a.family === "unix") throw new UnsupportedOperation("TLS over a unix socket", "deno");
+  if (a.family === "unix") throw new UnsupportedOperationError("TLS over a unix socket", "deno");
   try {
     const listener = Deno.listenTls({
       hostname: a.host === "" || a.host === "*" ? "0.0.0.0" : a.host,
@@ -110,7 +110,7 @@ export function tlsListen(address: Address | string, options: TlsListenOptions):
  * buffered; the old socket object is spent.
  *
  * Interruption point.
- * @throws {UnsupportedOperation} for an FFI-backend socket (Deno's TLS needs its own
+ * @throws {UnsupportedOperationError} for an FFI-backend socket (Deno's TLS needs its own
  *   connection object): open such connections with `setBackend("deno")` around them
  */
 export async function startTls(
@@ -118,7 +118,7 @@ export async function startTls(
   options: TlsConnectOptions & { hostname: string },
 ): Promise<{ socket: Socket; alpnProtocol: string | null }> {
   if (!(socket instanceof DenoSocket)) {
-    throw new UnsupportedOperation(
+    throw new UnsupportedOperationError(
       "startTls",
       socket.backend,
       "open the connection on the deno backend",

@@ -14,7 +14,7 @@ import {
   ConnectionRefusedError,
   EOFError,
   SocketError,
-  UnsupportedOperation,
+  UnsupportedOperationError,
 } from "../../net/errors.ts";
 import { MalformedPacketError, ServerFailureError, ServerUnreachableError } from "./errors.ts";
 import {
@@ -78,7 +78,7 @@ export async function exchange(
       await socket.connect(server);
     } catch (e) {
       // Deno's UDP sockets cannot connect: senders are filtered below, ICMP errors unseen.
-      if (!(e instanceof UnsupportedOperation)) throw e;
+      if (!(e instanceof UnsupportedOperationError)) throw e;
     }
     await socket.sendTo(query, server);
     message = await withTimeout(timeout, async () => {

@@ -424,7 +424,7 @@ export class HttpClient {
    * Interruption point. Bounded by the client's deadlines (connect 10 s, head 30 s, the
    * whole request 300 s; then the body's reads 30 s each without bytes).
    * @throws {TooManyRedirectsError} past `maxRedirects`
-   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {HttpProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
    * @throws {HttpTimeoutError} when one of the client's deadlines passes
    */
@@ -461,7 +461,7 @@ export class HttpClient {
    * error is thrown, and the server may or may not have acted on the request.
    *
    * Interruption point.
-   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {HttpProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
    * @throws {EOFError} if the connection ended before the response (also a
    *   {@linkcode PeerLostError}, as a reset is)

@@ -20,7 +20,7 @@ import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
 import { CONNECTION, EXPECT } from "./framing_fields.ts";
-import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
+import { HeadersTooLargeError, HttpError, HttpProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { SENT } from "./reply_bytes.ts";
@@ -407,14 +407,14 @@ export class HttpServer {
           first = false;
           // Blank lines before a request line are ignored (RFC 9112 2.2), a few of them.
           if ((bytes[0] === 13 || bytes[0] === 10) && isBlank(bytes)) {
-            if (++blankHeads > 4) throw new ProtocolError("blank lines instead of a request");
+            if (++blankHeads > 4) throw new HttpProtocolError("blank lines instead of a request");
             continue;
           }
           head = parseRequestHead(bytes, options.maxHeaders, true);
           framing = bodyFraming(head.headers, true);
           // Chunked is HTTP/1.1's: on 1.0 the framing is faulty (RFC 9112 6.1).
           if (head.minor === 0 && framing.kind === "chunked") {
-            throw new ProtocolError("Transfer-Encoding on HTTP/1.0");
+            throw new HttpProtocolError("Transfer-Encoding on HTTP/1.0");
           }
         } catch (e) {
           await this.#refuse(socket, e);
@@ -584,7 +584,7 @@ export class HttpServer {
       status = error.status;
     } else if (error instanceof TimeoutError) status = 408;
     else if (error instanceof EOFError) return;
-    else if (error instanceof ProtocolError) status = 400;
+    else if (error instanceof HttpProtocolError) status = 400;
     else throw error;
     const reason = status === 431
       ? "Request Header Fields Too Large"

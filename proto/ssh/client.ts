@@ -19,7 +19,7 @@ import { connectTo, listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 import type { Address } from "../../net/address.ts";
 import type { Socket } from "../../net/socket.ts";
-import { HostKeyError, SshError } from "./errors.ts";
+import { HostKeyError, SshError, SshProtocolError } from "./errors.ts";
 import {
   checkKnownHosts,
   defaultKnownHostsPath,
@@ -79,8 +79,12 @@ export interface ExecResult {
   signal: string | null;
 }
 
+/** ssh2's error as ours: its `level` "protocol" means the peer broke the protocol. */
 function sshError(e: unknown): unknown {
-  return e instanceof Error && !(e instanceof ShrapnelError) ? new SshError(e.message) : e;
+  if (!(e instanceof Error) || e instanceof ShrapnelError) return e;
+  return (e as { level?: unknown }).level === "protocol"
+    ? new SshProtocolError(e.message, { cause: e })
+    : new SshError(e.message);
 }
 
 /**

@@ -20,7 +20,7 @@ import {
   udp6Socket,
   udpSocket,
   unixSocket,
-  UnsupportedOperation,
+  UnsupportedOperationError,
   waitForFdRead,
   withTimeout,
 } from "../../mod.ts";
@@ -36,7 +36,7 @@ const seed = Number(Deno.env.get("SHRAPNEL_FUZZ_SEED") ?? Math.floor(Math.random
 function expected(e: unknown): boolean {
   return e instanceof RangeError || e instanceof TypeError || e instanceof SocketError ||
     e instanceof ClosedError || e instanceof Interrupted || e instanceof EOFError ||
-    e instanceof UnsupportedOperation || e instanceof SimultaneousError;
+    e instanceof UnsupportedOperationError || e instanceof SimultaneousError;
 }
 
 class Liar extends Uint8Array {

@@ -17,7 +17,7 @@ import type { Socket } from "../../../net/socket.ts";
 import { ClosedError } from "../../../core/errors.ts";
 import { BodyReader } from "../body.ts";
 import { HttpHeaders } from "../headers.ts";
-import { ProtocolError } from "../errors.ts";
+import { HttpProtocolError } from "../errors.ts";
 import {
   ACK,
   CANCEL,
@@ -255,7 +255,7 @@ export class Http2ClientConnection implements StreamHost {
         else if (f[i].charCodeAt(0) !== 58) headers._addLower(f[i], f[i + 1]);
       }
       if (!(status >= 200 && status <= 999)) {
-        throw new ProtocolError(`bad :status in an HTTP/2 response`, 502);
+        throw new HttpProtocolError(`bad :status in an HTTP/2 response`, 502);
       }
       const noBody = request.method === "HEAD" || status === 204 || status === 304;
       const length = headers.get("content-length");

@@ -14,9 +14,9 @@ import {
 import { sleep } from "../../../core/sleep.ts";
 import {
   HttpClient,
+  HttpProtocolError,
   HttpServer,
   InvalidFieldError,
-  ProtocolError,
   type RequestInit,
 } from "../../../proto/http/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
@@ -180,7 +180,7 @@ socketTest("the client talks to Deno.serve", async () => {
   }
 });
 
-socketTest("a malformed response is a ProtocolError (502), never a hang", async () => {
+socketTest("a malformed response is a HttpProtocolError (502), never a hang", async () => {
   const fake = listenOn("127.0.0.1:0");
   const replies = [
     "HTTP/1.1 2x0 OK\r\n\r\n",
@@ -205,7 +205,7 @@ socketTest("a malformed response is a ProtocolError (502), never a hang", async 
         );
         await response.bytes();
       }).catch((e) => e);
-      assert.ok(error instanceof ProtocolError, `${JSON.stringify(reply)}: ${error}`);
+      assert.ok(error instanceof HttpProtocolError, `${JSON.stringify(reply)}: ${error}`);
     }
     await server.join();
   } finally {

@@ -30,7 +30,7 @@ import {
   websocketHandler,
   type WebSocketServerOptions,
 } from "../../../proto/websocket/mod.ts";
-import { ProtocolError } from "../../../proto/http/errors.ts";
+import { HttpProtocolError } from "../../../proto/http/errors.ts";
 import { SocketError } from "../../../net/errors.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
@@ -340,7 +340,7 @@ socketTest(
     ];
     for (const head of cases) {
       await lyingServer(head, async (url) => {
-        await assert.rejects(withTimeout(5, () => connectWebSocket(url)), ProtocolError);
+        await assert.rejects(withTimeout(5, () => connectWebSocket(url)), HttpProtocolError);
       });
     }
     await lyingServer(
@@ -351,7 +351,7 @@ socketTest(
       async (url) => {
         await assert.rejects(
           withTimeout(5, () => connectWebSocket(url, { deflate: true })),
-          ProtocolError,
+          HttpProtocolError,
         );
       },
     );
