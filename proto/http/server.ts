@@ -26,10 +26,21 @@ import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { SENT } from "./reply_bytes.ts";
 import { type Http2Options, type Http2ServerHost, serveHttp2 } from "./h2/server_connection.ts";
 
+/**
+ * What a handler's `match` answers: `false` (not mine), `true` (mine), or the parameters a
+ * route captured (mine, with these: a fresh object, which the server makes
+ * `request.params`). A `match` only reads the request, so one that declines leaves it as
+ * it was for the next handler (as Hono's routers return their params).
+ */
+export type MatchResult = boolean | Record<string, string>;
+
 /** A request handler: the first whose `match` says yes handles the request. */
 export interface Handler {
-  /** Whether this handler takes `request`. */
-  match(request: HttpRequest): boolean;
+  /**
+   * Whether this handler takes `request`, and the parameters it captured from it, if any
+   * ({@linkcode MatchResult}). It reads the request and changes nothing in it.
+   */
+  match(request: HttpRequest): MatchResult;
   /** Serves `request` (the server completes the reply if this does not). */
   handle(request: HttpRequest): Promise<void> | void;
 }
@@ -190,7 +201,8 @@ export class HttpServer {
 
   /**
    * Adds a handler for `method` ("*" for any) and a path `pattern` where ":name"
-   * segments are captured into `request.params` and a final "*" matches the rest.
+   * segments are captured and a final "*" matches the rest. Its `match` returns the
+   * captures, which the server sets as `request.params` for `fn`.
    */
   route(
     method: string,
@@ -220,10 +232,9 @@ export class HttpServer {
         if (exact !== null) return request.path === exact;
         const m = regex.exec(request.path);
         if (m === null) return false;
-        if (names.length > 0) {
-          request.params = Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
-        }
-        return true;
+        const params: Record<string, string> = {};
+        for (let i = 0; i < names.length; i++) params[names[i]] = m[i + 1];
+        return params;
       },
       handle: fn,
     });
@@ -550,7 +561,10 @@ export class HttpServer {
     if (request._bodyIfAny?.tooLarge) return undefined;
     const handlers = this.handlers;
     for (let i = 0; i < handlers.length; i++) {
-      if (handlers[i].match(request)) return handlers[i];
+      const matched = handlers[i].match(request);
+      if (!matched) continue;
+      if (matched !== true) request.params = matched;
+      return handlers[i];
     }
     return undefined;
   }
