@@ -12,7 +12,7 @@ import { DenoSocket, fromDenoError, tlsError } from "./deno_socket.ts";
 import { UnsupportedOperationError } from "./errors.ts";
 import type { Socket } from "./socket.ts";
 
-/** Options of {@linkcode tlsConnect} and {@linkcode startTls}. */
+/** Options of {@linkcode connectTls} and {@linkcode startTls}. */
 export interface TlsConnectOptions {
   /** The name to verify the certificate against (default: the host connected to). */
   hostname?: string;
@@ -22,7 +22,7 @@ export interface TlsConnectOptions {
   alpnProtocols?: string[];
 }
 
-/** Options of {@linkcode tlsListen}. */
+/** Options of {@linkcode listenTls}. */
 export interface TlsListenOptions {
   /** The certificate chain (PEM text). */
   cert: string;
@@ -39,12 +39,12 @@ export interface TlsListenOptions {
  *
  * @example
  * ```ts ignore
- * const { socket, alpnProtocol } = await tlsConnect("example.com:443", { alpnProtocols: ["http/1.1"] });
+ * const { socket, alpnProtocol } = await connectTls("example.com:443", { alpnProtocols: ["http/1.1"] });
  * ```
  * @throws {TlsError} if the handshake fails (untrusted certificate, wrong name...)
  * @throws {ConnectionRefusedError} if nobody listens there
  */
-export async function tlsConnect(
+export async function connectTls(
   address: Address | string,
   options: TlsConnectOptions = {},
 ): Promise<{ socket: Socket; alpnProtocol: string | null }> {
@@ -83,11 +83,11 @@ export async function tlsConnect(
  *
  * @example
  * ```ts ignore
- * const server = tlsListen("127.0.0.1:8443", { cert, key, alpnProtocols: ["http/1.1"] });
+ * const server = listenTls("127.0.0.1:8443", { cert, key, alpnProtocols: ["http/1.1"] });
  * ```
  * @throws {AddressInUseError} if the address is taken
  */
-export function tlsListen(address: Address | string, options: TlsListenOptions): Socket {
+export function listenTls(address: Address | string, options: TlsListenOptions): Socket {
   const a = typeof address === "string" ? parseAddress(address) : address;
   if (a.family === "unix") throw new UnsupportedOperationError("TLS over a unix socket", "deno");
   try {
@@ -150,3 +150,8 @@ export async function startTls(
     throw e;
   }
 }
+
+/** @deprecated Renamed {@linkcode connectTls} (verb first, as `Deno.connectTls`, `startTls`). */
+export const tlsConnect: typeof connectTls = connectTls;
+/** @deprecated Renamed {@linkcode listenTls} (verb first, as `Deno.listenTls`, `HttpServer.listenTls`). */
+export const tlsListen: typeof listenTls = listenTls;

@@ -15,7 +15,7 @@ import { spawn } from "../../core/thread.ts";
 import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
-import { tlsConnect } from "../../net/tls.ts";
+import { connectTls } from "../../net/tls.ts";
 import { HttpClient } from "../../proto/http/client.ts";
 import {
   ALLOW_ALL,
@@ -165,7 +165,7 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
   const client = new HttpClient({
     maxBodyBytes: options.maxPageBytes ?? 1 << 20,
     connect: async (host, port, secure) => {
-      if (secure) return (await tlsConnect(`${bracket(host)}:${port}`)).socket;
+      if (secure) return (await connectTls(`${bracket(host)}:${port}`)).socket;
       const address = resolver && !isAddress(host) ? await resolver.gethostbyname(host) : host;
       return connectTo(`${bracket(address)}:${port}`);
     },

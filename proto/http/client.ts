@@ -61,7 +61,7 @@ export interface HttpClientOptions {
    * Whether an https origin whose server chooses "h2" by ALPN is spoken to over HTTP/2,
    * one connection carrying the concurrent requests of all threads (true). The default
    * connector then offers "h2" and "http/1.1"; a connector of your own must offer "h2"
-   * (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
+   * (`connectTls` with `alpnProtocols: ["h2", "http/1.1"]`).
    */
   http2?: boolean;
   /** Extra CA certificates (PEM) trusted for https, besides Deno's roots. */

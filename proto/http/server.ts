@@ -14,7 +14,7 @@ import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn, type ListenOptions } from "../../net/constructors.ts";
-import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
+import { listenTls, type TlsListenOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
@@ -261,7 +261,7 @@ export class HttpServer {
     this.#tls = true;
     const alpnProtocols = tls.alpnProtocols ??
       (this.#http2 !== null ? ["h2", "http/1.1"] : ["http/1.1"]);
-    return this.serveListener(tlsListen(address, { ...tls, alpnProtocols }));
+    return this.serveListener(listenTls(address, { ...tls, alpnProtocols }));
   }
 
   /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */

@@ -30,7 +30,7 @@ export interface WebSocketClientOptions extends WebSocketOptions {
   headers?: Record<string, string>;
   /**
    * Opens the connection (default: `connectTo`); `wss://` URLs need one that speaks TLS,
-   * e.g. `tlsConnect`.
+   * e.g. `connectTls`.
    */
   connect?: (host: string, port: number) => Promise<Socket>;
   /** Offer permessage-deflate (false). */
@@ -43,7 +43,7 @@ export interface WebSocketClientOptions extends WebSocketOptions {
 }
 
 /**
- * Opens a WebSocket to a `ws://` URL (`wss://` needs TLS, see `tlsConnect`).
+ * Opens a WebSocket to a `ws://` URL (`wss://` needs TLS, see `connectTls`).
  *
  * Interruption point: while connecting and during the handshake (the socket is closed).
  * Connecting and the handshake together take at most `handshakeTimeout` (10 s).

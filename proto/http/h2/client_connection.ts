@@ -123,7 +123,7 @@ const WINDOW = 1 << 20;
  *
  * @example
  * ```ts ignore
- * const { socket, alpnProtocol } = await tlsConnect("example.com:443", { alpnProtocols: ["h2"] });
+ * const { socket, alpnProtocol } = await connectTls("example.com:443", { alpnProtocols: ["h2"] });
  * const h2 = new Http2ClientConnection(socket, { maxBodyBytes: 1 << 20 });
  * const r = await h2.request({ method: "GET", path: "/", authority: "example.com",
  *   headers: new HttpHeaders(), body: null });
@@ -689,7 +689,7 @@ export class Http2ClientPool {
           this.#warned = true;
           console.warn(
             `shrapnel HttpClient: ${origin} was reached without ALPN, so over HTTP/1.1; ` +
-              `offer "h2" in the connector (tlsConnect(address, { alpnProtocols: ["h2", "http/1.1"] })) ` +
+              `offer "h2" in the connector (connectTls(address, { alpnProtocols: ["h2", "http/1.1"] })) ` +
               `or pass { http2: false } to the client to say HTTP/1.1 is meant`,
           );
         }
