@@ -27,7 +27,7 @@ function open(family: SocketFamily, type: SocketType, backend?: BackendName): So
  * const s = tcpSocket();
  * s.bind("127.0.0.1:0");
  * s.listen();
- * console.log(s.getsockname());
+ * console.log(s.localAddress());
  * s.close();
  * ```
  */
@@ -193,11 +193,11 @@ export interface ListenOptions {
  * ```ts
  * import { listenOn } from "./mod.ts";
  * const server = listenOn("127.0.0.1:0");
- * const port = server.getsockname();
+ * const port = server.localAddress();
  * console.log(port);
  * const a = listenOn("127.0.0.1:0", { reusePort: true });
- * const b = listenOn(a.getsockname(), { reusePort: true }); // the same port, shared
- * console.log(b.getsockname());
+ * const b = listenOn(a.localAddress(), { reusePort: true }); // the same port, shared
+ * console.log(b.localAddress());
  * a.close();
  * b.close();
  * server.close();
@@ -220,7 +220,7 @@ export function listenOn(
     : "ipv4";
   const socket = open(family, "stream");
   try {
-    if (reusePort && family !== "unix") socket.setsockopt("SO_REUSEPORT", true);
+    if (reusePort && family !== "unix") socket.setOption("SO_REUSEPORT", true);
     socket.bind(a);
     socket.listen(backlog);
   } catch (e) {

@@ -545,8 +545,8 @@ export class DenoSocket extends Socket {
   }
 
   /** The local address. */
-  getsockname(): Address {
-    this.checkOpen("getsockname");
+  localAddress(): Address {
+    this.checkOpen("localAddress");
     const addr = this.#listener?.addr ?? this.#datagram?.addr ?? this.#conn?.localAddr;
     if (addr === undefined) {
       return this.family === "unix"
@@ -557,8 +557,8 @@ export class DenoSocket extends Socket {
   }
 
   /** The peer's address. @throws {SocketError} ENOTCONN if not connected */
-  getpeername(): Address {
-    return toAddress(this.#stream("getpeername").remoteAddr);
+  remoteAddress(): Address {
+    return toAddress(this.#stream("remoteAddress").remoteAddr);
   }
 
   #applyOptions(): void {
@@ -576,8 +576,8 @@ export class DenoSocket extends Socket {
    * SO_REUSEPORT before `bind`; SO_REUSEADDR is always on for listeners.
    * @throws {UnsupportedOperationError} for options Deno does not expose
    */
-  setsockopt(option: SocketOption, value: number | boolean): void {
-    this.checkOpen("setsockopt");
+  setOption(option: SocketOption, value: number | boolean): void {
+    this.checkOpen("setOption");
     switch (option) {
       case "TCP_NODELAY":
       case "SO_KEEPALIVE":
@@ -587,13 +587,13 @@ export class DenoSocket extends Socket {
         this.#applyOptions();
         return;
       default:
-        throw new UnsupportedOperationError(`setsockopt ${option}`, "deno", "use the ffi backend");
+        throw new UnsupportedOperationError(`setOption ${option}`, "deno", "use the ffi backend");
     }
   }
 
   /** Reads an option as set (SO_TYPE and SO_ERROR are always known). */
-  getsockopt(option: SocketOption): number {
-    this.checkOpen("getsockopt");
+  getOption(option: SocketOption): number {
+    this.checkOpen("getOption");
     if (option === "SO_TYPE") return this.type === "stream" ? 1 : 2;
     if (option === "SO_ERROR") return 0;
     if (option === "SO_REUSEADDR" && this.#listener !== null) return 1;
@@ -602,7 +602,7 @@ export class DenoSocket extends Socket {
     if (option === "TCP_NODELAY" || option === "SO_KEEPALIVE" || option === "SO_REUSEPORT") {
       return 0;
     }
-    throw new UnsupportedOperationError(`getsockopt ${option}`, "deno", "use the ffi backend");
+    throw new UnsupportedOperationError(`getOption ${option}`, "deno", "use the ffi backend");
   }
 
   /**

@@ -12,7 +12,7 @@
  *   conn.close();
  * });
  * await spawn(async () => {
- *   const client = await connectTo(server.getsockname());
+ *   const client = await connectTo(server.localAddress());
  *   await client.send(new TextEncoder().encode("ping"));
  *   console.log(new TextDecoder().decode(await client.recvExact(4)));
  *   client.close();

@@ -221,7 +221,7 @@ export function serve(options: BackdoorOptions): Backdoor {
         if (hook !== undefined) {
           // Guessing is slowed per peer address, across its connections.
           const check = async (user: string, password: string) => {
-            const peer = socket.getpeername();
+            const peer = socket.remoteAddress();
             await throttle.admit(peer);
             const ok = await hook(user, password);
             if (ok) throttle.succeeded(peer);
@@ -248,7 +248,7 @@ export function serve(options: BackdoorOptions): Backdoor {
     });
   }, { name: "backdoor acceptor", maxConnections: options.maxSessions ?? 16 });
   return {
-    address: listener.getsockname(),
+    address: listener.localAddress(),
     sessions: () => sessions.size,
     statistics: () => ({ acceptor: acceptor.statistics(), sessions: sessions.statistics() }),
     async close() {

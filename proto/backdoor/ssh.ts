@@ -272,7 +272,7 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     duplex.on("close", release);
     server.injectSocket(duplex as unknown as import("node:net").Socket);
   }, { name: "backdoor ssh acceptor", maxConnections: options.maxConnections ?? 16 });
-  const address: Address = listener.getsockname();
+  const address: Address = listener.localAddress();
   return {
     address,
     sessions: () => sessions.size,

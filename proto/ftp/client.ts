@@ -248,7 +248,7 @@ export class FtpClient {
 
   /** Opens a data connection (EPSV, falling back to PASV), TLS-protected if the session is. */
   async #data(): Promise<Socket> {
-    const peer = this.#control.getpeername() as Address & { host: string };
+    const peer = this.#control.remoteAddress() as Address & { host: string };
     let port: number;
     const epsv = await this.command("EPSV");
     if (epsv.code === 229) {
@@ -410,7 +410,7 @@ export class FtpClient {
   /** "ftp host:port" */
   toString(): string {
     try {
-      return `ftp ${formatAddress(this.#control.getpeername())}`;
+      return `ftp ${formatAddress(this.#control.remoteAddress())}`;
     } catch {
       return "ftp (closed)";
     }

@@ -271,7 +271,7 @@ export class FetchRequest {
 
 /** The server's address as a Host value, for requests without one (HTTP/1.0). */
 function localHost(http: HttpRequest): string {
-  const a = http._connection.socket.getsockname();
+  const a = http._connection.socket.localAddress();
   if (a.family === "unix") return "localhost";
   return a.family === "ipv6" ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }

@@ -281,7 +281,7 @@ export class HttpServer {
   /** The listening address. */
   get address(): Address {
     if (this.#listener === null) throw new Error("the server is not listening");
-    return this.#listener.getsockname();
+    return this.#listener.localAddress();
   }
 
   /** "http://host:port" of the listening address. */
@@ -323,7 +323,7 @@ export class HttpServer {
     this.#stats.connections++;
     if (peer.family !== "unix") {
       try {
-        socket.setsockopt("TCP_NODELAY", true); // replies go out whole: no Nagle delay
+        socket.setOption("TCP_NODELAY", true); // replies go out whole: no Nagle delay
       } catch { /* not TCP after all */ }
     }
     const state = new Connection(this.#clock, this.#options, socket, acceptor);

@@ -310,7 +310,7 @@ export class SshClient {
       }
     });
     this.#forwarders.push({ listener, thread });
-    return listener.getsockname();
+    return listener.localAddress();
   }
 
   /** Closes the connection (and stops local forwarders). */

@@ -33,7 +33,7 @@ tlsTest("a TLS echo with ALPN: the server's preference among the client's offers
     key: tls.key,
     alpnProtocols: ["h2", "http/1.1"],
   });
-  const { port } = server.getsockname() as { port: number };
+  const { port } = server.localAddress() as { port: number };
   const echo = spawn(async () => {
     const [conn] = await server.accept();
     const data = await conn.recv(100);
@@ -54,7 +54,7 @@ tlsTest("a TLS echo with ALPN: the server's preference among the client's offers
 
 tlsTest("an untrusted certificate is a TlsError", async (tls) => {
   const server = listenTls("127.0.0.1:0", tls);
-  const { port } = server.getsockname() as { port: number };
+  const { port } = server.localAddress() as { port: number };
   const acceptor = spawn(async () => {
     const [conn] = await server.accept();
     try {
@@ -116,7 +116,7 @@ tlsTest("STARTTLS upgrades a plain connection on the Deno backend", async (tls) 
   try {
     const plain = listenOn("127.0.0.1:0");
     const tlsPort = listenTls("127.0.0.1:0", tls); // the "upgraded" side, as a TLS listener
-    const { port: tp } = tlsPort.getsockname() as { port: number };
+    const { port: tp } = tlsPort.localAddress() as { port: number };
     // A relay: plain bytes in, then the same bytes to the TLS listener (so the server side
     // of the upgrade is Deno's TLS listener).
     const relay = spawn(async () => {
@@ -144,7 +144,7 @@ tlsTest("STARTTLS upgrades a plain connection on the Deno backend", async (tls) 
       await conn.send(await conn.recv(100));
       conn.close();
     });
-    const client = await connectTo(plain.getsockname());
+    const client = await connectTo(plain.localAddress());
     await client.send(bytes("STARTTLS\n"));
     assert.equal(text(await client.recvExact(3)), "GO\n");
     const { socket } = await withTimeout(

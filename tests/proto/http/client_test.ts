@@ -201,7 +201,7 @@ socketTest("a malformed response is a HttpProtocolError (502), never a hang", as
     for (const reply of replies) {
       const error = await withTimeout(2, async () => {
         const response = await client.request(
-          `http://127.0.0.1:${(fake.getsockname() as { port: number }).port}/`,
+          `http://127.0.0.1:${(fake.localAddress() as { port: number }).port}/`,
         );
         await response.bytes();
       }).catch((e) => e);
@@ -252,7 +252,7 @@ function droppingServer(partialReply = "") {
       });
     }
   });
-  const port = (listener.getsockname() as { port: number }).port;
+  const port = (listener.localAddress() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}/`,
     seen,

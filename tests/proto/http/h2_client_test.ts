@@ -74,7 +74,7 @@ socketTest(
     const release = new Latch<void>();
     const first = make(release);
     const socket = first.listenTls("127.0.0.1:0", { cert, key });
-    const port = (socket.getsockname() as { port: number }).port;
+    const port = (socket.localAddress() as { port: number }).port;
     const client = h2Client(cert);
     const url = `https://localhost:${port}`;
     try {

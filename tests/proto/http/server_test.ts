@@ -558,7 +558,7 @@ socketTest("close() refuses serve() afterwards and closes the socket it was give
   await server.close({ graceSeconds: 0 });
   const listener = listenOn("127.0.0.1:0");
   try {
-    const client = await connectTo(listener.getsockname());
+    const client = await connectTo(listener.localAddress());
     const [socket, peer] = await listener.accept();
     assert.throws(() => server.serve(socket, peer), ClosedError);
     assert.equal(socket.closed, true);

@@ -207,7 +207,7 @@ sshTest("an interactive shell", async (d) => {
 
 sshTest("port forwarding: a tunnel, and ssh -L through our listener", async (d) => {
   const echo = listenOn("127.0.0.1:0");
-  const { port } = echo.getsockname() as { port: number };
+  const { port } = echo.localAddress() as { port: number };
   const server = spawn(async () => {
     for (;;) {
       const [conn] = await echo.accept();

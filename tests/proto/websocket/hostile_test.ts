@@ -302,7 +302,7 @@ async function lyingServer(
   client: (url: string) => Promise<void>,
 ): Promise<void> {
   const listener = listenOn("127.0.0.1:0");
-  const { port } = listener.getsockname() as { port: number };
+  const { port } = listener.localAddress() as { port: number };
   const thread = spawn(async () => {
     const [conn] = await listener.accept();
     const reader = new SocketReader(conn);
@@ -430,7 +430,7 @@ socketTest("hixie-76: a message over maxMessageBytes closes the connection", asy
 
 socketTest("the client's handshake has a deadline: a server that never answers", async () => {
   const listener = listenOn("127.0.0.1:0");
-  const { port } = listener.getsockname() as { port: number };
+  const { port } = listener.localAddress() as { port: number };
   const held: Socket[] = [];
   const acceptor = spawn(async () => {
     const [conn] = await listener.accept();
