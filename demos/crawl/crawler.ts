@@ -28,7 +28,7 @@ import {
 /** Turns a host name into an address (a `DnsResolver` does). */
 export interface HostResolver {
   /** One IPv4 or IPv6 address of `name`. Interruption point. */
-  gethostbyname(name: string): Promise<string>;
+  lookup(name: string): Promise<string>;
 }
 
 /** Options of {@linkcode crawl}. */
@@ -166,7 +166,7 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
     maxBodyBytes: options.maxPageBytes ?? 1 << 20,
     connect: async (host, port, secure) => {
       if (secure) return (await connectTls(`${bracket(host)}:${port}`)).socket;
-      const address = resolver && !isAddress(host) ? await resolver.gethostbyname(host) : host;
+      const address = resolver && !isAddress(host) ? await resolver.lookup(host) : host;
       return connectTo(`${bracket(address)}:${port}`);
     },
   });

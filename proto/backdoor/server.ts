@@ -1,6 +1,6 @@
 /**
  * The backdoor: a JavaScript REPL into the running process, on a unix socket or a
- * loopback TCP port (telnet, `nc`, `socat`), or over SSH (`sshServe`).
+ * loopback TCP port (telnet, `nc`, `socat`), or over SSH (`serveSsh`).
  *
  * @module
  */
@@ -30,7 +30,7 @@ export interface BackdoorOptions extends ReplOptions {
   port?: number;
   /** The host for `port` ("127.0.0.1"). Anything not loopback needs `allowRemote`. */
   host?: string;
-  /** Allow a non-loopback host (you want `sshServe` instead). */
+  /** Allow a non-loopback host (you want `serveSsh` instead). */
   allowRemote?: boolean;
   /**
    * A login hook: asked for a user and a password before the session starts. Required on

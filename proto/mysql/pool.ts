@@ -37,13 +37,13 @@ export interface MysqlPoolQueryOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { looksLikeMysqlRead } from "./pool.ts";
- * assert.equal(looksLikeMysqlRead("SELECT 1"), true);
- * assert.equal(looksLikeMysqlRead("SELECT * FROM t FOR UPDATE"), false);
- * assert.equal(looksLikeMysqlRead("DELETE FROM t"), false);
+ * import { looksLikeRead } from "./pool.ts";
+ * assert.equal(looksLikeRead("SELECT 1"), true);
+ * assert.equal(looksLikeRead("SELECT * FROM t FOR UPDATE"), false);
+ * assert.equal(looksLikeRead("DELETE FROM t"), false);
  * ```
  */
-export function looksLikeMysqlRead(sql: string): boolean {
+export function looksLikeRead(sql: string): boolean {
   const text = sql.replace(/^(\s|--[^\n]*\n|#[^\n]*\n|\/\*[\s\S]*?\*\/)+/, "");
   if (!/^(select|show|describe|desc|explain)\b/i.test(text)) return false;
   return !/\b(into|for\s+update|lock\s+in\s+share\s+mode)\b/i.test(text);
@@ -132,7 +132,7 @@ export class MysqlPool {
     params?: unknown[],
     options: MysqlPoolQueryOptions = {},
   ): Promise<MysqlResult<Row>> {
-    const safe = options.idempotent ?? looksLikeMysqlRead(sql);
+    const safe = options.idempotent ?? looksLikeRead(sql);
     return this.#pool.run((c) => c.query<Row>(sql, params), safe);
   }
 
@@ -169,3 +169,6 @@ export class MysqlPool {
     return this.#pool.close();
   }
 }
+
+/** @deprecated Renamed {@linkcode looksLikeRead} (the name Postgres's pool uses). */
+export const looksLikeMysqlRead: typeof looksLikeRead = looksLikeRead;

@@ -1,7 +1,21 @@
-/** The BSD-style socket names and noun-first TLS names stay as deprecated aliases. */
+/** Renamed exports keep their old names as deprecated aliases of the same thing. */
 import assert from "node:assert/strict";
 import { connectTls, connectTo, listenOn, listenTls, tlsConnect, tlsListen } from "../../mod.ts";
+import { backdoor, mysql, postgres } from "../../mod.ts";
+import { DnsResolver } from "../../proto/dns/mod.ts";
 import { socketTest } from "./_backends.ts";
+
+Deno.test("serveSsh, looksLikeRead and DnsResolver.lookup keep their old names", async () => {
+  assert.equal(backdoor.sshServe, backdoor.serveSsh);
+  assert.equal(mysql.looksLikeMysqlRead, mysql.looksLikeRead);
+  assert.equal(mysql.looksLikeRead("SELECT 1"), postgres.looksLikeRead("SELECT 1"));
+  class Fixed extends DnsResolver {
+    override lookup(name: string): Promise<string> {
+      return Promise.resolve(`looked up ${name}`);
+    }
+  }
+  assert.equal(await new Fixed().gethostbyname("a.test"), "looked up a.test");
+});
 
 Deno.test("tlsConnect and tlsListen are connectTls and listenTls", () => {
   assert.equal(tlsConnect, connectTls);

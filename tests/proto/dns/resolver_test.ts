@@ -27,7 +27,7 @@ dnsTest("iterative: an address from the root down, through two delegations", asy
   assert.deepEqual([...await dns.resolve4("www.test")].sort(), ["127.0.0.10", "127.0.0.11"]);
   assert.deepEqual(await dns.resolve4("deep.sub.test"), ["127.0.0.30"]);
   assert.deepEqual(await dns.resolve6("www.test"), ["2001:db8::10"]);
-  assert.equal(await dns.gethostbyname("deep.sub.test"), "127.0.0.30");
+  assert.equal(await dns.lookup("deep.sub.test"), "127.0.0.30");
 });
 
 dnsTest("CNAMEs are followed; dangling ones are NXDOMAIN; BIND refuses loops", async (n) => {
