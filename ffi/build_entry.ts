@@ -51,6 +51,9 @@ export interface InstallShimOptions {
   pins?: PrebuiltPins | null;
 }
 
+// The base class of this module's errors, named by its API, for its docs.
+export type { ShrapnelError };
+
 /** The shim could not be installed; the message says why and what to do. */
 export class ShimInstallError extends ShrapnelError {
   /** Makes the error; `message` says why. */
