@@ -79,10 +79,17 @@ export interface ExecResult {
   signal: string | null;
 }
 
-/** ssh2's error as ours: its `level` "protocol" means the peer broke the protocol. */
-function sshError(e: unknown): unknown {
+/**
+ * ssh2's error as ours. The peer broke the protocol when ssh2 says so (`level`
+ * "protocol") or, for an error event of the connection (`connection`), when the error has
+ * neither level nor code: ssh2 emits its parser's exceptions ("Bad packet length", a MAC
+ * that does not verify) as they are, while its other errors carry a level, and a
+ * DISCONNECT from the server a code.
+ */
+function sshError(e: unknown, connection = false): unknown {
   if (!(e instanceof Error) || e instanceof ShrapnelError) return e;
-  return (e as { level?: unknown }).level === "protocol"
+  const { level, code } = e as { level?: unknown; code?: unknown };
+  return level === "protocol" || (connection && level === undefined && code === undefined)
     ? new SshProtocolError(e.message, { cause: e })
     : new SshError(e.message);
 }
@@ -193,7 +200,7 @@ export class SshClient {
       await waitFor(ready, "ssh login");
     } catch (e) {
       client.end();
-      throw verification.refused ?? sshError(e);
+      throw verification.refused ?? sshError(e, true);
     }
     return new SshClient(client);
   }
