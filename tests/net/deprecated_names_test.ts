@@ -3,10 +3,13 @@ import assert from "node:assert/strict";
 import { connectTls, connectTo, listenOn, listenTls, tlsConnect, tlsListen } from "../../mod.ts";
 import { backdoor, mysql, postgres } from "../../mod.ts";
 import { DnsResolver } from "../../proto/dns/mod.ts";
+import { favicon, faviconHandler, staticFiles, staticFilesHandler } from "../../proto/http/mod.ts";
 import { socketTest } from "./_backends.ts";
 
-Deno.test("serveSsh, looksLikeRead and DnsResolver.lookup keep their old names", async () => {
+Deno.test("serveSsh, the handlers, looksLikeRead and DnsResolver.lookup keep their old names", async () => {
   assert.equal(backdoor.sshServe, backdoor.serveSsh);
+  assert.equal(favicon, faviconHandler);
+  assert.equal(staticFiles, staticFilesHandler);
   assert.equal(mysql.looksLikeMysqlRead, mysql.looksLikeRead);
   assert.equal(mysql.looksLikeRead("SELECT 1"), postgres.looksLikeRead("SELECT 1"));
   class Fixed extends DnsResolver {
