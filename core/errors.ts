@@ -38,6 +38,7 @@ export type ProtocolName =
   | "mysql"
   | "postgres"
   | "ssh"
+  | "tls"
   | "websocket"
   | (string & Record<never, never>);
 
@@ -46,10 +47,11 @@ export type ProtocolName =
  * is not the one the protocol allows here, or more than a cap allows. `protocol` names
  * the protocol. Every protocol's "the peer sent garbage" error extends it
  * (`HttpProtocolError`, `Http2Error`, `WebSocketError`, `MalformedPacketError`,
- * `FtpProtocolError`, `SshProtocolError`, `LdapProtocolError`, `MysqlProtocolError`,
- * `PostgresProtocolError`, `AmqpProtocolError`), so one `instanceof` catches a hostile
- * or broken peer of any protocol; the protocol's own family (`DnsError`, `HttpError`,
- * `FtpError`, `SshError`) still matches it.
+ * `TlsProtocolError`, `FtpProtocolError`, `SshProtocolError`, `LdapProtocolError`,
+ * `MysqlProtocolError`, `PostgresProtocolError`, `AmqpProtocolError`), so one
+ * `instanceof` catches a hostile or broken peer of any protocol; the protocol's own
+ * family (`DnsError`, `HttpError`, `SocketError` and `TlsError`, `FtpError`, `SshError`)
+ * still matches it.
  *
  * @example
  * ```ts

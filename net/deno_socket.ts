@@ -20,7 +20,7 @@ import {
 } from "../core/thread.ts";
 import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
-import { SocketError, UnsupportedOperationError } from "./errors.ts";
+import { SocketError, TlsError, TlsProtocolError, UnsupportedOperationError } from "./errors.ts";
 import { resolveAddress } from "./resolver.ts";
 import { shutDownHeldConnection } from "./_stuck_descriptor.ts";
 import {
@@ -83,26 +83,23 @@ export function fromDenoError(error: unknown, syscall: string, detail = ""): Err
   return withCause(new SocketError("EIO", syscall, `${detail} ${error.message}`.trim()), error);
 }
 
-/**
- * A TLS handshake failed: the peer's certificate was not trusted, the name did not
- * match, or no protocol version or ALPN protocol was common.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { TlsError } from "./deno_socket.ts";
- * assert.equal(new TlsError("ETLS", "handshake", "invalid peer certificate").code, "ETLS");
- * ```
- */
-export class TlsError extends SocketError {}
+// TLS's errors live with the other socket errors; re-exported where they were.
+export { TlsError, TlsProtocolError };
 
-/** The error of a failed handshake, as a {@linkcode TlsError}. */
+/**
+ * The error of a failed handshake, as a {@linkcode TlsError}, or a {@linkcode TlsProtocolError}
+ * when the peer sent what is not TLS.
+ */
 export function tlsError(error: unknown): Error {
   if (
     error instanceof Deno.errors.InvalidData || error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.UnexpectedEof
   ) {
-    const e = new TlsError("ETLS", "handshake", (error as Error).message);
+    const message = (error as Error).message;
+    // rustls's words for bytes that are not TLS, or TLS out of order: the peer's fault.
+    const e = /corrupt message|peer misbehaved/i.test(message)
+      ? new TlsProtocolError("handshake", message)
+      : new TlsError("ETLS", "handshake", message);
     (e as { cause?: unknown }).cause = error;
     return e;
   }

@@ -32,6 +32,7 @@ Deno.test("every protocol's garbage error is a ProtocolError naming its protocol
     [new mysql.MysqlProtocolError("PROTOCOL_PACKETS_OUT_OF_ORDER", "x"), "mysql"],
     [new postgres.PostgresProtocolError("unexpected message"), "postgres"],
     [new ControlProtocolError("not JSON"), "cluster"],
+    [new net.TlsProtocolError("handshake", "received corrupt message"), "tls"],
   ];
   for (const [error, protocol] of cases) {
     assert(error instanceof ProtocolError, error.name);
@@ -62,6 +63,13 @@ Deno.test("a protocol's family still matches its protocol error, and only its ow
   const reply = new ftp.FtpProtocolError('malformed reply "x"');
   assert(reply instanceof ftp.FtpError);
   assert.deepEqual(reply.code, 0);
+
+  const tls = new net.TlsProtocolError("handshake", "peer misbehaved");
+  assert(tls instanceof net.TlsError && tls instanceof net.SocketError);
+  assert.deepEqual([tls.code, tls.syscall], ["ETLS", "handshake"]);
+  assert.ok(!(tls instanceof net.ConnectionResetError));
+  assert.ok(!(new net.ConnectionResetError("EPIPE", "send") instanceof ProtocolError));
+  assert(new net.TlsError("ETLS", "handshake", "x") instanceof net.SocketError);
 
   assert(new ssh.SshProtocolError("x") instanceof ssh.SshError);
   assert.ok(!(new ssh.SshProtocolError("x") instanceof ssh.HostKeyError));
