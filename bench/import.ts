@@ -3,8 +3,11 @@
  * (`deno task bench:import`): the modules loaded at import (the static graph: dynamic
  * imports, which protocols use for their npm packages, are left out), their bytes, the
  * npm packages among them, and the cold start of a process that only imports the entry
- * (median of interleaved runs, warm module cache), with and without Deno's own start.
- * Goal: the root import within 1.5x of /core. Pass --runs N (default 21).
+ * (median of interleaved runs, warm module cache), with and without Deno's own start, and
+ * the CPU time (user + system) of that process, which a loaded machine inflates less than
+ * the wall time (Linux, through getrusage). Goal: the root import within 1.5x of /core.
+ * Pass --runs N (default 21); --ref COMMIT adds the root and /core of that commit (taken out
+ * of git into a temporary directory) to the same run, for before/after ratios.
  */
 import { progress, type Row, table } from "./_report.ts";
 
@@ -14,6 +17,8 @@ const ENTRIES: [string, string][] = [
   ["/net", "net/mod.ts"],
   ["root (mod.ts)", "mod.ts"],
 ];
+const refArg = Deno.args.indexOf("--ref");
+const REF = refArg >= 0 ? Deno.args[refArg + 1] : null;
 const runsArg = Deno.args.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : 21;
 
@@ -62,8 +67,24 @@ async function staticGraph(
 
 const printed = new Set<string>();
 
-/** Wall time of one process that imports `script`, in ms; notes whether it printed. */
-async function coldStart(script: string): Promise<number> {
+/** getrusage(RUSAGE_CHILDREN): the CPU of the children waited for so far (Linux only). */
+const rusage = Deno.build.os === "linux"
+  ? Deno.dlopen("libc.so.6", { getrusage: { parameters: ["i32", "buffer"], result: "i32" } })
+  : null;
+const RUSAGE_CHILDREN = -1;
+
+/** User + system CPU milliseconds of the children waited for so far, or NaN. */
+function childrenCpuMs(): number {
+  if (rusage === null) return NaN;
+  // struct rusage starts with two struct timevals of two 64-bit fields each.
+  const fields = new BigInt64Array(18);
+  if (rusage.symbols.getrusage(RUSAGE_CHILDREN, fields) !== 0) return NaN;
+  return Number(fields[0] + fields[2]) * 1000 + Number(fields[1] + fields[3]) / 1000;
+}
+
+/** Wall and CPU time of one process that imports `script`, in ms; notes whether it printed. */
+async function coldStart(script: string): Promise<{ wall: number; cpu: number }> {
+  const cpu0 = childrenCpuMs();
   const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
@@ -77,11 +98,12 @@ async function coldStart(script: string): Promise<number> {
     stdout: "null",
     stderr: "piped",
   }).output();
-  const ms = performance.now() - t0;
+  const wall = performance.now() - t0;
+  const cpu = childrenCpuMs() - cpu0;
   const stderr = new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`importing ${script} failed:\n${stderr}`);
   if (stderr !== "") printed.add(script);
-  return ms;
+  return { wall, cpu };
 }
 
 function median(values: number[]): number {
@@ -94,8 +116,28 @@ try {
   const scripts = new Map<string, string>();
   await Deno.writeTextFile(`${dir}/empty.ts`, "export {};\n");
   scripts.set("(empty script)", `${dir}/empty.ts`);
-  for (const [name, entry] of ENTRIES) {
-    const path = `${dir}/${entry.replaceAll("/", "_")}`;
+  if (REF !== null) {
+    const archive = await new Deno.Command("git", {
+      args: ["archive", "--format=tar", REF],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!archive.success) {
+      throw new Error(`git archive ${REF}: ${new TextDecoder().decode(archive.stderr)}`);
+    }
+    await Deno.mkdir(`${dir}/ref`);
+    await Deno.writeFile(`${dir}/ref.tar`, archive.stdout);
+    const untar = await new Deno.Command("tar", {
+      args: ["-xf", `${dir}/ref.tar`, "-C", `${dir}/ref`],
+    })
+      .output();
+    if (!untar.success) throw new Error("tar failed");
+    ENTRIES.push([`/core @${REF}`, `file://${dir}/ref/core/mod.ts`]);
+    ENTRIES.push([`root @${REF}`, `file://${dir}/ref/mod.ts`]);
+  }
+  for (const [i, [name, entry]] of ENTRIES.entries()) {
+    const path = `${dir}/entry_${i}.ts`;
     await Deno.writeTextFile(path, `import ${JSON.stringify(new URL(entry, root).href)};\n`);
     scripts.set(name, path);
   }
@@ -106,8 +148,13 @@ try {
   }
   for (const script of scripts.values()) await coldStart(script); // compile and cache once
   const times = new Map<string, number[]>([...scripts.keys()].map((k) => [k, []]));
+  const cpuTimes = new Map<string, number[]>([...scripts.keys()].map((k) => [k, []]));
   for (let run = 0; run < RUNS; run++) {
-    for (const [name, script] of scripts) times.get(name)!.push(await coldStart(script));
+    for (const [name, script] of scripts) {
+      const { wall, cpu } = await coldStart(script);
+      times.get(name)!.push(wall);
+      cpuTimes.get(name)!.push(cpu);
+    }
     if ((run + 1) % 5 === 0 || run + 1 === RUNS) {
       progress(
         `run ${run + 1}/${RUNS}: ` +
@@ -117,6 +164,7 @@ try {
   }
   const empty = median(times.get("(empty script)")!);
   const core = median(times.get("/core")!);
+  const coreCpu = median(cpuTimes.get("/core")!);
   const rows: Row[] = [];
   for (const [name] of [["(empty script)"], ...ENTRIES]) {
     const t = median(times.get(name)!);
@@ -130,15 +178,27 @@ try {
       "x /core": t / core,
       "import ms": t - empty,
       "import x /core": name === "(empty script)" ? "" : (t - empty) / (core - empty),
+      "CPU ms": median(cpuTimes.get(name)!),
+      "CPU x /core": median(cpuTimes.get(name)!) / coreCpu,
       "prints": printed.has(scripts.get(name)!) ? "yes" : "nothing",
     });
   }
   table(`Import cost (median of ${RUNS} interleaved process starts)`, rows);
   const ratio = median(times.get("root (mod.ts)")!) / core;
+  const cpuRatio = median(cpuTimes.get("root (mod.ts)")!) / coreCpu;
   console.log(
-    `\nroot import: ${ratio.toFixed(2)}x /core's cold start (goal: within 1.5x): ` +
-      (ratio <= 1.5 ? "met" : "NOT met"),
+    `\nroot import: ${ratio.toFixed(2)}x /core's cold start, ${cpuRatio.toFixed(2)}x its CPU ` +
+      `(goal: within 1.5x): ${ratio <= 1.5 ? "met" : "NOT met"}`,
   );
+  if (REF !== null) {
+    const before = median(times.get(`root @${REF}`)!) / median(times.get(`/core @${REF}`)!);
+    const beforeCpu = median(cpuTimes.get(`root @${REF}`)!) /
+      median(cpuTimes.get(`/core @${REF}`)!);
+    console.log(
+      `root import at ${REF}: ${before.toFixed(2)}x its /core's cold start, ` +
+        `${beforeCpu.toFixed(2)}x its CPU`,
+    );
+  }
 } finally {
   await Deno.remove(dir, { recursive: true });
 }

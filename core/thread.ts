@@ -196,13 +196,16 @@ export class Thread<R = unknown> {
    * any thread it returns a plain promise.
    */
   join(): Promise<R> {
-    const extras = this.#extrasFor();
-    extras.joined = true;
     const me = liveContext();
     if (this._state >= DEAD) {
+      // Only a failure needs the mark (its error is then not reported as unjoined): a
+      // thread that returned is joined without allocating its extras.
+      if (this._state === FAILED) this.#extrasFor().joined = true;
       const checkpoint = me?._checkpoint();
       return checkpoint === undefined ? this.#settled() : checkpoint.then(() => this.join());
     }
+    const extras = this.#extrasFor();
+    extras.joined = true;
     if (me === undefined) {
       extras.outside ??= Promise.withResolvers<unknown>();
       return extras.outside.promise as Promise<R>;

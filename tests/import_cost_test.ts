@@ -2,7 +2,8 @@
  * The root import stays cheap: its static module graph (what `import "@shrapnel/shrapnel"`
  * loads before any call) holds no npm package and no Node built-in but node:async_hooks
  * (the scheduler's). A protocol that needs one loads it on its first call (see
- * core/_lazy_import.ts and core/_node_builtin.ts). bench/import.ts measures the time.
+ * core/_lazy_import.ts and core/_node_builtin.ts), and HTTP/2's connection code is loaded by
+ * the first HTTP/2 connection (proto/http/_h2_lazy.ts). bench/import.ts measures the time.
  */
 import assert from "node:assert/strict";
 
@@ -45,3 +46,12 @@ for (const entry of ["../mod.ts", "../core/mod.ts", "../net/mod.ts"]) {
     assert.deepEqual(loaded.filter((s) => s.startsWith("node:") && s !== "node:async_hooks"), []);
   });
 }
+
+Deno.test("the HTTP/2 connection code is loaded on first use, not by importing the root or /http", async () => {
+  for (const entry of ["../mod.ts", "../proto/http/mod.ts"]) {
+    const loaded = [...await staticImports(entry)].filter((s) =>
+      /\/proto\/http\/h2\/(server_connection|client_connection|hpack|huffman|frames)\.ts$/.test(s)
+    );
+    assert.deepEqual(loaded, [], `${entry} loads ${loaded.join(", ")} at import`);
+  }
+});

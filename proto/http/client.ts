@@ -15,7 +15,8 @@ import { isToken } from "./field_syntax.ts";
 import { HttpHeaders } from "./headers.ts";
 import { httpConnector } from "./connector.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
-import { Http2ClientPool, type Http2ClientRequest } from "./h2/client_connection.ts";
+import type { Http2ClientPool, Http2ClientRequest } from "./h2/client_connection.ts";
+import { loadHttp2Client } from "./_h2_lazy.ts";
 import { redirectTarget, TooManyRedirectsError } from "./redirects.ts";
 import { BodyIdleDeadline, within } from "./client_timeouts.ts";
 
@@ -231,7 +232,8 @@ function target(url: string): Target {
  */
 export class HttpClient {
   readonly #options: Required<Omit<HttpClientOptions, "caCerts">>;
-  readonly #h2: Http2ClientPool | null;
+  /** Made on the first request to an https origin (its module is loaded then). */
+  #h2: Http2ClientPool | null = null;
   readonly #origins = new Map<string, Origin>();
   #closed = false;
 
@@ -256,12 +258,16 @@ export class HttpClient {
       bodyIdleTimeoutSeconds: options.bodyIdleTimeoutSeconds ?? 30,
       requestTimeoutSeconds: options.requestTimeoutSeconds ?? 300,
     };
-    this.#h2 = this.#options.http2
-      ? new Http2ClientPool({
-        maxBodyBytes: this.#options.maxBodyBytes,
-        bodyTimeout: this.#options.bodyIdleTimeoutSeconds,
-      })
-      : null;
+  }
+
+  /** The HTTP/2 pool, made on first use. Interruption point (the module's load). */
+  async #http2Pool(): Promise<Http2ClientPool> {
+    const { Http2ClientPool } = await loadHttp2Client();
+    if (this.#closed) throw new SocketError("ECANCELED", "request", "the client is closed");
+    return this.#h2 ??= new Http2ClientPool({
+      maxBodyBytes: this.#options.maxBodyBytes,
+      bodyTimeout: this.#options.bodyIdleTimeoutSeconds,
+    });
   }
 
   /** The request over HTTP/2 if `t`'s origin speaks it (see h2/client_connection.ts). */
@@ -282,7 +288,8 @@ export class HttpClient {
         t.origin,
         () => this.#options.connect(t.host, t.port, true),
       );
-    const via = await this.#h2!.request(t.origin, connect, request);
+    const pool = this.#h2 ?? await this.#http2Pool();
+    const via = await pool.request(t.origin, connect, request);
     if (via === null) return null;
     if ("status" in via) {
       const reason = STATUS_TEXT[via.status] ?? ""; // HTTP/2 has no reason phrase
@@ -471,7 +478,7 @@ export class HttpClient {
   async #requestOnce(url: string, init: RequestInit): Promise<HttpResponse> {
     const t = target(url);
     const headWait = this.#options.headTimeoutSeconds;
-    if (t.secure && this.#h2 !== null && !this.#closed) {
+    if (t.secure && this.#options.http2 && !this.#closed) {
       const response = await within(headWait, "head", url, () => this.#http2(t, init));
       if (response !== null) return response;
     }

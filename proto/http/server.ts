@@ -24,7 +24,8 @@ import { HeadersTooLargeError, HttpError, HttpProtocolError } from "./errors.ts"
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { SENT } from "./reply_bytes.ts";
-import { type Http2Options, type Http2ServerHost, serveHttp2 } from "./h2/server_connection.ts";
+import type { Http2Options, Http2ServerHost } from "./h2/server_connection.ts";
+import { loadHttp2Server } from "./_h2_lazy.ts";
 
 /**
  * What a handler's `match` answers: `false` (not mine), `true` (mine), or the parameters a
@@ -485,6 +486,7 @@ export class HttpServer {
     state: Connection,
   ): Promise<void> {
     try {
+      const { serveHttp2 } = await loadHttp2Server();
       await serveHttp2(this.#http2Host(state), socket, reader, peer);
     } catch (e) {
       if (e instanceof Interrupted || e instanceof SocketError || e instanceof EOFError) return;

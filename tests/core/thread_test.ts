@@ -5,6 +5,7 @@ import {
   current,
   DeadThreadError,
   endSlice,
+  Fifo,
   Interrupted,
   joinAll,
   LockError,
@@ -184,6 +185,30 @@ Deno.test("a thread that dies from an error nobody joins is reported to the hook
   }
   assert.equal(reported.length, 1);
   assert.equal(reported[0][0], "doomed");
+});
+
+Deno.test("a thread joined after its death: a failure joined before the next turn is not reported, a value comes back", async () => {
+  const reported: unknown[] = [];
+  const old = setThreadErrorHook((_t, e) => reported.push(e));
+  try {
+    await inThread(async () => {
+      const go = new Fifo<number>();
+      const failed = spawn(() => {
+        throw new Error("joined late");
+      });
+      const returned = spawn(() => 7);
+      spawn(() => go.push(1)); // runs after both, in the same drain: no turn of the loop
+      await go.pop();
+      assert.equal(failed.dead && returned.dead, true);
+      await assert.rejects(failed.join(), /joined late/);
+      assert.equal(await returned.join(), 7);
+      assert.equal(await returned.join(), 7);
+      await sleep(0.001); // the turn on which an unjoined failure would be reported
+    });
+  } finally {
+    setThreadErrorHook(old);
+  }
+  assert.deepEqual(reported, []);
 });
 
 Deno.test("schedule-then-interrupt: a pending wake is dropped, the interrupt wins", async () => {

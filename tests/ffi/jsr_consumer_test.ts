@@ -1,15 +1,23 @@
 /**
  * A program that imports shrapnel from JSR gets the FFI backend: the package's published
  * file set served by a local registry (JSR_URL), a fresh DENO_DIR, the build-ffi entry,
- * then an echo server on the FFI backend. Before the build, the fallback to the portable
- * backend is said once, with the command that fixes it.
+ * then an echo server on the FFI backend, and an HTTP/2 connection (whose code the package
+ * loads on first use). Before the build, the fallback to the portable backend is said
+ * once, with the command that fixes it.
  */
 import assert from "node:assert/strict";
 import { startRegistry } from "./_registry.ts";
 import { installed } from "../_servers.ts";
 
 const CONSUMER = `
-import { activeBackend, connectTo, listenOn, quiesceFfiPoller, spawn } from "jsr:@shrapnel/shrapnel";
+import {
+  activeBackend,
+  connectTo,
+  HttpServer,
+  listenOn,
+  quiesceFfiPoller,
+  spawn,
+} from "jsr:@shrapnel/shrapnel";
 const listener = listenOn("127.0.0.1:0");
 const { port } = listener.localAddress() as { port: number };
 const server = spawn(async () => {
@@ -26,7 +34,26 @@ const echoed = await spawn(async () => {
 }).join();
 await server.join();
 listener.close();
-console.log(JSON.stringify({ backend: activeBackend(), echoed }));
+// HTTP/2 by prior knowledge: its connection code is a module the package loads on first use.
+const http = new HttpServer();
+http.route("GET", "/", (r) => r.respond(200, "hi"));
+http.listen("127.0.0.1:0");
+const raw = await Deno.connect({ hostname: "127.0.0.1", port: (http.address as { port: number }).port });
+const giveUp = setTimeout(() => raw.close(), 10_000);
+await raw.write(new TextEncoder().encode("PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n"));
+await raw.write(new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0])); // an empty SETTINGS frame
+const frame = new Uint8Array(9);
+let got = 0;
+while (got < 9) {
+  const n = await raw.read(frame.subarray(got));
+  if (n === null) break;
+  got += n;
+}
+clearTimeout(giveUp);
+raw.close();
+await spawn(() => http.close()).join();
+const settings = got === 9 && frame[3] === 4; // the server's SETTINGS frame came first
+console.log(JSON.stringify({ backend: activeBackend(), echoed, settings }));
 await quiesceFfiPoller();
 `;
 
@@ -98,7 +125,11 @@ Deno.test({
 
       const before = await run(echoPermissions);
       assert.ok(before.ok, before.stderr);
-      assert.deepEqual(JSON.parse(before.stdout), { backend: "deno", echoed: "ping" });
+      assert.deepEqual(JSON.parse(before.stdout), {
+        backend: "deno",
+        echoed: "ping",
+        settings: true,
+      });
       const warnings = before.stderr.split("\n").filter((l) => l.startsWith("shrapnel:"));
       assert.equal(warnings.length, 1, before.stderr);
       const fix = `jsr:${registry.name}@${registry.version}/build-ffi`;
@@ -120,7 +151,11 @@ Deno.test({
 
       const after = await run(echoPermissions);
       assert.ok(after.ok, after.stderr);
-      assert.deepEqual(JSON.parse(after.stdout), { backend: "ffi", echoed: "ping" });
+      assert.deepEqual(JSON.parse(after.stdout), {
+        backend: "ffi",
+        echoed: "ping",
+        settings: true,
+      });
       assert.ok(!after.stderr.includes("shrapnel:"), after.stderr);
       // Deno resolves the versions of the npm packages that protocols import dynamically
       // (their metadata), but none is downloaded, installed or loaded for sockets.
