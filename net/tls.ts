@@ -13,7 +13,7 @@ import { UnsupportedOperationError } from "./errors.ts";
 import type { Socket } from "./socket.ts";
 
 /** Options of {@linkcode connectTls} and {@linkcode startTls}. */
-export interface TlsConnectOptions {
+export interface ConnectTlsOptions {
   /** The name to verify the certificate against (default: the host connected to). */
   hostname?: string;
   /** Extra trusted CA certificates (PEM). */
@@ -23,7 +23,7 @@ export interface TlsConnectOptions {
 }
 
 /** Options of {@linkcode listenTls}. */
-export interface TlsListenOptions {
+export interface ListenTlsOptions {
   /** The certificate chain (PEM text). */
   cert: string;
   /** The private key (PEM text). */
@@ -46,7 +46,7 @@ export interface TlsListenOptions {
  */
 export async function connectTls(
   address: Address | string,
-  options: TlsConnectOptions = {},
+  options: ConnectTlsOptions = {},
 ): Promise<{ socket: Socket; alpnProtocol: string | null }> {
   const a = typeof address === "string" ? parseAddress(address) : address;
   if (a.family === "unix") throw new UnsupportedOperationError("TLS over a unix socket", "deno");
@@ -87,7 +87,7 @@ export async function connectTls(
  * ```
  * @throws {AddressInUseError} if the address is taken
  */
-export function listenTls(address: Address | string, options: TlsListenOptions): Socket {
+export function listenTls(address: Address | string, options: ListenTlsOptions): Socket {
   const a = typeof address === "string" ? parseAddress(address) : address;
   if (a.family === "unix") throw new UnsupportedOperationError("TLS over a unix socket", "deno");
   try {
@@ -115,7 +115,7 @@ export function listenTls(address: Address | string, options: TlsListenOptions):
  */
 export async function startTls(
   socket: Socket,
-  options: TlsConnectOptions & { hostname: string },
+  options: ConnectTlsOptions & { hostname: string },
 ): Promise<{ socket: Socket; alpnProtocol: string | null }> {
   if (!(socket instanceof DenoSocket)) {
     throw new UnsupportedOperationError(
@@ -155,3 +155,7 @@ export async function startTls(
 export const tlsConnect: typeof connectTls = connectTls;
 /** @deprecated Renamed {@linkcode listenTls} (verb first, as `Deno.listenTls`, `HttpServer.listenTls`). */
 export const tlsListen: typeof listenTls = listenTls;
+/** @deprecated Renamed {@linkcode ConnectTlsOptions} (after `connectTls`, as Deno's). */
+export type TlsConnectOptions = ConnectTlsOptions;
+/** @deprecated Renamed {@linkcode ListenTlsOptions} (after `listenTls`, as Deno's). */
+export type TlsListenOptions = ListenTlsOptions;

@@ -14,7 +14,7 @@ import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn, type ListenOptions } from "../../net/constructors.ts";
-import { listenTls, type TlsListenOptions } from "../../net/tls.ts";
+import { listenTls, type ListenTlsOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
@@ -258,7 +258,7 @@ export class HttpServer {
    * listening socket. ALPN offers "h2" and "http/1.1" unless `tls.alpnProtocols` says
    * otherwise (or HTTP/2 is off).
    */
-  listenTls(address: string | Address, tls: TlsListenOptions): Socket {
+  listenTls(address: string | Address, tls: ListenTlsOptions): Socket {
     this.#tls = true;
     const alpnProtocols = tls.alpnProtocols ??
       (this.#http2 !== null ? ["h2", "http/1.1"] : ["http/1.1"]);

@@ -20,7 +20,7 @@ export { PoolTimeoutError, type SqlPoolOptions };
 export type MysqlPoolOptions = MysqlOptions & SqlPoolOptions;
 
 /** Options of one {@linkcode MysqlPool.query}. */
-export interface MysqlPoolQueryOptions {
+export interface PoolQueryOptions {
   /**
    * Whether running the statement twice does no harm. Default: true for a plain read
    * (`SELECT`, `SHOW`, `DESCRIBE`, `EXPLAIN`, without `FOR UPDATE`, `LOCK IN SHARE MODE` or
@@ -130,7 +130,7 @@ export class MysqlPool {
   query<Row = Record<string, unknown>>(
     sql: string,
     params?: unknown[],
-    options: MysqlPoolQueryOptions = {},
+    options: PoolQueryOptions = {},
   ): Promise<MysqlResult<Row>> {
     const safe = options.idempotent ?? looksLikeRead(sql);
     return this.#pool.run((c) => c.query<Row>(sql, params), safe);
@@ -172,3 +172,5 @@ export class MysqlPool {
 
 /** @deprecated Renamed {@linkcode looksLikeRead} (the name Postgres's pool uses). */
 export const looksLikeMysqlRead: typeof looksLikeRead = looksLikeRead;
+/** @deprecated Renamed {@linkcode PoolQueryOptions} (the name Postgres's pool uses). */
+export type MysqlPoolQueryOptions = PoolQueryOptions;
