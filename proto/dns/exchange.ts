@@ -6,6 +6,7 @@
  */
 
 import { TimeoutError } from "../../core/errors.ts";
+import { scheduler } from "../../core/scheduler.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import type { InetAddress } from "../../net/address.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
@@ -35,6 +36,26 @@ export interface ExchangeOptions {
   udpSize?: number;
 }
 
+const ICMP_NOTICE = Symbol("dnsIcmpNoticeSaid");
+
+/**
+ * Said once per process when a query runs on the portable backend,
+ * whose UDP sockets cannot see an ICMP port-unreachable.
+ */
+const PORTABLE_ICMP_NOTICE =
+  "shrapnel DNS: on the portable (Deno) socket backend an ICMP port-unreachable is not seen " +
+  "(Deno's UDP sockets cannot be connected, and Linux reports ICMP errors only to connected " +
+  "ones): a nameserver whose port is closed costs the query timeout instead of failing at " +
+  "once. Fix: the FFI backend (deno task build:ffi, run with --allow-ffi), which counts it " +
+  "as a failure at once.";
+
+/** Says {@linkcode PORTABLE_ICMP_NOTICE} on stderr, once per process. */
+function noticePortableIcmp(): void {
+  if (scheduler.slot(ICMP_NOTICE, () => false)) return;
+  scheduler.setSlot(ICMP_NOTICE, true);
+  console.error(PORTABLE_ICMP_NOTICE);
+}
+
 function randomId(): number {
   return crypto.getRandomValues(new Uint16Array(1))[0];
 }
@@ -51,7 +72,11 @@ function answers(message: DnsMessage, id: number, qname: string, qtype: string):
  * too, but if nothing better comes the error says so.
  *
  * The query socket is connected to the server where the backend can (FFI): the kernel then
- * drops datagrams from anyone else, and an ICMP port-unreachable ends the wait at once.
+ * drops datagrams from anyone else, and an ICMP port-unreachable ends the wait at once. On
+ * the portable backend it cannot be (Deno 2.9's UDP sockets have no `connect`; `node:dgram`'s
+ * `connect` does not surface ICMP errors either): replies from other senders are dropped
+ * here instead, an unreachable port costs the timeout, and the first such query says so
+ * once per process on stderr, with the fix.
  *
  * Interruption point.
  * @throws {ServerUnreachableError} when the server's port is unreachable (FFI backend)
@@ -79,6 +104,7 @@ export async function exchange(
     } catch (e) {
       // Deno's UDP sockets cannot connect: senders are filtered below, ICMP errors unseen.
       if (!(e instanceof UnsupportedOperationError)) throw e;
+      noticePortableIcmp();
     }
     await socket.sendTo(query, server);
     message = await withTimeout(timeout, async () => {

@@ -154,6 +154,12 @@ interface Budget {
  * (see {@linkcode ServerSelection}): with the first of two forwarders dead, one lookup pays
  * its timeout and the next ones go straight to the live one.
  *
+ * A server whose port is closed (an ICMP port-unreachable) fails at once on the FFI socket
+ * backend, whose query sockets are connected. On the portable backend it costs the timeout:
+ * Deno's UDP sockets cannot be connected, and Linux reports ICMP errors only to connected
+ * sockets. The first query there says so once per process on stderr; the fix is the FFI
+ * backend (`deno task build:ffi`, `--allow-ffi`).
+ *
  * @example
  * ```ts ignore
  * const dns = new DnsResolver({ mode: "stub", nameservers: ["127.0.0.1"] });

@@ -278,8 +278,15 @@ export class FtpClient {
     return socket;
   }
 
-  /** Runs a transfer command over a fresh data connection; `work` uses the connection. */
+  /**
+   * Runs a transfer command over a fresh data connection; `work` uses the connection. The
+   * end of the data is trusted only with the server's 2xx reply after it: a server gone
+   * mid-transfer (the data connection reset, or the control connection closed before that
+   * reply) is a {@linkcode PeerLostError} naming the command ("RETR"...), a transfer the
+   * server reports aborted (426, 451) an {@linkcode FtpError}.
+   */
   async #transfer<T>(command: string, work: (data: IdleBound) => Promise<T>): Promise<T> {
+    const verb = command.split(" ", 1)[0];
     let data = await this.#data();
     try {
       const started = await this.command(command);
@@ -287,9 +294,14 @@ export class FtpClient {
         throw new FtpError(started.code, started.text);
       }
       data = await this.#secureData(data);
-      const result = await work(new IdleBound(data, this.#options.dataIdleSeconds ?? 30));
+      let result: T;
+      try {
+        result = await work(new IdleBound(data, this.#options.dataIdleSeconds ?? 30));
+      } catch (e) {
+        throw e instanceof ConnectionResetError ? markPeerLost(e, "ftp", verb) : e;
+      }
       data.close();
-      await this.#expect(await this.reply(), 2);
+      this.#expect(await this.#replyTo(verb), 2);
       return result;
     } catch (e) {
       data.close();
@@ -315,7 +327,11 @@ export class FtpClient {
 
   /**
    * Retrieves a file, handing each piece to `sink` as it comes (a stream: nothing is
-   * held whole). Returns the bytes received. Interruption point.
+   * held whole). Returns the bytes received, once the server confirmed the transfer
+   * complete. Interruption point.
+   * @throws {PeerLostError} ("ftp", "RETR") if the server went away mid-transfer: the
+   *   pieces handed to `sink` are then not the whole file
+   * @throws {FtpError} if the server reports the transfer failed (426, 451, 550...)
    */
   async retrieve(path: string, sink: (piece: Uint8Array) => Promise<void> | void): Promise<number> {
     return await this.#transfer(`RETR ${path}`, async (data) => {

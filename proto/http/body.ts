@@ -7,7 +7,7 @@
 
 import { concatBytes } from "../../core/bytes.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
-import { EOFError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost } from "../../net/errors.ts";
 import { BodyTooLargeError, HttpProtocolError } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 
@@ -57,6 +57,11 @@ export class BodyReader {
   onFirstRead: (() => Promise<void>) | null = null;
   /** @internal The connection's deadline, armed while a read waits for the peer. */
   deadline: PeerDeadline | null = null;
+  /**
+   * @internal Set by a client: a body cut short (the connection closed or reset before its
+   * end) is then also a `PeerLostError` of this client and operation.
+   */
+  lostPeer: { client: string; operation: string } | null = null;
   /** Trailer fields of a chunked body, once it is read to the end. */
   trailers: [string, string][] = [];
 
@@ -112,7 +117,8 @@ export class BodyReader {
    *
    * Interruption point: nothing is lost; the next read continues where this one was.
    * @throws {BodyTooLargeError} past the limit
-   * @throws {HttpProtocolError} for a malformed chunk or a body cut short
+   * @throws {HttpProtocolError} for a malformed chunk or a body cut short (for a client's
+   *   response, also a `PeerLostError`, as a reset is)
    */
   async read(max = 65536): Promise<Uint8Array> {
     if (this.#tooLarge) throw new BodyTooLargeError(this.#limit);
@@ -123,13 +129,21 @@ export class BodyReader {
       await first();
     }
     const deadline = this.deadline;
-    if (deadline === null) return await this.#read(max);
-    deadline.arm("body");
+    if (deadline === null && this.lostPeer === null) return await this.#read(max);
+    deadline?.arm("body");
     try {
       return await this.#read(max);
+    } catch (e) {
+      throw e instanceof ConnectionResetError ? this.#lost(e) : e;
     } finally {
-      deadline.disarm();
+      deadline?.disarm();
     }
+  }
+
+  /** `error`, marked as a lost peer when a client reads this body. */
+  #lost<E extends Error>(error: E): E {
+    const peer = this.lostPeer;
+    return peer === null ? error : markPeerLost(error, peer.client, peer.operation);
   }
 
   async #read(max: number): Promise<Uint8Array> {
@@ -138,7 +152,9 @@ export class BodyReader {
       case "length": {
         const piece = await reader.readSome(Math.min(max, this.#left));
         if (piece.length === 0) {
-          throw new HttpProtocolError(`body ended ${this.#left} bytes short of its length`);
+          throw this.#lost(
+            new HttpProtocolError(`body ended ${this.#left} bytes short of its length`),
+          );
         }
         this.#left -= piece.length;
         if (this.#left === 0) this.#done = true;
@@ -163,7 +179,7 @@ export class BodyReader {
           this.#left = size;
         }
         const piece = await reader.readSome(Math.min(max, this.#left));
-        if (piece.length === 0) throw new HttpProtocolError("chunked body cut short");
+        if (piece.length === 0) throw this.#lost(new HttpProtocolError("chunked body cut short"));
         this.#left -= piece.length;
         this.#count(piece.length);
         return piece;
@@ -195,11 +211,11 @@ export class BodyReader {
     try {
       line = await this.#reader.readLine(max);
     } catch (e) {
-      if (e instanceof EOFError) throw new HttpProtocolError("chunked body cut short");
+      if (e instanceof EOFError) throw this.#lost(new HttpProtocolError("chunked body cut short"));
       if (e instanceof Error && e.name === "TooLongError") throw new HttpProtocolError(tooLong);
       throw e;
     }
-    if (line === null) throw new HttpProtocolError("chunked body cut short");
+    if (line === null) throw this.#lost(new HttpProtocolError("chunked body cut short"));
     return line;
   }
 

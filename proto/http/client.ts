@@ -106,7 +106,9 @@ class Origin {
 /**
  * A response. Read its body (`bytes`, `text`, `json`, or `body.read()` piece by piece);
  * the connection goes back to the pool once the body has been read to its end (or
- * `release()` skipped the rest).
+ * `release()` skipped the rest). A body cut short by the server throws a `PeerLostError`
+ * from its read; `bytes`/`text`/`json` then drop the connection, after a failed
+ * `body.read()` call `abandon()`.
  */
 export class HttpResponse {
   /** The status code. */
@@ -171,6 +173,14 @@ export class HttpResponse {
   /** The whole body parsed as JSON. */
   async json(): Promise<unknown> {
     return JSON.parse(await this.text());
+  }
+
+  /**
+   * Closes the connection without reading the rest of the body (after a read of it
+   * failed, or when the rest is not wanted and may be long). Not an interruption point.
+   */
+  abandon(): void {
+    this.#finish(false);
   }
 
   /**
@@ -410,6 +420,7 @@ export class HttpClient {
         : head.headers.hasToken("connection", "keep-alive");
       if (!keep || framing.kind === "close") connection.reusable = false;
       const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
+      body.lostPeer = { client: "http", operation: method };
       const idle = this.#options.bodyIdleTimeoutSeconds;
       if (idle !== Infinity) body.deadline = new BodyIdleDeadline(idle, `${t.origin}${t.path}`);
       return new HttpResponse(

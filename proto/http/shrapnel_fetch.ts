@@ -38,7 +38,16 @@ function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream
       signal.addEventListener("abort", onAbort, { once: true });
     },
     async pull(controller) {
-      const piece = await blocking(() => response.body.read());
+      let piece: Uint8Array;
+      try {
+        piece = await blocking(() => response.body.read());
+      } catch (e) {
+        // A body cut short (a PeerLostError) or overdue: the stream errors with it, and
+        // the connection is closed (reading on to keep it would wait out the fault again).
+        signal.removeEventListener("abort", onAbort);
+        response.abandon();
+        throw e;
+      }
       if (piece.length > 0) {
         controller.enqueue(piece.slice()); // the piece is a view into the reader's buffer
         return;

@@ -316,6 +316,7 @@ export class PostgresClient {
   /**
    * COPY ... FROM STDIN: sends the pieces (text or bytes, in the COPY format). Returns the
    * rows copied. Interruption point.
+   * @throws {PeerLostError} (operation "copyIn") if the server went away mid-copy
    */
   async copyIn(
     sql: string,
@@ -335,12 +336,15 @@ export class PostgresClient {
       stream.end();
       await waitFor(done, "postgres copy in");
     } catch (e) {
-      throw wrap(e);
+      throw lost(wrap(e), "copyIn");
     }
     return (stream as unknown as { rowCount: number }).rowCount;
   }
 
-  /** COPY ... TO STDOUT: all the data, as text. Interruption point. */
+  /**
+   * COPY ... TO STDOUT: all the data, as text. Interruption point.
+   * @throws {PeerLostError} (operation "copyOut") if the server went away mid-copy
+   */
   async copyOut(sql: string): Promise<string> {
     const stream = this.#client.query(copyStreams!.to(sql));
     const chunks: Uint8Array[] = [];
@@ -354,7 +358,7 @@ export class PostgresClient {
         "postgres copy out",
       );
     } catch (e) {
-      throw wrap(e);
+      throw lost(wrap(e), "copyOut");
     }
     const decoder = new TextDecoder();
     return chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();

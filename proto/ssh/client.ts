@@ -17,6 +17,7 @@ import { spawn, type Thread } from "../../core/thread.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import { connectTo, listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
+import { markPeerLost } from "../../net/errors.ts";
 import type { Address } from "../../net/address.ts";
 import type { Socket } from "../../net/socket.ts";
 import { HostKeyError, SshError, SshProtocolError } from "./errors.ts";
@@ -101,10 +102,13 @@ export class SshChannel {
   readonly #stream: Duplex;
   readonly #output = new Fifo<Uint8Array | null>();
   #closed = false;
+  readonly #lost: (operation: string) => Error | null;
+  #lostSaid = false;
 
-  /** @internal */
-  constructor(stream: Duplex) {
+  /** @internal `lost` says whether (and why) the connection under the channel was lost. */
+  constructor(stream: Duplex, lost: (operation: string) => Error | null = () => null) {
     this.#stream = stream;
+    this.#lost = lost;
     stream.on("data", (d: Uint8Array) => this.#output.push(new Uint8Array(d)));
     (stream as unknown as { stderr?: Duplex }).stderr?.on(
       "data",
@@ -123,10 +127,21 @@ export class SshChannel {
 
   /**
    * The next piece of output, or null once the channel has closed. Interruption point.
+   *
+   * A channel closed because the connection to the server was lost is not a normal end:
+   * `receive` throws an {@linkcode SshError} that is also a `PeerLostError` ("ssh",
+   * "receive"), once; then it returns null.
+   * @throws {PeerLostError} when the connection was lost under the channel
    */
   async receive(): Promise<Uint8Array | null> {
     if (this.#closed && this.#output.length === 0) return null;
-    return await this.#output.pop();
+    const piece = await this.#output.pop();
+    if (piece !== null) return piece;
+    const lost = this.#lostSaid ? null : this.#lost("receive");
+    if (lost === null) return null;
+    this.#lostSaid = true;
+    this.#output.push(null); // the next receive: null
+    throw lost;
   }
 
   /** Reads output until `text` appears (or the channel closes); returns all of it. */
@@ -160,10 +175,34 @@ export class SshChannel {
 export class SshClient {
   readonly #client: ssh2.Client;
   #forwarders: { listener: Socket; thread: Thread }[] = [];
+  /** Set when the connection ended without `close()`: the server or the network went away. */
+  #gone = false;
+  #ending = false;
+  #lastError: unknown = undefined;
 
   private constructor(client: ssh2.Client) {
     this.#client = client;
+    // The connection's close comes before its channels' closes (ssh2 cleans them up after).
+    client.on("close", () => {
+      if (!this.#ending) this.#gone = true;
+    });
+    client.on("error", (e: unknown) => {
+      this.#lastError = e;
+    });
   }
+
+  /** The error for `operation` if the connection was lost under it, else null. */
+  readonly #lost = (operation: string): Error | null => {
+    if (!this.#gone) return null;
+    const cause = this.#lastError;
+    const why = cause instanceof Error ? `: ${cause.message}` : "";
+    return markPeerLost(
+      new SshError(`the connection to the server was lost${why}`),
+      "ssh",
+      operation,
+      cause,
+    );
+  };
 
   /**
    * Connects, verifies the server's host key, and logs in. The key is verified before any
@@ -210,6 +249,8 @@ export class SshClient {
    *
    * Interruption point: the channel is closed (the remote command gets SIGHUP, as when
    * an ssh client goes away).
+   * @throws {PeerLostError} (an {@linkcode SshError}, "ssh", "exec") when the connection
+   *   was lost before the command's exit status came: whether it ran to its end is unknown
    */
   async exec(command: string): Promise<ExecResult> {
     const stream = await waitFor(
@@ -233,6 +274,10 @@ export class SshClient {
     });
     try {
       const [code, signal] = await waitFor(ended, `ssh exec ${command}`);
+      if (code === null && signal === null) {
+        const lost = this.#lost("exec");
+        if (lost !== null) throw lost;
+      }
       const text = (parts: Uint8Array[]) => new TextDecoder().decode(concatBytes(parts));
       return { stdout: text(out), stderr: text(err), code, signal };
     } catch (e) {
@@ -251,7 +296,7 @@ export class SshClient {
     ).catch((e) => {
       throw sshError(e);
     });
-    return new SshChannel(stream);
+    return new SshChannel(stream, this.#lost);
   }
 
   /**
@@ -267,7 +312,7 @@ export class SshClient {
     ).catch((e) => {
       throw sshError(e);
     });
-    return new SshChannel(stream);
+    return new SshChannel(stream, this.#lost);
   }
 
   /**
@@ -327,6 +372,7 @@ export class SshClient {
       thread.shutdown();
     }
     this.#forwarders = [];
+    this.#ending = true;
     this.#client.end();
   }
 }

@@ -12,7 +12,7 @@ import { scheduler, Timer } from "../../core/scheduler.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { MessageDeflate } from "./deflate.ts";
 import { CloseCode, encodeFrame, Opcode, readFrame, WebSocketError } from "./frame.ts";
@@ -247,7 +247,14 @@ export class WebSocket {
    * The next message, or null once the connection has closed (the close handshake is
    * answered here). Pings are answered with pongs on the way.
    *
+   * On a client, a server that goes away without a close frame (the connection closed or
+   * reset, `closeCode` 1006) before `close` was called is not a normal end: `receive`
+   * throws the `EOFError` or `ConnectionResetError`, also a `PeerLostError` ("websocket",
+   * "receive"), once; then it returns null. On a server, a client that just goes away ends
+   * `receive` with null (`closeCode` 1006): browsers do that every day.
+   *
    * Interruption point.
+   * @throws {PeerLostError} on a client, when the server went away without a close frame
    * @throws {WebSocketError} never: a peer breaking the protocol gets a close frame with
    *   the matching code, and `receive` returns null
    */
@@ -266,10 +273,7 @@ export class WebSocket {
           this.#maxMessage,
           this.#deflate !== null,
         );
-        if (frame === null) {
-          this.#finish(CloseCode.abnormal);
-          return null;
-        }
+        if (frame === null) throw new EOFError(new Uint8Array(0), 2);
         if (frame.rsv1 && (frame.opcode === Opcode.continuation || frame.opcode >= 8)) {
           throw new WebSocketError(
             CloseCode.protocolError,
@@ -330,7 +334,10 @@ export class WebSocket {
         return null;
       }
       if (e instanceof EOFError || e instanceof SocketError) {
+        const lost = this.#isClient && !this.#closeSent && !this.#closed &&
+          (e instanceof EOFError || e instanceof ConnectionResetError);
         this.#finish(CloseCode.abnormal);
+        if (lost) throw markPeerLost(e, "websocket", "receive");
         return null;
       }
       if (e instanceof ClosedError && this.#closed) return null;

@@ -12,7 +12,7 @@ import { ConditionVariable } from "../../../core/sync/condition_variable.ts";
 import { Latch } from "../../../core/sync/latch.ts";
 import { current, spawn, type Thread } from "../../../core/thread.ts";
 import { SocketReader } from "../../../net/buffered_reader.ts";
-import { EOFError, SocketError } from "../../../net/errors.ts";
+import { EOFError, markPeerLost, SocketError } from "../../../net/errors.ts";
 import type { Socket } from "../../../net/socket.ts";
 import { ClosedError } from "../../../core/errors.ts";
 import { BodyReader } from "../body.ts";
@@ -140,6 +140,8 @@ export class Http2ClientConnection implements StreamHost {
   readonly #encoder = new HpackEncoder();
   readonly #decoder = new HpackDecoder({ maxHeaderListSize: 1 << 20 });
   readonly #streams = new Map<number, Http2Stream>();
+  /** Each stream's request method, to name the call a lost server cut short. */
+  readonly #methods = new WeakMap<Http2Stream, string>();
   readonly #connWaiters = new Set<Http2Stream>();
   #readerThread: Thread;
   #writerThread: Thread;
@@ -217,6 +219,7 @@ export class Http2ClientConnection implements StreamHost {
     this.#nextId += 2;
     const s = new Http2Stream(id, this, WINDOW, this.#peerInitialWindow);
     this.#streams.set(id, s);
+    this.#methods.set(s, request.method);
     try {
       const fields = [
         ":method",
@@ -258,8 +261,6 @@ export class Http2ClientConnection implements StreamHost {
         throw new HttpProtocolError(`bad :status in an HTTP/2 response`, 502);
       }
       const noBody = request.method === "HEAD" || status === 204 || status === 304;
-      const length = headers.get("content-length");
-      if (length !== null && /^\d+$/.test(length)) s.declaredLength = Number(length);
       const reader: BodyReader = noBody || (s.remoteEnded && s.buffered === 0)
         ? new BodyReader(this.#reader, { kind: "length", length: 0 })
         : new Http2BodyReader(s, this.#reader, this.maxBodyBytes);
@@ -356,7 +357,12 @@ export class Http2ClientConnection implements StreamHost {
         return;
       case RST_STREAM: {
         const s = this.#streams.get(id);
-        if (s !== undefined) this.#cut(s, new StreamResetError(readUint32(payload, 0)));
+        const code = readUint32(payload, 0);
+        // REFUSED_STREAM: not processed, retried once; any other reset is a call cut short.
+        if (s !== undefined) {
+          const reset = new StreamResetError(code);
+          this.#cut(s, reset, code === REFUSED_STREAM ? undefined : reset);
+        }
         return;
       }
       case SETTINGS:
@@ -376,7 +382,8 @@ export class Http2ClientConnection implements StreamHost {
           if (s.id > last) {
             this.#cut(s, new StreamResetError(REFUSED_STREAM, "not processed (GOAWAY)"));
           } else if (code !== NO_ERROR) {
-            this.#cut(s, new StreamResetError(code, `GOAWAY: ${errorName(code)}`));
+            const reset = new StreamResetError(code, `GOAWAY: ${errorName(code)}`);
+            this.#cut(s, reset, reset);
           }
         }
         this.#slots.wakeAll();
@@ -459,11 +466,31 @@ export class Http2ClientConnection implements StreamHost {
       const status = fields[0] === ":status" ? Number(fields[1]) : 0;
       if (status >= 100 && status < 200 && !end) return;
       s.responseFields = fields;
+      const bodiless = status === 204 || status === 304 || this.#methods.get(s) === "HEAD";
+      for (let i = 2; i < fields.length && !bodiless; i += 2) {
+        if (fields[i] !== "content-length") continue;
+        if (/^\d{1,15}$/.test(fields[i + 1])) s.declaredLength = Number(fields[i + 1]);
+        break;
+      }
     } else {
       for (let i = 0; i < fields.length; i += 2) s.trailers.push([fields[i], fields[i + 1]]);
     }
-    if (end) s.remoteEnded = true;
+    if (end) this.#ended(s);
     s.wake();
+  }
+
+  /** END_STREAM came: a body short of its content-length is a call cut short, not a whole one. */
+  #ended(s: Http2Stream): void {
+    if (s.declaredLength < 0 || s.received >= s.declaredLength) {
+      s.remoteEnded = true;
+      return;
+    }
+    // Not ended but cut: the reader hands out what came, then throws.
+    const short = new StreamResetError(
+      PROTOCOL_ERROR,
+      `the body ended ${s.declaredLength - s.received} bytes short of its content-length`,
+    );
+    this.#cut(s, short, short);
   }
 
   #data(flags: number, id: number, payload: Uint8Array): void {
@@ -488,13 +515,22 @@ export class Http2ClientConnection implements StreamHost {
       s.buffered += data.length;
       s.received += data.length;
     }
-    if (flags & END_STREAM) s.remoteEnded = true;
+    if (flags & END_STREAM) this.#ended(s);
     s.wake();
   }
 
-  #cut(s: Http2Stream, error: StreamResetError): void {
+  /**
+   * Ends `s` with `error`. With `lostBy` (what was seen) the server went away or reset the
+   * stream mid-call: the caller gets a `PeerLostError` (one per stream: each names its method).
+   */
+  #cut(s: Http2Stream, error: StreamResetError, lostBy?: unknown): void {
     if (s.reset !== null) return;
-    s.reset = error;
+    s.reset = lostBy === undefined ? error : markPeerLost(
+      new StreamResetError(error.code, error.message),
+      "http",
+      this.#methods.get(s) ?? "request",
+      lostBy,
+    );
     this.#connWaiters.delete(s);
     s.wake();
   }
@@ -505,7 +541,9 @@ export class Http2ClientConnection implements StreamHost {
     const gone = error instanceof StreamResetError
       ? error
       : new StreamResetError(CANCEL, `the connection failed: ${error.message}`);
-    for (const s of this.#streams.values()) this.#cut(s, gone);
+    // The server closed or reset the connection (not our own close, nor a deadline).
+    const lost = error instanceof EOFError || error instanceof SocketError;
+    for (const s of this.#streams.values()) this.#cut(s, gone, lost ? error : undefined);
     this.#slots.wakeAll();
     this.#drained.wakeAll();
     // The writer sends what is queued (a GOAWAY) and then closes the socket.

@@ -8,6 +8,7 @@ import {
   PostgresProtocolError,
 } from "../../../proto/postgres/mod.ts";
 import { inThread } from "../../_helpers.ts";
+import { PeerLostError } from "../../../net/errors.ts";
 import { postgresAvailable, startPostgres } from "./_server.ts";
 
 const servers = await withServer(
@@ -88,6 +89,24 @@ pgTest("COPY in and out", async (port) => {
     );
   } finally {
     await db.close();
+  }
+});
+
+pgTest("a COPY out cut by the end of its session is a PeerLostError (copyOut)", async (port) => {
+  const db = await scram(port), admin = await scram(port);
+  try {
+    const copying = spawn(() =>
+      db.copyOut("COPY (SELECT g, pg_sleep(0.01) FROM generate_series(1, 1000) g) TO STDOUT")
+        .then(() => null, (e: unknown) => e)
+    );
+    await sleep(0.5); // mid-copy: it takes 10 s
+    await admin.query("SELECT pg_terminate_backend($1)", [db.processId]);
+    const error = await withTimeout(5, () => copying.join());
+    assert.ok(error instanceof PeerLostError, String(error));
+    assert.deepEqual([error.client, error.operation], ["postgres", "copyOut"]);
+  } finally {
+    await db.close();
+    await admin.close();
   }
 });
 

@@ -1,7 +1,16 @@
 /** The SSH client against Debian's OpenSSH server on loopback. */
 import { withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { connectTo, listenOn, setBackend, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import {
+  connectTo,
+  listenOn,
+  setBackend,
+  sleep,
+  spawn,
+  TimeoutError,
+  withTimeout,
+} from "../../../mod.ts";
+import { PeerLostError } from "../../../net/errors.ts";
 import { HostKeyError, SshClient, SshError, SshProtocolError } from "../../../proto/ssh/mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { BACKENDS, bytes, text } from "../../net/_backends.ts";
@@ -282,6 +291,56 @@ Deno.test({
         );
       });
     }),
+});
+
+/** SIGKILLs the processes serving `d`'s connections (the sshd children), as a crash would. */
+function killSessions(d: Sshd & { pid?: number }): number {
+  let killed = 0;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue; // it ended meanwhile
+      throw e;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid !== d.pid) continue;
+    Deno.kill(Number(entry.name), "SIGKILL");
+    killed++;
+  }
+  return killed;
+}
+
+sshTest("the server lost mid-command: exec and a shell's receive are PeerLostErrors", async (d) => {
+  for (const backend of BACKENDS) {
+    const old = setBackend(backend);
+    const ssh = await login(d);
+    try {
+      const shell = await ssh.shell();
+      shell.send("echo ready\n");
+      await withTimeout(5, () => shell.expect("ready"));
+      const running = spawn(() => ssh.exec("sleep 5").then(() => null, (e: unknown) => e));
+      await sleep(0.3); // the command runs
+      assert.ok(killSessions(d) > 0, "no sshd session process found");
+      const started = performance.now();
+      const error = await withTimeout(5, () => running.join());
+      assert.ok(error instanceof PeerLostError, `${backend}: ${error}`);
+      assert.ok(error instanceof SshError);
+      assert.deepEqual([error.client, error.operation], ["ssh", "exec"]);
+      assert.ok(performance.now() - started < 2000, "the loss was not noticed at once");
+      const lost = await withTimeout(5, async () => {
+        for (;;) if (await shell.receive() === null) return null;
+      }).catch((e: unknown) => e);
+      assert.ok(lost instanceof PeerLostError, `${backend}: ${lost}`);
+      assert.equal(lost.operation, "receive");
+      assert.equal(await shell.receive(), null); // said once
+    } finally {
+      ssh.close();
+      setBackend(old);
+    }
+  }
 });
 
 servers.finish();
