@@ -17,7 +17,7 @@
 import { scheduler } from "../../core/scheduler.ts";
 import { current, type Thread } from "../../core/thread.ts";
 import type { BodyReader } from "./body.ts";
-import { HttpError } from "./errors.ts";
+import { HttpProtocolError } from "./errors.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** Characters a Host field may hold (RFC 3986 reg-name, IP literals, a port). */
@@ -56,10 +56,10 @@ class Rare {
 /** The last URL prefix made ("http://" and a Host): most requests repeat it. */
 let lastScheme = "", lastHost = "", lastPrefix = "";
 
-/** `${scheme}://${host}`, checking `host`. @throws {HttpError} 400 for a bad Host */
+/** `${scheme}://${host}`, checking `host`. @throws {HttpProtocolError} (400) for a bad Host */
 function prefixOf(scheme: string, host: string): string {
   if (host === lastHost && scheme === lastScheme) return lastPrefix;
-  if (!HOST.test(host)) throw new HttpError(400, "bad Host field");
+  if (!HOST.test(host)) throw new HttpProtocolError("bad Host field");
   lastScheme = scheme;
   lastHost = host;
   return lastPrefix = `${scheme}://${host}`;
@@ -106,7 +106,7 @@ export class FetchRequest {
    * @param http the request as our server parsed it
    * @param thread the connection's thread (blocking reads of the body block it)
    * @param scheme "http" or "https"
-   * @throws {HttpError} 400 for a Host field that cannot be part of a URL
+   * @throws {HttpProtocolError} (400) for a Host field that cannot be part of a URL
    */
   constructor(http: HttpRequest, thread: Thread, scheme: string) {
     if (!FetchRequest.#linked) FetchRequest.#link();
@@ -182,7 +182,7 @@ export class FetchRequest {
       try {
         headers.append(name, value);
       } catch {
-        throw new HttpError(400, `header field ${name} has a value Headers refuses`);
+        throw new HttpProtocolError(`header field ${name} has a value Headers refuses`);
       }
     }
     return state.headers = headers;
@@ -326,7 +326,7 @@ export class FetchRequest {
 
 /** The server's address as a Host value, for requests without one (HTTP/1.0). */
 function localHost(http: HttpRequest): string {
-  const a = http._connection.socket.getsockname();
+  const a = http._connection.socket.localAddress();
   if (a.family === "unix") return "localhost";
   return a.family === "ipv6" ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
