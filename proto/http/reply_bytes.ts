@@ -279,12 +279,21 @@ export class HeldReplies {
    * takes now, the rest from a thread of its own, which replies made meanwhile join
    * (the connection thread cannot wait twice at once, and the client may be waiting for
    * these replies before it sends more). Its send is under the connection's deadline.
-   * @throws {SocketError} if the peer is gone
+   * Never throws (the handler's promise is still to be awaited): a peer gone is kept for
+   * `drained`.
    */
   sendBehind(socket: Socket, deadline: PeerDeadline | null): void {
     if (this.sender !== null) return;
     const length = this.length;
-    const taken = socket.trySend(this.#bytes.subarray(0, length));
+    let taken: number;
+    try {
+      taken = socket.trySend(this.#bytes.subarray(0, length));
+    } catch (e) {
+      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
+      this.#failure = e;
+      this.length = 0;
+      return;
+    }
     this.#bytes.copyWithin(0, taken, length);
     this.length = length - taken;
     if (this.length === 0) return;

@@ -149,8 +149,8 @@ export class HttpRequest {
   #body: BodyReader | null;
   /** The client's address. */
   readonly remote: Address;
-  /** Parameters captured by a route pattern (":name"). */
-  params: Record<string, string> = {};
+  /** Made on first use: most routes capture nothing, and most handlers never look. */
+  #params: Record<string, string> | null = null;
   /** The reply's status code (200 unless set). */
   status = 200;
   #replyHeaders: HttpHeaders | null = null;
@@ -204,6 +204,14 @@ export class HttpRequest {
     this.#keepAlive = keepAlive;
     this.#deadline = deadline;
     this.#held = held;
+  }
+
+  /** Parameters captured by a route pattern (":name"); empty if it captured none. */
+  get params(): Record<string, string> {
+    return this.#params ??= {};
+  }
+  set params(params: Record<string, string>) {
+    this.#params = params;
   }
 
   /** The reply's header fields (made on first use). */

@@ -306,6 +306,38 @@ socketTest("a pipelined reply is not held back by the next request's handler", a
   }
 });
 
+socketTest("a client gone while a pipelined handler blocks costs only its connection", async () => {
+  const server = testServer();
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  server.route("GET", "/after-release", async (r) => {
+    await waitFor(released);
+    await r.respond(200, "x".repeat(200_000)); // more than the socket takes at once
+  });
+  const client = await RawClient.open(server);
+  try {
+    await client.send(
+      "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /after-release HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /hello/3 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert.equal((await client.response()).body, "hello 1\n");
+  } finally {
+    client.close();
+  }
+  release();
+  try {
+    await withTimeout(5, async () => {
+      while (server.statistics().open > 0) await sleep(0.01);
+    });
+    const next = await RawClient.open(server);
+    await next.send("GET /hello/2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal((await next.response()).body, "hello 2\n");
+    next.close();
+  } finally {
+    await server.close();
+  }
+});
+
 socketTest("a WebSocket upgrade pipelined after a request comes after its reply", async () => {
   const server = testServer();
   server.push(websocketHandler("/ws", async (ws) => {
