@@ -427,6 +427,15 @@ export class Supervisor {
     return this.#askAll("threads");
   }
 
+  /**
+   * Asks every ready worker one of the program's own questions (`answers` of
+   * `joinCluster`), in parallel, each within `askTimeout`: a worker without that answer
+   * reports an error ("unknown question"). Interruption point.
+   */
+  ask(what: string): Promise<WorkerReport[]> {
+    return this.#askAll(what);
+  }
+
   async #askAll(what: string): Promise<WorkerReport[]> {
     const workers = this.#slots.map((s) => s.current).filter((w): w is WorkerProcess =>
       w !== null && w.status === null

@@ -54,6 +54,12 @@ if (!isWorker()) {
     }
     const member = await joinCluster({
       statistics: () => ({ id, pid: Deno.pid, ...server.statistics() }),
+      answers: {
+        whoami: () => ({ id, pid: Deno.pid }),
+        broken: () => {
+          throw new Error(`worker ${id} cannot say`);
+        },
+      },
     });
     await member.waitForStop();
     // Drain: no new connections here (the other workers take them), the ones in flight
