@@ -405,7 +405,8 @@ export class Supervisor {
     if (this.#dir === null || this.#stopping) throw new Error("the supervisor is not running");
     if (this.#restarting) throw new RollingRestartError("a rolling restart is under way");
     this.#restarting = true;
-    warnUnlessMigrating();
+    // Stop-first leaves each worker's part unserved for a moment: no zero-failure promise.
+    if (this.#restartOrder === "start-first") warnUnlessMigrating();
     try {
       for (const slot of this.#slots) {
         if (this.#stopping) return;
