@@ -385,7 +385,8 @@ export class Supervisor {
   /**
    * A rolling restart: each worker in turn is replaced by a new process, in the
    * `restartOrder` given. Workers given up for a crash loop are tried again.
-   * Interruption point.
+   * Interruption point: the workers not reached yet are left as they were; stop-first,
+   * a worker whose old process was draining gets its new one once the old one is gone.
    *
    * - `"start-first"`: the replacement is started, the supervisor waits until it is
    *   ready (`readyTimeout`), then stops the old process as {@linkcode Supervisor.stop}
@@ -476,10 +477,13 @@ export class Supervisor {
       if (fresh !== null) {
         fresh.trial = false;
         slot.current = fresh;
-      } else if (!this.#stopping) {
-        // Interrupted while the old one drained: the slot must not stay empty.
-        slot.rolling = false;
-        this.#launch(slot, false);
+      } else if (old !== null && !this.#stopping) {
+        // Interrupted while the old one drained: its replacement still comes, once it is
+        // gone (never beside it), so that the slot does not stay empty.
+        spawn({ name: `cluster replace ${slot.id}` }, async () => {
+          await this.#awaitExit(old);
+          if (!this.#stopping && slot.current === old && !slot.rolling) this.#launch(slot, false);
+        });
       }
     }
   }
@@ -713,6 +717,11 @@ export class Supervisor {
   async #terminate(w: WorkerProcess): Promise<void> {
     w.retiring = true;
     w.signal("SIGTERM");
+    await this.#awaitExit(w);
+  }
+
+  /** The grace for a process SIGTERMed, then SIGKILL; returns when it is gone. */
+  async #awaitExit(w: WorkerProcess): Promise<void> {
     try {
       await withTimeout(this.#grace, () => w.exited.wait());
     } catch (e) {

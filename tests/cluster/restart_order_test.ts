@@ -13,8 +13,10 @@ import {
   type ClusterEvent,
   type ClusterOptions,
   ffiUnavailableReason,
+  Interrupted,
   RollingRestartError,
   sleep,
+  spawn,
   Supervisor,
   withTimeout,
 } from "../../mod.ts";
@@ -273,6 +275,49 @@ orderTest(
         assert.ok(!alive(reported.pid));
         await s.waitReady(5);
         for (const [id, pid] of s.pids) assert.notEqual(pid, before.get(id));
+      } finally {
+        await s.stop();
+        Deno.removeSync(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+orderTest(
+  "stop-first, interrupted while the old process drains: its replacement still comes, after it",
+  async (backend) => {
+    const port = freePort();
+    const dir = Deno.makeTempDirSync();
+    const events: ClusterEvent[] = [];
+    const s = exclusiveWorkers(port, backend, dir, events, { restartOrder: "stop-first" });
+    await inThread(async () => {
+      await s.start();
+      try {
+        await s.waitReady(20);
+        const before = new Map(s.pids);
+        // Worker 1 drains requests of 1.5 s (some of 12 are its): the restart is interrupted then.
+        const slow = Array.from({ length: 12 }, () => request(port, "/slow?ms=1500"));
+        await sleep(0.3);
+        const from = events.length;
+        const rolling = spawn({ name: "restart" }, () => s.restart());
+        await sleep(0.3);
+        assert.ok(alive(before.get(1)!), "worker 1 did not drain");
+        rolling.interrupt();
+        await assert.rejects(rolling.join(), Interrupted);
+        for (const o of await Promise.all(slow)) assert.ok(o.ok, `cut: ${o.error}`);
+        await withTimeout(15, async () => {
+          while (s.pids.get(1) === undefined || s.pids.get(1) === before.get(1)) await sleep(0.05);
+          await s.waitReady(15);
+        });
+        const names = new Map([[before.get(1)!, "@old"], [s.pids.get(1)!, "@new"]]);
+        // Never beside it (an owner of exclusive state would have exited with code 4), and
+        // worker 2 left as it was.
+        assert.deepEqual(sequence(events, from, names), [
+          "exited 1@old",
+          "started 1@new",
+          "ready 1@new",
+        ]);
+        assert.equal(s.pids.get(2), before.get(2));
       } finally {
         await s.stop();
         Deno.removeSync(dir, { recursive: true });
