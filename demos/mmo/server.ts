@@ -22,8 +22,8 @@ import { spawn } from "../../core/thread.ts";
 import { ThreadGroup } from "../../core/thread_group.ts";
 import { ClosedError, Shutdown } from "../../core/errors.ts";
 import { SocketError } from "../../net/errors.ts";
-import { favicon, HttpServer, statusHandler } from "../../proto/http/mod.ts";
-import { staticFiles } from "../../proto/http/handlers.ts";
+import { faviconHandler, HttpServer, statusHandler } from "../../proto/http/mod.ts";
+import { staticFilesHandler } from "../../proto/http/handlers.ts";
 import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
 import { AddressInUseError } from "../../net/errors.ts";
 import { encodeMovers, encodeOverview, encodeView, encodeWorldBoxes } from "./protocol.ts";
@@ -202,7 +202,7 @@ export function startMmo(options: MmoOptions = {}): Mmo {
       if (!(e instanceof ClosedError || e instanceof SocketError)) throw e;
     }
   };
-  server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
+  server.push(statusHandler()).push(faviconHandler()).push(staticFilesHandler(publicDir));
   server.listen(options.listen ?? "127.0.0.1:8080");
   world.start();
   return {

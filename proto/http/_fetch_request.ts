@@ -17,7 +17,7 @@
 import { scheduler } from "../../core/scheduler.ts";
 import { current, type Thread } from "../../core/thread.ts";
 import type { BodyReader } from "./body.ts";
-import { HttpError } from "./errors.ts";
+import { HttpProtocolError } from "./errors.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** Characters a Host field may hold (RFC 3986 reg-name, IP literals, a port). */
@@ -69,7 +69,7 @@ export class FetchRequest {
    * @param http the request as our server parsed it
    * @param thread the connection's thread (blocking reads of the body block it)
    * @param scheme "http" or "https"
-   * @throws {HttpError} 400 for a Host field that cannot be part of a URL
+   * @throws {HttpProtocolError} (400) for a Host field that cannot be part of a URL
    */
   constructor(http: HttpRequest, thread: Thread, scheme: string) {
     if (!FetchRequest.#linked) FetchRequest.#link();
@@ -78,14 +78,14 @@ export class FetchRequest {
     const target = http.target;
     if (target.charCodeAt(0) === 47 /* / */) {
       const host = http.headers.get("host") ?? localHost(http);
-      if (!hostIsValid(host)) throw new HttpError(400, "bad Host field");
+      if (!hostIsValid(host)) throw new HttpProtocolError("bad Host field");
       this.#url = `${scheme}://${host}${target}`;
     } else if (/^https?:\/\//i.test(target)) {
       this.#url = target;
     } else {
       // "*" (OPTIONS *) or an authority (CONNECT): no path of its own.
       const host = http.headers.get("host") ?? localHost(http);
-      if (!hostIsValid(host)) throw new HttpError(400, "bad Host field");
+      if (!hostIsValid(host)) throw new HttpProtocolError("bad Host field");
       this.#url = `${scheme}://${host}/${target === "*" ? "*" : ""}`;
     }
   }
@@ -137,7 +137,7 @@ export class FetchRequest {
       try {
         headers.append(name, value);
       } catch {
-        throw new HttpError(400, `header field ${name} has a value Headers refuses`);
+        throw new HttpProtocolError(`header field ${name} has a value Headers refuses`);
       }
     }
     return this.#headers = headers;
@@ -271,7 +271,7 @@ export class FetchRequest {
 
 /** The server's address as a Host value, for requests without one (HTTP/1.0). */
 function localHost(http: HttpRequest): string {
-  const a = http._connection.socket.getsockname();
+  const a = http._connection.socket.localAddress();
   if (a.family === "unix") return "localhost";
   return a.family === "ipv6" ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }

@@ -15,11 +15,11 @@ import {
 } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
 import {
-  favicon,
+  faviconHandler,
   HttpError,
   HttpServer,
   type HttpServerOptions,
-  staticFiles,
+  staticFilesHandler,
   statusHandler,
 } from "../../../proto/http/mod.ts";
 import { connectWebSocket, websocketHandler } from "../../../proto/websocket/mod.ts";
@@ -558,7 +558,7 @@ socketTest("close() refuses serve() afterwards and closes the socket it was give
   await server.close({ graceSeconds: 0 });
   const listener = listenOn("127.0.0.1:0");
   try {
-    const client = await connectTo(listener.getsockname());
+    const client = await connectTo(listener.localAddress());
     const [socket, peer] = await listener.accept();
     assert.throws(() => server.serve(socket, peer), ClosedError);
     assert.equal(socket.closed, true);
@@ -574,7 +574,7 @@ socketTest("static files: content, type, 304, HEAD, and no way out of the root",
   await Deno.mkdir(`${root}/sub`);
   await Deno.writeTextFile(`${root}/sub/data.json`, '{"a":1}');
   const server = new HttpServer();
-  server.push(staticFiles(root));
+  server.push(staticFilesHandler(root));
   server.listen("127.0.0.1:0");
   const client = await RawClient.open(server);
   try {
@@ -607,7 +607,7 @@ socketTest("static files: content, type, 304, HEAD, and no way out of the root",
 
 socketTest("the status page lists the server's threads; favicon is served", async () => {
   const server = new HttpServer();
-  server.push(statusHandler()).push(favicon());
+  server.push(statusHandler()).push(faviconHandler());
   server.listen("127.0.0.1:0");
   try {
     const response = await waitFor(fetch(`${server.url}/status?format=json`));
