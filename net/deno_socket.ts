@@ -171,6 +171,11 @@ export class DenoSocket extends Socket {
     this.#handshakePending = conn !== null && "handshake" in conn;
   }
 
+  /** @internal Whether this is a TLS connection (an `https` server's, a `startTls` one). */
+  get _tls(): boolean {
+    return this.#conn !== null && "handshake" in this.#conn;
+  }
+
   /** @internal Whether this is a TLS connection whose handshake has not completed yet. */
   get _handshakePending(): boolean {
     return this.#handshakePending;

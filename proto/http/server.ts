@@ -23,7 +23,7 @@ import { CONNECTION, EXPECT } from "./framing_fields.ts";
 import { HeadersTooLargeError, HttpError, HttpProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
-import { SENT } from "./reply_bytes.ts";
+import { HeldReplies, sendHeld, SENT } from "./reply_bytes.ts";
 import type { Http2Options, Http2ServerHost } from "./h2/server_connection.ts";
 import { loadHttp2Server } from "./_h2_lazy.ts";
 
@@ -376,10 +376,13 @@ export class HttpServer {
   async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
     const options = this.#options;
     const reader = new SocketReader(socket, 8192);
+    // Replies to pipelined requests, held while the next request is buffered already.
+    const held = new HeldReplies();
     let upgraded = false, blankHeads = 0, first = true, handshaking = true;
     try {
       while (!this.#closing) {
         if (reader.buffered === 0) {
+          if (held.length > 0) await sendHeld(socket, held, state);
           // Idle between requests: the only wait the server's close may cut short. A TLS
           // connection's first wait is its handshake, under a deadline of its own.
           const wait = handshaking && socket instanceof DenoSocket && socket._handshakePending
@@ -405,6 +408,7 @@ export class HttpServer {
         try {
           let bytes = reader.takeHead(options.maxHeadBytes);
           if (bytes === null) {
+            if (held.length > 0) await sendHeld(socket, held, state);
             state.timeout = options.headerTimeout;
             state.deadline = this.#deadline(options.headerTimeout);
             bytes = await reader.readHead(options.maxHeadBytes);
@@ -429,12 +433,29 @@ export class HttpServer {
             throw new HttpProtocolError("Transfer-Encoding on HTTP/1.0");
           }
         } catch (e) {
+          if (held.length > 0) await sendHeld(socket, held, state);
           await this.#refuse(socket, e);
           return;
         }
-        const request = state.request = this.#request(head, framing, socket, reader, peer, state);
+        const request = state.request = this.#request(
+          head,
+          framing,
+          socket,
+          reader,
+          peer,
+          state,
+          held,
+        );
         this.#stats.requests++;
         if (this.#closing) request.closeAfter();
+        // Pipelining: a request followed by more bytes already has its complete reply
+        // held, to go out in one write with the next ones. Not a request with a body or
+        // with a field that can lead to a write of its own (Expect's 100 Continue, an
+        // upgrade's 101: an upgrade needs "Connection: upgrade"); before such a request,
+        // the held replies go out.
+        const plain = request._bodyIfAny === null && !head.headers._mayHave(CONNECTION | EXPECT);
+        if (reader.buffered > 0 && plain) held.hold = true;
+        else if (held.length > 0 && !plain) await sendHeld(socket, held, state);
         // The handler's promise is awaited here, not in a helper: one frame less a request.
         try {
           const handler = this.#handlerFor(request);
@@ -443,17 +464,26 @@ export class HttpServer {
             // A reply that went out whole at once (`return request.respond(...)`) is
             // not awaited: no trip through the microtask queue per request.
             const handled = handler.handle(request);
-            if (handled !== SENT) await handled;
+            if (handled !== SENT) {
+              // A handler that blocks does not hold the replies before its own back.
+              if (held.length > 0) held.sendBehind(socket, state);
+              await handled;
+            }
             if (!request.finished) await request.done();
           }
         } catch (e) {
           await this.#failed(request, e);
         }
+        held.hold = false;
+        if (held.busy) await held.drained();
         if (request.upgraded) {
           upgraded = true;
           return;
         }
-        if (!request.keepAlive || this.#closing) return;
+        if (!request.keepAlive || this.#closing) {
+          if (held.length > 0) await sendHeld(socket, held, state);
+          return;
+        }
         blankHeads = 0;
         const body = request._bodyIfAny;
         if (body !== null && !body.done) {
@@ -466,6 +496,9 @@ export class HttpServer {
           if (!skipped) return;
         }
       }
+      // The server is closing: what is held still goes out before the close.
+      if (held.busy) await held.drained();
+      if (held.length > 0) await sendHeld(socket, held, state);
     } catch (e) {
       // A peer that vanished is not the server's failure.
       if (e instanceof SocketError || e instanceof EOFError || e instanceof Interrupted) return;
@@ -534,6 +567,7 @@ export class HttpServer {
     reader: SocketReader,
     peer: Address,
     state: Connection,
+    held: HeldReplies,
   ): HttpRequest {
     const options = this.#options;
     // No body (most requests): the request makes an empty reader if a handler asks.
@@ -546,7 +580,7 @@ export class HttpServer {
     const keepAlive = head.minor === 1
       ? !(connection && headers.hasToken("connection", "close"))
       : connection && headers.hasToken("connection", "keep-alive");
-    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive, state);
+    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive, state, held);
     if (
       body !== null && head.minor === 1 && headers._mayHave(EXPECT) &&
       headers.hasToken("expect", "100-continue")
