@@ -8,7 +8,8 @@
  * With `--shards=WxH --amqp=amqp://user:password@host:5672/` it is the sharded field
  * instead (`sharded/launch.ts`): W*H shard processes handing wanderers off through
  * RabbitMQ, and a gateway here (see docs/mmo-sharded.md); also `--namespace=`,
- * `--commit-seconds=`, `--snapshot-seconds=`.
+ * `--commit-seconds=`, `--snapshot-seconds=`. SIGHUP restarts the shards one at a time
+ * (each makes its last commit and exits, then its next process takes the region over).
  *
  * @module
  */
@@ -21,8 +22,8 @@ import { spawn } from "../../core/thread.ts";
 import { ThreadGroup } from "../../core/thread_group.ts";
 import { ClosedError, Shutdown } from "../../core/errors.ts";
 import { SocketError } from "../../net/errors.ts";
-import { favicon, HttpServer, statusHandler } from "../../proto/http/mod.ts";
-import { staticFiles } from "../../proto/http/handlers.ts";
+import { faviconHandler, HttpServer, statusHandler } from "../../proto/http/mod.ts";
+import { staticFilesHandler } from "../../proto/http/handlers.ts";
 import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
 import { AddressInUseError } from "../../net/errors.ts";
 import { encodeMovers, encodeOverview, encodeView, encodeWorldBoxes } from "./protocol.ts";
@@ -201,7 +202,7 @@ export function startMmo(options: MmoOptions = {}): Mmo {
       if (!(e instanceof ClosedError || e instanceof SocketError)) throw e;
     }
   };
-  server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
+  server.push(statusHandler()).push(faviconHandler()).push(staticFilesHandler(publicDir));
   server.listen(options.listen ?? "127.0.0.1:8080");
   world.start();
   return {
@@ -264,13 +265,27 @@ async function runSharded(shards: string): Promise<number> {
     );
     const stop = new Event();
     const onSignal = () => stop.set();
+    // SIGHUP: every shard restarted in turn (stop-first: each makes its last commit and
+    // exits before its next process takes the region), e.g. after updating shard.ts.
+    const onHangup = () => {
+      spawn({ name: "field demo SIGHUP" }, async () => {
+        try {
+          await field.supervisor.restart();
+          console.log(`field demo: rolling restart of ${plural(field.grid.count, "shard")} done`);
+        } catch (e) {
+          console.error("field demo: rolling restart failed:", e);
+        }
+      });
+    };
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGHUP", onHangup);
     try {
       await stop.wait();
     } finally {
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);
+      Deno.removeSignalListener("SIGHUP", onHangup);
       await field.stop(); // each shard makes a last commit
     }
     return 0;

@@ -30,8 +30,8 @@ import { Event } from "../../../core/sync/event.ts";
 import { ThreadGroup } from "../../../core/thread_group.ts";
 import { withTimeout } from "../../../core/with_timeout.ts";
 import { AddressInUseError, SocketError } from "../../../net/errors.ts";
-import { favicon, HttpServer, statusHandler } from "../../../proto/http/mod.ts";
-import { staticFiles } from "../../../proto/http/handlers.ts";
+import { faviconHandler, HttpServer, statusHandler } from "../../../proto/http/mod.ts";
+import { staticFilesHandler } from "../../../proto/http/handlers.ts";
 import { type ServerWebSocket, websocketHandler } from "../../../proto/websocket/mod.ts";
 import {
   type AmqpChannel,
@@ -669,7 +669,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       }
     });
   }, { hixie76: false, deflate: true }));
-  server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
+  server.push(statusHandler()).push(faviconHandler()).push(staticFilesHandler(publicDir));
   server.listen(options.listen ?? "127.0.0.1:8080");
 
   return {
