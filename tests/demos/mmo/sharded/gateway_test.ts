@@ -18,6 +18,7 @@ import {
   framesExchange,
   interestExchange,
   interestKey,
+  putTileHeader,
 } from "../../../../demos/mmo/sharded/wire.ts";
 import { withServer } from "../../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
@@ -112,9 +113,13 @@ servers.test(
       );
       await ch.publish(framesExchange(shards.namespace), "s.0.0", new Uint8Array([2, 0, 0]));
       await ch.publish(framesExchange(shards.namespace), "t.3.3", new Uint8Array([1, 9, 9, 9]));
+      // A well-formed frame of a region the field does not have, for a watched tile.
+      const stray = new Uint8Array(23);
+      putTileHeader(new DataView(stray.buffer), 999, 3, 3, 1, 0, 0);
+      await ch.publish(framesExchange(shards.namespace), "t.3.3", stray);
       await amqp.close();
       await until("garbage counted", 5, () =>
-        gateway!.statistics().badMessages >= 2 &&
+        gateway!.statistics().badMessages >= 3 &&
         shards.publishers[0].statistics().badInterest >= 1);
       const before = gateway.statistics().tileMessages;
       await until(
