@@ -53,6 +53,15 @@ export interface LoopHook {
 
 /** Resumes allowed in one slice before the rest wait for the next tick. */
 const SLICE_RESUMES = 4096;
+/**
+ * Most timers one tick fires: the rest stay due for the next tick, which comes at once.
+ * Half a slice, so that the threads woken by I/O or waiting for the tick (queued before
+ * the timers' wakes, so resumed first) still find room in the slice for their calls that
+ * complete at once: with tens of thousands of sleepers always due (a process that cannot
+ * keep up with them), firing them all in one tick used the slice up before any other
+ * thread ran, every turn, and a thread yielding for the next slice never got past it.
+ */
+const TICK_TIMERS = SLICE_RESUMES / 2;
 /** Longest slice, in seconds, before resumes wait for the next tick. */
 const SLICE_SECONDS = 0.002;
 /** The slice's clock is read only every this many drains: reading it is not free. */
@@ -286,7 +295,7 @@ class Scheduler {
       for (const fn of fns) fn();
     }
     const timers = this.timers;
-    if (timers.size > 0) timers.runDue(now());
+    if (timers.size > 0) timers.runDue(now(), TICK_TIMERS);
     this.#drain();
     if (this.#hooks.length > 0) {
       const idle = this.#head === this.#ready.length;

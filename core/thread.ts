@@ -141,6 +141,8 @@ export class Thread<R = unknown> {
   #fn: ((...args: unknown[]) => unknown) | undefined;
   /** Its arguments until it starts; then the value of a pending wake; then its result. */
   #slot: unknown;
+  /** It yielded at its last checkpoint: the next one (the retry) lets it through. */
+  #yielded = false;
   /**
    * Resolves the promise the blocked thread awaits. No reject function is kept: an
    * interruption resolves it with a thenable that rejects (one object fewer per sleeper
@@ -482,9 +484,15 @@ export class Thread<R = unknown> {
     if (this._state !== RUNNING || this.#error !== NO_ERROR) {
       return this._suspend(null) as Promise<void>; // throws what is pending
     }
-    if (scheduler.charge()) return undefined;
+    // The retry after a yield goes through: the thread waited its turn, and however busy
+    // the turn it got (a burst of other wakes before it), it makes progress.
+    if (scheduler.charge() || this.#yielded) {
+      this.#yielded = false;
+      return undefined;
+    }
     const resumed = this._suspend(null);
     this._requeue();
+    this.#yielded = true;
     return resumed as Promise<void>;
   }
 

@@ -277,11 +277,14 @@ export class TimerHeap {
     this.#down(lane.index, lane, first.deadline, first.seq);
   }
 
-  /** Removes and fires, in order, every timer whose deadline is at or before `time`. */
-  runDue(time: number): number {
+  /**
+   * Removes and fires, in order, every timer whose deadline is at or before `time`, or
+   * the first `max` of them; returns how many fired.
+   */
+  runDue(time: number, max = Infinity): number {
     const items = this.#items;
     let fired = 0;
-    while (items.length > 0 && this.#deadlines[0] <= time) {
+    while (fired < max && items.length > 0 && this.#deadlines[0] <= time) {
       const timer = this.peek()!;
       this.remove(timer);
       fired++;

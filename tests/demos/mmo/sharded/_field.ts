@@ -33,6 +33,8 @@ export function startField(
     shards?: string;
     commitSeconds?: number;
     snapshotSeconds?: number;
+    stepSeconds?: number;
+    readyTimeout?: number;
   } = {},
 ): Field {
   const namespace = `test.${crypto.randomUUID().slice(0, 8)}`;
@@ -53,14 +55,14 @@ export function startField(
       "--size=2000",
       "--boxes=10",
       `--wanderers=${wanderers}`,
-      "--step-seconds=0.02",
+      `--step-seconds=${options.stepSeconds ?? 0.02}`,
       "--steps=15",
       `--commit-seconds=${options.commitSeconds ?? 0.1}`,
       `--snapshot-seconds=${options.snapshotSeconds ?? 1}`,
     ],
     env: { SHRAPNEL_BACKEND: backend, ...denoChildEnv() },
     graceSeconds: 5,
-    readyTimeout: 30,
+    readyTimeout: options.readyTimeout ?? 30,
     restartOrder: "stop-first", // as the launcher's: a region has one owner
     firstBackoff: 0.05,
     askTimeout: 5,
