@@ -88,6 +88,12 @@ export interface RegionOptions {
   onLeave: (wanderer: Wanderer) => void;
   /** Seed of the region's wanderers' choices (default: the world's own source). */
   seed?: number;
+  /**
+   * Adopted wanderers wait, in the field but not stepping, until
+   * {@linkcode World.resumeRegion} (false): a shard finishes its setup before its
+   * wanderers compete with it for the processor.
+   */
+  paused?: boolean;
 }
 
 /** A viewer's window on the world. */
@@ -167,6 +173,8 @@ export class World {
   #regionRandom: () => number = Math.random;
   /** The region's wanderers by id (sharded field only). */
   readonly #owned = new Map<number, Wanderer>();
+  /** Wanderers adopted while the region is paused, not started yet (null: not paused). */
+  #unstarted: [QuadEntry<Mover>, Wanderer][] | null = null;
 
   /** @param options sizes and counts */
   constructor(options: WorldOptions = {}) {
@@ -266,11 +274,27 @@ export class World {
     this.#region = region;
     this.#regionRandom = region.seed === undefined ? this.#random : seededRandom(region.seed);
     this.#wanderers = new ThreadGroup({ name: "wanderers" });
+    if (region.paused === true) this.#unstarted = [];
   }
 
   /**
-   * Adds a wanderer in `state` and starts its thread: it goes on from exactly that
-   * state (position, step, steps left). Its id must not be in the world already.
+   * Starts the wanderers adopted while the region was paused (see
+   * {@linkcode RegionOptions.paused}); from now on `adopt` starts them at once. Does
+   * nothing if the region is not paused.
+   */
+  resumeRegion(): void {
+    const unstarted = this.#unstarted, wanderers = this.#wanderers;
+    this.#unstarted = null;
+    if (unstarted === null || wanderers === undefined) return;
+    for (const [entry, w] of unstarted) {
+      if (w.gone) continue;
+      wanderers.spawn({ name: `wanderer ${w.id}` }, () => this.#wanderInRegion(entry, w));
+    }
+  }
+
+  /**
+   * Adds a wanderer in `state` and starts its thread (once the region is resumed, if
+   * paused): it goes on from exactly that state (position, step, steps left). Its id must not be in the world already.
    * @throws {Error} outside a region world, or for an id already here
    */
   adopt(state: WandererState): Wanderer {
@@ -301,7 +325,8 @@ export class World {
     };
     const entry = this.movers.insert(w);
     this.#owned.set(w.id, w);
-    wanderers.spawn({ name: `wanderer ${w.id}` }, () => this.#wanderInRegion(entry, w));
+    if (this.#unstarted !== null) this.#unstarted.push([entry, w]);
+    else wanderers.spawn({ name: `wanderer ${w.id}` }, () => this.#wanderInRegion(entry, w));
     return w;
   }
 

