@@ -12,10 +12,13 @@ import {
   InvertedSemaphore,
   Latch,
   Mutex,
+  Pacer,
   RWLock,
   Semaphore,
   sleep,
   spawn,
+  ThreadGroup,
+  withTimeout,
 } from "../../mod.ts";
 import { inThread } from "../_helpers.ts";
 
@@ -106,5 +109,33 @@ Deno.test("a thread whose pops never block still lets timers and other threads r
       poppedWhenTimerRan >= 0 && poppedWhenTimerRan < items,
       `the sleeper ran after ${poppedWhenTimerRan} of ${items} pops`,
     );
+  });
+});
+
+Deno.test("calls that complete at once make progress among thousands of always-due sleepers", async () => {
+  await inThread(async () => {
+    // 10k pacers of 1 ms: more than a process steps in 1 ms, so every tick finds them all
+    // due. Each tick once fired them all and used the slice up before any other thread ran,
+    // so a thread yielding at a checkpoint yielded again at its retry, forever.
+    const group = new ThreadGroup({ name: "sleepers" });
+    for (let i = 0; i < 10_000; i++) {
+      group.spawn(async () => {
+        const pacer = new Pacer(0.001);
+        for (;;) await pacer.next();
+      });
+    }
+    try {
+      await sleep(0.05);
+      const event = new Event();
+      event.set();
+      const t0 = performance.now();
+      await withTimeout(20, async () => {
+        for (let i = 0; i < 200; i++) await event.wait(); // each a checkpoint
+      });
+      assert.ok(performance.now() - t0 < 20_000);
+    } finally {
+      group.shutdown();
+      await group.join();
+    }
   });
 });
