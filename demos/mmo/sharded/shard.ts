@@ -602,6 +602,8 @@ export class Shard {
    */
   async #watchRate(): Promise<void> {
     const every = 2;
+    // From one period on: the first beats of freshly started wanderers are not a rate.
+    await sleep(every);
     let steps = this.world.steps, t = now();
     for (;;) {
       await sleep(every);
