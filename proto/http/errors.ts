@@ -5,7 +5,7 @@
  */
 
 import { familyHasInstance } from "../../core/_error_family.ts";
-import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
+import { ProtocolError, ShrapnelError, TimeoutError } from "../../core/errors.ts";
 
 // The base of every protocol's "the peer sent garbage" error, also exported here: before
 // it existed, this module's `ProtocolError` was HTTP's own (now HttpProtocolError, which
@@ -98,6 +98,47 @@ export class BodyTooLargeError extends HttpError {
   constructor(limit: number) {
     super(413, `body larger than ${limit} bytes`);
     this.limit = limit;
+  }
+}
+
+/**
+ * One of the server's own deadlines on its client passed while a handler waited on the
+ * client: a body read waited `bodyTimeout` for the next bytes, a reply waited
+ * `sendTimeout` (HTTP/2: `stallTimeout`) for the client to read. The server raises it in
+ * the handler's thread (HTTP/1.1) or throws it from the stream's read or send (HTTP/2,
+ * whose stream is reset with CANCEL). A {@linkcode TimeoutError}, so code that catches
+ * those catches it too.
+ *
+ * Escaping a handler, it ends the connection (HTTP/2: the stream) with no reply and no
+ * report to `onError`: the client is at fault, and cannot be answered anyway. Any other
+ * `TimeoutError` escaping a handler (its own `withTimeout`, a client's `HttpTimeoutError`)
+ * is the handler's failure: reported and answered (see `HttpServer`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TimeoutError } from "../../core/errors.ts";
+ * import { PeerTimeoutError } from "./errors.ts";
+ * const e = new PeerTimeoutError(30, "body");
+ * assert.ok(e instanceof TimeoutError);
+ * assert.deepEqual([e.seconds, e.message], [30, "the client sent no body bytes for 30 s"]);
+ * ```
+ */
+export class PeerTimeoutError extends TimeoutError {
+  /**
+   * Makes the error for the server deadline that passed.
+   *
+   * @param seconds the deadline's length
+   * @param waitingFor what the server waited for: "body" (the client's next body bytes),
+   *   "send" (the client to read the reply), or another word for the message
+   */
+  constructor(seconds: number, waitingFor: string) {
+    super(seconds);
+    this.message = waitingFor === "body"
+      ? `the client sent no body bytes for ${seconds} s`
+      : waitingFor === "send"
+      ? `the client read none of the reply for ${seconds} s`
+      : `the client kept the server waiting (${waitingFor}) for ${seconds} s`;
   }
 }
 
