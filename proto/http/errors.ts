@@ -101,16 +101,19 @@ export class BodyTooLargeError extends HttpError {
   }
 }
 
+/** What an {@linkcode HttpServer}'s deadline on its client was waiting for. */
+export type PeerWait = "idle" | "handshake" | "head" | "body" | "send";
+
 /**
- * One of the server's own deadlines on its client passed while a handler waited on the
- * client: a body read waited `bodyTimeout` for the next bytes, a reply waited
- * `sendTimeout` (HTTP/2: `stallTimeout`) for the client to read. The server raises it in
- * the handler's thread (HTTP/1.1) or throws it from the stream's read or send (HTTP/2,
- * whose stream is reset with CANCEL). A {@linkcode TimeoutError}, so code that catches
- * those catches it too.
+ * One of the server's own deadlines on its client passed: the client sent nothing more
+ * of a body for `bodyTimeout`, or read none of a reply for `sendTimeout` (HTTP/2:
+ * `stallTimeout`), or left its connection idle, its head or TLS handshake unfinished.
+ * `waitingFor` says which. The server raises it in the connection's thread at the wait
+ * (HTTP/1.1), or throws it from a stream's read or send (HTTP/2, whose stream is reset
+ * with CANCEL). A {@linkcode TimeoutError}, so code that catches those catches it too.
  *
  * Escaping a handler, it ends the connection (HTTP/2: the stream) with no reply and no
- * report to `onError`: the client is at fault, and cannot be answered anyway. Any other
+ * report to `onError`: the client is at fault, and is not listening anyway. Any other
  * `TimeoutError` escaping a handler (its own `withTimeout`, a client's `HttpTimeoutError`)
  * is the handler's failure: reported and answered (see `HttpServer`).
  *
@@ -125,22 +128,28 @@ export class BodyTooLargeError extends HttpError {
  * ```
  */
 export class PeerTimeoutError extends TimeoutError {
+  /** What the server was waiting for. */
+  readonly waitingFor: PeerWait;
   /**
    * Makes the error for the server deadline that passed.
    *
    * @param seconds the deadline's length
-   * @param waitingFor what the server waited for: "body" (the client's next body bytes),
-   *   "send" (the client to read the reply), or another word for the message
+   * @param waitingFor what the server waited for
    */
-  constructor(seconds: number, waitingFor: string) {
+  constructor(seconds: number, waitingFor: PeerWait) {
     super(seconds);
-    this.message = waitingFor === "body"
-      ? `the client sent no body bytes for ${seconds} s`
-      : waitingFor === "send"
-      ? `the client read none of the reply for ${seconds} s`
-      : `the client kept the server waiting (${waitingFor}) for ${seconds} s`;
+    this.waitingFor = waitingFor;
+    this.message = `the client ${PEER_WAITS[waitingFor]} for ${seconds} s`;
   }
 }
+
+const PEER_WAITS: Record<PeerWait, string> = {
+  idle: "sent nothing",
+  handshake: "did not finish its TLS handshake",
+  head: "did not finish its request head",
+  body: "sent no body bytes",
+  send: "read none of the reply",
+};
 
 /**
  * The head (request line and headers) was too large or had too many fields (status 431).

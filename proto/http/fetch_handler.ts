@@ -14,6 +14,7 @@ import { SocketError } from "../../net/errors.ts";
 import { FetchRequest } from "./_fetch_request.ts";
 import { isResponse, writeResponse } from "./_fetch_response.ts";
 import { upgradeOf } from "./_upgrades.ts";
+import { interruptsExchange } from "./_interruption.ts";
 import { Http2Request } from "./h2/request.ts";
 import { SENT } from "./reply_bytes.ts";
 import type { HttpRequest } from "./request.ts";
@@ -345,7 +346,9 @@ export function fetchHandler(
       try {
         response = await pending; // not a blocking call: the application may block this thread
       } catch (e) {
-        if (onError === undefined || e instanceof Interrupted) throw e;
+        // An interruption ends the exchange; the app's own failure (its own timeout
+        // included) is the app's to answer.
+        if (onError === undefined || interruptsExchange(e)) throw e;
         response = await onError(e);
       }
       const sending = sendOrFail(exchange, response);

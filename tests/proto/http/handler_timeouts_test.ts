@@ -186,14 +186,17 @@ socketTest("a handler's own withTimeout expiring is answered 500 and reported", 
   });
 });
 
-socketTest("an upstream HTTP client's deadline in a handler is answered 504 and reported", async () => {
-  await withServer(async (server, reported) => {
-    const reply = await exchange(server, "GET /upstream HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert.equal(reply?.status, 504);
-    assert.deepEqual(names(reported), ["HttpTimeoutError GET /upstream HTTP/1.1"]);
-    assert.equal((reported[0].error as HttpTimeoutError).phase, "head");
-  });
-});
+socketTest(
+  "an upstream HTTP client's deadline in a handler is answered 504 and reported",
+  async () => {
+    await withServer(async (server, reported) => {
+      const reply = await exchange(server, "GET /upstream HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal(reply?.status, 504);
+      assert.deepEqual(names(reported), ["HttpTimeoutError GET /upstream HTTP/1.1"]);
+      assert.equal((reported[0].error as HttpTimeoutError).phase, "head");
+    });
+  },
+);
 
 socketTest(
   "the server's own body deadline ends the connection: no reply, no report, PeerTimeoutError in the handler",
@@ -286,60 +289,69 @@ socketTest("a WebSocket callback's own timeout is reported; the socket is closed
 
 // ---- HTTP/2 (prior knowledge, a raw frame peer) ----
 
-socketTest("h2: a handler's own timeout is answered 500 (504 upstream) on its stream, reported", async () => {
-  await withServer(async (server, reported) => {
-    const peer = await H2Peer.open(server.address);
-    try {
-      peer.request(1, "/own");
-      peer.request(3, "/upstream");
-      peer.request(5, "/fetch");
-      await peer.flush();
-      assert.equal((await peer.response(1)).status, 500);
-      assert.equal((await peer.response(3)).status, 504);
-      assert.equal((await peer.response(5)).status, 500);
-      assert.deepEqual(names(reported).sort(), [
-        "HttpTimeoutError GET /upstream HTTP/2",
-        "TimeoutError GET /fetch HTTP/2",
-        "TimeoutError GET /own HTTP/2",
-      ]);
-    } finally {
-      peer.close();
-    }
-  });
-});
+socketTest(
+  "h2: a handler's own timeout is answered 500 (504 upstream) on its stream, reported",
+  async () => {
+    await withServer(async (server, reported) => {
+      const peer = await H2Peer.open(server.address);
+      try {
+        peer.request(1, "/own");
+        peer.request(3, "/upstream");
+        peer.request(5, "/fetch");
+        await peer.flush();
+        assert.equal((await peer.response(1)).status, 500);
+        assert.equal((await peer.response(3)).status, 504);
+        assert.equal((await peer.response(5)).status, 500);
+        assert.deepEqual(names(reported).sort(), [
+          "HttpTimeoutError GET /upstream HTTP/2",
+          "TimeoutError GET /fetch HTTP/2",
+          "TimeoutError GET /own HTTP/2",
+        ]);
+      } finally {
+        peer.close();
+      }
+    });
+  },
+);
 
-socketTest("h2: the server's body deadline resets the stream: no report, PeerTimeoutError", async () => {
-  await withServer(async (server, reported, seen) => {
-    const peer = await H2Peer.open(server.address);
-    try {
-      peer.request(1, "/echo", { method: "POST", end: false });
-      peer.data(1, "12345");
-      await peer.flush();
-      const r = await peer.response(1);
-      assert.equal(r.reset, CANCEL);
-      assert.equal(r.status, 0);
-      assert.equal(seen.length, 1);
-      assert.ok(seen[0] instanceof PeerTimeoutError, String(seen[0]));
-      assert.deepEqual(names(reported), []);
-    } finally {
-      peer.close();
-    }
-  }, { bodyTimeout: 0.1 });
-});
+socketTest(
+  "h2: the server's body deadline resets the stream: no report, PeerTimeoutError",
+  async () => {
+    await withServer(async (server, reported, seen) => {
+      const peer = await H2Peer.open(server.address);
+      try {
+        peer.request(1, "/echo", { method: "POST", end: false });
+        peer.data(1, "12345");
+        await peer.flush();
+        const r = await peer.response(1);
+        assert.equal(r.reset, CANCEL);
+        assert.equal(r.status, 0);
+        assert.equal(seen.length, 1);
+        assert.ok(seen[0] instanceof PeerTimeoutError, String(seen[0]));
+        assert.deepEqual(names(reported), []);
+      } finally {
+        peer.close();
+      }
+    }, { bodyTimeout: 0.1 });
+  },
+);
 
-socketTest("h2: a stream window kept shut resets the stream: no report, PeerTimeoutError", async () => {
-  await withServer(async (server, reported, seen) => {
-    const peer = await H2Peer.open(server.address, [[SETTINGS_INITIAL_WINDOW_SIZE, 0]]);
-    try {
-      peer.request(1, "/big");
-      await peer.flush();
-      const r = await peer.response(1, { credit: false });
-      assert.equal(r.reset, CANCEL);
-      assert.equal(seen.length, 1);
-      assert.ok(seen[0] instanceof PeerTimeoutError, String(seen[0]));
-      assert.deepEqual(names(reported), []);
-    } finally {
-      peer.close();
-    }
-  }, { http2: { stallTimeout: 0.1 } });
-});
+socketTest(
+  "h2: a stream window kept shut resets the stream: no report, PeerTimeoutError",
+  async () => {
+    await withServer(async (server, reported, seen) => {
+      const peer = await H2Peer.open(server.address, [[SETTINGS_INITIAL_WINDOW_SIZE, 0]]);
+      try {
+        peer.request(1, "/big");
+        await peer.flush();
+        const r = await peer.response(1, { credit: false });
+        assert.equal(r.reset, CANCEL);
+        assert.equal(seen.length, 1);
+        assert.ok(seen[0] instanceof PeerTimeoutError, String(seen[0]));
+        assert.deepEqual(names(reported), []);
+      } finally {
+        peer.close();
+      }
+    }, { http2: { stallTimeout: 0.1 } });
+  },
+);
