@@ -51,9 +51,12 @@ export interface FetchHandlerOptions {
    */
   scheme?: "http" | "https";
   /**
-   * Makes the response for a handler that threw (as `Deno.serve`'s `onError`). Without it
-   * the error goes to the server: an `HttpError` becomes its status, anything else a 500
-   * reported to the server's `onError`.
+   * Makes the response for a handler that threw or rejected (as `Deno.serve`'s
+   * `onError`), its own timeouts included (a `withTimeout` of its own, a client's
+   * `HttpTimeoutError`). Without it the error goes to the server: an `HttpError` becomes
+   * its status, anything else a 500 (504 for an `HttpTimeoutError`) reported to the
+   * server's `onError`. Interruptions of the exchange (the server's close, its deadlines
+   * on the client, the client gone) never come here: they end the exchange.
    */
   onError?: (error: unknown) => Response | Promise<Response>;
 }

@@ -88,7 +88,11 @@ export interface HttpServerOptions {
    * backlog until one closes (see {@linkcode Acceptor}).
    */
   maxConnections?: number;
-  /** Called with errors of handlers that are not HTTP errors (default: console.error). */
+  /**
+   * Called with errors of handlers that are not HTTP errors (default: console.error),
+   * their own timeouts included (see {@linkcode HttpServer}: what ends a connection
+   * quietly instead).
+   */
   onError?: (error: unknown, request: HttpRequest) => void;
   /**
    * HTTP/2 limits (see `h2/server_connection.ts`), or false to speak HTTP/1.1 only.
@@ -137,6 +141,19 @@ export interface HttpServerCloseOptions {
  * closes idle keep-alive connections at once, lets requests in flight finish within a
  * grace period, then shuts the rest down. The group belongs to the thread that made the
  * server: shutting that thread down shuts the connections down.
+ *
+ * What escapes a handler: an {@linkcode HttpError} becomes its status; any other error is
+ * the handler's failure, reported to `onError(error, request)` and answered 500, or 504
+ * for an `HttpTimeoutError` (an upstream HTTP server the handler called did not answer
+ * in time). That includes the handler's own timeouts: its `withTimeout` expiring
+ * (`TimeoutError`), a client's deadline (`HttpTimeoutError`, `ConfirmTimeoutError`). If
+ * the reply's head was already sent, the connection (HTTP/2: the stream) is closed
+ * (reset) instead. Only interruptions of the exchange end it with no reply and no
+ * report: the server's own deadlines on its client ({@linkcode PeerTimeoutError}: a body
+ * or a reply waiting `bodyTimeout` or `sendTimeout`), its close and its owner's shutdown
+ * (`Shutdown`), an HTTP/2 stream reset (`StreamResetError`), the client gone (a socket
+ * error, or an `Interrupted` raised by a fetch handler's watch), and any other
+ * `Interrupted` that is not a `TimeoutError`.
  *
  * @example
  * ```ts

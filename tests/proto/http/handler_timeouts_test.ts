@@ -25,7 +25,12 @@ import {
   HttpTimeoutError,
   PeerTimeoutError,
 } from "../../../proto/http/mod.ts";
-import { CANCEL, SETTINGS_INITIAL_WINDOW_SIZE } from "../../../proto/http/h2/constants.ts";
+import {
+  CANCEL,
+  GOAWAY,
+  HEADERS,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+} from "../../../proto/http/h2/constants.ts";
 import { connectWebSocket, websocketHandler } from "../../../proto/websocket/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 import { H2Peer } from "./_h2_peer.ts";
@@ -193,7 +198,8 @@ socketTest(
       const reply = await exchange(server, "GET /upstream HTTP/1.1\r\nHost: x\r\n\r\n");
       assert.equal(reply?.status, 504);
       assert.deepEqual(names(reported), ["HttpTimeoutError GET /upstream HTTP/1.1"]);
-      assert.equal((reported[0].error as HttpTimeoutError).phase, "head");
+      const error = reported[0].error;
+      assert.ok(error instanceof HttpTimeoutError && error.phase === "head", String(error));
     });
   },
 );
@@ -355,3 +361,24 @@ socketTest(
     }, { http2: { stallTimeout: 0.1 } });
   },
 );
+
+socketTest("h2: close() during a handler ends its stream quietly", async () => {
+  await withServer(async (server, reported, seen) => {
+    const peer = await H2Peer.open(server.address);
+    try {
+      peer.request(1, "/slow");
+      await peer.flush();
+      await sleep(0.05); // the handler sleeps
+      await withTimeout(5, () => server.close({ graceSeconds: 0.05 }));
+      // No reply on stream 1: a GOAWAY, then the connection's end.
+      const frames: { type: number; stream: number }[] = [];
+      for (let f = await peer.frame(); f !== null; f = await peer.frame()) frames.push(f);
+      assert.ok(frames.some((f) => f.type === GOAWAY), JSON.stringify(frames));
+      assert.ok(!frames.some((f) => f.type === HEADERS && f.stream === 1));
+      assert.deepEqual(seen.map((e) => (e as Error).name), ["StreamResetError"]);
+      assert.deepEqual(names(reported), []);
+    } finally {
+      peer.close();
+    }
+  }, { http2: { shutdownGrace: 0.05 } });
+});
