@@ -366,8 +366,9 @@ export class HttpServer {
   }
 
   /**
-   * Interrupts connections past their deadline with a {@linkcode PeerTimeoutError}. One thread checking
-   * deadlines costs less than a timer per request (two per request otherwise: idle, head).
+   * Interrupts connections past their deadline with a {@linkcode PeerTimeoutError}. One
+   * thread checking deadlines costs less than a timer per request (two per request
+   * otherwise: idle, head).
    * It runs until `close()` has drained the connections (deadlines hold during the grace),
    * and closes the socket of a connection whose thread was shut down before it started.
    */
