@@ -16,7 +16,7 @@ import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn, type ListenOptions } from "../../net/constructors.ts";
 import { listenTls, type ListenTlsOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { EOFError, PeerLostError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
 import { CONNECTION, EXPECT } from "./framing_fields.ts";
@@ -27,8 +27,7 @@ import {
   PeerTimeoutError,
   type PeerWait,
 } from "./errors.ts";
-import { HttpTimeoutError } from "./client_timeouts.ts";
-import { interruptsExchange } from "./_interruption.ts";
+import { failureStatus, interruptsExchange, markClientGone } from "./_interruption.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { HeldReplies, sendHeld, SENT } from "./reply_bytes.ts";
@@ -616,7 +615,11 @@ export class HttpServer {
       headers.hasToken("expect", "100-continue")
     ) {
       body.onFirstRead = async () => {
-        if (!request.headSent) await socket.send(CONTINUE);
+        try {
+          if (!request.headSent) await socket.send(CONTINUE);
+        } catch (e) {
+          throw markClientGone(e);
+        }
       };
     }
     return request;
@@ -644,19 +647,21 @@ export class HttpServer {
 
   /**
    * A handler failed: an HttpError becomes its reply, anything else is reported to
-   * `onError` and answered 500 (504 for an upstream HTTP client's `HttpTimeoutError`);
-   * interruptions of the exchange (see `interruptsExchange`: the server's close, its own
-   * deadlines on the client, a stream reset) and lost peers end the connection.
+   * `onError` and answered 500 (504 for an upstream HTTP client's `HttpTimeoutError`, 502
+   * for an upstream connection's failure: see `failureStatus`); interruptions of the
+   * exchange (see `interruptsExchange`: the server's close, its own deadlines on the
+   * client, a stream reset, its own socket's errors) end the connection.
    */
   async #failed(request: HttpRequest, e: unknown): Promise<void> {
     if (interruptsExchange(e)) throw e;
-    if (e instanceof SocketError || e instanceof EOFError) throw e;
-    if (e instanceof HttpError) {
+    // An HttpError is the request's own fault, unless an upstream client lost its peer
+    // (a response body cut short is an HttpProtocolError too): that is the handler's.
+    if (e instanceof HttpError && !(e instanceof PeerLostError)) {
       await request.error(e.status, e.message);
       return;
     }
     this.#options.onError(e, request);
-    await request.error(e instanceof HttpTimeoutError ? 504 : 500);
+    await request.error(failureStatus(e));
   }
 
   async #refuse(socket: Socket, error: unknown): Promise<void> {
@@ -808,8 +813,9 @@ class Connection implements PeerDeadline {
   };
   readonly failed = (error: unknown): never => {
     this.deadline = Infinity;
-    throw error;
+    throw markClientGone(error);
   };
+  readonly lost = markClientGone;
 }
 
 /** Whether a head holds nothing but line ends. */
