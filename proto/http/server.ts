@@ -144,15 +144,20 @@ export interface HttpServerCloseOptions {
  * What escapes a handler: an {@linkcode HttpError} becomes its status; any other error is
  * the handler's failure, reported to `onError(error, request)` and answered 500, or 504
  * for an `HttpTimeoutError` (an upstream HTTP server the handler called did not answer
- * in time). That includes the handler's own timeouts: its `withTimeout` expiring
- * (`TimeoutError`), a client's deadline (`HttpTimeoutError`, `ConfirmTimeoutError`). If
- * the reply's head was already sent, the connection (HTTP/2: the stream) is closed
- * (reset) instead. Only interruptions of the exchange end it with no reply and no
- * report: the server's own deadlines on its client ({@linkcode PeerTimeoutError}: a body
- * or a reply waiting `bodyTimeout` or `sendTimeout`), its close and its owner's shutdown
- * (`Shutdown`), an HTTP/2 stream reset (`StreamResetError`), the client gone (a socket
- * error, or an `Interrupted` raised by a fetch handler's watch), and any other
- * `Interrupted` that is not a `TimeoutError`.
+ * in time), or 502 for an upstream connection's failure (a `SocketError` but
+ * `TooManyOpenFilesError`, an `EOFError`, a `PeerLostError`: its `HttpClient` refused or
+ * reset, a Postgres or AMQP connection lost, a response body cut short). That includes
+ * the handler's own timeouts: its `withTimeout` expiring (`TimeoutError`), a client's
+ * deadline (`HttpTimeoutError`, `ConfirmTimeoutError`). If the reply's head was already
+ * sent, the connection (HTTP/2: the stream) is closed (reset) instead. Only
+ * interruptions of the exchange end it with no reply and no report: the server's own
+ * deadlines on its client ({@linkcode PeerTimeoutError}: a body or a reply waiting
+ * `bodyTimeout` or `sendTimeout`), its close and its owner's shutdown (`Shutdown`), an
+ * HTTP/2 stream reset (`StreamResetError`), the client gone (a socket error of the
+ * exchange's own connection: reading the request's body, sending the reply, a server
+ * WebSocket's sends; or an `Interrupted` raised by a fetch handler's watch), and any
+ * other `Interrupted` that is not a `TimeoutError`. Socket errors of a socket the
+ * handler took over (`upgrade()`) and uses itself are its own: handle them.
  *
  * @example
  * ```ts
