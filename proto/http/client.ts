@@ -551,8 +551,12 @@ export class HttpClient {
       }
       return out;
     } catch (e) {
-      connection.inFlight = 1; // the answers still owed will never be read: drop it
-      this.#releaser(targets[0], connection)(false);
+      // The answers still owed will never be read: drop it. None owed: the failed body's
+      // own release dropped it already (a second one would count it closed twice).
+      if (connection.inFlight > 0) {
+        connection.inFlight = 1;
+        this.#releaser(targets[0], connection)(false);
+      }
       throw e;
     }
   }

@@ -320,3 +320,26 @@ socketTest("FTP: a RETR the server reports aborted (426) is an FtpError", async 
     },
   );
 });
+
+socketTest(
+  "HTTP/1.1 pipeline: the last body cut short drops its connection once (the pool's count stays right)",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n"));
+      await conn.send(HALF);
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const url = `http://127.0.0.1:${port}/f`;
+        const error = await client.pipeline([{ url }]).then(() => null, (e) => e);
+        assertLost(error, "http", "GET");
+        // One connection opened, one closed: a count below 0 lets the origin open more than
+        // maxConnectionsPerOrigin.
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
