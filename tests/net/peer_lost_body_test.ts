@@ -343,3 +343,38 @@ socketTest(
     });
   },
 );
+
+socketTest(
+  "HTTP/2 pool: a TLS handshake that fails leaves the origin usable (no latch held for good)",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await conn.recv(4096);
+    }, async (port) => {
+      let connects = 0;
+      const client = new HttpClient({
+        headTimeoutSeconds: 2,
+        connect: async (host, p) => {
+          connects++;
+          const socket = await connectTo(`${host}:${p}`);
+          // As tlsConnect's socket: the handshake runs (and fails) on the first call.
+          return Object.assign(socket, {
+            handshake: () => Promise.reject(new Error("invalid peer certificate")),
+          });
+        },
+      });
+      try {
+        for (let i = 0; i < 2; i++) {
+          const error = await client.request(`https://127.0.0.1:${port}/`).then(
+            () => null,
+            (e) => e,
+          );
+          // Not a head timeout spent waiting on the first connection's latch.
+          assert.match(String(error), /invalid peer certificate/, `request ${i}`);
+        }
+        assert.equal(connects, 2);
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
