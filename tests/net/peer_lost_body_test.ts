@@ -6,7 +6,16 @@
  * Each server is a hostile fake on 127.0.0.1 that sends part of the answer and goes away.
  */
 import assert from "node:assert/strict";
-import { connectTo, listenOn, type Socket, SocketReader } from "../../mod.ts";
+import {
+  connectTo,
+  listenOn,
+  sleep,
+  type Socket,
+  SocketReader,
+  spawn,
+  withTimeout,
+} from "../../mod.ts";
+import { Event as ShrapnelEvent } from "../../core/sync/event.ts";
 import { ConnectionResetError, EOFError, PeerLostError } from "../../net/errors.ts";
 import { HttpClient, ProtocolError, shrapnelFetch } from "../../proto/http/mod.ts";
 import {
@@ -372,6 +381,91 @@ socketTest(
           assert.match(String(error), /invalid peer certificate/, `request ${i}`);
         }
         assert.equal(connects, 2);
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "fetch: a signal aborted by another thread while a body read waits errors the read, and both threads go on",
+  async () => {
+    const rest = new ShrapnelEvent();
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n0123456789"));
+      await rest.wait();
+      await conn.send(bytes("abcdefghij"));
+      await conn.recv(4096);
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const controller = new AbortController();
+        const reading = spawn(async () => {
+          const url = `http://127.0.0.1:${port}/f`;
+          const response = await shrapnelFetch(url, {
+            shrapnelClient: client,
+            signal: controller.signal,
+          });
+          const reader = response.body!.getReader();
+          assert.equal((await reader.read()).value?.length, 10);
+          return await reader.read().then(() => null, (e) => e); // waits for the rest
+        });
+        await sleep(0.2);
+        // Aborted from a thread: the response's release must not become a blocking call of
+        // that thread (left unawaited, it wedges the thread), nor read beside the waiting read.
+        const aborter = spawn(async () => {
+          controller.abort();
+          await sleep(0.05);
+          rest.set();
+          await sleep(0.05);
+          return "went on";
+        });
+        assert.equal(await withTimeout(3, () => aborter.join()), "went on");
+        const error = await withTimeout(3, () => reading.join());
+        assert.ok(error instanceof DOMException && error.name === "AbortError", String(error));
+        await sleep(0.1);
+        const stats = client.statistics()[`http://127.0.0.1:${port}`];
+        assert.equal(stats.open, stats.idle, JSON.stringify(stats)); // nothing held
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "fetch: a body cancelled by another thread while a read of it waits: no second reader on the connection",
+  async () => {
+    const rest = new ShrapnelEvent();
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n0123456789"));
+      await rest.wait();
+      await conn.send(bytes("abcdefghij"));
+      await conn.recv(4096);
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const url = `http://127.0.0.1:${port}/f`;
+        const response = await shrapnelFetch(url, { shrapnelClient: client });
+        const reader = response.body!.getReader();
+        const reading = spawn(async () => {
+          assert.equal((await reader.read()).value?.length, 10);
+          return await reader.read().then((r) => r, (e) => e);
+        });
+        await sleep(0.2); // its pull waits on the connection
+        const cancelled = await withTimeout(3, () => reader.cancel().then(() => null, (e) => e));
+        assert.equal(cancelled, null);
+        rest.set();
+        assert.deepEqual(await withTimeout(3, () => reading.join()), {
+          done: true,
+          value: undefined,
+        });
+        await sleep(0.1);
+        const stats = client.statistics()[`http://127.0.0.1:${port}`];
+        assert.equal(stats.open, stats.idle, JSON.stringify(stats)); // nothing held
       } finally {
         client.close();
       }
