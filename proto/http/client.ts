@@ -139,7 +139,9 @@ export class HttpResponse {
     this.headers = headers;
     this.body = body;
     this.#release = release;
-    if (body.done) this.#finish(true);
+    // A body declared over the limit is "done" unread: its bytes are still on the
+    // connection, and on reuse they would pass for the next response.
+    if (body.done) this.#finish(!body.tooLarge);
   }
 
   /** Whether the status is 2xx. */
