@@ -25,6 +25,7 @@ import {
   HpackEncoder,
   INTERNAL_ERROR,
   PREFACE,
+  PROTOCOL_ERROR,
   readFrameHeader,
   StreamResetError,
 } from "../../proto/http/h2/mod.ts";
@@ -470,5 +471,26 @@ socketTest(
         client.close();
       }
     });
+  },
+);
+
+socketTest(
+  "HTTP/2: DATA past the content-length is a malformed response, not a longer whole body",
+  async () => {
+    await withFakePeer(
+      h2Peer(async (conn, out) => {
+        for (let at = 0; at < 60_000; at += 10_000) {
+          out.data(1, HALF.subarray(0, 10_000), at + 10_000 === 60_000 ? END_STREAM : 0);
+        }
+        await conn.send(out.take().slice());
+        await conn.recv(4096);
+      }),
+      async (port) => {
+        const error = await downloadError(port, true, h2Client());
+        assert.ok(error instanceof StreamResetError, String(error));
+        assert.equal(error.code, PROTOCOL_ERROR);
+        assert.ok(!(error instanceof PeerLostError)); // the server is there; its answer is bad
+      },
+    );
   },
 );

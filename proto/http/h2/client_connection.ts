@@ -510,6 +510,11 @@ export class Http2ClientConnection implements StreamHost {
     s.recvWindow -= length;
     let data = payload;
     if (flags & PADDED) data = payload.subarray(1, payload.length - payload[0]);
+    if (s.declaredLength >= 0 && s.received + data.length > s.declaredLength) {
+      // Malformed (RFC 9113 8.1.1): more than its content-length is not a longer body.
+      this.reset(s, PROTOCOL_ERROR);
+      return;
+    }
     if (data.length > 0) {
       s.chunks.push(data.slice());
       s.buffered += data.length;
