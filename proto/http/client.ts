@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Interrupted } from "../../core/errors.ts";
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
@@ -436,6 +437,27 @@ export class HttpClient {
   }
 
   /**
+   * The answer a server gave before it closed on the request's body (a 413, a 401...:
+   * RFC 9112 9.5), or `sendError` when there is none to read.
+   */
+  async #earlyAnswer(
+    connection: Connection,
+    t: Target,
+    method: string,
+    sendError: ConnectionResetError,
+  ): Promise<HttpResponse> {
+    connection.reusable = false;
+    let early: HttpResponse;
+    try {
+      early = await this.#receive(connection, t, method);
+    } catch (e) {
+      if (e instanceof Interrupted) throw e; // the request's own cancellation
+      throw sendError; // no answer came: the send's failure is what happened
+    }
+    return early;
+  }
+
+  /**
    * Sends a request, following redirects (see {@linkcode redirectTarget}: 303 becomes a
    * GET, credentials stay behind when the origin changes) up to `maxRedirects` unless
    * `init.redirect` is "manual"; returns the last response once its head has arrived
@@ -504,7 +526,12 @@ export class HttpClient {
       connection.inFlight++;
       try {
         return await within(headWait, "head", url, async () => {
-          await this.#send(connection, t, init);
+          try {
+            await this.#send(connection, t, init);
+          } catch (e) {
+            if (!(e instanceof ConnectionResetError)) throw e;
+            return await this.#earlyAnswer(connection, t, method, e);
+          }
           return await this.#receive(connection, t, method);
         });
       } catch (e) {

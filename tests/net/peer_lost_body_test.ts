@@ -494,3 +494,27 @@ socketTest(
     );
   },
 );
+
+socketTest(
+  "HTTP/1.1: a server that answers early (413) and closes on the upload: the answer is the result, not a PeerLostError",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes(
+        "HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbig!",
+      ));
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const url = `http://127.0.0.1:${port}/up`;
+        const body = new Uint8Array(20 << 20); // far more than the socket buffers take
+        const response = await client.request(url, { method: "POST", body });
+        assert.equal(response.status, 413);
+        assert.equal(await response.text(), "big!");
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
