@@ -518,3 +518,50 @@ socketTest(
     });
   },
 );
+
+socketTest(
+  "FTP: a transfer failed on our side (the sink threw) leaves the control connection in step",
+  async () => {
+    await withFakePeer(async (control) => {
+      const data = listenOn("127.0.0.1:0");
+      const dataPort = (data.getsockname() as { port: number }).port;
+      const reader = new SocketReader(control);
+      const answer = async (line: string) => await control.send(bytes(`${line}\r\n`));
+      try {
+        await answer("220 hello");
+        for (;;) {
+          const command = await reader.readLine(1024);
+          if (command === null) return;
+          const verb = command.split(" ")[0].toUpperCase();
+          if (verb === "USER") await answer("331 password");
+          else if (verb === "PASS") await answer("230 in");
+          else if (verb === "TYPE") await answer("200 binary");
+          else if (verb === "EPSV") await answer(`229 passive (|||${dataPort}|)`);
+          else if (verb === "NOOP") await answer("200 noop");
+          else if (verb === "RETR") {
+            const [conn] = await data.accept();
+            await answer("150 sending");
+            await conn.send(HALF);
+            conn.close();
+            await answer("226 transfer complete");
+          } else await answer("502 no");
+        }
+      } finally {
+        data.close();
+      }
+    }, async (port) => {
+      const ftp = await FtpClient.connect({ host: "127.0.0.1", port, user: "u", password: "p" });
+      try {
+        const refused = await ftp.retrieve("f", () => {
+          throw new Error("disk full");
+        }).then(() => null, (e) => e);
+        assert.match(String(refused), /disk full/);
+        await sleep(0.1); // the server's 226 for the transfer has come
+        const noop = await ftp.command("NOOP");
+        assert.deepEqual([noop.code, noop.text], [200, "noop"], "a reply out of step");
+      } finally {
+        await ftp.quit();
+      }
+    });
+  },
+);
