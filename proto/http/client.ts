@@ -188,15 +188,20 @@ export class HttpResponse {
 
   /**
    * Gives the connection back: skips up to 64 KiB of unread body to keep it, else
-   * closes it. Interruption point.
+   * closes it. Interruption point: when interrupted, the connection is closed and the
+   * interruption thrown.
    */
   async release(): Promise<void> {
     if (this.#released) return;
     let reusable = false;
     try {
       reusable = await this.body.skip(65536);
-    } catch {
-      reusable = false;
+    } catch (e) {
+      // A body that cannot be read to its end only costs the connection; an interruption
+      // is the caller's, and goes on (the connection is dropped either way).
+      this.#finish(false);
+      if (e instanceof Interrupted) throw e;
+      return;
     }
     this.#finish(reusable);
   }

@@ -16,6 +16,7 @@ import {
   withTimeout,
 } from "../../mod.ts";
 import { Event as ShrapnelEvent } from "../../core/sync/event.ts";
+import { TimeoutError } from "../../core/errors.ts";
 import { ConnectionResetError, EOFError, PeerLostError } from "../../net/errors.ts";
 import { HttpClient, ProtocolError, shrapnelFetch } from "../../proto/http/mod.ts";
 import {
@@ -561,6 +562,28 @@ socketTest(
         assert.deepEqual([noop.code, noop.text], [200, "noop"], "a reply out of step");
       } finally {
         await ftp.quit();
+      }
+    });
+  },
+);
+
+socketTest(
+  "HTTP/1.1: release() interrupted while it skips the rest of a body passes the interruption on",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n"));
+      await conn.send(HALF);
+      await conn.recv(4096); // then silence
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const response = await client.request(`http://127.0.0.1:${port}/f`);
+        const error = await withTimeout(0.2, () => response.release()).then(() => null, (e) => e);
+        assert.ok(error instanceof TimeoutError, `the interruption was swallowed: ${error}`);
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
       }
     });
   },
