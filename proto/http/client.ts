@@ -558,7 +558,9 @@ export class HttpClient {
    * Sends several requests on one connection without waiting for answers (pipelining),
    * then reads the responses in order, each body in full.
    *
-   * Interruption point.
+   * Interruption point. Bounded by the client's deadlines: connect, each send and each
+   * response's head (`headTimeoutSeconds`), each body read (`bodyIdleTimeoutSeconds`).
+   * @throws {HttpTimeoutError} when one of them passes (the connection is dropped)
    */
   async pipeline(
     requests: { url: string; init?: RequestInit }[],
@@ -572,14 +574,24 @@ export class HttpClient {
     connection.inFlight += requests.length;
     const out: { response: HttpResponse; body: Uint8Array }[] = [];
     try {
+      const headWait = this.#options.headTimeoutSeconds;
       for (let i = 0; i < requests.length; i++) {
-        await this.#send(connection, targets[i], requests[i].init ?? {});
+        await within(headWait, "head", requests[i].url, async () => {
+          await this.#send(connection, targets[i], requests[i].init ?? {});
+        });
       }
       for (let i = 0; i < requests.length; i++) {
-        const response = await this.#receive(
-          connection,
-          targets[i],
-          (requests[i].init?.method ?? "GET").toUpperCase(),
+        // Each head has the head deadline (counted from when the one before is read).
+        const response = await within(
+          headWait,
+          "head",
+          requests[i].url,
+          async () =>
+            await this.#receive(
+              connection,
+              targets[i],
+              (requests[i].init?.method ?? "GET").toUpperCase(),
+            ),
         );
         out.push({ response, body: await response.bytes() });
       }

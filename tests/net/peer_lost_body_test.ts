@@ -18,7 +18,12 @@ import {
 import { Event as ShrapnelEvent } from "../../core/sync/event.ts";
 import { TimeoutError } from "../../core/errors.ts";
 import { ConnectionResetError, EOFError, PeerLostError } from "../../net/errors.ts";
-import { HttpClient, ProtocolError, shrapnelFetch } from "../../proto/http/mod.ts";
+import {
+  HttpClient,
+  HttpTimeoutError,
+  ProtocolError,
+  shrapnelFetch,
+} from "../../proto/http/mod.ts";
 import {
   END_STREAM,
   FrameWriter,
@@ -581,6 +586,28 @@ socketTest(
         const response = await client.request(`http://127.0.0.1:${port}/f`);
         const error = await withTimeout(0.2, () => response.release()).then(() => null, (e) => e);
         assert.ok(error instanceof TimeoutError, `the interruption was swallowed: ${error}`);
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "HTTP/1.1 pipeline: a server that never answers meets the head deadline (no hang)",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.recv(4096); // silence
+    }, async (port) => {
+      const client = new HttpClient({ headTimeoutSeconds: 0.3 });
+      try {
+        const url = `http://127.0.0.1:${port}/f`;
+        const error = await withTimeout(3, () => client.pipeline([{ url }, { url }]))
+          .then(() => null, (e) => e);
+        assert.ok(error instanceof HttpTimeoutError, String(error));
+        assert.equal(error.phase, "head");
         assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
       } finally {
         client.close();
