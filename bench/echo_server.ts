@@ -33,7 +33,7 @@ async function serveConnection(conn: Socket): Promise<void> {
 if (kind === "ffi" || kind === "deno") {
   setBackend(kind);
   const server = listenOn("127.0.0.1:0", 4096);
-  console.log((server.getsockname() as { port: number }).port);
+  console.log((server.localAddress() as { port: number }).port);
   await spawn({ name: "acceptor" }, async () => {
     for (;;) {
       for (const [conn] of await server.acceptMany(256)) spawn(serveConnection, conn);

@@ -152,9 +152,9 @@ const CONNECTIONS = 100;
 function fakeSocket(request: Uint8Array, count: number, onReply: () => void): Socket {
   let left = count, ready = false;
   const fake = {
-    setsockopt() {},
+    setOption() {},
     close() {},
-    getsockname: () => ({ family: "ipv4", host: "127.0.0.1", port: 8080 }),
+    localAddress: () => ({ family: "ipv4", host: "127.0.0.1", port: 8080 }),
     tryRecvInto(buffer: Uint8Array): number {
       if (!ready) return -1;
       ready = false;

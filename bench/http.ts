@@ -8,8 +8,12 @@
  * pipelining depth, 1 us latency histogram): wrk -t1 spends as much CPU per request as
  * the server, so with it the benchmark measures the pair. `--loadgen=wrk` runs wrk.
  *
+ * "c" is bench/c/http_server.c, a C epoll server that answers without parsing: the
+ * kernel's share of a request, the ceiling any server can reach on this machine (its
+ * ratio to Deno.serve bounds every other server's).
+ *
  * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]
- *   [--depth=N] [--loadgen=c|wrk]`
+ *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c]`
  */
 import { buildNative } from "./_native.ts";
 import { progress, type Row, table } from "./_report.ts";
@@ -21,10 +25,11 @@ const seconds = Number(option("seconds", quick ? "2" : "5"));
 const rounds = Number(option("rounds", quick ? "1" : "3"));
 const connections = Number(option("connections", "100"));
 const threads = Number(option("threads", "1"));
-const kinds = option("servers", "ffi,deno,deno-serve,node").split(",");
+const kinds = option("servers", "ffi,deno,deno-serve,node,c").split(",");
 const loadgen = option("loadgen", "c");
 const depth = Number(option("depth", "1"));
 const native = loadgen === "c" ? await buildNative("http_loadgen") : "";
+const ceiling = kinds.includes("c") ? await buildNative("http_server") : "";
 const script = new URL("./http_server.ts", import.meta.url).pathname;
 const pin = (core: number, command: string[]) =>
   navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(core), ...command] : command;
@@ -85,7 +90,7 @@ async function nativeRun(port: number, pid: number): Promise<Result> {
 }
 
 async function run(kind: string): Promise<Result> {
-  const command = pin(0, [Deno.execPath(), "run", "-A", script, kind]);
+  const command = pin(0, kind === "c" ? [ceiling] : [Deno.execPath(), "run", "-A", script, kind]);
   const server = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
   const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
@@ -161,6 +166,7 @@ const NAMES: Record<string, string> = {
   deno: "shrapnel HttpServer, Deno backend",
   "deno-serve": "Deno.serve",
   node: "node:http",
+  c: "C epoll, no parsing (ceiling)",
 };
 const rows: Row[] = kinds.map((kind) => {
   const m = median(runs.get(kind)!);

@@ -28,7 +28,7 @@ const REPLY = new TextEncoder().encode(
 function fakeSocket(count: number, onReply: () => void): Socket {
   let left = count, ready = false;
   const fake = {
-    setsockopt() {},
+    setOption() {},
     close() {},
     tryRecvInto(buffer: Uint8Array): number {
       if (!ready) return -1;

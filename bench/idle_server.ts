@@ -28,7 +28,7 @@ if (kind === "ffi" || kind === "deno") {
   setBackend(kind);
   const server = listenOn("127.0.0.1:0", 4096);
   settle();
-  console.log(`listening ${(server.getsockname() as { port: number }).port}`);
+  console.log(`listening ${(server.localAddress() as { port: number }).port}`);
   await spawn(async () => {
     while (accepted < count) {
       for (const [conn] of await server.acceptMany(1024)) {

@@ -24,6 +24,61 @@ export class ShrapnelError extends Error {
 }
 
 /**
+ * The protocols whose {@linkcode ProtocolError} shrapnel raises. Code built on shrapnel
+ * may name its own (any string).
+ */
+export type ProtocolName =
+  | "amqp"
+  | "cluster"
+  | "dns"
+  | "ftp"
+  | "http"
+  | "http2"
+  | "ldap"
+  | "mysql"
+  | "postgres"
+  | "ssh"
+  | "tls"
+  | "websocket"
+  | (string & Record<never, never>);
+
+/**
+ * The peer broke its protocol: it sent bytes that are not a valid message, a message that
+ * is not the one the protocol allows here, or more than a cap allows. `protocol` names
+ * the protocol. Every protocol's "the peer sent garbage" error extends it
+ * (`HttpProtocolError`, `Http2Error`, `WebSocketError`, `MalformedPacketError`,
+ * `TlsProtocolError`, `FtpProtocolError`, `SshProtocolError`, `LdapProtocolError`,
+ * `MysqlProtocolError`, `PostgresProtocolError`, `AmqpProtocolError`), so one
+ * `instanceof` catches a hostile or broken peer of any protocol; the protocol's own
+ * family (`DnsError`, `HttpError`, `SocketError` and `TlsError`, `FtpError`, `SshError`)
+ * still matches it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProtocolError, ShrapnelError } from "./errors.ts";
+ * const e = new ProtocolError("redis", "reply does not start with a type byte");
+ * assert.ok(e instanceof ShrapnelError);
+ * assert.deepEqual([e.protocol, e.message], ["redis", "reply does not start with a type byte"]);
+ * ```
+ */
+export class ProtocolError extends ShrapnelError {
+  /** The protocol the peer broke ("http", "dns"...). */
+  readonly protocol: ProtocolName;
+  /**
+   * Makes the error.
+   *
+   * @param protocol the protocol the peer broke
+   * @param message what was wrong
+   * @param options its cause
+   */
+  constructor(protocol: ProtocolName, message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.protocol = protocol;
+  }
+}
+
+/**
  * Delivered to a thread at its blocking point by {@linkcode Thread.interrupt}.
  * {@linkcode TimeoutError} and {@linkcode Shutdown} derive from it, so a handler that
  * cleans up on any interruption catches `Interrupted`.

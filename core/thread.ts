@@ -117,6 +117,8 @@ interface Extras {
    * resolves with undefined and the interruption stays pending for the next blocking call.
    */
   abandoned: ((value: unknown) => void) | undefined;
+  /** Told of every error raised in the thread (see `_setRaiseListener`). */
+  onRaise: ((error: unknown) => void) | undefined;
 }
 
 /**
@@ -244,6 +246,7 @@ export class Thread<R = unknown> {
       group: undefined,
       callSite: undefined,
       abandoned: undefined,
+      onRaise: undefined,
     };
   }
 
@@ -291,6 +294,20 @@ export class Thread<R = unknown> {
       scheduler.active++;
       scheduler.ready(this);
     }
+    this.#extras?.onRaise?.(error);
+  }
+
+  /**
+   * @internal Tells `listener` of every error raised in this thread from now on (and at
+   * once of one still pending), until replaced or cleared with undefined. For code that
+   * runs as this thread while awaiting foreign promises (not a blocking point), such as
+   * a fetch-style handler: a `Shutdown` raised then reaches it only through this. The
+   * listener runs inside `raise`: it must be quick and must not throw.
+   */
+  _setRaiseListener(listener: ((error: unknown) => void) | undefined): void {
+    if (listener === undefined && this.#extras === undefined) return;
+    this.#extrasFor().onRaise = listener;
+    if (listener !== undefined && this.#error !== NO_ERROR) listener(this.#error);
   }
 
   /**

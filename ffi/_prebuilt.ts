@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ShrapnelError } from "../core/errors.ts";
+
 /** The prebuilt shims of one release, built from one C source. */
 export interface PrebuiltPins {
   /** SHA-256 (hex) of the C source the libraries were built from. */
@@ -16,11 +18,10 @@ export interface PrebuiltPins {
 }
 
 /** A download did not give the pinned library; nothing was written to the cache. */
-export class PrebuiltShimError extends Error {
+export class PrebuiltShimError extends ShrapnelError {
   /** Makes the error; `message` says what was wrong. */
   constructor(message: string) {
     super(message);
-    this.name = "PrebuiltShimError";
   }
 }
 

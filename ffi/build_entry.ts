@@ -26,6 +26,8 @@
  *
  * @module
  */
+
+import { ShrapnelError } from "../core/errors.ts";
 import { SHIM_SOURCE, SHIM_SOURCE_SHA256 } from "./_shim_source.ts";
 import { CACHE_ENV, cachedLibraryPath, shimCacheRoot, targetName } from "./library.ts";
 import { compileShim } from "./_compile.ts";
@@ -49,12 +51,14 @@ export interface InstallShimOptions {
   pins?: PrebuiltPins | null;
 }
 
+// The base class of this module's errors, named by its API, for its docs.
+export type { ShrapnelError };
+
 /** The shim could not be installed; the message says why and what to do. */
-export class ShimInstallError extends Error {
+export class ShimInstallError extends ShrapnelError {
   /** Makes the error; `message` says why. */
   constructor(message: string) {
     super(message);
-    this.name = "ShimInstallError";
   }
 }
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { ShrapnelError } from "../core/errors.ts";
+import { ProtocolError } from "../core/errors.ts";
 import type { SocketReader } from "./buffered_reader.ts";
 import type { Socket } from "./socket.ts";
 
@@ -26,8 +26,18 @@ export const MAX_MESSAGE_BYTES = 8 << 20;
 /** A control message: an object with a `type`. */
 export type ControlMessage = { type: string; [key: string]: unknown };
 
-/** A peer on the control channel sent what the protocol does not allow. */
-export class ControlProtocolError extends ShrapnelError {}
+/** A peer on the control channel sent what the protocol does not allow ("cluster"). */
+export class ControlProtocolError extends ProtocolError {
+  /**
+   * Makes the error, of protocol "cluster".
+   *
+   * @param message what was wrong
+   * @param options its cause
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super("cluster", message, options);
+  }
+}
 
 const encoder = new TextEncoder();
 

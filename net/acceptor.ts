@@ -96,7 +96,7 @@ const QUIET_MS = 5000;
  *       }
  *     });
  *   }, { name: "greeter", maxConnections: 100 });
- *   const client = await connectTo(listener.getsockname());
+ *   const client = await connectTo(listener.localAddress());
  *   assert.equal(new TextDecoder().decode(await client.recvExact(2)), "hi");
  *   client.close();
  *   assert.equal(acceptor.statistics().accepted, 1);

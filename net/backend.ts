@@ -10,8 +10,21 @@ import { ShrapnelError } from "../core/errors.ts";
 import { type FfiPoller, ffiPoller } from "./ffi_poller.ts";
 import type { BackendName } from "./socket.ts";
 
-/** The FFI backend was demanded but cannot be used; the message says why. */
-export class BackendUnavailable extends ShrapnelError {}
+/**
+ * The FFI backend was demanded but cannot be used; the message says why.
+ *
+ * @example
+ * ```ts
+ * import { BackendUnavailableError } from "./backend.ts";
+ * console.log(new BackendUnavailableError("the shim is not built").name); // BackendUnavailableError
+ * ```
+ */
+export class BackendUnavailableError extends ShrapnelError {}
+
+/** @deprecated Renamed {@linkcode BackendUnavailableError} (every error class ends in "Error"). */
+export const BackendUnavailable: typeof BackendUnavailableError = BackendUnavailableError;
+/** @deprecated Renamed {@linkcode BackendUnavailableError} (every error class ends in "Error"). */
+export type BackendUnavailable = BackendUnavailableError;
 
 /** A backend choice: one of the backends, or "auto" (FFI when available). */
 export type BackendChoice = BackendName | "auto";
@@ -31,7 +44,9 @@ function choiceFromEnvironment(): BackendChoice {
   }
   if (value === undefined || value === "" || value === "auto") return "auto";
   if (value === "ffi" || value === "deno") return value;
-  throw new BackendUnavailable(`SHRAPNEL_BACKEND must be "ffi", "deno" or "auto", not "${value}"`);
+  throw new BackendUnavailableError(
+    `SHRAPNEL_BACKEND must be "ffi", "deno" or "auto", not "${value}"`,
+  );
 }
 
 /**
@@ -60,14 +75,16 @@ export function setBackend(choice: BackendChoice): BackendChoice {
  * import { activeBackend } from "./mod.ts";
  * console.log(activeBackend()); // "ffi" with --allow-ffi and a built shim, else "deno"
  * ```
- * @throws {BackendUnavailable} if "ffi" is demanded but the shim cannot be opened
+ * @throws {BackendUnavailableError} if "ffi" is demanded but the shim cannot be opened
  */
 export function activeBackend(): BackendName {
   const choice = scheduler.slot(CHOICE, choiceFromEnvironment);
   if (choice === "deno") return "deno";
   const poller = ffiPoller();
   if ("reason" in poller) {
-    if (choice === "ffi") throw new BackendUnavailable(`FFI backend unavailable: ${poller.reason}`);
+    if (choice === "ffi") {
+      throw new BackendUnavailableError(`FFI backend unavailable: ${poller.reason}`);
+    }
     warnFallback(poller);
     return "deno";
   }

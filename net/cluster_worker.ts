@@ -99,6 +99,13 @@ export interface JoinClusterOptions {
    * process's memory usage and its number of threads). Must return JSON-serialisable data.
    */
   statistics?: () => unknown;
+  /**
+   * Answers to the program's own questions, by name ({@linkcode Supervisor.ask}): e.g. a
+   * shard that reports what it holds, or pauses on request. Each returns JSON-serialisable
+   * data; a throw is reported to the asker as an error. "statistics" and "threads" are the
+   * built-in questions and cannot be replaced.
+   */
+  answers?: Record<string, () => unknown>;
 }
 
 /**
@@ -125,11 +132,19 @@ export class ClusterMembership {
   readonly #onSigterm = () => this.#requestStop("SIGTERM");
 
   /** @internal Use {@linkcode joinCluster}. */
-  constructor(id: number, socket: Socket, statistics: () => unknown) {
+  constructor(
+    id: number,
+    socket: Socket,
+    statistics: () => unknown,
+    answers: Record<string, () => unknown> = {},
+  ) {
     this.id = id;
     this.#socket = socket;
     Deno.addSignalListener("SIGTERM", this.#onSigterm);
-    this.#server = spawn({ name: `cluster control ${id}` }, () => this.#serve(statistics));
+    this.#server = spawn(
+      { name: `cluster control ${id}` },
+      () => this.#serve(statistics, answers),
+    );
   }
 
   /** Why the worker was asked to stop ("SIGTERM", "supervisor gone"), or null. */
@@ -165,14 +180,17 @@ export class ClusterMembership {
     this.#stop.set();
   }
 
-  async #serve(statistics: () => unknown): Promise<void> {
+  async #serve(
+    statistics: () => unknown,
+    answers: Record<string, () => unknown>,
+  ): Promise<void> {
     const reader = new SocketReader(this.#socket);
     try {
       for (;;) {
         const message = await readMessage(reader);
         if (message === null) break;
         if (message.type !== "ask") continue; // newer supervisors may say more
-        await sendMessage(this.#socket, answer(message, statistics));
+        await sendMessage(this.#socket, answer(message, statistics, answers));
       }
     } catch (e) {
       // Shut down with the program (main ending) or closed by `close`: nothing to report.
@@ -217,7 +235,11 @@ export async function stopAccepting(
   for (const [socket, peer] of await listener._closeListening()) onConnection(socket, peer);
 }
 
-function answer(message: ControlMessage, statistics: () => unknown): ControlMessage {
+function answer(
+  message: ControlMessage,
+  statistics: () => unknown,
+  answers: Record<string, () => unknown>,
+): ControlMessage {
   const seq = message.seq;
   try {
     switch (message.what) {
@@ -225,8 +247,13 @@ function answer(message: ControlMessage, statistics: () => unknown): ControlMess
         return { type: "reply", seq, value: statistics() };
       case "threads":
         return { type: "reply", seq, value: threadDump() };
-      default:
-        return { type: "reply", seq, error: `unknown question ${String(message.what)}` };
+      default: {
+        const what = message.what;
+        if (typeof what === "string" && Object.hasOwn(answers, what)) {
+          return { type: "reply", seq, value: answers[what]() };
+        }
+        return { type: "reply", seq, error: `unknown question ${String(what)}` };
+      }
     }
   } catch (e) {
     return { type: "reply", seq, error: String(e) };
@@ -286,5 +313,10 @@ export async function joinCluster(options: JoinClusterOptions = {}): Promise<Clu
     socket.close();
     throw e;
   }
-  return new ClusterMembership(id, socket, options.statistics ?? defaultStatistics);
+  return new ClusterMembership(
+    id,
+    socket,
+    options.statistics ?? defaultStatistics,
+    options.answers,
+  );
 }

@@ -6,7 +6,7 @@
 
 import { activePoller } from "./backend.ts";
 import { DenoSocket } from "./deno_socket.ts";
-import { UnsupportedOperation } from "./errors.ts";
+import { UnsupportedOperationError } from "./errors.ts";
 import { FfiSocket } from "./ffi_socket.ts";
 import { parseAddress } from "./address.ts";
 import { resolveAddress } from "./resolver.ts";
@@ -27,7 +27,7 @@ function open(family: SocketFamily, type: SocketType, backend?: BackendName): So
  * const s = tcpSocket();
  * s.bind("127.0.0.1:0");
  * s.listen();
- * console.log(s.getsockname());
+ * console.log(s.localAddress());
  * s.close();
  * ```
  */
@@ -112,13 +112,13 @@ export function unixSocket(type: SocketType = "stream"): Socket {
  *   b.close();
  * }).join();
  * ```
- * @throws {UnsupportedOperation} for a datagram pair on the Deno backend
+ * @throws {UnsupportedOperationError} for a datagram pair on the Deno backend
  */
 export async function socketPair(type: SocketType = "stream"): Promise<[Socket, Socket]> {
   const poller = activePoller();
   if (poller !== null) return FfiSocket.pair(poller, type);
   if (type === "datagram") {
-    throw new UnsupportedOperation("datagram socket pairs", "deno", "use the ffi backend");
+    throw new UnsupportedOperationError("datagram socket pairs", "deno", "use the ffi backend");
   }
   return await DenoSocket.pair();
 }
@@ -132,12 +132,12 @@ export async function socketPair(type: SocketType = "stream"): Promise<[Socket, 
  * import { fdSocket } from "./mod.ts";
  * const s = fdSocket(3); // e.g. a socket passed by systemd
  * ```
- * @throws {UnsupportedOperation} on the Deno backend, which has no raw descriptors
+ * @throws {UnsupportedOperationError} on the Deno backend, which has no raw descriptors
  */
 export function fdSocket(fd: number): Socket {
   const poller = activePoller();
   if (poller === null) {
-    throw new UnsupportedOperation("fdSocket", "deno", "use the ffi backend (--allow-ffi)");
+    throw new UnsupportedOperationError("fdSocket", "deno", "use the ffi backend (--allow-ffi)");
   }
   return FfiSocket.adopt(poller, fd);
 }
@@ -193,11 +193,11 @@ export interface ListenOptions {
  * ```ts
  * import { listenOn } from "./mod.ts";
  * const server = listenOn("127.0.0.1:0");
- * const port = server.getsockname();
+ * const port = server.localAddress();
  * console.log(port);
  * const a = listenOn("127.0.0.1:0", { reusePort: true });
- * const b = listenOn(a.getsockname(), { reusePort: true }); // the same port, shared
- * console.log(b.getsockname());
+ * const b = listenOn(a.localAddress(), { reusePort: true }); // the same port, shared
+ * console.log(b.localAddress());
  * a.close();
  * b.close();
  * server.close();
@@ -220,7 +220,7 @@ export function listenOn(
     : "ipv4";
   const socket = open(family, "stream");
   try {
-    if (reusePort && family !== "unix") socket.setsockopt("SO_REUSEPORT", true);
+    if (reusePort && family !== "unix") socket.setOption("SO_REUSEPORT", true);
     socket.bind(a);
     socket.listen(backlog);
   } catch (e) {

@@ -20,7 +20,7 @@ import {
 } from "../core/thread.ts";
 import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
-import { SocketError, UnsupportedOperation } from "./errors.ts";
+import { SocketError, TlsError, TlsProtocolError, UnsupportedOperationError } from "./errors.ts";
 import { resolveAddress } from "./resolver.ts";
 import { shutDownHeldConnection } from "./_stuck_descriptor.ts";
 import {
@@ -83,26 +83,23 @@ export function fromDenoError(error: unknown, syscall: string, detail = ""): Err
   return withCause(new SocketError("EIO", syscall, `${detail} ${error.message}`.trim()), error);
 }
 
-/**
- * A TLS handshake failed: the peer's certificate was not trusted, the name did not
- * match, or no protocol version or ALPN protocol was common.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { TlsError } from "./deno_socket.ts";
- * assert.equal(new TlsError("ETLS", "handshake", "invalid peer certificate").code, "ETLS");
- * ```
- */
-export class TlsError extends SocketError {}
+// TLS's errors live with the other socket errors; re-exported where they were.
+export { TlsError, TlsProtocolError };
 
-/** The error of a failed handshake, as a {@linkcode TlsError}. */
+/**
+ * The error of a failed handshake, as a {@linkcode TlsError}, or a {@linkcode TlsProtocolError}
+ * when the peer sent what is not TLS.
+ */
 export function tlsError(error: unknown): Error {
   if (
     error instanceof Deno.errors.InvalidData || error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.UnexpectedEof
   ) {
-    const e = new TlsError("ETLS", "handshake", (error as Error).message);
+    const message = (error as Error).message;
+    // rustls's words for bytes that are not TLS, or TLS out of order: the peer's fault.
+    const e = /corrupt message|peer misbehaved/i.test(message)
+      ? new TlsProtocolError("handshake", message)
+      : new TlsError("ETLS", "handshake", message);
     (e as { cause?: unknown }).cause = error;
     return e;
   }
@@ -172,6 +169,11 @@ export class DenoSocket extends Socket {
     this.type = type;
     this.#conn = conn;
     this.#handshakePending = conn !== null && "handshake" in conn;
+  }
+
+  /** @internal Whether this is a TLS connection (an `https` server's, a `startTls` one). */
+  get _tls(): boolean {
+    return this.#conn !== null && "handshake" in this.#conn;
   }
 
   /** @internal Whether this is a TLS connection whose handshake has not completed yet. */
@@ -322,7 +324,7 @@ export class DenoSocket extends Socket {
   async sendTo(data: Uint8Array, address: Address | string): Promise<number> {
     const udp = this.#udp("sendto");
     const target = await this.#resolve(address);
-    if (target.family === "unix") throw new UnsupportedOperation("sendTo a unix path", "deno");
+    if (target.family === "unix") throw new UnsupportedOperationError("sendTo a unix path", "deno");
     const outcome = await this.#wait(
       settle(udp.send(data, { transport: "udp", hostname: target.host, port: target.port })),
       false,
@@ -390,10 +392,14 @@ export class DenoSocket extends Socket {
   async connect(address: Address | string): Promise<void> {
     this.checkOpen("connect");
     if (this.type === "datagram") {
-      throw new UnsupportedOperation("connect on a datagram socket", "deno", "use sendTo");
+      throw new UnsupportedOperationError("connect on a datagram socket", "deno", "use sendTo");
     }
     if (this.#listener !== null) {
-      throw new UnsupportedOperation("connect from a bound address", "deno", "use the ffi backend");
+      throw new UnsupportedOperationError(
+        "connect from a bound address",
+        "deno",
+        "use the ffi backend",
+      );
     }
     if (this.#conn !== null || this.#connecting) {
       throw new SocketError("EISCONN", "connect", String(this));
@@ -444,7 +450,11 @@ export class DenoSocket extends Socket {
     try {
       if (this.type === "datagram") {
         if (typeof Deno.listenDatagram !== "function") {
-          throw new UnsupportedOperation("datagram sockets", "deno", "run with --unstable-net");
+          throw new UnsupportedOperationError(
+            "datagram sockets",
+            "deno",
+            "run with --unstable-net",
+          );
         }
         this.#datagram = a.family === "unix"
           ? Deno.listenDatagram({ transport: "unixpacket", path: a.path })
@@ -461,7 +471,7 @@ export class DenoSocket extends Socket {
         });
       }
     } catch (e) {
-      if (e instanceof UnsupportedOperation) throw e;
+      if (e instanceof UnsupportedOperationError) throw e;
       throw fromDenoError(e, "bind", formatAddress(a));
     }
   }
@@ -537,8 +547,8 @@ export class DenoSocket extends Socket {
   }
 
   /** The local address. */
-  getsockname(): Address {
-    this.checkOpen("getsockname");
+  localAddress(): Address {
+    this.checkOpen("localAddress");
     const addr = this.#listener?.addr ?? this.#datagram?.addr ?? this.#conn?.localAddr;
     if (addr === undefined) {
       return this.family === "unix"
@@ -549,8 +559,8 @@ export class DenoSocket extends Socket {
   }
 
   /** The peer's address. @throws {SocketError} ENOTCONN if not connected */
-  getpeername(): Address {
-    return toAddress(this.#stream("getpeername").remoteAddr);
+  remoteAddress(): Address {
+    return toAddress(this.#stream("remoteAddress").remoteAddr);
   }
 
   #applyOptions(): void {
@@ -566,10 +576,10 @@ export class DenoSocket extends Socket {
   /**
    * Sets an option. Deno exposes TCP_NODELAY and SO_KEEPALIVE on connections, and
    * SO_REUSEPORT before `bind`; SO_REUSEADDR is always on for listeners.
-   * @throws {UnsupportedOperation} for options Deno does not expose
+   * @throws {UnsupportedOperationError} for options Deno does not expose
    */
-  setsockopt(option: SocketOption, value: number | boolean): void {
-    this.checkOpen("setsockopt");
+  setOption(option: SocketOption, value: number | boolean): void {
+    this.checkOpen("setOption");
     switch (option) {
       case "TCP_NODELAY":
       case "SO_KEEPALIVE":
@@ -579,13 +589,13 @@ export class DenoSocket extends Socket {
         this.#applyOptions();
         return;
       default:
-        throw new UnsupportedOperation(`setsockopt ${option}`, "deno", "use the ffi backend");
+        throw new UnsupportedOperationError(`setOption ${option}`, "deno", "use the ffi backend");
     }
   }
 
   /** Reads an option as set (SO_TYPE and SO_ERROR are always known). */
-  getsockopt(option: SocketOption): number {
-    this.checkOpen("getsockopt");
+  getOption(option: SocketOption): number {
+    this.checkOpen("getOption");
     if (option === "SO_TYPE") return this.type === "stream" ? 1 : 2;
     if (option === "SO_ERROR") return 0;
     if (option === "SO_REUSEADDR" && this.#listener !== null) return 1;
@@ -594,7 +604,7 @@ export class DenoSocket extends Socket {
     if (option === "TCP_NODELAY" || option === "SO_KEEPALIVE" || option === "SO_REUSEPORT") {
       return 0;
     }
-    throw new UnsupportedOperation(`getsockopt ${option}`, "deno", "use the ffi backend");
+    throw new UnsupportedOperationError(`getOption ${option}`, "deno", "use the ffi backend");
   }
 
   /**

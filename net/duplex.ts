@@ -102,7 +102,7 @@ export class SocketDuplex extends DuplexBase {
   /** TCP_NODELAY, where the backend can. */
   setNoDelay(noDelay = true): this {
     try {
-      this.socket?.setsockopt("TCP_NODELAY", noDelay);
+      this.socket?.setOption("TCP_NODELAY", noDelay);
     } catch { /* not a TCP socket */ }
     return this;
   }
@@ -110,7 +110,7 @@ export class SocketDuplex extends DuplexBase {
   /** SO_KEEPALIVE, where the backend can. */
   setKeepAlive(enable = false): this {
     try {
-      this.socket?.setsockopt("SO_KEEPALIVE", enable);
+      this.socket?.setOption("SO_KEEPALIVE", enable);
     } catch { /* not a TCP socket */ }
     return this;
   }
@@ -145,7 +145,7 @@ export class SocketDuplex extends DuplexBase {
 
   #peer() {
     try {
-      return this.socket?.getpeername();
+      return this.socket?.remoteAddress();
     } catch {
       return undefined;
     }
@@ -225,7 +225,7 @@ function bracket(host: string): string {
 
 function describe(socket: Socket): string {
   try {
-    return formatAddress(socket.getpeername());
+    return formatAddress(socket.remoteAddress());
   } catch {
     return String(socket);
   }

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { ShrapnelError } from "../core/errors.ts";
+import { familyHasInstance } from "../core/_error_family.ts";
+import { ProtocolError, ShrapnelError } from "../core/errors.ts";
 
 /**
  * A socket call failed. `code` is the errno name ("ECONNRESET", "EMFILE", ...), `syscall`
@@ -36,6 +37,11 @@ export class SocketError extends ShrapnelError {
     super(`${syscall}${detail ? ` ${detail}` : ""}: ${code}`);
     this.code = code;
     this.syscall = syscall;
+  }
+
+  /** True for a SocketError, and (asked of SocketError itself) for a {@linkcode TlsProtocolError}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return familyHasInstance(this, SocketError, [TlsProtocolError], value);
   }
 
   /** The most specific error class for `code`. */
@@ -105,6 +111,57 @@ export class AddressInUseError extends SocketError {}
 export class TooManyOpenFilesError extends SocketError {}
 
 /**
+ * A TLS handshake failed: the peer's certificate was not trusted, the name did not
+ * match, or no protocol version or ALPN protocol was common. {@linkcode TlsProtocolError}
+ * (the peer sent what is not TLS) is one too: `instanceof TlsError` is true for it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TlsError } from "./errors.ts";
+ * assert.equal(new TlsError("ETLS", "handshake", "invalid peer certificate").code, "ETLS");
+ * ```
+ */
+export class TlsError extends SocketError {
+  /** True for a TlsError, and (asked of TlsError itself) for a {@linkcode TlsProtocolError}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return familyHasInstance(this, TlsError, [TlsProtocolError], value);
+  }
+}
+
+/**
+ * The TLS peer sent bytes that are not TLS, or TLS messages out of order (rustls's
+ * "corrupt message", "peer misbehaved"): a `ProtocolError` of protocol "tls", and a
+ * {@linkcode TlsError} and {@linkcode SocketError} (`code` "ETLS"), as TLS failures were.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProtocolError } from "../core/errors.ts";
+ * import { SocketError, TlsError, TlsProtocolError } from "./errors.ts";
+ * const e = new TlsProtocolError("handshake", "received corrupt message of type InvalidContentType");
+ * assert.ok(e instanceof ProtocolError && e instanceof TlsError && e instanceof SocketError);
+ * assert.deepEqual([e.protocol, e.code, e.syscall], ["tls", "ETLS", "handshake"]);
+ * ```
+ */
+export class TlsProtocolError extends ProtocolError {
+  /** Always "ETLS", as on a {@linkcode TlsError}. */
+  readonly code: string = "ETLS";
+  /** The call that failed ("handshake", "recv"...). */
+  readonly syscall: string;
+  /**
+   * Makes the error.
+   *
+   * @param syscall the call that failed
+   * @param detail what the TLS layer said
+   */
+  constructor(syscall: string, detail: string) {
+    super("tls", `${syscall} ${detail}: ETLS`);
+    this.syscall = syscall;
+  }
+}
+
+/**
  * The peer closed the stream before `recvExact` got all it asked for; `partial` holds what
  * did arrive, so nothing is lost.
  *
@@ -140,13 +197,13 @@ export class EOFError extends ShrapnelError {
  *
  * @example
  * ```ts
- * import { UnsupportedOperation } from "./errors.ts";
- * console.log(new UnsupportedOperation("fdSocket", "deno").message);
+ * import { UnsupportedOperationError } from "./errors.ts";
+ * console.log(new UnsupportedOperationError("fdSocket", "deno").message);
  * ```
  */
-export class UnsupportedOperation extends ShrapnelError {
+export class UnsupportedOperationError extends ShrapnelError {
   /**
-   * Creates a {@linkcode UnsupportedOperation}.
+   * Creates a {@linkcode UnsupportedOperationError}.
    *
    * @param operation what was asked
    * @param backend the backend that cannot do it
@@ -158,6 +215,11 @@ export class UnsupportedOperation extends ShrapnelError {
     );
   }
 }
+
+/** @deprecated Renamed {@linkcode UnsupportedOperationError} (every error class ends in "Error"). */
+export const UnsupportedOperation: typeof UnsupportedOperationError = UnsupportedOperationError;
+/** @deprecated Renamed {@linkcode UnsupportedOperationError} (every error class ends in "Error"). */
+export type UnsupportedOperation = UnsupportedOperationError;
 
 const PEER_LOST: unique symbol = Symbol.for("shrapnel.peerLost");
 

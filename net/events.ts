@@ -12,7 +12,7 @@ import type { Wait } from "../core/sync/wait_queue.ts";
 import { current, type Thread } from "../core/thread.ts";
 import { waitFor } from "../core/wait_for.ts";
 import { activePoller } from "./backend.ts";
-import { UnsupportedOperation } from "./errors.ts";
+import { UnsupportedOperationError } from "./errors.ts";
 import { ERR, type FfiPoller, HUP, type Pollable, READ, WRITE } from "./ffi_poller.ts";
 import { checkSize } from "./_io_lengths.ts";
 
@@ -124,7 +124,7 @@ async function waitOnFd(
  *   console.log(await waitForProcessExit(child)); // { pid: ..., code: 0, signal: null }
  * }).join();
  * ```
- * @throws {UnsupportedOperation} for a bare pid on the Deno backend
+ * @throws {UnsupportedOperationError} for a bare pid on the Deno backend
  * @throws {SocketError} ESRCH if there is no such process
  * @throws {RangeError} if a pid is not a positive integer below 2^31
  */
@@ -139,7 +139,11 @@ export async function waitForProcessExit(target: number | Deno.ChildProcess): Pr
   }
   const poller = activePoller();
   if (poller === null) {
-    throw new UnsupportedOperation("waitForProcessExit(pid)", "deno", "pass a Deno.ChildProcess");
+    throw new UnsupportedOperationError(
+      "waitForProcessExit(pid)",
+      "deno",
+      "pass a Deno.ChildProcess",
+    );
   }
   if (checkSize(target, "a pid") === 0) throw new RangeError("a pid must be positive, not 0");
   const fd = poller.shim.sh_process_watch(target);
@@ -278,13 +282,15 @@ async function watchWithDeno(path: string): Promise<FileChange> {
  * import { spawn, waitForFdRead } from "../mod.ts";
  * await spawn(() => waitForFdRead(0)).join(); // stdin has input
  * ```
- * @throws {UnsupportedOperation} on the Deno backend
+ * @throws {UnsupportedOperationError} on the Deno backend
  * @throws {RangeError} if `fd` is not a descriptor number
  * @throws {SocketError} EEXIST if a shrapnel socket owns the fd
  */
 export async function waitForFdRead(fd: number): Promise<void> {
   const poller = activePoller();
-  if (poller === null) throw new UnsupportedOperation("waitForFdRead", "deno", "use --allow-ffi");
+  if (poller === null) {
+    throw new UnsupportedOperationError("waitForFdRead", "deno", "use --allow-ffi");
+  }
   await waitOnFd(poller, checkSize(fd, "a file descriptor"), READ, false);
 }
 
@@ -298,12 +304,14 @@ export async function waitForFdRead(fd: number): Promise<void> {
  * import { spawn, waitForFdWrite } from "../mod.ts";
  * await spawn(() => waitForFdWrite(1)).join();
  * ```
- * @throws {UnsupportedOperation} on the Deno backend
+ * @throws {UnsupportedOperationError} on the Deno backend
  * @throws {RangeError} if `fd` is not a descriptor number
  * @throws {SocketError} EEXIST if a shrapnel socket owns the fd
  */
 export async function waitForFdWrite(fd: number): Promise<void> {
   const poller = activePoller();
-  if (poller === null) throw new UnsupportedOperation("waitForFdWrite", "deno", "use --allow-ffi");
+  if (poller === null) {
+    throw new UnsupportedOperationError("waitForFdWrite", "deno", "use --allow-ffi");
+  }
   await waitOnFd(poller, checkSize(fd, "a file descriptor"), WRITE, false);
 }

@@ -588,9 +588,9 @@ export class FfiSocket extends Socket implements Pollable {
   }
 
   /** The local address. */
-  getsockname(): Address {
+  localAddress(): Address {
     const buf = this.#scratch();
-    const r = this.#poller.shim.sh_getsockname(this.#fd("getsockname"), buf, buf.length);
+    const r = this.#poller.shim.sh_getsockname(this.#fd("localAddress"), buf, buf.length);
     if (r < 0) throw this.#poller.error(-r, "getsockname");
     return decodeAddress(buf);
   }
@@ -599,17 +599,17 @@ export class FfiSocket extends Socket implements Pollable {
    * The peer's address.
    * @throws {SocketError} ENOTCONN if not connected
    */
-  getpeername(): Address {
+  remoteAddress(): Address {
     const buf = this.#scratch();
-    const r = this.#poller.shim.sh_getpeername(this.#fd("getpeername"), buf, buf.length);
+    const r = this.#poller.shim.sh_getpeername(this.#fd("remoteAddress"), buf, buf.length);
     if (r < 0) throw this.#poller.error(-r, "getpeername");
     return decodeAddress(buf);
   }
 
   /** Sets an option; booleans become 1/0. */
-  setsockopt(option: SocketOption, value: number | boolean): void {
+  setOption(option: SocketOption, value: number | boolean): void {
     const r = this.#poller.shim.sh_setsockopt(
-      this.#fd("setsockopt"),
+      this.#fd("setOption"),
       OPTION_CODE[option],
       Number(value),
     );
@@ -617,8 +617,8 @@ export class FfiSocket extends Socket implements Pollable {
   }
 
   /** Reads an option. */
-  getsockopt(option: SocketOption): number {
-    const r = this.#poller.shim.sh_getsockopt(this.#fd("getsockopt"), OPTION_CODE[option]);
+  getOption(option: SocketOption): number {
+    const r = this.#poller.shim.sh_getsockopt(this.#fd("getOption"), OPTION_CODE[option]);
     if (r < 0) throw this.#poller.error(-r, "getsockopt", option);
     return r;
   }

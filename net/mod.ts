@@ -12,7 +12,7 @@
  *   conn.close();
  * });
  * await spawn(async () => {
- *   const client = await connectTo(server.getsockname());
+ *   const client = await connectTo(server.localAddress());
  *   await client.send(new TextEncoder().encode("ping"));
  *   console.log(new TextDecoder().decode(await client.recvExact(4)));
  *   client.close();
@@ -24,7 +24,7 @@
  */
 
 // Named by this module's API: the base of its errors, the thread type of its waits.
-export { ShrapnelError } from "../core/errors.ts";
+export { ProtocolError, type ProtocolName, ShrapnelError } from "../core/errors.ts";
 export type { SpawnOptions, Thread, ThreadState } from "../core/thread.ts";
 export type { ThreadGroup, ThreadGroupStatistics } from "../core/thread_group.ts";
 export * from "./acceptor.ts";

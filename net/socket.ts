@@ -19,7 +19,7 @@ export type SocketFamily = Address["family"];
 /** Which half of a connection {@linkcode Socket.shutdown} closes. */
 export type ShutdownHow = "read" | "write" | "both";
 
-/** Options understood by `setsockopt`/`getsockopt` on both backends (where possible). */
+/** Options understood by `setOption`/`getOption` on both backends (where possible). */
 export type SocketOption =
   | "SO_REUSEADDR"
   | "SO_REUSEPORT"
@@ -51,7 +51,7 @@ export type BackendName = "ffi" | "deno";
  *   server.bind({ family: "ipv4", host: "127.0.0.1", port: 0 });
  *   server.listen();
  *   const client = tcpSocket();
- *   await client.connect(server.getsockname());
+ *   await client.connect(server.localAddress());
  *   const [conn] = await server.accept();
  *   await client.send(new TextEncoder().encode("hi"));
  *   console.log(new TextDecoder().decode(await conn.recvExact(2))); // "hi"
@@ -137,17 +137,37 @@ export abstract class Socket {
    */
   abstract close(): void;
 
-  /** The local address. */
-  abstract getsockname(): Address;
+  /** The local address (BSD's getsockname). */
+  abstract localAddress(): Address;
 
-  /** The peer's address. */
-  abstract getpeername(): Address;
+  /** The peer's address (BSD's getpeername). */
+  abstract remoteAddress(): Address;
 
-  /** Sets an option (booleans as 1/0). */
-  abstract setsockopt(option: SocketOption, value: number | boolean): void;
+  /** Sets an option, booleans as 1/0 (BSD's setsockopt). */
+  abstract setOption(option: SocketOption, value: number | boolean): void;
 
-  /** Reads an option. */
-  abstract getsockopt(option: SocketOption): number;
+  /** Reads an option (BSD's getsockopt). */
+  abstract getOption(option: SocketOption): number;
+
+  /** @deprecated Renamed {@linkcode Socket.localAddress} (camelCase, as `recvFrom`). */
+  getsockname(): Address {
+    return this.localAddress();
+  }
+
+  /** @deprecated Renamed {@linkcode Socket.remoteAddress} (camelCase, as `recvFrom`). */
+  getpeername(): Address {
+    return this.remoteAddress();
+  }
+
+  /** @deprecated Renamed {@linkcode Socket.setOption} (camelCase, as `recvFrom`). */
+  setsockopt(option: SocketOption, value: number | boolean): void {
+    this.setOption(option, value);
+  }
+
+  /** @deprecated Renamed {@linkcode Socket.getOption} (camelCase, as `recvFrom`). */
+  getsockopt(option: SocketOption): number {
+    return this.getOption(option);
+  }
 
   /** Blocks until the socket has something to read (or is at its end). */
   abstract waitForRead(): Promise<void>;

@@ -9,11 +9,11 @@
 import { waitFor } from "../core/wait_for.ts";
 import { type Address, formatAddress, parseAddress } from "./address.ts";
 import { DenoSocket, fromDenoError, tlsError } from "./deno_socket.ts";
-import { UnsupportedOperation } from "./errors.ts";
+import { UnsupportedOperationError } from "./errors.ts";
 import type { Socket } from "./socket.ts";
 
-/** Options of {@linkcode tlsConnect} and {@linkcode startTls}. */
-export interface TlsConnectOptions {
+/** Options of {@linkcode connectTls} and {@linkcode startTls}. */
+export interface ConnectTlsOptions {
   /** The name to verify the certificate against (default: the host connected to). */
   hostname?: string;
   /** Extra trusted CA certificates (PEM). */
@@ -22,8 +22,8 @@ export interface TlsConnectOptions {
   alpnProtocols?: string[];
 }
 
-/** Options of {@linkcode tlsListen}. */
-export interface TlsListenOptions {
+/** Options of {@linkcode listenTls}. */
+export interface ListenTlsOptions {
   /** The certificate chain (PEM text). */
   cert: string;
   /** The private key (PEM text). */
@@ -39,17 +39,17 @@ export interface TlsListenOptions {
  *
  * @example
  * ```ts ignore
- * const { socket, alpnProtocol } = await tlsConnect("example.com:443", { alpnProtocols: ["http/1.1"] });
+ * const { socket, alpnProtocol } = await connectTls("example.com:443", { alpnProtocols: ["http/1.1"] });
  * ```
  * @throws {TlsError} if the handshake fails (untrusted certificate, wrong name...)
  * @throws {ConnectionRefusedError} if nobody listens there
  */
-export async function tlsConnect(
+export async function connectTls(
   address: Address | string,
-  options: TlsConnectOptions = {},
+  options: ConnectTlsOptions = {},
 ): Promise<{ socket: Socket; alpnProtocol: string | null }> {
   const a = typeof address === "string" ? parseAddress(address) : address;
-  if (a.family === "unix") throw new UnsupportedOperation("TLS over a unix socket", "deno");
+  if (a.family === "unix") throw new UnsupportedOperationError("TLS over a unix socket", "deno");
   // Deno resolves the name itself, so that the certificate is checked against it.
   const connecting = Deno.connectTls({
     hostname: options.hostname ?? a.host,
@@ -83,13 +83,13 @@ export async function tlsConnect(
  *
  * @example
  * ```ts ignore
- * const server = tlsListen("127.0.0.1:8443", { cert, key, alpnProtocols: ["http/1.1"] });
+ * const server = listenTls("127.0.0.1:8443", { cert, key, alpnProtocols: ["http/1.1"] });
  * ```
  * @throws {AddressInUseError} if the address is taken
  */
-export function tlsListen(address: Address | string, options: TlsListenOptions): Socket {
+export function listenTls(address: Address | string, options: ListenTlsOptions): Socket {
   const a = typeof address === "string" ? parseAddress(address) : address;
-  if (a.family === "unix") throw new UnsupportedOperation("TLS over a unix socket", "deno");
+  if (a.family === "unix") throw new UnsupportedOperationError("TLS over a unix socket", "deno");
   try {
     const listener = Deno.listenTls({
       hostname: a.host === "" || a.host === "*" ? "0.0.0.0" : a.host,
@@ -110,15 +110,15 @@ export function tlsListen(address: Address | string, options: TlsListenOptions):
  * buffered; the old socket object is spent.
  *
  * Interruption point.
- * @throws {UnsupportedOperation} for an FFI-backend socket (Deno's TLS needs its own
+ * @throws {UnsupportedOperationError} for an FFI-backend socket (Deno's TLS needs its own
  *   connection object): open such connections with `setBackend("deno")` around them
  */
 export async function startTls(
   socket: Socket,
-  options: TlsConnectOptions & { hostname: string },
+  options: ConnectTlsOptions & { hostname: string },
 ): Promise<{ socket: Socket; alpnProtocol: string | null }> {
   if (!(socket instanceof DenoSocket)) {
-    throw new UnsupportedOperation(
+    throw new UnsupportedOperationError(
       "startTls",
       socket.backend,
       "open the connection on the deno backend",
@@ -150,3 +150,12 @@ export async function startTls(
     throw e;
   }
 }
+
+/** @deprecated Renamed {@linkcode connectTls} (verb first, as `Deno.connectTls`, `startTls`). */
+export const tlsConnect: typeof connectTls = connectTls;
+/** @deprecated Renamed {@linkcode listenTls} (verb first, as `Deno.listenTls`, `HttpServer.listenTls`). */
+export const tlsListen: typeof listenTls = listenTls;
+/** @deprecated Renamed {@linkcode ConnectTlsOptions} (after `connectTls`, as Deno's). */
+export type TlsConnectOptions = ConnectTlsOptions;
+/** @deprecated Renamed {@linkcode ListenTlsOptions} (after `listenTls`, as Deno's). */
+export type TlsListenOptions = ListenTlsOptions;

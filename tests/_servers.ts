@@ -172,7 +172,7 @@ export async function withFakePeer(
   body: (port: number) => Promise<void>,
 ): Promise<void> {
   const fake = listenOn("127.0.0.1:0");
-  const { port } = fake.getsockname() as { port: number };
+  const { port } = fake.localAddress() as { port: number };
   const peer = spawn({ name: "fake peer" }, async () => {
     const [conn] = await fake.accept();
     try {

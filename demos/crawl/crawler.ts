@@ -15,7 +15,7 @@ import { spawn } from "../../core/thread.ts";
 import { ThreadGroup } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { connectTo } from "../../net/constructors.ts";
-import { tlsConnect } from "../../net/tls.ts";
+import { connectTls } from "../../net/tls.ts";
 import { HttpClient } from "../../proto/http/client.ts";
 import {
   ALLOW_ALL,
@@ -28,7 +28,7 @@ import {
 /** Turns a host name into an address (a `DnsResolver` does). */
 export interface HostResolver {
   /** One IPv4 or IPv6 address of `name`. Interruption point. */
-  gethostbyname(name: string): Promise<string>;
+  lookup(name: string): Promise<string>;
 }
 
 /** Options of {@linkcode crawl}. */
@@ -165,8 +165,8 @@ export async function crawl(options: CrawlOptions): Promise<CrawlReport> {
   const client = new HttpClient({
     maxBodyBytes: options.maxPageBytes ?? 1 << 20,
     connect: async (host, port, secure) => {
-      if (secure) return (await tlsConnect(`${bracket(host)}:${port}`)).socket;
-      const address = resolver && !isAddress(host) ? await resolver.gethostbyname(host) : host;
+      if (secure) return (await connectTls(`${bracket(host)}:${port}`)).socket;
+      const address = resolver && !isAddress(host) ? await resolver.lookup(host) : host;
       return connectTo(`${bracket(address)}:${port}`);
     },
   });

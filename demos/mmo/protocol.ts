@@ -40,8 +40,8 @@ export function encodeView(view: Viewport, boxes: Box[]): Uint8Array {
   return out;
 }
 
-/** Encodes a movers message. */
-export function encodeMovers(movers: Mover[]): Uint8Array {
+/** Encodes a movers message (of anything with a mover's id, centre and colour). */
+export function encodeMovers(movers: Pick<Mover, "id" | "x" | "y" | "color">[]): Uint8Array {
   const out = new Uint8Array(5 + movers.length * 13);
   const v = new DataView(out.buffer);
   out[0] = 2;

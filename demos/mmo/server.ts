@@ -5,6 +5,12 @@
  *
  * Options: --port=8080 --host=127.0.0.1 --wanderers=1000 --boxes=5000 --size=20480 --fps=20
  *
+ * With `--shards=WxH --amqp=amqp://user:password@host:5672/` it is the sharded field
+ * instead (`sharded/launch.ts`): W*H shard processes handing wanderers off through
+ * RabbitMQ, and a gateway here (see docs/mmo-sharded.md); also `--namespace=`,
+ * `--commit-seconds=`, `--snapshot-seconds=`. SIGHUP restarts the shards one at a time
+ * (each makes its last commit and exits, then its next process takes the region over).
+ *
  * @module
  */
 
@@ -16,8 +22,8 @@ import { spawn } from "../../core/thread.ts";
 import { ThreadGroup } from "../../core/thread_group.ts";
 import { ClosedError, Shutdown } from "../../core/errors.ts";
 import { SocketError } from "../../net/errors.ts";
-import { favicon, HttpServer, statusHandler } from "../../proto/http/mod.ts";
-import { staticFiles } from "../../proto/http/handlers.ts";
+import { faviconHandler, HttpServer, statusHandler } from "../../proto/http/mod.ts";
+import { staticFilesHandler } from "../../proto/http/handlers.ts";
 import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
 import { AddressInUseError } from "../../net/errors.ts";
 import { encodeMovers, encodeOverview, encodeView, encodeWorldBoxes } from "./protocol.ts";
@@ -196,7 +202,7 @@ export function startMmo(options: MmoOptions = {}): Mmo {
       if (!(e instanceof ClosedError || e instanceof SocketError)) throw e;
     }
   };
-  server.push(statusHandler()).push(favicon()).push(staticFiles(publicDir));
+  server.push(statusHandler()).push(faviconHandler()).push(staticFilesHandler(publicDir));
   server.listen(options.listen ?? "127.0.0.1:8080");
   world.start();
   return {
@@ -221,7 +227,76 @@ function option(name: string, fallback: string): string {
   return Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 }
 
-if (import.meta.main) {
+/** `--shards=WxH`: the sharded field (shard processes, RabbitMQ, a gateway) instead. */
+async function runSharded(shards: string): Promise<number> {
+  // Loaded only when asked for: the one-process demo loads nothing of it.
+  const { startShardedField } = await import("./sharded/launch.ts");
+  const given = (name: string) =>
+    Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const exitCode = await main(async () => {
+    const host = option("host", "127.0.0.1"), port = option("port", "8080");
+    const namespace = given("namespace");
+    const commitSeconds = given("commit-seconds");
+    const snapshotSeconds = given("snapshot-seconds");
+    let field;
+    try {
+      field = await startShardedField({
+        shards,
+        amqp: option("amqp", "amqp://127.0.0.1:5672"),
+        ...(namespace === undefined ? {} : { namespace }),
+        listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
+        wanderers: Number(option("wanderers", "1000")),
+        boxes: Number(option("boxes", "5000")),
+        size: Number(option("size", "20480")),
+        fps: Number(option("fps", "20")),
+        ...(commitSeconds === undefined ? {} : { commitSeconds: Number(commitSeconds) }),
+        ...(snapshotSeconds === undefined ? {} : { snapshotSeconds: Number(snapshotSeconds) }),
+      });
+    } catch (e) {
+      if (!(e instanceof AddressInUseError)) throw e;
+      console.error(`field demo: ${host} port ${port} is in use; pick another with --port=`);
+      return 1;
+    }
+    console.log(
+      `field demo: ${plural(field.grid.count, "shard")} (${field.grid}) on ` +
+        `${option("amqp", "amqp://127.0.0.1:5672")} as ${field.namespace}, open ${
+          field.gateway!.server.url
+        }/`,
+    );
+    const stop = new Event();
+    const onSignal = () => stop.set();
+    // SIGHUP: every shard restarted in turn (stop-first: each makes its last commit and
+    // exits before its next process takes the region), e.g. after updating shard.ts.
+    const onHangup = () => {
+      spawn({ name: "field demo SIGHUP" }, async () => {
+        try {
+          await field.supervisor.restart();
+          console.log(`field demo: rolling restart of ${plural(field.grid.count, "shard")} done`);
+        } catch (e) {
+          console.error("field demo: rolling restart failed:", e);
+        }
+      });
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGHUP", onHangup);
+    try {
+      await stop.wait();
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+      Deno.removeSignalListener("SIGHUP", onHangup);
+      await field.stop(); // each shard makes a last commit
+    }
+    return 0;
+  }, { signals: [] });
+  return exitCode ?? 1;
+}
+
+const shardsFlag = Deno.args.find((a) => a.startsWith("--shards="))?.slice(9);
+if (import.meta.main && shardsFlag !== undefined) {
+  Deno.exitCode = await runSharded(shardsFlag);
+} else if (import.meta.main) {
   const portTaken = await main(async () => {
     const host = option("host", "127.0.0.1"), port = option("port", "8080");
     let mmo: Mmo;

@@ -40,6 +40,56 @@ export interface Mover extends Bounded {
   color: number;
 }
 
+/**
+ * A wanderer's whole state: what a shard of the sharded field hands to its neighbour
+ * when the wanderer crosses a border, and keeps in its snapshots. Positions and steps are
+ * in 1/256 px, as the wanderer's own loop keeps them: the receiver continues exactly
+ * where the sender stopped.
+ */
+export interface WandererState {
+  /** Its id, from 1. */
+  id: number;
+  /** Colour index. */
+  color: number;
+  /** Centre, in 1/256 px. */
+  fx: number;
+  /** Centre, in 1/256 px. */
+  fy: number;
+  /** Step per beat, in 1/256 px. */
+  dx: number;
+  /** Step per beat, in 1/256 px. */
+  dy: number;
+  /** Steps before it picks a new heading (0: it picks one before its next step). */
+  stepsLeft: number;
+  /** Handoffs so far: a receiver drops a copy of a generation it has already seen. */
+  generation: number;
+}
+
+/**
+ * A wanderer of a region (see {@linkcode World.adopt}): a mover whose state is kept on
+ * itself, so that its shard can read it between steps and hand it off.
+ */
+export interface Wanderer extends Mover, WandererState {
+  /** Set when it left its region (and the `onLeave` hook was called); cleared by its shard. */
+  outside: boolean;
+  /** Released: its thread ends at its next beat, without a step. */
+  gone: boolean;
+}
+
+/** The region a {@linkcode World} owns in the sharded field, and who hears of leavers. */
+export interface RegionOptions {
+  /** The region: wanderers are watched for leaving `x0 <= x < x1`, `y0 <= y < y1`. */
+  bounds: Bounded;
+  /**
+   * Called (synchronously, in the wanderer's thread, right after its step) when a
+   * wanderer first steps outside `bounds` since its `outside` flag was cleared. It keeps
+   * wandering until its shard releases it.
+   */
+  onLeave: (wanderer: Wanderer) => void;
+  /** Seed of the region's wanderers' choices (default: the world's own source). */
+  seed?: number;
+}
+
 /** A viewer's window on the world. */
 export class Viewport implements Bounded {
   x0: number;
@@ -112,6 +162,11 @@ export class World {
   #wanderers: ThreadGroup | undefined;
   #swept: Bounded = { x0: 0, y0: 0, x1: 0, y1: 0 };
   #viewList: Viewport[] = [];
+  /** The region's watch, when this world is one region of the sharded field. */
+  #region: RegionOptions | null = null;
+  #regionRandom: () => number = Math.random;
+  /** The region's wanderers by id (sharded field only). */
+  readonly #owned = new Map<number, Wanderer>();
 
   /** @param options sizes and counts */
   constructor(options: WorldOptions = {}) {
@@ -174,6 +229,146 @@ export class World {
     this.#wanderers = undefined;
     wanderers?.shutdown();
     await wanderers?.join();
+  }
+
+  /**
+   * The wanderers `start` would create, as states, without starting them: the same seeded
+   * draws, so every shard of the sharded field computes the same initial field and keeps
+   * the part in its region. Draws from the world's random source (call it once, first).
+   */
+  initialWanderers(): WandererState[] {
+    const r = this.#random, out: WandererState[] = [];
+    for (let i = 1; i <= this.#options.wanderers; i++) {
+      const x = RADIUS + Math.floor(r() * (this.size - 2 * RADIUS)),
+        y = RADIUS + Math.floor(r() * (this.size - 2 * RADIUS));
+      out.push({
+        id: i,
+        color: Math.floor(r() * 7),
+        fx: x * SUBPIXELS,
+        fy: y * SUBPIXELS,
+        dx: 0,
+        dy: 0,
+        stepsLeft: 0,
+        generation: 0,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Makes this world one region of the sharded field: no wanderers of its own (`start`
+   * is not called); {@linkcode World.adopt} adds them, and `onLeave` hears of those that
+   * step out of `bounds`. Call once, before `adopt`. The wanderers run in a group owned
+   * by the calling thread, as with `start`; `stop` ends them.
+   */
+  startRegion(region: RegionOptions): void {
+    if (this.#wanderers !== undefined) throw new Error("the world is already started");
+    this.#region = region;
+    this.#regionRandom = region.seed === undefined ? this.#random : seededRandom(region.seed);
+    this.#wanderers = new ThreadGroup({ name: "wanderers" });
+  }
+
+  /**
+   * Adds a wanderer in `state` and starts its thread: it goes on from exactly that
+   * state (position, step, steps left). Its id must not be in the world already.
+   * @throws {Error} outside a region world, or for an id already here
+   */
+  adopt(state: WandererState): Wanderer {
+    const wanderers = this.#wanderers;
+    if (this.#region === null || wanderers === undefined) {
+      throw new Error("adopt needs a running region world (startRegion)");
+    }
+    if (this.#owned.has(state.id)) throw new Error(`wanderer ${state.id} is here already`);
+    const x = (state.fx + SUBPIXELS / 2) >> SUBPIXEL_BITS,
+      y = (state.fy + SUBPIXELS / 2) >> SUBPIXEL_BITS;
+    const w: Wanderer = {
+      id: state.id,
+      x,
+      y,
+      x0: x - RADIUS,
+      y0: y - RADIUS,
+      x1: x + RADIUS,
+      y1: y + RADIUS,
+      color: state.color,
+      fx: state.fx,
+      fy: state.fy,
+      dx: state.dx,
+      dy: state.dy,
+      stepsLeft: state.stepsLeft,
+      generation: state.generation,
+      outside: false,
+      gone: false,
+    };
+    const entry = this.movers.insert(w);
+    this.#owned.set(w.id, w);
+    wanderers.spawn({ name: `wanderer ${w.id}` }, () => this.#wanderInRegion(entry, w));
+    return w;
+  }
+
+  /**
+   * Takes a wanderer out of the world (its shard handed it off): it leaves the movers'
+   * tree now (viewers of its place see a change) and its thread ends at its next beat,
+   * without a step.
+   */
+  release(w: Wanderer): void {
+    if (w.gone) return;
+    w.gone = true;
+    this.#owned.delete(w.id);
+    this.movers.remove(w);
+    this.#notifyViewers(w.x0, w.y0, w.x1, w.y1);
+  }
+
+  /** The region's wanderers (sharded field; empty otherwise), by id. */
+  get owned(): ReadonlyMap<number, Wanderer> {
+    return this.#owned;
+  }
+
+  /** A region's wanderer: `#wander` with its state on the wanderer, and the border watch. */
+  async #wanderInRegion(entry: QuadEntry<Mover>, w: Wanderer): Promise<void> {
+    const r = this.#regionRandom, o = this.#options, limit = this.size - RADIUS;
+    const region = this.#region!, bounds = region.bounds;
+    const pacer = new Pacer(o.stepSeconds);
+    const low = RADIUS * SUBPIXELS, high = limit * SUBPIXELS;
+    for (;;) {
+      if (w.stepsLeft <= 0) {
+        const heading = r() * 2 * Math.PI, speed = (3 + r() * 10) * SUBPIXELS;
+        w.dx = Math.round(Math.cos(heading) * speed);
+        w.dy = Math.round(Math.sin(heading) * speed);
+        w.stepsLeft = o.steps;
+      }
+      await pacer.next();
+      if (w.gone) return;
+      w.fx += w.dx;
+      w.fy += w.dy;
+      if (w.fx < low || w.fx > high) {
+        w.dx = -w.dx;
+        w.fx = Math.min(Math.max(w.fx, low), high);
+      }
+      if (w.fy < low || w.fy > high) {
+        w.dy = -w.dy;
+        w.fy = Math.min(Math.max(w.fy, low), high);
+      }
+      w.stepsLeft--;
+      const x = (w.fx + SUBPIXELS / 2) >> SUBPIXEL_BITS,
+        y = (w.fy + SUBPIXELS / 2) >> SUBPIXEL_BITS;
+      this.#moveTo(entry, x, y);
+      if (
+        !w.outside && (x < bounds.x0 || x >= bounds.x1 || y < bounds.y0 || y >= bounds.y1)
+      ) {
+        w.outside = true;
+        region.onLeave(w);
+      }
+    }
+  }
+
+  #notifyViewers(x0: number, y0: number, x1: number, y1: number): void {
+    if (this.viewports.size === 0) return;
+    const swept = this.#swept;
+    swept.x0 = x0;
+    swept.y0 = y0;
+    swept.x1 = x1;
+    swept.y1 = y1;
+    this.viewports.forEachIn(swept, notify);
   }
 
   async #wander(entry: QuadEntry<Mover>): Promise<void> {

@@ -19,7 +19,7 @@ import {
   Repl,
   type ReplOptions,
 } from "../../proto/backdoor/repl.ts";
-import { favicon, HttpServer, staticFiles } from "../../proto/http/mod.ts";
+import { faviconHandler, HttpServer, staticFilesHandler } from "../../proto/http/mod.ts";
 import { type ServerWebSocket, websocketHandler } from "../../proto/websocket/mod.ts";
 
 /** Options of {@linkcode startTerm}. */
@@ -117,7 +117,7 @@ export function startTerm(options: TermOptions): Term {
       await io.write("login incorrect\n");
     }
   }, { hixie76: false }));
-  server.push(favicon()).push(staticFiles(publicDir));
+  server.push(faviconHandler()).push(staticFilesHandler(publicDir));
   server.listenTls(options.listen ?? "127.0.0.1:8443", options.tls);
   return { url: `${server.url}/`, server, stop: () => server.close() };
 }

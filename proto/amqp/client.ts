@@ -233,6 +233,7 @@ export class AmqpChannel {
   readonly #consumers = new Map<string, Consumer>();
   #error: unknown = null;
   #confirming = false;
+  #transactional = false;
   #published = 0n;
   #confirms = new Map<bigint, Latch<boolean>>();
   #content: {
@@ -440,6 +441,28 @@ export class AmqpChannel {
     );
   }
 
+  /**
+   * Removes a binding made by {@linkcode queueBind} (same queue, exchange, key and
+   * arguments). Interruption point.
+   * Unbinding what is not bound is not an error (RabbitMQ 3.x+ also takes a queue or
+   * exchange that does not exist).
+   * @throws {AmqpError} if the broker refuses (e.g. 403 without permission)
+   */
+  async queueUnbind(
+    queue: string,
+    exchange: string,
+    routingKey = "",
+    args: FieldTable = {},
+  ): Promise<void> {
+    await this._call(
+      50,
+      50,
+      new Writer().u16(0).shortstr(queue).shortstr(exchange).shortstr(routingKey).table(args)
+        .build(),
+      [50051],
+    );
+  }
+
   /** Deletes a queue; returns how many messages it held. Interruption point. */
   async queueDelete(queue: string): Promise<number> {
     const r = await this._call(
@@ -460,6 +483,61 @@ export class AmqpChannel {
   async confirmSelect(): Promise<void> {
     await this._call(85, 10, new Writer().bits(false).build(), [85011]);
     this.#confirming = true;
+  }
+
+  /**
+   * Puts the channel in transaction mode (AMQP `tx.select`): from now on its publishes
+   * and acks/nacks take effect only at {@linkcode AmqpChannel.txCommit}, all together,
+   * and {@linkcode AmqpChannel.txRollback} (or the channel or connection ending, e.g.
+   * the process being killed) discards them: the messages published are never routed,
+   * the deliveries acked stay unacked (and are delivered again once the channel ends).
+   * Not with {@linkcode AmqpChannel.confirmSelect} on the same channel (the broker
+   * refuses: 406). Interruption point.
+   *
+   * RabbitMQ applies a commit atomically per queue; a commit that touches several queues
+   * is all-or-nothing against a client that dies (nothing is applied before the commit
+   * frame has arrived whole), but not against the broker itself failing in the middle.
+   *
+   * @example
+   * ```ts ignore
+   * const ch = await amqp.channel();
+   * await ch.txSelect();
+   * await ch.publish("", "jobs", "one");
+   * await ch.ack(delivery.deliveryTag);
+   * await ch.txCommit(); // both happen, or (on a crash before this) neither
+   * ```
+   * @throws {AmqpError} 406 if the channel is in confirm mode
+   */
+  async txSelect(): Promise<void> {
+    await this._call(90, 10, new Uint8Array(0), [90011]);
+    this.#transactional = true;
+  }
+
+  /**
+   * Commits the transaction: every publish and ack since the last commit or rollback
+   * takes effect; returns once the broker has applied them (`tx.commit-ok`). A new
+   * transaction starts at once. Interruption point: an interrupted or failed commit
+   * leaves it unknown whether it was applied (a process that must know starts again from
+   * what the broker holds).
+   * @throws {AmqpError} 406 if the channel is not in transaction mode
+   */
+  async txCommit(): Promise<void> {
+    await this._call(90, 20, new Uint8Array(0), [90021]);
+  }
+
+  /**
+   * Rolls the transaction back: the publishes since the last commit are dropped and the
+   * acks forgotten (those deliveries stay unacked on this channel: nack them, or close
+   * the channel, to have them delivered again). Interruption point.
+   * @throws {AmqpError} 406 if the channel is not in transaction mode
+   */
+  async txRollback(): Promise<void> {
+    await this._call(90, 30, new Uint8Array(0), [90031]);
+  }
+
+  /** Whether {@linkcode AmqpChannel.txSelect} put this channel in transaction mode. */
+  get transactional(): boolean {
+    return this.#transactional;
   }
 
   /**

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { ShrapnelError } from "../../core/errors.ts";
+import { ProtocolError } from "../../core/errors.ts";
 
 /**
- * The peer sent bytes that are not AMQP 0-9-1 (bad frame end, cut short, unknown type).
+ * The peer sent bytes that are not AMQP 0-9-1 (bad frame end, cut short, unknown type):
+ * a `ProtocolError` of protocol "amqp".
  *
  * @example
  * ```ts
@@ -17,7 +18,17 @@ import { ShrapnelError } from "../../core/errors.ts";
  * assert.equal(new AmqpProtocolError("bad frame end").name, "AmqpProtocolError");
  * ```
  */
-export class AmqpProtocolError extends ShrapnelError {}
+export class AmqpProtocolError extends ProtocolError {
+  /**
+   * Makes the error, of protocol "amqp".
+   *
+   * @param message what was wrong
+   * @param options its cause
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super("amqp", message, options);
+  }
+}
 
 /** Frame types. */
 export const FrameType = { method: 1, header: 2, body: 3, heartbeat: 8 } as const;

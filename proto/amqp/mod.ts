@@ -16,6 +16,7 @@
 
 export * from "./client.ts";
 export * from "./recovering.ts";
+export * from "./url.ts";
 // The wire codec stays internal; only what the client's API names is public.
 export {
   AmqpProtocolError,

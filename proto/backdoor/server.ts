@@ -1,6 +1,6 @@
 /**
  * The backdoor: a JavaScript REPL into the running process, on a unix socket or a
- * loopback TCP port (telnet, `nc`, `socat`), or over SSH (`sshServe`).
+ * loopback TCP port (telnet, `nc`, `socat`), or over SSH (`serveSsh`).
  *
  * @module
  */
@@ -30,7 +30,7 @@ export interface BackdoorOptions extends ReplOptions {
   port?: number;
   /** The host for `port` ("127.0.0.1"). Anything not loopback needs `allowRemote`. */
   host?: string;
-  /** Allow a non-loopback host (you want `sshServe` instead). */
+  /** Allow a non-loopback host (you want `serveSsh` instead). */
   allowRemote?: boolean;
   /**
    * A login hook: asked for a user and a password before the session starts. Required on
@@ -221,7 +221,7 @@ export function serve(options: BackdoorOptions): Backdoor {
         if (hook !== undefined) {
           // Guessing is slowed per peer address, across its connections.
           const check = async (user: string, password: string) => {
-            const peer = socket.getpeername();
+            const peer = socket.remoteAddress();
             await throttle.admit(peer);
             const ok = await hook(user, password);
             if (ok) throttle.succeeded(peer);
@@ -248,7 +248,7 @@ export function serve(options: BackdoorOptions): Backdoor {
     });
   }, { name: "backdoor acceptor", maxConnections: options.maxSessions ?? 16 });
   return {
-    address: listener.getsockname(),
+    address: listener.localAddress(),
     sessions: () => sessions.size,
     statistics: () => ({ acceptor: acceptor.statistics(), sessions: sessions.statistics() }),
     async close() {

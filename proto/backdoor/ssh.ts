@@ -20,7 +20,7 @@ import { SocketDuplex } from "../../net/duplex.ts";
 import { applyCompletion, type Completion, type LineIO, Repl, type ReplOptions } from "./repl.ts";
 import type { Backdoor } from "./server.ts";
 
-/** Options of {@linkcode sshServe}. */
+/** Options of {@linkcode serveSsh}. */
 export interface SshBackdoorOptions extends ReplOptions {
   /** The TCP port (0: any free one). */
   port?: number;
@@ -136,14 +136,14 @@ function channelLines(stream: Stream, pty: boolean): LineIO {
  *
  * @example
  * ```ts ignore
- * import { sshServe } from "./mod.ts";
- * await sshServe({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
+ * import { serveSsh } from "./mod.ts";
+ * await serveSsh({ port: 2222, hostKey: Deno.readTextFileSync("host_key"),
  *   authorizedKeys: [Deno.readTextFileSync("id_ed25519.pub")] });
  * // ssh -p 2222 ops@127.0.0.1
  * ```
  * @throws {TypeError} for a non-loopback host without `allowRemote`
  */
-export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
+export async function serveSsh(options: SshBackdoorOptions): Promise<Backdoor> {
   const host = options.host ?? "127.0.0.1";
   const loopback = host === "::1" || /^127\./.test(host);
   if (!loopback && !options.allowRemote) {
@@ -272,7 +272,7 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     duplex.on("close", release);
     server.injectSocket(duplex as unknown as import("node:net").Socket);
   }, { name: "backdoor ssh acceptor", maxConnections: options.maxConnections ?? 16 });
-  const address: Address = listener.getsockname();
+  const address: Address = listener.localAddress();
   return {
     address,
     sessions: () => sessions.size,
@@ -294,3 +294,6 @@ export async function sshServe(options: SshBackdoorOptions): Promise<Backdoor> {
     },
   };
 }
+
+/** @deprecated Renamed {@linkcode serveSsh} (verb first, as `serve`, `listenTls`). */
+export const sshServe: typeof serveSsh = serveSsh;

@@ -5,10 +5,12 @@
  * @module
  */
 
-import { ShrapnelError } from "../../core/errors.ts";
+import { familyHasInstance } from "../../core/_error_family.ts";
+import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
 
 /**
- * A DNS lookup failed.
+ * A DNS lookup failed. {@linkcode MalformedPacketError} (which extends `ProtocolError`)
+ * is one too: `instanceof DnsError` is true for it.
  *
  * @example
  * ```ts
@@ -30,6 +32,11 @@ export class DnsError extends ShrapnelError {
     super(`${qname} ${qtype}: ${message}`);
     this.qname = qname;
     this.qtype = qtype;
+  }
+
+  /** True for a DnsError, and (asked of DnsError itself) for a {@linkcode MalformedPacketError}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return familyHasInstance(this, DnsError, [MalformedPacketError], value);
   }
 }
 
@@ -81,15 +88,35 @@ export class ServerFailureError extends DnsError {}
 export class ServerUnreachableError extends ServerFailureError {}
 
 /**
- * A packet could not be decoded, or was cut short.
+ * A packet could not be decoded, or was cut short: a `ProtocolError` of protocol "dns",
+ * and a {@linkcode DnsError}.
  *
  * @example
  * ```ts
- * import { MalformedPacketError } from "./errors.ts";
- * console.log(new MalformedPacketError("x.test", "A", "truncated header").message);
+ * import assert from "node:assert/strict";
+ * import { ProtocolError } from "../../core/errors.ts";
+ * import { DnsError, MalformedPacketError } from "./errors.ts";
+ * const e = new MalformedPacketError("x.test", "A", "truncated header");
+ * assert.equal(e.message, "x.test A: truncated header");
+ * assert.ok(e instanceof ProtocolError && e instanceof DnsError);
  * ```
  */
-export class MalformedPacketError extends DnsError {}
+export class MalformedPacketError extends ProtocolError {
+  /** The name looked up. */
+  readonly qname: string;
+  /** The record type looked up. */
+  readonly qtype: string;
+  /**
+   * Creates a {@linkcode MalformedPacketError}.
+   *
+   * @param qname the name; @param qtype the type; @param message what was malformed
+   */
+  constructor(qname: string, qtype: string, message: string) {
+    super("dns", `${qname} ${qtype}: ${message}`);
+    this.qname = qname;
+    this.qtype = qtype;
+  }
+}
 
 /**
  * The resolution passed a limit: too many referrals, queries, CNAMEs, or glueless

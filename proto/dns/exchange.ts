@@ -15,7 +15,7 @@ import {
   ConnectionRefusedError,
   EOFError,
   SocketError,
-  UnsupportedOperation,
+  UnsupportedOperationError,
 } from "../../net/errors.ts";
 import { MalformedPacketError, ServerFailureError, ServerUnreachableError } from "./errors.ts";
 import {
@@ -103,7 +103,7 @@ export async function exchange(
       await socket.connect(server);
     } catch (e) {
       // Deno's UDP sockets cannot connect: senders are filtered below, ICMP errors unseen.
-      if (!(e instanceof UnsupportedOperation)) throw e;
+      if (!(e instanceof UnsupportedOperationError)) throw e;
       noticePortableIcmp();
     }
     await socket.sendTo(query, server);

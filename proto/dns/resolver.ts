@@ -570,15 +570,21 @@ export class DnsResolver {
   }
 
   /**
-   * The first address of `name`: IPv4 if it has one, else IPv6.
+   * The first address of `name`: IPv4 if it has one, else IPv6 (as Node's `dns.lookup`).
+   * Interruption point.
    * @throws {NameNotFoundError} if it has neither
    */
-  async gethostbyname(name: string): Promise<string> {
+  async lookup(name: string): Promise<string> {
     const v4 = await this.resolve4(name);
     if (v4.length > 0) return v4[0];
     const v6 = await this.resolve6(name);
     if (v6.length > 0) return v6[0];
     throw new NameNotFoundError(name, "A");
+  }
+
+  /** @deprecated Renamed {@linkcode DnsResolver.lookup} (as Node's, next to `resolve4`). */
+  gethostbyname(name: string): Promise<string> {
+    return this.lookup(name);
   }
 
   /** The names of an IPv4 or IPv6 address (PTR records). Interruption point. */

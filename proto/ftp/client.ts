@@ -7,7 +7,8 @@
  */
 
 import { concatBytes } from "../../core/bytes.ts";
-import { ClosedError, ShrapnelError, TimeoutError } from "../../core/errors.ts";
+import { familyHasInstance } from "../../core/_error_family.ts";
+import { ClosedError, ProtocolError, ShrapnelError, TimeoutError } from "../../core/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { ConnectionResetError, markPeerLost, SocketError } from "../../net/errors.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
@@ -52,7 +53,9 @@ export interface FtpReply {
 }
 
 /**
- * The server answered with an error, or not as FTP says it should.
+ * The server answered with an error (`code` is its reply code), or the connection closed
+ * inside a reply (`code` 0). {@linkcode FtpProtocolError}, for a reply that is not FTP,
+ * is one too: `instanceof FtpError` is true for it.
  *
  * @example
  * ```ts
@@ -72,6 +75,39 @@ export class FtpError extends ShrapnelError {
   constructor(code: number, text: string) {
     super(`${code} ${text}`);
     this.code = code;
+  }
+
+  /** True for an FtpError, and (asked of FtpError itself) for an {@linkcode FtpProtocolError}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return familyHasInstance(this, FtpError, [FtpProtocolError], value);
+  }
+}
+
+/**
+ * The server's reply was not FTP (no three-digit code, longer than 1000 lines, an EPSV or
+ * PASV reply without a port): a `ProtocolError` of protocol "ftp", and an
+ * {@linkcode FtpError} with `code` 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProtocolError } from "../../core/errors.ts";
+ * import { FtpError, FtpProtocolError } from "./client.ts";
+ * const e = new FtpProtocolError('malformed reply "hello"');
+ * assert.ok(e instanceof ProtocolError && e instanceof FtpError);
+ * assert.deepEqual([e.protocol, e.code], ["ftp", 0]);
+ * ```
+ */
+export class FtpProtocolError extends ProtocolError {
+  /** Always 0: there was no valid reply code (as on an {@linkcode FtpError} of code 0). */
+  readonly code: number = 0;
+  /**
+   * Makes the error.
+   *
+   * @param message what was wrong with the reply
+   */
+  constructor(message: string) {
+    super("ftp", `0 ${message}`);
   }
 }
 
@@ -159,7 +195,8 @@ export class FtpClient {
 
   /**
    * Reads one reply (multi-line ones whole). Interruption point.
-   * @throws {FtpError} with code 0 for a malformed reply or a closed connection
+   * @throws {FtpProtocolError} for a malformed reply
+   * @throws {FtpError} with code 0 for a closed connection
    * @throws {TimeoutError} when the reply takes over `replyTimeoutSeconds` (30)
    */
   reply(): Promise<FtpReply> {
@@ -184,7 +221,7 @@ export class FtpClient {
     const first = await this.#reader.readLine(MAX_LINE);
     if (first === null) throw new FtpError(0, "connection closed");
     const m = /^(\d{3})([ -])(.*)$/.exec(first);
-    if (m === null) throw new FtpError(0, `malformed reply "${first.slice(0, 80)}"`);
+    if (m === null) throw new FtpProtocolError(`malformed reply "${first.slice(0, 80)}"`);
     const code = Number(m[1]);
     const lines = [m[3]];
     if (m[2] === "-") {
@@ -197,7 +234,7 @@ export class FtpClient {
         }
         lines.push(line);
       }
-      throw new FtpError(0, "reply longer than 1000 lines");
+      throw new FtpProtocolError("reply longer than 1000 lines");
     }
     return { code, text: lines[0] };
   }
@@ -217,17 +254,17 @@ export class FtpClient {
 
   /** Opens a data connection (EPSV, falling back to PASV), TLS-protected if the session is. */
   async #data(): Promise<Socket> {
-    const peer = this.#control.getpeername() as Address & { host: string };
+    const peer = this.#control.remoteAddress() as Address & { host: string };
     let port: number;
     const epsv = await this.command("EPSV");
     if (epsv.code === 229) {
       const m = /\(\|\|\|(\d+)\|\)/.exec(epsv.text);
-      if (m === null) throw new FtpError(0, `bad EPSV reply "${epsv.text}"`);
+      if (m === null) throw new FtpProtocolError(`bad EPSV reply "${epsv.text}"`);
       port = Number(m[1]);
     } else {
       const pasv = this.#expect(await this.command("PASV"), 2);
       const m = /(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)/.exec(pasv.text);
-      if (m === null) throw new FtpError(0, `bad PASV reply "${pasv.text}"`);
+      if (m === null) throw new FtpProtocolError(`bad PASV reply "${pasv.text}"`);
       port = Number(m[5]) * 256 + Number(m[6]);
       // The address in the reply is ignored: connecting elsewhere than the server is
       // how FTP bounce attacks work.
@@ -400,7 +437,7 @@ export class FtpClient {
   /** "ftp host:port" */
   toString(): string {
     try {
-      return `ftp ${formatAddress(this.#control.getpeername())}`;
+      return `ftp ${formatAddress(this.#control.remoteAddress())}`;
     } catch {
       return "ftp (closed)";
     }

@@ -17,22 +17,11 @@
 import { scheduler } from "../../core/scheduler.ts";
 import { current, type Thread } from "../../core/thread.ts";
 import type { BodyReader } from "./body.ts";
-import { HttpError } from "./errors.ts";
+import { HttpProtocolError } from "./errors.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** Characters a Host field may hold (RFC 3986 reg-name, IP literals, a port). */
 const HOST = /^[A-Za-z0-9.\-_~!$&'()*+,;=:[\]%]+$/;
-
-/** The last Host value found valid: most requests repeat it, and skip the expression. */
-let validHost = "";
-
-/** Whether `host` may stand in a URL's authority. */
-function hostIsValid(host: string): boolean {
-  if (host === validHost) return true;
-  if (!HOST.test(host)) return false;
-  validHost = host;
-  return true;
-}
 
 /** Runs `fn` as the current thread, or as `thread` when called outside any (a stream's pull). */
 function inThread<T>(thread: Thread, fn: () => T): T {
@@ -53,23 +42,71 @@ function bodyStream(body: BodyReader, thread: Thread): ReadableStream<Uint8Array
   }, { highWaterMark: 0 });
 }
 
+/** A request's state beyond its head, made on first need (most handlers need none). */
+class Rare {
+  headers: Headers | null = null;
+  controller: AbortController | null = null;
+  abortReason: unknown = undefined;
+  stream: ReadableStream<Uint8Array> | null = null;
+  used = false;
+  /** The real `Request`, once made: everything is delegated to it. */
+  real: Request | null = null;
+}
+
+/** The last URL prefix made ("http://" and a Host): most requests repeat it. */
+let lastScheme = "", lastHost = "", lastPrefix = "";
+
+/** `${scheme}://${host}`, checking `host`. @throws {HttpProtocolError} (400) for a bad Host */
+function prefixOf(scheme: string, host: string): string {
+  if (host === lastHost && scheme === lastScheme) return lastPrefix;
+  if (!HOST.test(host)) throw new HttpProtocolError("bad Host field");
+  lastScheme = scheme;
+  lastHost = host;
+  return lastPrefix = `${scheme}://${host}`;
+}
+
+/** A URL made lately, by its target (see {@linkcode urlOf}). */
+interface MadeUrl {
+  prefix: string;
+  url: string;
+}
+const urls = new Map<string, MadeUrl>();
+
+/**
+ * `prefix + target`, the same string as for an earlier request with the same target and
+ * prefix: made and flattened once, not per request (a joined string is flattened by its
+ * first reader, e.g. a router taking the path: ~100 bytes and a copy each time). Targets
+ * repeat (the parser interns them); at most 256 short ones are kept, then the table starts
+ * over, so a client sending new targets costs no more than without it.
+ */
+function urlOf(prefix: string, target: string): string {
+  if (target.length > 256) return prefix + target;
+  const made = urls.get(target);
+  if (made !== undefined && made.prefix === prefix) return made.url;
+  const url = prefix + target;
+  url.charCodeAt(0); // flattens it, once
+  if (made !== undefined) {
+    made.prefix = prefix;
+    made.url = url;
+  } else {
+    if (urls.size >= 256) urls.clear();
+    urls.set(target, { prefix, url });
+  }
+  return url;
+}
+
 /** @internal A request as a Fetch API `Request`; see the module's comment. */
 export class FetchRequest {
   readonly #http: HttpRequest;
   readonly #thread: Thread;
   readonly #url: string;
-  #headers: Headers | null = null;
-  #controller: AbortController | null = null;
-  #abortReason: unknown = undefined;
-  #stream: ReadableStream<Uint8Array> | null = null;
-  #used = false;
-  #real: Request | null = null;
+  #rare: Rare | null = null;
 
   /**
    * @param http the request as our server parsed it
    * @param thread the connection's thread (blocking reads of the body block it)
    * @param scheme "http" or "https"
-   * @throws {HttpError} 400 for a Host field that cannot be part of a URL
+   * @throws {HttpProtocolError} (400) for a Host field that cannot be part of a URL
    */
   constructor(http: HttpRequest, thread: Thread, scheme: string) {
     if (!FetchRequest.#linked) FetchRequest.#link();
@@ -77,16 +114,13 @@ export class FetchRequest {
     this.#thread = thread;
     const target = http.target;
     if (target.charCodeAt(0) === 47 /* / */) {
-      const host = http.headers.get("host") ?? localHost(http);
-      if (!hostIsValid(host)) throw new HttpError(400, "bad Host field");
-      this.#url = `${scheme}://${host}${target}`;
+      this.#url = urlOf(prefixOf(scheme, http.headers.get("host") ?? localHost(http)), target);
     } else if (/^https?:\/\//i.test(target)) {
       this.#url = target;
     } else {
       // "*" (OPTIONS *) or an authority (CONNECT): no path of its own.
-      const host = http.headers.get("host") ?? localHost(http);
-      if (!hostIsValid(host)) throw new HttpError(400, "bad Host field");
-      this.#url = `${scheme}://${host}/${target === "*" ? "*" : ""}`;
+      const prefix = prefixOf(scheme, http.headers.get("host") ?? localHost(http));
+      this.#url = `${prefix}/${target === "*" ? "*" : ""}`;
     }
   }
 
@@ -95,27 +129,37 @@ export class FetchRequest {
     return this.#http;
   }
 
+  /** @internal The connection's thread. */
+  get _thread(): Thread {
+    return this.#thread;
+  }
+
+  #state(): Rare {
+    return this.#rare ??= new Rare();
+  }
+
   /** @internal The client went away: the signal aborts (now, or when first asked for). */
   _abort(reason: unknown): void {
-    if (this.#abortReason !== undefined) return;
-    this.#abortReason = reason;
-    this.#controller?.abort(reason);
+    const state = this.#state();
+    if (state.abortReason !== undefined) return;
+    state.abortReason = reason;
+    state.controller?.abort(reason);
   }
 
   /** The real `Request`, made on first need; everything is delegated to it afterwards. */
   #materialize(): Request {
-    if (this.#real !== null) return this.#real;
+    const state = this.#state();
+    if (state.real !== null) return state.real;
     const method = this.#http.method;
-    const hasBody = method !== "GET" && method !== "HEAD" && !this.#used;
-    this.#real = new Request(this.#url, {
+    const hasBody = method !== "GET" && method !== "HEAD" && !state.used;
+    const init = {
       method,
       headers: this.headers,
       body: hasBody ? this.body : null,
       signal: this.signal,
-      // @ts-ignore: `duplex` is in Deno's RequestInit but not in every lib's
       duplex: "half",
-    });
-    return this.#real;
+    };
+    return state.real = new Request(this.#url, init as RequestInit);
   }
 
   /** The method. */
@@ -130,62 +174,73 @@ export class FetchRequest {
 
   /** The header fields (a `Headers` made on first use). */
   get headers(): Headers {
-    if (this.#real !== null) return this.#real.headers;
-    if (this.#headers !== null) return this.#headers;
+    const state = this.#state();
+    if (state.real !== null) return state.real.headers;
+    if (state.headers !== null) return state.headers;
     const headers = new Headers();
     for (const [name, value] of this.#http.headers) {
       try {
         headers.append(name, value);
       } catch {
-        throw new HttpError(400, `header field ${name} has a value Headers refuses`);
+        throw new HttpProtocolError(`header field ${name} has a value Headers refuses`);
       }
     }
-    return this.#headers = headers;
+    return state.headers = headers;
   }
 
   /** Aborts when the client goes away before the response is sent. */
   get signal(): AbortSignal {
-    if (this.#real !== null) return this.#real.signal;
-    if (this.#controller === null) {
-      this.#controller = new AbortController();
-      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
+    const state = this.#state();
+    if (state.real !== null) return state.real.signal;
+    if (state.controller === null) {
+      state.controller = new AbortController();
+      if (state.abortReason !== undefined) state.controller.abort(state.abortReason);
     }
-    return this.#controller.signal;
+    return state.controller.signal;
   }
 
   /** The body as a stream; null if the request has none. */
   get body(): ReadableStream<Uint8Array> | null {
-    if (this.#real !== null) return this.#real.body;
-    if (this.#stream !== null) return this.#stream;
+    const state = this.#state();
+    if (state.real !== null) return state.real.body;
+    if (state.stream !== null) return state.stream;
     const body = this.#http._bodyIfAny;
     if (body === null || (body.done && body.received === 0)) return null;
-    return this.#stream = bodyStream(body, this.#thread);
+    return state.stream = bodyStream(body, this.#thread);
   }
 
   /** Whether the body has been read. */
   get bodyUsed(): boolean {
-    if (this.#real !== null) return this.#real.bodyUsed;
-    return this.#used;
+    const rare = this.#rare;
+    if (rare === null) return false;
+    return rare.real !== null ? rare.real.bodyUsed : rare.used;
   }
 
   /** The whole body, read from the socket; interruption point of the connection's thread. */
   async #bytes(): Promise<Uint8Array> {
-    if (this.#used) throw new TypeError("the body has already been consumed");
-    this.#used = true;
+    const state = this.#state();
+    if (state.used) throw new TypeError("the body has already been consumed");
+    state.used = true;
     const body = this.#http._bodyIfAny;
     if (body === null) return new Uint8Array(0);
     return await inThread(this.#thread, () => body.bytes());
   }
 
+  /** Whether the body must be read through the real `Request` (made, or its stream taken). */
+  get #delegated(): boolean {
+    const rare = this.#rare;
+    return rare !== null && (rare.real !== null || rare.stream !== null);
+  }
+
   /** The body as one `Uint8Array`. */
   bytes(): Promise<Uint8Array<ArrayBuffer>> {
-    if (this.#real !== null || this.#stream !== null) return this.#materialize().bytes();
+    if (this.#delegated) return this.#materialize().bytes();
     return this.#bytes() as Promise<Uint8Array<ArrayBuffer>>;
   }
 
   /** The body as an `ArrayBuffer`. */
   async arrayBuffer(): Promise<ArrayBuffer> {
-    if (this.#real !== null || this.#stream !== null) return this.#materialize().arrayBuffer();
+    if (this.#delegated) return this.#materialize().arrayBuffer();
     const bytes = await this.#bytes();
     return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
       ? bytes.buffer as ArrayBuffer
@@ -194,13 +249,13 @@ export class FetchRequest {
 
   /** The body decoded as UTF-8. */
   async text(): Promise<string> {
-    if (this.#real !== null || this.#stream !== null) return this.#materialize().text();
+    if (this.#delegated) return this.#materialize().text();
     return new TextDecoder().decode(await this.#bytes());
   }
 
   /** The body parsed as JSON. */
   async json(): Promise<unknown> {
-    if (this.#real !== null || this.#stream !== null) return this.#materialize().json();
+    if (this.#delegated) return this.#materialize().json();
     return JSON.parse(await this.text());
   }
 
@@ -271,7 +326,7 @@ export class FetchRequest {
 
 /** The server's address as a Host value, for requests without one (HTTP/1.0). */
 function localHost(http: HttpRequest): string {
-  const a = http._connection.socket.getsockname();
+  const a = http._connection.socket.localAddress();
   if (a.family === "unix") return "localhost";
   return a.family === "ipv6" ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }

@@ -11,13 +11,16 @@ import type { HttpRequest } from "./request.ts";
 export type Upgrade = (http: HttpRequest) => Promise<void>;
 
 const upgrades = new WeakMap<Response, Upgrade>();
+/** Whether any upgrade was registered: until then no response is looked up (most servers). */
+let anyUpgrade = false;
 
 /** @internal Marks `response` as the answer that performs `upgrade`. */
 export function registerUpgrade(response: Response, upgrade: Upgrade): void {
+  anyUpgrade = true;
   upgrades.set(response, upgrade);
 }
 
 /** @internal The upgrade `response` stands for, if any. */
 export function upgradeOf(response: Response): Upgrade | undefined {
-  return upgrades.get(response);
+  return anyUpgrade ? upgrades.get(response) : undefined;
 }

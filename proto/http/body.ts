@@ -8,7 +8,7 @@
 import { concatBytes } from "../../core/bytes.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { ConnectionResetError, EOFError, markPeerLost } from "../../net/errors.ts";
-import { BodyTooLargeError, ProtocolError } from "./errors.ts";
+import { BodyTooLargeError, HttpProtocolError } from "./errors.ts";
 import { isToken } from "./field_syntax.ts";
 
 const MAX_CHUNK_LINE = 4096;
@@ -117,7 +117,7 @@ export class BodyReader {
    *
    * Interruption point: nothing is lost; the next read continues where this one was.
    * @throws {BodyTooLargeError} past the limit
-   * @throws {ProtocolError} for a malformed chunk or a body cut short (for a client's
+   * @throws {HttpProtocolError} for a malformed chunk or a body cut short (for a client's
    *   response, also a `PeerLostError`, as a reset is)
    */
   async read(max = 65536): Promise<Uint8Array> {
@@ -152,7 +152,9 @@ export class BodyReader {
       case "length": {
         const piece = await reader.readSome(Math.min(max, this.#left));
         if (piece.length === 0) {
-          throw this.#lost(new ProtocolError(`body ended ${this.#left} bytes short of its length`));
+          throw this.#lost(
+            new HttpProtocolError(`body ended ${this.#left} bytes short of its length`),
+          );
         }
         this.#left -= piece.length;
         if (this.#left === 0) this.#done = true;
@@ -177,7 +179,7 @@ export class BodyReader {
           this.#left = size;
         }
         const piece = await reader.readSome(Math.min(max, this.#left));
-        if (piece.length === 0) throw this.#lost(new ProtocolError("chunked body cut short"));
+        if (piece.length === 0) throw this.#lost(new HttpProtocolError("chunked body cut short"));
         this.#left -= piece.length;
         this.#count(piece.length);
         return piece;
@@ -188,32 +190,32 @@ export class BodyReader {
   async #chunkEnd(): Promise<void> {
     // Anything but CRLF after the data, however long, is the client's error (400).
     const line = await this.#line(2, "chunk not followed by CRLF");
-    if (line !== "") throw new ProtocolError("chunk not followed by CRLF");
+    if (line !== "") throw new HttpProtocolError("chunk not followed by CRLF");
   }
 
   async #chunkSize(): Promise<number> {
     const line = await this.#line();
     // Extensions are ignored, but a bare CR or another control character in one is
     // refused (RFC 9112 7.1.1): parsers that differ on it can be made to disagree.
-    if (BAD_LINE_CHAR.test(line)) throw new ProtocolError("control character in a chunk line");
+    if (BAD_LINE_CHAR.test(line)) throw new HttpProtocolError("control character in a chunk line");
     const text = line.split(";")[0].trim();
     if (!/^[0-9a-fA-F]{1,12}$/.test(text)) {
-      throw new ProtocolError(`bad chunk size "${text.slice(0, 20)}"`);
+      throw new HttpProtocolError(`bad chunk size "${text.slice(0, 20)}"`);
     }
     return parseInt(text, 16);
   }
 
-  /** A line of the chunked framing; its faults are the client's (ProtocolError, 400). */
+  /** A line of the chunked framing; its faults are the client's (HttpProtocolError, 400). */
   async #line(max = MAX_CHUNK_LINE, tooLong = "chunk line too long"): Promise<string> {
     let line: string | null;
     try {
       line = await this.#reader.readLine(max);
     } catch (e) {
-      if (e instanceof EOFError) throw this.#lost(new ProtocolError("chunked body cut short"));
-      if (e instanceof Error && e.name === "TooLongError") throw new ProtocolError(tooLong);
+      if (e instanceof EOFError) throw this.#lost(new HttpProtocolError("chunked body cut short"));
+      if (e instanceof Error && e.name === "TooLongError") throw new HttpProtocolError(tooLong);
       throw e;
     }
-    if (line === null) throw this.#lost(new ProtocolError("chunked body cut short"));
+    if (line === null) throw this.#lost(new HttpProtocolError("chunked body cut short"));
     return line;
   }
 
@@ -224,14 +226,14 @@ export class BodyReader {
       // As header fields (RFC 9112 5): a token name right before the colon, no obsolete
       // line folding (a line starting with whitespace), no control character in the value.
       const colon = line.indexOf(":");
-      if (colon <= 0) throw new ProtocolError("bad trailer line");
+      if (colon <= 0) throw new HttpProtocolError("bad trailer line");
       const name = line.slice(0, colon);
-      if (!isToken(name)) throw new ProtocolError("bad trailer field name");
+      if (!isToken(name)) throw new HttpProtocolError("bad trailer field name");
       const value = line.slice(colon + 1).trim();
-      if (BAD_LINE_CHAR.test(value)) throw new ProtocolError(`bad value for trailer ${name}`);
+      if (BAD_LINE_CHAR.test(value)) throw new HttpProtocolError(`bad value for trailer ${name}`);
       this.trailers.push([name.toLowerCase(), value]);
     }
-    throw new ProtocolError("too many trailer lines");
+    throw new HttpProtocolError("too many trailer lines");
   }
 
   /** The whole body as bytes. Interruption point. @throws {BodyTooLargeError} */

@@ -63,7 +63,7 @@ export interface HttpClientOptions {
    * Whether an https origin whose server chooses "h2" by ALPN is spoken to over HTTP/2,
    * one connection carrying the concurrent requests of all threads (true). The default
    * connector then offers "h2" and "http/1.1"; a connector of your own must offer "h2"
-   * (`tlsConnect` with `alpnProtocols: ["h2", "http/1.1"]`).
+   * (`connectTls` with `alpnProtocols: ["h2", "http/1.1"]`).
    */
   http2?: boolean;
   /** Extra CA certificates (PEM) trusted for https, besides Deno's roots. */
@@ -471,7 +471,7 @@ export class HttpClient {
    * Interruption point. Bounded by the client's deadlines (connect 10 s, head 30 s, the
    * whole request 300 s; then the body's reads 30 s each without bytes).
    * @throws {TooManyRedirectsError} past `maxRedirects`
-   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {HttpProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
    * @throws {HttpTimeoutError} when one of the client's deadlines passes
    */
@@ -508,7 +508,7 @@ export class HttpClient {
    * error is thrown, and the server may or may not have acted on the request.
    *
    * Interruption point.
-   * @throws {ProtocolError} for a malformed response (status 502)
+   * @throws {HttpProtocolError} for a malformed response (status 502)
    * @throws {SocketError} if the connection fails
    * @throws {EOFError} if the connection ended before the response (also a
    *   {@linkcode PeerLostError}, as a reset is)

@@ -7,7 +7,7 @@
 import { connectTo } from "../../net/constructors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { startTls } from "../../net/tls.ts";
-import { ProtocolError } from "./errors.ts";
+import { HttpProtocolError } from "./errors.ts";
 
 /** Options of {@linkcode httpConnector}. */
 export interface HttpConnectorOptions {
@@ -35,7 +35,7 @@ export interface HttpConnectorOptions {
  * const client = new HttpClient({ connect: httpConnector({ caCerts: [testCa] }) });
  * ```
  * @throws {TlsError} if the handshake fails (untrusted certificate, wrong name)
- * @throws {ProtocolError} if the server agrees on a protocol that was not offered
+ * @throws {HttpProtocolError} if the server agrees on a protocol that was not offered
  */
 export function httpConnector(
   options: HttpConnectorOptions = {},
@@ -58,7 +58,7 @@ export function httpConnector(
     }
     if (tls.alpnProtocol !== null && !offered.includes(tls.alpnProtocol)) {
       tls.socket.close();
-      throw new ProtocolError(`the server agreed on ${tls.alpnProtocol}, not offered`, 502);
+      throw new HttpProtocolError(`the server agreed on ${tls.alpnProtocol}, not offered`, 502);
     }
     return tls.socket;
   };

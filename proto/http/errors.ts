@@ -4,11 +4,19 @@
  * @module
  */
 
-import { ShrapnelError } from "../../core/errors.ts";
+import { familyHasInstance } from "../../core/_error_family.ts";
+import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
+
+// The base of every protocol's "the peer sent garbage" error, also exported here: before
+// it existed, this module's `ProtocolError` was HTTP's own (now HttpProtocolError, which
+// extends it), and `instanceof ProtocolError` keeps matching HTTP's.
+export { ProtocolError };
 
 /**
  * An HTTP-level failure with the status code that describes it (400 malformed request,
  * 413 body too large, 431 headers too large, 505 version not supported...).
+ * {@linkcode HttpProtocolError} (which extends `ProtocolError`) is one too:
+ * `instanceof HttpError` is true for it.
  *
  * @example
  * ```ts
@@ -30,27 +38,42 @@ export class HttpError extends ShrapnelError {
     super(message);
     this.status = status;
   }
+
+  /** True for an HttpError, and (asked of HttpError itself) for an {@linkcode HttpProtocolError}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return familyHasInstance(this, HttpError, [HttpProtocolError], value);
+  }
 }
 
 /**
- * The peer broke the protocol (a malformed head, a bad chunk, a body shorter than its
- * length). Status 400 (502 when a client meets a malformed response).
+ * The HTTP peer broke the protocol (a malformed head, a bad chunk, a body shorter than its
+ * length): a `ProtocolError` of protocol "http" (or "http2" for {@linkcode Http2Error}),
+ * and an {@linkcode HttpError} with its status: 400 (502 when a client meets a malformed
+ * response).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ProtocolError } from "./errors.ts";
- * assert.deepEqual(new ProtocolError("bad chunk size").status, 400);
+ * import { ProtocolError } from "../../core/errors.ts";
+ * import { HttpError, HttpProtocolError } from "./errors.ts";
+ * const e = new HttpProtocolError("bad chunk size");
+ * assert.deepEqual([e.status, e.protocol], [400, "http"]);
+ * assert.ok(e instanceof ProtocolError && e instanceof HttpError);
  * ```
  */
-export class ProtocolError extends HttpError {
+export class HttpProtocolError extends ProtocolError {
+  /** The HTTP status code. */
+  readonly status: number;
   /**
-   * Creates a {@linkcode ProtocolError}.
+   * Creates a {@linkcode HttpProtocolError}.
    *
-   * @param message what was malformed; @param status 400 by default
+   * @param message what was malformed
+   * @param status 400 by default
+   * @param protocol "http", or "http2" for HTTP/2's errors
    */
-  constructor(message: string, status = 400) {
-    super(status, message);
+  constructor(message: string, status = 400, protocol: "http" | "http2" = "http") {
+    super(protocol, message);
+    this.status = status;
   }
 }
 

@@ -9,9 +9,10 @@ import { ClosedError, Interrupted, Shutdown } from "../../core/errors.ts";
 import { scheduler } from "../../core/scheduler.ts";
 import { currentFor, spawn, type Thread } from "../../core/thread.ts";
 import type { Address } from "../../net/address.ts";
+import { DenoSocket } from "../../net/deno_socket.ts";
 import { SocketError } from "../../net/errors.ts";
 import { FetchRequest } from "./_fetch_request.ts";
-import { writeResponse } from "./_fetch_response.ts";
+import { isResponse, writeResponse } from "./_fetch_response.ts";
 import { upgradeOf } from "./_upgrades.ts";
 import { Http2Request } from "./h2/request.ts";
 import { SENT } from "./reply_bytes.ts";
@@ -38,7 +39,15 @@ export type FetchHandlerFunction = (
 export interface FetchHandlerOptions {
   /** Which requests this handler takes (all). */
   match?: (request: HttpRequest) => boolean;
-  /** "https" when the server behind is reached by TLS ("http"): the scheme of `request.url`. */
+  /**
+   * The scheme of `request.url`. By default it is the connection's: "https" on a TLS
+   * connection (`HttpServer.listenTls`, HTTP/2 over TLS, a TLS socket given to
+   * `serve`), "http" otherwise. Set it behind a proxy that ends TLS for us ("https"), or
+   * that speaks plain HTTP to clients while we speak TLS to it ("http"). An
+   * `X-Forwarded-Proto` field is not trusted (any client can send one): to honour it
+   * from a proxy you trust, read it in your handler, or give each listener its own
+   * `fetchHandler` with this option.
+   */
   scheme?: "http" | "https";
   /**
    * Makes the response for a handler that threw (as `Deno.serve`'s `onError`). Without it
@@ -51,20 +60,38 @@ export interface FetchHandlerOptions {
 type Outcome = { ok: true } | { ok: false; error: unknown };
 const OK: Outcome = Object.freeze({ ok: true });
 
-/** One request's exchange: the info handed to the function, and what serving it needs. */
-class Exchange implements FetchHandlerInfo {
-  readonly request: HttpRequest;
-  readonly fetchRequest: FetchRequest;
-  readonly thread: Thread;
-  #watch: PeerWatch | null = null;
-  #watchSoon = false;
-  #completed: PromiseWithResolvers<void> | null = null;
-  #outcome: Outcome | null = null;
+/** What an exchange needs only when it is not answered at once (kept apart: most are). */
+class Watching {
+  watch: PeerWatch | null = null;
+  soon = false;
+  /** Listening to the thread's raises (for a `Shutdown`: the server closing). */
+  listening = false;
+  streaming: { stop(error: unknown): void } | null = null;
+  completed: PromiseWithResolvers<void> | null = null;
+}
 
-  constructor(request: HttpRequest, thread: Thread, scheme: string) {
-    this.request = request;
-    this.thread = thread;
-    this.fetchRequest = new FetchRequest(request, thread, scheme);
+/**
+ * One request's exchange: the info handed to the function, and what serving it needs.
+ * Small on purpose (one is made per request): the request, the thread and the rest are
+ * reached through the `FetchRequest` and a state made on first need.
+ */
+class Exchange implements FetchHandlerInfo {
+  readonly fetchRequest: FetchRequest;
+  #outcome: Outcome | null = null;
+  #state: Watching | null = null;
+
+  constructor(request: HttpRequest, thread: Thread, scheme: string | undefined) {
+    this.fetchRequest = new FetchRequest(request, thread, scheme ?? schemeOf(request));
+  }
+
+  /** The request as our server parsed it. */
+  get request(): HttpRequest {
+    return this.fetchRequest._http;
+  }
+
+  /** The connection's thread, which runs the function. */
+  get thread(): Thread {
+    return this.fetchRequest._thread;
   }
 
   get remoteAddr(): Deno.NetAddr | Deno.UnixAddr {
@@ -72,19 +99,20 @@ class Exchange implements FetchHandlerInfo {
   }
 
   get completed(): Promise<void> {
-    if (this.#completed === null) {
-      this.#completed = Promise.withResolvers<void>();
+    const state = this.#state ??= new Watching();
+    if (state.completed === null) {
+      state.completed = Promise.withResolvers<void>();
       const outcome = this.#outcome;
-      if (outcome !== null) this.#settle(outcome);
+      if (outcome !== null) this.#settle(state.completed, outcome);
     }
-    return this.#completed.promise;
+    return state.completed.promise;
   }
 
-  #settle(outcome: Outcome): void {
-    if (outcome.ok) this.#completed!.resolve();
+  #settle(completed: PromiseWithResolvers<void>, outcome: Outcome): void {
+    if (outcome.ok) completed.resolve();
     else {
-      this.#completed!.reject(outcome.error);
-      this.#completed!.promise.catch(() => {
+      completed.reject(outcome.error);
+      completed.promise.catch(() => {
         // Rejected for whoever awaits `completed`; the failure itself reached the server.
       });
     }
@@ -93,12 +121,29 @@ class Exchange implements FetchHandlerInfo {
   /** The response is out (or failed): settles `completed`, if anyone asked for it. */
   finish(outcome: Outcome): void {
     this.#outcome = outcome;
-    if (this.#completed !== null) this.#settle(outcome);
+    const completed = this.#state?.completed;
+    if (completed != null) this.#settle(completed, outcome);
   }
 
-  /** Starts watching the client (see {@linkcode PeerWatch}). */
+  /**
+   * Starts watching the client (see {@linkcode PeerWatch}), and the thread: a `Shutdown`
+   * raised in it (the server closing, after its grace) aborts the request's signal and
+   * stops the response body's stream, as a client going away does. The application may
+   * be awaiting foreign promises (no blocking point), which the `Shutdown` alone would
+   * not reach.
+   */
   watch(): void {
-    (this.#watch ??= new PeerWatch(this.thread)).start(this.request, this.fetchRequest);
+    const state = this.#state ??= new Watching();
+    const thread = this.thread;
+    if (!state.listening) {
+      state.listening = true;
+      thread._setRaiseListener((error) => {
+        if (!(error instanceof Shutdown)) return; // a timeout, an interrupt: the app's own
+        this.fetchRequest._abort(error);
+        state.streaming?.stop(error);
+      });
+    }
+    (state.watch ??= new PeerWatch(thread)).start(this.request, this.fetchRequest);
   }
 
   /**
@@ -106,29 +151,38 @@ class Exchange implements FetchHandlerInfo {
    * handler done within its microtasks costs no watcher thread.
    */
   watchSoon(): void {
-    this.#watchSoon = true;
+    (this.#state ??= new Watching()).soon = true;
     soon.push(this);
     if (soon.length === 1) scheduler.onNextTick(watchPending);
   }
 
   /** @internal Called at the tick after `watchSoon`. */
   _tick(): void {
-    if (this.#watchSoon) {
-      this.#watchSoon = false;
+    const state = this.#state;
+    if (state !== null && state.soon) {
+      state.soon = false;
       this.watch();
     }
   }
 
   /** Stops watching the client; settles once the watcher has let go of the socket. */
   unwatch(): Promise<void> {
-    this.#watchSoon = false;
-    return this.#watch === null ? SENT : this.#watch.stop();
+    const state = this.#state;
+    if (state === null) return SENT;
+    state.soon = false;
+    if (state.listening) {
+      state.listening = false;
+      this.thread._setRaiseListener(undefined);
+    }
+    return state.watch === null ? SENT : state.watch.stop();
   }
 
   /** The thread streaming the response body started (or, with null, ended). */
   onStream(streaming: { stop(error: unknown): void } | null): void {
+    const state = this.#state ??= new Watching();
+    state.streaming = streaming;
     if (streaming !== null) this.watch();
-    if (this.#watch !== null) this.#watch.streaming = streaming;
+    if (state.watch !== null) state.watch.streaming = streaming;
   }
 }
 
@@ -139,6 +193,12 @@ function watchPending(): void {
   const pending = soon;
   soon = [];
   for (let i = 0; i < pending.length; i++) pending[i]._tick();
+}
+
+/** "https" for a request that came over TLS, "http" otherwise. */
+function schemeOf(request: HttpRequest): string {
+  const socket = request._connection.socket;
+  return socket instanceof DenoSocket && socket._tls ? "https" : "http";
 }
 
 function denoAddr(a: Address): Deno.NetAddr | Deno.UnixAddr {
@@ -231,7 +291,10 @@ class PeerWatch {
  * (`sleep`, a `Mutex`, `withTimeout`, our sockets and clients), and those calls are
  * interruption points. A client that goes away while the function works interrupts that
  * thread and aborts `request.signal` (noticed once the request body has been read); a
- * function awaiting only foreign promises is reached through the signal.
+ * function awaiting only foreign promises is reached through the signal. So is one still
+ * running when `server.close()`'s grace is over: the signal aborts with `Shutdown` and a
+ * streamed response body is stopped. `request.url` has the connection's scheme (`https`
+ * over TLS) unless the `scheme` option says otherwise.
  *
  * The `Request` is a real one (made lazily: `method`, `url` and headers cost little). Its
  * body is a `ReadableStream` read from the socket as it is consumed (backpressure reaches
@@ -270,7 +333,7 @@ export function fetchHandler(
   options: FetchHandlerOptions = {},
 ): Handler {
   const match = options.match ?? (() => true);
-  const scheme = options.scheme ?? "http";
+  const scheme = options.scheme;
   const onError = options.onError;
 
   async function finish(
@@ -285,15 +348,29 @@ export function fetchHandler(
         if (onError === undefined || e instanceof Interrupted) throw e;
         response = await onError(e);
       }
-      await settle(exchange, send(exchange, response));
+      const sending = sendOrFail(exchange, response);
+      // A reply sent whole at once (most) is not awaited: two turns fewer.
+      if (sending === SENT) exchange.finish(OK);
+      else await settle(exchange, sending);
     } finally {
-      await exchange.unwatch();
+      const unwatching = exchange.unwatch();
+      if (unwatching !== SENT) await unwatching;
+    }
+  }
+
+  /** {@linkcode send}, the exchange told of a failure it throws at once. */
+  function sendOrFail(exchange: Exchange, response: Response): Promise<void> {
+    try {
+      return send(exchange, response);
+    } catch (e) {
+      exchange.finish({ ok: false, error: e });
+      throw e;
     }
   }
 
   /** Sends `response`; a streamed body is watched for the client going away. */
   function send(exchange: Exchange, response: Response): Promise<void> {
-    if (!(response instanceof Response)) {
+    if (!isResponse(response)) {
       throw new TypeError(`a fetch handler returned ${typeof response}, not a Response`);
     }
     const upgrade = upgradeOf(response);
@@ -322,10 +399,10 @@ export function fetchHandler(
         if (onError === undefined) throw e;
         result = onError(e);
       }
-      if (result instanceof Response) {
+      if (isResponse(result)) {
         // The common case (Hono's synchronous routes): nothing to wait for before sending,
         // and a reply sent whole at once is not even awaited.
-        const sending = send(exchange, result);
+        const sending = sendOrFail(exchange, result);
         if (sending === SENT) {
           exchange.finish(OK);
           return SENT;

@@ -29,7 +29,7 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
   woff2: "font/woff2",
 };
 
-/** Options of {@linkcode staticFiles}. */
+/** Options of {@linkcode staticFilesHandler}. */
 export interface StaticFilesOptions {
   /** URL prefix served ("/"). */
   prefix?: string;
@@ -46,10 +46,10 @@ export interface StaticFilesOptions {
  *
  * @example
  * ```ts ignore
- * server.push(staticFiles("./public", { prefix: "/static/" }));
+ * server.push(staticFilesHandler("./public", { prefix: "/static/" }));
  * ```
  */
-export function staticFiles(root: string, options: StaticFilesOptions = {}): Handler {
+export function staticFilesHandler(root: string, options: StaticFilesOptions = {}): Handler {
   const prefix = options.prefix ?? "/";
   const index = options.index ?? "index.html";
   const base = root.endsWith("/") ? root.slice(0, -1) : root;
@@ -142,10 +142,10 @@ function defaultIcon(): Uint8Array {
  *
  * @example
  * ```ts ignore
- * server.push(favicon());
+ * server.push(faviconHandler());
  * ```
  */
-export function favicon(icon: Uint8Array = defaultIcon()): Handler {
+export function faviconHandler(icon: Uint8Array = defaultIcon()): Handler {
   return {
     match: (request) => request.path === "/favicon.ico",
     handle: (request) =>
@@ -189,3 +189,8 @@ export function statusHandler(path = "/status"): Handler {
     },
   };
 }
+
+/** @deprecated Renamed {@linkcode staticFilesHandler} (as `statusHandler`, `fetchHandler`). */
+export const staticFiles: typeof staticFilesHandler = staticFilesHandler;
+/** @deprecated Renamed {@linkcode faviconHandler} (as `statusHandler`, `fetchHandler`). */
+export const favicon: typeof faviconHandler = faviconHandler;

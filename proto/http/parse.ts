@@ -5,7 +5,7 @@
  * @module
  */
 
-import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
+import { HeadersTooLargeError, HttpError, HttpProtocolError } from "./errors.ts";
 import { CONTENT_LENGTH, TRANSFER_ENCODING } from "./framing_fields.ts";
 import { HttpHeaders } from "./headers.ts";
 import { hashByte, InternedStrings } from "./interned.ts";
@@ -64,7 +64,7 @@ function version(text: string): 0 | 1 {
   if (text === "HTTP/1.1") return 1;
   if (text === "HTTP/1.0") return 0;
   if (/^HTTP\/\d\.\d$/.test(text)) throw new HttpError(505, `unsupported version ${text}`);
-  throw new ProtocolError(`bad version "${text.slice(0, 20)}"`);
+  throw new HttpProtocolError(`bad version "${text.slice(0, 20)}"`);
 }
 
 function fields(all: string[], maxFields: number): HttpHeaders {
@@ -75,12 +75,12 @@ function fields(all: string[], maxFields: number): HttpHeaders {
   for (let i = 1; i < all.length; i++) {
     const line = all[i];
     const colon = line.indexOf(":");
-    if (colon <= 0) throw new ProtocolError(`bad header line "${line.slice(0, 40)}"`);
+    if (colon <= 0) throw new HttpProtocolError(`bad header line "${line.slice(0, 40)}"`);
     const name = line.slice(0, colon);
     // No space before the colon, no obsolete line folding (RFC 9112 5.1, 5.2).
-    if (!TOKEN.test(name)) throw new ProtocolError(`bad header name "${name.slice(0, 40)}"`);
+    if (!TOKEN.test(name)) throw new HttpProtocolError(`bad header name "${name.slice(0, 40)}"`);
     const value = line.slice(colon + 1).trim();
-    if (BAD_VALUE.test(value)) throw new ProtocolError(`bad value for header ${name}`);
+    if (BAD_VALUE.test(value)) throw new HttpProtocolError(`bad value for header ${name}`);
     headers.add(name, value);
   }
   return headers;
@@ -105,8 +105,8 @@ function lineEndFrom(head: Uint8Array, from: number): number {
   return end > from && head[end - 1] === 13 ? end - 1 : end;
 }
 
-function badLine(head: Uint8Array, from: number, to: number, what: string): ProtocolError {
-  return new ProtocolError(`bad ${what} "${text(head, from, Math.min(to, from + 60))}"`);
+function badLine(head: Uint8Array, from: number, to: number, what: string): HttpProtocolError {
+  return new HttpProtocolError(`bad ${what} "${text(head, from, Math.min(to, from + 60))}"`);
 }
 
 /** Field names (folded to lower case), values and request targets seen lately. */
@@ -151,7 +151,7 @@ function versionAt(head: Uint8Array, from: number, to: number): 0 | 1 {
  * const head = parseRequestHead(new TextEncoder().encode("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
  * assert.deepEqual([head.method, head.target, head.headers.get("host")], ["GET", "/a?b=1", "x"]);
  * ```
- * @throws {ProtocolError} if malformed (400), including a target with a byte past ASCII
+ * @throws {HttpProtocolError} if malformed (400), including a target with a byte past ASCII
  * @throws {HttpError} 505 for a version other than 1.0/1.1
  * @throws {HeadersTooLargeError} if there are more than `maxFields` fields (431)
  */
@@ -164,7 +164,7 @@ export function parseRequestHead(
   let p = 0;
   // Servers SHOULD ignore empty lines before the request line (RFC 9112 2.2).
   while (p < n && (head[p] === 13 || head[p] === 10)) p++;
-  if (p >= n) throw new ProtocolError("empty request");
+  if (p >= n) throw new HttpProtocolError("empty request");
   let lf = head.indexOf(10, p);
   if (lf < 0) lf = n;
   const lineEnd = lf > p && head[lf - 1] === 13 ? lf - 1 : lf;
@@ -211,7 +211,7 @@ export function parseRequestHead(
       if (b === 10) break;
       if (b === 13 && (i + 1 === n || head[i + 1] === 10)) break;
       if ((b < 32 && b !== 9) || b === 127) {
-        throw new ProtocolError(`bad value for header ${text(head, p, c)}`);
+        throw new HttpProtocolError(`bad value for header ${text(head, p, c)}`);
       }
       valueHash = hashByte(valueHash, b);
     }
@@ -228,7 +228,7 @@ export function parseRequestHead(
   }
   // Exactly one Host on HTTP/1.1, at most one on 1.0 (RFC 9112 3.2): a server's rule.
   if (checkHost && hosts !== minor && (hosts > 1 || minor === 1)) {
-    throw new ProtocolError(hosts > 1 ? "more than one Host field" : "no Host field");
+    throw new HttpProtocolError(hosts > 1 ? "more than one Host field" : "no Host field");
   }
   return { method, target, minor, headers };
 }
@@ -243,19 +243,19 @@ export function parseRequestHead(
  * const head = parseResponseHead(new TextEncoder().encode("HTTP/1.1 404 Not Found\r\n\r\n"));
  * assert.deepEqual([head.status, head.reason], [404, "Not Found"]);
  * ```
- * @throws {ProtocolError} if malformed (status 502: the peer is a bad gateway)
+ * @throws {HttpProtocolError} if malformed (status 502: the peer is a bad gateway)
  */
 export function parseResponseHead(head: Uint8Array, maxFields = 100): ResponseHead {
   try {
     const all = lines(head);
-    if (all.length === 0) throw new ProtocolError("empty response");
+    if (all.length === 0) throw new HttpProtocolError("empty response");
     const first = all[0];
     const space = first.indexOf(" ");
     const v = space < 0 ? first : first.slice(0, space);
     const rest = space < 0 ? "" : first.slice(space + 1);
     const codeText = rest.slice(0, 3);
     if (!/^[1-9]\d\d$/.test(codeText) || (rest.length > 3 && rest[3] !== " ")) {
-      throw new ProtocolError(`bad status line "${first.slice(0, 60)}"`);
+      throw new HttpProtocolError(`bad status line "${first.slice(0, 60)}"`);
     }
     return {
       status: Number(codeText),
@@ -265,7 +265,7 @@ export function parseResponseHead(head: Uint8Array, maxFields = 100): ResponseHe
     };
   } catch (e) {
     if (e instanceof HttpError && !(e instanceof HeadersTooLargeError)) {
-      throw new ProtocolError(`malformed response: ${e.message}`, 502);
+      throw new HttpProtocolError(`malformed response: ${e.message}`, 502);
     }
     throw e;
   }
@@ -277,7 +277,7 @@ const TO_CLOSE = Object.freeze({ kind: "close" } as const);
 /**
  * How a message's body is delimited, from its headers (RFC 9112 6.3): "chunked", a
  * length, or "close" (read to the end: responses only).
- * @throws {ProtocolError} for conflicting or malformed framing (a smuggling vector)
+ * @throws {HttpProtocolError} for conflicting or malformed framing (a smuggling vector)
  */
 export function bodyFraming(
   headers: HttpHeaders,
@@ -288,10 +288,10 @@ export function bodyFraming(
   if (te === null && !headers.has("content-length")) return isRequest ? NO_BODY : TO_CLOSE;
   const cl = headers.getAll("content-length");
   if (te !== null) {
-    if (cl.length > 0) throw new ProtocolError("both Transfer-Encoding and Content-Length");
+    if (cl.length > 0) throw new HttpProtocolError("both Transfer-Encoding and Content-Length");
     const codings = te.split(",").map((c) => c.trim().toLowerCase());
     if (codings[codings.length - 1] !== "chunked") {
-      if (isRequest) throw new ProtocolError(`unsupported transfer coding "${te}"`);
+      if (isRequest) throw new HttpProtocolError(`unsupported transfer coding "${te}"`);
       return { kind: "close" };
     }
     if (codings.length > 1) throw new HttpError(501, `unsupported transfer coding "${te}"`);
@@ -299,9 +299,9 @@ export function bodyFraming(
   }
   if (cl.length > 0) {
     const values = new Set(cl.flatMap((v) => v.split(",").map((x) => x.trim())));
-    if (values.size !== 1) throw new ProtocolError("conflicting Content-Length");
+    if (values.size !== 1) throw new HttpProtocolError("conflicting Content-Length");
     const text = [...values][0];
-    if (!/^\d{1,15}$/.test(text)) throw new ProtocolError(`bad Content-Length "${text}"`);
+    if (!/^\d{1,15}$/.test(text)) throw new HttpProtocolError(`bad Content-Length "${text}"`);
     return { kind: "length", length: Number(text) };
   }
   return isRequest ? { kind: "length", length: 0 } : { kind: "close" };

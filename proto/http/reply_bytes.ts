@@ -11,6 +11,9 @@
  * @module
  */
 
+import { spawn, type Thread } from "../../core/thread.ts";
+import { ClosedError, Interrupted } from "../../core/errors.ts";
+import { SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { PeerDeadline } from "./body.ts";
 import { InvalidFieldError } from "./errors.ts";
@@ -193,6 +196,19 @@ export function putChunk(chunk: string | Uint8Array): void {
   else putBytes(chunk);
 }
 
+/** @internal How many bytes are assembled in the shared buffer (a mark for `assembledSince`). */
+export function assembledLength(): number {
+  return overflow === null ? used : -1;
+}
+
+/**
+ * @internal A copy of the bytes assembled since `assembledLength` returned `from`; null
+ * if they did not all stay in the shared buffer.
+ */
+export function assembledSince(from: number): Uint8Array | null {
+  return from < 0 || overflow !== null ? null : shared.slice(from, used);
+}
+
 /** @internal Whether anything has been assembled since `startReply`. */
 export function replyIsEmpty(): boolean {
   return used === 0 && overflow === null;
@@ -208,35 +224,184 @@ export const SENT: Promise<void> = Promise.resolve();
 /** Replies up to this size wait under one deadline; larger ones re-arm it at each progress. */
 const WATCHED_WHOLE = 65536;
 
+/** The most a connection holds back of pipelined replies before it sends them anyway. */
+const MAX_HELD = 65536;
+
+/**
+ * @internal The replies a connection holds back while its client's next request is
+ * buffered already (pipelining): they go out in one write with a later reply, or when
+ * the connection is about to wait for the client, instead of one write (one loopback
+ * packet, one wake-up of the client) each. The server sets `hold` for a request it may
+ * hold the reply of (no body, no field that can lead to a write past the reply) and
+ * sends what is held before anything else can write (see `server.ts`).
+ */
+export class HeldReplies {
+  /** Whether the current request's complete reply may be held. */
+  hold = false;
+  /** Bytes held (`bytes[0..length)`). */
+  length = 0;
+  #bytes: Uint8Array = new Uint8Array(0);
+  /**
+   * The thread sending what is held while a handler blocks (see `sendBehind`): replies
+   * made meanwhile join what it sends, so they keep their order.
+   */
+  sender: Thread | null = null;
+  /** Why the sender stopped (the peer gone, the socket closed), for the next reply. */
+  #failure: unknown = null;
+
+  /**
+   * Appends the assembled reply to what is held, if it fits (always while a sender
+   * runs); the reply is consumed then.
+   */
+  keep(): boolean {
+    const n = used, length = this.length;
+    if (overflow !== null || (length + n > MAX_HELD && this.sender === null)) return false;
+    if (this.#bytes.length < length + n) {
+      const bigger = new Uint8Array(Math.max(4096, 2 * (length + n)));
+      bigger.set(this.#bytes.subarray(0, length));
+      this.#bytes = bigger;
+    }
+    this.#bytes.set(shared.subarray(0, n), length);
+    this.length = length + n;
+    used = 0;
+    return true;
+  }
+
+  /** What is held, as a view valid until the next `keep` (the length is reset). */
+  take(): Uint8Array {
+    const view = this.#bytes.subarray(0, this.length);
+    this.length = 0;
+    return view;
+  }
+
+  /**
+   * Sends what is held while the handler of a later request blocks: what the socket
+   * takes now, the rest from a thread of its own, which replies made meanwhile join
+   * (the connection thread cannot wait twice at once, and the client may be waiting for
+   * these replies before it sends more). Its send is under the connection's deadline.
+   * Never throws (the handler's promise is still to be awaited): a peer gone is kept for
+   * `drained`.
+   */
+  sendBehind(socket: Socket, deadline: PeerDeadline | null): void {
+    if (this.sender !== null) return;
+    const length = this.length;
+    let taken: number;
+    try {
+      taken = socket.trySend(this.#bytes.subarray(0, length));
+    } catch (e) {
+      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
+      this.#failure = e;
+      this.length = 0;
+      return;
+    }
+    this.#bytes.copyWithin(0, taken, length);
+    this.length = length - taken;
+    if (this.length === 0) return;
+    this.sender = spawn({ name: `http held replies ${socket}` }, async () => {
+      try {
+        while (this.length > 0) {
+          const sending = sendView(socket, this.take().slice(), deadline);
+          if (sending !== SENT) await sending;
+        }
+      } catch (e) {
+        // The peer gone, the connection closed or timed out: the connection's own
+        // next reply or read meets the same; this one is kept for its next reply.
+        if (!(e instanceof SocketError || e instanceof ClosedError || e instanceof Interrupted)) {
+          throw e;
+        }
+        this.#failure = e;
+        this.length = 0;
+      } finally {
+        this.sender = null;
+      }
+    });
+  }
+
+  /** Whether a sender runs, or stopped with an error `drained` has not thrown yet. */
+  get busy(): boolean {
+    return this.sender !== null || this.#failure !== null;
+  }
+
+  /**
+   * Waits until the sender (if one runs) has sent everything held. Interruption point.
+   * @throws what stopped the sender (a SocketError...)
+   */
+  async drained(): Promise<void> {
+    const sender = this.sender;
+    if (sender !== null) await sender.join();
+    const failure = this.#failure;
+    if (failure !== null) {
+      this.#failure = null;
+      throw failure;
+    }
+  }
+}
+
+/**
+ * @internal Sends what `held` holds (see {@linkcode sendReply} for `deadline`): a
+ * settled promise ({@linkcode SENT}) when the socket takes it at once.
+ */
+export function sendHeld(
+  socket: Socket,
+  held: HeldReplies,
+  deadline: PeerDeadline | null,
+): Promise<unknown> {
+  return sendView(socket, held.take(), deadline);
+}
+
 /**
  * @internal Sends the assembled bytes on `socket` and starts over. Interruption point
  * (as `Socket.send`) unless it returns {@linkcode SENT}. When the socket cannot take
  * the bytes at once, `deadline` is armed while the send waits for the peer to read (a
  * peer that never reads cannot hold the sender forever): for up to 64 KiB, once for
- * the whole rest; for more, again each time some bytes go out.
+ * the whole rest; for more, again each time some bytes go out. With `held` (a
+ * connection's pipelined replies), what is held goes out first, in the same write; a
+ * `complete` reply is held too while `held.hold` says so.
  */
-export function sendReply(socket: Socket, deadline: PeerDeadline | null): Promise<unknown> {
+export function sendReply(
+  socket: Socket,
+  deadline: PeerDeadline | null,
+  held: HeldReplies | null = null,
+  complete = false,
+): Promise<unknown> {
+  if (held !== null && (held.length > 0 || (complete && held.hold) || held.sender !== null)) {
+    // Pipelined replies: this one joins those held (and stays held, or they all go now,
+    // or the sender of held replies takes it along).
+    if (held.keep()) {
+      if (held.sender !== null) {
+        return complete && held.hold && held.length <= MAX_HELD ? SENT : held.drained();
+      }
+      return complete && held.hold ? SENT : sendHeld(socket, held, deadline);
+    }
+    if (held.length > 0) (overflow ??= []).unshift(held.take().slice());
+  }
   if (overflow === null) {
     const n = used;
     used = 0;
     // A view costs more than a short reply's bytes; the socket sends it at once (or
     // copies what it cannot), so the same one serves the next reply of this size.
     if (sentView.length !== n) sentView = shared.subarray(0, n);
-    const taken = socket.trySend(sentView);
-    if (taken === n) return SENT;
-    const rest = taken === 0 ? sentView : sentView.subarray(taken);
-    if (deadline === null) return socket.sendBorrowed(rest);
-    if (rest.length <= WATCHED_WHOLE) {
-      // The common slow path (always taken on the Deno backend): one `then`, no frame.
-      deadline.arm("send");
-      return socket.sendBorrowed(rest).then(deadline.sent, deadline.failed);
-    }
-    return sendWatched(socket, [rest.slice()], deadline);
+    return sendView(socket, sentView, deadline);
   }
   const parts = overflow;
   if (used > 0) parts.push(shared.slice(0, used));
   startReply();
   return deadline === null ? socket.writev(parts) : sendWatched(socket, parts, deadline);
+}
+
+/** Sends `view` (of a buffer reused after the call: see `Socket.sendBorrowed`). */
+function sendView(socket: Socket, view: Uint8Array, deadline: PeerDeadline | null) {
+  const n = view.length;
+  const taken = socket.trySend(view);
+  if (taken === n) return SENT;
+  const rest = taken === 0 ? view : view.subarray(taken);
+  if (deadline === null) return socket.sendBorrowed(rest);
+  if (rest.length <= WATCHED_WHOLE) {
+    // The common slow path (always taken on the Deno backend): one `then`, no frame.
+    deadline.arm("send");
+    return socket.sendBorrowed(rest).then(deadline.sent, deadline.failed);
+  }
+  return sendWatched(socket, [rest.slice()], deadline);
 }
 
 /** Sends `parts` in order, the deadline armed afresh each time some bytes go out. */

@@ -14,7 +14,10 @@ import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./fra
 import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 import {
+  assembledLength,
+  assembledSince,
   byteLength,
+  type HeldReplies,
   putBytes,
   putChunk,
   putDecimal,
@@ -71,6 +74,34 @@ function headStart(minor: 0 | 1, status: number): Uint8Array {
   return bytes;
 }
 
+/**
+ * The whole head of the last reply made from `respond`'s fields with no framing field
+ * among them, and what it was made of: a client repeating its request (the rule on a
+ * busy route) gets the same head, copied in one piece instead of assembled and checked
+ * field by field. Names and values in turn in `lastFields`, as `for...in` gave them.
+ */
+let lastHead: Uint8Array | null = null;
+let lastFields: string[] = [];
+let lastEpoch = -1, lastStatus = 0, lastMinor = 0, lastLength = -1, lastClose = false;
+/**
+ * Heads that could have been kept since the last hit: one in 32 is kept, so replies
+ * whose fields differ every time do not pay for a copy each (and a new date, once a
+ * second, is kept after 32 replies).
+ */
+let headMisses = 0;
+const KEEP_EVERY = 32;
+
+/** Whether `fields` are `lastFields`, in the same order. */
+function sameFields(fields: Record<string, string> | null): boolean {
+  const last = lastFields;
+  let i = 0;
+  for (const name in fields) {
+    if (i >= last.length || last[i] !== name || last[i + 1] !== fields[name]) return false;
+    i += 2;
+  }
+  return i === last.length;
+}
+
 /** @internal Re-reads the clock for the Date header. */
 export function refreshHttpDate(): void {
   dateUses = 0;
@@ -118,8 +149,8 @@ export class HttpRequest {
   #body: BodyReader | null;
   /** The client's address. */
   readonly remote: Address;
-  /** Parameters captured by a route pattern (":name"). */
-  params: Record<string, string> = {};
+  /** Made on first use: most routes capture nothing, and most handlers never look. */
+  #params: Record<string, string> | null = null;
   /** The reply's status code (200 unless set). */
   status = 200;
   #replyHeaders: HttpHeaders | null = null;
@@ -148,6 +179,8 @@ export class HttpRequest {
   /** Body bytes sent so far under `#declared`. */
   #declaredSent = 0;
   readonly #deadline: PeerDeadline | null;
+  /** The connection's held pipelined replies (see `HeldReplies`), if it holds any. */
+  readonly #held: HeldReplies | null;
 
   /** @internal Made by the server for each request. */
   constructor(
@@ -158,6 +191,7 @@ export class HttpRequest {
     remote: Address,
     keepAlive: boolean,
     deadline: PeerDeadline | null = null,
+    held: HeldReplies | null = null,
   ) {
     this.method = head.method;
     this.target = head.target;
@@ -169,6 +203,15 @@ export class HttpRequest {
     this.#reader = reader;
     this.#keepAlive = keepAlive;
     this.#deadline = deadline;
+    this.#held = held;
+  }
+
+  /** Parameters captured by a route pattern (":name"); empty if it captured none. */
+  get params(): Record<string, string> {
+    return this.#params ??= {};
+  }
+  set params(params: Record<string, string>) {
+    this.#params = params;
   }
 
   /** The reply's header fields (made on first use). */
@@ -286,6 +329,18 @@ export class HttpRequest {
    * @throws {ContentLengthError} the handler's Content-Length disagrees with the body
    */
   #putHead(length: number | null, first = 0): void {
+    const close = !this.keepAlive;
+    if (
+      lastHead !== null && this.#replyHeaders === null && length === lastLength &&
+      this.status === lastStatus && this.minor === lastMinor && close === lastClose &&
+      lastEpoch === dateEpoch && sameFields(this.#replyFields)
+    ) {
+      if (++dateUses === 4096) refreshHttpDate(); // as `headStart` counts
+      headMisses = 0;
+      putBytes(lastHead);
+      return;
+    }
+    const from = assembledLength();
     putBytes(headStart(this.minor, this.status));
     // The handler's fields, and which framing fields among them.
     let framing = 0, connection: string | null = null, declared: string | null = null;
@@ -342,6 +397,22 @@ export class HttpRequest {
       else if (this.minor === 0) putText("\r\nconnection: keep-alive");
     }
     putText("\r\n\r\n");
+    // Nothing but the status, version, length and keep-alive shaped this head: keep it.
+    if (
+      headers === null && framing === 0 && length !== null && !this.#chunked &&
+      ++headMisses >= KEEP_EVERY
+    ) {
+      headMisses = 0;
+      const fields = this.#replyFields, names: string[] = [];
+      for (const name in fields) names.push(name, fields[name]);
+      lastHead = assembledSince(from);
+      lastFields = names;
+      lastEpoch = dateEpoch;
+      lastStatus = this.status;
+      lastMinor = this.minor;
+      lastLength = length;
+      lastClose = close;
+    }
   }
 
   /**
@@ -410,8 +481,8 @@ export class HttpRequest {
     if (this.#chunked) putText("\r\n");
   }
 
-  #send(): Promise<void> {
-    return sendReply(this.#socket, this.#deadline) as Promise<void>;
+  #send(complete: boolean): Promise<void> {
+    return sendReply(this.#socket, this.#deadline, this.#held, complete) as Promise<void>;
   }
 
   /**
@@ -442,7 +513,7 @@ export class HttpRequest {
     }
     if (this.#declared >= 0) this.#countDeclared(size);
     this.#putBody(this.#take(), undefined, size);
-    return replyIsEmpty() ? SENT : this.#send();
+    return replyIsEmpty() ? SENT : this.#send(false);
   }
 
   /**
@@ -483,7 +554,7 @@ export class HttpRequest {
       this.#putBody(body, last, size);
       if (this.#chunked && this.#bodyAllowed()) putText("0\r\n\r\n");
     }
-    return replyIsEmpty() ? SENT : this.#send();
+    return replyIsEmpty() ? SENT : this.#send(true);
   }
 
   /**
@@ -535,8 +606,20 @@ export class HttpRequest {
    * Takes the connection over (WebSocket and other upgrades): the server stops serving
    * it and does not close it. Returns the socket and the reader holding any bytes the
    * client sent after the head.
+   * @throws {HttpError} 503 if replies to earlier pipelined requests on the connection
+   *   cannot be sent first without waiting (a client that pipelines and does not read)
    */
   upgrade(): { socket: Socket; reader: SocketReader } {
+    const held = this.#held;
+    if (held !== null && (held.length > 0 || held.sender !== null)) {
+      // Replies to earlier pipelined requests go first. The server holds none when it
+      // hands over a request with a Connection field (as an upgrade has), so this is a
+      // handler upgrading a plain request while its client does not read.
+      held.sendBehind(this.#socket, this.#deadline);
+      if (held.sender !== null) {
+        throw new HttpError(503, "earlier pipelined replies are still unsent: no upgrade");
+      }
+    }
     this.#upgraded = true;
     this.#finished = true;
     this.#headSent = true;

@@ -14,23 +14,34 @@ import { type Address, formatAddress } from "../../net/address.ts";
 import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn, type ListenOptions } from "../../net/constructors.ts";
-import { tlsListen, type TlsListenOptions } from "../../net/tls.ts";
+import { listenTls, type ListenTlsOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
 import { CONNECTION, EXPECT } from "./framing_fields.ts";
-import { HeadersTooLargeError, HttpError, ProtocolError } from "./errors.ts";
+import { HeadersTooLargeError, HttpError, HttpProtocolError } from "./errors.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
-import { SENT } from "./reply_bytes.ts";
+import { HeldReplies, sendHeld, SENT } from "./reply_bytes.ts";
 import type { Http2Options, Http2ServerHost } from "./h2/server_connection.ts";
 import { loadHttp2Server } from "./_h2_lazy.ts";
 
+/**
+ * What a handler's `match` answers: `false` (not mine), `true` (mine), or the parameters a
+ * route captured (mine, with these: a fresh object, which the server makes
+ * `request.params`). A `match` only reads the request, so one that declines leaves it as
+ * it was for the next handler (as Hono's routers return their params).
+ */
+export type MatchResult = boolean | Record<string, string>;
+
 /** A request handler: the first whose `match` says yes handles the request. */
 export interface Handler {
-  /** Whether this handler takes `request`. */
-  match(request: HttpRequest): boolean;
+  /**
+   * Whether this handler takes `request`, and the parameters it captured from it, if any
+   * ({@linkcode MatchResult}). It reads the request and changes nothing in it.
+   */
+  match(request: HttpRequest): MatchResult;
   /** Serves `request` (the server completes the reply if this does not). */
   handle(request: HttpRequest): Promise<void> | void;
 }
@@ -191,7 +202,8 @@ export class HttpServer {
 
   /**
    * Adds a handler for `method` ("*" for any) and a path `pattern` where ":name"
-   * segments are captured into `request.params` and a final "*" matches the rest.
+   * segments are captured and a final "*" matches the rest. Its `match` returns the
+   * captures, which the server sets as `request.params` for `fn`.
    */
   route(
     method: string,
@@ -221,10 +233,9 @@ export class HttpServer {
         if (exact !== null) return request.path === exact;
         const m = regex.exec(request.path);
         if (m === null) return false;
-        if (names.length > 0) {
-          request.params = Object.fromEntries(names.map((n, i) => [n, m[i + 1]]));
-        }
-        return true;
+        const params: Record<string, string> = {};
+        for (let i = 0; i < names.length; i++) params[names[i]] = m[i + 1];
+        return params;
       },
       handle: fn,
     });
@@ -247,11 +258,11 @@ export class HttpServer {
    * listening socket. ALPN offers "h2" and "http/1.1" unless `tls.alpnProtocols` says
    * otherwise (or HTTP/2 is off).
    */
-  listenTls(address: string | Address, tls: TlsListenOptions): Socket {
+  listenTls(address: string | Address, tls: ListenTlsOptions): Socket {
     this.#tls = true;
     const alpnProtocols = tls.alpnProtocols ??
       (this.#http2 !== null ? ["h2", "http/1.1"] : ["http/1.1"]);
-    return this.serveListener(tlsListen(address, { ...tls, alpnProtocols }));
+    return this.serveListener(listenTls(address, { ...tls, alpnProtocols }));
   }
 
   /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */
@@ -271,7 +282,7 @@ export class HttpServer {
   /** The listening address. */
   get address(): Address {
     if (this.#listener === null) throw new Error("the server is not listening");
-    return this.#listener.getsockname();
+    return this.#listener.localAddress();
   }
 
   /** "http://host:port" of the listening address. */
@@ -313,7 +324,7 @@ export class HttpServer {
     this.#stats.connections++;
     if (peer.family !== "unix") {
       try {
-        socket.setsockopt("TCP_NODELAY", true); // replies go out whole: no Nagle delay
+        socket.setOption("TCP_NODELAY", true); // replies go out whole: no Nagle delay
       } catch { /* not TCP after all */ }
     }
     const state = new Connection(this.#clock, this.#options, socket, acceptor);
@@ -365,10 +376,13 @@ export class HttpServer {
   async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
     const options = this.#options;
     const reader = new SocketReader(socket, 8192);
+    // Replies to pipelined requests, held while the next request is buffered already.
+    const held = new HeldReplies();
     let upgraded = false, blankHeads = 0, first = true, handshaking = true;
     try {
       while (!this.#closing) {
         if (reader.buffered === 0) {
+          if (held.length > 0) await sendHeld(socket, held, state);
           // Idle between requests: the only wait the server's close may cut short. A TLS
           // connection's first wait is its handshake, under a deadline of its own.
           const wait = handshaking && socket instanceof DenoSocket && socket._handshakePending
@@ -394,6 +408,7 @@ export class HttpServer {
         try {
           let bytes = reader.takeHead(options.maxHeadBytes);
           if (bytes === null) {
+            if (held.length > 0) await sendHeld(socket, held, state);
             state.timeout = options.headerTimeout;
             state.deadline = this.#deadline(options.headerTimeout);
             bytes = await reader.readHead(options.maxHeadBytes);
@@ -408,22 +423,39 @@ export class HttpServer {
           first = false;
           // Blank lines before a request line are ignored (RFC 9112 2.2), a few of them.
           if ((bytes[0] === 13 || bytes[0] === 10) && isBlank(bytes)) {
-            if (++blankHeads > 4) throw new ProtocolError("blank lines instead of a request");
+            if (++blankHeads > 4) throw new HttpProtocolError("blank lines instead of a request");
             continue;
           }
           head = parseRequestHead(bytes, options.maxHeaders, true);
           framing = bodyFraming(head.headers, true);
           // Chunked is HTTP/1.1's: on 1.0 the framing is faulty (RFC 9112 6.1).
           if (head.minor === 0 && framing.kind === "chunked") {
-            throw new ProtocolError("Transfer-Encoding on HTTP/1.0");
+            throw new HttpProtocolError("Transfer-Encoding on HTTP/1.0");
           }
         } catch (e) {
+          if (held.length > 0) await sendHeld(socket, held, state);
           await this.#refuse(socket, e);
           return;
         }
-        const request = state.request = this.#request(head, framing, socket, reader, peer, state);
+        const request = state.request = this.#request(
+          head,
+          framing,
+          socket,
+          reader,
+          peer,
+          state,
+          held,
+        );
         this.#stats.requests++;
         if (this.#closing) request.closeAfter();
+        // Pipelining: a request followed by more bytes already has its complete reply
+        // held, to go out in one write with the next ones. Not a request with a body or
+        // with a field that can lead to a write of its own (Expect's 100 Continue, an
+        // upgrade's 101: an upgrade needs "Connection: upgrade"); before such a request,
+        // the held replies go out.
+        const plain = request._bodyIfAny === null && !head.headers._mayHave(CONNECTION | EXPECT);
+        if (reader.buffered > 0 && plain) held.hold = true;
+        else if (held.length > 0 && !plain) await sendHeld(socket, held, state);
         // The handler's promise is awaited here, not in a helper: one frame less a request.
         try {
           const handler = this.#handlerFor(request);
@@ -432,17 +464,26 @@ export class HttpServer {
             // A reply that went out whole at once (`return request.respond(...)`) is
             // not awaited: no trip through the microtask queue per request.
             const handled = handler.handle(request);
-            if (handled !== SENT) await handled;
+            if (handled !== SENT) {
+              // A handler that blocks does not hold the replies before its own back.
+              if (held.length > 0) held.sendBehind(socket, state);
+              await handled;
+            }
             if (!request.finished) await request.done();
           }
         } catch (e) {
           await this.#failed(request, e);
         }
+        held.hold = false;
+        if (held.busy) await held.drained();
         if (request.upgraded) {
           upgraded = true;
           return;
         }
-        if (!request.keepAlive || this.#closing) return;
+        if (!request.keepAlive || this.#closing) {
+          if (held.length > 0) await sendHeld(socket, held, state);
+          return;
+        }
         blankHeads = 0;
         const body = request._bodyIfAny;
         if (body !== null && !body.done) {
@@ -455,6 +496,9 @@ export class HttpServer {
           if (!skipped) return;
         }
       }
+      // The server is closing: what is held still goes out before the close.
+      if (held.busy) await held.drained();
+      if (held.length > 0) await sendHeld(socket, held, state);
     } catch (e) {
       // A peer that vanished is not the server's failure.
       if (e instanceof SocketError || e instanceof EOFError || e instanceof Interrupted) return;
@@ -523,6 +567,7 @@ export class HttpServer {
     reader: SocketReader,
     peer: Address,
     state: Connection,
+    held: HeldReplies,
   ): HttpRequest {
     const options = this.#options;
     // No body (most requests): the request makes an empty reader if a handler asks.
@@ -535,7 +580,7 @@ export class HttpServer {
     const keepAlive = head.minor === 1
       ? !(connection && headers.hasToken("connection", "close"))
       : connection && headers.hasToken("connection", "keep-alive");
-    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive, state);
+    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive, state, held);
     if (
       body !== null && head.minor === 1 && headers._mayHave(EXPECT) &&
       headers.hasToken("expect", "100-continue")
@@ -552,7 +597,10 @@ export class HttpServer {
     if (request._bodyIfAny?.tooLarge) return undefined;
     const handlers = this.handlers;
     for (let i = 0; i < handlers.length; i++) {
-      if (handlers[i].match(request)) return handlers[i];
+      const matched = handlers[i].match(request);
+      if (!matched) continue;
+      if (matched !== true) request.params = matched;
+      return handlers[i];
     }
     return undefined;
   }
@@ -586,7 +634,7 @@ export class HttpServer {
       status = error.status;
     } else if (error instanceof TimeoutError) status = 408;
     else if (error instanceof EOFError) return;
-    else if (error instanceof ProtocolError) status = 400;
+    else if (error instanceof HttpProtocolError) status = 400;
     else throw error;
     const reason = status === 431
       ? "Request Header Fields Too Large"

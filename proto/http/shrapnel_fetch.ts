@@ -10,7 +10,7 @@ import { current, currentFor, spawn } from "../../core/thread.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import type { HttpClient, HttpResponse, RequestBody } from "./client.ts";
 import { defaultHttpClient } from "./default_client.ts";
-import { ProtocolError } from "./errors.ts";
+import { HttpProtocolError } from "./errors.ts";
 
 /** `fetch`'s init, plus the client to use. */
 export interface ShrapnelFetchInit extends RequestInit {
@@ -115,7 +115,7 @@ async function requestBody(
  * ```
  * @throws {TypeError} for what `fetch` refuses (a bad URL or init), a redirect with
  *   `redirect: "error"`, a scheme other than http(s)
- * @throws {ProtocolError} for a response `Response` cannot represent (status 502)
+ * @throws {HttpProtocolError} for a response `Response` cannot represent (status 502)
  * @throws {SocketError} | {TlsError} if the connection fails
  */
 export async function shrapnelFetch(
@@ -157,14 +157,17 @@ export async function shrapnelFetch(
   }
   if (status < 200 || status > 599) {
     await response.release();
-    throw new ProtocolError(`a Response cannot carry status ${status}`, 502);
+    throw new HttpProtocolError(`a Response cannot carry status ${status}`, 502);
   }
   const headers = new Headers();
   try {
     for (const [name, value] of response.headers) headers.append(name, value);
   } catch (e) {
     await response.release();
-    throw new ProtocolError(`a response header field is not valid: ${(e as Error).message}`, 502);
+    throw new HttpProtocolError(
+      `a response header field is not valid: ${(e as Error).message}`,
+      502,
+    );
   }
   const nullBody = status === 204 || status === 205 || status === 304 ||
     request.method === "HEAD";

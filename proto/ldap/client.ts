@@ -9,7 +9,7 @@
 import { concatBytes } from "../../core/bytes.ts";
 import type * as Asn1 from "asn1js";
 import { asn1js, loadAsn1 } from "./_asn1.ts";
-import { ClosedError, ShrapnelError } from "../../core/errors.ts";
+import { ClosedError, ProtocolError, ShrapnelError } from "../../core/errors.ts";
 import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
@@ -86,7 +86,8 @@ export class LdapError extends ShrapnelError {
 }
 
 /**
- * A message was not valid BER, or not the LDAP message it should be.
+ * A message was not valid BER, or not the LDAP message it should be: a `ProtocolError` of
+ * protocol "ldap".
  *
  * @example
  * ```ts
@@ -95,7 +96,17 @@ export class LdapError extends ShrapnelError {
  * assert.equal(new LdapProtocolError("bad length").name, "LdapProtocolError");
  * ```
  */
-export class LdapProtocolError extends ShrapnelError {}
+export class LdapProtocolError extends ProtocolError {
+  /**
+   * Makes the error, of protocol "ldap".
+   *
+   * @param message what was wrong
+   * @param options its cause
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super("ldap", message, options);
+  }
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -11,7 +11,7 @@
  */
 
 import type * as Mysql2 from "mysql2";
-import { Interrupted, ShrapnelError } from "../../core/errors.ts";
+import { Interrupted, ProtocolError, ShrapnelError } from "../../core/errors.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
@@ -101,7 +101,8 @@ export class MysqlError extends ShrapnelError {
 /**
  * The connection broke, the peer did not speak the protocol, or TLS failed (`reason` is
  * mysql2's or the TLS layer's code: "PROTOCOL_CONNECTION_LOST",
- * "HANDSHAKE_NO_SSL_SUPPORT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"...).
+ * "HANDSHAKE_NO_SSL_SUPPORT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"...): a `ProtocolError` of
+ * protocol "mysql".
  *
  * @example
  * ```ts
@@ -111,7 +112,7 @@ export class MysqlError extends ShrapnelError {
  * assert.equal(e.reason, "PROTOCOL_CONNECTION_LOST");
  * ```
  */
-export class MysqlProtocolError extends ShrapnelError {
+export class MysqlProtocolError extends ProtocolError {
   /** mysql2's or the TLS layer's error code ("" when it gave none). */
   readonly reason: string;
   /**
@@ -120,7 +121,7 @@ export class MysqlProtocolError extends ShrapnelError {
    * @param message what happened
    */
   constructor(reason: string, message: string) {
-    super(reason ? `${reason}: ${message}` : message);
+    super("mysql", reason ? `${reason}: ${message}` : message);
     this.reason = reason;
   }
 }

@@ -20,7 +20,7 @@ export { PoolTimeoutError, type SqlPoolOptions };
 export type MysqlPoolOptions = MysqlOptions & SqlPoolOptions;
 
 /** Options of one {@linkcode MysqlPool.query}. */
-export interface MysqlPoolQueryOptions {
+export interface PoolQueryOptions {
   /**
    * Whether running the statement twice does no harm. Default: true for a plain read
    * (`SELECT`, `SHOW`, `DESCRIBE`, `EXPLAIN`, without `FOR UPDATE`, `LOCK IN SHARE MODE` or
@@ -37,13 +37,13 @@ export interface MysqlPoolQueryOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { looksLikeMysqlRead } from "./pool.ts";
- * assert.equal(looksLikeMysqlRead("SELECT 1"), true);
- * assert.equal(looksLikeMysqlRead("SELECT * FROM t FOR UPDATE"), false);
- * assert.equal(looksLikeMysqlRead("DELETE FROM t"), false);
+ * import { looksLikeRead } from "./pool.ts";
+ * assert.equal(looksLikeRead("SELECT 1"), true);
+ * assert.equal(looksLikeRead("SELECT * FROM t FOR UPDATE"), false);
+ * assert.equal(looksLikeRead("DELETE FROM t"), false);
  * ```
  */
-export function looksLikeMysqlRead(sql: string): boolean {
+export function looksLikeRead(sql: string): boolean {
   const text = sql.replace(/^(\s|--[^\n]*\n|#[^\n]*\n|\/\*[\s\S]*?\*\/)+/, "");
   if (!/^(select|show|describe|desc|explain)\b/i.test(text)) return false;
   return !/\b(into|for\s+update|lock\s+in\s+share\s+mode)\b/i.test(text);
@@ -130,9 +130,9 @@ export class MysqlPool {
   query<Row = Record<string, unknown>>(
     sql: string,
     params?: unknown[],
-    options: MysqlPoolQueryOptions = {},
+    options: PoolQueryOptions = {},
   ): Promise<MysqlResult<Row>> {
-    const safe = options.idempotent ?? looksLikeMysqlRead(sql);
+    const safe = options.idempotent ?? looksLikeRead(sql);
     return this.#pool.run((c) => c.query<Row>(sql, params), safe);
   }
 
@@ -169,3 +169,8 @@ export class MysqlPool {
     return this.#pool.close();
   }
 }
+
+/** @deprecated Renamed {@linkcode looksLikeRead} (the name Postgres's pool uses). */
+export const looksLikeMysqlRead: typeof looksLikeRead = looksLikeRead;
+/** @deprecated Renamed {@linkcode PoolQueryOptions} (the name Postgres's pool uses). */
+export type MysqlPoolQueryOptions = PoolQueryOptions;

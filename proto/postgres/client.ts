@@ -13,7 +13,7 @@
 import type pg from "pg";
 // @ts-types="@types/pg-copy-streams"
 import type * as PgCopyStreams from "pg-copy-streams";
-import { Interrupted, ShrapnelError } from "../../core/errors.ts";
+import { Interrupted, ProtocolError, ShrapnelError } from "../../core/errors.ts";
 import { Fifo } from "../../core/sync/fifo.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
@@ -108,7 +108,7 @@ export class PostgresError extends ShrapnelError {
 
 /**
  * The connection broke or the peer did not speak the protocol (a closed socket, a
- * malformed message).
+ * malformed message): a `ProtocolError` of protocol "postgres".
  *
  * @example
  * ```ts
@@ -116,7 +116,17 @@ export class PostgresError extends ShrapnelError {
  * console.log(new PostgresProtocolError("Connection terminated unexpectedly").name);
  * ```
  */
-export class PostgresProtocolError extends ShrapnelError {}
+export class PostgresProtocolError extends ProtocolError {
+  /**
+   * Makes the error, of protocol "postgres".
+   *
+   * @param message what was wrong
+   * @param options its cause
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super("postgres", message, options);
+  }
+}
 
 /**
  * Marks `error` as a {@linkcode PeerLostError} when it says the server went away: the

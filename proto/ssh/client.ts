@@ -20,7 +20,7 @@ import { SocketDuplex } from "../../net/duplex.ts";
 import { markPeerLost } from "../../net/errors.ts";
 import type { Address } from "../../net/address.ts";
 import type { Socket } from "../../net/socket.ts";
-import { HostKeyError, SshError } from "./errors.ts";
+import { HostKeyError, SshError, SshProtocolError } from "./errors.ts";
 import {
   checkKnownHosts,
   defaultKnownHostsPath,
@@ -80,8 +80,19 @@ export interface ExecResult {
   signal: string | null;
 }
 
-function sshError(e: unknown): unknown {
-  return e instanceof Error && !(e instanceof ShrapnelError) ? new SshError(e.message) : e;
+/**
+ * ssh2's error as ours. The peer broke the protocol when ssh2 says so (`level`
+ * "protocol") or, for an error event of the connection (`connection`), when the error has
+ * neither level nor code: ssh2 emits its parser's exceptions ("Bad packet length", a MAC
+ * that does not verify) as they are, while its other errors carry a level, and a
+ * DISCONNECT from the server a code.
+ */
+function sshError(e: unknown, connection = false): unknown {
+  if (!(e instanceof Error) || e instanceof ShrapnelError) return e;
+  const { level, code } = e as { level?: unknown; code?: unknown };
+  return level === "protocol" || (connection && level === undefined && code === undefined)
+    ? new SshProtocolError(e.message, { cause: e })
+    : new SshError(e.message);
 }
 
 /**
@@ -232,7 +243,7 @@ export class SshClient {
       await waitFor(ready, "ssh login");
     } catch (e) {
       client.end();
-      throw verification.refused ?? sshError(e);
+      throw verification.refused ?? sshError(e, true);
     }
     return new SshClient(client);
   }
@@ -355,7 +366,7 @@ export class SshClient {
       }
     });
     this.#forwarders.push({ listener, thread });
-    return listener.getsockname();
+    return listener.localAddress();
   }
 
   /** Closes the connection (and stops local forwarders). */

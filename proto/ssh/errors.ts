@@ -1,13 +1,17 @@
 /**
- * SSH errors: a failed login or connection, and a host key that could not be verified.
+ * SSH errors: a failed login or connection, a host key that could not be verified, a peer
+ * that broke the protocol.
  *
  * @module
  */
 
-import { ShrapnelError } from "../../core/errors.ts";
+import { familyHasInstance } from "../../core/_error_family.ts";
+import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
 
 /**
  * SSH failed: the login was refused, the connection broke, a channel could not open.
+ * {@linkcode SshProtocolError} (which extends `ProtocolError`) is one too:
+ * `instanceof SshError` is true for it.
  *
  * @example
  * ```ts
@@ -16,7 +20,39 @@ import { ShrapnelError } from "../../core/errors.ts";
  * assert.equal(new SshError("All configured authentication methods failed").name, "SshError");
  * ```
  */
-export class SshError extends ShrapnelError {}
+export class SshError extends ShrapnelError {
+  /** True for an SshError, and (asked of SshError itself) for an {@linkcode SshProtocolError}. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return familyHasInstance(this, SshError, [SshProtocolError], value);
+  }
+}
+
+/**
+ * The peer broke the SSH protocol (a bad packet length, a malformed or unexpected message,
+ * a MAC that does not verify): a `ProtocolError` of protocol "ssh", and an
+ * {@linkcode SshError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProtocolError } from "../../core/errors.ts";
+ * import { SshError, SshProtocolError } from "./errors.ts";
+ * const e = new SshProtocolError("Bad packet length");
+ * assert.ok(e instanceof ProtocolError && e instanceof SshError);
+ * assert.equal(e.protocol, "ssh");
+ * ```
+ */
+export class SshProtocolError extends ProtocolError {
+  /**
+   * Makes the error.
+   *
+   * @param message what was wrong
+   * @param options its cause
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super("ssh", message, options);
+  }
+}
 
 /**
  * The server's host key could not be verified, so the connection was dropped before any

@@ -7,9 +7,9 @@
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
-import { UnsupportedOperation } from "../../net/errors.ts";
+import { UnsupportedOperationError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
-import { ProtocolError } from "../http/errors.ts";
+import { HttpProtocolError } from "../http/errors.ts";
 import { parseResponseHead } from "../http/parse.ts";
 import { WebSocket, type WebSocketOptions } from "./connection.ts";
 import {
@@ -30,7 +30,7 @@ export interface WebSocketClientOptions extends WebSocketOptions {
   headers?: Record<string, string>;
   /**
    * Opens the connection (default: `connectTo`); `wss://` URLs need one that speaks TLS,
-   * e.g. `tlsConnect`.
+   * e.g. `connectTls`.
    */
   connect?: (host: string, port: number) => Promise<Socket>;
   /** Offer permessage-deflate (false). */
@@ -43,7 +43,7 @@ export interface WebSocketClientOptions extends WebSocketOptions {
 }
 
 /**
- * Opens a WebSocket to a `ws://` URL (`wss://` needs TLS, see `tlsConnect`).
+ * Opens a WebSocket to a `ws://` URL (`wss://` needs TLS, see `connectTls`).
  *
  * Interruption point: while connecting and during the handshake (the socket is closed).
  * Connecting and the handshake together take at most `handshakeTimeout` (10 s).
@@ -53,7 +53,7 @@ export interface WebSocketClientOptions extends WebSocketOptions {
  * const ws = await connectWebSocket("ws://127.0.0.1:8080/echo");
  * await ws.sendText("hi");
  * ```
- * @throws {ProtocolError} if the server does not complete the handshake (status 502): another
+ * @throws {HttpProtocolError} if the server does not complete the handshake (status 502): another
  *   status, no `Upgrade: websocket` or `Connection: Upgrade`, a wrong accept key, or a
  *   subprotocol or extension that was not offered
  * @throws {TimeoutError} if connecting and the handshake took over `handshakeTimeout`
@@ -71,7 +71,11 @@ async function open(url: string, options: WebSocketClientOptions): Promise<WebSo
     throw new TypeError(`not a WebSocket URL: ${url}`);
   }
   if (target.protocol === "wss:" && options.connect === undefined) {
-    throw new UnsupportedOperation("wss:// without a TLS connector", "plain", "pass { connect }");
+    throw new UnsupportedOperationError(
+      "wss:// without a TLS connector",
+      "plain",
+      "pass { connect }",
+    );
   }
   const connect = options.connect ??
     ((host: string, port: number) =>
@@ -94,34 +98,34 @@ async function open(url: string, options: WebSocketClientOptions): Promise<WebSo
     ));
     const reader = new SocketReader(socket);
     const bytes = await reader.readHead(16384);
-    if (bytes === null) throw new ProtocolError("connection closed during the handshake", 502);
+    if (bytes === null) throw new HttpProtocolError("connection closed during the handshake", 502);
     const head = parseResponseHead(bytes);
     if (head.status !== 101) {
-      throw new ProtocolError(`server answered ${head.status} ${head.reason}`, 502);
+      throw new HttpProtocolError(`server answered ${head.status} ${head.reason}`, 502);
     }
     // RFC 6455 4.1: without these the server has not switched to WebSocket at all.
     if (!head.headers.hasToken("upgrade", "websocket")) {
-      throw new ProtocolError("the server's 101 has no Upgrade: websocket", 502);
+      throw new HttpProtocolError("the server's 101 has no Upgrade: websocket", 502);
     }
     if (!head.headers.hasToken("connection", "upgrade")) {
-      throw new ProtocolError("the server's 101 has no Connection: Upgrade", 502);
+      throw new HttpProtocolError("the server's 101 has no Connection: Upgrade", 502);
     }
     if (head.headers.get("sec-websocket-accept") !== acceptKey(key)) {
-      throw new ProtocolError("bad Sec-WebSocket-Accept", 502);
+      throw new HttpProtocolError("bad Sec-WebSocket-Accept", 502);
     }
     const protocol = head.headers.get("sec-websocket-protocol") ?? "";
     if (protocol !== "" && !(options.protocols ?? []).includes(protocol)) {
-      throw new ProtocolError(`server chose a protocol not offered: ${protocol}`, 502);
+      throw new HttpProtocolError(`server chose a protocol not offered: ${protocol}`, 502);
     }
     const extensions = head.headers.get("sec-websocket-extensions");
     if (parseExtensions(extensions).length > 0 && !options.deflate) {
-      throw new ProtocolError(`server agreed to an extension not offered: ${extensions}`, 502);
+      throw new HttpProtocolError(`server agreed to an extension not offered: ${extensions}`, 502);
     }
     let agreed: DeflateParams | null;
     try {
       agreed = deflateAccepted(extensions);
     } catch (e) {
-      if (e instanceof WebSocketError) throw new ProtocolError(e.message, 502);
+      if (e instanceof WebSocketError) throw new HttpProtocolError(e.message, 502);
       throw e;
     }
     const deflate = agreed ? new MessageDeflate(agreed) : null;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ShrapnelError } from "../../core/errors.ts";
+import { ProtocolError } from "../../core/errors.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 
 /** Frame opcodes. */
@@ -38,7 +38,8 @@ export const CloseCode = {
 
 /**
  * The peer broke the WebSocket protocol; `code` is the close code to answer with (1002
- * protocol error, 1007 invalid UTF-8, 1009 message too big).
+ * protocol error, 1007 invalid UTF-8, 1009 message too big). A `ProtocolError` of
+ * protocol "websocket".
  *
  * @example
  * ```ts
@@ -47,7 +48,7 @@ export const CloseCode = {
  * assert.deepEqual(new WebSocketError(1009, "message too big").code, 1009);
  * ```
  */
-export class WebSocketError extends ShrapnelError {
+export class WebSocketError extends ProtocolError {
   /** The close code that describes the failure. */
   readonly code: number;
   /**
@@ -56,7 +57,7 @@ export class WebSocketError extends ShrapnelError {
    * @param code a close code; @param message what went wrong
    */
   constructor(code: number, message: string) {
-    super(message);
+    super("websocket", message);
     this.code = code;
   }
 }

@@ -90,6 +90,10 @@ clusterTest(
           const threads = d.value as { name: string }[];
           assert.ok(threads.some((t) => t.name === "main"), JSON.stringify(threads));
         }
+        // The program's own questions: answered, a throw reported, an unknown one refused.
+        for (const r of await s.ask("whoami")) assert.deepEqual(r.value, { id: r.id, pid: r.pid });
+        for (const r of await s.ask("broken")) assert.match(r.error!, /cannot say/);
+        for (const r of await s.ask("toString")) assert.match(r.error!, /unknown question/);
       } finally {
         await s.stop();
       }

@@ -19,7 +19,7 @@ import {
   spawn,
 } from "jsr:@shrapnel/shrapnel";
 const listener = listenOn("127.0.0.1:0");
-const { port } = listener.getsockname() as { port: number };
+const { port } = listener.localAddress() as { port: number };
 const server = spawn(async () => {
   const [conn] = await listener.accept();
   await conn.sendAll(await conn.recvExact(4));

@@ -13,7 +13,7 @@ socketTest("past maxConnections nothing is accepted until a connection is releas
   });
   const clients: Socket[] = [];
   try {
-    for (let i = 0; i < 3; i++) clients.push(await connectTo(listener.getsockname()));
+    for (let i = 0; i < 3; i++) clients.push(await connectTo(listener.localAddress()));
     await withTimeout(2, async () => {
       while (served.length < 2) await sleep(0.005);
     });
@@ -51,7 +51,7 @@ socketTest("a handler that throws closes its connection; the loop goes on", asyn
   });
   try {
     for (let i = 0; i < 2; i++) {
-      const client = await connectTo(listener.getsockname());
+      const client = await connectTo(listener.localAddress());
       // The connection is closed at once: the client reads its end.
       assert.equal((await withTimeout(2, () => client.recv(10))).length, 0);
       client.close();

@@ -44,7 +44,7 @@ socketTest("like net.Socket, the peer's end ends and closes the Duplex", async (
 
 socketTest("Duplex.connect connects, emits connect, and reports refused as error", async () => {
   const server = listenOn("127.0.0.1:0");
-  const { port } = server.getsockname() as { port: number };
+  const { port } = server.localAddress() as { port: number };
   const duplex = new SocketDuplex();
   const connected = new Promise<void>((resolve) => duplex.connect(port, "127.0.0.1", resolve));
   const [conn] = await withTimeout(2, () => server.accept());

@@ -28,9 +28,9 @@ await spawn(async () => {
   let error: unknown = null;
   for (let i = 0; i < 1000 && error === null; i++) {
     try {
-      const client = await connectTo(server.getsockname());
+      const client = await connectTo(server.localAddress());
       open.push(client);
-      unaccepted.set(key(client.getsockname()), client);
+      unaccepted.set(key(client.localAddress()), client);
       const [conn, peer] = await withTimeout(2, () => server.accept());
       open.push(conn);
       unaccepted.delete(key(peer));
@@ -47,8 +47,8 @@ await spawn(async () => {
     open.splice(open.indexOf(s), 1);
   }
   // The server goes on: first the connection whose accept failed, then a new one.
-  const client = await connectTo(server.getsockname());
-  unaccepted.set(key(client.getsockname()), client);
+  const client = await connectTo(server.localAddress());
+  unaccepted.set(key(client.localAddress()), client);
   open.push(client);
   const pairs: [Socket, Socket][] = [];
   while (unaccepted.size > 0) {

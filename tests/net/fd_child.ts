@@ -22,7 +22,7 @@ setBackend(Deno.args[0] as "ffi" | "deno");
 await spawn(async () => {
   const server = listenOn("127.0.0.1:0");
   const roundTrip = async () => {
-    const client = await connectTo(server.getsockname());
+    const client = await connectTo(server.localAddress());
     const [conn] = await server.accept();
     client.close();
     conn.close();

@@ -173,14 +173,14 @@ socketTest(
     const b = listenOn({ family: "unix", path: nameB });
     const sockets: Socket[] = [a, b];
     try {
-      assert.deepEqual(a.getsockname(), { family: "unix", path: nameA });
-      assert.deepEqual(b.getsockname(), { family: "unix", path: nameB });
+      assert.deepEqual(a.localAddress(), { family: "unix", path: nameA });
+      assert.deepEqual(b.localAddress(), { family: "unix", path: nameB });
       const client = unixSocket();
       sockets.push(client);
       await client.connect({ family: "unix", path: nameB });
       const [conn] = await withTimeout(2, () => b.accept());
       sockets.push(conn);
-      assert.deepEqual(client.getpeername(), { family: "unix", path: nameB });
+      assert.deepEqual(client.remoteAddress(), { family: "unix", path: nameB });
       // A name nobody holds is refused, not routed to whoever holds a prefix of it.
       const stray = unixSocket();
       sockets.push(stray);
@@ -226,7 +226,7 @@ socketTest(
       assert.equal(new TextEncoder().encode(serverPath).length, limit);
       const server = listenOn(serverPath);
       sockets.push(server);
-      assert.deepEqual(server.getsockname(), { family: "unix", path: serverPath });
+      assert.deepEqual(server.localAddress(), { family: "unix", path: serverPath });
       const client = unixSocket();
       sockets.push(client);
       client.bind(clientPath);
@@ -234,7 +234,7 @@ socketTest(
       const [conn, peer] = await withTimeout(2, () => server.accept());
       sockets.push(conn);
       assert.deepEqual(peer, { family: "unix", path: clientPath });
-      assert.deepEqual(conn.getpeername(), { family: "unix", path: clientPath });
+      assert.deepEqual(conn.remoteAddress(), { family: "unix", path: clientPath });
       assert.throws(() => unixSocket().bind(`${dir}/${"x".repeat(limit)}`), TypeError);
     } finally {
       for (const s of sockets) s.close();

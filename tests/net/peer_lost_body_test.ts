@@ -20,8 +20,8 @@ import { TimeoutError } from "../../core/errors.ts";
 import { ConnectionResetError, EOFError, PeerLostError } from "../../net/errors.ts";
 import {
   HttpClient,
+  HttpProtocolError,
   HttpTimeoutError,
-  ProtocolError,
   shrapnelFetch,
 } from "../../proto/http/mod.ts";
 import {
@@ -84,7 +84,7 @@ socketTest("HTTP/1.1: a Content-Length body cut short is a PeerLostError", async
   }, async (port) => {
     const error = await downloadError(port);
     assertLost(error, "http", "GET");
-    assert.ok(error instanceof ProtocolError); // as before
+    assert.ok(error instanceof HttpProtocolError); // as before
     assert.match((error as Error).message, /50000 bytes short/);
   });
 });
@@ -116,7 +116,7 @@ socketTest("HTTP/1.1: a chunked body cut inside a chunk or between chunks", asyn
     }, async (port) => {
       const error = await downloadError(port);
       assertLost(error, "http", "GET");
-      assert.ok(error instanceof ProtocolError, tail);
+      assert.ok(error instanceof HttpProtocolError, tail);
     });
   }
 });
@@ -273,7 +273,7 @@ socketTest("WebSocket client: a close frame is still a normal end (null)", async
 function ftpPeer(end: (control: Socket) => Promise<void>) {
   return async (control: Socket) => {
     const data = listenOn("127.0.0.1:0");
-    const dataPort = (data.getsockname() as { port: number }).port;
+    const dataPort = (data.localAddress() as { port: number }).port;
     const reader = new SocketReader(control);
     const answer = async (line: string) => await control.send(bytes(`${line}\r\n`));
     try {

@@ -10,7 +10,7 @@ socketTest(
   "recv with data waiting: a pending interrupt is thrown and nothing is read",
   async () => {
     const server = listenOn("127.0.0.1:0");
-    const client = await connectTo(server.getsockname());
+    const client = await connectTo(server.localAddress());
     const [conn] = await server.accept();
     try {
       await client.send(bytes("hello world"));

@@ -13,8 +13,8 @@ import { socketTest } from "./_backends.ts";
 
 socketTest("two reusePort listeners share a port and the kernel spreads connections", async () => {
   const first = listenOn("127.0.0.1:0", { reusePort: true });
-  const second = listenOn(first.getsockname(), { reusePort: true });
-  assert.deepEqual(second.getsockname(), first.getsockname());
+  const second = listenOn(first.localAddress(), { reusePort: true });
+  assert.deepEqual(second.localAddress(), first.localAddress());
   const served: [Socket[], Socket[]] = [[], []];
   const acceptors = [first, second].map((listener, i) =>
     new Acceptor(listener, (socket) => served[i].push(socket))
@@ -24,7 +24,7 @@ socketTest("two reusePort listeners share a port and the kernel spreads connecti
   try {
     // Each connection comes from its own source port: the kernel's hash of the 4-tuple
     // picks the listener, so 64 connections all landing on one has odds of 2^-63.
-    for (let i = 0; i < total; i++) clients.push(await connectTo(first.getsockname()));
+    for (let i = 0; i < total; i++) clients.push(await connectTo(first.localAddress()));
     await withTimeout(5, async () => {
       while (served[0].length + served[1].length < total) await sleep(0.005);
     });
@@ -41,8 +41,8 @@ socketTest("without reusePort the second listener is refused the port", () => {
   const shared = listenOn("127.0.0.1:0", { reusePort: true });
   const plain = listenOn("127.0.0.1:0");
   try {
-    assert.throws(() => listenOn(plain.getsockname(), { reusePort: true }), AddressInUseError);
-    assert.throws(() => listenOn(shared.getsockname()), AddressInUseError);
+    assert.throws(() => listenOn(plain.localAddress(), { reusePort: true }), AddressInUseError);
+    assert.throws(() => listenOn(shared.localAddress()), AddressInUseError);
   } finally {
     shared.close();
     plain.close();
@@ -52,7 +52,7 @@ socketTest("without reusePort the second listener is refused the port", () => {
 socketTest("a backlog number still works as the second argument", () => {
   const listener = listenOn("127.0.0.1:0", 16);
   try {
-    assert.equal(listener.getsockopt("SO_REUSEPORT"), 0);
+    assert.equal(listener.getOption("SO_REUSEPORT"), 0);
   } finally {
     listener.close();
   }

@@ -29,7 +29,7 @@ import { bytes, denoChildEnv, socketTest, text } from "./_backends.ts";
 /** A listening socket and a connected pair across it. */
 async function connectedPair(): Promise<{ server: Socket; client: Socket; conn: Socket }> {
   const server = listenOn("127.0.0.1:0");
-  const client = await connectTo(server.getsockname());
+  const client = await connectTo(server.localAddress());
   const [conn] = await server.accept();
   return { server, client, conn };
 }
@@ -45,7 +45,7 @@ socketTest("bytes sent by one end arrive at the other, both ways", async (backen
   assert.equal(text(await conn.recvExact(5)), "hello");
   await conn.send(bytes("world!"));
   assert.equal(text(await client.recvExact(6)), "world!");
-  const local = client.getsockname(), peer = conn.getpeername();
+  const local = client.localAddress(), peer = conn.remoteAddress();
   assert.equal(local.family, "ipv4");
   assert.deepEqual(peer, local);
   closeAll(client, conn, server);
@@ -101,7 +101,7 @@ socketTest("recvExact at an early end throws EOFError carrying the partial data"
 
 socketTest("connecting where nobody listens is ConnectionRefusedError", async () => {
   const probe = listenOn("127.0.0.1:0");
-  const address = probe.getsockname();
+  const address = probe.localAddress();
   probe.close();
   await assert.rejects(connectTo(address), ConnectionRefusedError);
 });
@@ -110,7 +110,7 @@ socketTest("binding a taken address is AddressInUseError", () => {
   const server = listenOn("127.0.0.1:0");
   const second = tcpSocket();
   assert.throws(() => {
-    second.bind(server.getsockname());
+    second.bind(server.localAddress());
     second.listen();
   }, AddressInUseError);
   closeAll(second, server);
@@ -132,7 +132,7 @@ socketTest(
     await sleep(0.01);
     acceptor.interrupt();
     await assert.rejects(withTimeout(2, () => acceptor.join()), Interrupted);
-    const client = await connectTo(server.getsockname());
+    const client = await connectTo(server.localAddress());
     const [conn] = await withTimeout(2, () => server.accept());
     await client.send(bytes("!"));
     assert.equal(text(await conn.recvExact(1)), "!");
@@ -204,10 +204,10 @@ socketTest("udp: a datagram arrives whole with its sender's address", async () =
   const a = udpSocket(), b = udpSocket();
   a.bind("127.0.0.1:0");
   b.bind("127.0.0.1:0");
-  await a.sendTo(bytes("datagram"), b.getsockname());
+  await a.sendTo(bytes("datagram"), b.localAddress());
   const [data, from] = await withTimeout(2, () => b.recvFrom(100));
   assert.equal(text(data), "datagram");
-  assert.deepEqual(from, a.getsockname());
+  assert.deepEqual(from, a.localAddress());
   await assert.rejects(withTimeout(0.02, () => b.recvFrom(100)), TimeoutError);
   closeAll(a, b);
 });
@@ -239,7 +239,7 @@ socketTest("socketPair gives two connected ends", async () => {
 socketTest("acceptMany takes every queued connection, up to max", async () => {
   const server = listenOn("127.0.0.1:0");
   const clients: Socket[] = [];
-  for (let i = 0; i < 5; i++) clients.push(await connectTo(server.getsockname()));
+  for (let i = 0; i < 5; i++) clients.push(await connectTo(server.localAddress()));
   const accepted: Socket[] = [];
   while (accepted.length < 5) {
     const batch = await withTimeout(2, () => server.acceptMany(3));
@@ -271,7 +271,7 @@ socketTest("connections closed give their file descriptors back", async (backend
 
 socketTest("names go through the installed resolver", async () => {
   const server = listenOn("127.0.0.1:0");
-  const { port } = server.getsockname() as { port: number };
+  const { port } = server.localAddress() as { port: number };
   const asked: string[] = [];
   const old = setResolver((host) => {
     asked.push(host);
@@ -414,9 +414,9 @@ socketTest(
 
 socketTest("TCP_NODELAY can be set and read back", async () => {
   const { server, client, conn } = await connectedPair();
-  client.setsockopt("TCP_NODELAY", true);
-  assert.equal(client.getsockopt("TCP_NODELAY") !== 0, true);
-  assert.equal(client.getsockopt("SO_TYPE"), 1);
+  client.setOption("TCP_NODELAY", true);
+  assert.equal(client.getOption("TCP_NODELAY") !== 0, true);
+  assert.equal(client.getOption("SO_TYPE"), 1);
   closeAll(client, conn, server);
 });
 
@@ -431,9 +431,9 @@ socketTest("IPv6 loopback works like IPv4", async () => {
     return;
   }
   server.listen();
-  const client = await connectTo(server.getsockname());
+  const client = await connectTo(server.localAddress());
   const [conn] = await server.accept();
-  assert.equal(conn.getpeername().family, "ipv6");
+  assert.equal(conn.remoteAddress().family, "ipv6");
   await client.send(bytes("six"));
   assert.equal(text(await conn.recvExact(3)), "six");
   closeAll(client, conn, server);
@@ -459,7 +459,7 @@ socketTest("many threads on many connections all get their own bytes", async () 
   const clients = [];
   for (let i = 0; i < 50; i++) {
     clients.push(spawn(async () => {
-      const s = await connectTo(server.getsockname());
+      const s = await connectTo(server.localAddress());
       for (let round = 0; round < 20; round++) {
         const message = bytes(`client ${i} round ${round};`);
         await s.send(message);

@@ -1,11 +1,11 @@
 /** TLS by Deno's TLS on either backend: a self-signed certificate made by openssl. */
 import assert from "node:assert/strict";
 import {
+  connectTls,
+  listenTls,
   spawn,
   startTls,
-  tlsConnect,
   TlsError,
-  tlsListen,
   waitFor,
   withTimeout,
 } from "../../mod.ts";
@@ -28,12 +28,12 @@ const tlsTest = (
   }, { ignore: pair === null && !ci });
 
 tlsTest("a TLS echo with ALPN: the server's preference among the client's offers", async (tls) => {
-  const server = tlsListen("127.0.0.1:0", {
+  const server = listenTls("127.0.0.1:0", {
     cert: tls.cert,
     key: tls.key,
     alpnProtocols: ["h2", "http/1.1"],
   });
-  const { port } = server.getsockname() as { port: number };
+  const { port } = server.localAddress() as { port: number };
   const echo = spawn(async () => {
     const [conn] = await server.accept();
     const data = await conn.recv(100);
@@ -42,7 +42,7 @@ tlsTest("a TLS echo with ALPN: the server's preference among the client's offers
   });
   const { socket, alpnProtocol } = await withTimeout(
     5,
-    () => tlsConnect(`localhost:${port}`, { caCerts: [tls.ca], alpnProtocols: ["http/1.1"] }),
+    () => connectTls(`localhost:${port}`, { caCerts: [tls.ca], alpnProtocols: ["http/1.1"] }),
   );
   assert.equal(alpnProtocol, "http/1.1");
   await socket.send(bytes("secret"));
@@ -53,8 +53,8 @@ tlsTest("a TLS echo with ALPN: the server's preference among the client's offers
 });
 
 tlsTest("an untrusted certificate is a TlsError", async (tls) => {
-  const server = tlsListen("127.0.0.1:0", tls);
-  const { port } = server.getsockname() as { port: number };
+  const server = listenTls("127.0.0.1:0", tls);
+  const { port } = server.localAddress() as { port: number };
   const acceptor = spawn(async () => {
     const [conn] = await server.accept();
     try {
@@ -64,7 +64,7 @@ tlsTest("an untrusted certificate is a TlsError", async (tls) => {
     }
     conn.close();
   });
-  await assert.rejects(withTimeout(5, () => tlsConnect(`localhost:${port}`)), TlsError);
+  await assert.rejects(withTimeout(5, () => connectTls(`localhost:${port}`)), TlsError);
   await withTimeout(5, () => acceptor.join());
   server.close();
 });
@@ -77,7 +77,7 @@ tlsTest("HTTPS: our server, our client and Deno's fetch", async (tls) => {
   assert.match(url, /^https:/);
   const client = new HttpClient({
     connect: async (host, port) =>
-      (await tlsConnect(`${host}:${port}`, { caCerts: [tls.ca] })).socket,
+      (await connectTls(`${host}:${port}`, { caCerts: [tls.ca] })).socket,
   });
   try {
     assert.equal(await (await client.request(url)).text(), "over tls");
@@ -101,7 +101,7 @@ tlsTest("wss:// with our WebSocket client", async (tls) => {
   try {
     const { port } = server.address as { port: number };
     const ws = await connectWebSocket(`wss://localhost:${port}/ws`, {
-      connect: async (host, p) => (await tlsConnect(`${host}:${p}`, { caCerts: [tls.ca] })).socket,
+      connect: async (host, p) => (await connectTls(`${host}:${p}`, { caCerts: [tls.ca] })).socket,
     });
     await ws.sendText("quiet");
     assert.deepEqual(await withTimeout(5, () => ws.receive()), { type: "text", data: "QUIET" });
@@ -115,8 +115,8 @@ tlsTest("STARTTLS upgrades a plain connection on the Deno backend", async (tls) 
   const old = setBackend("deno");
   try {
     const plain = listenOn("127.0.0.1:0");
-    const tlsPort = tlsListen("127.0.0.1:0", tls); // the "upgraded" side, as a TLS listener
-    const { port: tp } = tlsPort.getsockname() as { port: number };
+    const tlsPort = listenTls("127.0.0.1:0", tls); // the "upgraded" side, as a TLS listener
+    const { port: tp } = tlsPort.localAddress() as { port: number };
     // A relay: plain bytes in, then the same bytes to the TLS listener (so the server side
     // of the upgrade is Deno's TLS listener).
     const relay = spawn(async () => {
@@ -144,7 +144,7 @@ tlsTest("STARTTLS upgrades a plain connection on the Deno backend", async (tls) 
       await conn.send(await conn.recv(100));
       conn.close();
     });
-    const client = await connectTo(plain.getsockname());
+    const client = await connectTo(plain.localAddress());
     await client.send(bytes("STARTTLS\n"));
     assert.equal(text(await client.recvExact(3)), "GO\n");
     const { socket } = await withTimeout(
@@ -210,7 +210,7 @@ tlsTest(
       // The server still serves TLS.
       const client = new HttpClient({
         connect: async (host, p) =>
-          (await tlsConnect(`${host}:${p}`, { caCerts: [tls.ca], hostname: "localhost" })).socket,
+          (await connectTls(`${host}:${p}`, { caCerts: [tls.ca], hostname: "localhost" })).socket,
       });
       try {
         const response = await withTimeout(5, () => client.request(`https://localhost:${port}/`));

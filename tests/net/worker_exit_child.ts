@@ -26,7 +26,7 @@ if (new URL(import.meta.url).search === "?worker") {
   const scope = self as unknown as { postMessage(message: unknown): void };
   setTimeout(() => {
     scope.postMessage({
-      address: server.getsockname(),
+      address: server.localAddress(),
       sockets: fds.map((fd) => [fd, linux ? link(fd) : null]),
     });
   }, 200);

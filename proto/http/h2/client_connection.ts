@@ -17,7 +17,7 @@ import type { Socket } from "../../../net/socket.ts";
 import { ClosedError } from "../../../core/errors.ts";
 import { BodyReader } from "../body.ts";
 import { HttpHeaders } from "../headers.ts";
-import { ProtocolError } from "../errors.ts";
+import { HttpProtocolError } from "../errors.ts";
 import {
   ACK,
   CANCEL,
@@ -123,7 +123,7 @@ const WINDOW = 1 << 20;
  *
  * @example
  * ```ts ignore
- * const { socket, alpnProtocol } = await tlsConnect("example.com:443", { alpnProtocols: ["h2"] });
+ * const { socket, alpnProtocol } = await connectTls("example.com:443", { alpnProtocols: ["h2"] });
  * const h2 = new Http2ClientConnection(socket, { maxBodyBytes: 1 << 20 });
  * const r = await h2.request({ method: "GET", path: "/", authority: "example.com",
  *   headers: new HttpHeaders(), body: null });
@@ -258,7 +258,7 @@ export class Http2ClientConnection implements StreamHost {
         else if (f[i].charCodeAt(0) !== 58) headers._addLower(f[i], f[i + 1]);
       }
       if (!(status >= 200 && status <= 999)) {
-        throw new ProtocolError(`bad :status in an HTTP/2 response`, 502);
+        throw new HttpProtocolError(`bad :status in an HTTP/2 response`, 502);
       }
       const noBody = request.method === "HEAD" || status === 204 || status === 304;
       const reader: BodyReader = noBody || (s.remoteEnded && s.buffered === 0)
@@ -742,7 +742,7 @@ export class Http2ClientPool {
           this.#warned = true;
           console.warn(
             `shrapnel HttpClient: ${origin} was reached without ALPN, so over HTTP/1.1; ` +
-              `offer "h2" in the connector (tlsConnect(address, { alpnProtocols: ["h2", "http/1.1"] })) ` +
+              `offer "h2" in the connector (connectTls(address, { alpnProtocols: ["h2", "http/1.1"] })) ` +
               `or pass { http2: false } to the client to say HTTP/1.1 is meant`,
           );
         }

@@ -6,13 +6,13 @@
  */
 
 import { Interrupted } from "../../../core/errors.ts";
-import { ProtocolError } from "../errors.ts";
+import { HttpProtocolError } from "../errors.ts";
 import { errorName } from "./constants.ts";
 
 /**
  * An HTTP/2 connection error with its error code (RFC 9113 section 7): the connection
  * ends with a GOAWAY carrying `code`. Also raised by a client whose peer sent GOAWAY with
- * an error.
+ * an error. A `ProtocolError` of protocol "http2".
  *
  * @example
  * ```ts
@@ -22,7 +22,7 @@ import { errorName } from "./constants.ts";
  * assert.deepEqual([e.code, e.codeName], [9, "COMPRESSION_ERROR"]);
  * ```
  */
-export class Http2Error extends ProtocolError {
+export class Http2Error extends HttpProtocolError {
   /** The HTTP/2 error code. */
   readonly code: number;
   /**
@@ -31,7 +31,7 @@ export class Http2Error extends ProtocolError {
    * @param message what happened
    */
   constructor(code: number, message: string) {
-    super(`${errorName(code)}: ${message}`);
+    super(`${errorName(code)}: ${message}`, 400, "http2");
     this.code = code;
   }
 

@@ -14,8 +14,8 @@ import { BodyReader } from "../body.ts";
 import {
   BodyTooLargeError,
   HttpError,
+  HttpProtocolError,
   InvalidFieldError,
-  ProtocolError,
   STATUS_TEXT,
 } from "../errors.ts";
 import { checkField } from "../field_syntax.ts";
@@ -458,10 +458,10 @@ export class Http2Request extends HttpRequest {
   /**
    * Not available on HTTP/2 (RFC 8441's extended CONNECT is not implemented: WebSocket
    * stays on HTTP/1.1).
-   * @throws {ProtocolError} always (501)
+   * @throws {HttpProtocolError} always (501)
    */
   override upgrade(): never {
-    throw new ProtocolError("upgrades are not available on HTTP/2", 501);
+    throw new HttpProtocolError("upgrades are not available on HTTP/2", 501);
   }
 
   /** "GET /path HTTP/2" */

@@ -8,7 +8,7 @@ import {
   allThreads,
   HttpServer,
   sleep,
-  staticFiles,
+  staticFilesHandler,
   TimeoutError,
   withTimeout,
 } from "../../../mod.ts";
@@ -90,7 +90,7 @@ sites.test(
       },
       handle() {},
     });
-    server.push(staticFiles(s.ours));
+    server.push(staticFilesHandler(s.ours));
     server.listen("127.0.0.1:0");
     const port = (server.address as { port: number }).port;
     const progress: CrawlProgress[] = [];

@@ -1,6 +1,6 @@
 /** The world: wanderers move in steps and tell the viewports they cross. */
 import assert from "node:assert/strict";
-import { spawn, withTimeout } from "../../../mod.ts";
+import { sleep, spawn, withTimeout } from "../../../mod.ts";
 import { decodeMessage, encodeMovers, encodeView } from "../../../demos/mmo/protocol.ts";
 import { World } from "../../../demos/mmo/world.ts";
 import { prng } from "../../_helpers.ts";
@@ -83,6 +83,57 @@ Deno.test("with many viewers (the viewport tree), only the viewports a step touc
         }
       });
       assert.ok(far.every((v) => !v.changed.isSet));
+    } finally {
+      await world.stop();
+    }
+  }).join();
+});
+
+Deno.test("a region world: adopted wanderers go on from their exact state, leavers are told, released ones stop", async () => {
+  await spawn(async () => {
+    const world = new World({ size: 2000, boxes: 5, wanderers: 50, stepSeconds: 0.01, seed: 3 });
+    const initial = world.initialWanderers();
+    assert.equal(initial.length, 50);
+    assert.deepEqual(
+      new World({ size: 2000, boxes: 5, wanderers: 50, seed: 3 }).initialWanderers(),
+      initial,
+    );
+    const left: number[] = [];
+    world.startRegion({
+      bounds: { x0: 0, y0: 0, x1: 1000, y1: 2000 },
+      onLeave: (w) => left.push(w.id),
+      seed: 9,
+    });
+    try {
+      // 2 px from the border, heading right at 5 px a step, 10 steps before a new heading.
+      const w = world.adopt({
+        id: 7,
+        color: 2,
+        fx: 998 * 256,
+        fy: 500 * 256,
+        dx: 5 * 256,
+        dy: 0,
+        stepsLeft: 10,
+        generation: 4,
+      });
+      assert.throws(() => world.adopt({ ...w, id: 7 }), /here already/);
+      assert.equal(world.owned.get(7), w);
+      assert.deepEqual([w.x, w.y, w.generation], [998, 500, 4]);
+      await withTimeout(2, async () => {
+        while (left.length === 0) await sleep(0.005);
+      });
+      assert.deepEqual(left, [7]);
+      assert.equal(w.outside, true);
+      // Each step added exactly (dx, dy): no jump, whatever the step count now.
+      const taken = 10 - w.stepsLeft;
+      assert.ok(taken >= 1);
+      assert.deepEqual([w.fx, w.fy], [998 * 256 + taken * 5 * 256, 500 * 256]);
+      const steps = world.steps;
+      world.release(w);
+      assert.equal(world.owned.size, 0);
+      assert.equal(world.movers.size, 0);
+      await sleep(0.05);
+      assert.equal(world.steps, steps, "a released wanderer takes no step");
     } finally {
       await world.stop();
     }

@@ -13,6 +13,8 @@ export interface Rabbitmq {
   kill(): void;
   /** Kills the broker (SIGKILL) and starts it again on the same port, with its data. */
   restart(): Promise<void>;
+  /** Runs `rabbitmqctl` against the broker (e.g. `eval` for its counters); its stdout. */
+  ctl(...args: string[]): Promise<string>;
 }
 
 const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -73,6 +75,18 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
   return {
     port,
     brokerPid,
+    async ctl(...args: string[]) {
+      const out = await new Deno.Command("/usr/lib/rabbitmq/bin/rabbitmqctl", {
+        args: ["-n", name, ...args],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!out.success) {
+        throw new Error(`rabbitmqctl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+      }
+      return new TextDecoder().decode(out.stdout);
+    },
     async restart() {
       Deno.kill(brokerPid(), "SIGKILL");
       await child.status;

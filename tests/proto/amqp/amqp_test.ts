@@ -22,6 +22,27 @@ const servers = await withServer(
 const amqpTest = (name: string, body: (port: number) => Promise<void>) =>
   servers.test(name, (server) => body(server.port));
 
+amqpTest("unbind: messages for the key stop coming, other bindings stay", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    const ch = await amqp.channel();
+    await ch.exchangeDeclare("shrapnel.unbind", "topic", { autoDelete: true });
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.queueBind(queue, "shrapnel.unbind", "a.*");
+    await ch.queueBind(queue, "shrapnel.unbind", "b.*");
+    await ch.queueUnbind(queue, "shrapnel.unbind", "a.*");
+    await ch.queueUnbind(queue, "shrapnel.unbind", "never.bound"); // not an error
+    await ch.confirmSelect();
+    await ch.publish("shrapnel.unbind", "a.1", "gone");
+    await ch.publish("shrapnel.unbind", "b.1", "kept");
+    const got = await ch.get(queue, { noAck: true });
+    assert.equal(text(got!.body), "kept");
+    assert.equal(await ch.get(queue), null);
+  } finally {
+    await amqp.close();
+  }
+});
+
 amqpTest("declare, bind, publish with confirms, get, consume, ack", async (port) => {
   const amqp = await AmqpConnection.connect({ port });
   try {
@@ -101,6 +122,87 @@ amqpTest("RPC over direct reply-to, with a server thread answering", async (port
     assert.equal(text(reply.body), "42");
     await requests.cancel();
     await service.join();
+  } finally {
+    await amqp.close();
+  }
+});
+
+amqpTest("transactions: publishes and acks take effect at commit, all or none", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    const watcher = await amqp.channel();
+    const { queue: inbox } = await watcher.queueDeclare("", { exclusive: true });
+    const { queue: outbox } = await watcher.queueDeclare("", { exclusive: true });
+    await watcher.publish("", inbox, "work");
+    const ch = await amqp.channel();
+    assert.equal(ch.transactional, false);
+    await ch.txSelect();
+    assert.equal(ch.transactional, true);
+    // Take the work, publish its result and ack it in one transaction: before the commit
+    // the result is nowhere and the work is still held (unacked) by this channel.
+    const work = await ch.get(inbox);
+    assert.equal(text(work!.body), "work");
+    await ch.publish("", outbox, "result 1");
+    await ch.ack(work!.deliveryTag);
+    assert.equal(await watcher.get(outbox), null);
+    // Rolled back: the result never existed, the ack is forgotten.
+    await ch.txRollback();
+    assert.equal(await watcher.get(outbox), null);
+    await ch.publish("", outbox, "result 2");
+    await ch.ack(work!.deliveryTag);
+    await ch.txCommit();
+    const result = await watcher.get(outbox, { noAck: true });
+    assert.equal(text(result!.body), "result 2");
+    assert.equal(await watcher.get(outbox), null);
+    assert.equal((await watcher.queueDeclare(inbox, { passive: true })).messageCount, 0);
+    // A channel that ends without a commit (its process killed) applies nothing of its
+    // transaction: the publish is dropped, the work it had acked comes back.
+    await watcher.publish("", inbox, "work 2");
+    const doomed = await amqp.channel();
+    await doomed.txSelect();
+    const work2 = await doomed.get(inbox);
+    await doomed.publish("", outbox, "never");
+    await doomed.ack(work2!.deliveryTag);
+    await doomed.close();
+    assert.equal(await watcher.get(outbox), null);
+    const again = await watcher.get(inbox, { noAck: true });
+    assert.equal(text(again!.body), "work 2");
+    assert.equal(again!.redelivered, true);
+    // Several commits in a row, several queues in one: each commit is whole.
+    for (let i = 0; i < 3; i++) {
+      await ch.publish("", inbox, `a${i}`);
+      await ch.publish("", outbox, `b${i}`);
+      await ch.txCommit();
+      assert.equal(text((await watcher.get(inbox, { noAck: true }))!.body), `a${i}`);
+      assert.equal(text((await watcher.get(outbox, { noAck: true }))!.body), `b${i}`);
+    }
+  } finally {
+    await amqp.close();
+  }
+});
+
+amqpTest("transactions and confirms do not mix; commit outside tx mode is a 406", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    const confirming = await amqp.channel();
+    await confirming.confirmSelect();
+    await assert.rejects(
+      confirming.txSelect(),
+      (e: unknown) => e instanceof AmqpError && e.code === 406,
+    );
+    const plain = await amqp.channel();
+    await assert.rejects(
+      plain.txCommit(),
+      (e: unknown) => e instanceof AmqpError && e.code === 406,
+    );
+    const rollback = await amqp.channel();
+    await assert.rejects(
+      rollback.txRollback(),
+      (e: unknown) => e instanceof AmqpError && e.code === 406,
+    );
+    const fine = await amqp.channel(); // the connection lives on
+    await fine.txSelect();
+    await fine.txCommit();
   } finally {
     await amqp.close();
   }

@@ -158,7 +158,7 @@ function relay(port: number): { port: number; cut(): void } {
     }
   }));
   return {
-    port: (listener.getsockname() as { port: number }).port,
+    port: (listener.localAddress() as { port: number }).port,
     cut() {
       listener.close();
       for (const s of sockets) s.close();

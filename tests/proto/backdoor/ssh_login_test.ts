@@ -4,7 +4,7 @@
  * A file of its own: the OpenSSH test's thread context outlives it (see ssh_test.ts).
  */
 import assert from "node:assert/strict";
-import { sshServe } from "../../../proto/backdoor/mod.ts";
+import { serveSsh } from "../../../proto/backdoor/mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { waitFor, withTimeout } from "../../../mod.ts";
 
@@ -39,7 +39,7 @@ Deno.test({
     inThread(async () => {
       const dir = await Deno.makeTempDir();
       const key = await hostKey(dir);
-      const backdoor = await sshServe({ hostKey: key, loginTimeout: 0.3 });
+      const backdoor = await serveSsh({ hostKey: key, loginTimeout: 0.3 });
       const { port } = backdoor.address as { port: number };
       const silent = await Deno.connect({ hostname: "127.0.0.1", port });
       try {

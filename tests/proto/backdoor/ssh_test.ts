@@ -1,6 +1,6 @@
 /** The backdoor over SSH, logged into by Debian's OpenSSH client. */
 import assert from "node:assert/strict";
-import { sshServe } from "../../../proto/backdoor/mod.ts";
+import { serveSsh } from "../../../proto/backdoor/mod.ts";
 import { inThread } from "../../_helpers.ts";
 import { allThreads, waitFor } from "../../../mod.ts";
 import { loadSsh2 } from "../../../proto/ssh/_ssh2.ts";
@@ -93,7 +93,7 @@ Deno.test({
       const host = await keyPair(dir, "host"),
         user = await keyPair(dir, "user"),
         other = await keyPair(dir, "other");
-      const backdoor = await sshServe({
+      const backdoor = await serveSsh({
         hostKey: host.private,
         authorizedKeys: [user.public],
         globals: { answer: 42 },
@@ -138,7 +138,7 @@ Deno.test({
       assert.ok(available, "the OpenSSH client is missing (CI must install openssh-client)");
       const dir = await Deno.makeTempDir();
       const host = await keyPair(dir, "host"), user = await keyPair(dir, "user");
-      const backdoor = await sshServe({
+      const backdoor = await serveSsh({
         hostKey: host.private,
         authorizedKeys: [user.public],
         globals: { config: { listenPort: 8080, logLevel: "info" } },

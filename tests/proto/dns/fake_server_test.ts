@@ -24,7 +24,7 @@ function fakeServer(
 ): { address: InetAddress; thread: Thread; close(): void } {
   const socket = udpSocket();
   socket.bind("127.0.0.1:0");
-  const address = socket.getsockname() as InetAddress;
+  const address = socket.localAddress() as InetAddress;
   const thread = spawn({ name: "fake dns" }, async () => {
     for (;;) {
       const [data, from] = await socket.recvFrom(4096).catch(() => [null, null] as const);

@@ -21,7 +21,7 @@ await loadDnsCodec();
 function closedPort(): InetAddress {
   const socket = udpSocket();
   socket.bind("127.0.0.1:0");
-  const address = socket.getsockname() as InetAddress;
+  const address = socket.localAddress() as InetAddress;
   socket.close();
   return address;
 }

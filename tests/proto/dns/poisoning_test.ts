@@ -35,7 +35,7 @@ function fakeInternet(servers: Record<string, Reply>) {
     const socket = udpSocket();
     socket.bind("127.0.0.1:0");
     sockets.push(socket);
-    where.set(host, socket.getsockname() as InetAddress);
+    where.set(host, socket.localAddress() as InetAddress);
     asked.set(host, []);
     spawn({ name: `fake dns ${host}` }, async () => {
       for (;;) {

@@ -27,7 +27,7 @@ dnsTest("iterative: an address from the root down, through two delegations", asy
   assert.deepEqual([...await dns.resolve4("www.test")].sort(), ["127.0.0.10", "127.0.0.11"]);
   assert.deepEqual(await dns.resolve4("deep.sub.test"), ["127.0.0.30"]);
   assert.deepEqual(await dns.resolve6("www.test"), ["2001:db8::10"]);
-  assert.equal(await dns.gethostbyname("deep.sub.test"), "127.0.0.30");
+  assert.equal(await dns.lookup("deep.sub.test"), "127.0.0.30");
 });
 
 dnsTest("CNAMEs are followed; dangling ones are NXDOMAIN; BIND refuses loops", async (n) => {
@@ -93,12 +93,12 @@ dnsTest("concurrent identical lookups share one query", async (n) => {
 dnsTest("installed, it is what connectTo uses for names", async (n) => {
   const dns = iterative(n);
   const server = listenOn("127.0.0.30:0");
-  const { port } = server.getsockname() as { port: number };
+  const { port } = server.localAddress() as { port: number };
   const old = dns.install();
   try {
     const client = await connectTo(`deep.sub.test:${port}`);
     const [conn] = await withTimeout(2, () => server.accept());
-    assert.equal(conn.getpeername().family, "ipv4");
+    assert.equal(conn.remoteAddress().family, "ipv4");
     client.close();
     conn.close();
     await assert.rejects(connectTo(`nowhere.test:${port}`), /ENOTFOUND/);
@@ -111,7 +111,7 @@ dnsTest("installed, it is what connectTo uses for names", async (n) => {
 dnsTest("a server that never answers: the lookup is interruptible by withTimeout", async () => {
   const blackHole = udpSocket();
   blackHole.bind("127.0.0.1:0");
-  const { port } = blackHole.getsockname() as { port: number };
+  const { port } = blackHole.localAddress() as { port: number };
   const dns = new DnsResolver({ mode: "stub", nameservers: [`127.0.0.1:${port}`], timeout: 5 });
   await assert.rejects(withTimeout(0.1, () => dns.resolve4("www.test")), TimeoutError);
   const quick = new DnsResolver({

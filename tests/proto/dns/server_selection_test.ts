@@ -21,7 +21,7 @@ await loadDnsCodec();
 function liveServer(): { address: string; queries: () => number; close(): void } {
   const socket = udpSocket();
   socket.bind("127.0.0.1:0");
-  const address = socket.getsockname() as InetAddress;
+  const address = socket.localAddress() as InetAddress;
   let queries = 0;
   spawn({ name: "live dns" }, async () => {
     for (;;) {
@@ -52,7 +52,7 @@ function silentServer(): { address: string; close(): void } {
   const socket = udpSocket();
   socket.bind("127.0.0.1:0");
   return {
-    address: `127.0.0.1:${(socket.getsockname() as InetAddress).port}`,
+    address: `127.0.0.1:${(socket.localAddress() as InetAddress).port}`,
     close: () => socket.close(),
   };
 }
@@ -61,7 +61,7 @@ function silentServer(): { address: string; close(): void } {
 function closedPort(): string {
   const socket = udpSocket();
   socket.bind("127.0.0.1:0");
-  const port = (socket.getsockname() as InetAddress).port;
+  const port = (socket.localAddress() as InetAddress).port;
   socket.close();
   return `127.0.0.1:${port}`;
 }

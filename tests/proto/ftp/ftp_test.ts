@@ -67,7 +67,7 @@ ftpTest("a refused login and a malformed server are FtpErrors, never hangs", asy
     FtpError,
   );
   const fake = listenOn("127.0.0.1:0");
-  const { port } = fake.getsockname() as { port: number };
+  const { port } = fake.localAddress() as { port: number };
   const t = spawn(async () => {
     const [conn] = await fake.accept();
     await conn.send(bytes("this is not ftp\r\n"));
@@ -83,7 +83,7 @@ ftpTest("a refused login and a malformed server are FtpErrors, never hangs", asy
 
 ftpTest("a stalled command is interruptible", async () => {
   const fake = listenOn("127.0.0.1:0"); // says hello, then never answers
-  const { port } = fake.getsockname() as { port: number };
+  const { port } = fake.localAddress() as { port: number };
   const t = spawn(async () => {
     const [conn] = await fake.accept();
     await conn.send(bytes("220 hi\r\n"));
@@ -109,8 +109,8 @@ ftpTest("silent servers cost their deadlines: a reply, then a data connection", 
   // A control connection that greets, logs in, offers a data port, starts the transfer and
   // then sends nothing on either connection.
   const fake = listenOn("127.0.0.1:0"), dataListener = listenOn("127.0.0.1:0");
-  const { port } = fake.getsockname() as { port: number };
-  const dataPort = (dataListener.getsockname() as { port: number }).port;
+  const { port } = fake.localAddress() as { port: number };
+  const dataPort = (dataListener.localAddress() as { port: number }).port;
   const held: { close(): void }[] = [];
   const peer = spawn(async () => {
     for (let session = 0; session < 2; session++) {

@@ -14,9 +14,9 @@ import {
 import { sleep } from "../../../core/sleep.ts";
 import {
   HttpClient,
+  HttpProtocolError,
   HttpServer,
   InvalidFieldError,
-  ProtocolError,
   type RequestInit,
 } from "../../../proto/http/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
@@ -181,7 +181,7 @@ socketTest("the client talks to Deno.serve", async () => {
   }
 });
 
-socketTest("a malformed response is a ProtocolError (502), never a hang", async () => {
+socketTest("a malformed response is a HttpProtocolError (502), never a hang", async () => {
   const fake = listenOn("127.0.0.1:0");
   const replies = [
     "HTTP/1.1 2x0 OK\r\n\r\n",
@@ -202,11 +202,11 @@ socketTest("a malformed response is a ProtocolError (502), never a hang", async 
     for (const reply of replies) {
       const error = await withTimeout(2, async () => {
         const response = await client.request(
-          `http://127.0.0.1:${(fake.getsockname() as { port: number }).port}/`,
+          `http://127.0.0.1:${(fake.localAddress() as { port: number }).port}/`,
         );
         await response.bytes();
       }).catch((e) => e);
-      assert.ok(error instanceof ProtocolError, `${JSON.stringify(reply)}: ${error}`);
+      assert.ok(error instanceof HttpProtocolError, `${JSON.stringify(reply)}: ${error}`);
     }
     await server.join();
   } finally {
@@ -253,7 +253,7 @@ function droppingServer(partialReply = "") {
       });
     }
   });
-  const port = (listener.getsockname() as { port: number }).port;
+  const port = (listener.localAddress() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}/`,
     seen,

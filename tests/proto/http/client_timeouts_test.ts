@@ -14,7 +14,7 @@ async function withSilentServer(
   body: (port: number) => Promise<void>,
 ): Promise<void> {
   const listener = listenOn("127.0.0.1:0");
-  const { port } = listener.getsockname() as { port: number };
+  const { port } = listener.localAddress() as { port: number };
   const held: Socket[] = [];
   const threads: Thread[] = [];
   const acceptor = spawn(async () => {

@@ -3,7 +3,7 @@
  * threads share one connection; against our server and against Deno.serve.
  */
 import assert from "node:assert/strict";
-import { joinAll, Latch, sleep, spawn, tlsConnect, withTimeout } from "../../../mod.ts";
+import { connectTls, joinAll, Latch, sleep, spawn, withTimeout } from "../../../mod.ts";
 import { HttpClient, HttpServer } from "../../../proto/http/mod.ts";
 import { certificateFiles } from "../../_servers.ts";
 import { socketTest } from "../../net/_backends.ts";
@@ -23,7 +23,7 @@ function h2Client(cert: string, alpn = ["h2", "http/1.1"]): HttpClient {
   return new HttpClient({
     connect: async (host, port) => {
       connects++;
-      return (await tlsConnect(`${host}:${port}`, { caCerts: [cert], alpnProtocols: alpn }))
+      return (await connectTls(`${host}:${port}`, { caCerts: [cert], alpnProtocols: alpn }))
         .socket;
     },
   });
@@ -74,7 +74,7 @@ socketTest(
     const release = new Latch<void>();
     const first = make(release);
     const socket = first.listenTls("127.0.0.1:0", { cert, key });
-    const port = (socket.getsockname() as { port: number }).port;
+    const port = (socket.localAddress() as { port: number }).port;
     const client = h2Client(cert);
     const url = `https://localhost:${port}`;
     try {
@@ -165,7 +165,7 @@ socketTest(
     server.listenTls("127.0.0.1:0", { cert, key });
     const client = new HttpClient({
       connect: async (host, port) =>
-        (await tlsConnect(`${host}:${port}`, { caCerts: [cert] })).socket,
+        (await connectTls(`${host}:${port}`, { caCerts: [cert] })).socket,
     });
     const warnings: string[] = [];
     const warn = console.warn;

@@ -15,11 +15,11 @@ import {
 } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
 import {
-  favicon,
+  faviconHandler,
   HttpError,
   HttpServer,
   type HttpServerOptions,
-  staticFiles,
+  staticFilesHandler,
   statusHandler,
 } from "../../../proto/http/mod.ts";
 import { connectWebSocket, websocketHandler } from "../../../proto/websocket/mod.ts";
@@ -216,6 +216,189 @@ socketTest("pipelined requests are answered in order", async () => {
     await server.close();
   }
 });
+
+socketTest("pipelined requests of every kind are answered in order", async () => {
+  const server = testServer();
+  const client = await RawClient.open(server);
+  try {
+    // Plain GETs (whose replies are held to go out together), a streamed reply, a body
+    // with 100-continue (before which the held replies go out), a 404 (which keeps the
+    // connection), an error that closes it.
+    await client.send(
+      "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /stream/20 HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /hello/2 HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc" +
+        "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /hello/3 HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /fail HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /hello/4 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert.equal((await client.response()).body, "hello 1\n");
+    assert.equal((await client.response()).body.length, 20 * 1024);
+    assert.equal((await client.response()).body, "hello 2\n");
+    assert.equal((await client.response()).status, 100);
+    assert.equal((await client.response()).body, "abc");
+    assert.equal((await client.response()).status, 404);
+    assert.equal((await client.response()).body, "hello 3\n");
+    assert.equal((await client.response()).status, 500);
+    assert.equal(await client.closedByServer(), true); // /hello/4 is not served
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("pipelined replies go out in one write", async () => {
+  // A socket whose client sent three requests at once, then waits for replies.
+  const writes: string[] = [];
+  let delivered = false;
+  const batch = bytes(
+    "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/2 HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "GET /hello/3 HTTP/1.1\r\nHost: x\r\n\r\n",
+  );
+  const fake = {
+    setsockopt() {},
+    close() {},
+    tryRecvInto(buffer: Uint8Array): number {
+      if (delivered) return writes.length > 0 ? 0 : -1; // the end once replied to
+      delivered = true;
+      buffer.set(batch);
+      return batch.length;
+    },
+    waitForRead: () => Promise.resolve(),
+    trySend(data: Uint8Array): number {
+      writes.push(text(data));
+      return data.length;
+    },
+  };
+  const server = new HttpServer();
+  server.route("GET", "/hello/:name", (r) => r.respond(200, `hello ${r.params.name}\n`));
+  const thread = await spawn(() =>
+    server.serve(fake as unknown as Socket, { family: "ipv4", host: "127.0.0.1", port: 1 })
+  ).join();
+  await spawn(() => thread.join()).join();
+  await spawn(() => server.close()).join();
+  assert.equal(writes.length, 1);
+  assert.deepEqual(writes[0].match(/hello \d/g), ["hello 1", "hello 2", "hello 3"]);
+});
+
+socketTest("a pipelined reply is not held back by the next request's handler", async () => {
+  const server = testServer();
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  server.route("GET", "/after-release", async (r) => {
+    await waitFor(released);
+    await r.respond(200, "released\n");
+  });
+  const client = await RawClient.open(server);
+  try {
+    await client.send(
+      "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /after-release HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    // The first reply comes while the second handler waits (or this times out).
+    assert.equal((await client.response()).body, "hello 1\n");
+    release();
+    assert.equal((await client.response()).body, "released\n");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+socketTest("a client gone while a pipelined handler blocks costs only its connection", async () => {
+  const server = testServer();
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  server.route("GET", "/after-release", async (r) => {
+    await waitFor(released);
+    await r.respond(200, "x".repeat(200_000)); // more than the socket takes at once
+  });
+  const client = await RawClient.open(server);
+  try {
+    await client.send(
+      "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /after-release HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /hello/3 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert.equal((await client.response()).body, "hello 1\n");
+  } finally {
+    client.close();
+  }
+  release();
+  try {
+    await withTimeout(5, async () => {
+      while (server.statistics().open > 0) await sleep(0.01);
+    });
+    const next = await RawClient.open(server);
+    await next.send("GET /hello/2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal((await next.response()).body, "hello 2\n");
+    next.close();
+  } finally {
+    await server.close();
+  }
+});
+
+socketTest("a WebSocket upgrade pipelined after a request comes after its reply", async () => {
+  const server = testServer();
+  server.push(websocketHandler("/ws", async (ws) => {
+    await ws.sendText("hi");
+  }));
+  const client = await RawClient.open(server);
+  try {
+    await client.send(
+      "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\n" +
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert.equal((await client.response()).body, "hello 1\n");
+    const upgrade = await client.response(true);
+    assert.equal(upgrade.status, 101);
+    assert.equal(upgrade.headers.get("sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+socketTest(
+  "a repeated reply's kept head follows what changes: a field, status, version, close",
+  async () => {
+    const server = testServer();
+    server.route(
+      "GET",
+      "/fixed/:status/:value",
+      (r) => r.respond(Number(r.params.status), "x", { "x-value": r.params.value }),
+    );
+    const client = await RawClient.open(server);
+    const get = async (path: string, version = "1.1", extra = "") => {
+      await client.send(`GET ${path} HTTP/${version}\r\nHost: x\r\n${extra}\r\n`);
+      return await client.response();
+    };
+    try {
+      // Enough of the same reply for its head to be kept (one in 32 is).
+      for (let i = 0; i < 70; i++) {
+        assert.equal(
+          (await get("/fixed/200/a")).headers.get("x-value"),
+          "a",
+        );
+      }
+      assert.equal((await get("/fixed/200/b")).headers.get("x-value"), "b");
+      const created = await get("/fixed/201/a");
+      assert.equal(created.status, 201);
+      assert.equal(created.headers.get("x-value"), "a");
+      const old = await get("/fixed/200/a", "1.0", "Connection: keep-alive\r\n");
+      assert.equal(old.headers.get("connection"), "keep-alive");
+      assert.equal(old.body, "x");
+      const last = await get("/fixed/200/a", "1.1", "Connection: close\r\n");
+      assert.equal(last.headers.get("connection"), "close");
+      assert.equal(last.headers.get("x-value"), "a");
+      assert.equal(await client.closedByServer(), true);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  },
+);
 
 socketTest("HTTP/1.0 closes unless keep-alive is asked and the length is known", async () => {
   const server = testServer();
@@ -558,7 +741,7 @@ socketTest("close() refuses serve() afterwards and closes the socket it was give
   await server.close({ graceSeconds: 0 });
   const listener = listenOn("127.0.0.1:0");
   try {
-    const client = await connectTo(listener.getsockname());
+    const client = await connectTo(listener.localAddress());
     const [socket, peer] = await listener.accept();
     assert.throws(() => server.serve(socket, peer), ClosedError);
     assert.equal(socket.closed, true);
@@ -574,7 +757,7 @@ socketTest("static files: content, type, 304, HEAD, and no way out of the root",
   await Deno.mkdir(`${root}/sub`);
   await Deno.writeTextFile(`${root}/sub/data.json`, '{"a":1}');
   const server = new HttpServer();
-  server.push(staticFiles(root));
+  server.push(staticFilesHandler(root));
   server.listen("127.0.0.1:0");
   const client = await RawClient.open(server);
   try {
@@ -607,7 +790,7 @@ socketTest("static files: content, type, 304, HEAD, and no way out of the root",
 
 socketTest("the status page lists the server's threads; favicon is served", async () => {
   const server = new HttpServer();
-  server.push(statusHandler()).push(favicon());
+  server.push(statusHandler()).push(faviconHandler());
   server.listen("127.0.0.1:0");
   try {
     const response = await waitFor(fetch(`${server.url}/status?format=json`));

@@ -30,7 +30,7 @@ import {
   websocketHandler,
   type WebSocketServerOptions,
 } from "../../../proto/websocket/mod.ts";
-import { ProtocolError } from "../../../proto/http/errors.ts";
+import { HttpProtocolError } from "../../../proto/http/errors.ts";
 import { SocketError } from "../../../net/errors.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
@@ -302,7 +302,7 @@ async function lyingServer(
   client: (url: string) => Promise<void>,
 ): Promise<void> {
   const listener = listenOn("127.0.0.1:0");
-  const { port } = listener.getsockname() as { port: number };
+  const { port } = listener.localAddress() as { port: number };
   const thread = spawn(async () => {
     const [conn] = await listener.accept();
     const reader = new SocketReader(conn);
@@ -340,7 +340,7 @@ socketTest(
     ];
     for (const head of cases) {
       await lyingServer(head, async (url) => {
-        await assert.rejects(withTimeout(5, () => connectWebSocket(url)), ProtocolError);
+        await assert.rejects(withTimeout(5, () => connectWebSocket(url)), HttpProtocolError);
       });
     }
     await lyingServer(
@@ -351,7 +351,7 @@ socketTest(
       async (url) => {
         await assert.rejects(
           withTimeout(5, () => connectWebSocket(url, { deflate: true })),
-          ProtocolError,
+          HttpProtocolError,
         );
       },
     );
@@ -430,7 +430,7 @@ socketTest("hixie-76: a message over maxMessageBytes closes the connection", asy
 
 socketTest("the client's handshake has a deadline: a server that never answers", async () => {
   const listener = listenOn("127.0.0.1:0");
-  const { port } = listener.getsockname() as { port: number };
+  const { port } = listener.localAddress() as { port: number };
   const held: Socket[] = [];
   const acceptor = spawn(async () => {
     const [conn] = await listener.accept();
