@@ -475,7 +475,7 @@ export class HttpServer {
           await this.#failed(request, e);
         }
         held.hold = false;
-        if (held.busy) await held.drained();
+        if (held.busy) await held.drained(state);
         if (request.upgraded) {
           upgraded = true;
           return;
@@ -497,7 +497,7 @@ export class HttpServer {
         }
       }
       // The server is closing: what is held still goes out before the close.
-      if (held.busy) await held.drained();
+      if (held.busy) await held.drained(state);
       if (held.length > 0) await sendHeld(socket, held, state);
     } catch (e) {
       // A peer that vanished is not the server's failure.
