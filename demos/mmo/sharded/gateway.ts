@@ -339,6 +339,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       counts.badMessages++;
       return;
     }
+    if (tile.region >= grid.count) { // not one of this field's shards
+      counts.badMessages++;
+      return;
+    }
     const t = now();
     frameLatency.add(wallMs() - tile.time);
     counts.tileMessages++;

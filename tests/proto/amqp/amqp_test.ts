@@ -29,6 +29,38 @@ const servers = await withServer(
 const amqpTest = (name: string, body: (port: number) => Promise<void>) =>
   servers.test(name, (server) => body(server.port));
 
+amqpTest("publishMany: several messages in one write, in order, confirmed", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    const ch = await amqp.channel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.publishMany([]); // nothing to send is not an error
+    const big = new Uint8Array(300_000).map((_, i) => i & 0xff); // several body frames
+    await ch.publishMany([
+      { exchange: "", routingKey: queue, body: "one" },
+      { exchange: "", routingKey: queue, body: big, properties: { contentType: "x/big" } },
+      { exchange: "", routingKey: "no-such-queue", body: "dropped" },
+      { exchange: "", routingKey: queue, body: "three" },
+    ]);
+    await ch.confirmSelect();
+    await ch.publishMany([{ exchange: "", routingKey: queue, body: "four" }]);
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push((await ch.get(queue, { noAck: true }))!);
+    assert.equal(text(got[0].body), "one");
+    assert.deepEqual(got[1].body, big);
+    assert.equal(got[1].properties.contentType, "x/big");
+    assert.deepEqual(got.slice(2).map((d) => text(d.body)), ["three", "four"]);
+    assert.equal(await ch.get(queue), null);
+    // To an exchange that does not exist: the broker closes the channel, publishMany says so.
+    await assert.rejects(
+      ch.publishMany([{ exchange: "no-such-exchange", routingKey: "k", body: "x" }]),
+      AmqpError,
+    );
+  } finally {
+    await amqp.close();
+  }
+});
+
 amqpTest("unbind: messages for the key stop coming, other bindings stay", async (port) => {
   const amqp = await AmqpConnection.connect({ port });
   try {
