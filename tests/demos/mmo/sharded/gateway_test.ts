@@ -10,8 +10,13 @@ import { chromium } from "playwright-core";
 import { connectWebSocket, Shutdown, sleep, spawn } from "../../../../mod.ts";
 import { AmqpConnection } from "../../../../proto/amqp/mod.ts";
 import { decodeMessage } from "../../../../demos/mmo/protocol.ts";
-import { type Gateway, startGateway } from "../../../../demos/mmo/sharded/gateway.ts";
 import {
+  type Gateway,
+  NoShardsError,
+  startGateway,
+} from "../../../../demos/mmo/sharded/gateway.ts";
+import {
+  encodeSummary,
   framesExchange,
   interestExchange,
   interestKey,
@@ -258,3 +263,56 @@ servers.test(
 );
 
 servers.finish();
+
+servers.test(
+  "gateway: a hostile first summary (grid past 64x64, a huge density grid, too many boxes) is dropped, not trusted",
+  async (server) => {
+    const namespace = `test.${crypto.randomUUID().slice(0, 8)}`;
+    const amqp = await AmqpConnection.connect({ port: server.port });
+    try {
+      const ch = await amqp.channel();
+      await ch.exchangeDeclare(framesExchange(namespace), "topic");
+      const base = {
+        region: 0,
+        settings: { columns: 2, rows: 2, size: 4096, boxes: 10, seed: 1, tileSize: 512, fps: 20 },
+        instance: 1,
+        time: 0,
+        wanderers: 0,
+        stepsPerSecond: 0,
+        gridSide: 64,
+        gx0: 0,
+        gy0: 0,
+        gx1: 0,
+        gy1: 0,
+        counts: new Uint16Array(0),
+      };
+      const hostile = [
+        { ...base, settings: { ...base.settings, columns: 200 } }, // no such grid
+        { ...base, gridSide: 65535 }, // an 8 GB density grid
+        { ...base, settings: { ...base.settings, boxes: 4_000_000_000 } }, // boxes for ever
+      ].map(encodeSummary);
+      const publisher = spawn(async () => {
+        for (;;) {
+          for (const bytes of hostile) await ch.publish(framesExchange(namespace), "s.0.0", bytes);
+          await sleep(0.05);
+        }
+      });
+      try {
+        await assert.rejects(
+          startGateway({
+            amqp: { port: server.port },
+            namespace,
+            listen: "127.0.0.1:0",
+            settingsTimeoutSeconds: 2,
+          }),
+          NoShardsError,
+        );
+      } finally {
+        publisher.shutdown();
+        await assert.rejects(publisher.join(), Shutdown);
+      }
+    } finally {
+      await amqp.close();
+    }
+  },
+);
