@@ -262,7 +262,6 @@ servers.test(
   },
 );
 
-servers.finish();
 
 servers.test(
   "gateway: a hostile first summary (grid past 64x64, a huge density grid, too many boxes) is dropped, not trusted",
@@ -316,3 +315,5 @@ servers.test(
     }
   },
 );
+
+servers.finish();
