@@ -62,6 +62,7 @@ import {
   encodeHandoff,
   encodeJournalEntry,
   encodeSnapshot,
+  type Handoff,
   type JournalEntry,
   type Snapshot,
   StateCodecError,
@@ -318,6 +319,8 @@ export class Shard {
   readonly #snapshotSeconds: number;
   readonly #persistent: boolean;
   readonly #started: number;
+  /** Wanderers of the whole field: their ids are 1..this. */
+  readonly #population: number;
   /** Wanderers that stepped out since the last commit. */
   readonly #leavers = new Set<Wanderer>();
   /** Wanderers adopted since the last commit's capture, as they arrived. */
@@ -372,6 +375,7 @@ export class Shard {
     this.#snapshotSeconds = options.snapshotSeconds ?? 2;
     this.#persistent = options.durable ?? false;
     this.#started = started;
+    this.#population = options.wanderers ?? 1000;
     this.#sentTo = new Array(options.grid.count).fill(0);
     this.#adoptedFrom = new Array(options.grid.count).fill(0);
   }
@@ -521,6 +525,35 @@ export class Shard {
     return state;
   }
 
+  /**
+   * A handoff addressed here, from another region of the grid, of wanderers of this
+   * field (ids 1..wanderers, in the world): anything else someone published to the queue,
+   * or a queue left over from a field of another grid, is not adopted (a shard that did
+   * would hold whatever anyone sends, and duplicate wanderers of other regions).
+   * @throws {StateCodecError} for a handoff that is not
+   */
+  #checkHandoff(h: Handoff): Handoff {
+    const here = this.region.index;
+    if (h.to !== here || h.from === here || h.from >= this.grid.count) {
+      throw new StateCodecError(
+        `a handoff from region ${h.from} to ${h.to} in the queue of region ${here} of ${this.grid}`,
+      );
+    }
+    const limit = this.world.size * 256;
+    for (const w of h.wanderers) {
+      if (
+        w.id < 1 || w.id > this.#population || w.generation < 1 ||
+        !(w.fx >= 0 && w.fx <= limit && w.fy >= 0 && w.fy <= limit)
+      ) {
+        throw new StateCodecError(
+          `a handoff of wanderer ${w.id} (generation ${w.generation}) at ` +
+            `(${w.fx / 256}, ${w.fy / 256}): not of this field of ${this.#population}`,
+        );
+      }
+    }
+    return h;
+  }
+
   #setCounters(state: { sentTo: number[]; adoptedFrom: number[] }): void {
     for (let i = 0; i < this.grid.count; i++) {
       this.#sentTo[i] = state.sentTo[i];
@@ -598,7 +631,7 @@ export class Shard {
       const d = await consumer.next();
       if (d === null) return;
       try {
-        const handoff = decodeHandoff(d.body);
+        const handoff = this.#checkHandoff(decodeHandoff(d.body));
         let adopted = 0;
         for (const w of handoff.wanderers) if (this.#adopt(w)) adopted++;
         if (handoff.from < this.#adoptedFrom.length) this.#adoptedFrom[handoff.from] += adopted;

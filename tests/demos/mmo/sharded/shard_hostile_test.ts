@@ -4,7 +4,7 @@
  * that cannot start again. Shards in this process, on a real RabbitMQ.
  */
 import assert from "node:assert/strict";
-import { sleep } from "../../../../mod.ts";
+import { Event, sleep, spawn } from "../../../../mod.ts";
 import { AmqpConnection } from "../../../../proto/amqp/mod.ts";
 import { RegionGrid } from "../../../../demos/mmo/sharded/grid.ts";
 import {
@@ -13,6 +13,7 @@ import {
   type ShardOptions,
   shardQueues,
 } from "../../../../demos/mmo/sharded/shard.ts";
+import { encodeHandoff } from "../../../../demos/mmo/sharded/state_codec.ts";
 import { withServer } from "../../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
 
@@ -84,6 +85,49 @@ servers.test(
         assert.equal(s.wanderers, WANDERERS, "restored from the seed, the garbage aside");
         assert.equal(s.rejected, 1);
       } finally {
+        await shard.close();
+      }
+    });
+  },
+);
+
+servers.test(
+  "shard: a well-formed handoff of wanderers not of this field (ids past its population, to another region) is dropped, not adopted",
+  async (server) => {
+    const grid = RegionGrid.parse("2x1", SIZE);
+    await withBroker(server.port, grid, async (amqp, namespace) => {
+      const shard = await Shard.open(options(server.port, namespace, grid));
+      const stop = new Event();
+      const runner = spawn(() => shard.run(() => stop.wait()));
+      try {
+        await until("the first commit", 5, () => shard.statistics().commits > 0);
+        shard.hold(true); // nothing leaves: the count moves only by what comes in
+        await until("held", 5, () => shard.statistics().held);
+        const before = shard.statistics().wanderers;
+        const ch = await amqp.channel();
+        const alien = (id: number) => ({
+          id,
+          generation: 1,
+          fx: 100 * 256,
+          fy: 100 * 256,
+          dx: 0,
+          dy: 0,
+          stepsLeft: 0,
+          color: 1,
+        });
+        const handoff = shardQueues(namespace, "0.0").handoff;
+        // 5000 ids the field never had (it has 1..100): a shard that adopts them holds
+        // whatever anyone sends.
+        const many = Array.from({ length: 5000 }, (_, i) => alien(1_000_000 + i));
+        await ch.publish("", handoff, encodeHandoff({ from: 1, to: 0, wanderers: many }));
+        // Addressed to another region, or from a region the grid does not have.
+        await ch.publish("", handoff, encodeHandoff({ from: 0, to: 1, wanderers: [alien(5)] }));
+        await ch.publish("", handoff, encodeHandoff({ from: 9, to: 0, wanderers: [alien(6)] }));
+        await until("all three reported", 5, () => shard.statistics().rejected === 3);
+        assert.equal(shard.statistics().wanderers, before);
+      } finally {
+        stop.set();
+        await runner.join();
         await shard.close();
       }
     });
