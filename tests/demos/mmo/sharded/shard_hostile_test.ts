@@ -14,6 +14,12 @@ import {
   shardQueues,
 } from "../../../../demos/mmo/sharded/shard.ts";
 import { encodeHandoff } from "../../../../demos/mmo/sharded/state_codec.ts";
+import { startFramePublisher } from "../../../../demos/mmo/sharded/frames.ts";
+import {
+  encodeInterest,
+  interestExchange,
+  interestKey,
+} from "../../../../demos/mmo/sharded/wire.ts";
 import { withServer } from "../../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
 
@@ -129,6 +135,45 @@ servers.test(
         stop.set();
         await runner.join();
         await shard.close();
+      }
+    });
+  },
+);
+
+servers.test(
+  "frames: interest listing one tile 65535 times from many gateways costs a tile each, not 65535 (no stalled shard)",
+  async (server) => {
+    const grid = RegionGrid.parse("1x1", 4096);
+    await withBroker(server.port, grid, async (amqp, namespace) => {
+      const world = { size: 4096, steps: 0, movers: { size: 0, forEachIn() {} } };
+      const publisher = await startFramePublisher(world, amqp, grid.regions[0], {
+        grid,
+        seed: 1,
+        boxes: 10,
+        namespace,
+        tileSize: 512,
+      });
+      try {
+        const ch = await amqp.channel();
+        const tiles = new Array(65535).fill(65536 + 1); // tile (1, 1), over and over
+        const gateways = 150;
+        for (let g = 1; g <= gateways; g++) {
+          await ch.publish(
+            interestExchange(namespace),
+            interestKey("0.0"),
+            encodeInterest({ gateway: BigInt(g), leaseMs: 30_000, tiles }),
+          );
+        }
+        // Each message held 65535 tiles per gateway and walked them all for every gateway:
+        // 150 messages, ~740 million steps, the shard's thread stalled for many seconds.
+        await until(
+          "every gateway's interest",
+          8,
+          () => publisher.statistics().gateways === gateways,
+        );
+        assert.equal(publisher.statistics().watchedTiles, 1);
+      } finally {
+        await publisher.stop();
       }
     });
   },
