@@ -378,6 +378,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       counts.badMessages++;
       return;
     }
+    if (tile.region >= grid.count || tile.tx >= tilesPerSide || tile.ty >= tilesPerSide) {
+      // Not a shard of this world: held, it would take a place per region index (65536
+      // per tile) until stale, and be walked by every viewer's update.
+      counts.badMessages++;
+      return;
+    }
     const t = now();
     frameLatency.add(wallMs() - tile.time);
     counts.tileMessages++;
