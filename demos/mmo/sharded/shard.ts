@@ -514,12 +514,17 @@ export class Shard {
     this.#adoptedSince = []; // these are this region's already
   }
 
-  #check<T extends { region: number; sentTo: number[] }>(state: T): T {
-    if (state.region !== this.region.index || state.sentTo.length !== this.grid.count) {
+  #check<T extends { region: number; columns: number; rows: number; sentTo: number[] }>(
+    state: T,
+  ): T {
+    if (
+      state.region !== this.region.index || state.columns !== this.grid.columns ||
+      state.rows !== this.grid.rows || state.sentTo.length !== this.grid.count
+    ) {
       throw new StateCodecError(
-        `the broker holds state of region ${state.region} of ${state.sentTo.length} under ` +
-          `the queues of region ${this.region.id} of ${this.grid}: another field's? ` +
-          `(use another namespace)`,
+        `the broker holds state of region ${state.region} of a ${state.columns}x${state.rows} ` +
+          `grid under the queues of region ${this.region.id} of ${this.grid}: another ` +
+          `field's? (use another namespace, or delete the old field's queues)`,
       );
     }
     return state;
@@ -705,12 +710,14 @@ export class Shard {
     }
     const entry = encodeJournalEntry({
       region: this.region.index,
+      columns: this.grid.columns,
+      rows: this.grid.rows,
       commit,
       sentTo: this.#sentTo,
       adoptedFrom: this.#adoptedFrom,
       released,
       adopted: this.#adoptedSince,
-    }, this.grid.count);
+    });
     this.#adoptedSince = [];
     let snapshot: PendingSnapshot | null = null;
     if (final || t0 / 1000 - this.#lastSnapshotCapture >= this.#snapshotSeconds) {
@@ -722,11 +729,12 @@ export class Shard {
         bytes: encodeSnapshot(
           {
             region: this.region.index,
+            columns: this.grid.columns,
+            rows: this.grid.rows,
             commit,
             sentTo: this.#sentTo,
             adoptedFrom: this.#adoptedFrom,
           },
-          this.grid.count,
           owned.values(),
           owned.size,
         ),

@@ -13,7 +13,7 @@ import {
   type ShardOptions,
   shardQueues,
 } from "../../../../demos/mmo/sharded/shard.ts";
-import { encodeHandoff } from "../../../../demos/mmo/sharded/state_codec.ts";
+import { encodeHandoff, StateCodecError } from "../../../../demos/mmo/sharded/state_codec.ts";
 import { startFramePublisher } from "../../../../demos/mmo/sharded/frames.ts";
 import {
   encodeInterest,
@@ -174,6 +174,34 @@ servers.test(
         assert.equal(publisher.statistics().watchedTiles, 1);
       } finally {
         await publisher.stop();
+      }
+    });
+  },
+);
+
+servers.test(
+  "shard: state of a grid of another shape with as many regions (2x2, then 4x1) is refused, not restored into another region",
+  async (server) => {
+    const square = RegionGrid.parse("2x2", SIZE), row = RegionGrid.parse("4x1", SIZE);
+    await withBroker(server.port, square, async (amqp, namespace) => {
+      // Region "1.0" is index 1 of 4 in both grids, but not the same square of the world.
+      const first = await Shard.open({ ...options(server.port, namespace, square), region: 1 });
+      const stop = new Event();
+      const runner = spawn(() => first.run(() => stop.wait()));
+      try {
+        await until("a snapshot", 5, () => first.statistics().snapshotCommit > 0);
+      } finally {
+        stop.set();
+        await runner.join();
+        await first.close();
+      }
+      try {
+        await assert.rejects(
+          Shard.open({ ...options(server.port, namespace, row), region: 1 }),
+          StateCodecError,
+        );
+      } finally {
+        await deleteShardQueues(await amqp.channel(), namespace, row);
       }
     });
   },
