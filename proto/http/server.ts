@@ -6,7 +6,7 @@
  */
 
 import { ClosedError, Interrupted, Shutdown, TimeoutError } from "../../core/errors.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { current, spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
 import { ThreadGroup, type ThreadGroupStatistics } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
@@ -384,7 +384,11 @@ export class HttpServer {
       for (const c of this.#connections) {
         if (c.deadline <= sweep) {
           c.deadline = Infinity;
-          if (!c.thread.dead) c.thread.raise(new PeerTimeoutError(c.timeout, c.waitingFor));
+          // Into the thread whose wait it bounds: a response body's pump or the sender
+          // of held replies waits on the peer too, not only the connection's thread.
+          const waiter = c.waiter !== null && !c.waiter.dead ? c.waiter : c.thread;
+          c.waiter = null;
+          if (!waiter.dead) waiter.raise(new PeerTimeoutError(c.timeout, c.waitingFor));
         } else if (c.thread.dead) { // never ran its code, so never closed its socket
           c.socket.close();
           this.#ended(c);
@@ -507,7 +511,7 @@ export class HttpServer {
           await this.#failed(request, e);
         }
         held.hold = false;
-        if (held.busy) await held.drained();
+        if (held.busy) await held.drained(state);
         if (request.upgraded) {
           upgraded = true;
           return;
@@ -530,7 +534,7 @@ export class HttpServer {
         }
       }
       // The server is closing: what is held still goes out before the close.
-      if (held.busy) await held.drained();
+      if (held.busy) await held.drained(state);
       if (held.length > 0) await sendHeld(socket, held, state);
     } catch (e) {
       // A peer that vanished is not the server's failure.
@@ -783,6 +787,8 @@ class Connection implements PeerDeadline {
   idle = false;
   /** The request being served, if any (told to close the connection after its reply). */
   request: HttpRequest | null = null;
+  /** The thread an armed deadline bounds the wait of (null: the connection's). */
+  waiter: Thread | null = null;
   readonly socket: Socket;
   readonly acceptor: Acceptor | undefined;
   readonly #clock: SweepClock;
@@ -809,15 +815,19 @@ class Connection implements PeerDeadline {
     this.timeout = seconds;
     this.waitingFor = kind;
     this.deadline = this.#clock.deadline(seconds);
+    this.waiter = current();
   }
   disarm(): void {
     this.deadline = Infinity;
+    this.waiter = null;
   }
   readonly sent = (): void => {
     this.deadline = Infinity;
+    this.waiter = null;
   };
   readonly failed = (error: unknown): never => {
     this.deadline = Infinity;
+    this.waiter = null;
     throw markClientGone(error);
   };
   readonly lost = markClientGone;
