@@ -20,6 +20,7 @@ import {
   interestExchange,
   interestKey,
 } from "../../../../demos/mmo/sharded/wire.ts";
+import { startShardedField } from "../../../../demos/mmo/sharded/launch.ts";
 import { withServer } from "../../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
 
@@ -204,6 +205,31 @@ servers.test(
         await deleteShardQueues(await amqp.channel(), namespace, row);
       }
     });
+  },
+);
+
+servers.test(
+  "launch: the broker's password is not on the shards' command lines (any local user reads those)",
+  async (server) => {
+    const field = await startShardedField({
+      shards: "1x1",
+      amqp: `amqp://guest:guest@127.0.0.1:${server.port}`,
+      listen: null,
+      size: SIZE,
+      wanderers: 10,
+      boxes: 10,
+      readyTimeout: 20,
+    });
+    try {
+      const reports = await field.supervisor.statistics();
+      assert.equal(reports.length, 1);
+      const cmdline = await Deno.readTextFile(`/proc/${reports[0].pid}/cmdline`);
+      assert.ok(cmdline.includes("shard.ts"), cmdline);
+      assert.ok(!cmdline.includes("guest:guest"), cmdline.replaceAll("\0", " "));
+      assert.equal((reports[0].value as { commits: number }).commits >= 0, true);
+    } finally {
+      await field.stop();
+    }
   },
 );
 
