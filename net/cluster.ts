@@ -44,11 +44,42 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /**
    * Seconds a new worker has to report ready (`joinCluster`) (30): in a rolling restart,
-   * or the restart stops; otherwise a "ready-timeout" event says so (the worker runs on).
+   * or the restart stops (see `restartOrder` for what becomes of that worker); otherwise a
+   * "ready-timeout" event says so (the worker runs on).
    */
   readyTimeout?: number;
   /** Seconds a worker has to exit after SIGTERM before it gets SIGKILL (10). */
   graceSeconds?: number;
+  /**
+   * How a rolling restart ({@linkcode Supervisor.restart}, SIGHUP) replaces each worker
+   * (the names are those of Docker's `update-order`):
+   *
+   * - `"start-first"` (the default): the new process is started, and the old one is
+   *   stopped once the new one is ready. The worker's slot is never empty: with
+   *   listeners on `reusePort`, no connection is refused. For workers that share what
+   *   they serve (a port, a database).
+   * - `"stop-first"`: the old process is stopped first (SIGTERM, then `graceSeconds` to
+   *   exit, then SIGKILL), and only once it is gone is the new one started, then waited
+   *   for until ready (`readyTimeout`). For workers that **own** something exclusively (a
+   *   region of a world, a queue consumed exclusively, a lock, a file), where a second
+   *   owner would fail or duplicate it: each worker's part is unserved from its old
+   *   process's exit until its new one is ready, one worker at a time.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Supervisor } from "../mod.ts";
+   * // Each shard owns its region: the old one stops (a last commit) before the new one starts.
+   * const supervisor = new Supervisor({
+   *   workers: 4,
+   *   command: ["run", "-A", "shard.ts"],
+   *   restartOrder: "stop-first",
+   * });
+   * assert.equal(supervisor.restartOrder, "stop-first");
+   * assert.equal(new Supervisor({ workers: 1, command: [] }).restartOrder, "start-first");
+   * ```
+   */
+  restartOrder?: "start-first" | "stop-first";
   /** Seconds before the first restart of a crashed worker (0.1); doubles per crash. */
   firstBackoff?: number;
   /** Longest wait before restarting a crashed worker (10 s). */
@@ -227,6 +258,7 @@ export class Supervisor {
   readonly #env: Record<string, string>;
   readonly #readyTimeout: number;
   readonly #grace: number;
+  readonly #restartOrder: "start-first" | "stop-first";
   readonly #firstBackoff: number;
   readonly #maxBackoff: number;
   readonly #loopCrashes: number;
@@ -248,7 +280,8 @@ export class Supervisor {
   /**
    * A supervisor, not started yet.
    * @param options see {@linkcode ClusterOptions}
-   * @throws {RangeError} for a `workers` that is not a positive integer
+   * @throws {RangeError} for a `workers` that is not a positive integer, or a
+   * `restartOrder` that is neither "start-first" nor "stop-first"
    */
   constructor(options: ClusterOptions = {}) {
     const workers = options.workers ?? navigator.hardwareConcurrency ?? 1;
@@ -260,6 +293,13 @@ export class Supervisor {
     this.#env = options.env ?? {};
     this.#readyTimeout = options.readyTimeout ?? 30;
     this.#grace = options.graceSeconds ?? 10;
+    const order = options.restartOrder ?? "start-first";
+    if (order !== "start-first" && order !== "stop-first") {
+      throw new RangeError(
+        `cluster: restartOrder must be "start-first" or "stop-first", not ${JSON.stringify(order)}`,
+      );
+    }
+    this.#restartOrder = order;
     this.#firstBackoff = options.firstBackoff ?? 0.1;
     this.#maxBackoff = options.maxBackoff ?? 10;
     this.#loopCrashes = options.crashLoopCrashes ?? 5;
@@ -267,6 +307,11 @@ export class Supervisor {
     this.#askTimeout = options.askTimeout ?? 5;
     this.#backdoorDir = options.backdoorDir ?? null;
     this.#onEvent = options.onEvent ?? defaultEventHandler;
+  }
+
+  /** How a rolling restart replaces each worker: see {@linkcode ClusterOptions.restartOrder}. */
+  get restartOrder(): "start-first" | "stop-first" {
+    return this.#restartOrder;
   }
 
   /** The control socket's path (once started). */
@@ -338,61 +383,121 @@ export class Supervisor {
   }
 
   /**
-   * A rolling restart: for each worker in turn, starts its replacement, waits until it
-   * is ready (`readyTimeout`), then stops the old one as {@linkcode Supervisor.stop}
-   * does. With listeners on `reusePort`, no connection is refused meanwhile. Workers
-   * given up for a crash loop are tried again. Interruption point.
-   * @throws {RollingRestartError} if a replacement does not become ready: it is killed,
-   * the worker it was to replace keeps serving, and the workers after it are left as
-   * they were
+   * A rolling restart: each worker in turn is replaced by a new process, in the
+   * `restartOrder` given. Workers given up for a crash loop are tried again.
+   * Interruption point: the workers not reached yet are left as they were; stop-first,
+   * a worker whose old process was draining gets its new one once the old one is gone.
+   *
+   * - `"start-first"`: the replacement is started, the supervisor waits until it is
+   *   ready (`readyTimeout`), then stops the old process as {@linkcode Supervisor.stop}
+   *   does. With listeners on `reusePort`, no connection is refused meanwhile.
+   * - `"stop-first"`: the old process is stopped as {@linkcode Supervisor.stop} does
+   *   (SIGTERM, `graceSeconds`, SIGKILL), and once it has exited the replacement is
+   *   started and waited for until ready (`readyTimeout`).
+   *
+   * @throws {RollingRestartError} if a replacement does not become ready (a
+   * "ready-timeout" event says which and why); the workers after it are left as they
+   * were. Start-first: the replacement is killed and the worker it was to replace keeps
+   * serving. Stop-first (its predecessor is gone): a replacement that exited is restarted
+   * as after a crash (backoff, crash loop); one still starting is left running, as a
+   * worker that is slow at its first start is.
    */
   async restart(): Promise<void> {
     if (this.#dir === null || this.#stopping) throw new Error("the supervisor is not running");
     if (this.#restarting) throw new RollingRestartError("a rolling restart is under way");
     this.#restarting = true;
-    warnUnlessMigrating();
+    // Stop-first leaves each worker's part unserved for a moment: no zero-failure promise.
+    if (this.#restartOrder === "start-first") warnUnlessMigrating();
     try {
       for (const slot of this.#slots) {
         if (this.#stopping) return;
-        const old = slot.current;
         slot.rolling = true;
         slot.givenUp = false;
         slot.crashes = [];
         try {
-          const fresh = this.#launch(slot, true);
-          try {
-            await withTimeout(this.#readyTimeout, () => fresh.settled.wait());
-          } catch (e) {
-            if (!(e instanceof TimeoutError)) throw e;
-          }
-          if (!fresh.ready || fresh.status !== null) {
-            const why = fresh.status !== null
-              ? `exited (${describeStatus(fresh.status)})`
-              : `was not ready within ${this.#readyTimeout} s`;
-            this.#event(fresh, "ready-timeout", `rolling restart: ${fresh} ${why}; stopped`);
-            await this.#terminate(fresh);
-            // The old one died meanwhile and no backoff will replace it while we roll.
-            if (old !== null && old.status !== null && !slot.givenUp && !this.#stopping) {
-              slot.rolling = false;
-              this.#launch(slot, false);
-            }
-            throw new RollingRestartError(
-              `rolling restart stopped at worker ${slot.id}: its replacement ${why}`,
-            );
-          }
-          fresh.trial = false;
-          slot.current = fresh;
-          if (old !== null && old.status === null) await this.#terminate(old);
+          if (this.#restartOrder === "stop-first") await this.#replaceStopFirst(slot);
+          else await this.#replaceStartFirst(slot);
         } finally {
           slot.rolling = false;
+          // Its process may have died while we rolled (its monitor left it to us).
+          const now = slot.current;
+          if (now !== null && now.status !== null && !now.retiring && !this.#stopping) {
+            this.#restartLater(now);
+          }
         }
-        // The new one may have died while the old one drained (its monitor left it to us).
-        const now = slot.current;
-        if (now !== null && now.status !== null && !this.#stopping) this.#restartLater(now);
       }
     } finally {
       this.#restarting = false;
     }
+  }
+
+  /** Start-first: the replacement ready, then the old process stopped. */
+  async #replaceStartFirst(slot: Slot): Promise<void> {
+    const old = slot.current;
+    const fresh = this.#launch(slot, true);
+    const why = await this.#readiness(fresh);
+    if (why !== null) {
+      this.#event(fresh, "ready-timeout", `rolling restart: ${fresh} ${why}; stopped`);
+      await this.#terminate(fresh);
+      // The old one died meanwhile and no backoff will replace it while we roll.
+      if (old !== null && old.status !== null && !slot.givenUp && !this.#stopping) {
+        slot.rolling = false;
+        this.#launch(slot, false);
+      }
+      throw new RollingRestartError(
+        `rolling restart stopped at worker ${slot.id}: its replacement ${why}`,
+      );
+    }
+    fresh.trial = false;
+    slot.current = fresh;
+    if (old !== null && old.status === null) await this.#terminate(old);
+  }
+
+  /**
+   * Stop-first: the old process stopped and gone, then the replacement started and
+   * waited for. From the old one's exit on, the replacement is the slot's only process:
+   * it is put in the slot whatever becomes of the wait (a failure, an interruption).
+   */
+  async #replaceStopFirst(slot: Slot): Promise<void> {
+    const old = slot.current;
+    let fresh: WorkerProcess | null = null;
+    try {
+      if (old !== null && old.status === null) await this.#terminate(old);
+      if (this.#stopping) return;
+      fresh = this.#launch(slot, true);
+      const why = await this.#readiness(fresh);
+      if (why !== null) {
+        const then = fresh.status !== null ? "restarted as after a crash" : "left running";
+        this.#event(fresh, "ready-timeout", `rolling restart: ${fresh} ${why}; ${then}`);
+        throw new RollingRestartError(
+          `rolling restart stopped at worker ${slot.id}: its replacement ${why} (${then})`,
+        );
+      }
+    } finally {
+      if (fresh !== null) {
+        fresh.trial = false;
+        slot.current = fresh;
+      } else if (old !== null && !this.#stopping) {
+        // Interrupted while the old one drained: its replacement still comes, once it is
+        // gone (never beside it), so that the slot does not stay empty.
+        spawn({ name: `cluster replace ${slot.id}` }, async () => {
+          await this.#awaitExit(old);
+          if (!this.#stopping && slot.current === old && !slot.rolling) this.#launch(slot, false);
+        });
+      }
+    }
+  }
+
+  /** Waits (`readyTimeout`) until `w` is ready; null if it is, else why it is not. */
+  async #readiness(w: WorkerProcess): Promise<string | null> {
+    try {
+      await withTimeout(this.#readyTimeout, () => w.settled.wait());
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+    }
+    if (w.status !== null) return `exited (${describeStatus(w.status)})`;
+    if (!w.ready) return `was not ready within ${this.#readyTimeout} s`;
+    return null;
   }
 
   /**
@@ -530,6 +635,9 @@ export class Supervisor {
       this.#event(w, "exited", `${w} exited (${status})`);
       return;
     }
+    if (w.trial && this.#restartOrder === "stop-first") {
+      return; // the restart reports it ("ready-timeout") and restarts it as after a crash
+    }
     if (w.trial || w.slot.rolling) {
       this.#event(w, "crashed", `${w} died during a rolling restart (${status})`);
       return;
@@ -609,6 +717,11 @@ export class Supervisor {
   async #terminate(w: WorkerProcess): Promise<void> {
     w.retiring = true;
     w.signal("SIGTERM");
+    await this.#awaitExit(w);
+  }
+
+  /** The grace for a process SIGTERMed, then SIGKILL; returns when it is gone. */
+  async #awaitExit(w: WorkerProcess): Promise<void> {
     try {
       await withTimeout(this.#grace, () => w.exited.wait());
     } catch (e) {

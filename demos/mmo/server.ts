@@ -8,7 +8,8 @@
  * With `--shards=WxH --amqp=amqp://user:password@host:5672/` it is the sharded field
  * instead (`sharded/launch.ts`): W*H shard processes handing wanderers off through
  * RabbitMQ, and a gateway here (see docs/mmo-sharded.md); also `--namespace=`,
- * `--commit-seconds=`, `--snapshot-seconds=`.
+ * `--commit-seconds=`, `--snapshot-seconds=`. SIGHUP restarts the shards one at a time
+ * (each makes its last commit and exits, then its next process takes the region over).
  *
  * @module
  */
@@ -266,13 +267,27 @@ async function runSharded(shards: string): Promise<number> {
     );
     const stop = new Event();
     const onSignal = () => stop.set();
+    // SIGHUP: every shard restarted in turn (stop-first: each makes its last commit and
+    // exits before its next process takes the region), e.g. after updating shard.ts.
+    const onHangup = () => {
+      spawn({ name: "field demo SIGHUP" }, async () => {
+        try {
+          await field.supervisor.restart();
+          console.log(`field demo: rolling restart of ${plural(field.grid.count, "shard")} done`);
+        } catch (e) {
+          console.error("field demo: rolling restart failed:", e);
+        }
+      });
+    };
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGHUP", onHangup);
     try {
       await stop.wait();
     } finally {
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);
+      Deno.removeSignalListener("SIGHUP", onHangup);
       await field.stop(); // each shard makes a last commit
     }
     return 0;

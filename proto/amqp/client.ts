@@ -130,6 +130,20 @@ export interface QueueDeclareOptions {
   arguments?: FieldTable;
 }
 
+/** A message for {@linkcode AmqpChannel.publishMany}. */
+export interface OutgoingMessage {
+  /** The exchange ("" for the default one). */
+  exchange: string;
+  /** Its routing key. */
+  routingKey: string;
+  /** Its body. */
+  body: Uint8Array | string;
+  /** Its properties. */
+  properties?: MessageProperties;
+  /** Returned if unroutable (the client drops returns: use confirms to learn of them). */
+  mandatory?: boolean;
+}
+
 /** A message delivered (or got). */
 export interface Delivery {
   /** The consumer it came to ("" for a get). */
@@ -552,47 +566,87 @@ export class AmqpChannel {
     properties: MessageProperties = {},
     options: { mandatory?: boolean } = {},
   ): Promise<void> {
+    await this.publishMany([{ exchange, routingKey, body, properties, ...options }]);
+  }
+
+  /**
+   * Publishes several messages in one write to the broker (one lock, one system call: a
+   * frame's worth of small messages costs what one does). With confirms on, waits until
+   * the server has taken them all. They go out in order; on a channel in a transaction
+   * they take effect at the commit, as with `publish`. Interruption point.
+   *
+   * @example
+   * ```ts ignore
+   * await ch.publishMany([
+   *   { exchange: "tiles", routingKey: "t.1.2", body: frameA },
+   *   { exchange: "tiles", routingKey: "t.1.3", body: frameB },
+   * ]);
+   * ```
+   * @throws {AmqpError} if the server nacks one, or the channel fails
+   * @throws {ConfirmTimeoutError} if confirms are on and one is not confirmed in time
+   */
+  async publishMany(messages: readonly OutgoingMessage[]): Promise<void> {
     if (this.#error !== null) throw this.#error;
-    const bytes = typeof body === "string" ? encoder.encode(body) : body;
-    const frames: Uint8Array[] = [
-      methodFrame(
-        this.id,
-        60,
-        40,
-        new Writer().u16(0).shortstr(exchange).shortstr(routingKey).bits(
-          options.mandatory ?? false,
-          false,
-        ).build(),
-      ),
-      encodeFrame(FrameType.header, this.id, encodeHeader(60, bytes.length, properties)),
-    ];
+    if (messages.length === 0) return;
+    const frames: Uint8Array[] = [];
     const max = this.#connection.frameMax - 8;
-    for (let at = 0; at < bytes.length; at += max) {
-      frames.push(encodeFrame(FrameType.body, this.id, bytes.subarray(at, at + max)));
+    for (const m of messages) {
+      const bytes = typeof m.body === "string" ? encoder.encode(m.body) : m.body;
+      frames.push(
+        methodFrame(
+          this.id,
+          60,
+          40,
+          new Writer().u16(0).shortstr(m.exchange).shortstr(m.routingKey).bits(
+            m.mandatory ?? false,
+            false,
+          ).build(),
+        ),
+        encodeFrame(FrameType.header, this.id, encodeHeader(60, bytes.length, m.properties ?? {})),
+      );
+      for (let at = 0; at < bytes.length; at += max) {
+        frames.push(encodeFrame(FrameType.body, this.id, bytes.subarray(at, at + max)));
+      }
     }
-    let latch: Latch<boolean> | null = null;
-    if (this.#confirming) {
-      latch = new Latch<boolean>();
-      this.#confirms.set(++this.#published, latch);
-    }
+    let latches: Latch<boolean>[] | null = null;
     const guard = await this.#lock.lock();
+    // Numbered under the lock, in the order they are written (the broker numbers them
+    // so): a publish interrupted before it holds the lock takes no number.
+    const first = this.#published + 1n;
     try {
+      if (this.#confirming) {
+        latches = [];
+        for (let i = 0; i < messages.length; i++) {
+          const latch = new Latch<boolean>();
+          this.#confirms.set(++this.#published, latch);
+          latches.push(latch);
+        }
+      }
       await this.#connection._send(concatBytes(frames));
+    } catch (e) {
+      if (latches !== null && this.#error === null) {
+        // Not sent (a send cut short fails the connection): the numbers are given back.
+        for (let n = first; n <= this.#published; n++) this.#confirms.delete(n);
+        this.#published = first - 1n;
+      }
+      throw e;
     } finally {
       guard[Symbol.dispose]();
     }
-    if (latch === null) return;
+    if (latches === null) return;
     const seconds = this.#connection.confirmTimeoutSeconds;
-    let acked: boolean;
+    let acked = true;
     try {
-      acked = await withTimeout(seconds, () => latch.wait());
+      await withTimeout(seconds, async () => {
+        for (const latch of latches) if (!await latch.wait()) acked = false;
+      });
     } catch (e) {
       if (e instanceof TimeoutError && !(e instanceof ConfirmTimeoutError)) {
         throw new ConfirmTimeoutError(seconds);
       }
       throw e;
     }
-    if (!acked) throw this.#error ?? new AmqpError(0, "the server nacked the message");
+    if (!acked) throw this.#error ?? new AmqpError(0, "the server nacked a message");
   }
 
   /** Starts a consumer on `queue`. Interruption point. */

@@ -4,8 +4,12 @@
  *
  * Usage: deno run -A --unstable-net tests/cluster/_server.ts <port> [workers]
  * Worker environment knobs: CLUSTER_TEST_CRASH=1 exits at once with code 3 (a crash
- * loop); CLUSTER_TEST_HANG_IF=<path>: if that file exists at start, the worker listens but
- * never reports ready; CLUSTER_TEST_GRACE seconds for the supervisor (default 5).
+ * loop); CLUSTER_TEST_CRASH_IF=<path>: the same if that file exists at start;
+ * CLUSTER_TEST_HANG_IF=<path>: if that file exists at start, the worker listens but never
+ * reports ready; CLUSTER_TEST_EXCLUSIVE=<dir>: the worker owns `<dir>/worker-<id>`
+ * exclusively while it runs (created new at start, removed when it has drained): a second
+ * process of the same id exits at once with code 4, as a second owner of exclusive state
+ * fails; CLUSTER_TEST_GRACE seconds for the supervisor (default 5).
  *
  * Routes: GET /hello -> "hello <id> <pid>"; GET /slow?ms=N -> the same after N ms.
  */
@@ -26,6 +30,17 @@ import * as backdoor from "../../proto/backdoor/mod.ts";
 const port = Number(Deno.args[0]);
 if (!Number.isInteger(port) || port <= 0) throw new Error("usage: _server.ts <port> [workers]");
 
+/** Whether `path` exists (any other error of stat is thrown). */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
 if (!isWorker()) {
   await cluster({
     workers: Number(Deno.args[1] ?? 2),
@@ -34,6 +49,21 @@ if (!isWorker()) {
   });
 } else {
   if (Deno.env.get("CLUSTER_TEST_CRASH") === "1") Deno.exit(3);
+  const crashIf = Deno.env.get("CLUSTER_TEST_CRASH_IF");
+  if (crashIf !== undefined && await exists(crashIf)) Deno.exit(3);
+  const exclusive = Deno.env.get("CLUSTER_TEST_EXCLUSIVE");
+  const owned = exclusive === undefined ? null : `${exclusive}/worker-${workerId()}`;
+  if (owned !== null) {
+    try {
+      Deno.writeTextFileSync(owned, `${Deno.pid}\n`, { createNew: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      console.error(
+        `worker ${workerId()}: ${owned} is owned by pid ${Deno.readTextFileSync(owned)}`,
+      );
+      Deno.exit(4);
+    }
+  }
   await main(async () => {
     const id = workerId();
     const server = new HttpServer({ idleTimeout: 5 });
@@ -49,7 +79,7 @@ if (!isWorker()) {
       ? null
       : backdoor.serve({ unixPath: backdoorPath, globals: { server, id } });
     const hangIf = Deno.env.get("CLUSTER_TEST_HANG_IF");
-    if (hangIf !== undefined && (await Deno.stat(hangIf).catch(() => null)) !== null) {
+    if (hangIf !== undefined && await exists(hangIf)) {
       await sleep(3600); // never ready: the supervisor's readyTimeout must act
     }
     const member = await joinCluster({
@@ -72,6 +102,7 @@ if (!isWorker()) {
     } finally {
       await server.close();
       await door?.close();
+      if (owned !== null) Deno.removeSync(owned);
       member.close();
     }
   }, { signals: ["SIGINT"] });

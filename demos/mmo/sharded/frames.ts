@@ -19,10 +19,10 @@
  */
 
 import { now } from "../../../core/clock.ts";
-import { ClosedError, Shutdown } from "../../../core/errors.ts";
+import { Shutdown } from "../../../core/errors.ts";
 import { sleep, sleepUntil } from "../../../core/sleep.ts";
 import { ThreadGroup } from "../../../core/thread_group.ts";
-import type { AmqpChannel, Consumer } from "../../../proto/amqp/client.ts";
+import type { AmqpChannel, Consumer, OutgoingMessage } from "../../../proto/amqp/client.ts";
 import type { Bounded } from "../quadtree.ts";
 import type { Mover } from "../world.ts";
 import type { Region, RegionGrid } from "./grid.ts";
@@ -110,7 +110,7 @@ export interface FramePublisher {
   /** Counts so far. */
   statistics(): FramePublisherStatistics;
   /**
-   * Stops publishing, cancels the interest consumer and closes the channel (a channel
+   * Stops publishing and closes the channel (with it the interest consumer; a channel
    * already failed with its connection is left as it is). Interruption point.
    */
   stop(): Promise<void>;
@@ -282,6 +282,7 @@ export async function startFramePublisher(
       if (watched.length === 0) continue;
       sequence++;
       const time = wallMs();
+      const batch: OutgoingMessage[] = [];
       for (const tile of watched) {
         const tx = tile & 0xffff, ty = tile >>> 16;
         tileX0 = tx * tileSize;
@@ -299,11 +300,13 @@ export async function startFramePublisher(
         lastCount.set(tile, count);
         putTileHeader(view, region.index, tx, ty, sequence, time, count);
         const length = TILE_HEADER_BYTES + count * TILE_MOVER_BYTES;
-        // publish copies the bytes into its frames before it first waits: `out` is reused.
-        await channel.publish(framesTo, tileKey(tx, ty), out.subarray(0, length));
-        stats.tileMessages++;
+        batch.push({ exchange: framesTo, routingKey: tileKey(tx, ty), body: out.slice(0, length) });
         stats.tileBytes += length;
       }
+      // The frame's tiles in one write: one wait for the socket, whatever their number
+      // (a wait per tile would queue behind every wanderer due, once per tile).
+      await channel.publishMany(batch);
+      stats.tileMessages += batch.length;
     }
   };
 
@@ -374,12 +377,9 @@ export async function startFramePublisher(
         // Stopping is what was asked: the threads' Shutdown is not news; a failure is.
         if (!(e instanceof Shutdown)) throw e;
       }
-      try {
-        await interestConsumer.cancel();
-        await channel.close();
-      } catch (e) {
-        if (!(e instanceof ClosedError)) throw e; // the connection went first: nothing to close
-      }
+      // Closing the channel ends its consumer too; a channel that failed with its connection
+      // is closed already (close returns at once).
+      await channel.close();
     },
   };
 }

@@ -2,7 +2,9 @@
  * The sharded field's launcher (`deno task demo:mmo --shards=WxH --amqp=amqp://...`): a
  * cluster {@linkcode Supervisor} of W*H shard processes (worker i + 1 owns region i, and
  * is restarted from its last commit if it dies) and, in this process, a gateway serving
- * browsers. More gateways, on other machines, need only the broker's address and the
+ * browsers. A rolling restart (`supervisor.restart()`, SIGHUP to the launcher) replaces
+ * the shards one at a time, stop-first: a shard owns its region exclusively, so its old
+ * process makes its last commit and exits before the new one takes the region. More gateways, on other machines, need only the broker's address and the
  * namespace (`gateway.ts`).
  *
  * The field lives in RabbitMQ under a namespace: by default a fresh one per launch
@@ -117,6 +119,9 @@ export async function startShardedField(options: ShardedFieldOptions): Promise<S
     // any local user reads a process's arguments (its environment only its owner).
     env: { [AMQP_URL_ENV]: url },
     readyTimeout: options.readyTimeout ?? 30,
+    // A region has one owner (a second shard fails with RegionTakenError): the old shard
+    // commits, exits and frees the region before its replacement starts.
+    restartOrder: "stop-first",
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   await supervisor.start();

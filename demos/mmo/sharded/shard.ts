@@ -278,7 +278,7 @@ async function ownRegion(
       if (now() >= deadline) {
         throw new RegionTakenError(
           `${queue} is consumed by another live shard: its region has an owner (a second ` +
-            `shard of one region would duplicate it; a rolling restart does not apply to shards)`,
+            `shard of one region would duplicate it; shards are restarted stop-first)`,
           { cause: e },
         );
       }

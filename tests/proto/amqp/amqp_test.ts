@@ -1,7 +1,7 @@
 /** AMQP 0-9-1 against Debian's RabbitMQ on loopback; the codec on garbage. */
 import { freezeProcess, withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import { current, Interrupted, sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
   AmqpConnection,
   AmqpError,
@@ -21,6 +21,38 @@ const servers = await withServer(
 );
 const amqpTest = (name: string, body: (port: number) => Promise<void>) =>
   servers.test(name, (server) => body(server.port));
+
+amqpTest("publishMany: several messages in one write, in order, confirmed", async (port) => {
+  const amqp = await AmqpConnection.connect({ port });
+  try {
+    const ch = await amqp.channel();
+    const { queue } = await ch.queueDeclare("", { exclusive: true });
+    await ch.publishMany([]); // nothing to send is not an error
+    const big = new Uint8Array(300_000).map((_, i) => i & 0xff); // several body frames
+    await ch.publishMany([
+      { exchange: "", routingKey: queue, body: "one" },
+      { exchange: "", routingKey: queue, body: big, properties: { contentType: "x/big" } },
+      { exchange: "", routingKey: "no-such-queue", body: "dropped" },
+      { exchange: "", routingKey: queue, body: "three" },
+    ]);
+    await ch.confirmSelect();
+    await ch.publishMany([{ exchange: "", routingKey: queue, body: "four" }]);
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push((await ch.get(queue, { noAck: true }))!);
+    assert.equal(text(got[0].body), "one");
+    assert.deepEqual(got[1].body, big);
+    assert.equal(got[1].properties.contentType, "x/big");
+    assert.deepEqual(got.slice(2).map((d) => text(d.body)), ["three", "four"]);
+    assert.equal(await ch.get(queue), null);
+    // To an exchange that does not exist: the broker closes the channel, publishMany says so.
+    await assert.rejects(
+      ch.publishMany([{ exchange: "no-such-exchange", routingKey: "k", body: "x" }]),
+      AmqpError,
+    );
+  } finally {
+    await amqp.close();
+  }
+});
 
 amqpTest("unbind: messages for the key stop coming, other bindings stay", async (port) => {
   const amqp = await AmqpConnection.connect({ port });
@@ -313,5 +345,27 @@ servers.test("a frozen broker is noticed by heartbeats: a consumer raises, never
     await amqp.close();
   }
 });
+
+amqpTest(
+  "a publish interrupted before it was sent leaves the channel's confirms in step",
+  async (port) => {
+    const amqp = await AmqpConnection.connect({ port, confirmTimeoutSeconds: 2 });
+    try {
+      const ch = await amqp.channel();
+      const { queue } = await ch.queueDeclare("", { exclusive: true });
+      await ch.confirmSelect();
+      await ch.publish("", queue, "first");
+      // Interrupted at its first blocking point: nothing of it goes out.
+      current()!.raise(new Interrupted("cancelled"));
+      await assert.rejects(ch.publish("", queue, "never sent"), Interrupted);
+      // The broker numbers this one 2: its confirm must be the one it waits for.
+      await withTimeout(1, () => ch.publish("", queue, "second"));
+      assert.equal(text((await ch.get(queue, { noAck: true }))!.body), "first");
+      assert.equal(text((await ch.get(queue, { noAck: true }))!.body), "second");
+    } finally {
+      await amqp.close();
+    }
+  },
+);
 
 servers.finish();

@@ -61,6 +61,7 @@ export function startField(
     env: { SHRAPNEL_BACKEND: backend, ...denoChildEnv() },
     graceSeconds: 5,
     readyTimeout: 30,
+    restartOrder: "stop-first", // as the launcher's: a region has one owner
     firstBackoff: 0.05,
     askTimeout: 5,
     onEvent: (e) => events.push(e),

@@ -59,9 +59,10 @@ async function withField(
   try {
     await field.supervisor.waitReady(30);
     await body(field);
+    const from = field.events.length;
     await field.supervisor.stop();
     // A graceful stop: every shard makes its last commit and exits 0.
-    const exits = field.events.filter((e) => e.kind === "exited");
+    const exits = field.events.slice(from).filter((e) => e.kind === "exited");
     assert.equal(exits.length, 4);
     for (const e of exits) assert.match(e.message, /\(code 0\)/);
   } finally {
@@ -157,6 +158,52 @@ fieldTest(
     }),
 );
 
+fieldTest(
+  "a rolling restart (SIGHUP's, stop-first) replaces every shard in turn; the count stays exact",
+  (port, backend) =>
+    withField(port, backend, async (field) => {
+      await sleep(1);
+      const before = await checkInvariant(field);
+      const pids = new Map(field.supervisor.pids);
+      const from = field.events.length;
+      const restarting = performance.now();
+      await withTimeout(25, () => field.supervisor.restart());
+      const took = (performance.now() - restarting) / 1000;
+      // One shard at a time, each old process gone (its last commit made) before the next
+      // takes its region: no RegionTakenError, no crash, no ready-timeout.
+      assert.deepEqual(
+        field.events.slice(from).map((e) =>
+          `${e.kind} ${e.id}${pids.get(e.id) === e.pid ? "@old" : ""}`
+        ),
+        [1, 2, 3, 4].flatMap((id) => [`exited ${id}@old`, `started ${id}`, `ready ${id}`]),
+      );
+      for (const e of field.events.slice(from).filter((e) => e.kind === "exited")) {
+        assert.match(e.message, /\(code 0\)/);
+      }
+      const shards = await withTimeout(15, async () => {
+        for (;;) {
+          const all = await field.ask("statistics");
+          if (all.every((s) => s.recoverySeconds !== null)) return all;
+          await sleep(0.05);
+        }
+      });
+      for (const s of shards) {
+        const old = before.find((b) => b.index === s.index)!;
+        assert.notEqual(s.pid, pids.get(s.index + 1), `${s.region} was not replaced`);
+        // Each old shard made a last commit with a snapshot: its successor replays nothing
+        // and goes on from its commits.
+        assert.equal(s.restoredFrom, "snapshot");
+        assert.equal(s.replayed, 0);
+        assert.ok(s.commits > old.commits, `${s.region}: commits ${s.commits} <= ${old.commits}`);
+      }
+      // Every wanderer in exactly one shard, the total constant; and the field moves on.
+      const after = await checkInvariant(field);
+      await sleep(1);
+      assert.ok(crossings(await checkInvariant(field)) > crossings(after), "no crossing since");
+      console.log(`rolling restart of 4 shards: ${took.toFixed(2)} s`);
+    }),
+);
+
 /** The statistics of worker `victim`'s next process once it has committed (15 s at most). */
 function restartOf(field: Field, victim: number, oldPid: number): Promise<ShardStatistics> {
   return withTimeout(15, async () => {
@@ -193,7 +240,7 @@ fieldTest(
     }),
 );
 
-servers.test("demo:mmo --shards=2x1 --amqp=...: shards and a gateway; Ctrl-C stops all, cleans up", async (server) => {
+servers.test("demo:mmo --shards=2x1 --amqp=...: shards and a gateway; SIGHUP restarts the shards; Ctrl-C stops all, cleans up", async (server) => {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -233,13 +280,34 @@ servers.test("demo:mmo --shards=2x1 --amqp=...: shards and a gateway; Ctrl-C sto
     const namespace = /as (mmo\.[0-9a-f]{8}),/.exec(out)![1];
     assert.match(out, /2 shards \(2x1\)/);
     // The gateway adds up both shards' summaries: every wanderer, in two shards.
-    await withTimeout(20, async () => {
-      for (;;) {
-        const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
-        if (stats.shards === 2 && stats.wanderers === 300) return;
-        await sleep(0.2);
+    const everyWanderer = () =>
+      withTimeout(20, async () => {
+        for (;;) {
+          const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
+          if (stats.shards === 2 && stats.wanderers === 300) return;
+          await sleep(0.2);
+        }
+      });
+    await everyWanderer();
+    // SIGHUP: both shards restarted in turn (stop-first), and the field whole again.
+    const shardPids = () =>
+      Deno.readTextFileSync(`/proc/${child.pid}/task/${child.pid}/children`).trim().split(" ")
+        .filter((p) => p !== "").map(Number);
+    const before = shardPids();
+    assert.equal(before.length, 2);
+    child.kill("SIGHUP");
+    await withTimeout(30, async () => {
+      while (!out.includes("rolling restart of 2 shards done")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`the demo ended: ${out}${errors.join("")}`);
+        out += value;
       }
     });
+    const after = shardPids();
+    assert.equal(after.length, 2);
+    for (const pid of after) assert.ok(!before.includes(pid), "a shard was not replaced");
+    assert.doesNotMatch(errors.join(""), /rolling restart failed|RegionTaken/);
+    await everyWanderer();
     child.kill("SIGINT");
     const status = await withTimeout(20, () => child.status);
     assert.equal(status.code, 0, errors.join(""));
