@@ -102,6 +102,9 @@ export async function startShardedField(options: ShardedFieldOptions): Promise<S
       "--allow-read",
       "--allow-env",
       "--allow-ffi",
+      // The control socket's directory (Deno.makeTempDir's): on the portable backend
+      // (no FFI shim) connecting to a unix socket needs write permission on its path.
+      `--allow-write=${Deno.env.get("TMPDIR") || "/tmp"}`,
       "--unstable-net",
       "--v8-flags=--max-semi-space-size=96",
       SHARD,
