@@ -16,11 +16,17 @@ import { decodeMessage } from "../../../../demos/mmo/protocol.ts";
 import { type Gateway, startGateway } from "../../../../demos/mmo/sharded/gateway.ts";
 import {
   decodeTileFrame,
+  encodeSummary,
   framesExchange,
   interestExchange,
   interestKey,
   moverAt,
   putTileHeader,
+  putTileMover,
+  summaryKey,
+  TILE_HEADER_BYTES,
+  TILE_MOVER_BYTES,
+  tileKey,
   wallMs,
 } from "../../../../demos/mmo/sharded/wire.ts";
 import { withServer } from "../../../_servers.ts";
@@ -401,6 +407,117 @@ servers.test(
       await browser?.close();
       await gateway?.stop();
       await shards.stop();
+    }
+  },
+);
+
+servers.test(
+  "gateway: a wanderer is never shown at an older frame's place once a newer frame showed it elsewhere (a lagging old shard)",
+  async (server) => {
+    // Frames made here, as the shards of a 2x2 field of side 4096 would publish them.
+    const namespace = `lag.${crypto.randomUUID().slice(0, 8)}`, tileSize = 512;
+    const settings = { columns: 2, rows: 2, size: 4096, boxes: 10, seed: 1, tileSize, fps: 20 };
+    const amqp = await AmqpConnection.connect({ port: server.port });
+    const ch = await amqp.channel();
+    await ch.exchangeDeclare(framesExchange(namespace), "topic");
+    const summaries = spawn({ name: "summaries" }, async () => {
+      for (;;) {
+        for (const [region, id] of [[0, "0.0"], [1, "1.0"]] as const) {
+          await ch.publish(
+            framesExchange(namespace),
+            summaryKey(id),
+            encodeSummary({
+              region,
+              settings,
+              instance: 1,
+              time: wallMs(),
+              wanderers: 1,
+              stepsPerSecond: 10,
+              gridSide: 2,
+              gx0: region,
+              gy0: 0,
+              gx1: region + 1,
+              gy1: 1,
+              counts: Uint16Array.of(0),
+            }),
+          );
+        }
+        await sleep(0.2);
+      }
+    });
+    const tileFrame = (region: number, tx: number, ty: number, time: number, at: number[]) => {
+      const out = new Uint8Array(TILE_HEADER_BYTES + (at.length / 2) * TILE_MOVER_BYTES);
+      const v = new DataView(out.buffer);
+      putTileHeader(v, region, tx, ty, 1, time, at.length / 2);
+      for (let i = 0; i < at.length; i += 2) {
+        putTileMover(
+          v,
+          TILE_HEADER_BYTES + (i / 2) * TILE_MOVER_BYTES,
+          7,
+          at[i] - tx * tileSize,
+          at[i + 1] - ty * tileSize,
+          1,
+        );
+      }
+      return ch.publish(framesExchange(namespace), tileKey(tx, ty), out);
+    };
+    let gateway: Gateway | undefined;
+    try {
+      // Held frames stay fresh for the whole test, however slow the machine.
+      gateway = await startGateway({
+        amqp: { port: server.port },
+        namespace,
+        listen: "127.0.0.1:0",
+        settingsTimeoutSeconds: 10,
+        staleSeconds: 30,
+      });
+      const ws = await connectWebSocket(`${gateway.url.replace("http", "ws")}ws`);
+      // Wanderer 7's place in each movers message (null: not shown).
+      const shown: ([number, number] | null)[] = [];
+      let messages = 0;
+      const reader = spawn(async () => {
+        for (;;) {
+          const m = await ws.receive();
+          if (m === null) return;
+          if (m.type !== "binary") continue;
+          messages++; // the first (the boxes) comes once the viewer's tiles are bound
+          const message = decodeMessage(m.data);
+          if (message.type !== "movers") continue;
+          const seven = message.movers.find((mover) => mover[0] === 7);
+          shown.push(seven === undefined ? null : [seven[1], seven[2]]);
+        }
+      });
+      const at = (x: number, y: number) => () =>
+        shown.length > 0 && shown.at(-1)?.[0] === x && shown.at(-1)?.[1] === y;
+      await until("the viewer's tiles", 10, () => messages > 0);
+      // The view is [1536, 2560] both ways. Wanderer 7 in region 0, then handed to region
+      // 1 and shown there, then on out of the view (up), while region 0's shard lags: its
+      // frames after the handoff (without 7) have not come yet.
+      const t = wallMs();
+      await tileFrame(0, 3, 3, t, [2040, 1600]);
+      await until("7 in region 0", 10, at(2040, 1600));
+      await tileFrame(1, 4, 3, t + 100, [2050, 1590]);
+      await until("7 in region 1", 10, at(2050, 1590));
+      const handedOver = shown.length;
+      await tileFrame(1, 4, 2, t + 150, [2060, 1505]); // out of view (y + 25 < 1536)
+      await tileFrame(1, 4, 3, t + 150, []);
+      const sent = gateway.statistics().updates;
+      await until("the updates after it", 10, () => gateway!.statistics().updates > sent + 1);
+      await sleep(0.1); // to the reader
+      assert.deepEqual(
+        shown.slice(handedOver).filter((p) => p?.[0] === 2040),
+        [],
+        "7 shown at region 0's older place after region 1's newer one",
+      );
+      assert.equal(shown.at(-1), null, "7 shown while its newest place is out of view");
+      reader.shutdown();
+      await assert.rejects(reader.join(), Shutdown);
+      await ws.close();
+    } finally {
+      await gateway?.stop();
+      summaries.shutdown();
+      await assert.rejects(summaries.join(), Shutdown);
+      await amqp.close();
     }
   },
 );
