@@ -97,7 +97,10 @@ export function _setOwnerShutdownHook(hook: (owner: Thread) => void): void {
 
 /** What few threads need, kept apart so that a plain thread stays small. */
 interface Extras {
+  /** Its outcome is taken: joined, awaited from outside, or claimed by its group. */
   joined: boolean;
+  /** Threads blocked in `join()` now (one interrupted there takes nothing). */
+  joining: number;
   joiners: WaitQueue<Thread> | undefined;
   outside: PromiseWithResolvers<unknown> | undefined;
   locals: Map<ThreadLocal<unknown>, unknown> | undefined;
@@ -207,8 +210,8 @@ export class Thread<R = unknown> {
       return checkpoint === undefined ? this.#settled() : checkpoint.then(() => this.join());
     }
     const extras = this.#extrasFor();
-    extras.joined = true;
     if (me === undefined) {
+      extras.joined = true;
       extras.outside ??= Promise.withResolvers<unknown>();
       return extras.outside.promise as Promise<R>;
     }
@@ -217,7 +220,14 @@ export class Thread<R = unknown> {
   }
 
   async #joinFrom(me: Thread, extras: Extras): Promise<R> {
-    await block(extras.joiners ??= new WaitQueue<Thread>(), me, this, 0);
+    // Taken only by a joiner still waiting when the thread ends: one interrupted before
+    // leaves a failure to be reported as unjoined.
+    extras.joining++;
+    try {
+      await block(extras.joiners ??= new WaitQueue<Thread>(), me, this, 0);
+    } finally {
+      extras.joining--;
+    }
     return this.#settled();
   }
 
@@ -228,6 +238,7 @@ export class Thread<R = unknown> {
   #extrasFor(): Extras {
     return this.#extras ??= {
       joined: false,
+      joining: 0,
       joiners: undefined,
       outside: undefined,
       locals: undefined,
@@ -549,6 +560,7 @@ export class Thread<R = unknown> {
     if (registry.get(this.id) === this) registry.delete(this.id);
     const extras = this.#extras;
     if (extras !== undefined) {
+      if (extras.joining > 0) extras.joined = true;
       extras.locals = undefined;
       extras.group?._childFinished(this, result, failed);
       extras.joiners?.wakeAll();

@@ -130,6 +130,11 @@ export class FtpClient {
   #reader: SocketReader;
   readonly #options: FtpOptions;
   #tls = false;
+  /**
+   * Final replies (226, 426...) of transfers that failed on our side before reading them:
+   * read before the next command's own, which would otherwise get them.
+   */
+  #owed = 0;
 
   private constructor(control: Socket, options: FtpOptions) {
     this.#control = control;
@@ -243,6 +248,7 @@ export class FtpClient {
     } catch (e) {
       throw e instanceof ConnectionResetError ? markPeerLost(e, "ftp", verb) : e;
     }
+    for (; this.#owed > 0; this.#owed--) await this.#replyTo(verb);
     return await this.#replyTo(verb);
   }
 
@@ -288,11 +294,13 @@ export class FtpClient {
   async #transfer<T>(command: string, work: (data: IdleBound) => Promise<T>): Promise<T> {
     const verb = command.split(" ", 1)[0];
     let data = await this.#data();
+    let owed = false; // the transfer's final reply, once it started
     try {
       const started = await this.command(command);
       if (started.code !== 125 && started.code !== 150) {
         throw new FtpError(started.code, started.text);
       }
+      owed = true;
       data = await this.#secureData(data);
       let result: T;
       try {
@@ -301,10 +309,13 @@ export class FtpClient {
         throw e instanceof ConnectionResetError ? markPeerLost(e, "ftp", verb) : e;
       }
       data.close();
-      this.#expect(await this.#replyTo(verb), 2);
+      const done = await this.#replyTo(verb);
+      owed = false;
+      this.#expect(done, 2);
       return result;
     } catch (e) {
       data.close();
+      if (owed) this.#owed++;
       throw e;
     }
   }

@@ -26,11 +26,13 @@ function blocking<T>(fn: () => Promise<T>): Promise<T> {
 /** The response body as a stream read from the connection as it is consumed. */
 function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream<Uint8Array> {
   let stream!: ReadableStreamDefaultController<Uint8Array>;
+  let pulling = false;
   const onAbort = () => {
     stream.error(signal.reason);
-    void blocking(() => response.release()).catch((e) => {
-      console.error("shrapnel http: releasing an aborted response failed:", e);
-    });
+    // The connection is dropped, not read on to keep it: the abort may come from any
+    // thread (a blocking call left unawaited there would wedge it), and a read of the
+    // body may be waiting on the connection (a second reader would race it).
+    response.abandon();
   };
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -39,6 +41,7 @@ function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream
     },
     async pull(controller) {
       let piece: Uint8Array;
+      pulling = true;
       try {
         piece = await blocking(() => response.body.read());
       } catch (e) {
@@ -47,6 +50,8 @@ function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream
         signal.removeEventListener("abort", onAbort);
         response.abandon();
         throw e;
+      } finally {
+        pulling = false;
       }
       if (piece.length > 0) {
         controller.enqueue(piece.slice()); // the piece is a view into the reader's buffer
@@ -58,7 +63,9 @@ function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream
     },
     async cancel() {
       signal.removeEventListener("abort", onAbort);
-      await blocking(() => response.release());
+      // A read waiting on the connection (cancelled from elsewhere): dropped, not raced.
+      if (pulling) response.abandon();
+      else await blocking(() => response.release());
     },
   }, { highWaterMark: 0 });
 }

@@ -103,6 +103,8 @@ export class SshChannel {
   readonly #output = new Fifo<Uint8Array | null>();
   #closed = false;
   readonly #lost: (operation: string) => Error | null;
+  /** Whether the connection was already lost when the channel closed (not later). */
+  #closedByLoss = false;
   #lostSaid = false;
 
   /** @internal `lost` says whether (and why) the connection under the channel was lost. */
@@ -115,6 +117,8 @@ export class SshChannel {
       (d: Uint8Array) => this.#output.push(new Uint8Array(d)),
     );
     stream.on("close", () => {
+      // The connection's close comes first: a loss seen later did not cut this channel.
+      this.#closedByLoss = lost("receive") !== null;
       this.#closed = true;
       this.#output.push(null);
     });
@@ -137,7 +141,7 @@ export class SshChannel {
     if (this.#closed && this.#output.length === 0) return null;
     const piece = await this.#output.pop();
     if (piece !== null) return piece;
-    const lost = this.#lostSaid ? null : this.#lost("receive");
+    const lost = this.#lostSaid || !this.#closedByLoss ? null : this.#lost("receive");
     if (lost === null) return null;
     this.#lostSaid = true;
     this.#output.push(null); // the next receive: null

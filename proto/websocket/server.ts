@@ -39,7 +39,11 @@ const encoder = new TextEncoder();
 /**
  * An HTTP handler upgrading requests for `path` to WebSockets; `onConnect(ws, request)`
  * runs in the connection's thread, and the connection is closed when it returns.
- * Requests that are not valid upgrades get 400 (426 for another protocol version).
+ * Requests that are not valid upgrades get 400 (426 for another protocol version). An
+ * error `onConnect` throws, its own timeouts included (a `withTimeout` of its own, a
+ * client's `HttpTimeoutError`), is reported to the server's `onError` after the close;
+ * the server closing (`Shutdown`) and a client too slow to take its handshake end the
+ * connection without a report.
  *
  * @example
  * ```ts ignore

@@ -44,7 +44,7 @@ import {
 import { parseAmqpUrl } from "../../../proto/amqp/url.ts";
 import { encodeMovers, encodeOverview, encodeView, encodeWorldBoxes } from "../protocol.ts";
 import { Viewport, World } from "../world.ts";
-import { RegionGrid } from "./grid.ts";
+import { GridSpecError, RegionGrid } from "./grid.ts";
 import {
   decodeSummary,
   decodeTileFrame,
@@ -52,6 +52,7 @@ import {
   framesExchange,
   interestExchange,
   interestKey,
+  MAX_TILES_PER_SIDE,
   REGION_MARGIN,
   type Summary,
   TILE_HEADER_BYTES,
@@ -90,7 +91,15 @@ export interface GatewayOptions {
   maxQueued?: number;
   /** Unacknowledged deliveries in flight to this gateway (1000). */
   prefetch?: number;
+  /**
+   * Most boxes a world's settings may name (1,000,000): the gateway regenerates them all,
+   * so a summary naming more (anyone who can publish on the broker can send one) is dropped.
+   */
+  maxBoxes?: number;
 }
+
+/** Most cells per side of the minimap's density grid a gateway takes (the shards send 64). */
+const MAX_DENSITY_SIDE = 1024;
 
 /** The shards' summaries did not come: the broker has no shards, or another vhost. */
 export class NoShardsError extends ShrapnelError {}
@@ -201,7 +210,8 @@ interface ShardSummary {
  * const gateway = await startGateway({ amqp: parseAmqpUrl("amqp://127.0.0.1:5672/") });
  * console.log(gateway.url);
  * ```
- * @throws {NoShardsError} if no summary comes within `settingsTimeoutSeconds`
+ * @throws {NoShardsError} if no summary of a world it can show (see `maxBoxes`) comes
+ *   within `settingsTimeoutSeconds`
  */
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const gatewayId = crypto.getRandomValues(new BigUint64Array(1))[0];
@@ -241,7 +251,26 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   };
 
   let session = await openSession();
-  // The world's settings: from the first summary.
+  const maxBoxes = options.maxBoxes ?? 1_000_000;
+  /** Why a summary's world cannot be this gateway's (null if it can). */
+  const unusable = (s: Summary): string | null => {
+    const w = s.settings;
+    try {
+      new RegionGrid(w.size, w.columns, w.rows);
+    } catch (e) {
+      if (!(e instanceof GridSpecError)) throw e;
+      return e.message;
+    }
+    if (Math.ceil(w.size / w.tileSize) > MAX_TILES_PER_SIDE) return "too many tiles";
+    if (w.fps === 0) return "0 frames per second";
+    if (w.boxes > maxBoxes) return `${w.boxes} boxes, more than maxBoxes (${maxBoxes})`;
+    if (s.gridSide === 0 || s.gridSide > MAX_DENSITY_SIDE) {
+      return `a density grid of side ${s.gridSide} (1 to ${MAX_DENSITY_SIDE})`;
+    }
+    return null;
+  };
+  let unusableReported = false;
+  // The world's settings: from the first summary of a world this gateway can show.
   let first: Summary;
   try {
     first = await withTimeout(options.settingsTimeoutSeconds ?? 30, async () => {
@@ -249,10 +278,18 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         const d = await session.consumer.next();
         if (d === null) throw new ClosedError("the broker cancelled the gateway's consumer");
         await session.channel.ack(d.deliveryTag);
+        let summary: Summary;
         try {
-          return decodeSummary(d.body);
+          summary = decodeSummary(d.body);
         } catch (e) {
           if (!(e instanceof WireError)) throw e;
+          continue;
+        }
+        const why = unusable(summary);
+        if (why === null) return summary;
+        if (!unusableReported) {
+          unusableReported = true; // once: anyone on the broker may send these in a loop
+          console.error(`gateway: dropped a summary of a world it cannot show: ${why}`);
         }
       }
     });
@@ -311,7 +348,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   const interestChanged = new Event();
 
   const onSummary = (summary: Summary) => {
-    if (JSON.stringify(summary.settings) !== sameSettings) {
+    if (
+      JSON.stringify(summary.settings) !== sameSettings || summary.gridSide !== first.gridSide
+    ) {
       counts.badMessages++;
       if (!settingsMismatchReported) {
         settingsMismatchReported = true;
@@ -351,7 +390,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       counts.badMessages++;
       return;
     }
-    if (tile.region >= grid.count) { // not one of this field's shards
+    if (tile.region >= grid.count || tile.tx >= tilesPerSide || tile.ty >= tilesPerSide) {
+      // Not a shard of this world: held, it would take a place per region index (65536
+      // per tile) until stale, and be walked by every viewer's update.
       counts.badMessages++;
       return;
     }
@@ -362,7 +403,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     const key = tile.ty * 65536 + tile.tx;
     const watching = watchers.get(key);
     if (watching === undefined) return; // left behind by an unbind on its way
-    if (t >= forgetAt) {
+    // Sooner past 2^20 ids (a flood of made-up ids costs at most two such maps).
+    if (t >= forgetAt || newestTime.size >= 1 << 20) {
       olderTime = newestTime;
       newestTime = new Map();
       forgetAt = t + forgetSeconds;

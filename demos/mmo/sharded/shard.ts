@@ -62,6 +62,7 @@ import {
   encodeHandoff,
   encodeJournalEntry,
   encodeSnapshot,
+  type Handoff,
   type JournalEntry,
   type Snapshot,
   StateCodecError,
@@ -318,6 +319,8 @@ export class Shard {
   readonly #snapshotSeconds: number;
   readonly #persistent: boolean;
   readonly #started: number;
+  /** Wanderers of the whole field: their ids are 1..this. */
+  readonly #population: number;
   /** Wanderers that stepped out since the last commit. */
   readonly #leavers = new Set<Wanderer>();
   /** Wanderers adopted since the last commit's capture, as they arrived. */
@@ -372,6 +375,7 @@ export class Shard {
     this.#snapshotSeconds = options.snapshotSeconds ?? 2;
     this.#persistent = options.durable ?? false;
     this.#started = started;
+    this.#population = options.wanderers ?? 1000;
     this.#sentTo = new Array(options.grid.count).fill(0);
     this.#adoptedFrom = new Array(options.grid.count).fill(0);
   }
@@ -467,7 +471,19 @@ export class Shard {
     }
     const entries: JournalEntry[] = [];
     for (let d: Delivery | null; (d = await ch.get(this.#queues.journal)) !== null;) {
-      const entry = this.#check(decodeJournalEntry(d.body));
+      let entry: JournalEntry;
+      try {
+        entry = decodeJournalEntry(d.body);
+      } catch (e) {
+        if (!(e instanceof StateCodecError)) throw e;
+        // Not a journal entry (someone published to the queue): as at run time, reported
+        // and dropped (acked with the first snapshot), not a shard that can never start.
+        this.#rejected++;
+        console.error(`shard ${region.id}: dropped a message in its journal queue:`, e);
+        this.#journal.push({ tag: d.deliveryTag, commit: 0 });
+        continue;
+      }
+      this.#check(entry); // another field's journal is refused: its state is not ours
       this.#journal.push({ tag: d.deliveryTag, commit: entry.commit });
       entries.push(entry);
     }
@@ -498,15 +514,49 @@ export class Shard {
     this.#adoptedSince = []; // these are this region's already
   }
 
-  #check<T extends { region: number; sentTo: number[] }>(state: T): T {
-    if (state.region !== this.region.index || state.sentTo.length !== this.grid.count) {
+  #check<T extends { region: number; columns: number; rows: number; sentTo: number[] }>(
+    state: T,
+  ): T {
+    if (
+      state.region !== this.region.index || state.columns !== this.grid.columns ||
+      state.rows !== this.grid.rows || state.sentTo.length !== this.grid.count
+    ) {
       throw new StateCodecError(
-        `the broker holds state of region ${state.region} of ${state.sentTo.length} under ` +
-          `the queues of region ${this.region.id} of ${this.grid}: another field's? ` +
-          `(use another namespace)`,
+        `the broker holds state of region ${state.region} of a ${state.columns}x${state.rows} ` +
+          `grid under the queues of region ${this.region.id} of ${this.grid}: another ` +
+          `field's? (use another namespace, or delete the old field's queues)`,
       );
     }
     return state;
+  }
+
+  /**
+   * A handoff addressed here, from another region of the grid, of wanderers of this
+   * field (ids 1..wanderers, in the world): anything else someone published to the queue,
+   * or a queue left over from a field of another grid, is not adopted (a shard that did
+   * would hold whatever anyone sends, and duplicate wanderers of other regions).
+   * @throws {StateCodecError} for a handoff that is not
+   */
+  #checkHandoff(h: Handoff): Handoff {
+    const here = this.region.index;
+    if (h.to !== here || h.from === here || h.from >= this.grid.count) {
+      throw new StateCodecError(
+        `a handoff from region ${h.from} to ${h.to} in the queue of region ${here} of ${this.grid}`,
+      );
+    }
+    const limit = this.world.size * 256;
+    for (const w of h.wanderers) {
+      if (
+        w.id < 1 || w.id > this.#population || w.generation < 1 ||
+        !(w.fx >= 0 && w.fx <= limit && w.fy >= 0 && w.fy <= limit)
+      ) {
+        throw new StateCodecError(
+          `a handoff of wanderer ${w.id} (generation ${w.generation}) at ` +
+            `(${w.fx / 256}, ${w.fy / 256}): not of this field of ${this.#population}`,
+        );
+      }
+    }
+    return h;
   }
 
   #setCounters(state: { sentTo: number[]; adoptedFrom: number[] }): void {
@@ -586,7 +636,7 @@ export class Shard {
       const d = await consumer.next();
       if (d === null) return;
       try {
-        const handoff = decodeHandoff(d.body);
+        const handoff = this.#checkHandoff(decodeHandoff(d.body));
         let adopted = 0;
         for (const w of handoff.wanderers) if (this.#adopt(w)) adopted++;
         if (handoff.from < this.#adoptedFrom.length) this.#adoptedFrom[handoff.from] += adopted;
@@ -660,12 +710,14 @@ export class Shard {
     }
     const entry = encodeJournalEntry({
       region: this.region.index,
+      columns: this.grid.columns,
+      rows: this.grid.rows,
       commit,
       sentTo: this.#sentTo,
       adoptedFrom: this.#adoptedFrom,
       released,
       adopted: this.#adoptedSince,
-    }, this.grid.count);
+    });
     this.#adoptedSince = [];
     let snapshot: PendingSnapshot | null = null;
     if (final || t0 / 1000 - this.#lastSnapshotCapture >= this.#snapshotSeconds) {
@@ -677,11 +729,12 @@ export class Shard {
         bytes: encodeSnapshot(
           {
             region: this.region.index,
+            columns: this.grid.columns,
+            rows: this.grid.rows,
             commit,
             sentTo: this.#sentTo,
             adoptedFrom: this.#adoptedFrom,
           },
-          this.grid.count,
           owned.values(),
           owned.size,
         ),

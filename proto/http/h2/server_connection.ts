@@ -16,6 +16,7 @@ import type { Address } from "../../../net/address.ts";
 import type { SocketReader } from "../../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../../net/errors.ts";
 import type { Socket } from "../../../net/socket.ts";
+import { PeerTimeoutError, type PeerWait } from "../errors.ts";
 import { HttpHeaders } from "../headers.ts";
 import type { HttpRequest } from "../request.ts";
 import {
@@ -113,8 +114,11 @@ export interface Http2Options {
 export interface Http2ServerHost {
   /** Serves one request through the handlers (errors become replies). */
   serve(request: HttpRequest): Promise<void>;
-  /** Sets the connection's deadline (seconds from now; Infinity: none). */
-  setDeadline(seconds: number): void;
+  /**
+   * Sets the connection's deadline (seconds from now; Infinity: none), and what it waits
+   * for (the `PeerTimeoutError` raised in the connection's thread when it passes).
+   */
+  setDeadline(seconds: number, waitingFor: PeerWait): void;
   /** Seconds a connection may idle without streams. */
   idleTimeout: number;
   /** Seconds a header block may take once begun. */
@@ -283,7 +287,7 @@ class Http2ServerConnection implements StreamHost {
   /** The rest of the client preface ("SM\r\n\r\n"), then its SETTINGS frame first. */
   async #preface(): Promise<void> {
     const r = this.#reader;
-    this.#host.setDeadline(this.#host.headerTimeout);
+    this.#host.setDeadline(this.#host.headerTimeout, "head");
     while (r.buffered < 6 + 9) {
       if (!await r.fill()) throw new EOFError(r.peek().slice(), 15);
     }
@@ -324,13 +328,8 @@ class Http2ServerConnection implements StreamHost {
     const r = this.#reader, host = this.#host;
     for (;;) {
       if (r.buffered < 9) {
-        host.setDeadline(
-          this.#blockStream !== 0
-            ? host.headerTimeout
-            : this.#streams.size === 0
-            ? host.idleTimeout
-            : Infinity,
-        );
+        if (this.#blockStream !== 0) host.setDeadline(host.headerTimeout, "head");
+        else host.setDeadline(this.#streams.size === 0 ? host.idleTimeout : Infinity, "idle");
         try {
           while (r.buffered < 9) if (!await r.fill()) return;
         } catch (e) {
@@ -350,12 +349,12 @@ class Http2ServerConnection implements StreamHost {
         throw new Http2Error(FRAME_SIZE_ERROR, `a frame of ${h.length} bytes`);
       }
       if (r.buffered < 9 + h.length) {
-        host.setDeadline(host.headerTimeout);
+        host.setDeadline(host.headerTimeout, "head");
         while (r.buffered < 9 + h.length) {
           if (!await r.fill()) throw new EOFError(r.peek().slice(), 9 + h.length);
         }
       }
-      host.setDeadline(Infinity);
+      host.setDeadline(Infinity, "idle");
       const payload = r.peek().subarray(9, 9 + h.length);
       try {
         this.#frame(h.type, h.flags, h.stream, payload);
@@ -865,6 +864,8 @@ class Http2ServerConnection implements StreamHost {
         this.#fail(
           new Http2Error(ENHANCE_YOUR_CALM, `the client read nothing for ${this.#stallTimeout} s`),
         );
+        // The server's deadline on its client, not the handler's failure.
+        throw new PeerTimeoutError(this.#stallTimeout, "send");
       }
       throw e;
     }
@@ -886,6 +887,8 @@ class Http2ServerConnection implements StreamHost {
             ),
           );
         } else this.reset(s, CANCEL);
+        // The server's deadline on its client, not the handler's failure.
+        throw new PeerTimeoutError(this.#stallTimeout, "send");
       }
       throw e;
     } finally {
@@ -962,7 +965,7 @@ class Http2ServerConnection implements StreamHost {
 
   /** Ends the connection: GOAWAY if due, streams cut, frames flushed, socket closed. */
   async #end(error: Http2Error | null): Promise<void> {
-    this.#host.setDeadline(Infinity);
+    this.#host.setDeadline(Infinity, "idle");
     try {
       if (error !== null) this.#goaway(error.code, error.message);
       const gone = new StreamResetError(CANCEL, "the connection closed");

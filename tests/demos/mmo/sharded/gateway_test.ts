@@ -13,7 +13,11 @@ import { RegionGrid } from "../../../../demos/mmo/sharded/grid.ts";
 import { startFramePublisher } from "../../../../demos/mmo/sharded/frames.ts";
 import { AmqpConnection } from "../../../../proto/amqp/mod.ts";
 import { decodeMessage } from "../../../../demos/mmo/protocol.ts";
-import { type Gateway, startGateway } from "../../../../demos/mmo/sharded/gateway.ts";
+import {
+  type Gateway,
+  NoShardsError,
+  startGateway,
+} from "../../../../demos/mmo/sharded/gateway.ts";
 import {
   decodeTileFrame,
   encodeSummary,
@@ -580,6 +584,126 @@ servers.test(
       publisher.shutdown();
       await assert.rejects(publisher.join());
       await world.stop();
+    }
+  },
+);
+
+servers.test(
+  "gateway: a hostile first summary (grid past 64x64, a huge density grid, too many boxes) is dropped, not trusted",
+  async (server) => {
+    const namespace = `test.${crypto.randomUUID().slice(0, 8)}`;
+    const amqp = await AmqpConnection.connect({ port: server.port });
+    try {
+      const ch = await amqp.channel();
+      await ch.exchangeDeclare(framesExchange(namespace), "topic");
+      const base = {
+        region: 0,
+        settings: { columns: 2, rows: 2, size: 4096, boxes: 10, seed: 1, tileSize: 512, fps: 20 },
+        instance: 1,
+        time: 0,
+        wanderers: 0,
+        stepsPerSecond: 0,
+        gridSide: 64,
+        gx0: 0,
+        gy0: 0,
+        gx1: 0,
+        gy1: 0,
+        counts: new Uint16Array(0),
+      };
+      const hostile = [
+        { ...base, settings: { ...base.settings, columns: 200 } }, // no such grid
+        { ...base, gridSide: 65535 }, // an 8 GB density grid
+        { ...base, settings: { ...base.settings, boxes: 4_000_000_000 } }, // boxes for ever
+      ].map(encodeSummary);
+      const publisher = spawn(async () => {
+        for (;;) {
+          for (const bytes of hostile) await ch.publish(framesExchange(namespace), "s.0.0", bytes);
+          await sleep(0.05);
+        }
+      });
+      try {
+        await assert.rejects(
+          startGateway({
+            amqp: { port: server.port },
+            namespace,
+            listen: "127.0.0.1:0",
+            settingsTimeoutSeconds: 2,
+          }),
+          NoShardsError,
+        );
+      } finally {
+        publisher.shutdown();
+        await assert.rejects(publisher.join(), Shutdown);
+      }
+    } finally {
+      await amqp.close();
+    }
+  },
+);
+
+servers.test(
+  "gateway: tile frames naming a region the grid does not have, or a tile outside the world, are dropped, not held",
+  async (server) => {
+    const namespace = `test.${crypto.randomUUID().slice(0, 8)}`;
+    const amqp = await AmqpConnection.connect({ port: server.port });
+    let gateway: Gateway | undefined;
+    try {
+      const ch = await amqp.channel();
+      const frames = framesExchange(namespace);
+      await ch.exchangeDeclare(frames, "topic");
+      const summary = encodeSummary({
+        region: 0,
+        settings: { columns: 1, rows: 1, size: 2048, boxes: 10, seed: 1, tileSize: 512, fps: 20 },
+        instance: 1,
+        time: 0,
+        wanderers: 0,
+        stepsPerSecond: 0,
+        gridSide: 4,
+        gx0: 0,
+        gy0: 0,
+        gx1: 4,
+        gy1: 4,
+        counts: new Uint16Array(16),
+      });
+      const summaries = spawn(async () => {
+        for (;;) {
+          await ch.publish(frames, "s.0.0", summary);
+          await sleep(0.1);
+        }
+      });
+      try {
+        gateway = await startGateway({
+          amqp: { port: server.port },
+          namespace,
+          listen: "127.0.0.1:0",
+          settingsTimeoutSeconds: 5,
+        });
+        // A viewer watches the tiles around the centre: (1..2, 1..2) and their neighbours.
+        const ws = await connectWebSocket(`${gateway.url.replace("http", "ws")}ws`);
+        try {
+          await until("the tiles watched", 5, () => gateway!.statistics().tiles > 0);
+          await sleep(0.2); // the bindings made
+          const frame = (region: number, tx: number, ty: number) => {
+            const out = new Uint8Array(23);
+            putTileHeader(new DataView(out.buffer), region, tx, ty, 1, Date.now(), 0);
+            return out;
+          };
+          // One region in a 1x1 grid; 4 tiles a side: region 7 and tile 9 are nobody's.
+          for (let region = 1; region <= 50; region++) {
+            await ch.publish(frames, "t.1.1", frame(region, 1, 1));
+          }
+          await ch.publish(frames, "t.1.1", frame(0, 9, 1));
+          await until("all 51 counted as bad", 5, () => gateway!.statistics().badMessages >= 51);
+        } finally {
+          await ws.close();
+        }
+      } finally {
+        summaries.shutdown();
+        await assert.rejects(summaries.join(), Shutdown);
+      }
+    } finally {
+      await gateway?.stop();
+      await amqp.close();
     }
   },
 );
