@@ -101,6 +101,8 @@ interface Extras {
   joined: boolean;
   /** Threads blocked in `join()` now (one interrupted there takes nothing). */
   joining: number;
+  /** The unjoined-failure report, put off while a join of the dead thread is pending. */
+  deferredReport: (() => void) | undefined;
   joiners: WaitQueue<Thread> | undefined;
   outside: PromiseWithResolvers<unknown> | undefined;
   locals: Map<ThreadLocal<unknown>, unknown> | undefined;
@@ -205,9 +207,27 @@ export class Thread<R = unknown> {
     if (this._state >= DEAD) {
       // Only a failure needs the mark (its error is then not reported as unjoined): a
       // thread that returned is joined without allocating its extras.
-      if (this._state === FAILED) this.#extrasFor().joined = true;
       const checkpoint = me?._checkpoint();
-      return checkpoint === undefined ? this.#settled() : checkpoint.then(() => this.join());
+      if (checkpoint === undefined) {
+        if (this._state === FAILED) this.#extrasFor().joined = true;
+        return this.#settled();
+      }
+      if (this._state !== FAILED) return checkpoint.then(() => this.join());
+      // Its report waits for this join's checkpoint: taken if the join goes on, made if
+      // the joiner is interrupted there.
+      const extras = this.#extrasFor();
+      extras.joining++;
+      return checkpoint.then(() => {
+        extras.joining--;
+        return this.join();
+      }, (e) => {
+        if (--extras.joining === 0 && !extras.joined) {
+          const report = extras.deferredReport;
+          extras.deferredReport = undefined;
+          report?.();
+        }
+        throw e;
+      });
     }
     const extras = this.#extrasFor();
     if (me === undefined) {
@@ -239,6 +259,7 @@ export class Thread<R = unknown> {
     return this.#extras ??= {
       joined: false,
       joining: 0,
+      deferredReport: undefined,
       joiners: undefined,
       outside: undefined,
       locals: undefined,
@@ -573,7 +594,13 @@ export class Thread<R = unknown> {
       const hook = errorHook(); // the hook in force when it died
       // Like an unhandled rejection: report only if nobody joins by the next loop turn.
       scheduler.onNextTick(() => {
-        if (!this.#extras?.joined) hook(this, result);
+        const later = this.#extras;
+        if (later?.joined) return;
+        if (later !== undefined && later.joining > 0) {
+          later.deferredReport = () => hook(this, result);
+          return;
+        }
+        hook(this, result);
       });
     }
     if (wasActive && --scheduler.active === 0) scheduler.quiescent();

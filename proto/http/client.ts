@@ -426,7 +426,8 @@ export class HttpClient {
       const keep = head.minor === 1
         ? !head.headers.hasToken("connection", "close")
         : head.headers.hasToken("connection", "keep-alive");
-      if (!keep || framing.kind === "close") connection.reusable = false;
+      // After a 101 the connection speaks another protocol: never pooled again.
+      if (!keep || framing.kind === "close" || head.status === 101) connection.reusable = false;
       const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
       body.lostPeer = { client: "http", operation: method };
       const idle = this.#options.bodyIdleTimeoutSeconds;

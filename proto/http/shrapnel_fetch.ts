@@ -6,6 +6,7 @@
  */
 
 import { Interrupted } from "../../core/errors.ts";
+import { scheduler } from "../../core/scheduler.ts";
 import { current, currentFor, spawn } from "../../core/thread.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import type { HttpClient, HttpResponse, RequestBody } from "./client.ts";
@@ -18,9 +19,17 @@ export interface ShrapnelFetchInit extends RequestInit {
   shrapnelClient?: HttpClient;
 }
 
-/** Runs a blocking call of the client as the current thread, or in a thread of its own. */
+/**
+ * Runs a blocking call of the client as the current thread, or in a thread of its own.
+ * A body stream's pulls carry the async context of its first read: when a thread other
+ * than that one reads on, the thread found is not running (it waits elsewhere) and the
+ * call gets a thread of its own.
+ */
 function blocking<T>(fn: () => Promise<T>): Promise<T> {
-  return current() !== null ? fn() : spawn(fn).join() as Promise<T>;
+  const me = current();
+  if (me !== null && me.state === "running") return fn();
+  // Spawned and joined outside that context: a join would be the waiting thread's call.
+  return scheduler.context.exit(() => spawn(fn).join()) as Promise<T>;
 }
 
 /** The response body as a stream read from the connection as it is consumed. */

@@ -615,3 +615,32 @@ socketTest(
     });
   },
 );
+
+socketTest("fetch: a body read first in one thread and then in another", async () => {
+  await withFakePeer(async (conn) => {
+    await readHead(conn);
+    await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n0123456789"));
+    await sleep(0.1);
+    await conn.send(bytes("abcdefghij"));
+    await conn.recv(4096);
+  }, async (port) => {
+    const client = new HttpClient();
+    try {
+      const url = `http://127.0.0.1:${port}/f`;
+      const response = await shrapnelFetch(url, { shrapnelClient: client });
+      const reader = response.body!.getReader();
+      assert.equal(text((await reader.read()).value!), "0123456789"); // sniffed here
+      const rest = spawn(async () => { // the rest read by a worker thread
+        let all = "";
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return all;
+          all += text(value);
+        }
+      });
+      assert.equal(await withTimeout(3, () => rest.join()), "abcdefghij");
+    } finally {
+      client.close();
+    }
+  });
+});

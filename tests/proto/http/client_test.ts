@@ -372,3 +372,34 @@ socketTest(
     });
   },
 );
+
+socketTest(
+  "a 101 Switching Protocols answer takes its connection out of the pool: what follows is another protocol",
+  async () => {
+    await withFakePeer(async (conn) => {
+      let head = "";
+      while (!head.includes("\r\n\r\n")) head += text(await conn.recv(4096));
+      // Switched: the bytes after it are the other protocol's, here made to look like HTTP.
+      await conn.send(bytes(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n" +
+          "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nevil!",
+      ));
+      await conn.recv(4096);
+    }, async (port) => {
+      const client = new HttpClient({ headTimeoutSeconds: 1 });
+      try {
+        const url = `http://127.0.0.1:${port}/chat`;
+        const switched = await client.request(url, {
+          headers: { upgrade: "websocket", connection: "upgrade" },
+        });
+        assert.equal(switched.status, 101);
+        await switched.release();
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+        const next = await client.request(url).then((r) => r.text(), (e) => e);
+        assert.notEqual(next, "evil!");
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
