@@ -16,7 +16,9 @@
  * meanwhile.
  *
  * Standalone: `deno run -A --unstable-net demos/mmo/sharded/gateway.ts
- * --amqp=amqp://user:password@broker:5672/ --host=0.0.0.0 --port=8080 [--namespace=mmo]` (the launcher,
+ * --amqp=amqp://user:password@broker:5672/ --host=0.0.0.0 --port=8080 [--namespace=mmo]`, or
+ * with the URL in `$MMO_AMQP_URL` rather than `--amqp=` (a process's arguments are readable
+ * by every local user; a password belongs in the environment) (the launcher,
  * `deno task demo:mmo --shards=WxH --amqp=...`, starts one with the shards).
  *
  * @module
@@ -745,7 +747,10 @@ if (import.meta.main) {
     let gateway: Gateway;
     try {
       gateway = await startGateway({
-        amqp: parseAmqpUrl(option("amqp", "amqp://127.0.0.1:5672/")),
+        // $MMO_AMQP_URL keeps a password off the command line (which any local user reads).
+        amqp: parseAmqpUrl(
+          option("amqp", Deno.env.get("MMO_AMQP_URL") ?? "amqp://127.0.0.1:5672/"),
+        ),
         listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
         fps: Number(option("fps", "20")),
         namespace: option("namespace", "mmo"),
