@@ -5,8 +5,9 @@ import { withCleanups } from "./_cleanups.ts";
 Deno.test("withCleanups: a step that throws stops none of the next; its error comes out", async () => {
   const ran: string[] = [];
   const broken = new Error("ip netns del: busy");
-  const error = await withCleanups(async () => {
+  const error = await withCleanups(() => {
     ran.push("body");
+    return Promise.resolve();
   }, () => [
     () => ran.push("kill"),
     () => {
