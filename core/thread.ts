@@ -97,7 +97,12 @@ export function _setOwnerShutdownHook(hook: (owner: Thread) => void): void {
 
 /** What few threads need, kept apart so that a plain thread stays small. */
 interface Extras {
+  /** Its outcome is taken: joined, awaited from outside, or claimed by its group. */
   joined: boolean;
+  /** Threads blocked in `join()` now (one interrupted there takes nothing). */
+  joining: number;
+  /** The unjoined-failure report, put off while a join of the dead thread is pending. */
+  deferredReport: (() => void) | undefined;
   joiners: WaitQueue<Thread> | undefined;
   outside: PromiseWithResolvers<unknown> | undefined;
   locals: Map<ThreadLocal<unknown>, unknown> | undefined;
@@ -204,13 +209,31 @@ export class Thread<R = unknown> {
     if (this._state >= DEAD) {
       // Only a failure needs the mark (its error is then not reported as unjoined): a
       // thread that returned is joined without allocating its extras.
-      if (this._state === FAILED) this.#extrasFor().joined = true;
       const checkpoint = me?._checkpoint();
-      return checkpoint === undefined ? this.#settled() : checkpoint.then(() => this.join());
+      if (checkpoint === undefined) {
+        if (this._state === FAILED) this.#extrasFor().joined = true;
+        return this.#settled();
+      }
+      if (this._state !== FAILED) return checkpoint.then(() => this.join());
+      // Its report waits for this join's checkpoint: taken if the join goes on, made if
+      // the joiner is interrupted there.
+      const extras = this.#extrasFor();
+      extras.joining++;
+      return checkpoint.then(() => {
+        extras.joining--;
+        return this.join();
+      }, (e) => {
+        if (--extras.joining === 0 && !extras.joined) {
+          const report = extras.deferredReport;
+          extras.deferredReport = undefined;
+          report?.();
+        }
+        throw e;
+      });
     }
     const extras = this.#extrasFor();
-    extras.joined = true;
     if (me === undefined) {
+      extras.joined = true;
       extras.outside ??= Promise.withResolvers<unknown>();
       return extras.outside.promise as Promise<R>;
     }
@@ -219,7 +242,14 @@ export class Thread<R = unknown> {
   }
 
   async #joinFrom(me: Thread, extras: Extras): Promise<R> {
-    await block(extras.joiners ??= new WaitQueue<Thread>(), me, this, 0);
+    // Taken only by a joiner still waiting when the thread ends: one interrupted before
+    // leaves a failure to be reported as unjoined.
+    extras.joining++;
+    try {
+      await block(extras.joiners ??= new WaitQueue<Thread>(), me, this, 0);
+    } finally {
+      extras.joining--;
+    }
     return this.#settled();
   }
 
@@ -230,6 +260,8 @@ export class Thread<R = unknown> {
   #extrasFor(): Extras {
     return this.#extras ??= {
       joined: false,
+      joining: 0,
+      deferredReport: undefined,
       joiners: undefined,
       outside: undefined,
       locals: undefined,
@@ -557,6 +589,7 @@ export class Thread<R = unknown> {
     if (registry.get(this.id) === this) registry.delete(this.id);
     const extras = this.#extras;
     if (extras !== undefined) {
+      if (extras.joining > 0) extras.joined = true;
       extras.locals = undefined;
       extras.group?._childFinished(this, result, failed);
       extras.joiners?.wakeAll();
@@ -569,7 +602,13 @@ export class Thread<R = unknown> {
       const hook = errorHook(); // the hook in force when it died
       // Like an unhandled rejection: report only if nobody joins by the next loop turn.
       scheduler.onNextTick(() => {
-        if (!this.#extras?.joined) hook(this, result);
+        const later = this.#extras;
+        if (later?.joined) return;
+        if (later !== undefined && later.joining > 0) {
+          later.deferredReport = () => hook(this, result);
+          return;
+        }
+        hook(this, result);
       });
     }
     if (wasActive && --scheduler.active === 0) scheduler.quiescent();

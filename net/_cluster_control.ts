@@ -46,11 +46,19 @@ const encoder = new TextEncoder();
  * reader decodes lines as Latin-1). Interruption point: see `Socket.send`.
  */
 export async function sendMessage(socket: Socket, message: ControlMessage): Promise<void> {
+  await socket.send(encodeMessage(message));
+}
+
+/**
+ * The line `sendMessage` sends for `message`.
+ * @throws {TypeError} for what JSON cannot hold (a BigInt, a cycle)
+ */
+export function encodeMessage(message: ControlMessage): Uint8Array {
   const json = JSON.stringify(message).replace(
     /[\u0080-\uffff]/g,
     (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
   );
-  await socket.send(encoder.encode(json + "\n"));
+  return encoder.encode(json + "\n");
 }
 
 /**

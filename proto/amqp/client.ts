@@ -609,17 +609,27 @@ export class AmqpChannel {
       }
     }
     let latches: Latch<boolean>[] | null = null;
-    if (this.#confirming) {
-      latches = [];
-      for (let i = 0; i < messages.length; i++) {
-        const latch = new Latch<boolean>();
-        this.#confirms.set(++this.#published, latch);
-        latches.push(latch);
-      }
-    }
     const guard = await this.#lock.lock();
+    // Numbered under the lock, in the order they are written (the broker numbers them
+    // so): a publish interrupted before it holds the lock takes no number.
+    const first = this.#published + 1n;
     try {
+      if (this.#confirming) {
+        latches = [];
+        for (let i = 0; i < messages.length; i++) {
+          const latch = new Latch<boolean>();
+          this.#confirms.set(++this.#published, latch);
+          latches.push(latch);
+        }
+      }
       await this.#connection._send(concatBytes(frames));
+    } catch (e) {
+      if (latches !== null && this.#error === null) {
+        // Not sent (a send cut short fails the connection): the numbers are given back.
+        for (let n = first; n <= this.#published; n++) this.#confirms.delete(n);
+        this.#published = first - 1n;
+      }
+      throw e;
     } finally {
       guard[Symbol.dispose]();
     }

@@ -26,7 +26,8 @@ import type { AmqpOptions } from "./client.ts";
  * assert.equal(parseAmqpUrl("amqp://[::1]").host, "::1");
  * assert.throws(() => parseAmqpUrl("http://x"), TypeError);
  * ```
- * @throws {TypeError} for what is not an `amqp://` URL
+ * @throws {TypeError} for what is not an `amqp://` URL (also `amqp:host`, without `//`),
+ *   or has a bad percent-escape
  */
 export function parseAmqpUrl(url: string): AmqpOptions {
   let u: URL;
@@ -38,13 +39,17 @@ export function parseAmqpUrl(url: string): AmqpOptions {
   if (u.protocol === "amqps:") {
     throw new TypeError(`amqps:// (TLS) is not supported by this client yet: ${url}`);
   }
-  if (u.protocol !== "amqp:") throw new TypeError(`not an amqp:// URL: ${JSON.stringify(url)}`);
+  // "amqp:host" parses as a URL without a host (and a path of "host"): refused, rather
+  // than read as the default host with a vhost made of the name.
+  if (u.protocol !== "amqp:" || !/^\s*amqp:\/\//i.test(url)) {
+    throw new TypeError(`not an amqp:// URL: ${JSON.stringify(url)}`);
+  }
   const options: AmqpOptions = {};
   if (u.hostname !== "") options.host = u.hostname.replace(/^\[(.*)\]$/, "$1");
   if (u.port !== "") options.port = Number(u.port);
-  if (u.username !== "") options.user = decodeURIComponent(u.username);
-  if (u.password !== "") options.password = decodeURIComponent(u.password);
-  if (u.pathname.length > 1) options.vhost = decodeURIComponent(u.pathname.slice(1));
+  if (u.username !== "") options.user = decoded(u.username, "user", url);
+  if (u.password !== "") options.password = decoded(u.password, "password", url);
+  if (u.pathname.length > 1) options.vhost = decoded(u.pathname.slice(1), "vhost", url);
   const heartbeat = u.searchParams.get("heartbeat");
   if (heartbeat !== null) options.heartbeat = nonNegative(heartbeat, "heartbeat", url);
   const timeout = u.searchParams.get("connection_timeout");
@@ -52,6 +57,15 @@ export function parseAmqpUrl(url: string): AmqpOptions {
     options.connectTimeoutSeconds = nonNegative(timeout, "connection_timeout", url) / 1000;
   }
   return options;
+}
+
+function decoded(raw: string, name: string, url: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch (e) {
+    // URIError: a "%" not followed by two hex digits, or escapes that are not UTF-8.
+    throw new TypeError(`bad percent-escape in the ${name} of ${url}`, { cause: e });
+  }
 }
 
 function nonNegative(raw: string, name: string, url: string): number {

@@ -130,6 +130,11 @@ export class FtpClient {
   #reader: SocketReader;
   readonly #options: FtpOptions;
   #tls = false;
+  /**
+   * Final replies (226, 426...) of transfers that failed on our side before reading them:
+   * read before the next command's own, which would otherwise get them.
+   */
+  #owed = 0;
 
   private constructor(control: Socket, options: FtpOptions) {
     this.#control = control;
@@ -213,7 +218,7 @@ export class FtpClient {
   }
 
   async #reply(): Promise<FtpReply> {
-    const first = await this.#reader.readLine(MAX_LINE);
+    const first = await this.#line();
     if (first === null) throw new FtpError(0, "connection closed");
     const m = /^(\d{3})([ -])(.*)$/.exec(first);
     if (m === null) throw new FtpProtocolError(`malformed reply "${first.slice(0, 80)}"`);
@@ -221,7 +226,7 @@ export class FtpClient {
     const lines = [m[3]];
     if (m[2] === "-") {
       for (let i = 0; i < 1000; i++) {
-        const line = await this.#reader.readLine(MAX_LINE);
+        const line = await this.#line();
         if (line === null) throw new FtpError(0, "connection closed inside a reply");
         if (line.startsWith(`${m[1]} `)) {
           lines.push(line.slice(4));
@@ -234,6 +239,24 @@ export class FtpClient {
     return { code, text: lines[0] };
   }
 
+  /**
+   * One reply line; null at the end of the stream. A line the end of the stream cuts is
+   * no reply (`"257 \"/ro"` would be taken whole): the server went away inside it.
+   */
+  async #line(): Promise<string | null> {
+    const reader = this.#reader;
+    for (let scanned = 0;;) {
+      const buffered = reader.peek();
+      if (buffered.indexOf(10, scanned) >= 0) return await reader.readLine(MAX_LINE);
+      scanned = buffered.length;
+      if (scanned > MAX_LINE + 1) return await reader.readLine(MAX_LINE); // its TooLongError
+      if (!await reader.fill()) {
+        if (scanned === 0) return null;
+        throw new FtpError(0, "connection closed inside a reply line");
+      }
+    }
+  }
+
   /** Sends a command and reads its reply. Interruption point. */
   async command(line: string): Promise<FtpReply> {
     if (/[\r\n]/.test(line)) throw new TypeError("FTP commands are one line");
@@ -243,6 +266,7 @@ export class FtpClient {
     } catch (e) {
       throw e instanceof ConnectionResetError ? markPeerLost(e, "ftp", verb) : e;
     }
+    for (; this.#owed > 0; this.#owed--) await this.#replyTo(verb);
     return await this.#replyTo(verb);
   }
 
@@ -288,11 +312,13 @@ export class FtpClient {
   async #transfer<T>(command: string, work: (data: IdleBound) => Promise<T>): Promise<T> {
     const verb = command.split(" ", 1)[0];
     let data = await this.#data();
+    let owed = false; // the transfer's final reply, once it started
     try {
       const started = await this.command(command);
       if (started.code !== 125 && started.code !== 150) {
         throw new FtpError(started.code, started.text);
       }
+      owed = true;
       data = await this.#secureData(data);
       let result: T;
       try {
@@ -301,10 +327,13 @@ export class FtpClient {
         throw e instanceof ConnectionResetError ? markPeerLost(e, "ftp", verb) : e;
       }
       data.close();
-      this.#expect(await this.#replyTo(verb), 2);
+      const done = await this.#replyTo(verb);
+      owed = false;
+      this.#expect(done, 2);
       return result;
     } catch (e) {
       data.close();
+      if (owed) this.#owed++;
       throw e;
     }
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Interrupted } from "../../core/errors.ts";
 import { ConditionVariable } from "../../core/sync/condition_variable.ts";
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
@@ -139,7 +140,9 @@ export class HttpResponse {
     this.headers = headers;
     this.body = body;
     this.#release = release;
-    if (body.done) this.#finish(true);
+    // A body declared over the limit is "done" unread: its bytes are still on the
+    // connection, and on reuse they would pass for the next response.
+    if (body.done) this.#finish(!body.tooLarge);
   }
 
   /** Whether the status is 2xx. */
@@ -185,15 +188,20 @@ export class HttpResponse {
 
   /**
    * Gives the connection back: skips up to 64 KiB of unread body to keep it, else
-   * closes it. Interruption point.
+   * closes it. Interruption point: when interrupted, the connection is closed and the
+   * interruption thrown.
    */
   async release(): Promise<void> {
     if (this.#released) return;
     let reusable = false;
     try {
       reusable = await this.body.skip(65536);
-    } catch {
-      reusable = false;
+    } catch (e) {
+      // A body that cannot be read to its end only costs the connection; an interruption
+      // is the caller's, and goes on (the connection is dropped either way).
+      this.#finish(false);
+      if (e instanceof Interrupted) throw e;
+      return;
     }
     this.#finish(reusable);
   }
@@ -418,7 +426,8 @@ export class HttpClient {
       const keep = head.minor === 1
         ? !head.headers.hasToken("connection", "close")
         : head.headers.hasToken("connection", "keep-alive");
-      if (!keep || framing.kind === "close") connection.reusable = false;
+      // After a 101 the connection speaks another protocol: never pooled again.
+      if (!keep || framing.kind === "close" || head.status === 101) connection.reusable = false;
       const body = new BodyReader(connection.reader, framing, this.#options.maxBodyBytes);
       body.lostPeer = { client: "http", operation: method };
       const idle = this.#options.bodyIdleTimeoutSeconds;
@@ -431,6 +440,27 @@ export class HttpClient {
         this.#releaser(t, connection),
       );
     }
+  }
+
+  /**
+   * The answer a server gave before it closed on the request's body (a 413, a 401...:
+   * RFC 9112 9.5), or `sendError` when there is none to read.
+   */
+  async #earlyAnswer(
+    connection: Connection,
+    t: Target,
+    method: string,
+    sendError: ConnectionResetError,
+  ): Promise<HttpResponse> {
+    connection.reusable = false;
+    let early: HttpResponse;
+    try {
+      early = await this.#receive(connection, t, method);
+    } catch (e) {
+      if (e instanceof Interrupted) throw e; // the request's own cancellation
+      throw sendError; // no answer came: the send's failure is what happened
+    }
+    return early;
   }
 
   /**
@@ -502,7 +532,12 @@ export class HttpClient {
       connection.inFlight++;
       try {
         return await within(headWait, "head", url, async () => {
-          await this.#send(connection, t, init);
+          try {
+            await this.#send(connection, t, init);
+          } catch (e) {
+            if (!(e instanceof ConnectionResetError)) throw e;
+            return await this.#earlyAnswer(connection, t, method, e);
+          }
           return await this.#receive(connection, t, method);
         });
       } catch (e) {
@@ -524,7 +559,9 @@ export class HttpClient {
    * Sends several requests on one connection without waiting for answers (pipelining),
    * then reads the responses in order, each body in full.
    *
-   * Interruption point.
+   * Interruption point. Bounded by the client's deadlines: connect, each send and each
+   * response's head (`headTimeoutSeconds`), each body read (`bodyIdleTimeoutSeconds`).
+   * @throws {HttpTimeoutError} when one of them passes (the connection is dropped)
    */
   async pipeline(
     requests: { url: string; init?: RequestInit }[],
@@ -538,21 +575,35 @@ export class HttpClient {
     connection.inFlight += requests.length;
     const out: { response: HttpResponse; body: Uint8Array }[] = [];
     try {
+      const headWait = this.#options.headTimeoutSeconds;
       for (let i = 0; i < requests.length; i++) {
-        await this.#send(connection, targets[i], requests[i].init ?? {});
+        await within(headWait, "head", requests[i].url, async () => {
+          await this.#send(connection, targets[i], requests[i].init ?? {});
+        });
       }
       for (let i = 0; i < requests.length; i++) {
-        const response = await this.#receive(
-          connection,
-          targets[i],
-          (requests[i].init?.method ?? "GET").toUpperCase(),
+        // Each head has the head deadline (counted from when the one before is read).
+        const response = await within(
+          headWait,
+          "head",
+          requests[i].url,
+          async () =>
+            await this.#receive(
+              connection,
+              targets[i],
+              (requests[i].init?.method ?? "GET").toUpperCase(),
+            ),
         );
         out.push({ response, body: await response.bytes() });
       }
       return out;
     } catch (e) {
-      connection.inFlight = 1; // the answers still owed will never be read: drop it
-      this.#releaser(targets[0], connection)(false);
+      // The answers still owed will never be read: drop it. None owed: the failed body's
+      // own release dropped it already (a second one would count it closed twice).
+      if (connection.inFlight > 0) {
+        connection.inFlight = 1;
+        this.#releaser(targets[0], connection)(false);
+      }
       throw e;
     }
   }

@@ -5,7 +5,7 @@
  */
 
 import { familyHasInstance } from "../../core/_error_family.ts";
-import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
+import { ProtocolError, ShrapnelError, TimeoutError } from "../../core/errors.ts";
 
 // The base of every protocol's "the peer sent garbage" error, also exported here: before
 // it existed, this module's `ProtocolError` was HTTP's own (now HttpProtocolError, which
@@ -100,6 +100,56 @@ export class BodyTooLargeError extends HttpError {
     this.limit = limit;
   }
 }
+
+/** What an {@linkcode HttpServer}'s deadline on its client was waiting for. */
+export type PeerWait = "idle" | "handshake" | "head" | "body" | "send";
+
+/**
+ * One of the server's own deadlines on its client passed: the client sent nothing more
+ * of a body for `bodyTimeout`, or read none of a reply for `sendTimeout` (HTTP/2:
+ * `stallTimeout`), or left its connection idle, its head or TLS handshake unfinished.
+ * `waitingFor` says which. The server raises it in the connection's thread at the wait
+ * (HTTP/1.1), or throws it from a stream's read or send (HTTP/2, whose stream is reset
+ * with CANCEL). A {@linkcode TimeoutError}, so code that catches those catches it too.
+ *
+ * Escaping a handler, it ends the connection (HTTP/2: the stream) with no reply and no
+ * report to `onError`: the client is at fault, and is not listening anyway. Any other
+ * `TimeoutError` escaping a handler (its own `withTimeout`, a client's `HttpTimeoutError`)
+ * is the handler's failure: reported and answered (see `HttpServer`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TimeoutError } from "../../core/errors.ts";
+ * import { PeerTimeoutError } from "./errors.ts";
+ * const e = new PeerTimeoutError(30, "body");
+ * assert.ok(e instanceof TimeoutError);
+ * assert.deepEqual([e.seconds, e.message], [30, "the client sent no body bytes for 30 s"]);
+ * ```
+ */
+export class PeerTimeoutError extends TimeoutError {
+  /** What the server was waiting for. */
+  readonly waitingFor: PeerWait;
+  /**
+   * Makes the error for the server deadline that passed.
+   *
+   * @param seconds the deadline's length
+   * @param waitingFor what the server waited for
+   */
+  constructor(seconds: number, waitingFor: PeerWait) {
+    super(seconds);
+    this.waitingFor = waitingFor;
+    this.message = `the client ${PEER_WAITS[waitingFor]} for ${seconds} s`;
+  }
+}
+
+const PEER_WAITS: Record<PeerWait, string> = {
+  idle: "sent nothing",
+  handshake: "did not finish its TLS handshake",
+  head: "did not finish its request head",
+  body: "sent no body bytes",
+  send: "read none of the reply",
+};
 
 /**
  * The head (request line and headers) was too large or had too many fields (status 431).

@@ -14,6 +14,7 @@ import { SocketError } from "../../net/errors.ts";
 import { FetchRequest } from "./_fetch_request.ts";
 import { isResponse, writeResponse } from "./_fetch_response.ts";
 import { upgradeOf } from "./_upgrades.ts";
+import { interruptsExchange } from "./_interruption.ts";
 import { Http2Request } from "./h2/request.ts";
 import { SENT } from "./reply_bytes.ts";
 import type { HttpRequest } from "./request.ts";
@@ -50,9 +51,15 @@ export interface FetchHandlerOptions {
    */
   scheme?: "http" | "https";
   /**
-   * Makes the response for a handler that threw (as `Deno.serve`'s `onError`). Without it
-   * the error goes to the server: an `HttpError` becomes its status, anything else a 500
-   * reported to the server's `onError`.
+   * Makes the response for a handler that threw or rejected (as `Deno.serve`'s
+   * `onError`), its own timeouts included (a `withTimeout` of its own, a client's
+   * `HttpTimeoutError`, a socket error of its own upstream). Without it the error goes to
+   * the server: an `HttpError` becomes its status, anything else a 500 (504 for an
+   * `HttpTimeoutError`, 502 for an upstream connection's failure such as a
+   * `ConnectionRefusedError` or a `PeerLostError`) reported to the server's `onError`.
+   * Interruptions of the exchange (the server's close, its deadlines on the client, the
+   * client gone: its watch, or a socket error of the request's own connection) never
+   * come here: they end the exchange.
    */
   onError?: (error: unknown) => Response | Promise<Response>;
 }
@@ -345,7 +352,9 @@ export function fetchHandler(
       try {
         response = await pending; // not a blocking call: the application may block this thread
       } catch (e) {
-        if (onError === undefined || e instanceof Interrupted) throw e;
+        // An interruption ends the exchange; the app's own failure (its own timeout
+        // included) is the app's to answer.
+        if (onError === undefined || interruptsExchange(e)) throw e;
         response = await onError(e);
       }
       const sending = sendOrFail(exchange, response);

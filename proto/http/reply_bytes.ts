@@ -290,7 +290,7 @@ export class HeldReplies {
       taken = socket.trySend(this.#bytes.subarray(0, length));
     } catch (e) {
       if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
-      this.#failure = e;
+      this.#failure = deadline === null ? e : deadline.lost(e);
       this.length = 0;
       return;
     }
@@ -323,12 +323,25 @@ export class HeldReplies {
   }
 
   /**
-   * Waits until the sender (if one runs) has sent everything held. Interruption point.
+   * Waits until the sender (if one runs) has sent everything held: a wait for the peer
+   * to read, under `deadline`'s send deadline (the sender's own may have passed already,
+   * raised in the connection's thread while a handler waited). Interruption point: when
+   * interrupted, the sender is shut down.
    * @throws what stopped the sender (a SocketError...)
    */
-  async drained(): Promise<void> {
+  async drained(deadline: PeerDeadline | null = null): Promise<void> {
     const sender = this.sender;
-    if (sender !== null) await sender.join();
+    if (sender !== null) {
+      deadline?.arm("send");
+      try {
+        await sender.join();
+      } catch (e) {
+        if (!sender.dead) sender.shutdown(); // a peer that does not read holds nothing
+        throw e;
+      } finally {
+        deadline?.disarm();
+      }
+    }
     const failure = this.#failure;
     if (failure !== null) {
       this.#failure = null;
@@ -369,7 +382,7 @@ export function sendReply(
     // or the sender of held replies takes it along).
     if (held.keep()) {
       if (held.sender !== null) {
-        return complete && held.hold && held.length <= MAX_HELD ? SENT : held.drained();
+        return complete && held.hold && held.length <= MAX_HELD ? SENT : held.drained(deadline);
       }
       return complete && held.hold ? SENT : sendHeld(socket, held, deadline);
     }
@@ -392,7 +405,12 @@ export function sendReply(
 /** Sends `view` (of a buffer reused after the call: see `Socket.sendBorrowed`). */
 function sendView(socket: Socket, view: Uint8Array, deadline: PeerDeadline | null) {
   const n = view.length;
-  const taken = socket.trySend(view);
+  let taken: number;
+  try {
+    taken = socket.trySend(view);
+  } catch (e) {
+    throw deadline === null ? e : deadline.lost(e);
+  }
   if (taken === n) return SENT;
   const rest = taken === 0 ? view : view.subarray(taken);
   if (deadline === null) return socket.sendBorrowed(rest);
@@ -417,6 +435,8 @@ async function sendWatched(
         sent += await socket.sendSome(sent === 0 ? part : part.subarray(sent));
       }
     }
+  } catch (e) {
+    throw deadline.lost(e);
   } finally {
     deadline.disarm();
   }

@@ -6,7 +6,7 @@
  */
 
 import { ClosedError, Interrupted, Shutdown, TimeoutError } from "../../core/errors.ts";
-import { spawn, type Thread } from "../../core/thread.ts";
+import { current, spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
 import { ThreadGroup, type ThreadGroupStatistics } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
@@ -16,11 +16,18 @@ import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn, type ListenOptions } from "../../net/constructors.ts";
 import { listenTls, type ListenTlsOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { EOFError, PeerLostError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
 import { CONNECTION, EXPECT } from "./framing_fields.ts";
-import { HeadersTooLargeError, HttpError, HttpProtocolError } from "./errors.ts";
+import {
+  HeadersTooLargeError,
+  HttpError,
+  HttpProtocolError,
+  PeerTimeoutError,
+  type PeerWait,
+} from "./errors.ts";
+import { failureStatus, interruptsExchange, markClientGone } from "./_interruption.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { HeldReplies, sendHeld, SENT } from "./reply_bytes.ts";
@@ -80,7 +87,11 @@ export interface HttpServerOptions {
    * backlog until one closes (see {@linkcode Acceptor}).
    */
   maxConnections?: number;
-  /** Called with errors of handlers that are not HTTP errors (default: console.error). */
+  /**
+   * Called with errors of handlers that are not HTTP errors (default: console.error),
+   * their own timeouts included (see {@linkcode HttpServer}: what ends a connection
+   * quietly instead).
+   */
   onError?: (error: unknown, request: HttpRequest) => void;
   /**
    * HTTP/2 limits (see `h2/server_connection.ts`), or false to speak HTTP/1.1 only.
@@ -129,6 +140,24 @@ export interface HttpServerCloseOptions {
  * closes idle keep-alive connections at once, lets requests in flight finish within a
  * grace period, then shuts the rest down. The group belongs to the thread that made the
  * server: shutting that thread down shuts the connections down.
+ *
+ * What escapes a handler: an {@linkcode HttpError} becomes its status; any other error is
+ * the handler's failure, reported to `onError(error, request)` and answered 500, or 504
+ * for an `HttpTimeoutError` (an upstream HTTP server the handler called did not answer
+ * in time), or 502 for an upstream connection's failure (a `SocketError` but
+ * `TooManyOpenFilesError`, an `EOFError`, a `PeerLostError`: its `HttpClient` refused or
+ * reset, a Postgres or AMQP connection lost, a response body cut short). That includes
+ * the handler's own timeouts: its `withTimeout` expiring (`TimeoutError`), a client's
+ * deadline (`HttpTimeoutError`, `ConfirmTimeoutError`). If the reply's head was already
+ * sent, the connection (HTTP/2: the stream) is closed (reset) instead. Only
+ * interruptions of the exchange end it with no reply and no report: the server's own
+ * deadlines on its client ({@linkcode PeerTimeoutError}: a body or a reply waiting
+ * `bodyTimeout` or `sendTimeout`), its close and its owner's shutdown (`Shutdown`), an
+ * HTTP/2 stream reset (`StreamResetError`), the client gone (a socket error of the
+ * exchange's own connection: reading the request's body, sending the reply, a server
+ * WebSocket's sends; or an `Interrupted` raised by a fetch handler's watch), and any
+ * other `Interrupted` that is not a `TimeoutError`. Socket errors of a socket the
+ * handler took over (`upgrade()`) and uses itself are its own: handle them.
  *
  * @example
  * ```ts
@@ -341,8 +370,9 @@ export class HttpServer {
   }
 
   /**
-   * Interrupts connections past their deadline with a TimeoutError. One thread checking
-   * deadlines costs less than a timer per request (two per request otherwise: idle, head).
+   * Interrupts connections past their deadline with a {@linkcode PeerTimeoutError}. One
+   * thread checking deadlines costs less than a timer per request (two per request
+   * otherwise: idle, head).
    * It runs until `close()` has drained the connections (deadlines hold during the grace),
    * and closes the socket of a connection whose thread was shut down before it started.
    */
@@ -354,7 +384,11 @@ export class HttpServer {
       for (const c of this.#connections) {
         if (c.deadline <= sweep) {
           c.deadline = Infinity;
-          if (!c.thread.dead) c.thread.raise(new TimeoutError(c.timeout));
+          // Into the thread whose wait it bounds: a response body's pump or the sender
+          // of held replies waits on the peer too, not only the connection's thread.
+          const waiter = c.waiter !== null && !c.waiter.dead ? c.waiter : c.thread;
+          c.waiter = null;
+          if (!waiter.dead) waiter.raise(new PeerTimeoutError(c.timeout, c.waitingFor));
         } else if (c.thread.dead) { // never ran its code, so never closed its socket
           c.socket.close();
           this.#ended(c);
@@ -385,9 +419,10 @@ export class HttpServer {
           if (held.length > 0) await sendHeld(socket, held, state);
           // Idle between requests: the only wait the server's close may cut short. A TLS
           // connection's first wait is its handshake, under a deadline of its own.
-          const wait = handshaking && socket instanceof DenoSocket && socket._handshakePending
-            ? options.handshakeTimeout
-            : options.idleTimeout;
+          const handshake = handshaking && socket instanceof DenoSocket &&
+            socket._handshakePending;
+          const wait = handshake ? options.handshakeTimeout : options.idleTimeout;
+          state.waitingFor = handshake ? "handshake" : "idle";
           handshaking = false;
           state.timeout = wait;
           state.deadline = this.#deadline(wait);
@@ -410,6 +445,7 @@ export class HttpServer {
           if (bytes === null) {
             if (held.length > 0) await sendHeld(socket, held, state);
             state.timeout = options.headerTimeout;
+            state.waitingFor = "head";
             state.deadline = this.#deadline(options.headerTimeout);
             bytes = await reader.readHead(options.maxHeadBytes);
           }
@@ -475,7 +511,7 @@ export class HttpServer {
           await this.#failed(request, e);
         }
         held.hold = false;
-        if (held.busy) await held.drained();
+        if (held.busy) await held.drained(state);
         if (request.upgraded) {
           upgraded = true;
           return;
@@ -490,6 +526,7 @@ export class HttpServer {
           // The rest of a body the handler left: at most maxSkipBytes in bodyTimeout.
           body.deadline = null;
           state.timeout = options.bodyTimeout;
+          state.waitingFor = "body";
           state.deadline = this.#deadline(options.bodyTimeout);
           const skipped = await body.skip(options.maxSkipBytes);
           state.deadline = Infinity;
@@ -497,7 +534,7 @@ export class HttpServer {
         }
       }
       // The server is closing: what is held still goes out before the close.
-      if (held.busy) await held.drained();
+      if (held.busy) await held.drained(state);
       if (held.length > 0) await sendHeld(socket, held, state);
     } catch (e) {
       // A peer that vanished is not the server's failure.
@@ -532,8 +569,9 @@ export class HttpServer {
     const options = this.#options;
     return {
       serve: (request) => this.#serveOne(request),
-      setDeadline: (seconds) => {
+      setDeadline: (seconds, waitingFor) => {
         state.timeout = seconds;
+        state.waitingFor = waitingFor;
         state.deadline = seconds === Infinity ? Infinity : this.#deadline(seconds);
       },
       idleTimeout: options.idleTimeout,
@@ -586,7 +624,11 @@ export class HttpServer {
       headers.hasToken("expect", "100-continue")
     ) {
       body.onFirstRead = async () => {
-        if (!request.headSent) await socket.send(CONTINUE);
+        try {
+          if (!request.headSent) await socket.send(CONTINUE);
+        } catch (e) {
+          throw markClientGone(e);
+        }
       };
     }
     return request;
@@ -613,18 +655,22 @@ export class HttpServer {
   }
 
   /**
-   * A handler failed: an HttpError becomes its reply, anything else a 500 (reported to
-   * `onError`); interruptions and lost peers end the connection.
+   * A handler failed: an HttpError becomes its reply, anything else is reported to
+   * `onError` and answered 500 (504 for an upstream HTTP client's `HttpTimeoutError`, 502
+   * for an upstream connection's failure: see `failureStatus`); interruptions of the
+   * exchange (see `interruptsExchange`: the server's close, its own deadlines on the
+   * client, a stream reset, its own socket's errors) end the connection.
    */
   async #failed(request: HttpRequest, e: unknown): Promise<void> {
-    if (e instanceof Interrupted) throw e;
-    if (e instanceof SocketError || e instanceof EOFError) throw e;
-    if (e instanceof HttpError) {
+    if (interruptsExchange(e)) throw e;
+    // An HttpError is the request's own fault, unless an upstream client lost its peer
+    // (a response body cut short is an HttpProtocolError too): that is the handler's.
+    if (e instanceof HttpError && !(e instanceof PeerLostError)) {
       await request.error(e.status, e.message);
       return;
     }
     this.#options.onError(e, request);
-    await request.error(500);
+    await request.error(failureStatus(e));
   }
 
   async #refuse(socket: Socket, error: unknown): Promise<void> {
@@ -734,12 +780,15 @@ class SweepClock {
 class Connection implements PeerDeadline {
   thread: Thread = null!;
   deadline = Infinity;
-  /** The timeout the deadline comes from, for the error's message. */
+  /** The timeout the deadline comes from, and what it waits for: the error's fields. */
   timeout = 0;
+  waitingFor: PeerWait = "idle";
   /** Waiting between requests (or HTTP/2): a closing server shuts it down at once. */
   idle = false;
   /** The request being served, if any (told to close the connection after its reply). */
   request: HttpRequest | null = null;
+  /** The thread an armed deadline bounds the wait of (null: the connection's). */
+  waiter: Thread | null = null;
   readonly socket: Socket;
   readonly acceptor: Acceptor | undefined;
   readonly #clock: SweepClock;
@@ -764,18 +813,24 @@ class Connection implements PeerDeadline {
   arm(kind: "body" | "send"): void {
     const seconds = kind === "body" ? this.#options.bodyTimeout : this.#options.sendTimeout;
     this.timeout = seconds;
+    this.waitingFor = kind;
     this.deadline = this.#clock.deadline(seconds);
+    this.waiter = current();
   }
   disarm(): void {
     this.deadline = Infinity;
+    this.waiter = null;
   }
   readonly sent = (): void => {
     this.deadline = Infinity;
+    this.waiter = null;
   };
   readonly failed = (error: unknown): never => {
     this.deadline = Infinity;
-    throw error;
+    this.waiter = null;
+    throw markClientGone(error);
   };
+  readonly lost = markClientGone;
 }
 
 /** Whether a head holds nothing but line ends. */

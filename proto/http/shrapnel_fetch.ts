@@ -6,6 +6,7 @@
  */
 
 import { Interrupted } from "../../core/errors.ts";
+import { scheduler } from "../../core/scheduler.ts";
 import { current, currentFor, spawn } from "../../core/thread.ts";
 import { waitFor } from "../../core/wait_for.ts";
 import type { HttpClient, HttpResponse, RequestBody } from "./client.ts";
@@ -18,19 +19,29 @@ export interface ShrapnelFetchInit extends RequestInit {
   shrapnelClient?: HttpClient;
 }
 
-/** Runs a blocking call of the client as the current thread, or in a thread of its own. */
+/**
+ * Runs a blocking call of the client as the current thread, or in a thread of its own.
+ * A body stream's pulls carry the async context of its first read: when a thread other
+ * than that one reads on, the thread found is not running (it waits elsewhere) and the
+ * call gets a thread of its own.
+ */
 function blocking<T>(fn: () => Promise<T>): Promise<T> {
-  return current() !== null ? fn() : spawn(fn).join() as Promise<T>;
+  const me = current();
+  if (me !== null && me.state === "running") return fn();
+  // Spawned and joined outside that context: a join would be the waiting thread's call.
+  return scheduler.context.exit(() => spawn(fn).join()) as Promise<T>;
 }
 
 /** The response body as a stream read from the connection as it is consumed. */
 function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream<Uint8Array> {
   let stream!: ReadableStreamDefaultController<Uint8Array>;
+  let pulling = false;
   const onAbort = () => {
     stream.error(signal.reason);
-    void blocking(() => response.release()).catch((e) => {
-      console.error("shrapnel http: releasing an aborted response failed:", e);
-    });
+    // The connection is dropped, not read on to keep it: the abort may come from any
+    // thread (a blocking call left unawaited there would wedge it), and a read of the
+    // body may be waiting on the connection (a second reader would race it).
+    response.abandon();
   };
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -39,6 +50,7 @@ function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream
     },
     async pull(controller) {
       let piece: Uint8Array;
+      pulling = true;
       try {
         piece = await blocking(() => response.body.read());
       } catch (e) {
@@ -47,6 +59,8 @@ function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream
         signal.removeEventListener("abort", onAbort);
         response.abandon();
         throw e;
+      } finally {
+        pulling = false;
       }
       if (piece.length > 0) {
         controller.enqueue(piece.slice()); // the piece is a view into the reader's buffer
@@ -58,7 +72,9 @@ function bodyStream(response: HttpResponse, signal: AbortSignal): ReadableStream
     },
     async cancel() {
       signal.removeEventListener("abort", onAbort);
-      await blocking(() => response.release());
+      // A read waiting on the connection (cancelled from elsewhere): dropped, not raced.
+      if (pulling) response.abandon();
+      else await blocking(() => response.release());
     },
   }, { highWaterMark: 0 });
 }

@@ -74,7 +74,7 @@ export interface ExecResult {
   stdout: string;
   /** Standard error, as text. */
   stderr: string;
-  /** Exit code (null if killed by a signal). */
+  /** Exit code (null if killed by a signal, or if the server sent no exit status). */
   code: number | null;
   /** The signal's name, if one ended it. */
   signal: string | null;
@@ -103,6 +103,8 @@ export class SshChannel {
   readonly #output = new Fifo<Uint8Array | null>();
   #closed = false;
   readonly #lost: (operation: string) => Error | null;
+  /** Whether the connection was already lost when the channel closed (not later). */
+  #closedByLoss = false;
   #lostSaid = false;
 
   /** @internal `lost` says whether (and why) the connection under the channel was lost. */
@@ -115,6 +117,8 @@ export class SshChannel {
       (d: Uint8Array) => this.#output.push(new Uint8Array(d)),
     );
     stream.on("close", () => {
+      // The connection's close comes first: a loss seen later did not cut this channel.
+      this.#closedByLoss = lost("receive") !== null;
       this.#closed = true;
       this.#output.push(null);
     });
@@ -137,7 +141,7 @@ export class SshChannel {
     if (this.#closed && this.#output.length === 0) return null;
     const piece = await this.#output.pop();
     if (piece !== null) return piece;
-    const lost = this.#lostSaid ? null : this.#lost("receive");
+    const lost = this.#lostSaid || !this.#closedByLoss ? null : this.#lost("receive");
     if (lost === null) return null;
     this.#lostSaid = true;
     this.#output.push(null); // the next receive: null
@@ -249,8 +253,12 @@ export class SshClient {
    *
    * Interruption point: the channel is closed (the remote command gets SIGHUP, as when
    * an ssh client goes away).
+   * A command whose channel the server closed without an exit status or signal (as
+   * OpenSSH's client says, "remote command exited without exit status") has `code` and
+   * `signal` null.
    * @throws {PeerLostError} (an {@linkcode SshError}, "ssh", "exec") when the connection
-   *   was lost before the command's exit status came: whether it ran to its end is unknown
+   *   was lost under the open channel before the command's exit status came: whether it
+   *   ran to its end is unknown
    */
   async exec(command: string): Promise<ExecResult> {
     const stream = await waitFor(
@@ -264,20 +272,20 @@ export class SshClient {
     const out: Uint8Array[] = [], err: Uint8Array[] = [];
     stream.on("data", (d: Uint8Array) => out.push(new Uint8Array(d)));
     stream.stderr.on("data", (d: Uint8Array) => err.push(new Uint8Array(d)));
-    const ended = new Promise<[number | null, string | null]>((resolve) => {
+    // The loss is judged as of the channel's close (as a shell channel's is): the
+    // connection's close comes before its channels' closes, so a channel the server closed
+    // itself (with or without an exit status) was whole, even if the server left right after.
+    const ended = new Promise<[number | null, string | null, Error | null]>((resolve) => {
       let code: number | null = null, signal: string | null = null;
       stream.on("exit", (c: number | null, s?: string) => {
         code = c ?? null;
         signal = s ?? null;
       });
-      stream.on("close", () => resolve([code, signal]));
+      stream.on("close", () => resolve([code, signal, this.#lost("exec")]));
     });
     try {
-      const [code, signal] = await waitFor(ended, `ssh exec ${command}`);
-      if (code === null && signal === null) {
-        const lost = this.#lost("exec");
-        if (lost !== null) throw lost;
-      }
+      const [code, signal, lost] = await waitFor(ended, `ssh exec ${command}`);
+      if (lost !== null && code === null && signal === null) throw lost;
       const text = (parts: Uint8Array[]) => new TextDecoder().decode(concatBytes(parts));
       return { stdout: text(out), stderr: text(err), code, signal };
     } catch (e) {

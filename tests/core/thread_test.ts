@@ -365,3 +365,48 @@ Deno.test("threadDump lists live threads with their state and what they wait on"
     await assert.rejects(t.join(), Shutdown);
   });
 });
+
+Deno.test("a join interrupted before the thread failed does not take its error: it is still reported", async () => {
+  const reported: unknown[] = [];
+  const old = setThreadErrorHook((_t, e) => reported.push(e));
+  try {
+    await inThread(async () => {
+      const failing = spawn(async () => {
+        await sleep(0.05);
+        throw new Error("nobody took this");
+      });
+      const joiner = spawn(() => failing.join());
+      await sleep(0.01);
+      joiner.raise(new Interrupted("stop waiting"));
+      await assert.rejects(joiner.join(), /stop waiting/);
+      await sleep(0.1); // the failure, and the turn on which an unjoined one is reported
+    });
+  } finally {
+    setThreadErrorHook(old);
+  }
+  assert.equal(reported.length, 1, "the failure was neither joined nor reported");
+  assert.match(String(reported[0]), /nobody took this/);
+});
+
+Deno.test("a join of a dead failed thread cut by the joiner's pending interrupt does not take its error", async () => {
+  const reported: unknown[] = [];
+  const old = setThreadErrorHook((_t, e) => reported.push(e));
+  try {
+    await inThread(async () => {
+      const go = new Fifo<number>();
+      const failed = spawn(() => {
+        throw new Error("died first");
+      });
+      spawn(() => go.push(1));
+      await go.pop();
+      assert.ok(failed.dead);
+      current()!.raise(new Interrupted("the joiner's own"));
+      await assert.rejects(failed.join(), /the joiner's own/); // and never asked again
+      await sleep(0.01);
+    });
+  } finally {
+    setThreadErrorHook(old);
+  }
+  assert.equal(reported.length, 1, "the failure was neither joined nor reported");
+  assert.match(String(reported[0]), /died first/);
+});

@@ -6,9 +6,24 @@
  * Each server is a hostile fake on 127.0.0.1 that sends part of the answer and goes away.
  */
 import assert from "node:assert/strict";
-import { connectTo, listenOn, type Socket, SocketReader } from "../../mod.ts";
+import {
+  connectTo,
+  listenOn,
+  sleep,
+  type Socket,
+  SocketReader,
+  spawn,
+  withTimeout,
+} from "../../mod.ts";
+import { Event as ShrapnelEvent } from "../../core/sync/event.ts";
+import { TimeoutError } from "../../core/errors.ts";
 import { ConnectionResetError, EOFError, PeerLostError } from "../../net/errors.ts";
-import { HttpClient, HttpProtocolError, shrapnelFetch } from "../../proto/http/mod.ts";
+import {
+  HttpClient,
+  HttpProtocolError,
+  HttpTimeoutError,
+  shrapnelFetch,
+} from "../../proto/http/mod.ts";
 import {
   END_STREAM,
   FrameWriter,
@@ -16,6 +31,7 @@ import {
   HpackEncoder,
   INTERNAL_ERROR,
   PREFACE,
+  PROTOCOL_ERROR,
   readFrameHeader,
   StreamResetError,
 } from "../../proto/http/h2/mod.ts";
@@ -319,4 +335,312 @@ socketTest("FTP: a RETR the server reports aborted (426) is an FtpError", async 
       }
     },
   );
+});
+
+socketTest(
+  "HTTP/1.1 pipeline: the last body cut short drops its connection once (the pool's count stays right)",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n"));
+      await conn.send(HALF);
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const url = `http://127.0.0.1:${port}/f`;
+        const error = await client.pipeline([{ url }]).then(() => null, (e) => e);
+        assertLost(error, "http", "GET");
+        // One connection opened, one closed: a count below 0 lets the origin open more than
+        // maxConnectionsPerOrigin.
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "HTTP/2 pool: a TLS handshake that fails leaves the origin usable (no latch held for good)",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await conn.recv(4096);
+    }, async (port) => {
+      let connects = 0;
+      const client = new HttpClient({
+        headTimeoutSeconds: 2,
+        connect: async (host, p) => {
+          connects++;
+          const socket = await connectTo(`${host}:${p}`);
+          // As tlsConnect's socket: the handshake runs (and fails) on the first call.
+          return Object.assign(socket, {
+            handshake: () => Promise.reject(new Error("invalid peer certificate")),
+          });
+        },
+      });
+      try {
+        for (let i = 0; i < 2; i++) {
+          const error = await client.request(`https://127.0.0.1:${port}/`).then(
+            () => null,
+            (e) => e,
+          );
+          // Not a head timeout spent waiting on the first connection's latch.
+          assert.match(String(error), /invalid peer certificate/, `request ${i}`);
+        }
+        assert.equal(connects, 2);
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "fetch: a signal aborted by another thread while a body read waits errors the read, and both threads go on",
+  async () => {
+    const rest = new ShrapnelEvent();
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n0123456789"));
+      await rest.wait();
+      await conn.send(bytes("abcdefghij"));
+      await conn.recv(4096);
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const controller = new AbortController();
+        const reading = spawn(async () => {
+          const url = `http://127.0.0.1:${port}/f`;
+          const response = await shrapnelFetch(url, {
+            shrapnelClient: client,
+            signal: controller.signal,
+          });
+          const reader = response.body!.getReader();
+          assert.equal((await reader.read()).value?.length, 10);
+          return await reader.read().then(() => null, (e) => e); // waits for the rest
+        });
+        await sleep(0.2);
+        // Aborted from a thread: the response's release must not become a blocking call of
+        // that thread (left unawaited, it wedges the thread), nor read beside the waiting read.
+        const aborter = spawn(async () => {
+          controller.abort();
+          await sleep(0.05);
+          rest.set();
+          await sleep(0.05);
+          return "went on";
+        });
+        assert.equal(await withTimeout(3, () => aborter.join()), "went on");
+        const error = await withTimeout(3, () => reading.join());
+        assert.ok(error instanceof DOMException && error.name === "AbortError", String(error));
+        await sleep(0.1);
+        const stats = client.statistics()[`http://127.0.0.1:${port}`];
+        assert.equal(stats.open, stats.idle, JSON.stringify(stats)); // nothing held
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "fetch: a body cancelled by another thread while a read of it waits: no second reader on the connection",
+  async () => {
+    const rest = new ShrapnelEvent();
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n0123456789"));
+      await rest.wait();
+      await conn.send(bytes("abcdefghij"));
+      await conn.recv(4096);
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const url = `http://127.0.0.1:${port}/f`;
+        const response = await shrapnelFetch(url, { shrapnelClient: client });
+        const reader = response.body!.getReader();
+        const reading = spawn(async () => {
+          assert.equal((await reader.read()).value?.length, 10);
+          return await reader.read().then((r) => r, (e) => e);
+        });
+        await sleep(0.2); // its pull waits on the connection
+        const cancelled = await withTimeout(3, () => reader.cancel().then(() => null, (e) => e));
+        assert.equal(cancelled, null);
+        rest.set();
+        assert.deepEqual(await withTimeout(3, () => reading.join()), {
+          done: true,
+          value: undefined,
+        });
+        await sleep(0.1);
+        const stats = client.statistics()[`http://127.0.0.1:${port}`];
+        assert.equal(stats.open, stats.idle, JSON.stringify(stats)); // nothing held
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "HTTP/2: DATA past the content-length is a malformed response, not a longer whole body",
+  async () => {
+    await withFakePeer(
+      h2Peer(async (conn, out) => {
+        for (let at = 0; at < 60_000; at += 10_000) {
+          out.data(1, HALF.subarray(0, 10_000), at + 10_000 === 60_000 ? END_STREAM : 0);
+        }
+        await conn.send(out.take().slice());
+        await conn.recv(4096);
+      }),
+      async (port) => {
+        const error = await downloadError(port, true, h2Client());
+        assert.ok(error instanceof StreamResetError, String(error));
+        assert.equal(error.code, PROTOCOL_ERROR);
+        assert.ok(!(error instanceof PeerLostError)); // the server is there; its answer is bad
+      },
+    );
+  },
+);
+
+socketTest(
+  "HTTP/1.1: a server that answers early (413) and closes on the upload: the answer is the result, not a PeerLostError",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes(
+        "HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbig!",
+      ));
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const url = `http://127.0.0.1:${port}/up`;
+        const body = new Uint8Array(20 << 20); // far more than the socket buffers take
+        const response = await client.request(url, { method: "POST", body });
+        assert.equal(response.status, 413);
+        assert.equal(await response.text(), "big!");
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "FTP: a transfer failed on our side (the sink threw) leaves the control connection in step",
+  async () => {
+    await withFakePeer(async (control) => {
+      const data = listenOn("127.0.0.1:0");
+      const dataPort = (data.getsockname() as { port: number }).port;
+      const reader = new SocketReader(control);
+      const answer = async (line: string) => await control.send(bytes(`${line}\r\n`));
+      try {
+        await answer("220 hello");
+        for (;;) {
+          const command = await reader.readLine(1024);
+          if (command === null) return;
+          const verb = command.split(" ")[0].toUpperCase();
+          if (verb === "USER") await answer("331 password");
+          else if (verb === "PASS") await answer("230 in");
+          else if (verb === "TYPE") await answer("200 binary");
+          else if (verb === "EPSV") await answer(`229 passive (|||${dataPort}|)`);
+          else if (verb === "NOOP") await answer("200 noop");
+          else if (verb === "RETR") {
+            const [conn] = await data.accept();
+            await answer("150 sending");
+            await conn.send(HALF);
+            conn.close();
+            await answer("226 transfer complete");
+          } else await answer("502 no");
+        }
+      } finally {
+        data.close();
+      }
+    }, async (port) => {
+      const ftp = await FtpClient.connect({ host: "127.0.0.1", port, user: "u", password: "p" });
+      try {
+        const refused = await ftp.retrieve("f", () => {
+          throw new Error("disk full");
+        }).then(() => null, (e) => e);
+        assert.match(String(refused), /disk full/);
+        await sleep(0.1); // the server's 226 for the transfer has come
+        const noop = await ftp.command("NOOP");
+        assert.deepEqual([noop.code, noop.text], [200, "noop"], "a reply out of step");
+      } finally {
+        await ftp.quit();
+      }
+    });
+  },
+);
+
+socketTest(
+  "HTTP/1.1: release() interrupted while it skips the rest of a body passes the interruption on",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n"));
+      await conn.send(HALF);
+      await conn.recv(4096); // then silence
+    }, async (port) => {
+      const client = new HttpClient();
+      try {
+        const response = await client.request(`http://127.0.0.1:${port}/f`);
+        const error = await withTimeout(0.2, () => response.release()).then(() => null, (e) => e);
+        assert.ok(error instanceof TimeoutError, `the interruption was swallowed: ${error}`);
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "HTTP/1.1 pipeline: a server that never answers meets the head deadline (no hang)",
+  async () => {
+    await withFakePeer(async (conn) => {
+      await readHead(conn);
+      await conn.recv(4096); // silence
+    }, async (port) => {
+      const client = new HttpClient({ headTimeoutSeconds: 0.3 });
+      try {
+        const url = `http://127.0.0.1:${port}/f`;
+        const error = await withTimeout(3, () => client.pipeline([{ url }, { url }]))
+          .then(() => null, (e) => e);
+        assert.ok(error instanceof HttpTimeoutError, String(error));
+        assert.equal(error.phase, "head");
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest("fetch: a body read first in one thread and then in another", async () => {
+  await withFakePeer(async (conn) => {
+    await readHead(conn);
+    await conn.send(bytes("HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n0123456789"));
+    await sleep(0.1);
+    await conn.send(bytes("abcdefghij"));
+    await conn.recv(4096);
+  }, async (port) => {
+    const client = new HttpClient();
+    try {
+      const url = `http://127.0.0.1:${port}/f`;
+      const response = await shrapnelFetch(url, { shrapnelClient: client });
+      const reader = response.body!.getReader();
+      assert.equal(text((await reader.read()).value!), "0123456789"); // sniffed here
+      const rest = spawn(async () => { // the rest read by a worker thread
+        let all = "";
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return all;
+          all += text(value);
+        }
+      });
+      assert.equal(await withTimeout(3, () => rest.join()), "abcdefghij");
+    } finally {
+      client.close();
+    }
+  });
 });

@@ -237,13 +237,17 @@ export async function startFramePublisher(
         }
         continue;
       }
-      const tiles: number[] = [];
+      // Each tile once: a lease holds at most the shard's own tiles, whatever the message
+      // repeats (65535 copies of one tile from each of maxGateways gateways would otherwise
+      // be held, and walked by every recompute).
+      const ours = new Set<number>();
       for (const tile of interest.tiles) {
         const tx = tile & 0xffff, ty = tile >>> 16;
         if (tx < tx0 || tx > tx1 || ty < ty0 || ty > ty1) continue; // none of ours
-        tiles.push(tile);
+        ours.add(tile);
         fresh.add(tile);
       }
+      const tiles = [...ours];
       const seconds = Math.min(interest.leaseMs / 1000, maxLeaseSeconds);
       if (tiles.length === 0 || seconds <= 0) leases.delete(interest.gateway);
       else leases.set(interest.gateway, { expires: now() + seconds, tiles });

@@ -7,8 +7,9 @@
  * Each viewer's viewport watches the tiles it overlaps (bound on the gateway's queue,
  * announced to the shards of the regions near them, with a lease renewed every third of
  * it), and follows them as the viewer pans. A tile's latest frame from each shard is kept;
- * a viewer's update is composed from them at most once a frame, a mover that two shards
- * both show for the moment of its handoff taken from the newer frame. The minimap's
+ * a viewer's update is composed from them at most once a frame, each mover from the
+ * newest frame received that holds it (two shards both show it for the moment of its
+ * handoff; a lagging shard's older frame never shows it back where it was). The minimap's
  * density and the header's counts add up the shards' summaries.
  *
  * The broker going away does not cut the viewers: the gateway reconnects with backoff,
@@ -16,7 +17,9 @@
  * meanwhile.
  *
  * Standalone: `deno run -A --unstable-net demos/mmo/sharded/gateway.ts
- * --amqp=amqp://user:password@broker:5672/ --host=0.0.0.0 --port=8080 [--namespace=mmo]` (the launcher,
+ * --amqp=amqp://user:password@broker:5672/ --host=0.0.0.0 --port=8080 [--namespace=mmo]`, or
+ * with the URL in `$MMO_AMQP_URL` rather than `--amqp=` (a process's arguments are readable
+ * by every local user; a password belongs in the environment) (the launcher,
  * `deno task demo:mmo --shards=WxH --amqp=...`, starts one with the shards).
  *
  * @module
@@ -43,7 +46,7 @@ import {
 import { parseAmqpUrl } from "../../../proto/amqp/url.ts";
 import { encodeMovers, encodeOverview, encodeView, encodeWorldBoxes } from "../protocol.ts";
 import { Viewport, World } from "../world.ts";
-import { RegionGrid } from "./grid.ts";
+import { GridSpecError, RegionGrid } from "./grid.ts";
 import {
   decodeSummary,
   decodeTileFrame,
@@ -51,6 +54,7 @@ import {
   framesExchange,
   interestExchange,
   interestKey,
+  MAX_TILES_PER_SIDE,
   REGION_MARGIN,
   type Summary,
   TILE_HEADER_BYTES,
@@ -89,7 +93,15 @@ export interface GatewayOptions {
   maxQueued?: number;
   /** Unacknowledged deliveries in flight to this gateway (1000). */
   prefetch?: number;
+  /**
+   * Most boxes a world's settings may name (1,000,000): the gateway regenerates them all,
+   * so a summary naming more (anyone who can publish on the broker can send one) is dropped.
+   */
+  maxBoxes?: number;
 }
+
+/** Most cells per side of the minimap's density grid a gateway takes (the shards send 64). */
+const MAX_DENSITY_SIDE = 1024;
 
 /** The shards' summaries did not come: the broker has no shards, or another vhost. */
 export class NoShardsError extends ShrapnelError {}
@@ -200,7 +212,8 @@ interface ShardSummary {
  * const gateway = await startGateway({ amqp: parseAmqpUrl("amqp://127.0.0.1:5672/") });
  * console.log(gateway.url);
  * ```
- * @throws {NoShardsError} if no summary comes within `settingsTimeoutSeconds`
+ * @throws {NoShardsError} if no summary of a world it can show (see `maxBoxes`) comes
+ *   within `settingsTimeoutSeconds`
  */
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const gatewayId = crypto.getRandomValues(new BigUint64Array(1))[0];
@@ -240,7 +253,26 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   };
 
   let session = await openSession();
-  // The world's settings: from the first summary.
+  const maxBoxes = options.maxBoxes ?? 1_000_000;
+  /** Why a summary's world cannot be this gateway's (null if it can). */
+  const unusable = (s: Summary): string | null => {
+    const w = s.settings;
+    try {
+      new RegionGrid(w.size, w.columns, w.rows);
+    } catch (e) {
+      if (!(e instanceof GridSpecError)) throw e;
+      return e.message;
+    }
+    if (Math.ceil(w.size / w.tileSize) > MAX_TILES_PER_SIDE) return "too many tiles";
+    if (w.fps === 0) return "0 frames per second";
+    if (w.boxes > maxBoxes) return `${w.boxes} boxes, more than maxBoxes (${maxBoxes})`;
+    if (s.gridSide === 0 || s.gridSide > MAX_DENSITY_SIDE) {
+      return `a density grid of side ${s.gridSide} (1 to ${MAX_DENSITY_SIDE})`;
+    }
+    return null;
+  };
+  let unusableReported = false;
+  // The world's settings: from the first summary of a world this gateway can show.
   let first: Summary;
   try {
     first = await withTimeout(options.settingsTimeoutSeconds ?? 30, async () => {
@@ -248,10 +280,18 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         const d = await session.consumer.next();
         if (d === null) throw new ClosedError("the broker cancelled the gateway's consumer");
         await session.channel.ack(d.deliveryTag);
+        let summary: Summary;
         try {
-          return decodeSummary(d.body);
+          summary = decodeSummary(d.body);
         } catch (e) {
           if (!(e instanceof WireError)) throw e;
+          continue;
+        }
+        const why = unusable(summary);
+        if (why === null) return summary;
+        if (!unusableReported) {
+          unusableReported = true; // once: anyone on the broker may send these in a loop
+          console.error(`gateway: dropped a summary of a world it cannot show: ${why}`);
         }
       }
     });
@@ -295,11 +335,24 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   /** Each tile's latest frame from each region's shard. */
   const held = new Map<number, Map<number, Held>>();
   const summaries = new Map<number, ShardSummary>();
+  /**
+   * Each mover's newest frame time (the shards' clocks) in the frames received: a held
+   * frame older than that (its shard lags: its frames after a handoff have not come yet)
+   * must not show the mover back where it was, nor where its newest place is out of view.
+   * Two generations, the older forgotten every `forgetSeconds`: past that no frame of the
+   * mover's old place is still coming (the broker drops what waited 2 s in the queue).
+   */
+  let newestTime = new Map<number, number>(), olderTime = new Map<number, number>();
+  const forgetSeconds = staleSeconds + 10;
+  let forgetAt = now() + forgetSeconds;
+  const newestOf = (id: number) => newestTime.get(id) ?? olderTime.get(id) ?? -Infinity;
   const viewers = new Set<Viewer>();
   const interestChanged = new Event();
 
   const onSummary = (summary: Summary) => {
-    if (JSON.stringify(summary.settings) !== sameSettings) {
+    if (
+      JSON.stringify(summary.settings) !== sameSettings || summary.gridSide !== first.gridSide
+    ) {
       counts.badMessages++;
       if (!settingsMismatchReported) {
         settingsMismatchReported = true;
@@ -339,7 +392,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       counts.badMessages++;
       return;
     }
-    if (tile.region >= grid.count) { // not one of this field's shards
+    if (tile.region >= grid.count || tile.tx >= tilesPerSide || tile.ty >= tilesPerSide) {
+      // Not a shard of this world: held, it would take a place per region index (65536
+      // per tile) until stale, and be walked by every viewer's update.
       counts.badMessages++;
       return;
     }
@@ -350,6 +405,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     const key = tile.ty * 65536 + tile.tx;
     const watching = watchers.get(key);
     if (watching === undefined) return; // left behind by an unbind on its way
+    // Sooner past 2^20 ids (a flood of made-up ids costs at most two such maps).
+    if (t >= forgetAt || newestTime.size >= 1 << 20) {
+      olderTime = newestTime;
+      newestTime = new Map();
+      forgetAt = t + forgetSeconds;
+    }
+    const v = new DataView(tile.bytes.buffer, tile.bytes.byteOffset, tile.bytes.byteLength);
+    for (let i = 0, p = TILE_HEADER_BYTES; i < tile.count; i++, p += TILE_MOVER_BYTES) {
+      const id = v.getUint32(p, true);
+      if (newestOf(id) < tile.time) newestTime.set(id, tile.time);
+    }
     let byRegion = held.get(key);
     if (byRegion === undefined) held.set(key, byRegion = new Map());
     byRegion.set(tile.region, { frame: tile, received: t });
@@ -555,10 +621,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         const b = f.bytes, v = new DataView(b.buffer, b.byteOffset, b.byteLength);
         const ox = f.tx * tileSize, oy = f.ty * tileSize;
         for (let i = 0, p = TILE_HEADER_BYTES; i < f.count; i++, p += TILE_MOVER_BYTES) {
+          const id = v.getUint32(p, true);
+          if (f.time < newestOf(id)) continue; // a newer frame has it (elsewhere, or not here)
           const x = ox + v.getUint16(p + 4, true), y = oy + v.getUint16(p + 6, true);
           if (x + RADIUS < view.x0 || x - RADIUS > view.x1) continue;
           if (y + RADIUS < view.y0 || y - RADIUS > view.y1) continue;
-          const id = v.getUint32(p, true);
           const mover = { id, x, y, color: b[p + 8], time: f.time };
           const seen = index.get(id);
           if (seen === undefined) {
@@ -704,7 +771,10 @@ if (import.meta.main) {
     let gateway: Gateway;
     try {
       gateway = await startGateway({
-        amqp: parseAmqpUrl(option("amqp", "amqp://127.0.0.1:5672/")),
+        // $MMO_AMQP_URL keeps a password off the command line (which any local user reads).
+        amqp: parseAmqpUrl(
+          option("amqp", Deno.env.get("MMO_AMQP_URL") ?? "amqp://127.0.0.1:5672/"),
+        ),
         listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
         fps: Number(option("fps", "20")),
         namespace: option("namespace", "mmo"),

@@ -62,6 +62,7 @@ import {
   encodeHandoff,
   encodeJournalEntry,
   encodeSnapshot,
+  type Handoff,
   type JournalEntry,
   type Snapshot,
   StateCodecError,
@@ -324,6 +325,8 @@ export class Shard {
   readonly #snapshotSeconds: number;
   readonly #persistent: boolean;
   readonly #started: number;
+  /** Wanderers of the whole field: their ids are 1..this. */
+  readonly #population: number;
   /** Wanderers that stepped out since the last commit. */
   readonly #leavers = new Set<Wanderer>();
   /** Wanderers adopted since the last commit's capture, as they arrived. */
@@ -382,6 +385,7 @@ export class Shard {
     this.#persistent = options.durable ?? false;
     this.#stepSeconds = options.stepSeconds ?? 0.1;
     this.#started = started;
+    this.#population = options.wanderers ?? 1000;
     this.#sentTo = new Array(options.grid.count).fill(0);
     this.#adoptedFrom = new Array(options.grid.count).fill(0);
   }
@@ -479,7 +483,19 @@ export class Shard {
     }
     const entries: JournalEntry[] = [];
     for (let d: Delivery | null; (d = await ch.get(this.#queues.journal)) !== null;) {
-      const entry = this.#check(decodeJournalEntry(d.body));
+      let entry: JournalEntry;
+      try {
+        entry = decodeJournalEntry(d.body);
+      } catch (e) {
+        if (!(e instanceof StateCodecError)) throw e;
+        // Not a journal entry (someone published to the queue): as at run time, reported
+        // and dropped (acked with the first snapshot), not a shard that can never start.
+        this.#rejected++;
+        console.error(`shard ${region.id}: dropped a message in its journal queue:`, e);
+        this.#journal.push({ tag: d.deliveryTag, commit: 0 });
+        continue;
+      }
+      this.#check(entry); // another field's journal is refused: its state is not ours
       this.#journal.push({ tag: d.deliveryTag, commit: entry.commit });
       entries.push(entry);
     }
@@ -510,15 +526,49 @@ export class Shard {
     this.#adoptedSince = []; // these are this region's already
   }
 
-  #check<T extends { region: number; sentTo: number[] }>(state: T): T {
-    if (state.region !== this.region.index || state.sentTo.length !== this.grid.count) {
+  #check<T extends { region: number; columns: number; rows: number; sentTo: number[] }>(
+    state: T,
+  ): T {
+    if (
+      state.region !== this.region.index || state.columns !== this.grid.columns ||
+      state.rows !== this.grid.rows || state.sentTo.length !== this.grid.count
+    ) {
       throw new StateCodecError(
-        `the broker holds state of region ${state.region} of ${state.sentTo.length} under ` +
-          `the queues of region ${this.region.id} of ${this.grid}: another field's? ` +
-          `(use another namespace)`,
+        `the broker holds state of region ${state.region} of a ${state.columns}x${state.rows} ` +
+          `grid under the queues of region ${this.region.id} of ${this.grid}: another ` +
+          `field's? (use another namespace, or delete the old field's queues)`,
       );
     }
     return state;
+  }
+
+  /**
+   * A handoff addressed here, from another region of the grid, of wanderers of this
+   * field (ids 1..wanderers, in the world): anything else someone published to the queue,
+   * or a queue left over from a field of another grid, is not adopted (a shard that did
+   * would hold whatever anyone sends, and duplicate wanderers of other regions).
+   * @throws {StateCodecError} for a handoff that is not
+   */
+  #checkHandoff(h: Handoff): Handoff {
+    const here = this.region.index;
+    if (h.to !== here || h.from === here || h.from >= this.grid.count) {
+      throw new StateCodecError(
+        `a handoff from region ${h.from} to ${h.to} in the queue of region ${here} of ${this.grid}`,
+      );
+    }
+    const limit = this.world.size * 256;
+    for (const w of h.wanderers) {
+      if (
+        w.id < 1 || w.id > this.#population || w.generation < 1 ||
+        !(w.fx >= 0 && w.fx <= limit && w.fy >= 0 && w.fy <= limit)
+      ) {
+        throw new StateCodecError(
+          `a handoff of wanderer ${w.id} (generation ${w.generation}) at ` +
+            `(${w.fx / 256}, ${w.fy / 256}): not of this field of ${this.#population}`,
+        );
+      }
+    }
+    return h;
   }
 
   #setCounters(state: { sentTo: number[]; adoptedFrom: number[] }): void {
@@ -630,7 +680,7 @@ export class Shard {
       const d = await consumer.next();
       if (d === null) return;
       try {
-        const handoff = decodeHandoff(d.body);
+        const handoff = this.#checkHandoff(decodeHandoff(d.body));
         let adopted = 0;
         for (const w of handoff.wanderers) if (this.#adopt(w)) adopted++;
         if (handoff.from < this.#adoptedFrom.length) this.#adoptedFrom[handoff.from] += adopted;
@@ -704,12 +754,14 @@ export class Shard {
     }
     const entry = encodeJournalEntry({
       region: this.region.index,
+      columns: this.grid.columns,
+      rows: this.grid.rows,
       commit,
       sentTo: this.#sentTo,
       adoptedFrom: this.#adoptedFrom,
       released,
       adopted: this.#adoptedSince,
-    }, this.grid.count);
+    });
     this.#adoptedSince = [];
     let snapshot: PendingSnapshot | null = null;
     if (final || t0 / 1000 - this.#lastSnapshotCapture >= this.#snapshotSeconds) {
@@ -721,11 +773,12 @@ export class Shard {
         bytes: encodeSnapshot(
           {
             region: this.region.index,
+            columns: this.grid.columns,
+            rows: this.grid.rows,
             commit,
             sentTo: this.#sentTo,
             adoptedFrom: this.#adoptedFrom,
           },
-          this.grid.count,
           owned.values(),
           owned.size,
         ),
@@ -829,6 +882,20 @@ export class Shard {
   }
 }
 
+/**
+ * The environment variable a shard takes the broker's URL from when it has no `--amqp=`
+ * (the launcher passes it so: a URL may hold a password, and any local user can read a
+ * process's arguments, where only its owner reads its environment).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AMQP_URL_ENV } from "./shard.ts";
+ * assert.equal(AMQP_URL_ENV, "MMO_AMQP_URL");
+ * ```
+ */
+export const AMQP_URL_ENV = "MMO_AMQP_URL";
+
 function flag(args: string[], name: string): string | undefined {
   return args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 }
@@ -842,7 +909,8 @@ function numberFlag(args: string[], name: string): number | undefined {
 }
 
 /**
- * The shard options of a command line (`--shards=WxH`, `--amqp=`, the world's options,
+ * The shard options of a command line (`--shards=WxH`, `--amqp=` (else `$MMO_AMQP_URL`),
+ * the world's options,
  * `--commit-seconds`, `--snapshot-seconds`, `--namespace`, `--durable`), for region `region`.
  *
  * @example
@@ -861,7 +929,7 @@ export function shardOptionsFromArgs(args: string[], region: number): ShardOptio
   return {
     grid: RegionGrid.parse(flag(args, "shards") ?? "1x1", size),
     region,
-    amqp: parseAmqpUrl(flag(args, "amqp") ?? "amqp://127.0.0.1:5672"),
+    amqp: parseAmqpUrl(flag(args, "amqp") ?? Deno.env.get(AMQP_URL_ENV) ?? "amqp://127.0.0.1:5672"),
     namespace: flag(args, "namespace") ?? "mmo",
     size,
     wanderers: numberFlag(args, "wanderers") ?? 1000,

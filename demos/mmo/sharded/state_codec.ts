@@ -8,12 +8,13 @@
  *
  * - handoff: u8 1 (kind), u8 1 (version), u16 from region, u16 to region, u32 n, then
  *   n wanderers. 10 + 24n bytes.
- * - snapshot: u8 2, u8 1, u16 region, u16 regions in the grid (g), f64 commit number,
- *   then g f64 wanderers sent to each region so far, g f64 adopted from each, then u32 n
- *   and n wanderers. 18 + 16g + 24n bytes.
- * - journal entry (what one commit changed in the region): u8 3, u8 1, u16 region, u16 g,
- *   f64 commit number, the counters as in a snapshot, u32 r and r ids of wanderers handed
- *   off, u32 a and a wanderers adopted. 22 + 16g + 4r + 24a bytes.
+ * - snapshot: u8 2, u8 2 (version), u16 region, u16 regions in the grid (g), u8 columns,
+ *   u8 rows (the grid's shape: "1.0" of 2x2 and of 4x1 are other squares of the world),
+ *   f64 commit number, then g f64 wanderers sent to each region so far, g f64 adopted
+ *   from each, then u32 n and n wanderers. 20 + 16g + 24n bytes.
+ * - journal entry (what one commit changed in the region): u8 3, u8 2, u16 region, u16 g,
+ *   u8 columns, u8 rows, f64 commit number, the counters as in a snapshot, u32 r and r ids
+ *   of wanderers handed off, u32 a and a wanderers adopted. 24 + 16g + 4r + 24a bytes.
  *
  * @module
  */
@@ -28,6 +29,18 @@ export class StateCodecError extends ShrapnelError {}
 export const WANDERER_BYTES = 24;
 const HANDOFF_HEADER = 10;
 const HANDOFF_KIND = 1, SNAPSHOT_KIND = 2, JOURNAL_KIND = 3, VERSION = 1;
+/** Version of snapshots and journal entries (2: with the grid's shape). */
+const STATE_VERSION = 2;
+/** Where a snapshot's or journal entry's counters start (after the commit number). */
+const COUNTERS = 16;
+
+/** The shape of a region grid (a `RegionGrid` is one). */
+export interface GridShape {
+  /** Regions across (1..255). */
+  columns: number;
+  /** Regions down (1..255). */
+  rows: number;
+}
 
 /** Wanderers handed from one region to another. */
 export interface Handoff {
@@ -43,6 +56,10 @@ export interface Handoff {
 export interface JournalEntry {
   /** Index of the region. */
   region: number;
+  /** Regions across in the grid it was written for. */
+  columns: number;
+  /** Regions down in the grid it was written for. */
+  rows: number;
   /** The commit's number. */
   commit: number;
   /** Wanderers handed to each region (by index) in all commits up to this one. */
@@ -59,6 +76,10 @@ export interface JournalEntry {
 export interface Snapshot {
   /** Index of the region. */
   region: number;
+  /** Regions across in the grid it was written for. */
+  columns: number;
+  /** Regions down in the grid it was written for. */
+  rows: number;
   /** The shard's commit number (from 1). */
   commit: number;
   /** Wanderers handed to each region (by index) in all commits so far. */
@@ -92,6 +113,15 @@ function getWanderer(v: DataView, p: number): WandererState {
     stepsLeft: v.getUint16(p + 20, true),
     color: v.getUint8(p + 22),
   };
+}
+
+function putStateHeader(v: DataView, kind: number, s: GridShape & { region: number }, g: number) {
+  v.setUint8(0, kind);
+  v.setUint8(1, STATE_VERSION);
+  v.setUint16(2, s.region, true);
+  v.setUint16(4, g, true);
+  v.setUint8(6, s.columns);
+  v.setUint8(7, s.rows);
 }
 
 /**
@@ -152,27 +182,26 @@ export function decodeHandoff(bytes: Uint8Array): Handoff {
  * import assert from "node:assert/strict";
  * import { decodeSnapshot, encodeSnapshot } from "./state_codec.ts";
  * const w = { id: 1, generation: 0, fx: 256, fy: 512, dx: 0, dy: 0, stepsLeft: 0, color: 1 };
- * const s = { region: 1, commit: 9, sentTo: [3, 0], adoptedFrom: [2, 0], wanderers: [w] };
- * assert.deepEqual(decodeSnapshot(encodeSnapshot(s, 2, s.wanderers, 1)), s);
+ * const s = {
+ *   region: 1, columns: 2, rows: 1, commit: 9, sentTo: [3, 0], adoptedFrom: [2, 0], wanderers: [w],
+ * };
+ * assert.deepEqual(decodeSnapshot(encodeSnapshot(s, s.wanderers, 1)), s);
  * ```
  */
 export function encodeSnapshot(
   s: Omit<Snapshot, "wanderers">,
-  regions: number,
   wanderers: Iterable<WandererState>,
   count: number,
 ): Uint8Array {
-  const head = 18 + 16 * regions;
+  const regions = s.columns * s.rows;
+  const head = COUNTERS + 4 + 16 * regions;
   const out = new Uint8Array(head + WANDERER_BYTES * count);
   const v = new DataView(out.buffer);
-  v.setUint8(0, SNAPSHOT_KIND);
-  v.setUint8(1, VERSION);
-  v.setUint16(2, s.region, true);
-  v.setUint16(4, regions, true);
-  v.setFloat64(6, s.commit, true);
+  putStateHeader(v, SNAPSHOT_KIND, s, regions);
+  v.setFloat64(8, s.commit, true);
   for (let i = 0; i < regions; i++) {
-    v.setFloat64(14 + 8 * i, s.sentTo[i] ?? 0, true);
-    v.setFloat64(14 + 8 * (regions + i), s.adoptedFrom[i] ?? 0, true);
+    v.setFloat64(COUNTERS + 8 * i, s.sentTo[i] ?? 0, true);
+    v.setFloat64(COUNTERS + 8 * (regions + i), s.adoptedFrom[i] ?? 0, true);
   }
   v.setUint32(head - 4, count, true);
   let p = head, written = 0;
@@ -191,11 +220,11 @@ export function encodeSnapshot(
  * @throws {StateCodecError} for anything but a whole snapshot of this version
  */
 export function decodeSnapshot(bytes: Uint8Array): Snapshot {
-  if (bytes.length < 18 || bytes[0] !== SNAPSHOT_KIND || bytes[1] !== VERSION) {
-    throw new StateCodecError(`not a snapshot (version ${VERSION})`);
+  if (bytes.length < COUNTERS + 4 || bytes[0] !== SNAPSHOT_KIND || bytes[1] !== STATE_VERSION) {
+    throw new StateCodecError(`not a snapshot (version ${STATE_VERSION})`);
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const regions = v.getUint16(4, true), head = 18 + 16 * regions;
+  const regions = v.getUint16(4, true), head = COUNTERS + 4 + 16 * regions;
   if (bytes.length < head) throw new StateCodecError("snapshot cut short");
   const n = v.getUint32(head - 4, true);
   if (bytes.length !== head + n * WANDERER_BYTES) {
@@ -203,14 +232,16 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   }
   const sentTo: number[] = [], adoptedFrom: number[] = [];
   for (let i = 0; i < regions; i++) {
-    sentTo.push(v.getFloat64(14 + 8 * i, true));
-    adoptedFrom.push(v.getFloat64(14 + 8 * (regions + i), true));
+    sentTo.push(v.getFloat64(COUNTERS + 8 * i, true));
+    adoptedFrom.push(v.getFloat64(COUNTERS + 8 * (regions + i), true));
   }
   const wanderers: WandererState[] = [];
   for (let i = 0, p = head; i < n; i++, p += WANDERER_BYTES) wanderers.push(getWanderer(v, p));
   return {
     region: v.getUint16(2, true),
-    commit: v.getFloat64(6, true),
+    columns: bytes[6],
+    rows: bytes[7],
+    commit: v.getFloat64(8, true),
     sentTo,
     adoptedFrom,
     wanderers,
@@ -226,27 +257,26 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
  * import { decodeJournalEntry, encodeJournalEntry } from "./state_codec.ts";
  * const w = { id: 3, generation: 1, fx: 256, fy: 512, dx: 9, dy: -9, stepsLeft: 2, color: 0 };
  * const entry = {
- *   region: 0, commit: 12, sentTo: [0, 4], adoptedFrom: [0, 1], released: [8, 9], adopted: [w],
+ *   region: 0, columns: 1, rows: 2, commit: 12, sentTo: [0, 4], adoptedFrom: [0, 1],
+ *   released: [8, 9], adopted: [w],
  * };
- * const bytes = encodeJournalEntry(entry, 2);
- * assert.equal(bytes.length, 22 + 32 + 8 + 24);
+ * const bytes = encodeJournalEntry(entry);
+ * assert.equal(bytes.length, 24 + 32 + 8 + 24);
  * assert.deepEqual(decodeJournalEntry(bytes), entry);
  * ```
  */
-export function encodeJournalEntry(j: JournalEntry, regions: number): Uint8Array {
-  const head = 14 + 16 * regions;
+export function encodeJournalEntry(j: JournalEntry): Uint8Array {
+  const regions = j.columns * j.rows;
+  const head = COUNTERS + 16 * regions;
   const out = new Uint8Array(
     head + 4 + 4 * j.released.length + 4 + WANDERER_BYTES * j.adopted.length,
   );
   const v = new DataView(out.buffer);
-  v.setUint8(0, JOURNAL_KIND);
-  v.setUint8(1, VERSION);
-  v.setUint16(2, j.region, true);
-  v.setUint16(4, regions, true);
-  v.setFloat64(6, j.commit, true);
+  putStateHeader(v, JOURNAL_KIND, j, regions);
+  v.setFloat64(8, j.commit, true);
   for (let i = 0; i < regions; i++) {
-    v.setFloat64(14 + 8 * i, j.sentTo[i] ?? 0, true);
-    v.setFloat64(14 + 8 * (regions + i), j.adoptedFrom[i] ?? 0, true);
+    v.setFloat64(COUNTERS + 8 * i, j.sentTo[i] ?? 0, true);
+    v.setFloat64(COUNTERS + 8 * (regions + i), j.adoptedFrom[i] ?? 0, true);
   }
   let p = head;
   v.setUint32(p, j.released.length, true);
@@ -269,12 +299,12 @@ export function encodeJournalEntry(j: JournalEntry, regions: number): Uint8Array
  * @throws {StateCodecError} for anything but a whole journal entry of this version
  */
 export function decodeJournalEntry(bytes: Uint8Array): JournalEntry {
-  if (bytes.length < 22 || bytes[0] !== JOURNAL_KIND || bytes[1] !== VERSION) {
-    throw new StateCodecError(`not a journal entry (version ${VERSION})`);
+  if (bytes.length < COUNTERS + 8 || bytes[0] !== JOURNAL_KIND || bytes[1] !== STATE_VERSION) {
+    throw new StateCodecError(`not a journal entry (version ${STATE_VERSION})`);
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const regions = v.getUint16(4, true);
-  let p = 14 + 16 * regions;
+  let p = COUNTERS + 16 * regions;
   const need = (n: number) => {
     if (p + n > bytes.length) throw new StateCodecError("journal entry cut short");
   };
@@ -293,12 +323,14 @@ export function decodeJournalEntry(bytes: Uint8Array): JournalEntry {
   for (let i = 0; i < a; i++, p += WANDERER_BYTES) adopted.push(getWanderer(v, p));
   const sentTo: number[] = [], adoptedFrom: number[] = [];
   for (let i = 0; i < regions; i++) {
-    sentTo.push(v.getFloat64(14 + 8 * i, true));
-    adoptedFrom.push(v.getFloat64(14 + 8 * (regions + i), true));
+    sentTo.push(v.getFloat64(COUNTERS + 8 * i, true));
+    adoptedFrom.push(v.getFloat64(COUNTERS + 8 * (regions + i), true));
   }
   return {
     region: v.getUint16(2, true),
-    commit: v.getFloat64(6, true),
+    columns: bytes[6],
+    rows: bytes[7],
+    commit: v.getFloat64(8, true),
     sentTo,
     adoptedFrom,
     released,

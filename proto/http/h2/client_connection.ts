@@ -510,6 +510,11 @@ export class Http2ClientConnection implements StreamHost {
     s.recvWindow -= length;
     let data = payload;
     if (flags & PADDED) data = payload.subarray(1, payload.length - payload[0]);
+    if (s.declaredLength >= 0 && s.received + data.length > s.declaredLength) {
+      // Malformed (RFC 9113 8.1.1): more than its content-length is not a longer body.
+      this.reset(s, PROTOCOL_ERROR);
+      return;
+    }
     if (data.length > 0) {
       s.chunks.push(data.slice());
       s.buffered += data.length;
@@ -718,9 +723,19 @@ export class Http2ClientPool {
         latch.release();
         throw e;
       }
-      const alpn = "handshake" in socket
-        ? await (socket as Socket & { handshake(): Promise<string | null> }).handshake()
-        : null;
+      let alpn: string | null = null;
+      try {
+        if ("handshake" in socket) {
+          alpn = await (socket as Socket & { handshake(): Promise<string | null> }).handshake();
+        }
+      } catch (e) {
+        // A failed or interrupted handshake: the next request to the origin tries afresh
+        // (the latch held on would make every later one wait out its head deadline).
+        socket.close();
+        this.#origins.delete(origin);
+        latch.release();
+        throw e;
+      }
       if (alpn !== "h2") {
         if (alpn === null && !this.#warned) {
           // No ALPN at all: the connector did not offer "h2", so HTTP/2 was never possible.

@@ -16,6 +16,7 @@ import {
   HttpError,
   HttpProtocolError,
   InvalidFieldError,
+  PeerTimeoutError,
   STATUS_TEXT,
 } from "../errors.ts";
 import { checkField } from "../field_syntax.ts";
@@ -51,8 +52,8 @@ function httpDate(): string {
  * the window it frees to the peer (a slow reader holds back only its own stream).
  *
  * Reads are interruption points; a read that waits longer than the server's body timeout
- * throws {@linkcode TimeoutError}, and a read on a stream the peer reset throws
- * `StreamResetError`.
+ * resets the stream and throws {@linkcode PeerTimeoutError} (a `TimeoutError`), and a
+ * read on a stream the peer reset throws `StreamResetError`.
  *
  * @example
  * ```ts ignore
@@ -93,7 +94,7 @@ export class Http2BodyReader extends BodyReader {
    * Interruption point: nothing is lost.
    * @throws {BodyTooLargeError} past the limit
    * @throws {StreamResetError} if the peer reset the stream
-   * @throws {TimeoutError} if no data came within the body timeout
+   * @throws {PeerTimeoutError} if no data came within the body timeout (the stream is reset)
    */
   override async read(max = 65536): Promise<Uint8Array> {
     if (super.tooLarge) throw new BodyTooLargeError(this.#limit);
@@ -109,8 +110,10 @@ export class Http2BodyReader extends BodyReader {
       try {
         await withTimeout(s.host.bodyTimeout, () => s.changed());
       } catch (e) {
-        if (e instanceof TimeoutError) s.host.reset(s, CANCEL);
-        throw e;
+        if (!(e instanceof TimeoutError)) throw e;
+        s.host.reset(s, CANCEL);
+        // The server's deadline on its client, not the handler's failure.
+        throw new PeerTimeoutError(s.host.bodyTimeout, "body");
       }
     }
     if (s.reset !== null && s.buffered === 0) throw s.reset;

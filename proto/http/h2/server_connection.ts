@@ -16,6 +16,8 @@ import type { Address } from "../../../net/address.ts";
 import type { SocketReader } from "../../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../../net/errors.ts";
 import type { Socket } from "../../../net/socket.ts";
+import { PeerTimeoutError, type PeerWait } from "../errors.ts";
+import { markClientGone } from "../_interruption.ts";
 import { HttpHeaders } from "../headers.ts";
 import type { HttpRequest } from "../request.ts";
 import {
@@ -113,8 +115,11 @@ export interface Http2Options {
 export interface Http2ServerHost {
   /** Serves one request through the handlers (errors become replies). */
   serve(request: HttpRequest): Promise<void>;
-  /** Sets the connection's deadline (seconds from now; Infinity: none). */
-  setDeadline(seconds: number): void;
+  /**
+   * Sets the connection's deadline (seconds from now; Infinity: none), and what it waits
+   * for (the `PeerTimeoutError` raised in the connection's thread when it passes).
+   */
+  setDeadline(seconds: number, waitingFor: PeerWait): void;
   /** Seconds a connection may idle without streams. */
   idleTimeout: number;
   /** Seconds a header block may take once begun. */
@@ -283,7 +288,7 @@ class Http2ServerConnection implements StreamHost {
   /** The rest of the client preface ("SM\r\n\r\n"), then its SETTINGS frame first. */
   async #preface(): Promise<void> {
     const r = this.#reader;
-    this.#host.setDeadline(this.#host.headerTimeout);
+    this.#host.setDeadline(this.#host.headerTimeout, "head");
     while (r.buffered < 6 + 9) {
       if (!await r.fill()) throw new EOFError(r.peek().slice(), 15);
     }
@@ -324,13 +329,8 @@ class Http2ServerConnection implements StreamHost {
     const r = this.#reader, host = this.#host;
     for (;;) {
       if (r.buffered < 9) {
-        host.setDeadline(
-          this.#blockStream !== 0
-            ? host.headerTimeout
-            : this.#streams.size === 0
-            ? host.idleTimeout
-            : Infinity,
-        );
+        if (this.#blockStream !== 0) host.setDeadline(host.headerTimeout, "head");
+        else host.setDeadline(this.#streams.size === 0 ? host.idleTimeout : Infinity, "idle");
         try {
           while (r.buffered < 9) if (!await r.fill()) return;
         } catch (e) {
@@ -350,12 +350,12 @@ class Http2ServerConnection implements StreamHost {
         throw new Http2Error(FRAME_SIZE_ERROR, `a frame of ${h.length} bytes`);
       }
       if (r.buffered < 9 + h.length) {
-        host.setDeadline(host.headerTimeout);
+        host.setDeadline(host.headerTimeout, "head");
         while (r.buffered < 9 + h.length) {
           if (!await r.fill()) throw new EOFError(r.peek().slice(), 9 + h.length);
         }
       }
-      host.setDeadline(Infinity);
+      host.setDeadline(Infinity, "idle");
       const payload = r.peek().subarray(9, 9 + h.length);
       try {
         this.#frame(h.type, h.flags, h.stream, payload);
@@ -865,6 +865,8 @@ class Http2ServerConnection implements StreamHost {
         this.#fail(
           new Http2Error(ENHANCE_YOUR_CALM, `the client read nothing for ${this.#stallTimeout} s`),
         );
+        // The server's deadline on its client, not the handler's failure.
+        throw new PeerTimeoutError(this.#stallTimeout, "send");
       }
       throw e;
     }
@@ -886,6 +888,8 @@ class Http2ServerConnection implements StreamHost {
             ),
           );
         } else this.reset(s, CANCEL);
+        // The server's deadline on its client, not the handler's failure.
+        throw new PeerTimeoutError(this.#stallTimeout, "send");
       }
       throw e;
     } finally {
@@ -946,7 +950,8 @@ class Http2ServerConnection implements StreamHost {
       }
     } catch (e) {
       this.#writerIdle = false;
-      this.#drained.raiseAll(e);
+      // Streams waiting to write meet the connection's own failure: their client gone.
+      this.#drained.raiseAll(markClientGone(e));
       if (!(e instanceof Interrupted) && !isGone(e)) throw e;
       const t = this.#thread;
       if (t !== null && !t.dead && t.started && !(e instanceof Interrupted)) t.raise(e);
@@ -962,7 +967,7 @@ class Http2ServerConnection implements StreamHost {
 
   /** Ends the connection: GOAWAY if due, streams cut, frames flushed, socket closed. */
   async #end(error: Http2Error | null): Promise<void> {
-    this.#host.setDeadline(Infinity);
+    this.#host.setDeadline(Infinity, "idle");
     try {
       if (error !== null) this.#goaway(error.code, error.message);
       const gone = new StreamResetError(CANCEL, "the connection closed");

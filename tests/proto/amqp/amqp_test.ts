@@ -1,7 +1,7 @@
 /** AMQP 0-9-1 against Debian's RabbitMQ on loopback; the codec on garbage. */
 import { freezeProcess, withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
-import { sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
+import { current, Interrupted, sleep, spawn, TimeoutError, withTimeout } from "../../../mod.ts";
 import {
   AmqpConnection,
   AmqpError,
@@ -345,5 +345,27 @@ servers.test("a frozen broker is noticed by heartbeats: a consumer raises, never
     await amqp.close();
   }
 });
+
+amqpTest(
+  "a publish interrupted before it was sent leaves the channel's confirms in step",
+  async (port) => {
+    const amqp = await AmqpConnection.connect({ port, confirmTimeoutSeconds: 2 });
+    try {
+      const ch = await amqp.channel();
+      const { queue } = await ch.queueDeclare("", { exclusive: true });
+      await ch.confirmSelect();
+      await ch.publish("", queue, "first");
+      // Interrupted at its first blocking point: nothing of it goes out.
+      current()!.raise(new Interrupted("cancelled"));
+      await assert.rejects(ch.publish("", queue, "never sent"), Interrupted);
+      // The broker numbers this one 2: its confirm must be the one it waits for.
+      await withTimeout(1, () => ch.publish("", queue, "second"));
+      assert.equal(text((await ch.get(queue, { noAck: true }))!.body), "first");
+      assert.equal(text((await ch.get(queue, { noAck: true }))!.body), "second");
+    } finally {
+      await amqp.close();
+    }
+  },
+);
 
 servers.finish();

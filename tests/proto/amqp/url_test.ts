@@ -21,3 +21,15 @@ Deno.test("amqp URLs: other schemes, TLS and bad numbers are TypeErrors", () => 
     assert.throws(() => parseAmqpUrl(bad), TypeError, bad);
   }
 });
+
+Deno.test("amqp URLs: a bad percent-escape in the credentials or vhost is a TypeError", () => {
+  for (const bad of ["amqp://us%ZZer@h", "amqp://u:p%zz@h", "amqp://h/v%E0%A4"]) {
+    assert.throws(() => parseAmqpUrl(bad), TypeError, bad);
+  }
+});
+
+Deno.test("amqp URLs: without '//' there is no host: refused, never localhost with a mangled vhost", () => {
+  for (const bad of ["amqp:broker.example", "amqp:/broker.example/prod", "amqp:broker:5672"]) {
+    assert.throws(() => parseAmqpUrl(bad), TypeError, bad);
+  }
+});

@@ -20,6 +20,7 @@ import {
   type RequestInit,
 } from "../../../proto/http/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
+import { withFakePeer } from "../../_servers.ts";
 
 function server(): HttpServer {
   const s = new HttpServer({ onError: () => {} });
@@ -341,3 +342,64 @@ socketTest("request header fields and methods are checked before anything is sen
     fake.close();
   }
 });
+
+socketTest(
+  "a body declared over maxBodyBytes drops its connection: its bytes never pass for the next response",
+  async () => {
+    // The body of the first answer is itself an answer: on a reused connection it would be
+    // taken as the reply to the next request (response smuggling).
+    const smuggled = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nevil!";
+    await withFakePeer(async (conn) => {
+      let head = "";
+      while (!head.includes("\r\n\r\n")) head += text(await conn.recv(4096));
+      await conn.send(
+        bytes(`HTTP/1.1 200 OK\r\ncontent-length: ${smuggled.length}\r\n\r\n${smuggled}`),
+      );
+      await conn.recv(4096); // a second request on this connection: answered by the body
+    }, async (port) => {
+      const client = new HttpClient({ maxBodyBytes: 10, headTimeoutSeconds: 2 });
+      try {
+        const url = `http://127.0.0.1:${port}/f`;
+        const first = await client.request(url);
+        await assert.rejects(first.bytes(), /larger than 10 bytes/);
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+        // A new connection: the fake peer takes no second one, so this request times out.
+        const second = await client.request(url).then((r) => r.text(), (e) => e);
+        assert.notEqual(second, "evil!");
+      } finally {
+        client.close();
+      }
+    });
+  },
+);
+
+socketTest(
+  "a 101 Switching Protocols answer takes its connection out of the pool: what follows is another protocol",
+  async () => {
+    await withFakePeer(async (conn) => {
+      let head = "";
+      while (!head.includes("\r\n\r\n")) head += text(await conn.recv(4096));
+      // Switched: the bytes after it are the other protocol's, here made to look like HTTP.
+      await conn.send(bytes(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n" +
+          "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nevil!",
+      ));
+      await conn.recv(4096);
+    }, async (port) => {
+      const client = new HttpClient({ headTimeoutSeconds: 1 });
+      try {
+        const url = `http://127.0.0.1:${port}/chat`;
+        const switched = await client.request(url, {
+          headers: { upgrade: "websocket", connection: "upgrade" },
+        });
+        assert.equal(switched.status, 101);
+        await switched.release();
+        assert.deepEqual(client.statistics()[`http://127.0.0.1:${port}`], { idle: 0, open: 0 });
+        const next = await client.request(url).then((r) => r.text(), (e) => e);
+        assert.notEqual(next, "evil!");
+      } finally {
+        client.close();
+      }
+    });
+  },
+);

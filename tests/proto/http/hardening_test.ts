@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { connectTo, type Socket, SocketReader, withTimeout } from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
 import {
+  fetchHandler,
   HttpHeaders,
   HttpServer,
   type HttpServerOptions,
@@ -297,6 +298,41 @@ socketTest(
         assert.match(reply, /chunk not followed by CRLF/);
       }
       assert.deepEqual(errors, []);
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+socketTest(
+  "a client that never reads a streamed fetchHandler body is cut off by sendTimeout",
+  async () => {
+    const server = new HttpServer({ sendTimeout: 0.3, onError: () => {} });
+    const piece = new Uint8Array(16384).fill(121);
+    server.push(fetchHandler(() =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            controller.enqueue(piece); // without end
+          },
+        }),
+      )
+    ));
+    server.listen("127.0.0.1:0");
+    try {
+      const socket = await connectTo(server.address);
+      try {
+        await socket.send(bytes("GET /endless HTTP/1.1\r\nHost: x\r\n\r\n"));
+        await withTimeout(5, async () => {
+          while (server.statistics().open === 0) await sleep(0.02);
+        });
+        // Never read: the body's pump fills the buffers and stalls.
+        await withTimeout(5, async () => {
+          while (server.statistics().open > 0) await sleep(0.02);
+        });
+      } finally {
+        socket.close();
+      }
     } finally {
       await server.close();
     }

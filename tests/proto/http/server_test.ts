@@ -835,3 +835,62 @@ socketTest("garbage: 200 random byte streams never hurt the server", async () =>
     await server.close();
   }
 });
+
+Deno.test("a peer that pipelines and never reads: a stalled send of held replies ends the connection, even past a handler that catches the deadline", async () => {
+  // The peer sent three requests at once and reads nothing: the socket takes no byte.
+  let delivered = false;
+  const batch = bytes(
+    "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "GET /hello/3 HTTP/1.1\r\nHost: x\r\n\r\n",
+  );
+  const stalled = new Set<(e: unknown) => void>();
+  let closed = false;
+  const stall = (what: string) =>
+    waitFor(
+      new Promise<number>((_resolve, reject) => {
+        if (closed) reject(new ClosedError("closed"));
+        else stalled.add(reject);
+      }),
+      what,
+    );
+  const fake = {
+    close() {
+      closed = true;
+      for (const reject of stalled) reject(new ClosedError("closed"));
+      stalled.clear();
+    },
+    tryRecvInto(buffer: Uint8Array): number {
+      if (closed) throw new ClosedError("closed");
+      if (delivered) return -1;
+      delivered = true;
+      buffer.set(batch);
+      return batch.length;
+    },
+    waitForRead: () => stall("read"),
+    trySend: () => 0,
+    sendBorrowed: () => stall("send"),
+    writev: () => stall("send"),
+    send: () => stall("send"),
+  };
+  const server = new HttpServer({ sendTimeout: 0.2, onError: () => {} });
+  server.route("GET", "/hello/:name", (r) => r.respond(200, `hello ${r.params.name}\n`));
+  server.route("GET", "/slow", async (r) => {
+    try {
+      await sleep(0.6); // a slow backend, past the send deadline of the reply before
+    } catch (e) {
+      if (!(e instanceof Error)) throw e; // a handler that answers whatever happened
+    }
+    await r.respond(503, "busy\n");
+  });
+  const peer = { family: "ipv4" as const, host: "127.0.0.1", port: 1 };
+  try {
+    const thread = await spawn(() => server.serve(fake as unknown as Socket, peer)).join();
+    const ended = await spawn(() =>
+      withTimeout(3, () => thread.join()).then(() => "ended", (e) => e)
+    ).join();
+    assert.equal(ended, "ended", `the connection is still up: ${ended}`);
+    assert.ok(closed, "its socket was not closed");
+  } finally {
+    await spawn(() => server.close()).join();
+  }
+});

@@ -343,4 +343,25 @@ sshTest("the server lost mid-command: exec and a shell's receive are PeerLostErr
   }
 });
 
+sshTest(
+  "a shell that ended before the server was lost is a whole output, not a PeerLostError",
+  async (d) => {
+    const ssh = await login(d);
+    try {
+      const shell = await ssh.shell();
+      shell.send("echo fini''shed; exit\n"); // the echoed command line does not match
+      assert.match(await withTimeout(5, () => shell.expect("finished")), /finished/);
+      await sleep(2); // the shell exits and its channel closes; that end stays unread
+      assert.ok(killSessions(d) > 0, "no sshd session process found");
+      await sleep(0.5); // the connection's loss is seen
+      const rest = await withTimeout(5, async () => {
+        for (;;) if (await shell.receive() === null) return null;
+      }).catch((e: unknown) => e);
+      assert.equal(rest, null, "a channel closed before the loss was reported lost");
+    } finally {
+      ssh.close();
+    }
+  },
+);
+
 servers.finish();
