@@ -99,7 +99,7 @@ export function _setOwnerShutdownHook(hook: (owner: Thread) => void): void {
 interface Extras {
   /** Its outcome is taken: joined, awaited from outside, or claimed by its group. */
   joined: boolean;
-  /** Threads blocked in `join()` now (one interrupted there takes nothing). */
+  /** Threads in `join()` now, the outcome not yet taken (one interrupted takes nothing). */
   joining: number;
   /** The unjoined-failure report, put off while a join of the dead thread is pending. */
   deferredReport: (() => void) | undefined;
@@ -221,11 +221,7 @@ export class Thread<R = unknown> {
         extras.joining--;
         return this.join();
       }, (e) => {
-        if (--extras.joining === 0 && !extras.joined) {
-          const report = extras.deferredReport;
-          extras.deferredReport = undefined;
-          report?.();
-        }
+        this.#leaveJoin(extras);
         throw e;
       });
     }
@@ -240,15 +236,26 @@ export class Thread<R = unknown> {
   }
 
   async #joinFrom(me: Thread, extras: Extras): Promise<R> {
-    // Taken only by a joiner still waiting when the thread ends: one interrupted before
-    // leaves a failure to be reported as unjoined.
+    // Taken only by a joiner that wakes with the outcome: one interrupted before the
+    // death, or after it but before it resumed, leaves a failure to be reported.
     extras.joining++;
     try {
       await block(extras.joiners ??= new WaitQueue<Thread>(), me, this, 0);
-    } finally {
-      extras.joining--;
+    } catch (e) {
+      this.#leaveJoin(extras);
+      throw e;
     }
+    extras.joining--;
+    extras.joined = true;
     return this.#settled();
+  }
+
+  /** A joiner leaves without the outcome: the last one out makes a report put off for it. */
+  #leaveJoin(extras: Extras): void {
+    if (--extras.joining > 0 || extras.joined) return;
+    const report = extras.deferredReport;
+    extras.deferredReport = undefined;
+    report?.();
   }
 
   #settled(): Promise<R> {
@@ -581,7 +588,6 @@ export class Thread<R = unknown> {
     if (registry.get(this.id) === this) registry.delete(this.id);
     const extras = this.#extras;
     if (extras !== undefined) {
-      if (extras.joining > 0) extras.joined = true;
       extras.locals = undefined;
       extras.group?._childFinished(this, result, failed);
       extras.joiners?.wakeAll();
@@ -592,7 +598,8 @@ export class Thread<R = unknown> {
     }
     if (failed && !(result instanceof Shutdown) && !extras?.joined) {
       const hook = errorHook(); // the hook in force when it died
-      // Like an unhandled rejection: report only if nobody joins by the next loop turn.
+      // Like an unhandled rejection: report only if nobody joins by the next loop turn
+      // (or, if joiners are still on their way then, once the last of them gives up).
       scheduler.onNextTick(() => {
         const later = this.#extras;
         if (later?.joined) return;
