@@ -121,6 +121,8 @@ interface Extras {
   abandoned: ((value: unknown) => void) | undefined;
   /** Told of every error raised in the thread (see `_setRaiseListener`). */
   onRaise: ((error: unknown) => void) | undefined;
+  /** A raised error that must reach somebody, and its report if it does not (`_raiseOrReport`). */
+  mustReach: { error: unknown; report: () => void } | undefined;
 }
 
 /**
@@ -275,6 +277,7 @@ export class Thread<R = unknown> {
       callSite: undefined,
       abandoned: undefined,
       onRaise: undefined,
+      mustReach: undefined,
     };
   }
 
@@ -316,6 +319,7 @@ export class Thread<R = unknown> {
     if (this._state >= DEAD) throw new DeadThreadError(`${this} is dead`);
     if (this._state === NEW) throw new NotStartedError(`${this} has not started`);
     if (this.#error === NO_ERROR) scheduler.interruptsPending++;
+    else this.#dropPending();
     this.#error = error;
     if (this._state === BLOCKED) {
       this._state = WOKEN;
@@ -323,6 +327,30 @@ export class Thread<R = unknown> {
       scheduler.ready(this);
     }
     this.#extras?.onRaise?.(error);
+  }
+
+  /**
+   * @internal Raises `error`, which must reach somebody (a group's failure raised in its
+   * owner): if the thread dies, or another raise replaces it, before a blocking call has
+   * thrown it, `report()` is called instead.
+   */
+  _raiseOrReport(error: unknown, report: () => void): void {
+    this.raise(error);
+    this.#extrasFor().mustReach = { error, report };
+  }
+
+  /** A pending error is dropped unseen: one that must reach somebody is reported. */
+  #dropPending(): void {
+    const must = this.#extras?.mustReach;
+    if (must === undefined || must.error !== this.#error) return;
+    this.#extras!.mustReach = undefined;
+    must.report();
+  }
+
+  /** A blocking call throws `error`: it reached the thread. */
+  #reached(error: unknown): void {
+    const extras = this.#extras;
+    if (extras !== undefined && extras.mustReach?.error === error) extras.mustReach = undefined;
   }
 
   /**
@@ -423,6 +451,7 @@ export class Thread<R = unknown> {
       } else {
         this.#error = NO_ERROR;
         scheduler.interruptsPending--;
+        this.#reached(error);
         wait?._interrupted();
         resolve(new Rejection(error));
       }
@@ -469,6 +498,7 @@ export class Thread<R = unknown> {
     if (error !== NO_ERROR) {
       this.#error = NO_ERROR;
       scheduler.interruptsPending--;
+      this.#reached(error);
       wait?._interrupted();
       return Promise.reject(error);
     }
@@ -582,6 +612,7 @@ export class Thread<R = unknown> {
     this.#resolve = undefined;
     this.#wait = null;
     if (this.#error !== NO_ERROR) {
+      this.#dropPending();
       this.#error = NO_ERROR;
       scheduler.interruptsPending--;
     }

@@ -242,6 +242,41 @@ const cases: Case[] = [
       await take(sleep(0.05), taken); // or raised in the owner at its next blocking call
     },
   },
+  {
+    name: "group owner raised while it is at no blocking point, then returns",
+    run: async (taken) => {
+      const owner = spawn(async () => {
+        const g = new ThreadGroup({ name: "g" });
+        g.spawn(async () => {
+          await sleep(0.01);
+          throw new Boom("boom");
+        });
+        // Awaits a promise that is no blocking point: the group's error is raised into
+        // the owner meanwhile, and the owner returns without another blocking call.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      });
+      await take(owner.join(), taken);
+      await sleep(0.01);
+    },
+  },
+  {
+    name: "group owner raised at no blocking point, then raised again before it blocks",
+    run: async (taken) => {
+      const owner = spawn(async () => {
+        const g = new ThreadGroup({ name: "g" });
+        g.spawn(async () => {
+          await sleep(0.01);
+          throw new Boom("boom");
+        });
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        await sleep(0.01); // throws the later interruption
+      });
+      await sleep(0.03); // the group has failed, its error is pending in the owner
+      owner.raise(new Interrupted("another")); // and replaced by this one
+      await take(owner.join(), taken);
+      await sleep(0.01);
+    },
+  },
 ];
 
 for (const c of cases) {
