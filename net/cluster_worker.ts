@@ -14,6 +14,7 @@ import {
   BACKDOOR_PATH_ENV,
   CONTROL_PATH_ENV,
   type ControlMessage,
+  encodeMessage,
   readMessage,
   sendMessage,
   WORKER_ID_ENV,
@@ -190,7 +191,7 @@ export class ClusterMembership {
         const message = await readMessage(reader);
         if (message === null) break;
         if (message.type !== "ask") continue; // newer supervisors may say more
-        await sendMessage(this.#socket, answer(message, statistics, answers));
+        await this.#socket.send(replyLine(message, answer(message, statistics, answers)));
       }
     } catch (e) {
       // Shut down with the program (main ending) or closed by `close`: nothing to report.
@@ -233,6 +234,22 @@ export async function stopAccepting(
     return;
   }
   for (const [socket, peer] of await listener._closeListening()) onConnection(socket, peer);
+}
+
+/**
+ * The reply as a line; an answer JSON cannot carry, or too long for the supervisor to
+ * read, becomes an error reply (the channel, and the worker, go on).
+ */
+function replyLine(message: ControlMessage, reply: ControlMessage): Uint8Array {
+  try {
+    return encodeMessage(reply);
+  } catch (e) {
+    return encodeMessage({
+      type: "reply",
+      seq: message.seq,
+      error: `the answer to ${String(message.what).slice(0, 80)} cannot be sent: ${e}`,
+    });
+  }
 }
 
 function answer(
