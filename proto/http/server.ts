@@ -524,7 +524,15 @@ export class HttpServer {
           state.timeout = options.bodyTimeout;
           state.waitingFor = "body";
           state.deadline = this.#deadline(options.bodyTimeout);
-          const skipped = await body.skip(options.maxSkipBytes);
+          let skipped: boolean;
+          try {
+            skipped = await body.skip(options.maxSkipBytes);
+          } catch (e) {
+            // Cut short or malformed after its reply went out: nothing to answer, and
+            // no thread death to report for a client's fault; the connection just ends.
+            if (e instanceof HttpProtocolError) return;
+            throw e;
+          }
           state.deadline = Infinity;
           if (!skipped) return;
         }

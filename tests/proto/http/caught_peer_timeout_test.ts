@@ -4,8 +4,9 @@
  * is not waited for without a deadline).
  */
 import assert from "node:assert/strict";
-import { connectTo, SocketReader, withTimeout } from "../../../mod.ts";
-import { HttpServer, PeerTimeoutError } from "../../../proto/http/mod.ts";
+import { connectTo, Event, setThreadErrorHook, SocketReader, withTimeout } from "../../../mod.ts";
+import { sleep } from "../../../core/sleep.ts";
+import { type HttpRequest, HttpServer, PeerTimeoutError } from "../../../proto/http/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
 
 socketTest(
@@ -47,5 +48,83 @@ socketTest(
       socket.close();
       await server.close({ graceSeconds: 1 });
     }
+  },
+);
+
+socketTest(
+  "a handler reading another connection's body: that client's slowness is not this connection's",
+  async () => {
+    const server = new HttpServer({ bodyTimeout: 0.1 });
+    const parked: { request?: HttpRequest } = {};
+    const parkedGone = new Event();
+    const relayed: unknown[] = [];
+    server.route("POST", "/park", async (r) => {
+      parked.request = r;
+      await parkedGone.wait(); // its body is read by another connection's handler
+      await r.respond(204);
+    });
+    server.route("GET", "/relay", async (r) => {
+      try {
+        await r.respond(200, await parked.request!.body.bytes());
+      } catch (e) {
+        relayed.push(e);
+        await r.respond(502, "the upload stalled\n");
+      } finally {
+        parkedGone.set();
+      }
+    });
+    server.listen("127.0.0.1:0");
+    const uploader = await connectTo(server.address);
+    const relay = await connectTo(server.address);
+    try {
+      await uploader.send(
+        bytes("POST /park HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345"),
+      );
+      for (let i = 0; i < 200 && parked.request === undefined; i++) await sleep(0.01);
+      await relay.send(bytes("GET /relay HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const reader = new SocketReader(relay);
+      const head = await withTimeout(5, () => reader.readHead(65536));
+      assert.match(text(head ?? new Uint8Array()), /^HTTP\/1\.1 502/, String(relayed[0]));
+      assert.equal(relayed.length, 1);
+    } finally {
+      uploader.close();
+      relay.close();
+      await server.close({ graceSeconds: 1 });
+    }
+  },
+);
+
+socketTest(
+  "a client that ends a body its handler left unread ends its connection quietly",
+  async () => {
+    const died: string[] = [];
+    const old = setThreadErrorHook((t, e) => died.push(`${t}: ${e}`));
+    const errors: unknown[] = [];
+    const server = new HttpServer({ bodyTimeout: 0.5, onError: (e) => errors.push(e) });
+    server.route("POST", "/unread", (r) => r.respond(204));
+    server.listen("127.0.0.1:0");
+    try {
+      for (
+        const rest of [
+          "Content-Length: 10\r\n\r\n12345",
+          "Transfer-Encoding: chunked\r\n\r\n5\r\n12",
+        ]
+      ) {
+        const client = await connectTo(server.address);
+        try {
+          await client.send(bytes(`POST /unread HTTP/1.1\r\nHost: x\r\n${rest}`));
+          const head = await withTimeout(5, () => new SocketReader(client).readHead(65536));
+          assert.match(text(head ?? new Uint8Array()), /^HTTP\/1\.1 204/);
+        } finally {
+          client.close(); // the rest of the body never comes
+        }
+      }
+      await sleep(0.2);
+    } finally {
+      await server.close({ graceSeconds: 1 });
+      setThreadErrorHook(old);
+    }
+    assert.deepEqual(died, []);
+    assert.deepEqual(errors, []);
   },
 );
