@@ -11,7 +11,7 @@
  */
 
 import { ProtocolError } from "../core/errors.ts";
-import { type SocketReader, TooLongError } from "./buffered_reader.ts";
+import type { SocketReader } from "./buffered_reader.ts";
 import type { Socket } from "./socket.ts";
 
 /** The worker's id (1..N), set by the supervisor in each worker's environment. */
@@ -42,29 +42,23 @@ export class ControlProtocolError extends ProtocolError {
 const encoder = new TextEncoder();
 
 /**
- * `message` as one line. Non-ASCII is escaped, so that the line is ASCII (the reader
- * decodes lines as Latin-1).
- * @throws {TypeError} for what JSON cannot carry (a BigInt, a cycle)
- * @throws {TooLongError} for a line the reader would refuse ({@linkcode MAX_MESSAGE_BYTES})
+ * Sends `message` as one line. Non-ASCII is escaped, so that the line is ASCII (the
+ * reader decodes lines as Latin-1). Interruption point: see `Socket.send`.
+ */
+export async function sendMessage(socket: Socket, message: ControlMessage): Promise<void> {
+  await socket.send(encodeMessage(message));
+}
+
+/**
+ * The line `sendMessage` sends for `message`.
+ * @throws {TypeError} for what JSON cannot hold (a BigInt, a cycle)
  */
 export function encodeMessage(message: ControlMessage): Uint8Array {
   const json = JSON.stringify(message).replace(
     /[\u0080-\uffff]/g,
     (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
   );
-  if (json.length >= MAX_MESSAGE_BYTES) {
-    throw new TooLongError("control message", MAX_MESSAGE_BYTES);
-  }
   return encoder.encode(json + "\n");
-}
-
-/**
- * Sends `message` as one line (see {@linkcode encodeMessage}). Interruption point: see
- * `Socket.send`.
- * @throws {TypeError} for what JSON cannot carry; {@linkcode TooLongError} for too long a line
- */
-export async function sendMessage(socket: Socket, message: ControlMessage): Promise<void> {
-  await socket.send(encodeMessage(message));
 }
 
 /**

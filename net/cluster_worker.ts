@@ -15,6 +15,7 @@ import {
   CONTROL_PATH_ENV,
   type ControlMessage,
   encodeMessage,
+  MAX_MESSAGE_BYTES,
   readMessage,
   sendMessage,
   WORKER_ID_ENV,
@@ -191,7 +192,7 @@ export class ClusterMembership {
         const message = await readMessage(reader);
         if (message === null) break;
         if (message.type !== "ask") continue; // newer supervisors may say more
-        await this.#socket.send(replyLine(message, answer(message, statistics, answers)));
+        await this.#socket.send(replyLine(answer(message, statistics, answers)));
       }
     } catch (e) {
       // Shut down with the program (main ending) or closed by `close`: nothing to report.
@@ -237,19 +238,29 @@ export async function stopAccepting(
 }
 
 /**
- * The reply as a line; an answer JSON cannot carry, or too long for the supervisor to
- * read, becomes an error reply (the channel, and the worker, go on).
+ * The reply as a line; an answer the channel cannot carry (not JSON, or a line past
+ * `MAX_MESSAGE_BYTES`, which the supervisor would take for a broken peer and hang up on)
+ * becomes an error reply: the asker learns why, and the worker stays in the cluster.
  */
-function replyLine(message: ControlMessage, reply: ControlMessage): Uint8Array {
+function replyLine(reply: ControlMessage): Uint8Array {
+  let line: Uint8Array;
   try {
-    return encodeMessage(reply);
+    line = encodeMessage(reply);
   } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
     return encodeMessage({
       type: "reply",
-      seq: message.seq,
-      error: `the answer to ${String(message.what).slice(0, 80)} cannot be sent: ${e}`,
+      seq: reply.seq,
+      error: `unsendable answer: ${e.message}`,
     });
   }
+  if (line.length <= MAX_MESSAGE_BYTES) return line;
+  return encodeMessage({
+    type: "reply",
+    seq: reply.seq,
+    error: `the answer is ${line.length} bytes, more than the control channel's ` +
+      `${MAX_MESSAGE_BYTES}`,
+  });
 }
 
 function answer(

@@ -238,11 +238,13 @@ async function runSharded(shards: string): Promise<number> {
     const namespace = given("namespace");
     const commitSeconds = given("commit-seconds");
     const snapshotSeconds = given("snapshot-seconds");
+    // $MMO_AMQP_URL keeps a password off the command line (which any local user reads).
+    const amqp = option("amqp", Deno.env.get("MMO_AMQP_URL") ?? "amqp://127.0.0.1:5672");
     let field;
     try {
       field = await startShardedField({
         shards,
-        amqp: option("amqp", "amqp://127.0.0.1:5672"),
+        amqp,
         ...(namespace === undefined ? {} : { namespace }),
         listen: `${host.includes(":") ? `[${host}]` : host}:${port}`,
         wanderers: Number(option("wanderers", "1000")),
@@ -259,7 +261,7 @@ async function runSharded(shards: string): Promise<number> {
     }
     console.log(
       `field demo: ${plural(field.grid.count, "shard")} (${field.grid}) on ` +
-        `${option("amqp", "amqp://127.0.0.1:5672")} as ${field.namespace}, open ${
+        `${amqp.replace(/^(\w+:\/\/[^:@/]*):[^@/]*@/, "$1:***@")} as ${field.namespace}, open ${
           field.gateway!.server.url
         }/`,
     );

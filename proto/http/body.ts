@@ -29,8 +29,13 @@ export interface PeerDeadline {
   disarm(): void;
   /** Disarms (for a send's `then`: made once, not per send). */
   readonly sent: () => void;
-  /** Disarms and rethrows `error` (for a send's `then`). */
+  /** Disarms and rethrows `error`, as `lost` makes it (for a send's `then`). */
   readonly failed: (error: unknown) => never;
+  /**
+   * An error of an operation on the connection itself, as the owner wants it thrown: a
+   * server marks it as its client gone (the exchange ends quietly), a client leaves it.
+   */
+  readonly lost: (error: unknown) => unknown;
 }
 
 /** How the body is delimited. */
@@ -134,6 +139,7 @@ export class BodyReader {
     try {
       return await this.#read(max);
     } catch (e) {
+      if (deadline !== null) deadline.lost(e);
       throw e instanceof ConnectionResetError ? this.#lost(e) : e;
     } finally {
       deadline?.disarm();

@@ -108,4 +108,5 @@ export class BodyIdleDeadline implements PeerDeadline {
     this.disarm();
     throw error;
   };
+  readonly lost = (error: unknown): unknown => error;
 }

@@ -53,10 +53,13 @@ export interface FetchHandlerOptions {
   /**
    * Makes the response for a handler that threw or rejected (as `Deno.serve`'s
    * `onError`), its own timeouts included (a `withTimeout` of its own, a client's
-   * `HttpTimeoutError`). Without it the error goes to the server: an `HttpError` becomes
-   * its status, anything else a 500 (504 for an `HttpTimeoutError`) reported to the
-   * server's `onError`. Interruptions of the exchange (the server's close, its deadlines
-   * on the client, the client gone) never come here: they end the exchange.
+   * `HttpTimeoutError`, a socket error of its own upstream). Without it the error goes to
+   * the server: an `HttpError` becomes its status, anything else a 500 (504 for an
+   * `HttpTimeoutError`, 502 for an upstream connection's failure such as a
+   * `ConnectionRefusedError` or a `PeerLostError`) reported to the server's `onError`.
+   * Interruptions of the exchange (the server's close, its deadlines on the client, the
+   * client gone: its watch, or a socket error of the request's own connection) never
+   * come here: they end the exchange.
    */
   onError?: (error: unknown) => Response | Promise<Response>;
 }

@@ -290,7 +290,7 @@ export class HeldReplies {
       taken = socket.trySend(this.#bytes.subarray(0, length));
     } catch (e) {
       if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
-      this.#failure = e;
+      this.#failure = deadline === null ? e : deadline.lost(e);
       this.length = 0;
       return;
     }
@@ -405,7 +405,12 @@ export function sendReply(
 /** Sends `view` (of a buffer reused after the call: see `Socket.sendBorrowed`). */
 function sendView(socket: Socket, view: Uint8Array, deadline: PeerDeadline | null) {
   const n = view.length;
-  const taken = socket.trySend(view);
+  let taken: number;
+  try {
+    taken = socket.trySend(view);
+  } catch (e) {
+    throw deadline === null ? e : deadline.lost(e);
+  }
   if (taken === n) return SENT;
   const rest = taken === 0 ? view : view.subarray(taken);
   if (deadline === null) return socket.sendBorrowed(rest);
@@ -430,6 +435,8 @@ async function sendWatched(
         sent += await socket.sendSome(sent === 0 ? part : part.subarray(sent));
       }
     }
+  } catch (e) {
+    throw deadline.lost(e);
   } finally {
     deadline.disarm();
   }

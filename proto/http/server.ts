@@ -16,7 +16,7 @@ import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn, type ListenOptions } from "../../net/constructors.ts";
 import { listenTls, type ListenTlsOptions } from "../../net/tls.ts";
 import { DenoSocket } from "../../net/deno_socket.ts";
-import { EOFError, SocketError } from "../../net/errors.ts";
+import { EOFError, PeerLostError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
 import { CONNECTION, EXPECT } from "./framing_fields.ts";
@@ -27,8 +27,7 @@ import {
   PeerTimeoutError,
   type PeerWait,
 } from "./errors.ts";
-import { HttpTimeoutError } from "./client_timeouts.ts";
-import { interruptsExchange } from "./_interruption.ts";
+import { failureStatus, interruptsExchange, markClientGone } from "./_interruption.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
 import { HttpRequest, refreshHttpDate } from "./request.ts";
 import { HeldReplies, sendHeld, SENT } from "./reply_bytes.ts";
@@ -145,15 +144,20 @@ export interface HttpServerCloseOptions {
  * What escapes a handler: an {@linkcode HttpError} becomes its status; any other error is
  * the handler's failure, reported to `onError(error, request)` and answered 500, or 504
  * for an `HttpTimeoutError` (an upstream HTTP server the handler called did not answer
- * in time). That includes the handler's own timeouts: its `withTimeout` expiring
- * (`TimeoutError`), a client's deadline (`HttpTimeoutError`, `ConfirmTimeoutError`). If
- * the reply's head was already sent, the connection (HTTP/2: the stream) is closed
- * (reset) instead. Only interruptions of the exchange end it with no reply and no
- * report: the server's own deadlines on its client ({@linkcode PeerTimeoutError}: a body
- * or a reply waiting `bodyTimeout` or `sendTimeout`), its close and its owner's shutdown
- * (`Shutdown`), an HTTP/2 stream reset (`StreamResetError`), the client gone (a socket
- * error, or an `Interrupted` raised by a fetch handler's watch), and any other
- * `Interrupted` that is not a `TimeoutError`.
+ * in time), or 502 for an upstream connection's failure (a `SocketError` but
+ * `TooManyOpenFilesError`, an `EOFError`, a `PeerLostError`: its `HttpClient` refused or
+ * reset, a Postgres or AMQP connection lost, a response body cut short). That includes
+ * the handler's own timeouts: its `withTimeout` expiring (`TimeoutError`), a client's
+ * deadline (`HttpTimeoutError`, `ConfirmTimeoutError`). If the reply's head was already
+ * sent, the connection (HTTP/2: the stream) is closed (reset) instead. Only
+ * interruptions of the exchange end it with no reply and no report: the server's own
+ * deadlines on its client ({@linkcode PeerTimeoutError}: a body or a reply waiting
+ * `bodyTimeout` or `sendTimeout`), its close and its owner's shutdown (`Shutdown`), an
+ * HTTP/2 stream reset (`StreamResetError`), the client gone (a socket error of the
+ * exchange's own connection: reading the request's body, sending the reply, a server
+ * WebSocket's sends; or an `Interrupted` raised by a fetch handler's watch), and any
+ * other `Interrupted` that is not a `TimeoutError`. Socket errors of a socket the
+ * handler took over (`upgrade()`) and uses itself are its own: handle them.
  *
  * @example
  * ```ts
@@ -628,7 +632,11 @@ export class HttpServer {
       headers.hasToken("expect", "100-continue")
     ) {
       body.onFirstRead = async () => {
-        if (!request.headSent) await socket.send(CONTINUE);
+        try {
+          if (!request.headSent) await socket.send(CONTINUE);
+        } catch (e) {
+          throw markClientGone(e);
+        }
       };
     }
     return request;
@@ -656,19 +664,21 @@ export class HttpServer {
 
   /**
    * A handler failed: an HttpError becomes its reply, anything else is reported to
-   * `onError` and answered 500 (504 for an upstream HTTP client's `HttpTimeoutError`);
-   * interruptions of the exchange (see `interruptsExchange`: the server's close, its own
-   * deadlines on the client, a stream reset) and lost peers end the connection.
+   * `onError` and answered 500 (504 for an upstream HTTP client's `HttpTimeoutError`, 502
+   * for an upstream connection's failure: see `failureStatus`); interruptions of the
+   * exchange (see `interruptsExchange`: the server's close, its own deadlines on the
+   * client, a stream reset, its own socket's errors) end the connection.
    */
   async #failed(request: HttpRequest, e: unknown): Promise<void> {
     if (interruptsExchange(e)) throw e;
-    if (e instanceof SocketError || e instanceof EOFError) throw e;
-    if (e instanceof HttpError) {
+    // An HttpError is the request's own fault, unless an upstream client lost its peer
+    // (a response body cut short is an HttpProtocolError too): that is the handler's.
+    if (e instanceof HttpError && !(e instanceof PeerLostError)) {
       await request.error(e.status, e.message);
       return;
     }
     this.#options.onError(e, request);
-    await request.error(e instanceof HttpTimeoutError ? 504 : 500);
+    await request.error(failureStatus(e));
   }
 
   async #refuse(socket: Socket, error: unknown): Promise<void> {
@@ -826,8 +836,9 @@ class Connection implements PeerDeadline {
   readonly failed = (error: unknown): never => {
     this.deadline = Infinity;
     this.waiter = null;
-    throw error;
+    throw markClientGone(error);
   };
+  readonly lost = markClientGone;
 }
 
 /** Whether a head holds nothing but line ends. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { markClientGone } from "./_interruption.ts";
 import { ClosedError, Interrupted } from "../../core/errors.ts";
 import { scheduler } from "../../core/scheduler.ts";
 import { SocketError } from "../../net/errors.ts";
@@ -288,11 +289,15 @@ export function upgradeWebSocket(
   const response = new Response(null, { status: 200 });
   registerUpgrade(response, async (served: HttpRequest) => {
     const { socket: raw, reader } = served.upgrade();
-    await raw.send(encoder.encode(
-      "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
-        `sec-websocket-accept: ${acceptKey(key)}\r\n` +
-        (protocol ? `sec-websocket-protocol: ${protocol}\r\n` : "") + "\r\n",
-    ));
+    try {
+      await raw.send(encoder.encode(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
+          `sec-websocket-accept: ${acceptKey(key)}\r\n` +
+          (protocol ? `sec-websocket-protocol: ${protocol}\r\n` : "") + "\r\n",
+      ));
+    } catch (e) {
+      throw markClientGone(e); // the client gone before its 101: nothing to report
+    }
     await socket._run(new Connection(raw, reader, false, protocol, options));
   });
   return { socket, response };

@@ -13,6 +13,7 @@ import { Mutex } from "../../core/sync/mutex.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
+import { markClientGone } from "../http/_interruption.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { MessageDeflate } from "./deflate.ts";
 import { CloseCode, encodeFrame, Opcode, readFrame, WebSocketError } from "./frame.ts";
@@ -139,7 +140,10 @@ export class WebSocket {
   }
 
   async #send(opcode: number, payload: Uint8Array): Promise<void> {
-    if (this.#closeSent) throw new ClosedError("send on a closing WebSocket");
+    if (this.#closeSent) {
+      const closing = new ClosedError("send on a closing WebSocket");
+      throw this.#isClient ? closing : markClientGone(closing);
+    }
     const deflate = this.#deflate !== null && opcode < 8 && payload.length >= this.#compressAbove;
     const frame = encodeFrame(opcode, deflate ? this.#deflate!.compress(payload) : payload, {
       mask: this.#isClient,
@@ -148,6 +152,9 @@ export class WebSocket {
     const guard = await this.#sendLock.lock();
     try {
       await this.#write(frame);
+    } catch (e) {
+      // A server's own socket failing is its client gone, not its callback's failure.
+      throw this.#isClient ? e : markClientGone(e);
     } finally {
       guard[Symbol.dispose]();
     }

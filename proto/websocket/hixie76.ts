@@ -11,6 +11,7 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
+import { markClientGone } from "../http/_interruption.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { Message } from "./connection.ts";
 
@@ -110,11 +111,14 @@ export class Hixie76Socket {
     try {
       await withTimeout(this.#sendTimeout, () => this.socket.send(frame));
     } catch (e) {
-      if (!(e instanceof TimeoutError)) throw e;
+      // The client's own socket failing is the client gone, not the callback's failure.
+      if (!(e instanceof TimeoutError)) throw markClientGone(e);
       this.#closed = true;
       this.socket.close();
-      throw new ClosedError(
-        `hixie-76 peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
+      throw markClientGone(
+        new ClosedError(
+          `hixie-76 peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
+        ),
       );
     } finally {
       guard[Symbol.dispose]();
@@ -126,7 +130,7 @@ export class Hixie76Socket {
    * @throws {ClosedError} once closed, or when the peer read nothing for `sendTimeout`
    */
   async sendText(text: string): Promise<void> {
-    if (this.#closed) throw new ClosedError("send on a closed hixie-76 socket");
+    if (this.#closed) throw markClientGone(new ClosedError("send on a closed hixie-76 socket"));
     const body = encoder.encode(text);
     const frame = new Uint8Array(body.length + 2);
     frame[0] = 0x00;

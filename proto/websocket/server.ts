@@ -41,9 +41,11 @@ const encoder = new TextEncoder();
  * runs in the connection's thread, and the connection is closed when it returns.
  * Requests that are not valid upgrades get 400 (426 for another protocol version). An
  * error `onConnect` throws, its own timeouts included (a `withTimeout` of its own, a
- * client's `HttpTimeoutError`), is reported to the server's `onError` after the close;
- * the server closing (`Shutdown`) and a client too slow to take its handshake end the
- * connection without a report.
+ * client's `HttpTimeoutError`) and its own upstream's socket errors (a refused
+ * `HttpClient`, a lost database connection), is reported to the server's `onError` after
+ * the close; the server closing (`Shutdown`), a client too slow to take its handshake,
+ * and the client gone (the errors of `ws`'s own sends) end the connection without a
+ * report.
  *
  * @example
  * ```ts ignore

@@ -21,7 +21,7 @@ import { AmqpConnection, type AmqpOptions } from "../../../proto/amqp/client.ts"
 import { parseAmqpUrl } from "../../../proto/amqp/url.ts";
 import { type Gateway, startGateway } from "./gateway.ts";
 import { RegionGrid } from "./grid.ts";
-import { deleteShardQueues } from "./shard.ts";
+import { AMQP_URL_ENV, deleteShardQueues } from "./shard.ts";
 
 /** Options of {@linkcode startShardedField}. */
 export interface ShardedFieldOptions {
@@ -102,11 +102,13 @@ export async function startShardedField(options: ShardedFieldOptions): Promise<S
       "--allow-read",
       "--allow-env",
       "--allow-ffi",
+      // The control socket's directory (Deno.makeTempDir's): on the portable backend
+      // (no FFI shim) connecting to a unix socket needs write permission on its path.
+      `--allow-write=${Deno.env.get("TMPDIR") || "/tmp"}`,
       "--unstable-net",
       "--v8-flags=--max-semi-space-size=96",
       SHARD,
       `--shards=${grid}`,
-      `--amqp=${url}`,
       `--namespace=${namespace}`,
       `--size=${size}`,
       `--wanderers=${options.wanderers ?? 1000}`,
@@ -116,6 +118,9 @@ export async function startShardedField(options: ShardedFieldOptions): Promise<S
       `--commit-seconds=${options.commitSeconds ?? 0.2}`,
       `--snapshot-seconds=${options.snapshotSeconds ?? 2}`,
     ],
+    // In the environment, not the arguments: a URL may hold the broker's password, and
+    // any local user reads a process's arguments (its environment only its owner).
+    env: { [AMQP_URL_ENV]: url },
     readyTimeout: options.readyTimeout ?? 30,
     // A region has one owner (a second shard fails with RegionTakenError): the old shard
     // commits, exits and frees the region before its replacement starts.

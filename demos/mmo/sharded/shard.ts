@@ -837,6 +837,20 @@ export class Shard {
   }
 }
 
+/**
+ * The environment variable a shard takes the broker's URL from when it has no `--amqp=`
+ * (the launcher passes it so: a URL may hold a password, and any local user can read a
+ * process's arguments, where only its owner reads its environment).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AMQP_URL_ENV } from "./shard.ts";
+ * assert.equal(AMQP_URL_ENV, "MMO_AMQP_URL");
+ * ```
+ */
+export const AMQP_URL_ENV = "MMO_AMQP_URL";
+
 function flag(args: string[], name: string): string | undefined {
   return args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 }
@@ -850,7 +864,8 @@ function numberFlag(args: string[], name: string): number | undefined {
 }
 
 /**
- * The shard options of a command line (`--shards=WxH`, `--amqp=`, the world's options,
+ * The shard options of a command line (`--shards=WxH`, `--amqp=` (else `$MMO_AMQP_URL`),
+ * the world's options,
  * `--commit-seconds`, `--snapshot-seconds`, `--namespace`, `--durable`), for region `region`.
  *
  * @example
@@ -869,7 +884,7 @@ export function shardOptionsFromArgs(args: string[], region: number): ShardOptio
   return {
     grid: RegionGrid.parse(flag(args, "shards") ?? "1x1", size),
     region,
-    amqp: parseAmqpUrl(flag(args, "amqp") ?? "amqp://127.0.0.1:5672"),
+    amqp: parseAmqpUrl(flag(args, "amqp") ?? Deno.env.get(AMQP_URL_ENV) ?? "amqp://127.0.0.1:5672"),
     namespace: flag(args, "namespace") ?? "mmo",
     size,
     wanderers: numberFlag(args, "wanderers") ?? 1000,

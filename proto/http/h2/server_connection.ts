@@ -17,6 +17,7 @@ import type { SocketReader } from "../../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../../net/errors.ts";
 import type { Socket } from "../../../net/socket.ts";
 import { PeerTimeoutError, type PeerWait } from "../errors.ts";
+import { markClientGone } from "../_interruption.ts";
 import { HttpHeaders } from "../headers.ts";
 import type { HttpRequest } from "../request.ts";
 import {
@@ -949,7 +950,8 @@ class Http2ServerConnection implements StreamHost {
       }
     } catch (e) {
       this.#writerIdle = false;
-      this.#drained.raiseAll(e);
+      // Streams waiting to write meet the connection's own failure: their client gone.
+      this.#drained.raiseAll(markClientGone(e));
       if (!(e instanceof Interrupted) && !isGone(e)) throw e;
       const t = this.#thread;
       if (t !== null && !t.dead && t.started && !(e instanceof Interrupted)) t.raise(e);

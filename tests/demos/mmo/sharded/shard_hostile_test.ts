@@ -20,6 +20,7 @@ import {
   interestExchange,
   interestKey,
 } from "../../../../demos/mmo/sharded/wire.ts";
+import { startShardedField } from "../../../../demos/mmo/sharded/launch.ts";
 import { withServer } from "../../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
 
@@ -206,5 +207,43 @@ servers.test(
     });
   },
 );
+
+for (const backend of ["ffi", "deno"]) {
+  servers.test(
+    `launch (shards on the ${backend} backend): they join the cluster; the broker's password is not on their command lines (any local user reads those)`,
+    async (server) => {
+      // The shards inherit the launcher's environment: SHRAPNEL_BACKEND picks theirs (deno is
+      // also what a machine without the FFI shim gets), until the test ends.
+      const before = Deno.env.get("SHRAPNEL_BACKEND");
+      Deno.env.set("SHRAPNEL_BACKEND", backend);
+      let field;
+      try {
+        field = await startShardedField({
+          shards: "1x1",
+          amqp: `amqp://guest:guest@127.0.0.1:${server.port}`,
+          listen: null,
+          size: SIZE,
+          wanderers: 10,
+          boxes: 10,
+          readyTimeout: 15,
+        });
+      } finally {
+        before === undefined
+          ? Deno.env.delete("SHRAPNEL_BACKEND")
+          : Deno.env.set("SHRAPNEL_BACKEND", before);
+      }
+      try {
+        const reports = await field.supervisor.statistics();
+        assert.equal(reports.length, 1);
+        const cmdline = await Deno.readTextFile(`/proc/${reports[0].pid}/cmdline`);
+        assert.ok(cmdline.includes("shard.ts"), cmdline);
+        assert.ok(!cmdline.includes("guest:guest"), cmdline.replaceAll("\0", " "));
+        assert.equal((reports[0].value as { commits: number }).commits >= 0, true);
+      } finally {
+        await field.stop();
+      }
+    },
+  );
+}
 
 servers.finish();
