@@ -4,7 +4,14 @@
  * is not waited for without a deadline).
  */
 import assert from "node:assert/strict";
-import { connectTo, Event, setThreadErrorHook, SocketReader, withTimeout } from "../../../mod.ts";
+import {
+  connectTo,
+  Event,
+  setThreadErrorHook,
+  SocketReader,
+  spawn,
+  withTimeout,
+} from "../../../mod.ts";
 import { sleep } from "../../../core/sleep.ts";
 import { type HttpRequest, HttpServer, PeerTimeoutError } from "../../../proto/http/mod.ts";
 import { bytes, socketTest, text } from "../../net/_backends.ts";
@@ -126,5 +133,45 @@ socketTest(
     }
     assert.deepEqual(died, []);
     assert.deepEqual(errors, []);
+  },
+);
+
+socketTest(
+  "a reply sent from another thread while the handler reads the body leaves the body deadline armed",
+  async () => {
+    const server = new HttpServer({ bodyTimeout: 0.2, sendTimeout: 5 });
+    const seen: unknown[] = [];
+    server.route("POST", "/duplex", async (r) => {
+      const writer = spawn(async () => {
+        await sleep(0.05); // the handler is waiting for the rest of the body by then
+        await r.push(new Uint8Array(4 << 20)); // more than the socket takes at once
+        await r.flush();
+      });
+      try {
+        await r.body.bytes();
+      } catch (e) {
+        seen.push(e);
+        throw e;
+      } finally {
+        await writer.join();
+      }
+    });
+    server.listen("127.0.0.1:0");
+    const client = await connectTo(server.address);
+    try {
+      await client.send(
+        bytes("POST /duplex HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"),
+      );
+      await sleep(0.1); // the reply's send waits for this client to read
+      // Read the reply as it comes (the send completes), but never send the body's rest.
+      const reader = new SocketReader(client);
+      await withTimeout(5, async () => {
+        while ((await reader.readSome(65536)).length > 0 && seen.length === 0);
+      });
+      assert.ok(seen[0] instanceof PeerTimeoutError, String(seen[0]));
+    } finally {
+      client.close();
+      await server.close({ graceSeconds: 0.5 });
+    }
   },
 );
