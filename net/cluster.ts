@@ -277,7 +277,7 @@ export class Supervisor {
   /** Settles (never rejects) when the rolling restart under way is over; null if none is. */
   #rolling: Promise<unknown> | null = null;
   /** The restart requested while one was under way: it runs after it, once for them all. */
-  #queued: Promise<void> | null = null;
+  #queued: Thread<void> | null = null;
   #seq = 0;
 
   /**
@@ -411,8 +411,10 @@ export class Supervisor {
    * one restart are coalesced into the one that follows it, and each caller's promise
    * settles with the restart that covers its request (resolved, or rejected with that
    * restart's error; the one before it failing does not cancel it). The follow-up runs
-   * in the thread of the caller that requested it first: interrupting that thread
-   * interrupts it (and rejects the others' promises with `Interrupted`).
+   * in a thread of its own ("cluster rolling restart (requested during one)"): a caller
+   * waiting for it is interrupted as by `Thread.join` (it stops waiting and throws the
+   * interrupting error; the restart goes on, and a failure no caller waits for any more
+   * is reported as that thread's death).
    *
    * @example Two requests back to back: the second runs after the first
    * ```ts ignore
@@ -422,9 +424,10 @@ export class Supervisor {
    * await spawn(async () => {
    *   await supervisor.start();
    *   await supervisor.waitReady(30);
-   *   const first = supervisor.restart();
+   *   const first = spawn(() => supervisor.restart()); // a thread per request, as SIGHUP's
    *   const seen = new Map(supervisor.pids); // what the second request asks to replace
-   *   await Promise.all([first, supervisor.restart()]);
+   *   await supervisor.restart(); // runs after the first, from the first worker on
+   *   await first.join();
    *   for (const [id, pid] of supervisor.pids) assert.notEqual(pid, seen.get(id));
    *   await supervisor.stop();
    * }).join();
@@ -435,13 +438,13 @@ export class Supervisor {
     if (this.#queued === null) {
       const previous = this.#rolling;
       if (previous === null) return await this.#startRolling();
-      this.#queued = (async () => {
+      this.#queued = spawn({ name: "cluster rolling restart (requested during one)" }, async () => {
         await previous; // never rejects: its failure is its own callers'
         this.#queued = null; // from here on a request waits for this restart to be over
-        return await this.#startRolling();
-      })();
+        await this.#startRolling();
+      });
     }
-    return await this.#queued;
+    await this.#queued.join();
   }
 
   /** A rolling restart begun now (none is under way), tracked in `#rolling` until over. */
