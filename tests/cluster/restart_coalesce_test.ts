@@ -5,7 +5,7 @@
  * worker ends up started after the last request, and every caller's promise resolves.
  */
 import assert from "node:assert/strict";
-import { type ClusterEvent, sleep, spawn, Supervisor } from "../../mod.ts";
+import { type ClusterEvent, Interrupted, sleep, spawn, Supervisor } from "../../mod.ts";
 import { inThread } from "../_helpers.ts";
 import { denoChildEnv } from "../net/_backends.ts";
 import { alive, freePort } from "./_load.ts";
@@ -26,21 +26,25 @@ async function waitEvents(
   }
 }
 
+/** Two workers of tests/cluster/_server.ts, their events pushed on `events`. */
+function twoWorkers(events: ClusterEvent[]): Supervisor {
+  return new Supervisor({
+    workers: 2,
+    command: ["run", "-A", "--unstable-net", SERVER, String(freePort())],
+    env: { SHRAPNEL_BACKEND: "deno", ...denoChildEnv() },
+    graceSeconds: 5,
+    readyTimeout: 20,
+    onEvent: (e) => events.push(e),
+  });
+}
+
 Deno.test({
   name: "restart() during a restart: runs once more after it, the requests during it coalesced",
   sanitizeOps: false, // the supervisor's child processes
   sanitizeResources: false,
   fn: async () => {
-    const port = freePort();
     const events: ClusterEvent[] = [];
-    const s = new Supervisor({
-      workers: 2,
-      command: ["run", "-A", "--unstable-net", SERVER, String(port)],
-      env: { SHRAPNEL_BACKEND: "deno", ...denoChildEnv() },
-      graceSeconds: 5,
-      readyTimeout: 20,
-      onEvent: (e) => events.push(e),
-    });
+    const s = twoWorkers(events);
     await inThread(async () => {
       await s.start();
       try {
@@ -81,6 +85,42 @@ Deno.test({
           events.slice(from).filter((e) => e.kind === "ready-timeout" || e.kind === "crashed"),
           [],
         );
+      } finally {
+        await s.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "restart() during a restart, its caller interrupted: it stops waiting, the restart goes on",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const events: ClusterEvent[] = [];
+    const s = twoWorkers(events);
+    await inThread(async () => {
+      await s.start();
+      try {
+        await s.waitReady(20);
+        const from = events.length;
+        const first = spawn({ name: "restart 1" }, () => s.restart());
+        await waitEvents(events, from, "started", 1);
+        const seen = new Map(s.pids);
+        const second = spawn({ name: "restart 2" }, () => s.restart());
+        await sleep(0.05);
+        second.interrupt();
+        await assert.rejects(second.join(), Interrupted);
+        await first.join();
+        // The follow-up still replaces both workers.
+        await waitEvents(events, from, "ready", 4);
+        for (let i = 0; i < 100 && s.pids.get(2) === seen.get(2); i++) await sleep(0.02);
+        for (const id of [1, 2]) assert.notEqual(s.pids.get(id), seen.get(id), `worker ${id}`);
+        // A later request is served as well: one more pass.
+        const third = spawn({ name: "restart 3" }, () => s.restart());
+        await third.join();
+        const kinds = events.slice(from).map((e) => `${e.kind} ${e.id}`);
+        assert.equal(kinds.filter((k) => k.startsWith("started")).length, 6, kinds.join());
       } finally {
         await s.stop();
       }
