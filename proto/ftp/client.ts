@@ -218,7 +218,7 @@ export class FtpClient {
   }
 
   async #reply(): Promise<FtpReply> {
-    const first = await this.#reader.readLine(MAX_LINE);
+    const first = await this.#line();
     if (first === null) throw new FtpError(0, "connection closed");
     const m = /^(\d{3})([ -])(.*)$/.exec(first);
     if (m === null) throw new FtpProtocolError(`malformed reply "${first.slice(0, 80)}"`);
@@ -226,7 +226,7 @@ export class FtpClient {
     const lines = [m[3]];
     if (m[2] === "-") {
       for (let i = 0; i < 1000; i++) {
-        const line = await this.#reader.readLine(MAX_LINE);
+        const line = await this.#line();
         if (line === null) throw new FtpError(0, "connection closed inside a reply");
         if (line.startsWith(`${m[1]} `)) {
           lines.push(line.slice(4));
@@ -237,6 +237,24 @@ export class FtpClient {
       throw new FtpProtocolError("reply longer than 1000 lines");
     }
     return { code, text: lines[0] };
+  }
+
+  /**
+   * One reply line; null at the end of the stream. A line the end of the stream cuts is
+   * no reply (`"257 \"/ro"` would be taken whole): the server went away inside it.
+   */
+  async #line(): Promise<string | null> {
+    const reader = this.#reader;
+    for (let scanned = 0;;) {
+      const buffered = reader.peek();
+      if (buffered.indexOf(10, scanned) >= 0) return await reader.readLine(MAX_LINE);
+      scanned = buffered.length;
+      if (scanned > MAX_LINE + 1) return await reader.readLine(MAX_LINE); // its TooLongError
+      if (!await reader.fill()) {
+        if (scanned === 0) return null;
+        throw new FtpError(0, "connection closed inside a reply line");
+      }
+    }
   }
 
   /** Sends a command and reads its reply. Interruption point. */

@@ -13,6 +13,7 @@
 import type * as Mysql2 from "mysql2";
 import { Interrupted, ProtocolError, ShrapnelError } from "../../core/errors.ts";
 import { waitFor } from "../../core/wait_for.ts";
+import { awaitModule } from "../../core/_lazy_import.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 import { markPeerLost } from "../../net/errors.ts";
@@ -127,12 +128,13 @@ export class MysqlProtocolError extends ProtocolError {
 }
 
 type Mysql2Module = typeof Mysql2;
-let loading: Promise<Mysql2Module> | null = null;
 let loaded: Mysql2Module | null = null;
 
 /**
  * Loads mysql2 now rather than at the first connect (a server may want it loaded at
- * startup, before its first request). Calling it again does nothing.
+ * startup, before its first request). Calling it again does nothing. The first call is an
+ * interruption point inside a thread: interrupted, it throws the interrupt and the load
+ * goes on, for the next call to find.
  *
  * @example
  * ```ts
@@ -141,13 +143,16 @@ let loaded: Mysql2Module | null = null;
  * ```
  */
 export async function loadMysql2(): Promise<void> {
-  loading ??= import("mysql2").then((m) => (m.default ?? m) as Mysql2Module);
-  loaded = await loading;
+  if (loaded !== null) return;
+  // Begun outside any thread's async context, waited on as an interruption point (see
+  // core/_lazy_import.ts); the module loader keeps one load for calls that overlap.
+  const m = await awaitModule(() => import("mysql2"), "npm:mysql2");
+  loaded = (m.default ?? m) as Mysql2Module;
 }
 
 /** mysql2, loaded on first use (an interruption point the first time only). */
 async function mysql2(): Promise<Mysql2Module> {
-  if (loaded === null) await waitFor(loadMysql2(), "loading mysql2");
+  if (loaded === null) await loadMysql2();
   return loaded!;
 }
 
@@ -418,7 +423,9 @@ export class MysqlClient {
         try {
           await withTimeout(CANCEL_SECONDS, async () => {
             if (killable) await this.cancel();
-            await waitFor(pending.then(() => {}, () => {}), `${what} (cancelled)`);
+            // Only the query's end matters here: its outcome (after KILL QUERY, the error
+            // "query execution was interrupted") is superseded by the interrupt thrown below.
+            await waitFor(pending.then(settledAnyway, settledAnyway), `${what} (cancelled)`);
           });
         } catch {
           this.#connection.destroy(); // out of step with the server: unusable
@@ -524,3 +531,6 @@ export class MysqlClient {
     }
   }
 }
+
+/** The end of a cancelled query, whichever way it ended (see `_run`'s interrupt path). */
+function settledAnyway(): void {}

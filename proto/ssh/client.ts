@@ -74,7 +74,7 @@ export interface ExecResult {
   stdout: string;
   /** Standard error, as text. */
   stderr: string;
-  /** Exit code (null if killed by a signal). */
+  /** Exit code (null if killed by a signal, or if the server sent no exit status). */
   code: number | null;
   /** The signal's name, if one ended it. */
   signal: string | null;
@@ -253,8 +253,12 @@ export class SshClient {
    *
    * Interruption point: the channel is closed (the remote command gets SIGHUP, as when
    * an ssh client goes away).
+   * A command whose channel the server closed without an exit status or signal (as
+   * OpenSSH's client says, "remote command exited without exit status") has `code` and
+   * `signal` null.
    * @throws {PeerLostError} (an {@linkcode SshError}, "ssh", "exec") when the connection
-   *   was lost before the command's exit status came: whether it ran to its end is unknown
+   *   was lost under the open channel before the command's exit status came: whether it
+   *   ran to its end is unknown
    */
   async exec(command: string): Promise<ExecResult> {
     const stream = await waitFor(
@@ -268,20 +272,20 @@ export class SshClient {
     const out: Uint8Array[] = [], err: Uint8Array[] = [];
     stream.on("data", (d: Uint8Array) => out.push(new Uint8Array(d)));
     stream.stderr.on("data", (d: Uint8Array) => err.push(new Uint8Array(d)));
-    const ended = new Promise<[number | null, string | null]>((resolve) => {
+    // The loss is judged as of the channel's close (as a shell channel's is): the
+    // connection's close comes before its channels' closes, so a channel the server closed
+    // itself (with or without an exit status) was whole, even if the server left right after.
+    const ended = new Promise<[number | null, string | null, Error | null]>((resolve) => {
       let code: number | null = null, signal: string | null = null;
       stream.on("exit", (c: number | null, s?: string) => {
         code = c ?? null;
         signal = s ?? null;
       });
-      stream.on("close", () => resolve([code, signal]));
+      stream.on("close", () => resolve([code, signal, this.#lost("exec")]));
     });
     try {
-      const [code, signal] = await waitFor(ended, `ssh exec ${command}`);
-      if (code === null && signal === null) {
-        const lost = this.#lost("exec");
-        if (lost !== null) throw lost;
-      }
+      const [code, signal, lost] = await waitFor(ended, `ssh exec ${command}`);
+      if (lost !== null && code === null && signal === null) throw lost;
       const text = (parts: Uint8Array[]) => new TextDecoder().decode(concatBytes(parts));
       return { stdout: text(out), stderr: text(err), code, signal };
     } catch (e) {

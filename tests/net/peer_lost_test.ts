@@ -11,6 +11,7 @@ import { FtpClient, FtpError } from "../../proto/ftp/mod.ts";
 import { HttpClient } from "../../proto/http/mod.ts";
 import { inThread } from "../_helpers.ts";
 import { withFakePeer } from "../_servers.ts";
+import { socketTest } from "./_backends.ts";
 
 const encoder = new TextEncoder();
 
@@ -70,6 +71,35 @@ Deno.test("FTP: the server hangs up after a command: PeerLostError (ftp, PWD)", 
       }
     })
   ));
+
+socketTest("FTP: the server hangs up inside a reply line: PeerLostError (ftp, PWD)", async () => {
+  // A line cut by the end of the stream is never a reply: neither a malformed one ("25"),
+  // nor a whole one ("257 \"/ro" would name the wrong directory), nor a multi-line one's end.
+  for (const cut of ["25", '257 "/ro', "257-a\r\n b\r\n25", "257-a\r\n257 en"]) {
+    await withFakePeer(async (conn) => {
+      await conn.send(encoder.encode("220 hello\r\n"));
+      await conn.recv(4096); // USER
+      await conn.send(encoder.encode("331 password\r\n"));
+      await conn.recv(4096); // PASS
+      await conn.send(encoder.encode("230 in\r\n"));
+      await conn.recv(4096); // TYPE I
+      await conn.send(encoder.encode("200 binary\r\n"));
+      await conn.recv(4096); // PWD
+      await conn.send(encoder.encode(cut)); // then gone
+    }, async (port) => {
+      const ftp = await FtpClient.connect({ host: "127.0.0.1", port, user: "u", password: "p" });
+      try {
+        const error = await ftp.pwd().then((dir) => dir, (e) => e);
+        assert.ok(error instanceof PeerLostError, `${JSON.stringify(cut)}: ${error}`);
+        assert.equal(error.client, "ftp");
+        assert.equal(error.operation, "PWD");
+        assert.ok(error instanceof FtpError && error.code === 0);
+      } finally {
+        await ftp.quit();
+      }
+    });
+  }
+});
 
 Deno.test("HTTP client: the server hangs up before the response: PeerLostError (http, GET)", () =>
   inThread(() =>

@@ -7,8 +7,9 @@
  * Each viewer's viewport watches the tiles it overlaps (bound on the gateway's queue,
  * announced to the shards of the regions near them, with a lease renewed every third of
  * it), and follows them as the viewer pans. A tile's latest frame from each shard is kept;
- * a viewer's update is composed from them at most once a frame, a mover that two shards
- * both show for the moment of its handoff taken from the newer frame. The minimap's
+ * a viewer's update is composed from them at most once a frame, each mover from the
+ * newest frame received that holds it (two shards both show it for the moment of its
+ * handoff; a lagging shard's older frame never shows it back where it was). The minimap's
  * density and the header's counts add up the shards' summaries.
  *
  * The broker going away does not cut the viewers: the gateway reconnects with backoff,
@@ -336,6 +337,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   /** Each tile's latest frame from each region's shard. */
   const held = new Map<number, Map<number, Held>>();
   const summaries = new Map<number, ShardSummary>();
+  /**
+   * Each mover's newest frame time (the shards' clocks) in the frames received: a held
+   * frame older than that (its shard lags: its frames after a handoff have not come yet)
+   * must not show the mover back where it was, nor where its newest place is out of view.
+   * Two generations, the older forgotten every `forgetSeconds`: past that no frame of the
+   * mover's old place is still coming (the broker drops what waited 2 s in the queue).
+   */
+  let newestTime = new Map<number, number>(), olderTime = new Map<number, number>();
+  const forgetSeconds = staleSeconds + 10;
+  let forgetAt = now() + forgetSeconds;
+  const newestOf = (id: number) => newestTime.get(id) ?? olderTime.get(id) ?? -Infinity;
   const viewers = new Set<Viewer>();
   const interestChanged = new Event();
 
@@ -401,6 +413,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     const key = tile.ty * 65536 + tile.tx;
     const watching = watchers.get(key);
     if (watching === undefined) return; // left behind by an unbind on its way
+    // Sooner past 2^20 ids (a flood of made-up ids costs at most two such maps).
+    if (t >= forgetAt || newestTime.size >= 1 << 20) {
+      olderTime = newestTime;
+      newestTime = new Map();
+      forgetAt = t + forgetSeconds;
+    }
+    const v = new DataView(tile.bytes.buffer, tile.bytes.byteOffset, tile.bytes.byteLength);
+    for (let i = 0, p = TILE_HEADER_BYTES; i < tile.count; i++, p += TILE_MOVER_BYTES) {
+      const id = v.getUint32(p, true);
+      if (newestOf(id) < tile.time) newestTime.set(id, tile.time);
+    }
     let byRegion = held.get(key);
     if (byRegion === undefined) held.set(key, byRegion = new Map());
     byRegion.set(tile.region, { frame: tile, received: t });
@@ -606,10 +629,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         const b = f.bytes, v = new DataView(b.buffer, b.byteOffset, b.byteLength);
         const ox = f.tx * tileSize, oy = f.ty * tileSize;
         for (let i = 0, p = TILE_HEADER_BYTES; i < f.count; i++, p += TILE_MOVER_BYTES) {
+          const id = v.getUint32(p, true);
+          if (f.time < newestOf(id)) continue; // a newer frame has it (elsewhere, or not here)
           const x = ox + v.getUint16(p + 4, true), y = oy + v.getUint16(p + 6, true);
           if (x + RADIUS < view.x0 || x - RADIUS > view.x1) continue;
           if (y + RADIUS < view.y0 || y - RADIUS > view.y1) continue;
-          const id = v.getUint32(p, true);
           const mover = { id, x, y, color: b[p + 8], time: f.time };
           const seen = index.get(id);
           if (seen === undefined) {

@@ -26,6 +26,7 @@ import assert from "node:assert/strict";
 import { type BackendName, ffiUnavailableReason } from "../../../mod.ts";
 import { denoChildEnv } from "../../net/_backends.ts";
 import { killNow } from "../../_servers.ts";
+import { withCleanups } from "../../_cleanups.ts";
 
 const CHILD = new URL("./partition_child.ts", import.meta.url).pathname;
 const CLIENT_ADDRESS = "10.211.0.2";
@@ -165,8 +166,10 @@ Deno.test({
     const children: Deno.ChildProcess[] = [];
     const outputs: Lines[] = [];
     const created: string[] = [];
+    const qdiscs: string[] = [];
     const deadline = setTimeout(() => children.forEach(killNow), 90_000);
-    try {
+    // Every cleanup step runs even when one throws; all their errors come out.
+    await withCleanups(async () => {
       for (const namespace of [server, router, client]) {
         await run("ip", "netns", "add", namespace);
         created.push(namespace);
@@ -246,6 +249,7 @@ Deno.test({
       for (const link of ["veth-cli-r", "veth-srv-r"]) {
         const drop = ["tc", "qdisc", "add", "dev", link, "root", "pfifo", "limit", "0"];
         await run("ip", "netns", "exec", router, ...drop);
+        qdiscs.push(link);
       }
       const cut = performance.now();
       const writers = fetchers.map(({ child }) => child.stdin.getWriter());
@@ -280,13 +284,17 @@ Deno.test({
         await writers[i].close();
         assert.equal((await child.status).code, 0, say);
       }
-    } finally {
-      clearTimeout(deadline);
-      for (const child of children) killNow(child);
-      await Promise.all(children.map((child) => child.status));
-      await Promise.all(outputs.map((lines) => lines.cancel()));
+    }, () => [
+      () => clearTimeout(deadline),
+      ...children.map((child) => () => killNow(child)),
+      ...children.map((child) => () => child.status),
+      ...outputs.map((lines) => () => lines.cancel()),
+      // The router forwards again, even if its namespace outlives this run.
+      ...qdiscs.map((link) => () =>
+        run("ip", "netns", "exec", router, "tc", "qdisc", "del", "dev", link, "root")
+      ),
       // Deleting a namespace deletes its ends of the veth pairs, and with them the other ends.
-      for (const namespace of created) await run("ip", "netns", "del", namespace);
-    }
+      ...created.map((namespace) => () => run("ip", "netns", "del", namespace)),
+    ]);
   },
 });

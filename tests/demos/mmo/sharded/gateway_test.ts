@@ -19,11 +19,19 @@ import {
   startGateway,
 } from "../../../../demos/mmo/sharded/gateway.ts";
 import {
+  decodeTileFrame,
   encodeSummary,
   framesExchange,
   interestExchange,
   interestKey,
+  moverAt,
   putTileHeader,
+  putTileMover,
+  summaryKey,
+  TILE_HEADER_BYTES,
+  TILE_MOVER_BYTES,
+  tileKey,
+  wallMs,
 } from "../../../../demos/mmo/sharded/wire.ts";
 import { withServer } from "../../../_servers.ts";
 import { rabbitmqAvailable, startRabbitmq } from "../../../proto/amqp/_rabbitmq.ts";
@@ -152,7 +160,107 @@ servers.test(
   },
 );
 
-type Sighting = [number, number, number]; // ms, x, y
+type Sighting = [number, number, number]; // ms (the page's receipt), x, y
+/** A wanderer as a shard's tile frame showed it: the shard's clock (ms), x, y, region. */
+type Published = [number, number, number, number];
+
+/** A wanderer's fastest step, px (world.ts: 3 to 13 px a step, and a px of rounding). */
+const MAX_STEP = 13;
+
+/**
+ * The most steps a wanderer takes in `ms` of its shard's clock: a Pacer's beats are at
+ * least `period - catchUp` apart (catchUp: a fifth of the period), and the first one
+ * after an adoption a whole period after it, so in any `ms` at most
+ * `floor(ms / (0.8 period)) + 1` steps, across a handoff too (the receiver goes on from
+ * the state the sender released, which does not move in between).
+ */
+function maxSteps(ms: number, stepSeconds: number): number {
+  return Math.floor(ms / (0.8 * stepSeconds * 1000)) + 1;
+}
+
+/**
+ * A queue of the test's own bound to every tile of the field: each wanderer's positions
+ * as the shards published them, with the publishing shard's clock (the tile frames'
+ * times; one clock here, as the shards share this process). Nothing is dropped from it.
+ */
+async function tapFrames(port: number, namespace: string, tileSize: number) {
+  const amqp = await AmqpConnection.connect({ port });
+  const ch = await amqp.channel();
+  const { queue } = await ch.queueDeclare("", { exclusive: true, autoDelete: true });
+  await ch.queueBind(queue, framesExchange(namespace), "t.#");
+  const consumer = await ch.consume(queue, { noAck: true });
+  const byId = new Map<number, Published[]>();
+  /** Per region, the newest frame's time (each shard's frames come in its order). */
+  const newest = new Map<number, number>();
+  let twiceInAFrame = 0;
+  const seenInFrame = new Map<number, { sequence: number; ids: Set<number> }>();
+  const reader = spawn({ name: "frames tap" }, async () => {
+    for (;;) {
+      const d = await consumer.next();
+      if (d === null) return;
+      const f = decodeTileFrame(d.body);
+      newest.set(f.region, f.time);
+      let frame = seenInFrame.get(f.region);
+      if (frame?.sequence !== f.sequence) {
+        seenInFrame.set(f.region, frame = { sequence: f.sequence, ids: new Set() });
+      }
+      for (let i = 0; i < f.count; i++) {
+        const m = moverAt(f, i, tileSize);
+        if (frame.ids.has(m.id)) twiceInAFrame++;
+        frame.ids.add(m.id);
+        let list = byId.get(m.id);
+        if (list === undefined) byId.set(m.id, list = []);
+        list.push([f.time, m.x, m.y, f.region]);
+      }
+    }
+  });
+  return {
+    byId,
+    twiceInAFrame: () => twiceInAFrame,
+    /** Waits (bounded) until the tap holds every frame published so far. */
+    async catchUp(regions: number) {
+      const published = wallMs();
+      await until("the tap to catch up", 10, () => {
+        for (let r = 0; r < regions; r++) if (!((newest.get(r) ?? 0) > published)) return false;
+        return true;
+      });
+    },
+    async stop() {
+      reader.shutdown();
+      await assert.rejects(reader.join(), Shutdown);
+      await amqp.close();
+    },
+  };
+}
+
+/**
+ * What the shards published, on their clock: each wanderer where its last shard left it
+ * (not restored elsewhere, not rolled back by a handoff delivered again), and in one shard
+ * at a time (two holding it would alternate two diverging paths). Sorts each id's places
+ * in time order.
+ */
+function checkPublished(tap: Tap, stepSeconds: number): void {
+  assert.equal(tap.twiceInAFrame(), 0, "a wanderer twice in one shard's frame");
+  let handedOver = 0;
+  for (const [id, published] of tap.byId) {
+    published.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < published.length; i++) {
+      const [t0, x0, y0, r0] = published[i - 1], [t, x, y, r] = published[i];
+      // +2 px: both ends are rounded to whole px.
+      const allowed = MAX_STEP * maxSteps(t - t0, stepSeconds) + 2;
+      const moved = Math.hypot(x - x0, y - y0);
+      assert.ok(
+        moved <= allowed,
+        `wanderer ${id} moved ${moved.toFixed(0)} px in ${(t - t0).toFixed(1)} ms of ` +
+          `the shards' clock (${x0},${y0}) in region ${r0} -> (${x},${y}) in region ${r}`,
+      );
+      if (r !== r0) handedOver++;
+    }
+  }
+  assert.ok(handedOver > 0, "no handoff in the published frames");
+}
+
+type Tap = Awaited<ReturnType<typeof tapFrames>>;
 
 servers.test(
   `gateway in Chromium: a view across 2x2 regions sees circles from each, borders crossed without a jump or a duplicate${
@@ -167,6 +275,7 @@ servers.test(
       stepSeconds,
     });
     let gateway: Gateway | undefined;
+    let tap: Tap | undefined;
     const browser = chromiumThere
       ? await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] })
       : undefined;
@@ -177,7 +286,17 @@ servers.test(
         listen: "127.0.0.1:0",
         settingsTimeoutSeconds: 10,
       });
-      if (browser === undefined) return;
+      // Bound before any viewer: every frame the page can be shown is in it.
+      tap = await tapFrames(server.port, shards.namespace, gateway.settings.tileSize);
+      if (browser === undefined) {
+        // What the gateway gets for a viewer is checked all the same.
+        const ws = await connectWebSocket(`${gateway.url.replace("http", "ws")}ws`);
+        await sleep(6);
+        await tap.catchUp(shards.grid.count);
+        await ws.close();
+        checkPublished(tap, stepSeconds);
+        return;
+      }
       const page = await browser.newPage({ viewport: { width: 900, height: 940 } });
       // Every movers message the page gets, recorded as it arrives (before the page's own
       // handler): duplicates within a message, and each id's sightings.
@@ -230,6 +349,8 @@ servers.test(
         const s = (globalThis as unknown as { mmo: { viewX: number; viewY: number } }).mmo;
         return [s.viewX, s.viewY];
       });
+      // Every frame the page was shown is in the tap once it has a later one of each shard.
+      await tap.catchUp(shards.grid.count);
       assert.deepEqual(view, [1536, 1536], "the view straddles the four regions' corner");
       assert.ok(seen.messages > 50, `only ${seen.messages} movers messages`);
       assert.equal(seen.duplicates, 0, "a circle twice in one message");
@@ -239,37 +360,187 @@ servers.test(
         0,
       );
       assert.ok(handoffs > 0, "no handoff between the shards");
+
+      checkPublished(tap, stepSeconds);
+
+      // What the page was shown: each circle at a place a shard published for it, in the
+      // order of the shards' clock (never an older frame's place after a newer one: the
+      // old shard's after the new shard's), and no further than that clock allows.
+      // Matched on (id, x, y): a wanderer moves at least 3 px a step, so a place is one
+      // step's, published by one shard in one or more frames.
       const regionsSeen = new Set<number>();
       let crossings = 0;
-      const maxStep = 13; // px: a wanderer's fastest step
-      for (const [id, sightings] of Object.entries(seen.byId)) {
+      for (const [key, sightings] of Object.entries(seen.byId)) {
+        const id = Number(key);
+        const times = new Map<string, number[]>();
+        for (const [t, x, y] of tap.byId.get(id) ?? []) {
+          const at = `${x},${y}`;
+          let list = times.get(at);
+          if (list === undefined) times.set(at, list = []);
+          list.push(t); // in time order (sorted above)
+        }
+        let floor = -Infinity;
         for (let i = 0; i < sightings.length; i++) {
           const [t, x, y] = sightings[i];
+          const candidates = times.get(`${x},${y}`);
+          assert.ok(
+            candidates !== undefined,
+            `wanderer ${id} shown at (${x},${y}), where no shard published it`,
+          );
+          const shardTime = candidates.find((c) => c >= floor);
+          assert.ok(
+            shardTime !== undefined,
+            `wanderer ${id} shown at (${x},${y}) published ${
+              (floor - candidates.at(-1)!).toFixed(1)
+            } ms before ` +
+              "a place it was shown at already: rolled back",
+          );
           const region = grid.indexAt(x, y);
           regionsSeen.add(region);
-          if (i === 0) continue;
-          const [t0, x0, y0] = sightings[i - 1];
-          if (t - t0 > 500) continue; // out of view meanwhile: it may come back elsewhere
-          // The steps the time between the page's receipts allows, and 6 more: on a busy
-          // machine an update comes late and the next one at once, the steps between their
-          // frames squeezed into a short receipt gap. A teleport (a wanderer restored
-          // elsewhere, or one shown at two shards' places) is hundreds of px.
-          const allowed = maxStep * ((t - t0) / 1000 / stepSeconds + 6);
-          const moved = Math.hypot(x - x0, y - y0);
-          assert.ok(
-            moved <= allowed,
-            `wanderer ${id} jumped ${moved.toFixed(0)} px in ${(t - t0).toFixed(0)} ms ` +
-              `(${x0},${y0}) -> (${x},${y})`,
-          );
-          if (grid.indexAt(x0, y0) !== region) crossings++;
+          if (i > 0) {
+            const [t0, x0, y0] = sightings[i - 1];
+            const moved = Math.hypot(x - x0, y - y0);
+            const allowed = MAX_STEP * maxSteps(shardTime - floor, stepSeconds) + 2;
+            assert.ok(
+              moved <= allowed,
+              `wanderer ${id} shown ${moved.toFixed(0)} px away after ${
+                (shardTime - floor).toFixed(1)
+              } ms of the shards' clock (${x0},${y0}) -> (${x},${y})`,
+            );
+            // And by the page's clock alone (its protocol has no time): the steps of the
+            // time between receipts, and 2 s of steps more, which jitter cannot pass (the
+            // gateway drops what waited 2 s in its queue, and a held frame 0.5 s after
+            // its receipt); a wanderer restored far off or shown at another shard's
+            // place would.
+            const byReceipt = MAX_STEP * maxSteps(t - t0 + 2000, stepSeconds) + 2;
+            assert.ok(
+              moved <= byReceipt,
+              `wanderer ${id} jumped ${moved.toFixed(0)} px in ${(t - t0).toFixed(0)} ms ` +
+                `(${x0},${y0}) -> (${x},${y})`,
+            );
+            if (grid.indexAt(x0, y0) !== region) crossings++;
+          }
+          floor = shardTime;
         }
       }
       assert.equal(regionsSeen.size, 4, `circles from regions ${[...regionsSeen]}`);
       assert.ok(crossings > 0, "no wanderer crossed a border in view");
     } finally {
+      await tap?.stop();
       await browser?.close();
       await gateway?.stop();
       await shards.stop();
+    }
+  },
+);
+
+servers.test(
+  "gateway: a wanderer is never shown at an older frame's place once a newer frame showed it elsewhere (a lagging old shard)",
+  async (server) => {
+    // Frames made here, as the shards of a 2x2 field of side 4096 would publish them.
+    const namespace = `lag.${crypto.randomUUID().slice(0, 8)}`, tileSize = 512;
+    const settings = { columns: 2, rows: 2, size: 4096, boxes: 10, seed: 1, tileSize, fps: 20 };
+    const amqp = await AmqpConnection.connect({ port: server.port });
+    const ch = await amqp.channel();
+    await ch.exchangeDeclare(framesExchange(namespace), "topic");
+    const summaries = spawn({ name: "summaries" }, async () => {
+      for (;;) {
+        for (const [region, id] of [[0, "0.0"], [1, "1.0"]] as const) {
+          await ch.publish(
+            framesExchange(namespace),
+            summaryKey(id),
+            encodeSummary({
+              region,
+              settings,
+              instance: 1,
+              time: wallMs(),
+              wanderers: 1,
+              stepsPerSecond: 10,
+              gridSide: 2,
+              gx0: region,
+              gy0: 0,
+              gx1: region + 1,
+              gy1: 1,
+              counts: Uint16Array.of(0),
+            }),
+          );
+        }
+        await sleep(0.2);
+      }
+    });
+    const tileFrame = (region: number, tx: number, ty: number, time: number, at: number[]) => {
+      const out = new Uint8Array(TILE_HEADER_BYTES + (at.length / 2) * TILE_MOVER_BYTES);
+      const v = new DataView(out.buffer);
+      putTileHeader(v, region, tx, ty, 1, time, at.length / 2);
+      for (let i = 0; i < at.length; i += 2) {
+        putTileMover(
+          v,
+          TILE_HEADER_BYTES + (i / 2) * TILE_MOVER_BYTES,
+          7,
+          at[i] - tx * tileSize,
+          at[i + 1] - ty * tileSize,
+          1,
+        );
+      }
+      return ch.publish(framesExchange(namespace), tileKey(tx, ty), out);
+    };
+    let gateway: Gateway | undefined;
+    try {
+      // Held frames stay fresh for the whole test, however slow the machine.
+      gateway = await startGateway({
+        amqp: { port: server.port },
+        namespace,
+        listen: "127.0.0.1:0",
+        settingsTimeoutSeconds: 10,
+        staleSeconds: 30,
+      });
+      const ws = await connectWebSocket(`${gateway.url.replace("http", "ws")}ws`);
+      // Wanderer 7's place in each movers message (null: not shown).
+      const shown: ([number, number] | null)[] = [];
+      let messages = 0;
+      const reader = spawn(async () => {
+        for (;;) {
+          const m = await ws.receive();
+          if (m === null) return;
+          if (m.type !== "binary") continue;
+          messages++; // the first (the boxes) comes once the viewer's tiles are bound
+          const message = decodeMessage(m.data);
+          if (message.type !== "movers") continue;
+          const seven = message.movers.find((mover) => mover[0] === 7);
+          shown.push(seven === undefined ? null : [seven[1], seven[2]]);
+        }
+      });
+      const at = (x: number, y: number) => () =>
+        shown.length > 0 && shown.at(-1)?.[0] === x && shown.at(-1)?.[1] === y;
+      await until("the viewer's tiles", 10, () => messages > 0);
+      // The view is [1536, 2560] both ways. Wanderer 7 in region 0, then handed to region
+      // 1 and shown there, then on out of the view (up), while region 0's shard lags: its
+      // frames after the handoff (without 7) have not come yet.
+      const t = wallMs();
+      await tileFrame(0, 3, 3, t, [2040, 1600]);
+      await until("7 in region 0", 10, at(2040, 1600));
+      await tileFrame(1, 4, 3, t + 100, [2050, 1590]);
+      await until("7 in region 1", 10, at(2050, 1590));
+      const handedOver = shown.length;
+      await tileFrame(1, 4, 2, t + 150, [2060, 1505]); // out of view (y + 25 < 1536)
+      await tileFrame(1, 4, 3, t + 150, []);
+      const sent = gateway.statistics().updates;
+      await until("the updates after it", 10, () => gateway!.statistics().updates > sent + 1);
+      await sleep(0.1); // to the reader
+      assert.deepEqual(
+        shown.slice(handedOver).filter((p) => p?.[0] === 2040),
+        [],
+        "7 shown at region 0's older place after region 1's newer one",
+      );
+      assert.equal(shown.at(-1), null, "7 shown while its newest place is out of view");
+      reader.shutdown();
+      await assert.rejects(reader.join(), Shutdown);
+      await ws.close();
+    } finally {
+      await gateway?.stop();
+      summaries.shutdown();
+      await assert.rejects(summaries.join(), Shutdown);
+      await amqp.close();
     }
   },
 );
