@@ -16,7 +16,7 @@
  */
 import { connectWebSocket, main, sleep, spawn, type Thread, TimeoutError } from "../mod.ts";
 import { startShardedField } from "../demos/mmo/sharded/launch.ts";
-import type { ShardStatistics } from "../demos/mmo/sharded/shard.ts";
+import { AMQP_URL_ENV, type ShardStatistics } from "../demos/mmo/sharded/shard.ts";
 import type { GatewayStatistics } from "../demos/mmo/sharded/gateway.ts";
 import { WANDERER_BYTES } from "../demos/mmo/sharded/state_codec.ts";
 import {
@@ -187,10 +187,12 @@ await main(async () => {
             "-A",
             "--unstable-net",
             GATEWAY,
-            `--amqp=${url}`,
             `--namespace=${field.namespace}`,
             "--port=0",
           ],
+          // In the environment, not the arguments, as the launcher does for the shards:
+          // a URL may hold the broker's password, and any local user reads arguments.
+          env: { [AMQP_URL_ENV]: url },
           stdout: "piped",
         }).spawn();
         const viewers: Thread[] = [];

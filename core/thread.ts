@@ -99,7 +99,7 @@ export function _setOwnerShutdownHook(hook: (owner: Thread) => void): void {
 interface Extras {
   /** Its outcome is taken: joined, awaited from outside, or claimed by its group. */
   joined: boolean;
-  /** Threads blocked in `join()` now (one interrupted there takes nothing). */
+  /** Threads in `join()` now, the outcome not yet taken (one interrupted takes nothing). */
   joining: number;
   /** The unjoined-failure report, put off while a join of the dead thread is pending. */
   deferredReport: (() => void) | undefined;
@@ -121,6 +121,8 @@ interface Extras {
   abandoned: ((value: unknown) => void) | undefined;
   /** Told of every error raised in the thread (see `_setRaiseListener`). */
   onRaise: ((error: unknown) => void) | undefined;
+  /** A raised error that must reach somebody, and its report if it does not (`_raiseOrReport`). */
+  mustReach: { error: unknown; report: () => void } | undefined;
 }
 
 /**
@@ -223,11 +225,7 @@ export class Thread<R = unknown> {
         extras.joining--;
         return this.join();
       }, (e) => {
-        if (--extras.joining === 0 && !extras.joined) {
-          const report = extras.deferredReport;
-          extras.deferredReport = undefined;
-          report?.();
-        }
+        this.#leaveJoin(extras);
         throw e;
       });
     }
@@ -242,15 +240,26 @@ export class Thread<R = unknown> {
   }
 
   async #joinFrom(me: Thread, extras: Extras): Promise<R> {
-    // Taken only by a joiner still waiting when the thread ends: one interrupted before
-    // leaves a failure to be reported as unjoined.
+    // Taken only by a joiner that wakes with the outcome: one interrupted before the
+    // death, or after it but before it resumed, leaves a failure to be reported.
     extras.joining++;
     try {
       await block(extras.joiners ??= new WaitQueue<Thread>(), me, this, 0);
-    } finally {
-      extras.joining--;
+    } catch (e) {
+      this.#leaveJoin(extras);
+      throw e;
     }
+    extras.joining--;
+    extras.joined = true;
     return this.#settled();
+  }
+
+  /** A joiner leaves without the outcome: the last one out makes a report put off for it. */
+  #leaveJoin(extras: Extras): void {
+    if (--extras.joining > 0 || extras.joined) return;
+    const report = extras.deferredReport;
+    extras.deferredReport = undefined;
+    report?.();
   }
 
   #settled(): Promise<R> {
@@ -270,6 +279,7 @@ export class Thread<R = unknown> {
       callSite: undefined,
       abandoned: undefined,
       onRaise: undefined,
+      mustReach: undefined,
     };
   }
 
@@ -311,6 +321,7 @@ export class Thread<R = unknown> {
     if (this._state >= DEAD) throw new DeadThreadError(`${this} is dead`);
     if (this._state === NEW) throw new NotStartedError(`${this} has not started`);
     if (this.#error === NO_ERROR) scheduler.interruptsPending++;
+    else this.#dropPending();
     this.#error = error;
     if (this._state === BLOCKED) {
       this._state = WOKEN;
@@ -318,6 +329,30 @@ export class Thread<R = unknown> {
       scheduler.ready(this);
     }
     this.#extras?.onRaise?.(error);
+  }
+
+  /**
+   * @internal Raises `error`, which must reach somebody (a group's failure raised in its
+   * owner): if the thread dies, or another raise replaces it, before a blocking call has
+   * thrown it, `report()` is called instead.
+   */
+  _raiseOrReport(error: unknown, report: () => void): void {
+    this.raise(error);
+    this.#extrasFor().mustReach = { error, report };
+  }
+
+  /** A pending error is dropped unseen: one that must reach somebody is reported. */
+  #dropPending(): void {
+    const must = this.#extras?.mustReach;
+    if (must === undefined || must.error !== this.#error) return;
+    this.#extras!.mustReach = undefined;
+    must.report();
+  }
+
+  /** A blocking call throws `error`: it reached the thread. */
+  #reached(error: unknown): void {
+    const extras = this.#extras;
+    if (extras !== undefined && extras.mustReach?.error === error) extras.mustReach = undefined;
   }
 
   /**
@@ -418,6 +453,7 @@ export class Thread<R = unknown> {
       } else {
         this.#error = NO_ERROR;
         scheduler.interruptsPending--;
+        this.#reached(error);
         wait?._interrupted();
         resolve(new Rejection(error));
       }
@@ -464,6 +500,7 @@ export class Thread<R = unknown> {
     if (error !== NO_ERROR) {
       this.#error = NO_ERROR;
       scheduler.interruptsPending--;
+      this.#reached(error);
       wait?._interrupted();
       return Promise.reject(error);
     }
@@ -583,13 +620,13 @@ export class Thread<R = unknown> {
     this.#resolve = undefined;
     this.#wait = null;
     if (this.#error !== NO_ERROR) {
+      this.#dropPending();
       this.#error = NO_ERROR;
       scheduler.interruptsPending--;
     }
     if (registry.get(this.id) === this) registry.delete(this.id);
     const extras = this.#extras;
     if (extras !== undefined) {
-      if (extras.joining > 0) extras.joined = true;
       extras.locals = undefined;
       extras.group?._childFinished(this, result, failed);
       extras.joiners?.wakeAll();
@@ -600,7 +637,8 @@ export class Thread<R = unknown> {
     }
     if (failed && !(result instanceof Shutdown) && !extras?.joined) {
       const hook = errorHook(); // the hook in force when it died
-      // Like an unhandled rejection: report only if nobody joins by the next loop turn.
+      // Like an unhandled rejection: report only if nobody joins by the next loop turn
+      // (or, if joiners are still on their way then, once the last of them gives up).
       scheduler.onNextTick(() => {
         const later = this.#extras;
         if (later?.joined) return;

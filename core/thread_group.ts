@@ -111,8 +111,8 @@ export function _shutdownGroupsSince(owner: Thread, mark: number): void {
  *   point; held children never start), the group waits for all of them, then raises in the
  *   owner one {@linkcode ThreadGroupError} carrying every outcome: thrown by `join()`
  *   if the owner waits there, else raised in the owner at its next blocking point (like
- *   an interrupt). Nothing is swallowed: if the owner is gone, the error goes to the
- *   thread error hook.
+ *   an interrupt). Nothing is swallowed: if the owner is gone, or ends (or is raised
+ *   again) before a blocking call has thrown it, the error goes to the thread error hook.
  * - **The owner interrupted stops the children.** If the owner is interrupted while it
  *   waits in `join()` (an interrupt, `Shutdown`, a `withTimeout` deadline), the children
  *   are shut down, waited for, and the interruption is rethrown. A shut-down owner shuts
@@ -483,13 +483,14 @@ export class ThreadGroup implements GroupLink, AsyncDisposable {
     const error = this.#error = new ThreadGroupError(this.name, this.#outcomes);
     if (joiners > 0 || outside.length > 0) return; // join() throws it
     const owner = this.owner;
+    const first = this.#outcomes.find((o) => !o.ok && !(o.error instanceof Shutdown))!;
     if (owner !== null && !owner.dead && owner.group !== this) {
       this.#delivered = true;
       this.#close();
-      owner.raise(error);
+      // Reported after all if the owner ends, or is raised again, before it sees it.
+      owner._raiseOrReport(error, () => _reportThreadError(first.thread as Thread, error));
       return;
     }
-    const first = this.#outcomes.find((o) => !o.ok && !(o.error instanceof Shutdown))!;
     _reportThreadError(first.thread as Thread, error, () => this.#delivered);
   }
 }

@@ -274,7 +274,10 @@ export class Supervisor {
   #dir: string | null = null;
   #acceptor: Acceptor | null = null;
   #stopping = false;
-  #restarting = false;
+  /** Settles (never rejects) when the rolling restart under way is over; null if none is. */
+  #rolling: Promise<unknown> | null = null;
+  /** The restart requested while one was under way: it runs after it, once for them all. */
+  #queued: Thread<void> | null = null;
   #seq = 0;
 
   /**
@@ -401,33 +404,79 @@ export class Supervisor {
    * serving. Stop-first (its predecessor is gone): a replacement that exited is restarted
    * as after a crash (backoff, crash loop); one still starting is left running, as a
    * worker that is slow at its first start is.
+   *
+   * Requested while a rolling restart is under way (SIGHUP, deploy, SIGHUP again before
+   * the first is done), a restart runs once more after it, from the first worker on, so
+   * that every worker ends up started after the last request: the requests made during
+   * one restart are coalesced into the one that follows it, and each caller's promise
+   * settles with the restart that covers its request (resolved, or rejected with that
+   * restart's error; the one before it failing does not cancel it). The follow-up runs
+   * in a thread of its own ("cluster rolling restart (requested during one)"): a caller
+   * waiting for it is interrupted as by `Thread.join` (it stops waiting and throws the
+   * interrupting error; the restart goes on, and a failure no caller waits for any more
+   * is reported as that thread's death).
+   *
+   * @example Two requests back to back: the second runs after the first
+   * ```ts ignore
+   * import assert from "node:assert/strict";
+   * import { spawn, Supervisor } from "../mod.ts";
+   * const supervisor = new Supervisor({ workers: 2, command: ["run", "-A", "server.ts"] });
+   * await spawn(async () => {
+   *   await supervisor.start();
+   *   await supervisor.waitReady(30);
+   *   const first = spawn(() => supervisor.restart()); // a thread per request, as SIGHUP's
+   *   const seen = new Map(supervisor.pids); // what the second request asks to replace
+   *   await supervisor.restart(); // runs after the first, from the first worker on
+   *   await first.join();
+   *   for (const [id, pid] of supervisor.pids) assert.notEqual(pid, seen.get(id));
+   *   await supervisor.stop();
+   * }).join();
+   * ```
    */
   async restart(): Promise<void> {
     if (this.#dir === null || this.#stopping) throw new Error("the supervisor is not running");
-    if (this.#restarting) throw new RollingRestartError("a rolling restart is under way");
-    this.#restarting = true;
+    if (this.#queued === null) {
+      const previous = this.#rolling;
+      if (previous === null) return await this.#startRolling();
+      this.#queued = spawn({ name: "cluster rolling restart (requested during one)" }, async () => {
+        await previous; // never rejects: its failure is its own callers'
+        this.#queued = null; // from here on a request waits for this restart to be over
+        await this.#startRolling();
+      });
+    }
+    await this.#queued.join();
+  }
+
+  /** A rolling restart begun now (none is under way), tracked in `#rolling` until over. */
+  #startRolling(): Promise<void> {
+    const run = this.#roll();
+    const over: Promise<unknown> = Promise.allSettled([run]).then(() => {
+      if (this.#rolling === over) this.#rolling = null;
+    });
+    this.#rolling = over;
+    return run;
+  }
+
+  /** One pass of a rolling restart over every slot (see {@linkcode Supervisor.restart}). */
+  async #roll(): Promise<void> {
     // Stop-first leaves each worker's part unserved for a moment: no zero-failure promise.
     if (this.#restartOrder === "start-first") warnUnlessMigrating();
-    try {
-      for (const slot of this.#slots) {
-        if (this.#stopping) return;
-        slot.rolling = true;
-        slot.givenUp = false;
-        slot.crashes = [];
-        try {
-          if (this.#restartOrder === "stop-first") await this.#replaceStopFirst(slot);
-          else await this.#replaceStartFirst(slot);
-        } finally {
-          slot.rolling = false;
-          // Its process may have died while we rolled (its monitor left it to us).
-          const now = slot.current;
-          if (now !== null && now.status !== null && !now.retiring && !this.#stopping) {
-            this.#restartLater(now);
-          }
+    for (const slot of this.#slots) {
+      if (this.#stopping) return;
+      slot.rolling = true;
+      slot.givenUp = false;
+      slot.crashes = [];
+      try {
+        if (this.#restartOrder === "stop-first") await this.#replaceStopFirst(slot);
+        else await this.#replaceStartFirst(slot);
+      } finally {
+        slot.rolling = false;
+        // Its process may have died while we rolled (its monitor left it to us).
+        const now = slot.current;
+        if (now !== null && now.status !== null && !now.retiring && !this.#stopping) {
+          this.#restartLater(now);
         }
       }
-    } finally {
-      this.#restarting = false;
     }
   }
 
@@ -822,7 +871,8 @@ function describeStatus(status: Deno.CommandStatus): string {
  * Runs this program as a cluster: a {@linkcode Supervisor} of `workers` processes
  * running the same program (the same `deno` flags, script and arguments), until SIGTERM
  * or SIGINT (the workers drain: SIGTERM, the grace, SIGKILL). SIGHUP rolls the workers
- * over one at a time (see {@linkcode Supervisor.restart}). (Not SIGUSR1: it opens V8's
+ * over one at a time (see {@linkcode Supervisor.restart}); a SIGHUP during a rolling restart
+ * runs one more after it, so every worker runs code deployed before the last SIGHUP. (Not SIGUSR1: it opens V8's
  * inspector in a Deno process.) In the workers (`isWorker()`), run the server instead, and call
  * `joinCluster` once it listens.
  *

@@ -268,7 +268,8 @@ async function runSharded(shards: string): Promise<number> {
     const stop = new Event();
     const onSignal = () => stop.set();
     // SIGHUP: every shard restarted in turn (stop-first: each makes its last commit and
-    // exits before its next process takes the region), e.g. after updating shard.ts.
+    // exits before its next process takes the region), e.g. after updating shard.ts. A
+    // SIGHUP during a restart is not lost: restart() runs once more after the one under way.
     const onHangup = () => {
       spawn({ name: "field demo SIGHUP" }, async () => {
         try {

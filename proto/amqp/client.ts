@@ -64,6 +64,22 @@ export interface AmqpOptions {
    * past it, {@linkcode ConfirmTimeoutError} (the message may or may not be taken).
    */
   confirmTimeoutSeconds?: number;
+  /**
+   * The largest message body taken, bytes (16 MiB). A delivery whose content header
+   * announces more (RabbitMQ lets publishers send up to 128 MiB, and a consumer with a
+   * prefetch of hundreds would hold them all) is never buffered: its body frames are read
+   * and discarded, it is rejected without requeue (`basic.reject`, so the queue's
+   * dead-letter exchange gets it if it has one; nothing to reject for a `noAck` one),
+   * consumers skip it, `get` throws {@linkcode AmqpMessageTooLargeError}, and
+   * `onMessageDropped` reports it. The channel stays open.
+   */
+  maxMessageBytes?: number;
+  /**
+   * Called for each message dropped for exceeding `maxMessageBytes` (by the connection's
+   * reader thread: it must not block). The default prints the first one of the
+   * connection to stderr; all are counted in {@linkcode AmqpConnection.messagesDropped}.
+   */
+  onMessageDropped?: (error: AmqpMessageTooLargeError) => void;
 }
 
 /**
@@ -101,6 +117,47 @@ export class AmqpError extends ShrapnelError {
   constructor(code: number, text: string, options?: ErrorOptions) {
     super(`${code} ${text}`, options);
     this.code = code;
+  }
+}
+
+/**
+ * A message whose body exceeds `maxMessageBytes`: it was discarded unread and rejected
+ * without requeue (dead-lettered if its queue has a dead-letter exchange).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AmqpError, AmqpMessageTooLargeError } from "./client.ts";
+ * const e = new AmqpMessageTooLargeError(1_048_576, 1024, "q", "");
+ * assert.equal(e instanceof AmqpError, true);
+ * assert.equal(e.code, 311);
+ * ```
+ */
+export class AmqpMessageTooLargeError extends AmqpError {
+  /** The body size its content header announced, bytes. */
+  readonly size: number;
+  /** The limit, bytes. */
+  readonly limit: number;
+  /** Its routing key. */
+  readonly routingKey: string;
+  /** The consumer it came to ("" for a get). */
+  readonly consumerTag: string;
+  /**
+   * Creates a {@linkcode AmqpMessageTooLargeError} (code 311, AMQP's content-too-large).
+   *
+   * @param size announced body size; @param limit the cap; @param routingKey its key;
+   * @param consumerTag its consumer ("" for a get)
+   */
+  constructor(size: number, limit: number, routingKey: string, consumerTag: string) {
+    super(
+      311,
+      `message of ${size} bytes (routing key ${JSON.stringify(routingKey)}) exceeds ` +
+        `maxMessageBytes ${limit}: discarded and rejected without requeue`,
+    );
+    this.size = size;
+    this.limit = limit;
+    this.routingKey = routingKey;
+    this.consumerTag = consumerTag;
   }
 }
 
@@ -163,7 +220,8 @@ export interface Delivery {
 }
 
 type Method = { classId: number; methodId: number; args: Reader };
-type Reply = Method | { error: unknown };
+/** A failure reply; `once`: for this call only (the channel is fine). */
+type Reply = Method | { error: unknown; once?: boolean };
 
 const PROTOCOL_HEADER = new Uint8Array([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
 const encoder = new TextEncoder();
@@ -185,15 +243,18 @@ function methodFrame(
 export class Consumer {
   /** The consumer tag. */
   readonly tag: string;
+  /** @internal Deliveries come acknowledged (nothing to reject). */
+  readonly _noAck: boolean;
   readonly #deliveries = new Fifo<Delivery | null>();
   readonly #channel: AmqpChannel;
   #ended = false;
   /** Why the consumer stopped other than by a cancel (its channel or connection failed). */
   #error: unknown = null;
   /** @internal */
-  constructor(channel: AmqpChannel, tag: string) {
+  constructor(channel: AmqpChannel, tag: string, noAck = false) {
     this.#channel = channel;
     this.tag = tag;
+    this._noAck = noAck;
   }
   /** @internal */
   _push(d: Delivery | null): void {
@@ -213,6 +274,8 @@ export class Consumer {
   }
   /**
    * The next delivery, or null once the consumer is cancelled. Interruption point.
+   * Deliveries over the connection's `maxMessageBytes` are skipped (rejected, and
+   * reported to its `onMessageDropped`).
    * @throws the channel's or connection's error when it failed (a broker gone is never
    *   taken for a normal end)
    */
@@ -256,7 +319,11 @@ export class AmqpChannel {
     size: number;
     parts: Uint8Array[];
     got: number;
+    /** Oversized: its body is discarded, then this frame (a reject, if any) is sent. */
+    discard?: { reject: Uint8Array | undefined };
   } | null = null;
+  /** Whether the `get` in progress (under the lock) asked for noAck. */
+  #getNoAck = false;
 
   /** @internal */
   constructor(connection: AmqpConnection, id: number) {
@@ -304,14 +371,54 @@ export class AmqpChannel {
       const h = decodeHeader(payload);
       content.props = h.properties;
       content.size = h.bodySize;
+      const limit = this.#connection.maxMessageBytes;
+      if (h.bodySize > limit) content.discard = { reject: this.#drop(content.method, h.bodySize) };
+    } else if (content.discard !== undefined) {
+      content.got += payload.length; // never held
     } else {
       content.parts.push(payload.slice());
       content.got += payload.length;
     }
     if (content.props !== undefined && content.got >= content.size) {
       this.#content = null;
+      if (content.discard !== undefined) return content.discard.reject;
       this.#delivered(content.method, content.props, concatBytes(content.parts));
     }
+  }
+
+  /**
+   * An oversized message: reports it (a get gets the error as its reply) and returns the
+   * reject to send once its body is discarded (none for noAck deliveries and returns).
+   */
+  #drop(m: Method, size: number): Uint8Array | undefined {
+    const r = m.args;
+    let reject: Uint8Array | undefined;
+    let error: AmqpMessageTooLargeError;
+    const limit = this.#connection.maxMessageBytes;
+    const rejectFrame = (tag: bigint) =>
+      methodFrame(this.id, 60, 90, new Writer().u64(tag).bits(false).build());
+    if (m.methodId === 60) { // deliver
+      const consumerTag = r.shortstr(), deliveryTag = r.u64();
+      r.bit();
+      r.shortstr();
+      const routingKey = r.shortstr();
+      error = new AmqpMessageTooLargeError(size, limit, routingKey, consumerTag);
+      if (!(this.#consumers.get(consumerTag)?._noAck ?? false)) reject = rejectFrame(deliveryTag);
+    } else if (m.methodId === 71) { // get-ok
+      const deliveryTag = r.u64();
+      r.bit();
+      r.shortstr();
+      error = new AmqpMessageTooLargeError(size, limit, r.shortstr(), "");
+      if (!this.#getNoAck) reject = rejectFrame(deliveryTag);
+      this.#replies.push({ error, once: true });
+    } else { // a return: nothing to reject
+      r.u16();
+      r.shortstr();
+      r.shortstr();
+      error = new AmqpMessageTooLargeError(size, limit, r.shortstr(), "");
+    }
+    this.#connection._dropped(error);
+    return reject;
   }
 
   #delivered(m: Method, properties: MessageProperties, body: Uint8Array): void {
@@ -378,15 +485,17 @@ export class AmqpChannel {
     methodId: number,
     args: Uint8Array,
     expect: number[],
+    locked?: () => void,
   ): Promise<Method> {
     if (this.#error !== null) throw this.#error;
     const guard = await this.#lock.lock();
     try {
+      locked?.();
       await this.#connection._send(methodFrame(this.id, classId, methodId, args));
       if (expect.length === 0) return { classId, methodId, args: new Reader(new Uint8Array(0)) };
       const reply = await this.#replies.pop();
       if ("error" in reply) {
-        this.#replies.push(reply); // later calls see it too
+        if (!reply.once) this.#replies.push(reply); // later calls see it too
         throw reply.error;
       }
       const key = reply.classId * 1000 + reply.methodId;
@@ -658,7 +767,7 @@ export class AmqpChannel {
       .bits(false, options.noAck ?? false, options.exclusive ?? false, false).table({}).build();
     const guardless = await this._call(60, 20, args, [60021]);
     const tag = guardless.args.shortstr();
-    const consumer = new Consumer(this, tag);
+    const consumer = new Consumer(this, tag, options.noAck ?? false);
     this.#consumers.set(tag, consumer);
     return consumer;
   }
@@ -670,13 +779,20 @@ export class AmqpChannel {
     consumer._push(null);
   }
 
-  /** Gets one message from `queue`, or null if it is empty. Interruption point. */
+  /**
+   * Gets one message from `queue`, or null if it is empty. Interruption point.
+   * @throws {AmqpMessageTooLargeError} if the message exceeds the connection's
+   *   `maxMessageBytes` (it is discarded and rejected without requeue; the channel stays
+   *   open, the next `get` gets the next message)
+   */
   async get(queue: string, options: { noAck?: boolean } = {}): Promise<Delivery | null> {
+    const noAck = options.noAck ?? false;
     const r = await this._call(
       60,
       70,
-      new Writer().u16(0).shortstr(queue).bits(options.noAck ?? false).build(),
+      new Writer().u16(0).shortstr(queue).bits(noAck).build(),
       [60071, 60072],
+      () => this.#getNoAck = noAck,
     );
     return r.methodId === 72 ? null : (r as Method & { delivery: Delivery }).delivery;
   }
@@ -782,6 +898,11 @@ export class AmqpConnection {
   frameMax = 131072;
   /** The heartbeat interval agreed on, seconds. */
   heartbeat = 0;
+  /** The largest message body taken, bytes (`AmqpOptions.maxMessageBytes`). */
+  maxMessageBytes = 16 * 1024 * 1024;
+  /** Messages dropped so far for exceeding `maxMessageBytes`. */
+  messagesDropped = 0;
+  #onMessageDropped: ((error: AmqpMessageTooLargeError) => void) | undefined;
   /** @internal See {@linkcode AmqpOptions.confirmTimeoutSeconds}. */
   confirmTimeoutSeconds = 30;
   #sendTimeoutSeconds = 30;
@@ -809,6 +930,10 @@ export class AmqpConnection {
     const c = new AmqpConnection(socket);
     c.confirmTimeoutSeconds = options.confirmTimeoutSeconds ?? 30;
     c.#sendTimeoutSeconds = options.sendTimeoutSeconds ?? 30;
+    const maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+    if (!(maxMessageBytes >= 0)) throw new RangeError(`maxMessageBytes ${maxMessageBytes} < 0`);
+    c.maxMessageBytes = maxMessageBytes;
+    c.#onMessageDropped = options.onMessageDropped;
     try {
       await withTimeout(seconds, () => c.#open(options));
     } catch (e) {
@@ -1015,6 +1140,18 @@ export class AmqpConnection {
       throw error;
     } finally {
       guard[Symbol.dispose]();
+    }
+  }
+
+  /** @internal A message was dropped for its size: counts and reports it. */
+  _dropped(error: AmqpMessageTooLargeError): void {
+    this.messagesDropped++;
+    if (this.#onMessageDropped !== undefined) this.#onMessageDropped(error);
+    else if (this.messagesDropped === 1) {
+      console.error(
+        `shrapnel amqp: ${error.message} (further ones are counted in ` +
+          "AmqpConnection.messagesDropped; pass onMessageDropped to report them)",
+      );
     }
   }
 

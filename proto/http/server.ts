@@ -382,13 +382,18 @@ export class HttpServer {
       refreshHttpDate();
       const sweep = ++this.#clock.sweeps;
       for (const c of this.#connections) {
+        if (c.others !== null) {
+          // Into the thread whose wait it bounds (a response body's pump, the sender of
+          // held replies): never another one, which may be past that wait already.
+          for (const [thread, other] of c.others) {
+            if (other.deadline > sweep) continue;
+            c.others.delete(thread);
+            if (!thread.dead) thread.raise(new PeerTimeoutError(other.timeout, other.waitingFor));
+          }
+        }
         if (c.deadline <= sweep) {
           c.deadline = Infinity;
-          // Into the thread whose wait it bounds: a response body's pump or the sender
-          // of held replies waits on the peer too, not only the connection's thread.
-          const waiter = c.waiter !== null && !c.waiter.dead ? c.waiter : c.thread;
-          c.waiter = null;
-          if (!waiter.dead) waiter.raise(new PeerTimeoutError(c.timeout, c.waitingFor));
+          if (!c.thread.dead) c.thread.raise(new PeerTimeoutError(c.timeout, c.waitingFor));
         } else if (c.thread.dead) { // never ran its code, so never closed its socket
           c.socket.close();
           this.#ended(c);
@@ -528,7 +533,15 @@ export class HttpServer {
           state.timeout = options.bodyTimeout;
           state.waitingFor = "body";
           state.deadline = this.#deadline(options.bodyTimeout);
-          const skipped = await body.skip(options.maxSkipBytes);
+          let skipped: boolean;
+          try {
+            skipped = await body.skip(options.maxSkipBytes);
+          } catch (e) {
+            // Cut short or malformed after its reply went out: nothing to answer, and
+            // no thread death to report for a client's fault; the connection just ends.
+            if (e instanceof HttpProtocolError) return;
+            throw e;
+          }
           state.deadline = Infinity;
           if (!skipped) return;
         }
@@ -773,6 +786,13 @@ class SweepClock {
   }
 }
 
+/** A deadline armed by a thread other than the connection's, in sweeps. */
+interface OtherDeadline {
+  deadline: number;
+  timeout: number;
+  waitingFor: PeerWait;
+}
+
 /**
  * A connection's thread and the time (in sweeps) by which it must have received what it
  * waits for; also the deadline of its request's body reads and sends.
@@ -787,8 +807,12 @@ class Connection implements PeerDeadline {
   idle = false;
   /** The request being served, if any (told to close the connection after its reply). */
   request: HttpRequest | null = null;
-  /** The thread an armed deadline bounds the wait of (null: the connection's). */
-  waiter: Thread | null = null;
+  /**
+   * Deadlines armed by threads other than the connection's (a response body's pump, the
+   * sender of held replies, a body read on another thread's behalf), each its own: one
+   * thread's send that completes does not clear another's body read (null: none yet).
+   */
+  others: Map<Thread, OtherDeadline> | null = null;
   readonly socket: Socket;
   readonly acceptor: Acceptor | undefined;
   readonly #clock: SweepClock;
@@ -812,22 +836,27 @@ class Connection implements PeerDeadline {
   }
   arm(kind: "body" | "send"): void {
     const seconds = kind === "body" ? this.#options.bodyTimeout : this.#options.sendTimeout;
-    this.timeout = seconds;
-    this.waitingFor = kind;
-    this.deadline = this.#clock.deadline(seconds);
-    this.waiter = current();
+    const deadline = this.#clock.deadline(seconds);
+    const me = current();
+    if (me === null || me === this.thread) {
+      this.timeout = seconds;
+      this.waitingFor = kind;
+      this.deadline = deadline;
+    } else {
+      (this.others ??= new Map()).set(me, { deadline, timeout: seconds, waitingFor: kind });
+    }
   }
   disarm(): void {
-    this.deadline = Infinity;
-    this.waiter = null;
+    const me = current();
+    if (me === null || me === this.thread) this.deadline = Infinity;
+    else this.others?.delete(me);
   }
+  // Run as reactions of the arming thread's send: in its context, so `current()` is it.
   readonly sent = (): void => {
-    this.deadline = Infinity;
-    this.waiter = null;
+    this.disarm();
   };
   readonly failed = (error: unknown): never => {
-    this.deadline = Infinity;
-    this.waiter = null;
+    this.disarm();
     throw markClientGone(error);
   };
   readonly lost = markClientGone;

@@ -423,7 +423,9 @@ export class MysqlClient {
         try {
           await withTimeout(CANCEL_SECONDS, async () => {
             if (killable) await this.cancel();
-            await waitFor(pending.then(() => {}, () => {}), `${what} (cancelled)`);
+            // Only the query's end matters here: its outcome (after KILL QUERY, the error
+            // "query execution was interrupted") is superseded by the interrupt thrown below.
+            await waitFor(pending.then(settledAnyway, settledAnyway), `${what} (cancelled)`);
           });
         } catch {
           this.#connection.destroy(); // out of step with the server: unusable
@@ -529,3 +531,6 @@ export class MysqlClient {
     }
   }
 }
+
+/** The end of a cancelled query, whichever way it ended (see `_run`'s interrupt path). */
+function settledAnyway(): void {}

@@ -25,6 +25,7 @@ import { ThreadGroup } from "../../../core/thread_group.ts";
 import type { AmqpChannel, Consumer, OutgoingMessage } from "../../../proto/amqp/client.ts";
 import type { Bounded } from "../quadtree.ts";
 import type { Mover } from "../world.ts";
+import { DropReport } from "./_drop_report.ts";
 import type { Region, RegionGrid } from "./grid.ts";
 import {
   decodeInterest,
@@ -194,6 +195,7 @@ export async function startFramePublisher(
   const lastCount = new Map<number, number>();
   let nextExpiry = Infinity;
   let refusedReported = false;
+  const drops = new DropReport(`shard ${region.id}`);
 
   const recompute = () => {
     const t = now();
@@ -224,6 +226,7 @@ export async function startFramePublisher(
       } catch (e) {
         if (!(e instanceof WireError)) throw e;
         stats.badInterest++; // a stray or hostile message costs nothing more
+        drops.dropped("an undecodable interest message", e);
         continue;
       }
       if (!leases.has(interest.gateway) && leases.size >= maxGateways) {

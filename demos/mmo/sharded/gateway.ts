@@ -46,6 +46,7 @@ import {
 import { parseAmqpUrl } from "../../../proto/amqp/url.ts";
 import { encodeMovers, encodeOverview, encodeView, encodeWorldBoxes } from "../protocol.ts";
 import { Viewport, World } from "../world.ts";
+import { DropReport } from "./_drop_report.ts";
 import { GridSpecError, RegionGrid } from "./grid.ts";
 import {
   decodeSummary,
@@ -330,6 +331,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     reconnects: 0,
   };
   let settingsMismatchReported = false;
+  const drops = new DropReport("gateway");
   /** Viewers watching each tile. */
   const watchers = new Map<number, Set<Viewer>>();
   /** Each tile's latest frame from each region's shard. */
@@ -379,6 +381,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
       } catch (e) {
         if (!(e instanceof WireError)) throw e;
         counts.badMessages++;
+        drops.dropped("an undecodable summary", e);
         return;
       }
       onSummary(summary);
@@ -390,12 +393,17 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     } catch (e) {
       if (!(e instanceof WireError)) throw e;
       counts.badMessages++;
+      drops.dropped("an undecodable tile frame", e);
       return;
     }
     if (tile.region >= grid.count || tile.tx >= tilesPerSide || tile.ty >= tilesPerSide) {
       // Not a shard of this world: held, it would take a place per region index (65536
       // per tile) until stale, and be walked by every viewer's update.
       counts.badMessages++;
+      drops.dropped(
+        "a tile frame of a region outside this world",
+        `region ${tile.region}, tile ${tile.tx},${tile.ty}`,
+      );
       return;
     }
     const t = now();

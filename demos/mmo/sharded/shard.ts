@@ -53,6 +53,7 @@ import {
 } from "../../../proto/amqp/client.ts";
 import { parseAmqpUrl } from "../../../proto/amqp/url.ts";
 import { type Wanderer, type WandererState, World, type WorldOptions } from "../world.ts";
+import { DropReport } from "./_drop_report.ts";
 import { type FramePublisher, startFramePublisher } from "./frames.ts";
 import { type Region, RegionGrid } from "./grid.ts";
 import {
@@ -356,6 +357,8 @@ export class Shard {
   #recoverySeconds: number | null = null;
   #duplicates = 0;
   #rejected = 0;
+  /** Says what was dropped as garbage, without letting a flood of it flood stderr. */
+  #drops: DropReport | undefined;
   #snapshotBytes = 0;
   #commitMilliseconds = 0;
   #snapshotMilliseconds = 0;
@@ -400,6 +403,10 @@ export class Shard {
    * @throws {StateCodecError} if the broker holds another field's state under the namespace
    * @throws {AmqpError} and the connection's errors
    */
+  #dropReport(): DropReport {
+    return this.#drops ??= new DropReport(`shard ${this.region.id}`);
+  }
+
   static async open(options: ShardOptions): Promise<Shard> {
     const started = now();
     const grid = options.grid;
@@ -491,7 +498,7 @@ export class Shard {
         // Not a journal entry (someone published to the queue): as at run time, reported
         // and dropped (acked with the first snapshot), not a shard that can never start.
         this.#rejected++;
-        console.error(`shard ${region.id}: dropped a message in its journal queue:`, e);
+        this.#dropReport().dropped("a message in its journal queue", e);
         this.#journal.push({ tag: d.deliveryTag, commit: 0 });
         continue;
       }
@@ -688,7 +695,7 @@ export class Shard {
         if (!(e instanceof StateCodecError)) throw e;
         // Not ours (someone published to our queue): said, dropped with the next commit.
         this.#rejected++;
-        console.error(`shard ${this.region.id}: dropped a message in its handoff queue:`, e);
+        this.#dropReport().dropped("a message in its handoff queue", e);
       }
       this.#processedTag = d.deliveryTag;
     }
@@ -705,7 +712,7 @@ export class Shard {
       } catch (e) {
         if (!(e instanceof StateCodecError)) throw e;
         this.#rejected++;
-        console.error(`shard ${this.region.id}: dropped a message in its journal queue:`, e);
+        this.#dropReport().dropped("a message in its journal queue", e);
         commit = 0; // acked with the next snapshot
       }
       this.#journal.push({ tag: d.deliveryTag, commit });

@@ -5,6 +5,7 @@ import { current, Interrupted, sleep, spawn, TimeoutError, withTimeout } from ".
 import {
   AmqpConnection,
   AmqpError,
+  AmqpMessageTooLargeError,
   AmqpProtocolError,
   ConfirmTimeoutError,
 } from "../../../proto/amqp/mod.ts";
@@ -53,6 +54,98 @@ amqpTest("publishMany: several messages in one write, in order, confirmed", asyn
     await amqp.close();
   }
 });
+
+amqpTest(
+  "maxMessageBytes: an oversized message is discarded unheld, rejected to the dead-letter queue, the consumer goes on",
+  async (port) => {
+    const admin = await AmqpConnection.connect({ port });
+    const dropped: AmqpMessageTooLargeError[] = [];
+    const amqp = await AmqpConnection.connect({
+      port,
+      maxMessageBytes: 1024,
+      onMessageDropped: (e) => dropped.push(e),
+    });
+    try {
+      const adminCh = await admin.channel();
+      const suffix = crypto.randomUUID();
+      const { queue: dlq } = await adminCh.queueDeclare(`cap-dlq-${suffix}`, {
+        arguments: { "x-expires": 60_000 }, // gone even if this test dies
+      });
+      const { queue } = await adminCh.queueDeclare(`cap-${suffix}`, {
+        arguments: {
+          "x-expires": 60_000,
+          "x-dead-letter-exchange": "",
+          "x-dead-letter-routing-key": dlq,
+        },
+      });
+      await adminCh.confirmSelect();
+      const big = new Uint8Array(1 << 20).fill(7);
+      const ch = await amqp.channel();
+      await ch.qos(100);
+      const consumer = await ch.consume(queue);
+      for (let i = 0; i < 32; i++) await adminCh.publish("", queue, big);
+      await adminCh.publish("", queue, "small");
+      const d = (await withTimeout(10, () => consumer.next()))!;
+      assert.equal(text(d.body), "small");
+      assert.equal(d.redelivered, false);
+      await ch.ack(d.deliveryTag);
+      // 32 MiB went by and nothing of it was kept (the body frames are counted, never
+      // copied; memory is for benchmarks, not tests): only the small one came.
+      assert.equal(dropped.length, 32);
+      assert.equal(amqp.messagesDropped, 32);
+      assert.ok(dropped[0] instanceof AmqpError);
+      assert.equal(dropped[0].size, 1 << 20);
+      assert.equal(dropped[0].limit, 1024);
+      assert.equal(dropped[0].routingKey, queue);
+      assert.equal(dropped[0].consumerTag, consumer.tag);
+      // Rejected without requeue: dead-lettered whole, never delivered again here.
+      for (let i = 0; i < 32; i++) {
+        const dead = await withTimeout(10, async () => {
+          for (;;) {
+            const got = await adminCh.get(dlq, { noAck: true });
+            if (got !== null) return got;
+            await sleep(0.02);
+          }
+        });
+        assert.equal(dead.body.length, 1 << 20);
+      }
+      assert.equal(await adminCh.get(queue), null);
+      // get: throws once, the channel stays open, the next get gets the next message.
+      await consumer.cancel();
+      await adminCh.publish("", queue, big);
+      await adminCh.publish("", queue, "after");
+      await assert.rejects(ch.get(queue), AmqpMessageTooLargeError);
+      assert.equal(text((await ch.get(queue, { noAck: true }))!.body), "after");
+      assert.ok(
+        (await withTimeout(10, async () => {
+          for (;;) {
+            const got = await adminCh.get(dlq, { noAck: true });
+            if (got !== null) return got;
+            await sleep(0.02);
+          }
+        })).body.length === 1 << 20,
+      );
+      // noAck: nothing to reject (rejecting would close the channel with 406).
+      await adminCh.publish("", queue, big);
+      await assert.rejects(ch.get(queue, { noAck: true }), AmqpMessageTooLargeError);
+      const quiet = await ch.consume(queue, { noAck: true });
+      await adminCh.publish("", queue, big);
+      await adminCh.publish("", queue, "last");
+      assert.equal(text((await withTimeout(10, () => quiet.next()))!.body), "last");
+      assert.equal(amqp.messagesDropped, 35);
+      // Small messages pass as ever.
+      await adminCh.publish("", queue, new Uint8Array(1024));
+      assert.equal((await withTimeout(10, () => quiet.next()))!.body.length, 1024);
+      await quiet.cancel();
+      await ch.close();
+      await adminCh.queueDelete(queue);
+      await adminCh.queueDelete(dlq);
+    } finally {
+      await amqp.close();
+      await admin.close();
+    }
+  },
+);
 
 amqpTest("unbind: messages for the key stop coming, other bindings stay", async (port) => {
   const amqp = await AmqpConnection.connect({ port });
