@@ -12,7 +12,10 @@
  *    the bytes allocated per request (heap growth over a batch run inside one young
  *    generation large enough to hold it, so that no collection falls inside).
  *
- * `deno task bench:hono [--quick] [--part=wrk|path|both] [--seconds=N] [--rounds=N]`
+ * The load generator is bench/c/http_loadgen.c by default (as bench:http: wrk -t1 is as busy
+ * as the server it measures, so it measures the pair); `--loadgen=wrk` uses wrk.
+ *
+ * `deno task bench:hono [--quick] [--part=wrk|path|both] [--loadgen=c|wrk] [--seconds=N] [--rounds=N]`
  */
 import { cpuUsage } from "node:process";
 import { Hono } from "hono";
@@ -20,6 +23,7 @@ import { spawn, yieldSlice } from "../mod.ts";
 import type { Socket } from "../net/socket.ts";
 import { fetchHandler, HttpServer } from "../proto/http/mod.ts";
 import { progress, type Row, table } from "./_report.ts";
+import { buildNative } from "./_native.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -28,6 +32,7 @@ const part = option("part", "both");
 const seconds = Number(option("seconds", quick ? "2" : "5"));
 const rounds = Number(option("rounds", quick ? "1" : "3"));
 const connections = Number(option("connections", "100"));
+const loadgen = option("loadgen", "c");
 const script = new URL("./hono_server.ts", import.meta.url).pathname;
 const pin = (core: number, command: string[]) =>
   navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(core), ...command] : command;
@@ -58,6 +63,7 @@ async function wrkRun(kind: string, path: string): Promise<WrkResult> {
   while (!text.includes("\n")) text += (await reader.read()).value ?? "";
   const port = Number(text.trim());
   try {
+    if (loadgen === "c") return await loadgenRun(server.pid, port, path);
     const wrk = pin(1, [
       "wrk",
       "-t1",
@@ -92,13 +98,40 @@ async function wrkRun(kind: string, path: string): Promise<WrkResult> {
   }
 }
 
+/** One measured run of the C load generator (after its 3 s warm-up), with the server's CPU. */
+async function loadgenRun(pid: number, port: number, path: string): Promise<WrkResult> {
+  const warmup = 3;
+  const native = await buildNative("http_loadgen");
+  const command = pin(1, [
+    native,
+    String(port),
+    String(connections),
+    String(seconds),
+    String(warmup),
+    "1",
+    path,
+  ]);
+  const child = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
+  await new Promise((r) => setTimeout(r, warmup * 1000));
+  const cpu0 = cpuSeconds(pid);
+  await new Promise((r) => setTimeout(r, seconds * 1000 * 0.95));
+  const cpu1 = cpuSeconds(pid);
+  const out = await child.output();
+  if (!out.success) throw new Error("http_loadgen failed");
+  const result = JSON.parse(new TextDecoder().decode(out.stdout));
+  if (result.errors > 0) console.error(`http_loadgen: ${result.errors} errors`);
+  return { rps: result.rps, cpuUs: ((cpu1 - cpu0) * 1e6) / (result.rps * seconds * 0.95) };
+}
+
 async function wrkPart(): Promise<void> {
-  try {
-    await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
-      .output();
-  } catch {
-    console.error("bench:hono needs wrk (apt-get install wrk)");
-    Deno.exit(1);
+  if (loadgen === "wrk") {
+    try {
+      await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
+        .output();
+    } catch {
+      console.error("bench:hono --loadgen=wrk needs wrk (apt-get install wrk)");
+      Deno.exit(1);
+    }
   }
   const kinds = ["hono-deno", "hono-shrapnel", "fetch-shrapnel", "native-shrapnel"];
   const NAMES: Record<string, string> = {
@@ -138,7 +171,9 @@ async function wrkPart(): Promise<void> {
       "requests per CPU second vs Hono on Deno.serve": ratios(kind, (r) => 1 / r.cpuUs),
     }));
     table(
-      `GET ${path}: wrk -t1 -c${connections}, median of ${rounds} x ${seconds}s (wrk on core 1, server on core 0); ratios per round`,
+      `GET ${path}: ${
+        loadgen === "c" ? "http_loadgen (C)" : "wrk -t1"
+      } -c${connections}, median of ${rounds} x ${seconds}s (load generator on core 1, server on core 0); ratios per round`,
       rows,
     );
   }
