@@ -13,7 +13,7 @@
  * `deno task bench:cluster [--quick] [--workers=1,2] [--connections=64] [--seconds=N]
  *   [--rounds=N] [--backend=ffi|deno] [--no-pin]`
  */
-import { buildNative } from "./_native.ts";
+import { cpuSeconds, httpLoadgen, type LoadgenResult } from "./_loadgen.ts";
 import { progress, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
@@ -26,25 +26,11 @@ const counts = option("workers", "1,2").split(",").map(Number);
 const backend = option("backend", "ffi");
 const cores = navigator.hardwareConcurrency;
 const pinned = !Deno.args.includes("--no-pin") && cores >= 2;
-const native = await buildNative("http_loadgen");
 const script = new URL("./cluster_server.ts", import.meta.url).pathname;
 const pin = (core: number, command: string[]) =>
   pinned ? ["taskset", "-c", String(core), ...command] : command;
 
-interface Result {
-  rps: number;
-  p99ms: number;
-  cpuUs: number;
-}
-
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
+type Result = LoadgenResult;
 
 /** The supervisor's child processes (its workers). */
 function children(pid: number): number[] {
@@ -93,29 +79,13 @@ async function run(workers: number): Promise<Result> {
       pids = children(supervisor.pid);
     }
     await new Promise((r) => setTimeout(r, 500)); // every worker listening
-    const warmup = 3;
-    const load = pin(1, [
-      native,
-      String(port),
-      String(connections),
-      String(seconds),
-      String(warmup),
-    ]);
-    const child = new Deno.Command(load[0], { args: load.slice(1), stdout: "piped" }).spawn();
-    const cpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-    await new Promise((r) => setTimeout(r, warmup * 1000));
-    const cpu0 = cpu();
-    await new Promise((r) => setTimeout(r, seconds * 1000 * 0.95));
-    const cpu1 = cpu();
-    const out = await child.output();
-    if (!out.success) throw new Error("http_loadgen failed");
-    const result = JSON.parse(new TextDecoder().decode(out.stdout));
-    if (result.errors > 0) console.error(`http_loadgen: ${result.errors} errors`);
-    return {
-      rps: result.rps,
-      p99ms: result.p99_us / 1000,
-      cpuUs: ((cpu1 - cpu0) * 1e6) / (result.rps * seconds * 0.95),
-    };
+    return await httpLoadgen({
+      port,
+      connections,
+      seconds,
+      serverCpu: () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+      wrap: (command) => pin(1, command),
+    });
   } finally {
     supervisor.kill("SIGTERM");
     await supervisor.status;

@@ -10,6 +10,7 @@
  */
 import { buildNative } from "./_native.ts";
 import { progress, type Row, table } from "./_report.ts";
+import { cpuSeconds } from "./_loadgen.ts";
 
 const args = Deno.args;
 const quick = args.includes("--quick");
@@ -81,16 +82,6 @@ async function measure(kind: string, count: number): Promise<Result> {
   } finally {
     server.kill("SIGKILL");
     await server.status;
-  }
-}
-
-/** User + system CPU seconds of process `pid` and its threads (Linux /proc). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
-  } catch {
-    return NaN;
   }
 }
 

@@ -8,6 +8,7 @@
  * `deno task bench:h2 [--quick] [--seconds=N] [--rounds=N] [--servers=ffi,deno,deno-serve]`
  */
 import { progress, type Row, table } from "./_report.ts";
+import { cpuSeconds } from "./_loadgen.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -40,16 +41,6 @@ interface Result {
   failed: number;
   /** Server CPU (user + system) per request over the measured run, in microseconds. */
   cpuUs: number;
-}
-
-/** User + system CPU seconds of process `pid` and its threads (Linux /proc). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
-  } catch {
-    return NaN;
-  }
 }
 
 async function h2load(

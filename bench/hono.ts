@@ -23,7 +23,7 @@ import { spawn, yieldSlice } from "../mod.ts";
 import type { Socket } from "../net/socket.ts";
 import { fetchHandler, HttpServer } from "../proto/http/mod.ts";
 import { progress, type Row, table } from "./_report.ts";
-import { buildNative } from "./_native.ts";
+import { cpuSeconds, httpLoadgen } from "./_loadgen.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -42,13 +42,6 @@ const DATA = { message: "Hello, World!" };
 
 // ---------------------------------------------------------------- 1. wrk
 
-/** CPU seconds (user + system) used so far by process `pid`, from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
-}
-
 interface WrkResult {
   rps: number;
   /** Server CPU time per request, in microseconds. */
@@ -63,7 +56,16 @@ async function wrkRun(kind: string, path: string): Promise<WrkResult> {
   while (!text.includes("\n")) text += (await reader.read()).value ?? "";
   const port = Number(text.trim());
   try {
-    if (loadgen === "c") return await loadgenRun(server.pid, port, path);
+    if (loadgen === "c") {
+      return await httpLoadgen({
+        port,
+        connections,
+        seconds,
+        path,
+        serverCpu: () => cpuSeconds(server.pid),
+        wrap: (command) => pin(1, command),
+      });
+    }
     const wrk = pin(1, [
       "wrk",
       "-t1",
@@ -96,31 +98,6 @@ async function wrkRun(kind: string, path: string): Promise<WrkResult> {
     server.kill("SIGKILL");
     await server.status;
   }
-}
-
-/** One measured run of the C load generator (after its 3 s warm-up), with the server's CPU. */
-async function loadgenRun(pid: number, port: number, path: string): Promise<WrkResult> {
-  const warmup = 3;
-  const native = await buildNative("http_loadgen");
-  const command = pin(1, [
-    native,
-    String(port),
-    String(connections),
-    String(seconds),
-    String(warmup),
-    "1",
-    path,
-  ]);
-  const child = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
-  await new Promise((r) => setTimeout(r, warmup * 1000));
-  const cpu0 = cpuSeconds(pid);
-  await new Promise((r) => setTimeout(r, seconds * 1000 * 0.95));
-  const cpu1 = cpuSeconds(pid);
-  const out = await child.output();
-  if (!out.success) throw new Error("http_loadgen failed");
-  const result = JSON.parse(new TextDecoder().decode(out.stdout));
-  if (result.errors > 0) console.error(`http_loadgen: ${result.errors} errors`);
-  return { rps: result.rps, cpuUs: ((cpu1 - cpu0) * 1e6) / (result.rps * seconds * 0.95) };
 }
 
 async function wrkPart(): Promise<void> {

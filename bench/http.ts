@@ -16,6 +16,7 @@
  *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c]`
  */
 import { buildNative } from "./_native.ts";
+import { cpuSeconds, httpLoadgen, type LoadgenResult } from "./_loadgen.ts";
 import { progress, type Row, table } from "./_report.ts";
 
 const option = (name: string, fallback: string) =>
@@ -28,7 +29,6 @@ const threads = Number(option("threads", "1"));
 const kinds = option("servers", "ffi,deno,deno-serve,node,c").split(",");
 const loadgen = option("loadgen", "c");
 const depth = Number(option("depth", "1"));
-const native = loadgen === "c" ? await buildNative("http_loadgen") : "";
 const ceiling = kinds.includes("c") ? await buildNative("http_server") : "";
 const script = new URL("./http_server.ts", import.meta.url).pathname;
 const pin = (core: number, command: string[]) =>
@@ -44,50 +44,7 @@ if (loadgen === "wrk") {
   }
 }
 
-interface Result {
-  rps: number;
-  p99ms: number;
-  /** Server CPU (user + system) per request over the measured window, in microseconds. */
-  cpuUs: number;
-}
-
-/** User + system CPU seconds of process `pid` and its threads (Linux /proc). */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
-  } catch {
-    return NaN;
-  }
-}
-
-/** One measured run of the C load generator (after its warm-up), with the server's CPU. */
-async function nativeRun(port: number, pid: number): Promise<Result> {
-  const warmup = 3;
-  const command = pin(1, [
-    native,
-    String(port),
-    String(connections),
-    String(seconds),
-    String(warmup),
-    String(depth),
-  ]);
-  const child = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
-  // The server's CPU over the measured window only (after the warm-up, before the end).
-  await new Promise((r) => setTimeout(r, warmup * 1000));
-  const cpu0 = cpuSeconds(pid);
-  await new Promise((r) => setTimeout(r, seconds * 1000 * 0.95));
-  const cpu1 = cpuSeconds(pid);
-  const out = await child.output();
-  if (!out.success) throw new Error("http_loadgen failed");
-  const result = JSON.parse(new TextDecoder().decode(out.stdout));
-  if (result.errors > 0) console.error(`http_loadgen: ${result.errors} errors`);
-  return {
-    rps: result.rps,
-    p99ms: result.p99_us / 1000,
-    cpuUs: ((cpu1 - cpu0) * 1e6) / (result.rps * seconds * 0.95),
-  };
-}
+type Result = LoadgenResult;
 
 async function run(kind: string): Promise<Result> {
   const command = pin(0, kind === "c" ? [ceiling] : [Deno.execPath(), "run", "-A", script, kind]);
@@ -97,7 +54,16 @@ async function run(kind: string): Promise<Result> {
   while (!text.includes("\n")) text += (await reader.read()).value ?? "";
   const port = Number(text.trim());
   try {
-    if (loadgen === "c") return await nativeRun(port, server.pid);
+    if (loadgen === "c") {
+      return await httpLoadgen({
+        port,
+        connections,
+        seconds,
+        depth,
+        serverCpu: () => cpuSeconds(server.pid),
+        wrap: (command) => pin(1, command),
+      });
+    }
     const wrk = pin(1, [
       "wrk",
       `-t${threads}`,
