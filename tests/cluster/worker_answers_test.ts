@@ -4,8 +4,7 @@
  * cluster (it used to take the failure for the supervisor gone, and stop).
  */
 import assert from "node:assert/strict";
-import { joinCluster, sleep } from "../../mod.ts";
-import { inThread } from "../_helpers.ts";
+import { denoChildEnv } from "../net/_backends.ts";
 
 async function readLine(conn: Deno.Conn, pending: { buf: string }): Promise<string> {
   const chunk = new Uint8Array(1 << 16);
@@ -34,52 +33,58 @@ Deno.test("worker answers: unsendable or oversized answers are error replies; th
   const dir = await Deno.makeTempDir();
   const path = `${dir}/control`;
   const listener = Deno.listen({ transport: "unix", path });
-  const old = [Deno.env.get("SHRAPNEL_WORKER_ID"), Deno.env.get("SHRAPNEL_CLUSTER_CONTROL")];
-  Deno.env.set("SHRAPNEL_WORKER_ID", "1");
-  Deno.env.set("SHRAPNEL_CLUSTER_CONTROL", path);
+  const worker = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", WORKER],
+    env: { ...denoChildEnv(), SHRAPNEL_WORKER_ID: "1", SHRAPNEL_CLUSTER_CONTROL: path },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
   try {
-    const accepted = listener.accept();
-    await inThread(async () => {
-      const member = await joinCluster({
-        answers: {
-          big: () => ({ n: 1n }), // BigInt: JSON.stringify throws
-          huge: () => "x".repeat(9 << 20), // past the 8 MiB line limit
-          fine: () => 42,
-        },
-      });
-      const conn = await accepted;
-      const pending = { buf: "" };
-      try {
-        assert.equal(JSON.parse(await readLine(conn, pending)).type, "ready");
-        const ask = async (seq: number, what: string) => {
-          await conn.write(
-            new TextEncoder().encode(JSON.stringify({ type: "ask", seq, what }) + "\n"),
-          );
-          return JSON.parse(await readLine(conn, pending));
-        };
-        const big = await ask(1, "big");
-        assert.equal(big.seq, 1);
-        assert.equal(typeof big.error, "string", JSON.stringify(big));
-        const huge = await ask(2, "huge");
-        assert.equal(huge.seq, 2);
-        assert.equal(typeof huge.error, "string");
-        assert.equal(huge.value, undefined);
-        await sleep(0.05);
-        assert.equal(member.stopping, false, `stopped: ${member.stopReason}`);
-        assert.deepEqual(await ask(3, "fine"), { type: "reply", seq: 3, value: 42 });
-      } finally {
-        member.close();
-        conn.close();
-      }
-    });
+    const conn = await accept(listener);
+    const pending = { buf: "" };
+    try {
+      assert.equal(JSON.parse(await readLine(conn, pending)).type, "ready");
+      const ask = async (seq: number, what: string) => {
+        await conn.write(
+          new TextEncoder().encode(JSON.stringify({ type: "ask", seq, what }) + "\n"),
+        );
+        return JSON.parse(await readLine(conn, pending));
+      };
+      const big = await ask(1, "big");
+      assert.equal(big.seq, 1);
+      assert.equal(typeof big.error, "string", JSON.stringify(big));
+      const huge = await ask(2, "huge");
+      assert.equal(huge.seq, 2);
+      assert.equal(typeof huge.error, "string");
+      assert.equal(huge.value, undefined);
+      await new Promise((r) => setTimeout(r, 50));
+      const { value: state } = await ask(3, "stopping");
+      assert.equal(state.stopping, false, `stopped: ${state.reason}`);
+      assert.deepEqual(await ask(4, "fine"), { type: "reply", seq: 4, value: 42 });
+    } finally {
+      conn.close(); // the worker takes it for the supervisor gone, and stops
+    }
+    assert.equal((await worker.status).code, 0);
   } finally {
     listener.close();
-    old[0] === undefined
-      ? Deno.env.delete("SHRAPNEL_WORKER_ID")
-      : Deno.env.set("SHRAPNEL_WORKER_ID", old[0]);
-    old[1] === undefined
-      ? Deno.env.delete("SHRAPNEL_CLUSTER_CONTROL")
-      : Deno.env.set("SHRAPNEL_CLUSTER_CONTROL", old[1]);
+    try {
+      worker.kill("SIGKILL");
+    } catch { /* exited already */ }
+    await worker.status;
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+const WORKER = new URL("./_answering_worker.ts", import.meta.url).pathname;
+
+/** The worker's control connection, within 20 s (a test must end). */
+async function accept(listener: Deno.Listener): Promise<Deno.Conn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return await Promise.race([
+    listener.accept(),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the worker did not connect in 20 s")), 20_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -49,6 +49,8 @@ export interface ShardedFieldOptions {
   snapshotSeconds?: number;
   /** Seconds a shard has to start (30). */
   readyTimeout?: number;
+  /** More environment for the shard processes (e.g. `SHRAPNEL_BACKEND`), besides the launcher's. */
+  env?: Record<string, string>;
   /** What happens to the shard processes (default: crashes on stderr). */
   onEvent?: (event: ClusterEvent) => void;
 }
@@ -120,7 +122,7 @@ export async function startShardedField(options: ShardedFieldOptions): Promise<S
     ],
     // In the environment, not the arguments: a URL may hold the broker's password, and
     // any local user reads a process's arguments (its environment only its owner).
-    env: { [AMQP_URL_ENV]: url },
+    env: { ...options.env, [AMQP_URL_ENV]: url },
     readyTimeout: options.readyTimeout ?? 30,
     // A region has one owner (a second shard fails with RegionTakenError): the old shard
     // commits, exits and frees the region before its replacement starts.

@@ -212,26 +212,19 @@ for (const backend of ["ffi", "deno"]) {
   servers.test(
     `launch (shards on the ${backend} backend): they join the cluster; the broker's password is not on their command lines (any local user reads those)`,
     async (server) => {
-      // The shards inherit the launcher's environment: SHRAPNEL_BACKEND picks theirs (deno is
-      // also what a machine without the FFI shim gets), until the test ends.
-      const before = Deno.env.get("SHRAPNEL_BACKEND");
-      Deno.env.set("SHRAPNEL_BACKEND", backend);
-      let field;
-      try {
-        field = await startShardedField({
-          shards: "1x1",
-          amqp: `amqp://guest:guest@127.0.0.1:${server.port}`,
-          listen: null,
-          size: SIZE,
-          wanderers: 10,
-          boxes: 10,
-          readyTimeout: 15,
-        });
-      } finally {
-        before === undefined
-          ? Deno.env.delete("SHRAPNEL_BACKEND")
-          : Deno.env.set("SHRAPNEL_BACKEND", before);
-      }
+      // SHRAPNEL_BACKEND in the shards' own environment picks theirs (deno is also what a
+      // machine without the FFI shim gets); not set in this process, whose other tests'
+      // children would inherit it meanwhile.
+      const field = await startShardedField({
+        shards: "1x1",
+        amqp: `amqp://guest:guest@127.0.0.1:${server.port}`,
+        listen: null,
+        size: SIZE,
+        wanderers: 10,
+        boxes: 10,
+        readyTimeout: 15,
+        env: { SHRAPNEL_BACKEND: backend },
+      });
       try {
         const reports = await field.supervisor.statistics();
         assert.equal(reports.length, 1);
