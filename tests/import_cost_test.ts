@@ -55,3 +55,39 @@ Deno.test("the HTTP/2 connection code is loaded on first use, not by importing t
     assert.deepEqual(loaded, [], `${entry} loads ${loaded.join(", ")} at import`);
   }
 });
+
+/**
+ * The protocols' implementations (wire codecs, client state machines, the SSH backdoor's
+ * server) load on their first connect or serve (proto/_load_once.ts): the root import and
+ * each protocol's subpath import load only its names, types, errors and small classes.
+ */
+const LAZY_IMPLEMENTATIONS = [
+  "proto/amqp/_client.ts",
+  "proto/amqp/_recovering.ts",
+  "proto/amqp/codec.ts",
+  "proto/backdoor/_ssh.ts",
+  "proto/dns/_exchange.ts",
+  "proto/dns/_lookups.ts",
+  "proto/ftp/_client.ts",
+  "proto/ldap/_client.ts",
+  "proto/mysql/_client.ts",
+  "proto/postgres/_client.ts",
+  "proto/ssh/_client.ts",
+];
+
+Deno.test("the protocols' implementations are loaded on first use, not by importing the root or their subpath", async () => {
+  const entries = [
+    "../mod.ts",
+    ...new Set(LAZY_IMPLEMENTATIONS.map((p) => `../${p.replace(/[^/]*$/, "mod.ts")}`)),
+  ];
+  for (const entry of entries) {
+    const loaded = [...await staticImports(entry)].filter((s) =>
+      LAZY_IMPLEMENTATIONS.some((p) => s.endsWith(`/${p}`))
+    );
+    assert.deepEqual(loaded, [], `${entry} loads ${loaded.join(", ")} at import`);
+  }
+  // The list names files that exist: a renamed implementation must be listed again.
+  for (const path of LAZY_IMPLEMENTATIONS) {
+    assert.ok((await Deno.stat(new URL(`../${path}`, import.meta.url))).isFile, path);
+  }
+});

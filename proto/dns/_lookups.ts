@@ -15,7 +15,6 @@ import { exchange } from "./_exchange.ts";
 import type { ServerSelection } from "./server_selection.ts";
 import { type DnsMessage, type DnsRecord, inBailiwick, normalizeName } from "./packet.ts";
 import type { DnsResolver, DnsResolverOptions } from "./resolver.ts";
-import { serverAddress } from "./_server_address.ts";
 
 const MAX_CNAMES = 16;
 const MAX_REFERRALS = 24;
@@ -64,6 +63,8 @@ export class Lookups {
   readonly #options: ResolverSettings;
   readonly #servers: InetAddress[];
   readonly #roots: InetAddress[];
+  /** A server's address from its text (an A record's), at the resolver's port. */
+  readonly #address: (text: string) => InetAddress;
   readonly #inFlight: Semaphore;
   readonly #pending = new Map<string, Latch<Outcome>>();
   #queries = 0;
@@ -74,7 +75,9 @@ export class Lookups {
     selection: ServerSelection,
     servers: InetAddress[],
     roots: InetAddress[],
+    address: (text: string) => InetAddress,
   ) {
+    this.#address = address;
     this.#options = options;
     this.cache = cache;
     this.selection = selection;
@@ -290,7 +293,7 @@ export class Lookups {
         const a = this.cache.get(String(r.data), "A");
         if (a?.kind === "records") {
           for (const x of a.records) {
-            servers.push(serverAddress(String(x.data), this.#options.port));
+            servers.push(this.#address(String(x.data)));
           }
         }
       }
@@ -374,7 +377,7 @@ export class Lookups {
     }
     for (const [owner, records] of glues) {
       for (const r of this.cache.putRecords(owner, "A", records)) {
-        servers.push(serverAddress(String(r.data), this.#options.port));
+        servers.push(this.#address(String(r.data)));
       }
     }
     if (servers.length > 0) return { zone: child, servers };
@@ -391,7 +394,7 @@ export class Lookups {
       budget.depth++;
       try {
         const a = await this.#resolve(server, "A", budget);
-        for (const r of a) servers.push(serverAddress(String(r.data), this.#options.port));
+        for (const r of a) servers.push(this.#address(String(r.data)));
       } catch (e) {
         if (e instanceof ResolutionLimitError) throw e;
       } finally {

@@ -6,14 +6,19 @@
  * @module
  */
 
-import { type InetAddress, ipv4Bytes, ipv6Bytes } from "../../net/address.ts";
+import {
+  type InetAddress,
+  ipv4Bytes,
+  ipv6Bytes,
+  ipv6Text,
+  parseAddress,
+} from "../../net/address.ts";
 import { type Resolver, setResolver } from "../../net/resolver.ts";
 import { loadOnce } from "../_load_once.ts";
 import { DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL, DnsCache } from "./cache.ts";
 import { NameNotFoundError } from "./errors.ts";
 import { ServerSelection } from "./server_selection.ts";
 import { type DnsRecord, normalizeName } from "./packet.ts";
-import { serverAddress } from "./_server_address.ts";
 import type { Lookups, ResolverSettings } from "./_lookups.ts";
 
 /** The code of the lookups that miss the cache, loaded by the first one. */
@@ -93,6 +98,17 @@ function systemNameservers(): string[] {
     if (found.length > 0) return found;
   } catch { /* no file or no permission */ }
   return ["127.0.0.1"];
+}
+
+/** `text` as an address, `port` unless it names one. @throws {TypeError} for a unix path */
+function serverAddress(text: string, port: number): InetAddress {
+  if (ipv4Bytes(text) !== undefined) return { family: "ipv4", host: text, port };
+  if (ipv6Bytes(text) !== undefined) {
+    return { family: "ipv6", host: ipv6Text(ipv6Bytes(text)!), port };
+  }
+  const a = parseAddress(text);
+  if (a.family === "unix") throw new TypeError(`not a nameserver address: ${text}`);
+  return a;
 }
 
 /**
@@ -193,6 +209,7 @@ export class DnsResolver {
         this.selection,
         this.#servers,
         this.#roots,
+        (text) => serverAddress(text, this.#options.port),
       );
     }
     return this.#lookups.resolve(name, type, { queries: 0, depth: 0, deadline });

@@ -11,7 +11,13 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 import { markPeerLost } from "../../net/errors.ts";
 import { MysqlError, type MysqlOptions, MysqlProtocolError, type MysqlResult } from "./client.ts";
-import { mysql2 } from "./_mysql2.ts";
+import { loadOnce } from "../_load_once.ts";
+
+/** npm:mysql2 (the same module {@linkcode loadMysql2} loads): an interruption point the first time. */
+const mysql2 = loadOnce(async () => {
+  const m = await import("mysql2");
+  return (m.default ?? m) as typeof Mysql2;
+}, "npm:mysql2");
 
 /**
  * Marks `error` as a {@linkcode PeerLostError} when it says the server went away mid-call:

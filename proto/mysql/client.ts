@@ -12,10 +12,10 @@
 
 import type * as Mysql2 from "mysql2";
 import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
+import { awaitModule } from "../../core/_lazy_import.ts";
 
 import { loadOnce } from "../_load_once.ts";
 import type { MysqlSession, Outcome } from "./_client.ts";
-export { loadMysql2 } from "./_mysql2.ts";
 
 /** The code, loaded by the first connect. */
 const implementation = loadOnce(() => import("./_client.ts"), "the MySQL client");
@@ -127,6 +127,29 @@ export class MysqlProtocolError extends ProtocolError {
     super("mysql", reason ? `${reason}: ${message}` : message);
     this.reason = reason;
   }
+}
+
+type Mysql2Module = typeof Mysql2;
+let loaded: Mysql2Module | null = null;
+
+/**
+ * Loads mysql2 now rather than at the first connect (a server may want it loaded at
+ * startup, before its first request). Calling it again does nothing. The first call is an
+ * interruption point inside a thread: interrupted, it throws the interrupt and the load
+ * goes on, for the next call to find.
+ *
+ * @example
+ * ```ts
+ * import { loadMysql2 } from "./client.ts";
+ * await loadMysql2();
+ * ```
+ */
+export async function loadMysql2(): Promise<void> {
+  if (loaded !== null) return;
+  // Begun outside any thread's async context, waited on as an interruption point (see
+  // core/_lazy_import.ts); the module loader keeps one load for calls that overlap.
+  const m = await awaitModule(() => import("mysql2"), "npm:mysql2");
+  loaded = (m.default ?? m) as Mysql2Module;
 }
 
 /**
