@@ -14,7 +14,7 @@ import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { startTls } from "../../net/tls.ts";
-import { filterToAsn1, parseFilter } from "./filter.ts";
+import { type Filter, parseFilter } from "./filter.ts";
 import {
   type LdapChange,
   type LdapEntry,
@@ -390,6 +390,47 @@ export class LdapSession {
       if (!isBroken(e)) throw e;
     } finally {
       this.#socket.close();
+    }
+  }
+}
+
+const filterContext = (n: number, value: Asn1.AsnType[]) =>
+  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: n }, value });
+const filterOctets = (b: Uint8Array | string) =>
+  new asn1js.OctetString({ valueHex: typeof b === "string" ? encoder.encode(b) : b });
+
+/** The filter as its BER element (the Filter CHOICE of RFC 4511). */
+function filterToAsn1(filter: Filter): Asn1.AsnType {
+  switch (filter.type) {
+    case "and":
+      return filterContext(0, filter.filters.map(filterToAsn1));
+    case "or":
+      return filterContext(1, filter.filters.map(filterToAsn1));
+    case "not":
+      return filterContext(2, [filterToAsn1(filter.filter)]);
+    case "equal":
+    case "greaterOrEqual":
+    case "lessOrEqual":
+    case "approx": {
+      const tag = { equal: 3, greaterOrEqual: 5, lessOrEqual: 6, approx: 8 }[filter.type];
+      return filterContext(tag, [filterOctets(filter.attribute), filterOctets(filter.value)]);
+    }
+    case "present":
+      return new asn1js.Primitive({
+        idBlock: { tagClass: 3, tagNumber: 7 },
+        valueHex: encoder.encode(filter.attribute),
+      });
+    case "substrings": {
+      const parts: Asn1.AsnType[] = [];
+      const part = (n: number, v: Uint8Array) =>
+        new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: n }, valueHex: v });
+      if (filter.initial) parts.push(part(0, filter.initial));
+      for (const a of filter.any) parts.push(part(1, a));
+      if (filter.final) parts.push(part(2, filter.final));
+      return filterContext(4, [
+        filterOctets(filter.attribute),
+        new asn1js.Sequence({ value: parts }),
+      ]);
     }
   }
 }
