@@ -151,10 +151,7 @@ export class SupervisorCore {
     return out;
   }
 
-  /**
-   * Opens the control socket and starts the workers (it does not wait for them to be
-   * ready: see {@linkcode Supervisor.waitReady}).
-   */
+  /** `Supervisor.start` (cluster.ts), which documents it. */
   async start(): Promise<void> {
     if (this.#dir !== null) throw new Error("the supervisor is already started");
     this.#dir = await waitFor(Deno.makeTempDir({ prefix: "shrapnel-cluster-" }));
@@ -178,10 +175,7 @@ export class SupervisorCore {
     }
   }
 
-  /**
-   * Waits until every worker reported ready. Interruption point.
-   * @throws {TimeoutError} after `seconds`
-   */
+  /** `Supervisor.waitReady` (cluster.ts), which documents it. */
   async waitReady(seconds: number): Promise<void> {
     await withTimeout(seconds, async () => {
       for (;;) {
@@ -194,63 +188,13 @@ export class SupervisorCore {
     });
   }
 
-  /**
-   * Waits until the supervisor has stopped. Interruption point.
-   * @throws {CrashLoopError} if it stopped because every worker was in a crash loop
-   */
+  /** `Supervisor.done` (cluster.ts), which documents it. */
   async done(): Promise<void> {
     await this.#done.wait();
     if (this.#failure !== null) throw this.#failure;
   }
 
-  /**
-   * A rolling restart: each worker in turn is replaced by a new process, in the
-   * `restartOrder` given. Workers given up for a crash loop are tried again.
-   * Interruption point: the workers not reached yet are left as they were; stop-first,
-   * a worker whose old process was draining gets its new one once the old one is gone.
-   *
-   * - `"start-first"`: the replacement is started, the supervisor waits until it is
-   *   ready (`readyTimeout`), then stops the old process as {@linkcode Supervisor.stop}
-   *   does. With listeners on `reusePort`, no connection is refused meanwhile.
-   * - `"stop-first"`: the old process is stopped as {@linkcode Supervisor.stop} does
-   *   (SIGTERM, `graceSeconds`, SIGKILL), and once it has exited the replacement is
-   *   started and waited for until ready (`readyTimeout`).
-   *
-   * @throws {RollingRestartError} if a replacement does not become ready (a
-   * "ready-timeout" event says which and why); the workers after it are left as they
-   * were. Start-first: the replacement is killed and the worker it was to replace keeps
-   * serving. Stop-first (its predecessor is gone): a replacement that exited is restarted
-   * as after a crash (backoff, crash loop); one still starting is left running, as a
-   * worker that is slow at its first start is.
-   *
-   * Requested while a rolling restart is under way (SIGHUP, deploy, SIGHUP again before
-   * the first is done), a restart runs once more after it, from the first worker on, so
-   * that every worker ends up started after the last request: the requests made during
-   * one restart are coalesced into the one that follows it, and each caller's promise
-   * settles with the restart that covers its request (resolved, or rejected with that
-   * restart's error; the one before it failing does not cancel it). The follow-up runs
-   * in a thread of its own ("cluster rolling restart (requested during one)"): a caller
-   * waiting for it is interrupted as by `Thread.join` (it stops waiting and throws the
-   * interrupting error; the restart goes on, and a failure no caller waits for any more
-   * is reported as that thread's death).
-   *
-   * @example Two requests back to back: the second runs after the first
-   * ```ts ignore
-   * import assert from "node:assert/strict";
-   * import { spawn, Supervisor } from "../mod.ts";
-   * const supervisor = new Supervisor({ workers: 2, command: ["run", "-A", "server.ts"] });
-   * await spawn(async () => {
-   *   await supervisor.start();
-   *   await supervisor.waitReady(30);
-   *   const first = spawn(() => supervisor.restart()); // a thread per request, as SIGHUP's
-   *   const seen = new Map(supervisor.pids); // what the second request asks to replace
-   *   await supervisor.restart(); // runs after the first, from the first worker on
-   *   await first.join();
-   *   for (const [id, pid] of supervisor.pids) assert.notEqual(pid, seen.get(id));
-   *   await supervisor.stop();
-   * }).join();
-   * ```
-   */
+  /** `Supervisor.restart` (cluster.ts), which documents it. */
   async restart(): Promise<void> {
     if (this.#dir === null || this.#stopping) throw new Error("the supervisor is not running");
     if (this.#queued === null) {
@@ -367,10 +311,7 @@ export class SupervisorCore {
     return null;
   }
 
-  /**
-   * Stops the cluster: every worker gets SIGTERM, then `graceSeconds` to exit, then
-   * SIGKILL; the control socket is closed and its directory removed. Interruption point.
-   */
+  /** `Supervisor.stop` (cluster.ts), which documents it. */
   async stop(): Promise<void> {
     if (this.#stopping) return await this.#done.wait();
     this.#stopping = true;
@@ -386,24 +327,17 @@ export class SupervisorCore {
     }
   }
 
-  /**
-   * Asks every ready worker for its `statistics` (see `joinCluster`), in parallel, each
-   * within `askTimeout`. Interruption point.
-   */
+  /** `Supervisor.statistics` (cluster.ts), which documents it. */
   statistics(): Promise<WorkerReport[]> {
     return this.#askAll("statistics");
   }
 
-  /** Asks every ready worker for its thread dump (`threadDump()`). Interruption point. */
+  /** `Supervisor.threadDumps` (cluster.ts), which documents it. */
   threadDumps(): Promise<WorkerReport[]> {
     return this.#askAll("threads");
   }
 
-  /**
-   * Asks every ready worker one of the program's own questions (`answers` of
-   * `joinCluster`), in parallel, each within `askTimeout`: a worker without that answer
-   * reports an error ("unknown question"). Interruption point.
-   */
+  /** `Supervisor.ask` (cluster.ts), which documents it. */
   ask(what: string): Promise<WorkerReport[]> {
     return this.#askAll(what);
   }

@@ -273,19 +273,7 @@ export class HttpClientCore {
     return early;
   }
 
-  /**
-   * Sends a request, following redirects (see {@linkcode redirectTarget}: 303 becomes a
-   * GET, credentials stay behind when the origin changes) up to `maxRedirects` unless
-   * `init.redirect` is "manual"; returns the last response once its head has arrived
-   * (`url` and `redirected` tell where it came from). Each redirect's body is skipped.
-   *
-   * Interruption point. Bounded by the client's deadlines (connect 10 s, head 30 s, the
-   * whole request 300 s; then the body's reads 30 s each without bytes).
-   * @throws {TooManyRedirectsError} past `maxRedirects`
-   * @throws {HttpProtocolError} for a malformed response (status 502)
-   * @throws {SocketError} if the connection fails
-   * @throws {HttpTimeoutError} when one of the client's deadlines passes
-   */
+  /** `HttpClient.request` (client.ts), which documents it. */
   request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
     return within(
       this.#options.requestTimeoutSeconds,
@@ -365,14 +353,7 @@ export class HttpClientCore {
     }
   }
 
-  /**
-   * Sends several requests on one connection without waiting for answers (pipelining),
-   * then reads the responses in order, each body in full.
-   *
-   * Interruption point. Bounded by the client's deadlines: connect, each send and each
-   * response's head (`headTimeoutSeconds`), each body read (`bodyIdleTimeoutSeconds`).
-   * @throws {HttpTimeoutError} when one of them passes (the connection is dropped)
-   */
+  /** `HttpClient.pipeline` (client.ts), which documents it. */
   async pipeline(
     requests: { url: string; init?: RequestInit }[],
   ): Promise<{ response: HttpResponse; body: Uint8Array }[]> {
@@ -418,7 +399,7 @@ export class HttpClientCore {
     }
   }
 
-  /** Closes the pooled connections; requests after this fail. */
+  /** `HttpClient.close` (client.ts), which documents it. */
   close(): void {
     this.#closed = true;
     this.#h2?.close();
@@ -430,7 +411,7 @@ export class HttpClientCore {
     }
   }
 
-  /** Idle and open connections per origin. */
+  /** `HttpClient.statistics` (client.ts), which documents it. */
   statistics(): Record<string, { idle: number; open: number }> {
     return Object.fromEntries(
       [...this.#origins].map(([k, o]) => [k, { idle: o.idle.length, open: o.open }]),
