@@ -15,7 +15,7 @@ import { type Address, isIpLiteral } from "../../net/address.ts";
 import { Acceptor } from "../../net/acceptor.ts";
 import { listenOn } from "../../net/constructors.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
-import { applyCompletion, type Completion, type LineIO, Repl, type ReplOptions } from "./repl.ts";
+import { applyCompletion, type Completion, type LineIO, Repl } from "./repl.ts";
 import type { Backdoor } from "./server.ts";
 import type { SshBackdoorOptions } from "./ssh.ts";
 

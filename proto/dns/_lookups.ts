@@ -14,7 +14,7 @@ import { DnsError, NameNotFoundError, ResolutionLimitError, ServerFailureError }
 import { exchange } from "./_exchange.ts";
 import type { ServerSelection } from "./server_selection.ts";
 import { type DnsMessage, type DnsRecord, inBailiwick, normalizeName } from "./packet.ts";
-import type { DnsResolver, DnsResolverOptions } from "./resolver.ts";
+import type { DnsResolverOptions } from "./resolver.ts";
 
 const MAX_CNAMES = 16;
 const MAX_REFERRALS = 24;

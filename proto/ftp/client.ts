@@ -7,7 +7,7 @@
  */
 
 import { familyHasInstance } from "../../core/_error_family.ts";
-import { ProtocolError, ShrapnelError, type TimeoutError } from "../../core/errors.ts";
+import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
 import { loadOnce } from "../_load_once.ts";
 import type { FtpSession } from "./_client.ts";
 
