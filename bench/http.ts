@@ -10,10 +10,12 @@
  *
  * "c" is bench/c/http_server.c, a C epoll server that answers without parsing: the
  * kernel's share of a request, the ceiling any server can reach on this machine (its
- * ratio to Deno.serve bounds every other server's).
+ * ratio to Deno.serve bounds every other server's). "uring" is its io_uring twin,
+ * bench/c/http_server_uring.c (Linux): one io_uring_enter per loop turn for all the sends
+ * and receives of a batch instead of a read and a write per request.
  *
  * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]
- *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c]`
+ *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c,uring]`
  */
 import { buildNative } from "./_native.ts";
 import { cpuSeconds, httpLoadgen, type LoadgenResult } from "./_loadgen.ts";
@@ -26,10 +28,14 @@ const seconds = Number(option("seconds", quick ? "2" : "5"));
 const rounds = Number(option("rounds", quick ? "1" : "3"));
 const connections = Number(option("connections", "100"));
 const threads = Number(option("threads", "1"));
-const kinds = option("servers", "ffi,deno,deno-serve,node,c").split(",");
+const kinds = option(
+  "servers",
+  `ffi,deno,deno-serve,node,c${Deno.build.os === "linux" ? ",uring" : ""}`,
+).split(",");
 const loadgen = option("loadgen", "c");
 const depth = Number(option("depth", "1"));
 const ceiling = kinds.includes("c") ? await buildNative("http_server") : "";
+const uringCeiling = kinds.includes("uring") ? await buildNative("http_server_uring") : "";
 const script = new URL("./http_server.ts", import.meta.url).pathname;
 const pin = (core: number, command: string[]) =>
   navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(core), ...command] : command;
@@ -47,7 +53,14 @@ if (loadgen === "wrk") {
 type Result = LoadgenResult;
 
 async function run(kind: string): Promise<Result> {
-  const command = pin(0, kind === "c" ? [ceiling] : [Deno.execPath(), "run", "-A", script, kind]);
+  const command = pin(
+    0,
+    kind === "c"
+      ? [ceiling]
+      : kind === "uring"
+      ? [uringCeiling]
+      : [Deno.execPath(), "run", "-A", script, kind],
+  );
   const server = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
   const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
@@ -133,6 +146,7 @@ const NAMES: Record<string, string> = {
   "deno-serve": "Deno.serve",
   node: "node:http",
   c: "C epoll, no parsing (ceiling)",
+  uring: "C io_uring, no parsing (ceiling)",
 };
 const rows: Row[] = kinds.map((kind) => {
   const m = median(runs.get(kind)!);
