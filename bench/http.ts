@@ -15,11 +15,16 @@
  * and receives of a batch instead of a read and a write per request.
  *
  * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]
- *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c,uring]`
+ *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c,uring]
+ *   [--syscalls]`
+ *
+ * `--syscalls` (Linux, perf, root): each server's system calls per request over the
+ * measured window, counted by the kernel's tracepoints (bench/_syscalls.ts).
  */
 import { buildNative } from "./_native.ts";
 import { cpuSeconds, httpLoadgen, type LoadgenResult } from "./_loadgen.ts";
 import { progress, type Row, table } from "./_report.ts";
+import { countSyscalls, type SyscallCount } from "./_syscalls.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -34,6 +39,7 @@ const kinds = option(
 ).split(",");
 const loadgen = option("loadgen", "c");
 const depth = Number(option("depth", "1"));
+const syscalls = Deno.args.includes("--syscalls");
 const ceiling = kinds.includes("c") ? await buildNative("http_server") : "";
 const uringCeiling = kinds.includes("uring") ? await buildNative("http_server_uring") : "";
 const script = new URL("./http_server.ts", import.meta.url).pathname;
@@ -50,7 +56,9 @@ if (loadgen === "wrk") {
   }
 }
 
-type Result = LoadgenResult;
+/** A run's figures; `syscalls`: calls per request by name ("total": all), with --syscalls. */
+type Result = LoadgenResult & { syscalls?: Map<string, number> };
+let syscallsUnavailable = false;
 
 async function run(kind: string): Promise<Result> {
   const command = pin(
@@ -68,14 +76,43 @@ async function run(kind: string): Promise<Result> {
   const port = Number(text.trim());
   try {
     if (loadgen === "c") {
-      return await httpLoadgen({
+      // The load generator reads the server's CPU at the start and at the end of the
+      // measured window: the system calls are counted over the same window.
+      const window: {
+        counting: SyscallCount | null;
+        counted: Promise<Map<string, number>> | null;
+      } = { counting: null, counted: null };
+      const result: Result = await httpLoadgen({
         port,
         connections,
         seconds,
         depth,
-        serverCpu: () => cpuSeconds(server.pid),
+        serverCpu: () => {
+          if (syscalls && window.counting === null && !syscallsUnavailable) {
+            window.counting = countSyscalls(server.pid);
+            if (window.counting === null) {
+              syscallsUnavailable = true;
+              console.error("bench:http --syscalls needs perf (apt-get install linux-perf)");
+            }
+          } else if (window.counting !== null && window.counted === null) {
+            window.counted = window.counting.stop();
+          }
+          return cpuSeconds(server.pid);
+        },
         wrap: (command) => pin(1, command),
       });
+      if (window.counted !== null) {
+        const requests = result.rps * seconds * 0.95; // the window httpLoadgen measures
+        const perRequest = new Map<string, number>();
+        for (const [name, count] of await window.counted) perRequest.set(name, count / requests);
+        if (!perRequest.has("total")) {
+          console.error(
+            "bench:http --syscalls: perf could not count (root, or perf_event_paranoid <= 1)",
+          );
+        }
+        result.syscalls = perRequest;
+      }
+      return result;
     }
     const wrk = pin(1, [
       "wrk",
@@ -148,6 +185,13 @@ const NAMES: Record<string, string> = {
   c: "C epoll, no parsing (ceiling)",
   uring: "C io_uring, no parsing (ceiling)",
 };
+/** "2.03 (sendto 1.00, recvfrom 1.00, epoll_wait 0.03)": the total, then the main calls. */
+function describeSyscalls(perRequest: Map<string, number>): string {
+  const total = perRequest.get("total");
+  const parts = [...perRequest].filter(([name, n]) => name !== "total" && n >= 0.005)
+    .sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n.toFixed(2)}`);
+  return `${total === undefined ? "?" : total.toFixed(2)} (${parts.join(", ")})`;
+}
 const rows: Row[] = kinds.map((kind) => {
   const m = median(runs.get(kind)!);
   return {
@@ -156,6 +200,7 @@ const rows: Row[] = kinds.map((kind) => {
     "vs Deno.serve, same round": ratios(kind),
     "p99 ms": m.p99ms,
     "server CPU us/req": m.cpuUs.toFixed(2),
+    ...(m.syscalls === undefined ? {} : { "syscalls/req": describeSyscalls(m.syscalls) }),
   };
 });
 table(
