@@ -40,6 +40,12 @@ const kinds = option(
 const loadgen = option("loadgen", "c");
 const depth = Number(option("depth", "1"));
 const syscalls = Deno.args.includes("--syscalls");
+if (syscalls && loadgen !== "c") {
+  console.error(
+    "bench:http --syscalls counts over the C load generator's window: drop --loadgen=wrk",
+  );
+  Deno.exit(2);
+}
 const ceiling = kinds.includes("c") ? await buildNative("http_server") : "";
 const uringCeiling = kinds.includes("uring") ? await buildNative("http_server_uring") : "";
 const script = new URL("./http_server.ts", import.meta.url).pathname;
