@@ -23,3 +23,25 @@ export function awaitModule<T>(load: () => Promise<T>, what: string): Promise<T>
   const loading = rootContext(load);
   return current() === null ? loading : waitFor(loading, `loading ${what}`);
 }
+
+/**
+ * Begins loading `load()`'s module now, outside any thread's context, and returns a
+ * function that resolves to it: it waits for that early load (an interruption point
+ * inside a thread), and loads again ({@linkcode awaitModule}) if the early load failed,
+ * reporting that load's error.
+ *
+ * Why early: Deno reads a module's compiled code from its cache when the module is first
+ * imported, and with no descriptor left (EMFILE) it panics (Deno 2.9: the process dies)
+ * instead of failing the import. A server's handler made at setup is loaded then, not by
+ * a first request that may come in a connection flood.
+ */
+export function loadEarly<T>(load: () => Promise<T>, what: string): () => Promise<T> {
+  const early = rootContext(load).then(
+    (module): { module: T } => ({ module }),
+    (error: unknown) => ({ error }),
+  );
+  return async () => {
+    const outcome = current() === null ? await early : await waitFor(early, `loading ${what}`);
+    return "module" in outcome ? outcome.module : await awaitModule(load, what);
+  };
+}

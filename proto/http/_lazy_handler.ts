@@ -12,9 +12,9 @@ import type { Handler } from "./server.ts";
 
 /**
  * A handler matching with `match` whose `handle` is made by `make` on the first request.
- * Each request that comes before it is made calls `make` itself (a module's load through
- * `awaitModule`: an interruption point of its own thread, the import itself shared), and
- * the first handler made is kept.
+ * Each request that comes before it is made calls `make` itself (waiting for the module's
+ * load begun with the stand-in, `loadEarly`: an interruption point of its own thread, the
+ * import itself shared), and the first handler made is kept.
  */
 export function lazyHandler(
   match: (request: HttpRequest) => boolean,

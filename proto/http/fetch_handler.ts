@@ -5,12 +5,12 @@
  * @module
  */
 
-import { awaitModule } from "../../core/_lazy_import.ts";
+import { loadEarly } from "../../core/_lazy_import.ts";
 import type { HttpRequest } from "./request.ts";
 import { lazyHandler } from "./_lazy_handler.ts";
 import type { Handler } from "./server.ts";
 
-/** The exchange's code, loaded by the first request of any fetch handler. */
+/** The exchange's code, loaded when the first fetch handler is made (not by a request). */
 let fetchModule: typeof import("./_fetch_handler.ts") | undefined;
 
 /** What a fetch-style handler learns besides the request (as `Deno.ServeHandlerInfo`). */
@@ -81,8 +81,8 @@ export interface FetchHandlerOptions {
  * Trailers are not sent (a `Response` has none). A WebSocket is accepted with
  * {@linkcode upgradeWebSocket}.
  *
- * The exchange's code is loaded by the first request a fetch handler takes (that request
- * waits for it, once per process).
+ * The exchange's code is loaded (once per process) when a fetch handler is first made, not
+ * at import; a request that comes before the load ends waits for it.
  *
  * @example
  * ```ts
@@ -110,8 +110,9 @@ export function fetchHandler(
   options: FetchHandlerOptions = {},
 ): Handler {
   if (fetchModule !== undefined) return fetchModule.makeFetchHandler(fn, options);
+  const loading = loadEarly(() => import("./_fetch_handler.ts"), "the fetch handler");
   return lazyHandler(options.match ?? (() => true), async () => {
-    fetchModule ??= await awaitModule(() => import("./_fetch_handler.ts"), "the fetch handler");
+    fetchModule ??= await loading();
     return fetchModule.makeFetchHandler(fn, options);
   });
 }

@@ -4,13 +4,13 @@
  * @module
  */
 
-import { awaitModule } from "../../core/_lazy_import.ts";
+import { loadEarly } from "../../core/_lazy_import.ts";
 import { threadDump } from "../../core/thread.ts";
 import { escapeHtml, type HttpRequest } from "./request.ts";
 import type { Handler } from "./server.ts";
 import { lazyHandler } from "./_lazy_handler.ts";
 
-/** The static files handler's code, loaded by the first request of any. */
+/** The static files handler's code, loaded when the first one is made (not by a request). */
 let filesModule: typeof import("./_static_files.ts") | undefined;
 
 /** Content types by file extension. */
@@ -58,11 +58,9 @@ export function staticFilesHandler(root: string, options: StaticFilesOptions = {
   const prefix = options.prefix ?? "/";
   const match = (request: HttpRequest) =>
     (request.method === "GET" || request.method === "HEAD") && request.path.startsWith(prefix);
+  const loading = loadEarly(() => import("./_static_files.ts"), "the static files handler");
   return lazyHandler(match, async () => {
-    filesModule ??= await awaitModule(
-      () => import("./_static_files.ts"),
-      "the static files handler",
-    );
+    filesModule ??= await loading();
     return filesModule.makeStaticFilesHandler(root, options);
   });
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { awaitModule } from "../../core/_lazy_import.ts";
+import { loadEarly } from "../../core/_lazy_import.ts";
 import { ShrapnelError } from "../../core/errors.ts";
 import { HttpClient } from "./client.ts";
 import { HttpError } from "./errors.ts";
@@ -13,7 +13,7 @@ import type { HttpRequest } from "./request.ts";
 import type { Handler } from "./server.ts";
 import { lazyHandler } from "./_lazy_handler.ts";
 
-/** The handler's code, loaded by the first request of any JSON-RPC handler. */
+/** The handler's code, loaded when the first JSON-RPC handler is made (not by a request). */
 let handlerModule: typeof import("./_json_rpc_handler.ts") | undefined;
 
 /** The error codes the specification defines. */
@@ -104,11 +104,9 @@ export function jsonRpcHandler(
   options: JsonRpcHandlerOptions = {},
 ): Handler {
   if (handlerModule !== undefined) return handlerModule.makeJsonRpcHandler(path, methods, options);
+  const loading = loadEarly(() => import("./_json_rpc_handler.ts"), "the JSON-RPC handler");
   return lazyHandler((request) => request.path === path, async () => {
-    handlerModule ??= await awaitModule(
-      () => import("./_json_rpc_handler.ts"),
-      "the JSON-RPC handler",
-    );
+    handlerModule ??= await loading();
     return handlerModule.makeJsonRpcHandler(path, methods, options);
   });
 }

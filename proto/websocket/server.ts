@@ -6,7 +6,7 @@
  * @module
  */
 
-import { awaitModule } from "../../core/_lazy_import.ts";
+import { loadEarly } from "../../core/_lazy_import.ts";
 import type { HttpRequest } from "../http/request.ts";
 import type { Handler } from "../http/server.ts";
 import { lazyHandler } from "../http/_lazy_handler.ts";
@@ -63,11 +63,9 @@ export function websocketHandler(
   if (handshakeModule !== undefined) {
     return handshakeModule.makeWebsocketHandler(path, onConnect, options);
   }
+  const loading = loadEarly(() => import("./_server_handshake.ts"), "the WebSocket server");
   return lazyHandler((request) => request.path === path, async () => {
-    handshakeModule ??= await awaitModule(
-      () => import("./_server_handshake.ts"),
-      "the WebSocket server",
-    );
+    handshakeModule ??= await loading();
     return handshakeModule.makeWebsocketHandler(path, onConnect, options);
   });
 }
