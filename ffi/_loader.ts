@@ -41,9 +41,17 @@ function missing(error: unknown): boolean {
 }
 
 /**
+ * dlopen failed for want of a descriptor (EMFILE/ENFILE): nothing wrong with the file, and
+ * the next try may succeed, so it is thrown (the caller must not settle on a fallback).
+ */
+function outOfDescriptors(error: unknown): boolean {
+  return /too many open files/i.test((error as Error).message);
+}
+
+/**
  * Opens the first shim found with `open` (Deno.dlopen with the symbol table).
  * A file that exists but does not open (stale, another architecture) is reported, not
- * skipped over.
+ * skipped over. Throws `open`'s error when the process is out of descriptors.
  */
 export function findShim<T>(
   open: (path: string) => T,
@@ -53,6 +61,7 @@ export function findShim<T>(
     try {
       return { opened: open(explicit), path: explicit };
     } catch (e) {
+      if (outOfDescriptors(e)) throw e;
       return {
         reason: `cannot open SHRAPNEL_SHIM=${explicit}: ${(e as Error).message}`,
         fix: `point SHRAPNEL_SHIM at a built libshrapnel, or unset it`,
@@ -70,6 +79,7 @@ export function findShim<T>(
     try {
       return { opened: open(path), path };
     } catch (e) {
+      if (outOfDescriptors(e)) throw e;
       if (!missing(e)) {
         return {
           reason: `cannot open ${path}: ${(e as Error).message}`,

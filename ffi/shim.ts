@@ -67,6 +67,7 @@ export type ShimUnavailable = { reason: string; fix: string };
  * Opens the shim: `$SHRAPNEL_SHIM` if set, else a checkout's build, else the shim cache
  * that build-ffi fills (see ffi/_loader.ts). Returns the reason and its fix instead when
  * it cannot be used: no `--allow-ffi`, not built, or a platform without epoll/kqueue.
+ * Throws dlopen's error when the process is out of descriptors (a state, not a reason).
  */
 export function openShim(): Shim | ShimUnavailable {
   if (Deno.build.os === "windows") {

@@ -9,6 +9,7 @@ import { scheduler } from "../core/scheduler.ts";
 import { ShrapnelError } from "../core/errors.ts";
 import { type FfiPoller, ffiPoller } from "./ffi_poller.ts";
 import type { BackendName } from "./socket.ts";
+import { TooManyOpenFilesError } from "./errors.ts";
 
 /**
  * The FFI backend was demanded but cannot be used; the message says why.
@@ -76,6 +77,8 @@ export function setBackend(choice: BackendChoice): BackendChoice {
  * console.log(activeBackend()); // "ffi" with --allow-ffi and a built shim, else "deno"
  * ```
  * @throws {BackendUnavailableError} if "ffi" is demanded but the shim cannot be opened
+ * @throws {TooManyOpenFilesError} if the shim is first opened when the process is out of
+ * descriptors (the backend is not settled then: a later call, with descriptors free, chooses)
  */
 export function activeBackend(): BackendName {
   const choice = scheduler.slot(CHOICE, choiceFromEnvironment);
@@ -114,7 +117,8 @@ export function activePoller(): FfiPoller | null {
 }
 
 /**
- * Why the FFI backend is unavailable, or null when it can be used.
+ * Why the FFI backend is unavailable, or null when it can be used (or when the shim cannot
+ * be opened yet because the process is out of descriptors: see {@linkcode activeBackend}).
  *
  * @example
  * ```ts
@@ -123,7 +127,13 @@ export function activePoller(): FfiPoller | null {
  * ```
  */
 export function ffiUnavailableReason(): string | null {
-  const poller = ffiPoller();
+  let poller: ReturnType<typeof ffiPoller>;
+  try {
+    poller = ffiPoller();
+  } catch (e) {
+    if (e instanceof TooManyOpenFilesError) return null;
+    throw e;
+  }
   if (!("reason" in poller)) return null;
   const { fix } = poller as { fix?: string };
   return fix === undefined ? poller.reason : `${poller.reason} (fix: ${fix})`;

@@ -14,7 +14,7 @@ import type { Wait } from "../core/sync/wait_queue.ts";
 import { _setClockSource, now } from "../core/clock.ts";
 import { current, type Thread } from "../core/thread.ts";
 import { openShim, type Shim } from "../ffi/shim.ts";
-import { SocketError } from "./errors.ts";
+import { SocketError, TooManyOpenFilesError } from "./errors.ts";
 
 /** Readiness flags reported by the shim. */
 export const READ = 1, WRITE = 2, HUP = 4, ERR = 8;
@@ -471,10 +471,21 @@ const POLLER = Symbol("ffiPoller");
 /**
  * The process's FFI poller, or the reason it is unavailable (no `--allow-ffi`, shim not
  * built, unsupported platform).
+ * @throws {TooManyOpenFilesError} if the process is out of descriptors (the shim cannot be
+ * opened now, nor the poller made): nothing is settled, the next call tries again
  */
 export function ffiPoller(): FfiPoller | { reason: string } {
   return scheduler.slot(POLLER, () => {
-    const shim = openShim();
+    let shim: ReturnType<typeof openShim>;
+    try {
+      shim = openShim();
+    } catch (e) {
+      throw new TooManyOpenFilesError(
+        "EMFILE",
+        "dlopen",
+        `(the FFI shim): ${(e as Error).message}`,
+      );
+    }
     return "reason" in shim ? shim : new FfiPoller(shim);
   });
 }
