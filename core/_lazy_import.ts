@@ -45,3 +45,34 @@ export function loadEarly<T>(load: () => Promise<T>, what: string): () => Promis
     return "module" in outcome ? outcome.module : await awaitModule(load, what);
   };
 }
+
+/** Loads a module once, on the first call of the returned function. */
+export interface LoadOnce<T> {
+  /** Resolves to the module, loading it on the first call. Interruption point in a thread. */
+  (): Promise<T>;
+  /** The module once loaded, else undefined. */
+  readonly loaded: T | undefined;
+  /**
+   * Begins the load now (once), for an object that will need the module (a resolver when
+   * made): Deno 2.9 panics when it imports a module at EMFILE, so the load should not wait
+   * for a first call that may come when the process is out of descriptors.
+   */
+  begin(): void;
+}
+
+/**
+ * A loader of `load()`'s module (`() => import("./_client.ts")`), which imports it on its
+ * first call (or at `begin()`), outside any thread's context ({@linkcode awaitModule}); an
+ * interrupted or failed first call leaves the next one to load it again.
+ */
+export function loadOnce<T>(load: () => Promise<T>, what: string): LoadOnce<T> {
+  let module: T | undefined;
+  let early: (() => Promise<T>) | undefined;
+  const get = async (): Promise<T> =>
+    module ??= await (early !== undefined ? early() : awaitModule(load, what));
+  const begin = () => {
+    if (module === undefined && early === undefined) early = loadEarly(load, what);
+  };
+  Object.defineProperty(get, "begin", { value: begin });
+  return Object.defineProperty(get, "loaded", { get: () => module }) as LoadOnce<T>;
+}

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { awaitModule } from "../core/_lazy_import.ts";
+import { loadOnce } from "../core/_lazy_import.ts";
 import { ShrapnelError } from "../core/errors.ts";
 import { spawn } from "../core/thread.ts";
 import type { ResolvedClusterOptions, SupervisorCore } from "./_supervisor.ts";
@@ -163,8 +163,8 @@ function ownCommand(): string[] {
   return argv.slice(1);
 }
 
-/** The supervisor's implementation, loaded by the first supervisor that starts. */
-let supervisorModule: typeof import("./_supervisor.ts") | undefined;
+/** The supervisor's implementation, loaded when the first supervisor is made. */
+const supervisorModule = loadOnce(() => import("./_supervisor.ts"), "the cluster supervisor");
 
 /**
  * The supervisor of a cluster of worker processes. {@linkcode cluster} runs one with
@@ -225,6 +225,7 @@ export class Supervisor {
       backdoorDir: options.backdoorDir ?? null,
       onEvent: options.onEvent,
     };
+    supervisorModule.begin(); // not at start(), which may come at EMFILE
   }
 
   /** How a rolling restart replaces each worker: see {@linkcode ClusterOptions.restartOrder}. */
@@ -352,11 +353,8 @@ export class Supervisor {
   /** The implementation, loaded by the first call that needs it. Interruption point. */
   async #core(): Promise<SupervisorCore> {
     if (this.#implementation !== null) return this.#implementation;
-    supervisorModule ??= await awaitModule(
-      () => import("./_supervisor.ts"),
-      "the cluster supervisor",
-    );
-    return this.#implementation ??= new supervisorModule.SupervisorCore(this.#options);
+    const { SupervisorCore } = await supervisorModule();
+    return this.#implementation ??= new SupervisorCore(this.#options);
   }
 }
 

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { awaitModule } from "../_lazy_import.ts";
+import { loadOnce } from "../_lazy_import.ts";
 import { scheduler } from "../scheduler.ts";
 import type { Recording } from "./_recording.ts";
 
 /** The recording code, loaded by the first {@linkcode Profiler.start}. */
-let recordingModule: typeof import("./_recording.ts") | undefined;
+const recordingModule = loadOnce(() => import("./_recording.ts"), "the profiler");
 
 /** One thread's account. */
 export interface ThreadProfile {
@@ -100,6 +100,11 @@ export class Profiler {
   #recording: Recording | null = null;
   #starting = false;
 
+  /** Creates a profiler; the recording code begins to load (not at `start`, which may come at EMFILE). */
+  constructor() {
+    recordingModule.begin();
+  }
+
   /** Whether it is profiling. */
   get running(): boolean {
     return this.#recording !== null;
@@ -116,9 +121,9 @@ export class Profiler {
     }
     this.#starting = true;
     try {
-      recordingModule ??= await awaitModule(() => import("./_recording.ts"), "the profiler");
+      const code = await recordingModule();
       if (scheduler.switchHooks !== null) throw new Error("a profiler is already running");
-      this.#recording = await recordingModule.Recording.start(
+      this.#recording = await code.Recording.start(
         options.intervalUs ?? 100,
         options.callCounts ?? true,
       );

@@ -18,11 +18,15 @@ import { loadOnce } from "../_load_once.ts";
 import { DEFAULT_MAX_NEGATIVE_TTL, DEFAULT_MAX_TTL, DnsCache } from "./cache.ts";
 import { NameNotFoundError } from "./errors.ts";
 import { ServerSelection } from "./server_selection.ts";
-import { type DnsRecord, normalizeName } from "./packet.ts";
+import { type DnsRecord, loadDnsCodec, normalizeName } from "./packet.ts";
 import type { Lookups, ResolverSettings } from "./_lookups.ts";
 
 /** The code of the lookups that miss the cache, loaded by the first one. */
-const lookupsModule = loadOnce(() => import("./_lookups.ts"), "the DNS resolver");
+const lookupsModule = loadOnce(async () => {
+  const lookups = await import("./_lookups.ts");
+  await loadDnsCodec(); // npm:dns-packet, which its exchanges need: early too
+  return lookups;
+}, "the DNS resolver");
 
 /** The root servers' IPv4 addresses (a.root-servers.net ... m.root-servers.net). */
 export const ROOT_HINTS: readonly string[] = [
@@ -176,6 +180,7 @@ export class DnsResolver {
         .map((s) => serverAddress(s, port));
     this.#roots = this.#options.rootHints.map((s) => serverAddress(s, port));
     this.selection = new ServerSelection({ retryAfter: this.#options.serverRetryAfter });
+    lookupsModule.begin(); // not at the first miss, which may come at EMFILE (_load_once.ts)
   }
 
   /** Queries sent since start. */

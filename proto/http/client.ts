@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { awaitModule } from "../../core/_lazy_import.ts";
+import { loadOnce } from "../../core/_lazy_import.ts";
 import { Interrupted } from "../../core/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { BodyReader } from "./body.ts";
@@ -12,8 +12,8 @@ import type { HttpHeaders } from "./headers.ts";
 import { httpConnector } from "./connector.ts";
 import type { HttpClientCore, ResolvedHttpClientOptions } from "./_http_client.ts";
 
-/** The client's pool and wire code, loaded by the first request of any client. */
-let clientModule: typeof import("./_http_client.ts") | undefined;
+/** The client's pool and wire code, loaded when the first client is made. */
+const clientModule = loadOnce(() => import("./_http_client.ts"), "the HTTP client");
 
 /** A request body: bytes, text, or pieces streamed with chunked transfer coding. */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -219,6 +219,7 @@ export class HttpClient {
       bodyIdleTimeoutSeconds: options.bodyIdleTimeoutSeconds ?? 30,
       requestTimeoutSeconds: options.requestTimeoutSeconds ?? 300,
     };
+    clientModule.begin(); // not at the first request, which may come at EMFILE
   }
 
   /**
@@ -265,9 +266,9 @@ export class HttpClient {
 
   /** The pool, made on the first request. Interruption point (the module's load). */
   async #core(): Promise<HttpClientCore> {
-    clientModule ??= await awaitModule(() => import("./_http_client.ts"), "the HTTP client");
+    const { HttpClientCore } = clientModule.loaded ?? await clientModule();
     if (this.#implementation === null) {
-      this.#implementation = new clientModule.HttpClientCore(this.#options);
+      this.#implementation = new HttpClientCore(this.#options);
       if (this.#closed) this.#implementation.close();
     }
     return this.#implementation;

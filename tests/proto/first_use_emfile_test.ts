@@ -1,0 +1,41 @@
+/**
+ * A resolver's and an HTTP client's code loads lazily, begun when they are made. Deno 2.9
+ * panics (the process dies) when it imports a module at EMFILE, so a first lookup or
+ * request made while the process is out of descriptors must not be what loads it: it
+ * fails with a typed error, and works once descriptors are free.
+ */
+import assert from "node:assert/strict";
+import { BACKENDS, denoChildEnv } from "../net/_backends.ts";
+
+const child = new URL("./first_use_emfile_child.ts", import.meta.url).pathname;
+
+for (const backend of BACKENDS) {
+  for (const which of ["dns", "http"]) {
+    Deno.test(`${backend}: a ${which} client's first call at EMFILE fails typed`, async () => {
+      const deno = Deno.execPath();
+      const output = await new Deno.Command("sh", {
+        env: denoChildEnv(),
+        args: [
+          "-c",
+          `ulimit -n 128 && exec "${deno}" run -A --unstable-net "${child}" ${backend} ${which}`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      const out = new TextDecoder().decode(output.stdout);
+      const err = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 0, `child failed:\n${out}\n${err}`);
+      const result = JSON.parse(out.trim().split("\n").at(-1)!);
+      assert.ok(result.exhausted > 0, out);
+      if (which === "dns") {
+        // EMFILE at the query's socket (a server failure), or at the FFI shim's first opening
+        assert.match(result.first, /^(ServerFailureError: .*EMFILE|TooManyOpenFilesError)/);
+        assert.match(result.then, /^ServerFailureError: .*(port unreachable|no answer)/);
+      } else {
+        assert.match(result.first, /^TooManyOpenFilesError/);
+        assert.match(result.then, /^ConnectionRefusedError/);
+      }
+    });
+  }
+}
