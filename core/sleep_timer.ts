@@ -13,14 +13,18 @@ import type { Wait } from "./sync/wait_queue.ts";
 /** A sleeper's timer: it wakes the thread, or leaves the heap if the sleep is interrupted. */
 class SleepTimer extends HeapTimer implements Wait {
   readonly thread: Thread;
+  /** The clock reading the scheduler fired this sleep at; NaN while it sleeps or if interrupted. */
+  firedAt = NaN;
   constructor(deadline: number, thread: Thread) {
     super(deadline);
     this.thread = thread;
   }
-  fire(): void {
+  fire(time: number): void {
+    this.firedAt = time;
     this.thread._wake(undefined);
   }
   _interrupted(): void {
+    this.firedAt = NaN;
     scheduler.removeTimer(this);
   }
   get _reason(): string {
@@ -42,6 +46,7 @@ export function sleepThread(thread: Thread, deadline: number, duration?: number)
   if (last instanceof SleepTimer && !last.scheduled) {
     timer = last;
     timer.deadline = deadline;
+    timer.firedAt = NaN;
   } else timer = new SleepTimer(deadline, thread);
   scheduler.addTimer(timer, duration);
   return thread._suspend(timer) as Promise<void>;
@@ -57,4 +62,15 @@ export function sleepThreadFor(thread: Thread, seconds: number): Promise<void> {
   }
   const duration = seconds > 0 ? seconds : 0;
   return sleepThread(thread, now() + duration, duration);
+}
+
+/**
+ * @internal When `thread` (the caller) was woken from its last blocking call, if that was
+ * a sleep that ended on time: the clock reading with which the scheduler fired it (one
+ * read for a whole batch of wakes). NaN if the thread has blocked on anything else since,
+ * or its last sleep was interrupted: the caller then reads the clock itself.
+ */
+export function sleepEndedAt(thread: Thread): number {
+  const last = thread._lastWait;
+  return last instanceof SleepTimer ? last.firedAt : NaN;
 }
