@@ -13,19 +13,19 @@ import type { Wait } from "./sync/wait_queue.ts";
 /** A sleeper's timer: it wakes the thread, or leaves the heap if the sleep is interrupted. */
 class SleepTimer extends HeapTimer implements Wait {
   readonly thread: Thread;
-  /** The clock reading the scheduler fired this sleep at; NaN while it sleeps or if interrupted. */
-  firedAt = NaN;
   constructor(deadline: number, thread: Thread) {
     super(deadline);
     this.thread = thread;
   }
+  // Off the heap, a sleep's deadline says how it ended: the clock reading it was fired
+  // at, or NaN if it was interrupted (no field of its own: a sleeper stays small).
   fire(time: number): void {
-    this.firedAt = time;
+    this.deadline = time;
     this.thread._wake(undefined);
   }
   _interrupted(): void {
-    this.firedAt = NaN;
     scheduler.removeTimer(this);
+    this.deadline = NaN;
   }
   get _reason(): string {
     return "sleep";
@@ -46,7 +46,6 @@ export function sleepThread(thread: Thread, deadline: number, duration?: number)
   if (last instanceof SleepTimer && !last.scheduled) {
     timer = last;
     timer.deadline = deadline;
-    timer.firedAt = NaN;
   } else timer = new SleepTimer(deadline, thread);
   scheduler.addTimer(timer, duration);
   return thread._suspend(timer) as Promise<void>;
@@ -72,5 +71,5 @@ export function sleepThreadFor(thread: Thread, seconds: number): Promise<void> {
  */
 export function sleepEndedAt(thread: Thread): number {
   const last = thread._lastWait;
-  return last instanceof SleepTimer ? last.firedAt : NaN;
+  return last instanceof SleepTimer && !last.scheduled ? last.deadline : NaN;
 }

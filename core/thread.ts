@@ -57,13 +57,6 @@ const NO_ERROR: unique symbol = Symbol("no error");
  */
 let tracing = false;
 
-/** The resolve function of the promise `captureResolve` last ran for (taken at once). */
-let captured: ((value: unknown) => void) | undefined;
-/** The executor of every suspension's promise: hands its resolve function over. */
-function captureResolve(resolve: (value: unknown) => void): void {
-  captured = resolve;
-}
-
 /** The library's own sources: frames there are not where a call was made. */
 const LIBRARY_FRAMES = ["core/", "net/"].map((dir) => new URL(`../${dir}`, import.meta.url).href);
 
@@ -514,11 +507,9 @@ export class Thread<R = unknown> {
     this._state = BLOCKED;
     this.#wait = wait;
     if (tracing) this.#extrasFor().callSite = new Error("the abandoned blocking call");
-    // One executor for every suspension: a closure made per call (to store `resolve` on
-    // this thread) was one more allocation per blocking call.
-    const promise = new Promise(captureResolve);
-    this.#resolve = captured;
-    captured = undefined;
+    const promise = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
     scheduler.switchHooks?.blocked(this, wait?._reason);
     scheduler.flush(); // threads this one spawned (or woke past the slice) run now
     if (--scheduler.active === 0) scheduler.quiescent();
