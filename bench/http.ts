@@ -10,14 +10,21 @@
  *
  * "c" is bench/c/http_server.c, a C epoll server that answers without parsing: the
  * kernel's share of a request, the ceiling any server can reach on this machine (its
- * ratio to Deno.serve bounds every other server's).
+ * ratio to Deno.serve bounds every other server's). "uring" is its io_uring twin,
+ * bench/c/http_server_uring.c (Linux): one io_uring_enter per loop turn for all the sends
+ * and receives of a batch instead of a read and a write per request.
  *
  * `deno task bench:http [--quick] [--connections=100] [--seconds=N] [--rounds=N]
- *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c]`
+ *   [--depth=N] [--loadgen=c|wrk] [--servers=ffi,deno,deno-serve,node,c,uring]
+ *   [--syscalls]`
+ *
+ * `--syscalls` (Linux, perf, root): each server's system calls per request over the
+ * measured window, counted by the kernel's tracepoints (bench/_syscalls.ts).
  */
 import { buildNative } from "./_native.ts";
 import { cpuSeconds, httpLoadgen, type LoadgenResult } from "./_loadgen.ts";
 import { progress, type Row, table } from "./_report.ts";
+import { countSyscalls, type SyscallCount } from "./_syscalls.ts";
 
 const option = (name: string, fallback: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -26,10 +33,21 @@ const seconds = Number(option("seconds", quick ? "2" : "5"));
 const rounds = Number(option("rounds", quick ? "1" : "3"));
 const connections = Number(option("connections", "100"));
 const threads = Number(option("threads", "1"));
-const kinds = option("servers", "ffi,deno,deno-serve,node,c").split(",");
+const kinds = option(
+  "servers",
+  `ffi,deno,deno-serve,node,c${Deno.build.os === "linux" ? ",uring" : ""}`,
+).split(",");
 const loadgen = option("loadgen", "c");
 const depth = Number(option("depth", "1"));
+const syscalls = Deno.args.includes("--syscalls");
+if (syscalls && loadgen !== "c") {
+  console.error(
+    "bench:http --syscalls counts over the C load generator's window: drop --loadgen=wrk",
+  );
+  Deno.exit(2);
+}
 const ceiling = kinds.includes("c") ? await buildNative("http_server") : "";
+const uringCeiling = kinds.includes("uring") ? await buildNative("http_server_uring") : "";
 const script = new URL("./http_server.ts", import.meta.url).pathname;
 const pin = (core: number, command: string[]) =>
   navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(core), ...command] : command;
@@ -44,25 +62,73 @@ if (loadgen === "wrk") {
   }
 }
 
-type Result = LoadgenResult;
+/** A server exited before printing its port (the io_uring ceiling where io_uring is off). */
+class ServerDidNotStart extends Error {}
+
+/** A run's figures; `syscalls`: calls per request by name ("total": all), with --syscalls. */
+type Result = LoadgenResult & { syscalls?: Map<string, number> };
+let syscallsUnavailable = false;
 
 async function run(kind: string): Promise<Result> {
-  const command = pin(0, kind === "c" ? [ceiling] : [Deno.execPath(), "run", "-A", script, kind]);
+  const command = pin(
+    0,
+    kind === "c"
+      ? [ceiling]
+      : kind === "uring"
+      ? [uringCeiling]
+      : [Deno.execPath(), "run", "-A", script, kind],
+  );
   const server = new Deno.Command(command[0], { args: command.slice(1), stdout: "piped" }).spawn();
   const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
-  while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      const status = await server.status;
+      throw new ServerDidNotStart(`${kind} exited with code ${status.code} before serving`);
+    }
+    text += value;
+  }
   const port = Number(text.trim());
   try {
     if (loadgen === "c") {
-      return await httpLoadgen({
+      // The load generator reads the server's CPU at the start and at the end of the
+      // measured window: the system calls are counted over the same window.
+      const window: {
+        counting: SyscallCount | null;
+        counted: Promise<Map<string, number>> | null;
+      } = { counting: null, counted: null };
+      const result: Result = await httpLoadgen({
         port,
         connections,
         seconds,
         depth,
-        serverCpu: () => cpuSeconds(server.pid),
+        serverCpu: () => {
+          if (syscalls && window.counting === null && !syscallsUnavailable) {
+            window.counting = countSyscalls(server.pid);
+            if (window.counting === null) {
+              syscallsUnavailable = true;
+              console.error("bench:http --syscalls needs perf (apt-get install linux-perf)");
+            }
+          } else if (window.counting !== null && window.counted === null) {
+            window.counted = window.counting.stop();
+          }
+          return cpuSeconds(server.pid);
+        },
         wrap: (command) => pin(1, command),
       });
+      if (window.counted !== null) {
+        const requests = result.rps * seconds * 0.95; // the window httpLoadgen measures
+        const perRequest = new Map<string, number>();
+        for (const [name, count] of await window.counted) perRequest.set(name, count / requests);
+        if (!perRequest.has("total")) {
+          console.error(
+            "bench:http --syscalls: perf could not count (root, or perf_event_paranoid <= 1)",
+          );
+        }
+        result.syscalls = perRequest;
+      }
+      return result;
     }
     const wrk = pin(1, [
       "wrk",
@@ -108,8 +174,22 @@ async function run(kind: string): Promise<Result> {
 // with Deno.serve of the same round, and the ratios' median is reported with their range.
 const runs = new Map<string, Result[]>(kinds.map((k) => [k, []]));
 for (let r = 0; r < rounds; r++) {
-  for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
-    const result = await run(kind);
+  for (const kind of r % 2 === 0 ? [...kinds] : [...kinds].reverse()) {
+    let result: Result;
+    try {
+      result = await run(kind);
+    } catch (error) {
+      // io_uring may be off (io_uring_disabled, a seccomp profile, a kernel before 6.0):
+      // the other rows still mean something without that ceiling.
+      if (!(error instanceof ServerDidNotStart) || kind !== "uring") throw error;
+      console.error(
+        `bench:http: the io_uring ceiling cannot run here (${error.message}; its reason is above): ` +
+          "left out (--servers=... without uring to avoid this)",
+      );
+      kinds.splice(kinds.indexOf(kind), 1);
+      runs.delete(kind);
+      continue;
+    }
     runs.get(kind)!.push(result);
     progress(`round ${r + 1}/${rounds} ${kind}: ${Math.round(result.rps)} req/s`);
   }
@@ -133,7 +213,15 @@ const NAMES: Record<string, string> = {
   "deno-serve": "Deno.serve",
   node: "node:http",
   c: "C epoll, no parsing (ceiling)",
+  uring: "C io_uring, no parsing (ceiling)",
 };
+/** "2.03 (sendto 1.00, recvfrom 1.00, epoll_wait 0.03)": the total, then the main calls. */
+function describeSyscalls(perRequest: Map<string, number>): string {
+  const total = perRequest.get("total");
+  const parts = [...perRequest].filter(([name, n]) => name !== "total" && n >= 0.005)
+    .sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n.toFixed(2)}`);
+  return `${total === undefined ? "?" : total.toFixed(2)} (${parts.join(", ")})`;
+}
 const rows: Row[] = kinds.map((kind) => {
   const m = median(runs.get(kind)!);
   return {
@@ -142,6 +230,7 @@ const rows: Row[] = kinds.map((kind) => {
     "vs Deno.serve, same round": ratios(kind),
     "p99 ms": m.p99ms,
     "server CPU us/req": m.cpuUs.toFixed(2),
+    ...(m.syscalls === undefined ? {} : { "syscalls/req": describeSyscalls(m.syscalls) }),
   };
 });
 table(

@@ -7,7 +7,10 @@
  * the CPU time (user + system) of that process, which a loaded machine inflates less than
  * the wall time (Linux, through getrusage). Goal: the root import within 1.5x of /core.
  * Pass --runs N (default 21); --ref COMMIT adds the root and /core of that commit (taken out
- * of git into a temporary directory) to the same run, for before/after ratios.
+ * of git into a temporary directory) to the same run, for before/after ratios. --bundled
+ * adds the root bundled into one JavaScript module (`deno bundle`, npm packages left out):
+ * the same code without the per-module cost of Deno's loader (reading, emit cache, linking),
+ * which shows how much of the import is module count rather than code.
  */
 import { progress, type Row, table } from "./_report.ts";
 
@@ -21,6 +24,7 @@ const refArg = Deno.args.indexOf("--ref");
 const REF = refArg >= 0 ? Deno.args[refArg + 1] : null;
 const runsArg = Deno.args.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : 21;
+const BUNDLED = Deno.args.includes("--bundled");
 
 interface GraphModule {
   specifier: string;
@@ -135,6 +139,31 @@ try {
     if (!untar.success) throw new Error("tar failed");
     ENTRIES.push([`/core @${REF}`, `file://${dir}/ref/core/mod.ts`]);
     ENTRIES.push([`root @${REF}`, `file://${dir}/ref/mod.ts`]);
+  }
+  if (BUNDLED) {
+    // The npm packages of deno.json's import map stay imports (loaded on first use anyway).
+    const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))) as {
+      imports?: Record<string, string>;
+    };
+    const external = Object.keys(config.imports ?? {}).filter((k) => !k.endsWith("/"))
+      .flatMap((k) => ["--external", k]);
+    const bundle = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform=deno",
+        "--packages=external",
+        ...external,
+        "--output",
+        `${dir}/bundle.js`,
+        new URL("mod.ts", root).pathname,
+      ],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!bundle.success) throw new Error(`deno bundle: ${new TextDecoder().decode(bundle.stderr)}`);
+    ENTRIES.push(["root bundled (1 module)", `file://${dir}/bundle.js`]);
   }
   for (const [i, [name, entry]] of ENTRIES.entries()) {
     const path = `${dir}/entry_${i}.ts`;

@@ -7,4 +7,4 @@
 
 /** SHA-256 (hex) of ffi/shim.c's UTF-8 bytes. */
 export const SHIM_SOURCE_SHA256: string =
-  "3fbdffe7300628b879244a8ad4f03e7d640209416644c6914462905aabe396aa";
+  "84c6560017abca6a0a5bdf8104d4eed189294261e1b8374008c8a8df34464c69";

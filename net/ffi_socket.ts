@@ -452,7 +452,12 @@ export class FfiSocket extends Socket implements Pollable {
       if (fd >= 0) {
         return [new FfiSocket(poller, fd, this.family, this.type), decodeAddress(peer)];
       }
-      if (poller.wouldBlock(fd)) return null;
+      if (poller.wouldBlock(fd)) {
+        // Drained: the next accept waits for the next edge instead of calling accept(2)
+        // for its EAGAIN again (a system call less for each connection).
+        this._readable = false;
+        return null;
+      }
       const code = poller.errnoNames.get(-fd);
       // A connection reset while queued is the client's business, not the listener's.
       if (fd === -poller.EINTR || code === "ECONNABORTED" || code === "EPROTO") continue;
@@ -470,8 +475,12 @@ export class FfiSocket extends Socket implements Pollable {
    */
   async accept(): Promise<[Socket, Address]> {
     for (;;) {
-      const got = this.#acceptOne();
-      if (got !== null) return got;
+      if (this._readable) {
+        const got = this.#acceptOne();
+        if (got !== null) return got;
+      } else {
+        this.#fd("accept"); // a closed listener throws ClosedError rather than wait
+      }
       await this.#poller.wait(this, READ);
     }
   }
@@ -484,7 +493,8 @@ export class FfiSocket extends Socket implements Pollable {
   async acceptMany(max: number): Promise<[Socket, Address][]> {
     const out: [Socket, Address][] = [];
     for (;;) {
-      while (out.length < max) {
+      if (!this._readable) this.#fd("accept"); // closed: ClosedError rather than wait
+      while (this._readable && out.length < max) {
         let got: [FfiSocket, Address] | null;
         try {
           got = this.#acceptOne();

@@ -3,13 +3,28 @@
  * loads before any call) holds no npm package and no Node built-in but node:async_hooks
  * (the scheduler's). A protocol that needs one loads it on its first call (see
  * core/_lazy_import.ts and core/_node_builtin.ts), and HTTP/2's connection code is loaded by
- * the first HTTP/2 connection (proto/http/_h2_lazy.ts). bench/import.ts measures the time.
+ * the first HTTP/2 connection (proto/http/_h2_lazy.ts), and the implementations behind the
+ * cluster supervisor, the profiler, the HTTP client, fetch/JSON-RPC/static-files/WebSocket
+ * handlers, `shrapnelFetch` and `connectWebSocket` by their first use. bench/import.ts
+ * measures the time.
  */
 import assert from "node:assert/strict";
 
 interface GraphModule {
   specifier: string;
   dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+/** Every module of `entry`'s graph, dynamic imports included. */
+async function allModules(entry: string): Promise<Set<string>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL(entry, import.meta.url).href],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: GraphModule[] };
+  return new Set(info.modules.map((m) => m.specifier));
 }
 
 async function staticImports(entry: string): Promise<Set<string>> {
@@ -53,5 +68,57 @@ Deno.test("the HTTP/2 connection code is loaded on first use, not by importing t
       /\/proto\/http\/h2\/(server_connection|client_connection|hpack|huffman|frames)\.ts$/.test(s)
     );
     assert.deepEqual(loaded, [], `${entry} loads ${loaded.join(", ")} at import`);
+  }
+});
+
+/** Implementations loaded by their first use (`awaitModule`), never by an import. */
+const LAZY_MODULES = [
+  "net/_supervisor.ts",
+  "core/profiler/_recording.ts",
+  "proto/http/_http_client.ts",
+  "proto/http/_fetch_handler.ts",
+  "proto/http/_fetch_request.ts",
+  "proto/http/_fetch_response.ts",
+  "proto/http/_json_rpc_handler.ts",
+  "proto/http/_shrapnel_fetch.ts",
+  "proto/http/_static_files.ts",
+  "proto/websocket/_client_handshake.ts",
+  "proto/websocket/_server_handshake.ts",
+  // The protocols' wire codecs and client state machines, the SSH backdoor's server
+  // (proto/_load_once.ts, by the first connect or serve).
+  "proto/amqp/_client.ts",
+  "proto/amqp/_recovering.ts",
+  "proto/amqp/codec.ts",
+  "proto/backdoor/_ssh.ts",
+  "proto/dns/_exchange.ts",
+  "proto/dns/_lookups.ts",
+  "proto/ftp/_client.ts",
+  "proto/ldap/_client.ts",
+  "proto/mysql/_client.ts",
+  "proto/postgres/_client.ts",
+  "proto/ssh/_client.ts",
+];
+
+Deno.test("the implementations loaded on first use are not reached by any import", async () => {
+  const root = new URL("../", import.meta.url);
+  const lazy = LAZY_MODULES.map((path) => new URL(path, root).href);
+  // Each is still in the root's graph, as a dynamic import: the list names real modules.
+  const everything = await allModules("../mod.ts");
+  assert.deepEqual(lazy.filter((m) => !everything.has(m)), [], "not in the root's graph at all");
+  for (
+    const entry of [
+      "../mod.ts",
+      "../net/mod.ts",
+      "../core/profiler/mod.ts",
+      "../proto/http/mod.ts",
+      "../proto/websocket/mod.ts",
+      ...["amqp", "backdoor", "dns", "ftp", "ldap", "mysql", "postgres", "ssh"].map((name) =>
+        `../proto/${name}/mod.ts`
+      ),
+    ]
+  ) {
+    const loaded = await staticImports(entry);
+    const reached = lazy.filter((m) => loaded.has(m));
+    assert.deepEqual(reached, [], `${entry} loads ${reached.join(", ")} at import`);
   }
 });

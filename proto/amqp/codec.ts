@@ -5,30 +5,11 @@
  * @module
  */
 
-import { ProtocolError } from "../../core/errors.ts";
+import { AmqpProtocolError } from "./client.ts";
 
-/**
- * The peer sent bytes that are not AMQP 0-9-1 (bad frame end, cut short, unknown type):
- * a `ProtocolError` of protocol "amqp".
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { AmqpProtocolError } from "./codec.ts";
- * assert.equal(new AmqpProtocolError("bad frame end").name, "AmqpProtocolError");
- * ```
- */
-export class AmqpProtocolError extends ProtocolError {
-  /**
-   * Makes the error, of protocol "amqp".
-   *
-   * @param message what was wrong
-   * @param options its cause
-   */
-  constructor(message?: string, options?: ErrorOptions) {
-    super("amqp", message, options);
-  }
-}
+// The error is defined with the client's, which the root import loads (this codec is
+// loaded by the first connect); it is also exported here, where it is thrown.
+export { AmqpProtocolError };
 
 /** Frame types. */
 export const FrameType = { method: 1, header: 2, body: 3, heartbeat: 8 } as const;

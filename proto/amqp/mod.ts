@@ -17,13 +17,9 @@
 export * from "./client.ts";
 export * from "./recovering.ts";
 export * from "./url.ts";
-// The wire codec stays internal; only what the client's API names is public.
-export {
-  AmqpProtocolError,
-  type FieldTable,
-  type FieldValue,
-  type MessageProperties,
-} from "./codec.ts";
+// The wire codec stays internal (and loads with the first connect); only the types the
+// client's API names are public.
+export type { FieldTable, FieldValue, MessageProperties } from "./codec.ts";
 // The types this module's API names from /core and /net, for its docs.
 export type * from "../../core/mod.ts";
 export type * from "../../net/mod.ts";

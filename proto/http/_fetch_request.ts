@@ -18,6 +18,7 @@ import { scheduler } from "../../core/scheduler.ts";
 import { current, type Thread } from "../../core/thread.ts";
 import type { BodyReader } from "./body.ts";
 import { HttpProtocolError } from "./errors.ts";
+import { registerRequestLookup } from "./_upgrades.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** Characters a Host field may hold (RFC 3986 reg-name, IP literals, a port). */
@@ -335,3 +336,5 @@ function localHost(http: HttpRequest): string {
 export function httpRequestOf(request: Request): HttpRequest | undefined {
   return request instanceof FetchRequest ? request._http : undefined;
 }
+
+registerRequestLookup(httpRequestOf);

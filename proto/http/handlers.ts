@@ -4,10 +4,14 @@
  * @module
  */
 
+import { awaitModule } from "../../core/_lazy_import.ts";
 import { threadDump } from "../../core/thread.ts";
-import { waitFor } from "../../core/wait_for.ts";
 import { escapeHtml, type HttpRequest } from "./request.ts";
 import type { Handler } from "./server.ts";
+import { lazyHandler } from "./_lazy_handler.ts";
+
+/** The static files handler's code, loaded by the first request of any. */
+let filesModule: typeof import("./_static_files.ts") | undefined;
 
 /** Content types by file extension. */
 export const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -50,61 +54,17 @@ export interface StaticFilesOptions {
  * ```
  */
 export function staticFilesHandler(root: string, options: StaticFilesOptions = {}): Handler {
+  if (filesModule !== undefined) return filesModule.makeStaticFilesHandler(root, options);
   const prefix = options.prefix ?? "/";
-  const index = options.index ?? "index.html";
-  const base = root.endsWith("/") ? root.slice(0, -1) : root;
-  return {
-    match: (request) =>
-      (request.method === "GET" || request.method === "HEAD") && request.path.startsWith(prefix),
-    async handle(request) {
-      const rest = request.path.slice(prefix.length);
-      const segments = rest.split("/").filter((s) => s !== "" && s !== ".");
-      if (segments.some((s) => s === ".." || s.includes("\0") || s.includes("\\"))) {
-        return request.error(404);
-      }
-      let path = [base, ...segments].join("/");
-      let info: Deno.FileInfo;
-      try {
-        info = await waitFor(Deno.stat(path), `stat ${path}`);
-        if (info.isDirectory) {
-          path = `${path}/${index}`;
-          info = await waitFor(Deno.stat(path), `stat ${path}`);
-        }
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-          return request.error(404, `nothing at ${request.path}`);
-        }
-        throw e;
-      }
-      if (!info.isFile) return request.error(404);
-      const modified = info.mtime ? new Date(Math.floor(info.mtime.getTime() / 1000) * 1000) : null;
-      if (modified !== null) {
-        request.replyHeaders.set("last-modified", modified.toUTCString());
-        const since = request.headers.get("if-modified-since");
-        if (since !== null && Date.parse(since) >= modified.getTime()) {
-          request.status = 304;
-          return request.done();
-        }
-      }
-      const ext = path.slice(path.lastIndexOf(".") + 1).toLowerCase();
-      request.replyHeaders.set("content-type", CONTENT_TYPES[ext] ?? "application/octet-stream");
-      if (options.cacheControl) request.replyHeaders.set("cache-control", options.cacheControl);
-      request.replyHeaders.set("content-length", String(info.size));
-      if (request.method === "HEAD") return request.done();
-      const file = await waitFor(Deno.open(path), `open ${path}`);
-      try {
-        const buffer = new Uint8Array(65536);
-        for (;;) {
-          const n = await waitFor(file.read(buffer), `read ${path}`);
-          if (n === null) break;
-          await request.push(buffer.slice(0, n));
-        }
-      } finally {
-        file.close();
-      }
-      await request.done();
-    },
-  };
+  const match = (request: HttpRequest) =>
+    (request.method === "GET" || request.method === "HEAD") && request.path.startsWith(prefix);
+  return lazyHandler(match, async () => {
+    filesModule ??= await awaitModule(
+      () => import("./_static_files.ts"),
+      "the static files handler",
+    );
+    return filesModule.makeStaticFilesHandler(root, options);
+  });
 }
 
 /** A small default icon: a 16x16 single-colour ICO. */

@@ -15,8 +15,7 @@ import { waitFor } from "../../core/wait_for.ts";
 import { WebSocket as Connection, type WebSocketOptions } from "../websocket/connection.ts";
 import { CloseCode } from "../websocket/frame.ts";
 import { acceptKey, isValidKey } from "../websocket/handshake.ts";
-import { httpRequestOf } from "./_fetch_request.ts";
-import { registerUpgrade } from "./_upgrades.ts";
+import { httpRequestOf, registerUpgrade } from "./_upgrades.ts";
 import type { HttpRequest } from "./request.ts";
 
 /** Options of {@linkcode upgradeWebSocket}. */

@@ -1,13 +1,12 @@
 /**
- * LDAP search filters (RFC 4515): text to a tree, the tree to BER (through npm:asn1js).
+ * LDAP search filters (RFC 4515): text to a tree (the client turns it into BER, through
+ * npm:asn1js, in ./_client.ts).
  * Nesting is limited (50 levels, as Shrapnel's parser) so that hostile input cannot
  * exhaust the stack.
  *
  * @module
  */
 
-import type * as Asn1 from "asn1js";
-import { asn1js } from "./_asn1.ts";
 import { ShrapnelError } from "../../core/errors.ts";
 
 /** A parsed filter. */
@@ -144,42 +143,4 @@ export function parseFilter(text: string): Filter {
   const filter = item(1);
   if (at !== source.length) fail("text after the filter");
   return filter;
-}
-
-const context = (n: number, value: Asn1.AsnType[]) =>
-  new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: n }, value });
-const octets = (b: Uint8Array | string) =>
-  new asn1js.OctetString({ valueHex: typeof b === "string" ? encoder.encode(b) : b });
-
-/** The filter as its BER element (the Filter CHOICE of RFC 4511). */
-export function filterToAsn1(filter: Filter): Asn1.AsnType {
-  switch (filter.type) {
-    case "and":
-      return context(0, filter.filters.map(filterToAsn1));
-    case "or":
-      return context(1, filter.filters.map(filterToAsn1));
-    case "not":
-      return context(2, [filterToAsn1(filter.filter)]);
-    case "equal":
-    case "greaterOrEqual":
-    case "lessOrEqual":
-    case "approx": {
-      const tag = { equal: 3, greaterOrEqual: 5, lessOrEqual: 6, approx: 8 }[filter.type];
-      return context(tag, [octets(filter.attribute), octets(filter.value)]);
-    }
-    case "present":
-      return new asn1js.Primitive({
-        idBlock: { tagClass: 3, tagNumber: 7 },
-        valueHex: encoder.encode(filter.attribute),
-      });
-    case "substrings": {
-      const parts: Asn1.AsnType[] = [];
-      const part = (n: number, v: Uint8Array) =>
-        new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: n }, valueHex: v });
-      if (filter.initial) parts.push(part(0, filter.initial));
-      for (const a of filter.any) parts.push(part(1, a));
-      if (filter.final) parts.push(part(2, filter.final));
-      return context(4, [octets(filter.attribute), new asn1js.Sequence({ value: parts })]);
-    }
-  }
 }

@@ -342,6 +342,31 @@ socketTest("the helper's wake cannot be taken by a synchronous poll", async () =
   assert.equal(await s.sh_poller_wait(handle), negErrno("EBADF")); // a wait after the end
 }, { only: "ffi" });
 
+socketTest("registering a closed or far-off descriptor is refused with EBADF", () => {
+  const s = shim();
+  const handle = s.sh_poller_create();
+  assert.ok(handle >= 0);
+  try {
+    const fds = new Int32Array(2);
+    assert.equal(s.sh_socketpair(1, new Uint8Array(fds.buffer), 8), 0);
+    assert.equal(s.sh_poller_add(handle, fds[0], 1, 3, 0), 0);
+    assert.equal(s.sh_poller_add(handle, fds[0], 2, 3, 0), negErrno("EEXIST"));
+    assert.equal(s.sh_poller_del(handle, fds[0]), 0);
+    assert.equal(s.sh_close(fds[0]), 0);
+    assert.equal(s.sh_close(fds[1]), 0);
+    // Within the fd table now, so no fcntl check first: epoll_ctl/kevent refuses it. Not
+    // owned (0): had another thread of Deno taken the number meanwhile, it stays theirs.
+    const closed = s.sh_poller_add(handle, fds[0], 3, 3, 0);
+    if (closed === 0) s.sh_poller_del(handle, fds[0]); // the number was taken again
+    else assert.equal(closed, negErrno("EBADF"));
+    // Beyond the table: checked before the table would grow to a billion entries.
+    assert.equal(s.sh_poller_add(handle, 2 ** 30, 4, 3, 0), negErrno("EBADF"));
+    assert.equal(s.sh_poller_add(handle, -1, 5, 3, 0), negErrno("EBADF"));
+  } finally {
+    assert.equal(s.sh_poller_close(handle), 0);
+  }
+}, { only: "ffi" });
+
 socketTest("a failing poll is reported to every waiting thread, not spun on", async () => {
   const real = shim();
   const ebadf = negErrno("EBADF");

@@ -249,6 +249,42 @@ socketTest("acceptMany takes every queued connection, up to max", async () => {
   closeAll(...clients, ...accepted, server);
 });
 
+socketTest(
+  "a drained listener waits for the next connection, then takes those behind it",
+  async () => {
+    const server = listenOn("127.0.0.1:0");
+    const clients: Socket[] = [];
+    const accepted: Socket[] = [];
+    try {
+      clients.push(await connectTo(server.localAddress()));
+      for (const [s] of await withTimeout(2, () => server.acceptMany(8))) accepted.push(s);
+      assert.equal(accepted.length, 1);
+      // Drained (the FFI backend saw EAGAIN): the next call waits for the next connection.
+      const waiting = spawn(() => server.acceptMany(8));
+      await sleep(0.02);
+      for (let i = 0; i < 3; i++) clients.push(await connectTo(server.localAddress()));
+      for (const [s] of await withTimeout(2, () => waiting.join())) accepted.push(s);
+      while (accepted.length < 4) {
+        for (const [s] of await withTimeout(2, () => server.acceptMany(8))) accepted.push(s);
+      }
+      const late = spawn(() => server.accept());
+      await sleep(0.02);
+      clients.push(await connectTo(server.localAddress()));
+      accepted.push((await withTimeout(2, () => late.join()))[0]);
+      assert.equal(accepted.length, 5);
+      // A waiting accept ends when the listener closes; a later one throws at once.
+      const pending = spawn(() => server.accept());
+      await sleep(0.02);
+      server.close();
+      await assert.rejects(withTimeout(2, () => pending.join()), ClosedError);
+      await assert.rejects(withTimeout(2, () => server.accept()), ClosedError);
+      await assert.rejects(withTimeout(2, () => server.acceptMany(4)), ClosedError);
+    } finally {
+      closeAll(...clients, ...accepted, server);
+    }
+  },
+);
+
 socketTest("connections closed give their file descriptors back", async (backend) => {
   // In a process of its own: test files running in parallel share this one's descriptors.
   const child = new URL("./fd_child.ts", import.meta.url).pathname;

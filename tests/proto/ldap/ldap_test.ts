@@ -2,7 +2,7 @@
 import { freezeProcess, withFakePeer, withServer } from "../../_servers.ts";
 import assert from "node:assert/strict";
 import { TimeoutError, withTimeout } from "../../../mod.ts";
-import { decodeMessage } from "../../../proto/ldap/client.ts";
+import { decodeMessage } from "../../../proto/ldap/_client.ts";
 import {
   FilterSyntaxError,
   LdapClient,
