@@ -82,6 +82,7 @@ const LAZY_MODULES = [
   "proto/http/_json_rpc_handler.ts",
   "proto/http/_shrapnel_fetch.ts",
   "proto/http/_static_files.ts",
+  "proto/http/_server_connection.ts",
   "proto/websocket/_client_handshake.ts",
   "proto/websocket/_server_handshake.ts",
   // The protocols' wire codecs and client state machines, the SSH backdoor's server
