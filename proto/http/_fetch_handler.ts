@@ -16,7 +16,7 @@ import { FetchRequest } from "./_fetch_request.ts";
 import { isResponse, writeResponse } from "./_fetch_response.ts";
 import { upgradeOf } from "./_upgrades.ts";
 import { interruptsExchange } from "./_interruption.ts";
-import { Http2Request } from "./h2/request.ts";
+import { Http2Request } from "./request.ts";
 import { SENT } from "./reply_bytes.ts";
 import type { HttpRequest } from "./request.ts";
 import type { Handler } from "./server.ts";

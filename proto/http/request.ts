@@ -13,6 +13,7 @@ import { ContentLengthError, HttpError, InvalidFieldError, STATUS_TEXT } from ".
 import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./framing_fields.ts";
 import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
+import type { StreamResetError } from "./h2/errors.ts";
 import {
   assembledLength,
   assembledSince,
@@ -630,4 +631,40 @@ export class HttpRequest {
   toString(): string {
     return `${this.method} ${this.target} ${this.version}`;
   }
+}
+
+/**
+ * A request on an HTTP/2 stream. Everything {@linkcode HttpRequest} offers works the
+ * same (the version reads "HTTP/2"); `upgrade` is not available (WebSocket stays on
+ * HTTP/1.1: RFC 8441 is not implemented), and `replyTrailers` adds trailer fields sent
+ * after the body.
+ *
+ * An error after the head went out resets the stream (INTERNAL_ERROR) instead of closing
+ * a connection. Sending blocks the handler while the peer's flow-control windows are shut:
+ * `push`, `flush`, `done`, `respond`, `error` are interruption points.
+ *
+ * @example
+ * ```ts ignore
+ * server.route("GET", "/", (request) => {
+ *   if (request instanceof Http2Request) request.replyTrailers.set("x-checksum", "abc");
+ *   return request.respond(200, `hello over ${request.version}\n`);
+ * });
+ * ```
+ */
+export abstract class Http2Request extends HttpRequest {
+  // Implemented in h2/request.ts, loaded with the HTTP/2 connection code (_h2_lazy.ts):
+  // this class is what `instanceof` and the docs need, without that code.
+
+  /** The stream's identifier. */
+  abstract get streamId(): number;
+
+  /** Trailer fields sent after the reply's body (made on first use). */
+  abstract get replyTrailers(): HttpHeaders;
+
+  /**
+   * @internal Calls `fn` once if the stream is reset (by the client, or by the connection
+   * ending): what the client going away looks like on HTTP/2 (the fetch adapter aborts
+   * its request's signal with it). The stream's thread is interrupted as well.
+   */
+  abstract _onReset(fn: (error: StreamResetError) => void): void;
 }

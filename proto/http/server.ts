@@ -30,7 +30,6 @@ const connectionLoop = loadOnce(
   () => import("./_server_connection.ts"),
   "the HTTP server's connection loop",
 );
-
 /**
  * What a handler's `match` answers: `false` (not mine), `true` (mine), or the parameters a
  * route captured (mine, with these: a fresh object, which the server makes
@@ -296,9 +295,26 @@ export class HttpServer {
     return this.serveListener(listenTls(address, { ...tls, alpnProtocols }));
   }
 
-  /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */
+  /**
+   * Serves connections accepted from `listener` (plain or TLS) in an acceptor thread.
+   * The server's first start loads its connection loop (`_server_connection.ts`) before
+   * it accepts: connections wait in the listen backlog meanwhile (a few milliseconds),
+   * and the load never competes with them for file descriptors. A failed load is the
+   * loading thread's error (reported): the server then accepts nothing.
+   */
   serveListener(listener: Socket): Socket {
     this.#listener = listener;
+    if (connectionLoop.loaded !== undefined) this.#accept(listener);
+    else {
+      spawn({ name: "http: loading the connection loop" }, async () => {
+        await connectionLoop();
+        if (!this._closing) this.#accept(listener);
+      });
+    }
+    return listener;
+  }
+
+  #accept(listener: Socket): void {
     const acceptor: Acceptor = this.#acceptor = new Acceptor(
       listener,
       (socket, peer) => this.serve(socket, peer, acceptor),
@@ -307,7 +323,6 @@ export class HttpServer {
         maxConnections: this._options.maxConnections,
       },
     );
-    return listener;
   }
 
   /** The listening address. */
