@@ -14,7 +14,7 @@ import { DenoSocket } from "../../net/deno_socket.ts";
 import { EOFError, PeerLostError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
-import { CONNECTION, EXPECT } from "./framing_fields.ts";
+import { CONNECTION, EXPECT } from "./headers.ts";
 import { HeadersTooLargeError, HttpError, HttpProtocolError, type PeerWait } from "./errors.ts";
 import { failureStatus, interruptsExchange, markClientGone } from "./_interruption.ts";
 import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";

@@ -9,7 +9,7 @@ import { concatBytes } from "../../core/bytes.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { ConnectionResetError, EOFError, markPeerLost } from "../../net/errors.ts";
 import { BodyTooLargeError, HttpProtocolError } from "./errors.ts";
-import { isToken } from "./field_syntax.ts";
+import { isToken } from "./headers.ts";
 
 const MAX_CHUNK_LINE = 4096;
 // Control characters but HTAB (a bare CR is one: the line reader keeps it).

@@ -10,8 +10,15 @@ import type { SocketReader } from "../../net/buffered_reader.ts";
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader, type PeerDeadline } from "./body.ts";
 import { ContentLengthError, HttpError, InvalidFieldError, STATUS_TEXT } from "./errors.ts";
-import { CONNECTION, CONTENT_LENGTH, framingBit, TRANSFER_ENCODING } from "./framing_fields.ts";
-import { HttpHeaders, lower, valueHasToken } from "./headers.ts";
+import {
+  CONNECTION,
+  CONTENT_LENGTH,
+  framingBit,
+  HttpHeaders,
+  lower,
+  TRANSFER_ENCODING,
+  valueHasToken,
+} from "./headers.ts";
 import type { RequestHead } from "./parse.ts";
 import type { StreamResetError } from "./h2/errors.ts";
 import {

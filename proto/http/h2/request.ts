@@ -19,8 +19,7 @@ import {
   PeerTimeoutError,
   STATUS_TEXT,
 } from "../errors.ts";
-import { checkField } from "../field_syntax.ts";
-import { HttpHeaders, lower } from "../headers.ts";
+import { checkField, HttpHeaders, lower } from "../headers.ts";
 import type { RequestHead } from "../parse.ts";
 import { escapeHtml, Http2Request } from "../request.ts";
 import { SENT } from "../reply_bytes.ts";
