@@ -18,7 +18,6 @@
 export * from "./body.ts";
 export * from "./client.ts";
 export * from "./connector.ts";
-export * from "./default_client.ts";
 export * from "./errors.ts";
 export * from "./fetch_handler.ts";
 export * from "./get.ts";
