@@ -17,8 +17,7 @@ import { listenTls, type ListenTlsOptions } from "../../net/tls.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { PeerDeadline } from "./body.ts";
 import { PeerTimeoutError, type PeerWait } from "./errors.ts";
-import { markClientGone } from "./_interruption.ts";
-import { type HttpRequest, refreshHttpDate } from "./request.ts";
+import { type HttpRequest, markClientGone, refreshHttpDate } from "./request.ts";
 import type { Http2Options } from "./h2/server_connection.ts";
 import { loadOnce } from "../_load_once.ts";
 

@@ -17,7 +17,7 @@ import type { SocketReader } from "../../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../../net/errors.ts";
 import type { Socket } from "../../../net/socket.ts";
 import { PeerTimeoutError, type PeerWait } from "../errors.ts";
-import { markClientGone } from "../_interruption.ts";
+import { markClientGone } from "../request.ts";
 import { HttpHeaders } from "../headers.ts";
 import type { HttpRequest } from "../request.ts";
 import {
