@@ -375,8 +375,17 @@ export class HttpServer {
     const state = new Connection(this._clock, this._options, socket, acceptor);
     state.thread = this.#group.spawn({ name: `http ${describe(peer)}` }, async () => {
       try {
-        // Loaded by the first connection; then called at once, with no wait.
-        const loop = connectionLoop.loaded ?? await connectionLoop();
+        // Loaded as the server started listening (else by its first connection): then
+        // called at once, with no wait.
+        let loop = connectionLoop.loaded;
+        if (loop === undefined) {
+          try {
+            loop = await connectionLoop();
+          } catch (e) {
+            socket.close(); // the loop, which closes it, never ran
+            throw e;
+          }
+        }
         await loop.serveConnection(this, socket, peer, state);
       } finally {
         this.#ended(state);
