@@ -3,16 +3,29 @@
  * - spawn + join of 100k and 1M threads vs the same async functions awaited in bulk;
  * - bytes per suspended thread (sleeping on the shared timer heap) vs one setTimeout
  *   per sleeper;
- * - ping-pong switches/s through Fifo and ConditionVariable vs a bare promise hand-off.
+ * - ping-pong switches/s through Fifo and ConditionVariable vs a bare promise hand-off;
+ * - 100k threads pacing 10 beats/s (the field demo's loop): CPU per beat with the
+ *   pacer's lateness measured at the wake (one clock read per batch) vs at each call.
  *
  * Run: deno task bench:core   (uses --expose-gc for memory figures)
  */
-import { ConditionVariable, Fifo, Shutdown, sleep, spawn, type Thread } from "../mod.ts";
+import {
+  ConditionVariable,
+  Fifo,
+  Pacer,
+  Shutdown,
+  sleep,
+  spawn,
+  type Thread,
+  ThreadGroup,
+} from "../mod.ts";
+import { cpuSeconds } from "./_loadgen.ts";
 import { bestOf, gc, progress, progressRows, type Row, table } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");
 const SIZES = quick ? [10_000, 100_000] : [100_000, 1_000_000];
 const PINGS = quick ? 200_000 : 2_000_000;
+const PACERS = 100_000;
 
 async function spawnJoin(n: number): Promise<void> {
   const threads: Thread[] = new Array(n);
@@ -206,3 +219,60 @@ table(`ping-pong, ${PINGS.toLocaleString("en-US")} round trips`, [
     "goal <= 2x": cv / bare <= 2 ? "met" : "MISSED",
   },
 ]);
+
+/**
+ * Microseconds of process CPU per beat of `n` threads each pacing 10 beats/s with
+ * `lateness`, measured over `seconds` after a second of warm-up.
+ */
+async function cpuPerBeat(n: number, lateness: "call" | "wake", seconds: number): Promise<number> {
+  let beats = 0;
+  const group = new ThreadGroup({ name: "pacers" });
+  for (let i = 0; i < n; i++) {
+    group.spawn(async () => {
+      const pacer = new Pacer(0.1, { lateness });
+      for (;;) {
+        await pacer.next();
+        beats++;
+      }
+    });
+  }
+  await sleep(1);
+  const cpu0 = cpuSeconds(Deno.pid), beats0 = beats;
+  await sleep(seconds);
+  const perBeat = (cpuSeconds(Deno.pid) - cpu0) / (beats - beats0) * 1e6;
+  group.shutdown();
+  await group.join().catch((e) => {
+    if (!(e instanceof Shutdown)) throw e;
+  });
+  return perBeat;
+}
+
+// Alternating rounds: the machine's load drifts less between two neighbours than over a run.
+const paced: Record<"call" | "wake", number[]> = { call: [], wake: [] };
+await spawn(async () => {
+  for (let round = 0; round < (quick ? 2 : 4); round++) {
+    for (const lateness of ["call", "wake"] as const) {
+      paced[lateness].push(await cpuPerBeat(PACERS, lateness, quick ? 2 : 3));
+      progress(`pacers: lateness ${lateness}, ${paced[lateness].at(-1)!.toFixed(3)} us CPU/beat`);
+    }
+  }
+}).join();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const range = (xs: number[]) => `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}`;
+table(
+  `${PACERS.toLocaleString("en-US")} threads pacing 10 beats/s (median of alternating rounds)`,
+  [
+    {
+      name: 'lateness "call" (a clock read per beat)',
+      "us CPU/beat": median(paced.call),
+      range: range(paced.call),
+      "ratio (this/call)": 1,
+    },
+    {
+      name: 'lateness "wake" (a clock read per batch)',
+      "us CPU/beat": median(paced.wake),
+      range: range(paced.wake),
+      "ratio (this/call)": median(paced.wake) / median(paced.call),
+    },
+  ],
+);

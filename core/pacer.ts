@@ -6,7 +6,7 @@
 
 import { now } from "./clock.ts";
 import { LockError, NotInThreadError } from "./errors.ts";
-import { sleepThread } from "./sleep_timer.ts";
+import { sleepEndedAt, sleepThread } from "./sleep_timer.ts";
 import { current, type Thread } from "./thread.ts";
 
 /** Options of a {@linkcode Pacer}. */
@@ -19,6 +19,18 @@ export interface PacerOptions {
    * process come due at once.
    */
   catchUp?: number;
+  /**
+   * When a beat's lateness is measured. `"call"` (the default): when `next()` is called,
+   * by a clock read of its own, so time the loop spent working counts. `"wake"`: when the
+   * thread was woken from its last beat, by the clock the scheduler read to fire that
+   * whole batch of wakes: no clock read per beat (a read costs about as much as the
+   * rest of a beat's bookkeeping), for loops of many threads whose work per beat is
+   * short. Their work is then not lateness: a loop whose work outlasts a period finds
+   * its next beat already due and runs it at once (one beat back to back), and the beat
+   * after that is measured again. A call that does not follow a beat (the first, or one
+   * after an interrupted beat or another blocking call) reads the clock either way.
+   */
+  lateness?: "call" | "wake";
 }
 
 /** The finest beat grid, in seconds: the host timer's resolution. */
@@ -56,6 +68,8 @@ export class Pacer {
   readonly catchUp: number;
   /** The thread whose loop this paces: the one that made it. */
   readonly thread: Thread;
+  /** When lateness is measured (see {@linkcode PacerOptions.lateness}). */
+  readonly lateness: "call" | "wake";
   #grid: number;
   #beat = -Infinity;
 
@@ -65,8 +79,8 @@ export class Pacer {
    * @param period seconds between beats (> 0)
    * @param options see {@linkcode PacerOptions}
    * @throws {NotInThreadError} outside any thread
-   * @throws {RangeError} if `period` is not a positive number or `catchUp` is negative
-   *   or not below `period`
+   * @throws {RangeError} if `period` is not a positive number, `catchUp` is negative
+   *   or not below `period`, or `lateness` is neither `"call"` nor `"wake"`
    */
   constructor(period: number, options: PacerOptions = {}) {
     if (!(period > 0) || !Number.isFinite(period)) {
@@ -76,11 +90,16 @@ export class Pacer {
     if (!(catchUp >= 0 && catchUp < period)) {
       throw new RangeError(`catchUp must be at least 0 and less than the period, not ${catchUp}`);
     }
+    const lateness = options.lateness ?? "call";
+    if (lateness !== "call" && lateness !== "wake") {
+      throw new RangeError(`lateness must be "call" or "wake", not ${lateness}`);
+    }
     const thread = current();
     if (thread === null) throw new NotInThreadError("new Pacer");
     this.period = period;
     this.catchUp = catchUp;
     this.thread = thread;
+    this.lateness = lateness;
     this.#grid = Math.max(FINEST_GRID, period / 10);
   }
 
@@ -94,7 +113,8 @@ export class Pacer {
    * than `catchUp` after that beat was due, `period - catchUp` from now. The first beat is
    * `period` from now. Each is then put off to the next point of the grid, if not on it.
    * The beat is taken even if the sleep is interrupted, so an interrupted loop keeps its
-   * rhythm.
+   * rhythm. "Now" is the call's time, or with `lateness: "wake"` the time the last beat
+   * woke the thread (see {@linkcode PacerOptions.lateness}).
    *
    * Interruption point: as `sleep`, the sleep ends at once and the error is thrown.
    * @throws {LockError} if the pacer's thread is not the one running (another thread
@@ -106,7 +126,10 @@ export class Pacer {
       return Promise.reject(new LockError(`a pacer of ${thread} called from another thread`));
     }
     const period = this.period;
-    const from = now() + period;
+    // At the wake: the clock the scheduler fired the sleep (and its whole batch) with,
+    // NaN if the thread's last blocking call was not a sleep that ended on time.
+    const woke = this.lateness === "wake" ? sleepEndedAt(thread) : NaN;
+    const from = (woke === woke ? woke : now()) + period;
     const beat = this.#beat + period;
     const earliest = from - this.catchUp;
     this.#beat = onGrid(beat === -Infinity ? from : beat > earliest ? beat : earliest, this.#grid);

@@ -288,14 +288,16 @@ class Scheduler {
     this.ticks++;
     this.switchHooks?.tick();
     this.#sliceResumes = 0;
-    this.#sliceEnd = now() + SLICE_SECONDS;
+    let time = now();
+    this.#sliceEnd = time + SLICE_SECONDS;
     if (this.#nextTick.length > 0) {
       const fns = this.#nextTick;
       this.#nextTick = [];
       for (const fn of fns) fn();
+      time = now();
     }
     const timers = this.timers;
-    if (timers.size > 0) timers.runDue(now(), TICK_TIMERS);
+    if (timers.size > 0) timers.runDue(time, TICK_TIMERS);
     this.#drain();
     if (this.#hooks.length > 0) {
       const idle = this.#head === this.#ready.length;

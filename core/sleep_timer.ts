@@ -17,11 +17,15 @@ class SleepTimer extends HeapTimer implements Wait {
     super(deadline);
     this.thread = thread;
   }
-  fire(): void {
+  // Off the heap, a sleep's deadline says how it ended: the clock reading it was fired
+  // at, or NaN if it was interrupted (no field of its own: a sleeper stays small).
+  fire(time: number): void {
+    this.deadline = time;
     this.thread._wake(undefined);
   }
   _interrupted(): void {
     scheduler.removeTimer(this);
+    this.deadline = NaN;
   }
   get _reason(): string {
     return "sleep";
@@ -57,4 +61,15 @@ export function sleepThreadFor(thread: Thread, seconds: number): Promise<void> {
   }
   const duration = seconds > 0 ? seconds : 0;
   return sleepThread(thread, now() + duration, duration);
+}
+
+/**
+ * @internal When `thread` (the caller) was woken from its last blocking call, if that was
+ * a sleep that ended on time: the clock reading with which the scheduler fired it (one
+ * read for a whole batch of wakes). NaN if the thread has blocked on anything else since,
+ * or its last sleep was interrupted: the caller then reads the clock itself.
+ */
+export function sleepEndedAt(thread: Thread): number {
+  const last = thread._lastWait;
+  return last instanceof SleepTimer && !last.scheduled ? last.deadline : NaN;
 }

@@ -30,8 +30,12 @@ export abstract class HeapTimer {
     this.deadline = deadline;
   }
 
-  /** Runs once when the deadline has passed (the timer has already left the heap). */
-  abstract fire(): void;
+  /**
+   * Runs once when the deadline has passed (the timer has already left the heap).
+   * `time`: the clock reading the heap fired it at (see `TimerHeap.runDue`), so that a
+   * timer that needs the time of its firing does not read the clock again.
+   */
+  abstract fire(time: number): void;
 
   /** Whether the timer is waiting in a heap (or in one of its lanes). */
   get scheduled(): boolean {
@@ -288,7 +292,7 @@ export class TimerHeap {
       const timer = this.peek()!;
       this.remove(timer);
       fired++;
-      timer.fire();
+      timer.fire(time);
     }
     return fired;
   }

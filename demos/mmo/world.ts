@@ -352,7 +352,7 @@ export class World {
   async #wanderInRegion(entry: QuadEntry<Mover>, w: Wanderer): Promise<void> {
     const r = this.#regionRandom, o = this.#options, limit = this.size - RADIUS;
     const region = this.#region!, bounds = region.bounds;
-    const pacer = new Pacer(o.stepSeconds);
+    const pacer = new Pacer(o.stepSeconds, { lateness: "wake" });
     const low = RADIUS * SUBPIXELS, high = limit * SUBPIXELS;
     for (;;) {
       if (w.stepsLeft <= 0) {
@@ -401,7 +401,9 @@ export class World {
     const r = this.#random, o = this.#options, limit = this.size - RADIUS;
     // Paced steps keep the rate (a sleep per step runs slow by each wake-up's lateness),
     // and a pacer sleeps through its own thread: no lookup of the current thread per step.
-    const pacer = new Pacer(o.stepSeconds);
+    // A step's work is short: its lateness is measured at its wake, by the clock read
+    // once for the whole batch of wanderers woken with it, not by a read per step.
+    const pacer = new Pacer(o.stepSeconds, { lateness: "wake" });
     // Positions in 1/256 px: small integers, which V8 keeps in the objects and frames
     // themselves, where each double would be a separate heap box to chase at every step.
     const low = RADIUS * SUBPIXELS, high = limit * SUBPIXELS;

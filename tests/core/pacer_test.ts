@@ -69,6 +69,38 @@ Deno.test("a pacer that fell behind does not run its missed beats back to back",
   });
 });
 
+Deno.test("lateness at the wake: beats keep the rhythm, work past a period costs one beat back to back", async () => {
+  await inThread(async () => {
+    const pacer = new Pacer(0.01, { catchUp: 0.002, lateness: "wake" });
+    assert.equal(pacer.lateness, "wake");
+    await pacer.next();
+    const beats = [pacer.lastBeat];
+    for (let i = 0; i < 5; i++) {
+      await pacer.next();
+      assert.ok(now() >= pacer.lastBeat, "a beat never comes early");
+      beats.push(pacer.lastBeat);
+    }
+    // Woken on time (a light loop), each beat is a period after the last; on a loaded
+    // machine a wake later than catchUp shortens the pause instead, never below
+    // period - catchUp from that wake.
+    for (let i = 1; i < beats.length; i++) {
+      assert.ok(beats[i] - beats[i - 1] >= 0.01 - 0.002 - 1e-9, `beat ${i} too soon`);
+    }
+    busy(0.05); // five beats missed, unseen: the lateness was measured at the wake
+    const called = now();
+    await pacer.next(); // the missed beat: due already
+    assert.ok(pacer.lastBeat < called, "the beat after the work was taken as due");
+    const woke = now();
+    await pacer.next(); // measured again at that wake: a pause, not a second missed beat
+    assert.ok(now() - woke >= 0.008 - 1e-6, `woke ${now() - woke} s after the call`);
+    // After an interrupted beat (or any other blocking call) the clock is read.
+    await assert.rejects(withTimeout(0.001, () => new Pacer(10).next()), Interrupted);
+    const after = now();
+    await pacer.next();
+    assert.ok(now() - after >= 0.008 - 1e-6, "a call after another wait measured at its time");
+  });
+});
+
 Deno.test("an interrupted beat throws at once and leaves no timer behind", async () => {
   await inThread(async () => {
     const timersBefore = scheduler.timers.size;
@@ -100,5 +132,10 @@ Deno.test("a pacer refuses a period or catchUp that cannot pace", async () => {
     assert.throws(() => new Pacer(0.1, { catchUp: -0.01 }), RangeError);
     assert.throws(() => new Pacer(0.1, { catchUp: 0.1 }), RangeError);
     assert.equal(new Pacer(0.1).catchUp, 0.1 / 5);
+    assert.equal(new Pacer(0.1).lateness, "call");
+    assert.throws(
+      () => new Pacer(0.1, { lateness: "later" as "wake" }),
+      RangeError,
+    );
   });
 });

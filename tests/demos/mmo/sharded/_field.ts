@@ -35,6 +35,8 @@ export function startField(
     snapshotSeconds?: number;
     stepSeconds?: number;
     readyTimeout?: number;
+    /** Durable queues and persistent messages (the shards' `--durable`). */
+    durable?: boolean;
   } = {},
 ): Field {
   const namespace = `test.${crypto.randomUUID().slice(0, 8)}`;
@@ -59,6 +61,7 @@ export function startField(
       "--steps=15",
       `--commit-seconds=${options.commitSeconds ?? 0.1}`,
       `--snapshot-seconds=${options.snapshotSeconds ?? 1}`,
+      ...(options.durable ? ["--durable"] : []),
     ],
     env: { SHRAPNEL_BACKEND: backend, ...denoChildEnv() },
     graceSeconds: 5,

@@ -52,7 +52,7 @@ async function withField(
   port: number,
   backend: BackendName,
   body: (field: Field) => Promise<void>,
-  options: { snapshotSeconds?: number } = {},
+  options: { snapshotSeconds?: number; durable?: boolean } = {},
 ): Promise<void> {
   const field = startField(port, backend, options);
   await field.supervisor.start();
@@ -156,6 +156,45 @@ fieldTest(
       await sleep(1);
       await checkInvariant(field);
     }),
+);
+
+fieldTest(
+  "--durable: the broker killed and restarted, every shard restores its region from its snapshot",
+  (port, backend, broker) =>
+    withField(port, backend, async (field) => {
+      // Snapshots every second: each shard has published some (persistent, to durable
+      // queues) and committed handoffs and journal entries since.
+      await sleep(2.5);
+      let shards = await checkInvariant(field);
+      const before = new Map(field.supervisor.pids);
+      await broker.restart(); // SIGKILL, then the same port and data: durable queues stay
+      shards = await withTimeout(60, async () => {
+        for (;;) {
+          await sleep(0.1);
+          const all = await field.ask("statistics").catch(() => null);
+          if (
+            all !== null && all.length === 4 &&
+            all.every((s) => s.pid !== before.get(s.index + 1) && s.recoverySeconds !== null)
+          ) return all;
+        }
+      });
+      // Not the seed (what the non-durable field does, test above): each region came back
+      // from its snapshot and the journal after it, with most of the field's wanderers.
+      for (const s of shards) assert.equal(s.restoredFrom, "snapshot", `${s.region} from the seed`);
+      const held = shards.reduce((n, s) => n + s.wanderers, 0);
+      assert.ok(Math.abs(held - field.wanderers) <= 4, `${held} wanderers of ${field.wanderers}`);
+      assert.deepEqual(field.events.filter((e) => e.kind === "crash-loop"), []);
+      // The exact count is NOT asserted across a broker crash: RabbitMQ's transactions are
+      // not atomic across queues (nor within one) when the broker dies, so a commit cut by
+      // the SIGKILL may keep its handoff and lose its journal entry (a wanderer in two
+      // shards), or the reverse (in none). Seen here: sent/adopted counters off by one
+      // between two shards after the restart (ownership exact in those runs). See
+      // docs/mmo-sharded.md, "--durable".
+      const crossedBefore = crossings(shards);
+      await sleep(2);
+      shards = await field.ask("statistics");
+      assert.ok(crossings(shards) > crossedBefore, "no handoff after the restart");
+    }, { durable: true }),
 );
 
 fieldTest(
