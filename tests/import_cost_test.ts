@@ -65,7 +65,8 @@ for (const entry of ["../mod.ts", "../core/mod.ts", "../net/mod.ts"]) {
 Deno.test("the HTTP/2 connection code is loaded on first use, not by importing the root or /http", async () => {
   for (const entry of ["../mod.ts", "../proto/http/mod.ts"]) {
     const loaded = [...await staticImports(entry)].filter((s) =>
-      /\/proto\/http\/h2\/(server_connection|client_connection|hpack|huffman|frames)\.ts$/.test(s)
+      /\/proto\/http\/h2\/(server_connection|client_connection|hpack|huffman|frames|request)\.ts$/
+        .test(s)
     );
     assert.deepEqual(loaded, [], `${entry} loads ${loaded.join(", ")} at import`);
   }
@@ -82,6 +83,8 @@ const LAZY_MODULES = [
   "proto/http/_json_rpc_handler.ts",
   "proto/http/_shrapnel_fetch.ts",
   "proto/http/_static_files.ts",
+  "proto/http/_server_connection.ts",
+  "proto/http/h2/request.ts",
   "proto/websocket/_client_handshake.ts",
   "proto/websocket/_server_handshake.ts",
   // The protocols' wire codecs and client state machines, the SSH backdoor's server

@@ -13,8 +13,7 @@ import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../..
 import type { Socket } from "../../net/socket.ts";
 import { BodyReader } from "./body.ts";
 import { InvalidFieldError, STATUS_TEXT } from "./errors.ts";
-import { isToken } from "./field_syntax.ts";
-import { HttpHeaders } from "./headers.ts";
+import { HttpHeaders, isToken } from "./headers.ts";
 import { bodyFraming, parseResponseHead } from "./parse.ts";
 import type { Http2ClientPool, Http2ClientRequest } from "./h2/client_connection.ts";
 import { loadHttp2Client } from "./_h2_lazy.ts";

@@ -9,8 +9,7 @@ import { Interrupted } from "../../core/errors.ts";
 import { scheduler } from "../../core/scheduler.ts";
 import { current, currentFor, spawn } from "../../core/thread.ts";
 import { waitFor } from "../../core/wait_for.ts";
-import type { HttpResponse, RequestBody } from "./client.ts";
-import { defaultHttpClient } from "./default_client.ts";
+import { defaultHttpClient, type HttpResponse, type RequestBody } from "./client.ts";
 import { HttpProtocolError } from "./errors.ts";
 
 import type { ShrapnelFetchInit } from "./shrapnel_fetch.ts";

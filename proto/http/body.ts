@@ -9,7 +9,7 @@ import { concatBytes } from "../../core/bytes.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { ConnectionResetError, EOFError, markPeerLost } from "../../net/errors.ts";
 import { BodyTooLargeError, HttpProtocolError } from "./errors.ts";
-import { isToken } from "./field_syntax.ts";
+import { isToken } from "./headers.ts";
 
 const MAX_CHUNK_LINE = 4096;
 // Control characters but HTAB (a bare CR is one: the line reader keeps it).
@@ -285,4 +285,23 @@ export class BodyReader {
       yield piece.slice();
     }
   }
+}
+
+/**
+ * A request body arriving in DATA frames. The same API as on HTTP/1.1; each read returns
+ * the window it frees to the peer (a slow reader holds back only its own stream).
+ *
+ * Reads are interruption points; a read that waits longer than the server's body timeout
+ * resets the stream and throws {@linkcode PeerTimeoutError} (a `TimeoutError`), and a
+ * read on a stream the peer reset throws `StreamResetError`.
+ *
+ * @example
+ * ```ts ignore
+ * // in a handler, on either protocol:
+ * const data = await request.body.json();
+ * ```
+ */
+export abstract class Http2BodyReader extends BodyReader {
+  // Implemented in h2/request.ts, loaded with the HTTP/2 connection code (_h2_lazy.ts):
+  // this class is what `instanceof` and the docs need, without that code.
 }

@@ -1,6 +1,7 @@
 /**
  * The HTTP/1.1 client: keep-alive connections pooled per origin, pipelining over one
- * connection, chunked uploads of streamed bodies.
+ * connection, chunked uploads of streamed bodies; and the shared client that `get` and
+ * `shrapnelFetch` use unless given one.
  *
  * @module
  */
@@ -273,4 +274,39 @@ export class HttpClient {
     }
     return this.#implementation;
   }
+}
+
+// The `HttpClient` that `get` and `shrapnelFetch` use unless given one.
+
+let shared: HttpClient | null = null;
+
+/**
+ * The shared client (made on first use, with default options): one connection pool for
+ * every `get` and `shrapnelFetch` that names no client.
+ *
+ * @example
+ * ```ts
+ * import { defaultHttpClient } from "./client.ts";
+ * if (defaultHttpClient() !== defaultHttpClient()) throw new Error("not shared");
+ * ```
+ */
+export function defaultHttpClient(): HttpClient {
+  return shared ??= new HttpClient();
+}
+
+/**
+ * Replaces the shared client (e.g. one trusting a private CA); returns the previous one,
+ * which is not closed.
+ *
+ * @example
+ * ```ts
+ * import { HttpClient, setDefaultHttpClient } from "./client.ts";
+ * const previous = setDefaultHttpClient(new HttpClient({ maxRedirects: 5 }));
+ * setDefaultHttpClient(previous)?.close();
+ * ```
+ */
+export function setDefaultHttpClient(client: HttpClient | null): HttpClient | null {
+  const previous = shared;
+  shared = client;
+  return previous;
 }

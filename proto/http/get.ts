@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { HttpClient } from "./client.ts";
-import { defaultHttpClient } from "./default_client.ts";
+import { defaultHttpClient, type HttpClient } from "./client.ts";
 import type { HttpHeaders } from "./headers.ts";
 
 /** Options of {@linkcode get}. */

@@ -1,11 +1,12 @@
 /**
- * HTTP header fields: case-insensitive, in arrival order, repeated fields kept.
+ * HTTP header fields: case-insensitive, in arrival order, repeated fields kept; the syntax
+ * checks of the fields we send, and the framing fields as bits (one module: each module
+ * Deno loads at import costs more than its code, see docs/benchmarks.md).
  *
  * @module
  */
 
-import { framingBit } from "./framing_fields.ts";
-import { checkField } from "./field_syntax.ts";
+import { InvalidFieldError } from "./errors.ts";
 
 /**
  * @internal `text` in lower case; itself when it has no upper-case letter (the common case of
@@ -150,7 +151,7 @@ export class HttpHeaders {
   }
 
   /**
-   * @internal Whether any of the framing fields in `bits` (see `framing_fields.ts`) may be
+   * @internal Whether any of the framing fields in `bits` (see `CONTENT_LENGTH`...) may be
    * present: false means surely absent, so the lookup can be skipped.
    */
   _mayHave(bits: number): boolean {
@@ -197,4 +198,107 @@ export class HttpHeaders {
     for (let i = 0; i < flat.length; i += 2) out += `${flat[i]}: ${flat[i + 1]}\r\n`;
     return out;
   }
+}
+
+// The fields that decide how a message is framed and whether its connection stays open, as
+// bits: headers note which of them they hold, so that the server skips looking up the ones a
+// message does not have (most messages have none but a length).
+
+/** @internal Content-Length. */
+export const CONTENT_LENGTH = 1;
+/** @internal Transfer-Encoding. */
+export const TRANSFER_ENCODING = 2;
+/** @internal Connection. */
+export const CONNECTION = 4;
+/** @internal Expect. */
+export const EXPECT = 8;
+
+/** @internal The bit of a lower-case field name, 0 for the other fields. */
+export function framingBit(name: string): number {
+  switch (name.length) {
+    case 14:
+      return name === "content-length" ? CONTENT_LENGTH : 0;
+    case 17:
+      return name === "transfer-encoding" ? TRANSFER_ENCODING : 0;
+    case 10:
+      return name === "connection" ? CONNECTION : 0;
+    case 6:
+      return name === "expect" ? EXPECT : 0;
+    default:
+      return 0;
+  }
+}
+
+// The syntax of header fields we send (RFC 9110 5.1, 5.5): names are tokens; values are visible
+// characters, spaces, tabs and obs-text, never CR, LF, NUL or another control character.
+// Checked where a field is set, so that a value copied from a request (`Location: /?next=...`)
+// cannot split a reply or smuggle a field.
+
+/** Token characters of RFC 9110 5.6.2, by character code (below 128). */
+const TOKEN_CHAR: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (const c of "!#$%&'*+-.^_`|~0123456789") t[c.charCodeAt(0)] = 1;
+  for (let c = 65; c <= 90; c++) t[c] = t[c + 32] = 1;
+  return t;
+})();
+
+/**
+ * Whether `text` is an RFC 9110 token (a field name, a method).
+ *
+ * @example
+ * ```ts
+ * import { isToken } from "./headers.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(isToken("x-request-id"));
+ * assert.ok(!isToken("bad name") && !isToken("x\r\nset-cookie") && !isToken(""));
+ * ```
+ */
+export function isToken(text: string): boolean {
+  const n = text.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHAR[c] !== 1) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether `text` may be a field value: no control character but HTAB (so no CR, LF or
+ * NUL), no DEL. Characters past ASCII are sent as UTF-8, whose bytes are all obs-text;
+ * whitespace at either end is allowed (parsers drop it).
+ *
+ * @example
+ * ```ts
+ * import { isFieldValue } from "./headers.ts";
+ * import assert from "node:assert/strict";
+ * assert.ok(isFieldValue("text/plain; charset=utf-8"));
+ * assert.ok(!isFieldValue("/x\r\nset-cookie: a=b"));
+ * ```
+ */
+export function isFieldValue(text: string): boolean {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return false;
+  }
+  return true;
+}
+
+/**
+ * Throws unless `name` is a token and `value` a field value.
+ *
+ * @example
+ * ```ts
+ * import { checkField } from "./headers.ts";
+ * import { InvalidFieldError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ * checkField("location", "/next");
+ * assert.throws(() => checkField("location", "/\r\nset-cookie: a=b"), InvalidFieldError);
+ * ```
+ * @throws {InvalidFieldError} naming the field (the value is not echoed)
+ */
+export function checkField(name: string, value: string): void {
+  if (!isToken(name)) throw new InvalidFieldError(name, "name");
+  if (!isFieldValue(value)) throw new InvalidFieldError(name, "value");
 }

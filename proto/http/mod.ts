@@ -18,7 +18,6 @@
 export * from "./body.ts";
 export * from "./client.ts";
 export * from "./connector.ts";
-export * from "./default_client.ts";
 export * from "./errors.ts";
 export * from "./fetch_handler.ts";
 export * from "./get.ts";
@@ -33,12 +32,11 @@ export {
   type ResponseHead,
 } from "./parse.ts";
 export * from "./redirects.ts";
-export { escapeHtml, HttpRequest } from "./request.ts";
+export { escapeHtml, Http2Request, HttpRequest } from "./request.ts";
 export * from "./server.ts";
 export * from "./auth.ts";
 export * from "./json_rpc.ts";
 export * from "./session.ts";
-export { Http2BodyReader, Http2Request } from "./h2/request.ts";
 export { Http2Error, Http2StreamError, StreamResetError } from "./h2/errors.ts";
 export type { Http2Options } from "./h2/server_connection.ts";
 export * from "./shrapnel_fetch.ts";

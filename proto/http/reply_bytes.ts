@@ -17,7 +17,7 @@ import { SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { PeerDeadline } from "./body.ts";
 import { InvalidFieldError } from "./errors.ts";
-import { isToken } from "./field_syntax.ts";
+import { isToken } from "./headers.ts";
 
 const encoder = new TextEncoder();
 const MAX_SHARED = 1 << 20;

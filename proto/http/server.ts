@@ -5,35 +5,30 @@
  * @module
  */
 
-import { ClosedError, Interrupted, Shutdown, TimeoutError } from "../../core/errors.ts";
+import { ClosedError, Shutdown, TimeoutError } from "../../core/errors.ts";
 import { current, spawn, type Thread } from "../../core/thread.ts";
 import { sleep } from "../../core/sleep.ts";
 import { ThreadGroup, type ThreadGroupStatistics } from "../../core/thread_group.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { type Address, formatAddress } from "../../net/address.ts";
-import { SocketReader, TooLongError } from "../../net/buffered_reader.ts";
 import { Acceptor, type AcceptorStatistics } from "../../net/acceptor.ts";
 import { listenOn, type ListenOptions } from "../../net/constructors.ts";
 import { listenTls, type ListenTlsOptions } from "../../net/tls.ts";
-import { DenoSocket } from "../../net/deno_socket.ts";
-import { EOFError, PeerLostError, SocketError } from "../../net/errors.ts";
 import type { Socket } from "../../net/socket.ts";
-import { BodyReader, type Framing, type PeerDeadline } from "./body.ts";
-import { CONNECTION, EXPECT } from "./framing_fields.ts";
-import {
-  HeadersTooLargeError,
-  HttpError,
-  HttpProtocolError,
-  PeerTimeoutError,
-  type PeerWait,
-} from "./errors.ts";
-import { failureStatus, interruptsExchange, markClientGone } from "./_interruption.ts";
-import { bodyFraming, parseRequestHead, type RequestHead } from "./parse.ts";
-import { HttpRequest, refreshHttpDate } from "./request.ts";
-import { HeldReplies, sendHeld, SENT } from "./reply_bytes.ts";
-import type { Http2Options, Http2ServerHost } from "./h2/server_connection.ts";
-import { loadHttp2Server } from "./_h2_lazy.ts";
+import type { PeerDeadline } from "./body.ts";
+import { PeerTimeoutError, type PeerWait } from "./errors.ts";
+import { type HttpRequest, markClientGone, refreshHttpDate } from "./request.ts";
+import type { Http2Options } from "./h2/server_connection.ts";
+import { loadOnce } from "../_load_once.ts";
 
+/**
+ * The connection loop (`_server_connection.ts`: parsing, requests, replies, HTTP/2's
+ * hand-over), loaded by the first connection a server serves.
+ */
+const connectionLoop = loadOnce(
+  () => import("./_server_connection.ts"),
+  "the HTTP server's connection loop",
+);
 /**
  * What a handler's `match` answers: `false` (not mine), `true` (mine), or the parameters a
  * route captured (mine, with these: a fresh object, which the server makes
@@ -174,8 +169,10 @@ export interface HttpServerCloseOptions {
 export class HttpServer {
   /** The handlers, tried in order. */
   readonly handlers: Handler[] = [];
-  readonly #options: Required<Omit<HttpServerOptions, "http2">>;
-  readonly #http2: Http2Options | null;
+  /** @internal The limits and timeouts, defaults filled in. */
+  readonly _options: Required<Omit<HttpServerOptions, "http2">>;
+  /** @internal HTTP/2's limits, or null: HTTP/1.1 only. */
+  readonly _http2: Http2Options | null;
   #listener: Socket | null = null;
   #acceptor: Acceptor | null = null;
   /** The connection threads. */
@@ -183,11 +180,14 @@ export class HttpServer {
   /** What the sweeper and `close()` need of each connection. */
   readonly #connections = new Set<Connection>();
   #sweeper: Thread | null = null;
-  readonly #clock: SweepClock;
+  /** @internal The deadlines' clock, in sweeps. */
+  readonly _clock: SweepClock;
   readonly #sweepEvery: number;
   #tls = false;
-  #closing = false;
-  #stats = { connections: 0, requests: 0 };
+  /** @internal Whether `close()` was called. */
+  _closing = false;
+  /** @internal Connections accepted and requests served. */
+  readonly _stats = { connections: 0, requests: 0 };
 
   /**
    * Creates a {@linkcode HttpServer}.
@@ -195,7 +195,7 @@ export class HttpServer {
    * @param options limits and timeouts
    */
   constructor(options: HttpServerOptions = {}) {
-    this.#options = {
+    this._options = {
       idleTimeout: options.idleTimeout ?? 30,
       headerTimeout: options.headerTimeout ?? 10,
       handshakeTimeout: options.handshakeTimeout ?? 10,
@@ -210,8 +210,8 @@ export class HttpServer {
         console.error(`shrapnel http: ${request} failed:`, error);
       }),
     };
-    this.#http2 = options.http2 === false ? null : options.http2 ?? {};
-    const o = this.#options;
+    this._http2 = options.http2 === false ? null : options.http2 ?? {};
+    const o = this._options;
     const shortest = Math.min(
       o.idleTimeout,
       o.headerTimeout,
@@ -220,7 +220,7 @@ export class HttpServer {
       o.sendTimeout,
     );
     this.#sweepEvery = Math.min(Math.max(shortest / 4, 0.005), 1);
-    this.#clock = new SweepClock(this.#sweepEvery);
+    this._clock = new SweepClock(this.#sweepEvery);
   }
 
   /** Adds a handler after the others. */
@@ -290,22 +290,38 @@ export class HttpServer {
   listenTls(address: string | Address, tls: ListenTlsOptions): Socket {
     this.#tls = true;
     const alpnProtocols = tls.alpnProtocols ??
-      (this.#http2 !== null ? ["h2", "http/1.1"] : ["http/1.1"]);
+      (this._http2 !== null ? ["h2", "http/1.1"] : ["http/1.1"]);
     return this.serveListener(listenTls(address, { ...tls, alpnProtocols }));
   }
 
-  /** Serves connections accepted from `listener` (plain or TLS) in an acceptor thread. */
+  /**
+   * Serves connections accepted from `listener` (plain or TLS) in an acceptor thread.
+   * The server's first start loads its connection loop (`_server_connection.ts`) before
+   * it accepts: connections wait in the listen backlog meanwhile (a few milliseconds),
+   * and the load never competes with them for file descriptors. A failed load is the
+   * loading thread's error (reported): the server then accepts nothing.
+   */
   serveListener(listener: Socket): Socket {
     this.#listener = listener;
+    if (connectionLoop.loaded !== undefined) this.#accept(listener);
+    else {
+      spawn({ name: "http: loading the connection loop" }, async () => {
+        await connectionLoop();
+        if (!this._closing) this.#accept(listener);
+      });
+    }
+    return listener;
+  }
+
+  #accept(listener: Socket): void {
     const acceptor: Acceptor = this.#acceptor = new Acceptor(
       listener,
       (socket, peer) => this.serve(socket, peer, acceptor),
       {
         name: `http acceptor ${formatAddress(this.address)}`,
-        maxConnections: this.#options.maxConnections,
+        maxConnections: this._options.maxConnections,
       },
     );
-    return listener;
   }
 
   /** The listening address. */
@@ -327,11 +343,11 @@ export class HttpServer {
   /** Counters since start. */
   statistics(): HttpServerStatistics {
     return {
-      ...this.#stats,
+      ...this._stats,
       open: this.#connections.size,
       acceptor: this.#acceptor?.statistics() ?? null,
       threads: this.#group.statistics(),
-      closing: this.#closing,
+      closing: this._closing,
     };
   }
 
@@ -345,21 +361,32 @@ export class HttpServer {
    * @throws {ClosedError} if the server is closing (the socket is closed)
    */
   serve(socket: Socket, peer: Address, acceptor?: Acceptor): Thread {
-    if (this.#closing) {
+    if (this._closing) {
       socket.close();
       acceptor?.release();
       throw new ClosedError("the HTTP server is closing");
     }
-    this.#stats.connections++;
+    this._stats.connections++;
     if (peer.family !== "unix") {
       try {
         socket.setOption("TCP_NODELAY", true); // replies go out whole: no Nagle delay
       } catch { /* not TCP after all */ }
     }
-    const state = new Connection(this.#clock, this.#options, socket, acceptor);
+    const state = new Connection(this._clock, this._options, socket, acceptor);
     state.thread = this.#group.spawn({ name: `http ${describe(peer)}` }, async () => {
       try {
-        await this.#connection(socket, peer, state);
+        // Loaded as the server started listening (else by its first connection): then
+        // called at once, with no wait.
+        let loop = connectionLoop.loaded;
+        if (loop === undefined) {
+          try {
+            loop = await connectionLoop();
+          } catch (e) {
+            socket.close(); // the loop, which closes it, never ran
+            throw e;
+          }
+        }
+        await loop.serveConnection(this, socket, peer, state);
       } finally {
         this.#ended(state);
       }
@@ -380,7 +407,7 @@ export class HttpServer {
     for (;;) {
       await sleep(this.#sweepEvery);
       refreshHttpDate();
-      const sweep = ++this.#clock.sweeps;
+      const sweep = ++this._clock.sweeps;
       for (const c of this.#connections) {
         if (c.others !== null) {
           // Into the thread whose wait it bounds (a response body's pump, the sender of
@@ -408,315 +435,6 @@ export class HttpServer {
     state.acceptor?.release();
   }
 
-  #deadline(seconds: number): number {
-    return this.#clock.deadline(seconds);
-  }
-
-  async #connection(socket: Socket, peer: Address, state: Connection): Promise<void> {
-    const options = this.#options;
-    const reader = new SocketReader(socket, 8192);
-    // Replies to pipelined requests, held while the next request is buffered already.
-    const held = new HeldReplies();
-    let upgraded = false, blankHeads = 0, first = true, handshaking = true;
-    try {
-      while (!this.#closing) {
-        if (reader.buffered === 0) {
-          if (held.length > 0) await sendHeld(socket, held, state);
-          // Idle between requests: the only wait the server's close may cut short. A TLS
-          // connection's first wait is its handshake, under a deadline of its own.
-          const handshake = handshaking && socket instanceof DenoSocket &&
-            socket._handshakePending;
-          const wait = handshake ? options.handshakeTimeout : options.idleTimeout;
-          state.waitingFor = handshake ? "handshake" : "idle";
-          handshaking = false;
-          state.timeout = wait;
-          state.deadline = this.#deadline(wait);
-          let more: boolean | null;
-          state.idle = true;
-          state.request = null;
-          try {
-            while ((more = reader.fillNow()) === null) await socket.waitForRead();
-          } catch (e) {
-            if (e instanceof Interrupted) return; // idle timeout, or the server closing
-            throw e;
-          } finally {
-            state.idle = false;
-          }
-          if (!more) return;
-        }
-        let head: RequestHead, framing: Framing;
-        try {
-          let bytes = reader.takeHead(options.maxHeadBytes);
-          if (bytes === null) {
-            if (held.length > 0) await sendHeld(socket, held, state);
-            state.timeout = options.headerTimeout;
-            state.waitingFor = "head";
-            state.deadline = this.#deadline(options.headerTimeout);
-            bytes = await reader.readHead(options.maxHeadBytes);
-          }
-          state.deadline = Infinity;
-          if (bytes === null) return;
-          if (first && bytes.length === 18 && this.#http2 !== null && isHttp2Preface(bytes)) {
-            state.idle = true; // its Shutdown is a graceful GOAWAY: close() sends it at once
-            await this.#serveHttp2(socket, reader, peer, state);
-            return;
-          }
-          first = false;
-          // Blank lines before a request line are ignored (RFC 9112 2.2), a few of them.
-          if ((bytes[0] === 13 || bytes[0] === 10) && isBlank(bytes)) {
-            if (++blankHeads > 4) throw new HttpProtocolError("blank lines instead of a request");
-            continue;
-          }
-          head = parseRequestHead(bytes, options.maxHeaders, true);
-          framing = bodyFraming(head.headers, true);
-          // Chunked is HTTP/1.1's: on 1.0 the framing is faulty (RFC 9112 6.1).
-          if (head.minor === 0 && framing.kind === "chunked") {
-            throw new HttpProtocolError("Transfer-Encoding on HTTP/1.0");
-          }
-        } catch (e) {
-          if (held.length > 0) await sendHeld(socket, held, state);
-          await this.#refuse(socket, e);
-          return;
-        }
-        const request = state.request = this.#request(
-          head,
-          framing,
-          socket,
-          reader,
-          peer,
-          state,
-          held,
-        );
-        this.#stats.requests++;
-        if (this.#closing) request.closeAfter();
-        // Pipelining: a request followed by more bytes already has its complete reply
-        // held, to go out in one write with the next ones. Not a request with a body or
-        // with a field that can lead to a write of its own (Expect's 100 Continue, an
-        // upgrade's 101: an upgrade needs "Connection: upgrade"); before such a request,
-        // the held replies go out.
-        const plain = request._bodyIfAny === null && !head.headers._mayHave(CONNECTION | EXPECT);
-        if (reader.buffered > 0 && plain) held.hold = true;
-        else if (held.length > 0 && !plain) await sendHeld(socket, held, state);
-        // The handler's promise is awaited here, not in a helper: one frame less a request.
-        try {
-          const handler = this.#handlerFor(request);
-          if (handler === undefined) await this.#notServed(request);
-          else {
-            // A reply that went out whole at once (`return request.respond(...)`) is
-            // not awaited: no trip through the microtask queue per request.
-            const handled = handler.handle(request);
-            if (handled !== SENT) {
-              // A handler that blocks does not hold the replies before its own back.
-              if (held.length > 0) held.sendBehind(socket, state);
-              await handled;
-            }
-            if (!request.finished) await request.done();
-          }
-        } catch (e) {
-          await this.#failed(request, e);
-        }
-        held.hold = false;
-        if (held.busy) await held.drained(state);
-        if (request.upgraded) {
-          upgraded = true;
-          return;
-        }
-        if (!request.keepAlive || this.#closing) {
-          if (held.length > 0) await sendHeld(socket, held, state);
-          return;
-        }
-        blankHeads = 0;
-        const body = request._bodyIfAny;
-        if (body !== null && !body.done) {
-          // The rest of a body the handler left: at most maxSkipBytes in bodyTimeout.
-          body.deadline = null;
-          state.timeout = options.bodyTimeout;
-          state.waitingFor = "body";
-          state.deadline = this.#deadline(options.bodyTimeout);
-          let skipped: boolean;
-          try {
-            skipped = await body.skip(options.maxSkipBytes);
-          } catch (e) {
-            // Cut short or malformed after its reply went out: nothing to answer, and
-            // no thread death to report for a client's fault; the connection just ends.
-            if (e instanceof HttpProtocolError) return;
-            throw e;
-          }
-          state.deadline = Infinity;
-          if (!skipped) return;
-        }
-      }
-      // The server is closing: what is held still goes out before the close.
-      if (held.busy) await held.drained(state);
-      if (held.length > 0) await sendHeld(socket, held, state);
-    } catch (e) {
-      // A peer that vanished is not the server's failure.
-      if (e instanceof SocketError || e instanceof EOFError || e instanceof Interrupted) return;
-      throw e;
-    } finally {
-      if (!upgraded) socket.close();
-    }
-  }
-
-  /**
-   * Serves the rest of the connection as HTTP/2. Its end (a deadline, the server closing,
-   * the client gone) is not an error of the HTTP/1.1 head being read: nothing to answer.
-   */
-  async #serveHttp2(
-    socket: Socket,
-    reader: SocketReader,
-    peer: Address,
-    state: Connection,
-  ): Promise<void> {
-    try {
-      const { serveHttp2 } = await loadHttp2Server();
-      await serveHttp2(this.#http2Host(state), socket, reader, peer);
-    } catch (e) {
-      if (e instanceof Interrupted || e instanceof SocketError || e instanceof EOFError) return;
-      throw e;
-    }
-  }
-
-  /** What an HTTP/2 connection uses of this server, for the connection `state`. */
-  #http2Host(state: Connection): Http2ServerHost {
-    const options = this.#options;
-    return {
-      serve: (request) => this.#serveOne(request),
-      setDeadline: (seconds, waitingFor) => {
-        state.timeout = seconds;
-        state.waitingFor = waitingFor;
-        state.deadline = seconds === Infinity ? Infinity : this.#deadline(seconds);
-      },
-      idleTimeout: options.idleTimeout,
-      headerTimeout: options.headerTimeout,
-      bodyTimeout: options.bodyTimeout,
-      sendTimeout: options.sendTimeout,
-      maxBodyBytes: options.maxBodyBytes,
-      options: this.#http2!,
-    };
-  }
-
-  /** Serves one request (an HTTP/2 stream's) through the handlers. */
-  async #serveOne(request: HttpRequest): Promise<void> {
-    this.#stats.requests++;
-    try {
-      const handler = this.#handlerFor(request);
-      if (handler === undefined) await this.#notServed(request);
-      else {
-        await handler.handle(request);
-        if (!request.finished) await request.done();
-      }
-    } catch (e) {
-      await this.#failed(request, e);
-    }
-  }
-
-  #request(
-    head: RequestHead,
-    framing: Framing,
-    socket: Socket,
-    reader: SocketReader,
-    peer: Address,
-    state: Connection,
-    held: HeldReplies,
-  ): HttpRequest {
-    const options = this.#options;
-    // No body (most requests): the request makes an empty reader if a handler asks.
-    const body = framing.kind === "length" && framing.length === 0
-      ? null
-      : new BodyReader(reader, framing, options.maxBodyBytes);
-    if (body !== null) body.deadline = state;
-    const headers = head.headers;
-    const connection = headers._mayHave(CONNECTION);
-    const keepAlive = head.minor === 1
-      ? !(connection && headers.hasToken("connection", "close"))
-      : connection && headers.hasToken("connection", "keep-alive");
-    const request = new HttpRequest(head, body, socket, reader, peer, keepAlive, state, held);
-    if (
-      body !== null && head.minor === 1 && headers._mayHave(EXPECT) &&
-      headers.hasToken("expect", "100-continue")
-    ) {
-      body.onFirstRead = async () => {
-        try {
-          if (!request.headSent) await socket.send(CONTINUE);
-        } catch (e) {
-          throw markClientGone(e);
-        }
-      };
-    }
-    return request;
-  }
-
-  /** The first handler that takes `request`; none for a body too large (413). */
-  #handlerFor(request: HttpRequest): Handler | undefined {
-    if (request._bodyIfAny?.tooLarge) return undefined;
-    const handlers = this.handlers;
-    for (let i = 0; i < handlers.length; i++) {
-      const matched = handlers[i].match(request);
-      if (!matched) continue;
-      if (matched !== true) request.params = matched;
-      return handlers[i];
-    }
-    return undefined;
-  }
-
-  /** The reply when no handler took `request`: 413 for a body too large, else 404. */
-  #notServed(request: HttpRequest): Promise<void> {
-    return request._bodyIfAny?.tooLarge
-      ? request.error(413, `the body is larger than ${this.#options.maxBodyBytes} bytes`)
-      : request.error(404, `nothing at ${request.path}`);
-  }
-
-  /**
-   * A handler failed: an HttpError becomes its reply, anything else is reported to
-   * `onError` and answered 500 (504 for an upstream HTTP client's `HttpTimeoutError`, 502
-   * for an upstream connection's failure: see `failureStatus`); interruptions of the
-   * exchange (see `interruptsExchange`: the server's close, its own deadlines on the
-   * client, a stream reset, its own socket's errors) end the connection.
-   */
-  async #failed(request: HttpRequest, e: unknown): Promise<void> {
-    if (interruptsExchange(e)) throw e;
-    // An HttpError is the request's own fault, unless an upstream client lost its peer
-    // (a response body cut short is an HttpProtocolError too): that is the handler's.
-    if (e instanceof HttpError && !(e instanceof PeerLostError)) {
-      await request.error(e.status, e.message);
-      return;
-    }
-    this.#options.onError(e, request);
-    await request.error(failureStatus(e));
-  }
-
-  async #refuse(socket: Socket, error: unknown): Promise<void> {
-    let status: number;
-    if (error instanceof TooLongError) status = 431;
-    else if (error instanceof HeadersTooLargeError || error instanceof HttpError) {
-      status = error.status;
-    } else if (error instanceof TimeoutError) status = 408;
-    else if (error instanceof EOFError) return;
-    else if (error instanceof HttpProtocolError) status = 400;
-    else throw error;
-    const reason = status === 431
-      ? "Request Header Fields Too Large"
-      : status === 408
-      ? "Request Timeout"
-      : status === 505
-      ? "HTTP Version Not Supported"
-      : status === 501
-      ? "Not Implemented"
-      : "Bad Request";
-    const body = `${status} ${reason}\n`;
-    try {
-      await socket.send(
-        new TextEncoder().encode(
-          `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-        ),
-      );
-    } catch (e) {
-      // A peer that broke the protocol and left: nothing more to tell it.
-      if (!(e instanceof SocketError || e instanceof ClosedError)) throw e;
-    }
-  }
-
   /**
    * Closes the server gracefully: stops accepting, closes idle keep-alive connections at
    * once (and sends HTTP/2 connections' GOAWAY; upgraded connections such as WebSockets
@@ -733,7 +451,7 @@ export class HttpServer {
    */
   async close(options: HttpServerCloseOptions = {}): Promise<void> {
     const grace = options.graceSeconds ?? 5;
-    this.#closing = true;
+    this._closing = true;
     if (this.#acceptor !== null) await this.#acceptor.close();
     else this.#listener?.close();
     for (const c of this.#connections) {
@@ -815,16 +533,18 @@ class Connection implements PeerDeadline {
   others: Map<Thread, OtherDeadline> | null = null;
   readonly socket: Socket;
   readonly acceptor: Acceptor | undefined;
-  readonly #clock: SweepClock;
-  readonly #options: Required<Omit<HttpServerOptions, "http2">>;
+  /** @internal The deadlines' clock, in sweeps. */
+  readonly _clock: SweepClock;
+  /** @internal The limits and timeouts, defaults filled in. */
+  readonly _options: Required<Omit<HttpServerOptions, "http2">>;
   constructor(
     clock: SweepClock,
     options: Required<Omit<HttpServerOptions, "http2">>,
     socket: Socket,
     acceptor: Acceptor | undefined,
   ) {
-    this.#clock = clock;
-    this.#options = options;
+    this._clock = clock;
+    this._options = options;
     this.socket = socket;
     this.acceptor = acceptor;
   }
@@ -835,8 +555,8 @@ class Connection implements PeerDeadline {
     ended();
   }
   arm(kind: "body" | "send"): void {
-    const seconds = kind === "body" ? this.#options.bodyTimeout : this.#options.sendTimeout;
-    const deadline = this.#clock.deadline(seconds);
+    const seconds = kind === "body" ? this._options.bodyTimeout : this._options.sendTimeout;
+    const deadline = this._clock.deadline(seconds);
     const me = current();
     if (me === null || me === this.thread) {
       this.timeout = seconds;
@@ -860,22 +580,6 @@ class Connection implements PeerDeadline {
     throw markClientGone(error);
   };
   readonly lost = markClientGone;
-}
-
-/** Whether a head holds nothing but line ends. */
-function isBlank(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 13 && bytes[i] !== 10) return false;
-  return true;
-}
-
-const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
-
-const PRI_HEAD = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\n");
-
-/** Whether an 18-byte head is the start of HTTP/2's connection preface. */
-function isHttp2Preface(head: Uint8Array): boolean {
-  for (let i = 0; i < 18; i++) if (head[i] !== PRI_HEAD[i]) return false;
-  return true;
 }
 
 function describe(a: Address): string {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { markClientGone } from "./_interruption.ts";
+import { markClientGone } from "./request.ts";
 import { ClosedError, Interrupted } from "../../core/errors.ts";
 import { scheduler } from "../../core/scheduler.ts";
 import { SocketError } from "../../net/errors.ts";

@@ -13,7 +13,7 @@ import { Mutex } from "../../core/sync/mutex.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { ConnectionResetError, EOFError, markPeerLost, SocketError } from "../../net/errors.ts";
-import { markClientGone } from "../http/_interruption.ts";
+import { markClientGone } from "../http/request.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { MessageDeflate } from "./deflate.ts";
 import { CloseCode, encodeFrame, Opcode, readFrame, WebSocketError } from "./frame.ts";

@@ -11,7 +11,7 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../net/errors.ts";
-import { markClientGone } from "../http/_interruption.ts";
+import { markClientGone } from "../http/request.ts";
 import type { Socket } from "../../net/socket.ts";
 import type { Message } from "./connection.ts";
 

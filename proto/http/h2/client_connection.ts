@@ -55,7 +55,7 @@ import { Budget } from "./_budget.ts";
 import { Http2Error, StreamResetError } from "./errors.ts";
 import { FrameWriter, readFrameHeader, readUint32 } from "./frames.ts";
 import { HpackDecoder, HpackEncoder } from "./hpack.ts";
-import { Http2BodyReader } from "./request.ts";
+import { Http2StreamBodyReader } from "./request.ts";
 import { Http2Stream, type StreamHost } from "./_stream.ts";
 
 /** What a request sends, as `HttpClient` gives it. */
@@ -263,7 +263,7 @@ export class Http2ClientConnection implements StreamHost {
       const noBody = request.method === "HEAD" || status === 204 || status === 304;
       const reader: BodyReader = noBody || (s.remoteEnded && s.buffered === 0)
         ? new BodyReader(this.#reader, { kind: "length", length: 0 })
-        : new Http2BodyReader(s, this.#reader, this.maxBodyBytes);
+        : new Http2StreamBodyReader(s, this.#reader, this.maxBodyBytes);
       return {
         status,
         headers,

@@ -83,36 +83,8 @@ export const INADEQUATE_SECURITY = 0xc;
 /** Error code HTTP_1_1_REQUIRED. */
 export const HTTP_1_1_REQUIRED = 0xd;
 
-const ERROR_NAMES = [
-  "NO_ERROR",
-  "PROTOCOL_ERROR",
-  "INTERNAL_ERROR",
-  "FLOW_CONTROL_ERROR",
-  "SETTINGS_TIMEOUT",
-  "STREAM_CLOSED",
-  "FRAME_SIZE_ERROR",
-  "REFUSED_STREAM",
-  "CANCEL",
-  "COMPRESSION_ERROR",
-  "CONNECT_ERROR",
-  "ENHANCE_YOUR_CALM",
-  "INADEQUATE_SECURITY",
-  "HTTP_1_1_REQUIRED",
-];
-
-/**
- * The name of an HTTP/2 error code ("PROTOCOL_ERROR"), or "0x.." for an unknown one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { errorName } from "./constants.ts";
- * assert.equal(errorName(0xb), "ENHANCE_YOUR_CALM");
- * ```
- */
-export function errorName(code: number): string {
-  return ERROR_NAMES[code] ?? `0x${code.toString(16)}`;
-}
+// The names of the error codes live with the errors (errors.ts), in the static graph.
+export { errorName } from "./errors.ts";
 
 /** The largest flow-control window and stream id (2^31 - 1, RFC 9113 section 6.9.1). */
 export const MAX_WINDOW = 0x7fffffff;

@@ -7,7 +7,37 @@
 
 import { Interrupted } from "../../../core/errors.ts";
 import { HttpProtocolError } from "../errors.ts";
-import { errorName } from "./constants.ts";
+
+const ERROR_NAMES = [
+  "NO_ERROR",
+  "PROTOCOL_ERROR",
+  "INTERNAL_ERROR",
+  "FLOW_CONTROL_ERROR",
+  "SETTINGS_TIMEOUT",
+  "STREAM_CLOSED",
+  "FRAME_SIZE_ERROR",
+  "REFUSED_STREAM",
+  "CANCEL",
+  "COMPRESSION_ERROR",
+  "CONNECT_ERROR",
+  "ENHANCE_YOUR_CALM",
+  "INADEQUATE_SECURITY",
+  "HTTP_1_1_REQUIRED",
+];
+
+/**
+ * The name of an HTTP/2 error code ("PROTOCOL_ERROR"), or "0x.." for an unknown one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errorName } from "./errors.ts";
+ * assert.equal(errorName(0xb), "ENHANCE_YOUR_CALM");
+ * ```
+ */
+export function errorName(code: number): string {
+  return ERROR_NAMES[code] ?? `0x${code.toString(16)}`;
+}
 
 /**
  * An HTTP/2 connection error with its error code (RFC 9113 section 7): the connection

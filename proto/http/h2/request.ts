@@ -10,7 +10,7 @@ import type { SocketReader } from "../../../net/buffered_reader.ts";
 import type { Socket } from "../../../net/socket.ts";
 import { withTimeout } from "../../../core/with_timeout.ts";
 import { TimeoutError } from "../../../core/errors.ts";
-import { BodyReader } from "../body.ts";
+import { Http2BodyReader } from "../body.ts";
 import {
   BodyTooLargeError,
   HttpError,
@@ -19,10 +19,9 @@ import {
   PeerTimeoutError,
   STATUS_TEXT,
 } from "../errors.ts";
-import { checkField } from "../field_syntax.ts";
-import { HttpHeaders, lower } from "../headers.ts";
+import { checkField, HttpHeaders, lower } from "../headers.ts";
 import type { RequestHead } from "../parse.ts";
-import { escapeHtml, HttpRequest } from "../request.ts";
+import { escapeHtml, Http2Request } from "../request.ts";
 import { SENT } from "../reply_bytes.ts";
 import { CANCEL, CONNECTION_FIELDS, INTERNAL_ERROR } from "./constants.ts";
 import type { Http2Stream } from "./_stream.ts";
@@ -47,21 +46,8 @@ function httpDate(): string {
   return dateText;
 }
 
-/**
- * A request body arriving in DATA frames. The same API as on HTTP/1.1; each read returns
- * the window it frees to the peer (a slow reader holds back only its own stream).
- *
- * Reads are interruption points; a read that waits longer than the server's body timeout
- * resets the stream and throws {@linkcode PeerTimeoutError} (a `TimeoutError`), and a
- * read on a stream the peer reset throws `StreamResetError`.
- *
- * @example
- * ```ts ignore
- * // in a handler, on either protocol:
- * const data = await request.body.json();
- * ```
- */
-export class Http2BodyReader extends BodyReader {
+/** A request body arriving in DATA frames (see {@linkcode Http2BodyReader}). */
+export class Http2StreamBodyReader extends Http2BodyReader {
   readonly #stream: Http2Stream;
   readonly #limit: number;
   #done = false;
@@ -158,25 +144,8 @@ export class Http2BodyReader extends BodyReader {
   }
 }
 
-/**
- * A request on an HTTP/2 stream. Everything {@linkcode HttpRequest} offers works the
- * same (the version reads "HTTP/2"); `upgrade` is not available (WebSocket stays on
- * HTTP/1.1: RFC 8441 is not implemented), and `replyTrailers` adds trailer fields sent
- * after the body.
- *
- * An error after the head went out resets the stream (INTERNAL_ERROR) instead of closing
- * a connection. Sending blocks the handler while the peer's flow-control windows are shut:
- * `push`, `flush`, `done`, `respond`, `error` are interruption points.
- *
- * @example
- * ```ts ignore
- * server.route("GET", "/", (request) => {
- *   if (request instanceof Http2Request) request.replyTrailers.set("x-checksum", "abc");
- *   return request.respond(200, `hello over ${request.version}\n`);
- * });
- * ```
- */
-export class Http2Request extends HttpRequest {
+/** A request on an HTTP/2 stream (see {@linkcode Http2Request}). */
+export class Http2StreamRequest extends Http2Request {
   readonly #stream: Http2Stream;
   #headers: HttpHeaders | null = null;
   #fields: Record<string, string> | null = null;
@@ -189,7 +158,7 @@ export class Http2Request extends HttpRequest {
   /** @internal Made by the HTTP/2 connection for each stream. */
   constructor(
     head: RequestHead,
-    body: Http2BodyReader | null,
+    body: Http2StreamBodyReader | null,
     socket: Socket,
     reader: SocketReader,
     remote: Address,

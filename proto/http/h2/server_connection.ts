@@ -17,7 +17,7 @@ import type { SocketReader } from "../../../net/buffered_reader.ts";
 import { EOFError, SocketError } from "../../../net/errors.ts";
 import type { Socket } from "../../../net/socket.ts";
 import { PeerTimeoutError, type PeerWait } from "../errors.ts";
-import { markClientGone } from "../_interruption.ts";
+import { markClientGone } from "../request.ts";
 import { HttpHeaders } from "../headers.ts";
 import type { HttpRequest } from "../request.ts";
 import {
@@ -61,7 +61,7 @@ import { Budget } from "./_budget.ts";
 import { Http2Error, Http2StreamError, StreamResetError } from "./errors.ts";
 import { FrameWriter, readFrameHeader, readUint32 } from "./frames.ts";
 import { HpackDecoder, HpackEncoder } from "./hpack.ts";
-import { Http2BodyReader, Http2Request } from "./request.ts";
+import { Http2StreamBodyReader, Http2StreamRequest } from "./request.ts";
 import { Http2Stream, type StreamHost } from "./_stream.ts";
 
 /** Limits and settings of the HTTP/2 side of an `HttpServer` (`http2` in its options). */
@@ -570,7 +570,7 @@ class Http2ServerConnection implements StreamHost {
   }
 
   /** The request of a new stream's fields, checked as RFC 9113 section 8 says. */
-  #request(s: Http2Stream, fields: string[], end: boolean): Http2Request {
+  #request(s: Http2Stream, fields: string[], end: boolean): Http2StreamRequest {
     let method = "", scheme = "", path = "", authority = "", regular = false;
     const headers = new HttpHeaders();
     let cookies: string | null = null;
@@ -630,8 +630,8 @@ class Http2ServerConnection implements StreamHost {
         throw new Http2StreamError(PROTOCOL_ERROR, "content-length without a body");
       }
     }
-    const body = end ? null : new Http2BodyReader(s, this.#reader, this.maxBodyBytes);
-    const request = new Http2Request(
+    const body = end ? null : new Http2StreamBodyReader(s, this.#reader, this.maxBodyBytes);
+    const request = new Http2StreamRequest(
       { method, target: path, minor: 1, headers },
       body,
       this.#socket,
@@ -649,7 +649,7 @@ class Http2ServerConnection implements StreamHost {
   }
 
   /** A stream's thread: the handlers, then the stream closed whatever happened. */
-  async #serve(s: Http2Stream, request: Http2Request): Promise<void> {
+  async #serve(s: Http2Stream, request: Http2StreamRequest): Promise<void> {
     try {
       if (s.reset !== null) return;
       await this.#host.serve(request);
