@@ -14,11 +14,10 @@ import type * as Mysql2 from "mysql2";
 import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
 import { awaitModule } from "../../core/_lazy_import.ts";
 
-import { loadOnce } from "../_load_once.ts";
+import { implementation } from "./_implementation.ts";
 import type { MysqlSession, Outcome } from "./_client.ts";
 
 /** The code, loaded by the first connect. */
-const implementation = loadOnce(() => import("./_client.ts"), "the MySQL client");
 
 /** TLS settings of {@linkcode MysqlOptions}. */
 export interface MysqlTlsOptions {

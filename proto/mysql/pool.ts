@@ -5,6 +5,7 @@
  * @module
  */
 
+import { implementation } from "./_implementation.ts";
 import { type PoolDriver, PoolTimeoutError, SqlPool, type SqlPoolOptions } from "../_sql_pool.ts";
 import {
   MysqlClient,
@@ -101,6 +102,7 @@ export class MysqlPool {
 
   /** Makes the pool; it connects on first use. @param options login and limits */
   constructor(options: MysqlPoolOptions) {
+    implementation.begin();
     this.#pool = new SqlPool(driver(options), options);
   }
 

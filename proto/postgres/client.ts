@@ -11,11 +11,10 @@
 // The client's code, npm:pg and npm:pg-copy-streams load on the first connect, not with
 // this module.
 import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
-import { loadOnce } from "../_load_once.ts";
+import { implementation } from "./_implementation.ts";
 import type { PostgresSession } from "./_client.ts";
 
 /** The code, loaded by the first connect. */
-const implementation = loadOnce(() => import("./_client.ts"), "the Postgres client");
 
 /** Where and as whom to connect. */
 export interface PostgresOptions {

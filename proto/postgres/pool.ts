@@ -5,6 +5,7 @@
  * @module
  */
 
+import { implementation } from "./_implementation.ts";
 import { type PoolDriver, PoolTimeoutError, SqlPool, type SqlPoolOptions } from "../_sql_pool.ts";
 import {
   PostgresClient,
@@ -102,6 +103,7 @@ export class PostgresPool {
 
   /** Makes the pool; it connects on first use. @param options login and limits */
   constructor(options: PostgresPoolOptions) {
+    implementation.begin();
     this.#pool = new SqlPool(driver(options), options);
   }
 

@@ -6,6 +6,8 @@
  */
 import { DnsResolver } from "../../proto/dns/mod.ts";
 import { HttpClient } from "../../proto/http/mod.ts";
+import { PostgresPool } from "../../proto/postgres/mod.ts";
+import { MysqlPool } from "../../proto/mysql/mod.ts";
 import { setBackend, sleep, spawn } from "../../mod.ts";
 
 setBackend(Deno.args[0] as "ffi" | "deno");
@@ -18,6 +20,11 @@ const outcome = await spawn(async () => {
     attempts: 1,
   });
   const client = new HttpClient();
+  // Pools made now: their client code begins to load (their npm driver loads at connect)
+  const pools = {
+    postgres: new PostgresPool({ host: "127.0.0.1", port: 9, user: "nobody", acquireTimeout: 5 }),
+    mysql: new MysqlPool({ host: "127.0.0.1", port: 9, user: "nobody", acquireTimeout: 5 }),
+  };
   await sleep(1); // setup done: the code they need has loaded meanwhile
   const held: Deno.FsFile[] = [];
   try {
@@ -28,7 +35,8 @@ const outcome = await spawn(async () => {
   const call = async () => {
     try {
       if (which === "dns") await resolver.resolve("first-use.test", "A");
-      else await client.request("http://127.0.0.1:9/");
+      else if (which === "http") await client.request("http://127.0.0.1:9/");
+      else await pools[which as keyof typeof pools].query("SELECT 1");
       return "no error";
     } catch (e) {
       return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
@@ -42,6 +50,8 @@ const outcome = await spawn(async () => {
   }
   const then = await call(); // descriptors free again: whatever failed at EMFILE works now
   client.close();
+  await pools.postgres.close();
+  await pools.mysql.close();
   return { exhausted: held.length, first, then };
 }).join();
 console.log(JSON.stringify(outcome));
