@@ -101,6 +101,15 @@ export async function startRabbitmq(): Promise<Rabbitmq> {
         await control.stop();
       }
     },
-    kill: () => control.kill(),
+    kill() {
+      // The node runs under rabbitmq-server's script: killing the script alone would leave
+      // the Erlang VM running (seen: brokers left over from test runs).
+      try {
+        Deno.kill(brokerPid(), "SIGKILL");
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      control.kill();
+    },
   };
 }

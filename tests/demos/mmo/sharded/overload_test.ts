@@ -83,3 +83,4 @@ for (const backend of ["ffi", "deno"] as BackendName[]) {
     }
   });
 }
+servers.finish();
