@@ -7,9 +7,17 @@
  */
 import assert from "node:assert/strict";
 import { ffiUnavailableReason } from "../../mod.ts";
-import { denoChildEnv } from "./_backends.ts";
+import { runDenoChild } from "../_child.ts";
 
 const child = new URL("./first_socket_emfile_child.ts", import.meta.url).pathname;
+
+/** What the child prints: descriptors it held, the first and the next socket's outcome. */
+interface ChildResult {
+  exhausted: number;
+  first: string;
+  then: string;
+  backend: string;
+}
 
 for (const choice of ["ffi", "auto"]) {
   Deno.test({
@@ -17,18 +25,10 @@ for (const choice of ["ffi", "auto"]) {
     ignore: Deno.build.os === "windows" ||
       (ffiUnavailableReason() !== null && Deno.env.get("CI") !== "true"),
     async fn() {
-      const deno = Deno.execPath();
-      const output = await new Deno.Command("sh", {
-        env: denoChildEnv(),
-        args: ["-c", `ulimit -n 128 && exec "${deno}" run -A --unstable-net "${child}" ${choice}`],
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(60_000),
-      }).output();
-      const out = new TextDecoder().decode(output.stdout);
-      const err = new TextDecoder().decode(output.stderr);
-      assert.equal(output.code, 0, `child failed:\n${out}\n${err}`);
-      const result = JSON.parse(out.trim().split("\n").at(-1)!);
+      const { result, stdout: out, stderr: err } = await runDenoChild<ChildResult>(child, {
+        args: [choice],
+        descriptorLimit: 128,
+      });
       assert.ok(result.exhausted > 0, out);
       assert.match(result.first, /^TooManyOpenFilesError/);
       assert.match(result.then, /^ConnectionRefusedError/);

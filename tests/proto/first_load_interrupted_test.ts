@@ -5,22 +5,13 @@
  * port: ConnectionRefusedError). In a child process, since this one has the code loaded.
  */
 import assert from "node:assert/strict";
-import { BACKENDS, denoChildEnv } from "../net/_backends.ts";
+import { BACKENDS } from "../net/_backends.ts";
+import { runDenoChild } from "../_child.ts";
 
 const child = new URL("./first_load_interrupted_child.ts", import.meta.url).pathname;
 
 async function run(backend: string, client: string): Promise<Record<string, string>> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    env: denoChildEnv(),
-    args: ["run", "-A", "--unstable-net", child, backend, client],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const out = new TextDecoder().decode(output.stdout);
-  const err = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `child failed:\n${out}\n${err}`);
-  return JSON.parse(out.trim().split("\n").at(-1)!);
+  return (await runDenoChild<Record<string, string>>(child, { args: [backend, client] })).result;
 }
 
 for (const backend of BACKENDS) {

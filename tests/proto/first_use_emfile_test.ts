@@ -5,28 +5,20 @@
  * fails with a typed error, and works once descriptors are free.
  */
 import assert from "node:assert/strict";
-import { BACKENDS, denoChildEnv } from "../net/_backends.ts";
+import { BACKENDS } from "../net/_backends.ts";
+import { runDenoChild } from "../_child.ts";
 
 const child = new URL("./first_use_emfile_child.ts", import.meta.url).pathname;
 
 for (const backend of BACKENDS) {
   for (const which of ["dns", "http", "postgres", "mysql"]) {
     Deno.test(`${backend}: a ${which} client's first call at EMFILE fails without killing the process, the next one works`, async () => {
-      const deno = Deno.execPath();
-      const output = await new Deno.Command("sh", {
-        env: denoChildEnv(),
-        args: [
-          "-c",
-          `ulimit -n 128 && exec "${deno}" run -A --unstable-net "${child}" ${backend} ${which}`,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(60_000),
-      }).output();
-      const out = new TextDecoder().decode(output.stdout);
-      const err = new TextDecoder().decode(output.stderr);
-      assert.equal(output.code, 0, `child failed:\n${out}\n${err}`);
-      const result = JSON.parse(out.trim().split("\n").at(-1)!);
+      const { result, stdout: out } = await runDenoChild<
+        { exhausted: number; first: string; then: string }
+      >(child, {
+        args: [backend, which],
+        descriptorLimit: 128,
+      });
       assert.ok(result.exhausted > 0, out);
       if (which === "dns") {
         // EMFILE at the query's socket (a server failure), or at the FFI shim's first opening

@@ -7,26 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { BACKENDS } from "../../net/_backends.ts";
+import { runDenoChild } from "../../_child.ts";
 
 const child = new URL("./first_request_emfile_child.ts", import.meta.url).pathname;
 
 for (const backend of BACKENDS) {
   Deno.test(`${backend}: a fetch handler's first request at EMFILE is answered`, async () => {
-    const output = await new Deno.Command("sh", {
-      args: [
-        "-c",
-        'ulimit -n 128 && exec "$0" run -A --unstable-net "$1" "$2"',
-        Deno.execPath(),
-        child,
-        backend,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(output.stdout);
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, `child failed:\n${stdout}\n${stderr}`);
-    const result = JSON.parse(stdout.trim().split("\n").at(-1)!);
+    const { result, stdout } = await runDenoChild<{ exhausted: number; status: string }>(child, {
+      args: [backend],
+      descriptorLimit: 128,
+    });
     assert.ok(result.exhausted > 0, stdout);
     assert.equal(result.status, "HTTP/1.1 200 OK");
   });

@@ -5,21 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { BACKENDS } from "../../net/_backends.ts";
+import { runDenoChild } from "../../_child.ts";
 import { ffiUnavailableReason } from "../../../mod.ts";
 
 const child = new URL("./lazy_loop_child.ts", import.meta.url).pathname;
 
 async function run(mode: string, backend: string): Promise<Record<string, unknown>> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", child, mode, backend],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.ok(out.success, `child failed: ${stderr}`);
+  const { result, stderr } = await runDenoChild(child, { args: [mode, backend], timeout: 30 });
   assert.equal(stderr, "", "the child reported something");
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  return result;
 }
 
 for (const backend of BACKENDS) {
