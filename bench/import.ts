@@ -10,7 +10,12 @@
  * of git into a temporary directory) to the same run, for before/after ratios. --bundled
  * adds the root bundled into one JavaScript module (`deno bundle`, npm packages left out):
  * the same code without the per-module cost of Deno's loader (reading, emit cache, linking),
- * which shows how much of the import is module count rather than code.
+ * which shows how much of the import is module count rather than code. --split adds the
+ * root and /core bundled as a publish step would (`deno bundle --code-splitting`, both
+ * entries at once: shared code in shared chunks, each lazily loaded module a chunk of its
+ * own), and --jsr adds them as a JSR consumer imports them: the package's `deno publish
+ * --dry-run` file set served by a local registry (tests/ffi/_registry.ts, `JSR_URL`), a
+ * DENO_DIR of its own, a consumer directory with an empty deno.json.
  */
 import { progress, type Row, table } from "./_report.ts";
 
@@ -25,6 +30,8 @@ const REF = refArg >= 0 ? Deno.args[refArg + 1] : null;
 const runsArg = Deno.args.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : 21;
 const BUNDLED = Deno.args.includes("--bundled");
+const SPLIT = Deno.args.includes("--split");
+const JSR = Deno.args.includes("--jsr");
 
 interface GraphModule {
   specifier: string;
@@ -70,6 +77,8 @@ async function staticGraph(
 }
 
 const printed = new Set<string>();
+/** The JSR consumer's entry scripts by row name (their graphs are the same as the local ones). */
+const JSR_SCRIPTS = new Map<string, string>();
 
 /** getrusage(RUSAGE_CHILDREN): the CPU of the children waited for so far (Linux only). */
 const rusage = Deno.build.os === "linux"
@@ -86,8 +95,16 @@ function childrenCpuMs(): number {
   return Number(fields[0] + fields[2]) * 1000 + Number(fields[1] + fields[3]) / 1000;
 }
 
+/** How a script is run: our deno.json by default; a JSR consumer's config and environment. */
+interface RunAs {
+  config: string;
+  env?: Record<string, string>;
+}
+const runAs = new Map<string, RunAs>();
+
 /** Wall and CPU time of one process that imports `script`, in ms; notes whether it printed. */
 async function coldStart(script: string): Promise<{ wall: number; cpu: number }> {
+  const how = runAs.get(script) ?? { config: new URL("deno.json", root).pathname };
   const cpu0 = childrenCpuMs();
   const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
@@ -96,9 +113,10 @@ async function coldStart(script: string): Promise<{ wall: number; cpu: number }>
       "--allow-all",
       "--no-prompt",
       "--config",
-      new URL("deno.json", root).pathname,
+      how.config,
       script,
     ],
+    env: how.env,
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -115,7 +133,28 @@ function median(values: number[]): number {
   return sorted[sorted.length >> 1];
 }
 
+/** The import map's npm packages, as `--external` flags for `deno bundle`. */
+async function externalFlags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))) as {
+    imports?: Record<string, string>;
+  };
+  return Object.keys(config.imports ?? {}).filter((k) => !k.endsWith("/"))
+    .flatMap((k) => ["--external", k]);
+}
+
+/** Runs `deno bundle` with `args`, or throws with its stderr. */
+async function bundle(args: string[]): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--platform=deno", "--packages=external", ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`deno bundle: ${new TextDecoder().decode(out.stderr)}`);
+}
+
 const dir = await Deno.makeTempDir({ prefix: "shrapnel-bench-import-" });
+let registry: { url: string; name: string; version: string; close(): Promise<void> } | null = null;
 try {
   const scripts = new Map<string, string>();
   await Deno.writeTextFile(`${dir}/empty.ts`, "export {};\n");
@@ -142,40 +181,64 @@ try {
   }
   if (BUNDLED) {
     // The npm packages of deno.json's import map stay imports (loaded on first use anyway).
-    const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))) as {
-      imports?: Record<string, string>;
+    const bundlePath = `${dir}/bundle.js`;
+    await bundle([
+      ...await externalFlags(),
+      "--output",
+      bundlePath,
+      new URL("mod.ts", root).pathname,
+    ]);
+    ENTRIES.push(["root bundled (1 module)", `file://${bundlePath}`]);
+  }
+  if (SPLIT) {
+    await bundle([
+      ...await externalFlags(),
+      "--code-splitting",
+      "--outdir",
+      `${dir}/split`,
+      new URL("mod.ts", root).pathname,
+      new URL("core/mod.ts", root).pathname,
+    ]);
+    ENTRIES.push(["/core split bundle", `file://${dir}/split/core/mod.js`]);
+    ENTRIES.push(["root split bundle", `file://${dir}/split/mod.js`]);
+  }
+  if (JSR) {
+    const { startRegistry } = await import("../tests/ffi/_registry.ts");
+    registry = await startRegistry();
+    progress(`JSR: ${registry.name}@${registry.version} served at ${registry.url}`);
+    await Deno.mkdir(`${dir}/consumer`);
+    await Deno.writeTextFile(`${dir}/consumer/deno.json`, "{}\n");
+    const consumer: RunAs = {
+      config: `${dir}/consumer/deno.json`,
+      env: { DENO_DIR: `${dir}/consumer/deno_dir`, JSR_URL: registry.url, NO_COLOR: "1" },
     };
-    const external = Object.keys(config.imports ?? {}).filter((k) => !k.endsWith("/"))
-      .flatMap((k) => ["--external", k]);
-    const bundle = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform=deno",
-        "--packages=external",
-        ...external,
-        "--output",
-        `${dir}/bundle.js`,
-        new URL("mod.ts", root).pathname,
-      ],
-      cwd: root,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!bundle.success) throw new Error(`deno bundle: ${new TextDecoder().decode(bundle.stderr)}`);
-    ENTRIES.push(["root bundled (1 module)", `file://${dir}/bundle.js`]);
+    const spec = `jsr:${registry.name}@${registry.version}`;
+    for (const [name, specifier] of [["/core via JSR", `${spec}/core`], ["root via JSR", spec]]) {
+      const path = `${dir}/consumer/${name.startsWith("/core") ? "core" : "root"}.ts`;
+      await Deno.writeTextFile(path, `import ${JSON.stringify(specifier)};\n`);
+      runAs.set(path, consumer);
+      JSR_SCRIPTS.set(name, path);
+    }
   }
   for (const [i, [name, entry]] of ENTRIES.entries()) {
     const path = `${dir}/entry_${i}.ts`;
     await Deno.writeTextFile(path, `import ${JSON.stringify(new URL(entry, root).href)};\n`);
     scripts.set(name, path);
   }
+  for (const [name, path] of JSR_SCRIPTS) scripts.set(name, path);
   const graphs = new Map<string, { modules: number; bytes: number; npm: number }>();
   for (const [name, entry] of ENTRIES) {
     graphs.set(name, await staticGraph(entry));
     progress(`${name}: ${graphs.get(name)!.modules} modules at import`);
   }
+  // Through JSR the graphs are the published files of the same entries.
+  if (JSR_SCRIPTS.size > 0) {
+    graphs.set("/core via JSR", graphs.get("/core")!);
+    graphs.set("root via JSR", graphs.get("root (mod.ts)")!);
+  }
   for (const script of scripts.values()) await coldStart(script); // compile and cache once
+  // A consumer's first run downloads the package (Deno's "Download ..." lines): not the import.
+  for (const path of JSR_SCRIPTS.values()) printed.delete(path);
   const times = new Map<string, number[]>([...scripts.keys()].map((k) => [k, []]));
   const cpuTimes = new Map<string, number[]>([...scripts.keys()].map((k) => [k, []]));
   for (let run = 0; run < RUNS; run++) {
@@ -195,7 +258,7 @@ try {
   const core = median(times.get("/core")!);
   const coreCpu = median(cpuTimes.get("/core")!);
   const rows: Row[] = [];
-  for (const [name] of [["(empty script)"], ...ENTRIES]) {
+  for (const name of scripts.keys()) {
     const t = median(times.get(name)!);
     const graph = graphs.get(name);
     rows.push({
@@ -228,6 +291,21 @@ try {
         `${beforeCpu.toFixed(2)}x its CPU`,
     );
   }
+  for (
+    const [label, rootRow, coreRow] of [
+      ["split bundles (a publish-time build)", "root split bundle", "/core split bundle"],
+      ["through JSR (what a consumer meets)", "root via JSR", "/core via JSR"],
+    ]
+  ) {
+    if (!times.has(rootRow)) continue;
+    const ratio = median(times.get(rootRow)!) / median(times.get(coreRow)!);
+    const cpuRatio = median(cpuTimes.get(rootRow)!) / median(cpuTimes.get(coreRow)!);
+    console.log(
+      `root import, ${label}: ${ratio.toFixed(2)}x /core's cold start, ` +
+        `${cpuRatio.toFixed(2)}x its CPU`,
+    );
+  }
 } finally {
+  await registry?.close();
   await Deno.remove(dir, { recursive: true });
 }
