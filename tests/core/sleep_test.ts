@@ -8,11 +8,12 @@ import {
   sleep,
   sleepUntil,
   spawn,
+  type Thread,
   TimeoutError,
   withTimeout,
   yieldSlice,
 } from "../../mod.ts";
-import { scheduler } from "../../core/scheduler.ts";
+import { scheduler, Timer } from "../../core/scheduler.ts";
 import { inThread } from "../_helpers.ts";
 
 Deno.test("sleep waits at least the given time", async () => {
@@ -185,4 +186,46 @@ Deno.test("another thread cannot make a thread sleep: LockError", async () => {
     sleeper.shutdown();
     await assert.rejects(sleeper.join(), Shutdown);
   });
+});
+
+Deno.test("a due run of sleepers interrupted mid-run: the rest wake in order, the interrupted throw", async () => {
+  // Ten threads sleep in one lane (one duration), a timer joins the lane behind them, ten
+  // more threads sleep behind it: due together, they fire in one run, and the timer
+  // interrupts two of the later sleepers from within it. Those two throw; the others wake,
+  // in the order they slept; the removed timers wake nobody.
+  const woke: number[] = [];
+  const failed: number[] = [];
+  const DURATION = 0.02;
+  let fired = 0;
+  await inThread(async () => {
+    const threads: Thread[] = [];
+    const sleeper = (i: number) =>
+      spawn(async () => {
+        try {
+          await sleep(DURATION);
+          woke.push(i);
+        } catch (e) {
+          assert.ok(e instanceof Interrupted);
+          failed.push(i);
+        }
+      });
+    for (let i = 0; i < 10; i++) threads.push(sleeper(i));
+    await sleep(0); // the first ten asleep, in order
+    scheduler.addTimer(
+      new Timer(now() + DURATION, () => {
+        fired++;
+        threads[15].interrupt();
+        threads[18].interrupt();
+      }, null),
+      DURATION,
+    );
+    for (let i = 10; i < 20; i++) threads.push(sleeper(i));
+    await sleep(0); // the next ten asleep behind the timer
+    assert.equal(scheduler.timers.size, 21);
+    for (const t of threads) await t.join();
+  });
+  assert.equal(fired, 1);
+  assert.deepEqual(failed, [15, 18]);
+  assert.deepEqual(woke, [...Array(20).keys()].filter((i) => i !== 15 && i !== 18));
+  assert.equal(scheduler.timers.size, 0);
 });

@@ -163,3 +163,76 @@ Deno.test("lanes: emptied lanes give their places to new durations", () => {
   assert.deepEqual(fired, later.filter((_, i) => i % 3 !== 0).map((t) => t.target));
   assert.equal(heap.size, 0);
 });
+
+Deno.test("lanes: a due run fires in order while its timers add and remove others", () => {
+  // Timer 1's callback removes timer 3 (later in the same due run) and adds a heap timer
+  // due between timers 1 and 2: the run must give way to it, and 3 must never fire.
+  const heap = new TimerHeap();
+  const fired: string[] = [];
+  const lane: Timer[] = [];
+  for (let i = 1; i <= 5; i++) {
+    lane.push(new Timer(i, (t) => fired.push(t.target as string), `lane ${i}`));
+  }
+  lane[0].callback = (t) => {
+    fired.push(t.target as string);
+    heap.remove(lane[2]);
+    heap.add(new Timer(1.5, (x) => fired.push(x.target as string), "heap 1.5"));
+    heap.add(new Timer(9, (x) => fired.push(x.target as string), "lane 9"), 1);
+  };
+  for (const t of lane) heap.add(t, 1);
+  assert.equal(heap.runDue(6), 5);
+  assert.deepEqual(fired, ["lane 1", "heap 1.5", "lane 2", "lane 4", "lane 5"]);
+  assert.equal(lane[2].scheduled, false);
+  assert.equal(heap.size, 1);
+  assert.equal(heap.peek()?.deadline, 9);
+});
+
+Deno.test("lanes: callbacks that reshape the heap mid-run agree with a sorted reference", () => {
+  const rand = prng(99);
+  for (let round = 0; round < 150; round++) {
+    const heap = new TimerHeap();
+    const live = new Set<Timer>();
+    const fired: Timer[] = [];
+    let time = 0, made = 0;
+    const durations = [0.1, 0.25, 1];
+    // Fired timers' callbacks may remove live timers, empty a lane and refill it, or add
+    // timers already due: firing must stay "the earliest due first, each at most once".
+    const onFire = (t: Timer) => {
+      // Each timer fired is the earliest of those scheduled at that moment, and due.
+      const first = [...live].sort((a, b) => a.deadline - b.deadline || a.seq - b.seq)[0];
+      assert.equal(t, first, `round ${round}: fired out of order, or a removed timer fired`);
+      assert.ok(t.deadline <= time);
+      live.delete(t);
+      fired.push(t);
+      const r = rand();
+      if (r < 0.3 && live.size > 0) removeOneAtRandom(heap, live, rand);
+      else if (r < 0.45) add(time - rand() * 0.2); // due already
+      else if (r < 0.6) add(time + rand(), durations[Math.floor(rand() * 3)]);
+    };
+    const add = (deadline: number, duration?: number) => {
+      const t = new Timer(deadline, onFire, made++);
+      heap.add(t, duration);
+      live.add(t);
+    };
+    for (let i = 0; i < 300; i++) {
+      if (rand() < 0.7) {
+        const duration = durations[Math.floor(rand() * durations.length)];
+        add(time + duration, rand() < 0.8 ? duration : undefined);
+      } else {
+        time += rand() * 0.3;
+        fired.length = 0;
+        const max = rand() < 0.3 ? 1 + Math.floor(rand() * 5) : Infinity;
+        const n = heap.runDue(time, max);
+        assert.equal(n, fired.length);
+        if (n < max) {
+          for (const t of live) {
+            assert.ok(t.deadline > time, `round ${round}: a due timer was left`);
+          }
+        }
+      }
+      assert.equal(heap.size, live.size);
+      const first = [...live].sort((a, b) => a.deadline - b.deadline || a.seq - b.seq)[0];
+      assert.equal(heap.peek(), first, `round ${round} step ${i}`);
+    }
+  }
+});
