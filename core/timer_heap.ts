@@ -75,7 +75,7 @@ export class Timer extends HeapTimer {
 export class TimerLane extends HeapTimer {
   /** The duration, in seconds. */
   readonly duration: number;
-  /** The queue; `ring[i]` is at position `base + i`. */
+  /** The queue; `ring[i]` is at position `(base + i) & POSITION_MASK`. */
   ring: (HeapTimer | null)[] = [];
   base = 0;
   /** Index in `ring` of the first timer (holes before it are gone). */
@@ -98,6 +98,13 @@ export class TimerLane extends HeapTimer {
 
 /** Lanes kept at most: durations past these use the heap alone (and empty lanes go first). */
 const MAX_LANES = 64;
+/**
+ * Positions in a lane count modulo 2^24 (a lane holds fewer timers, holes included), so
+ * that a lane timer's `index` stays within V8's small integers: counted on, a lane of
+ * 100k sleepers a tenth of a second passed 2^31 / MAX_LANES positions in half a minute,
+ * and from then on every `index` was a fractional-number box of its own (+6% CPU a sleep).
+ */
+const POSITION_MASK = 2 ** 24 - 1;
 
 /**
  * Min-heap of {@linkcode Timer}s.
@@ -170,8 +177,8 @@ export class TimerHeap {
       if (lane !== null) {
         const ring = lane.ring;
         // In order (the clock never goes back), or it goes to the heap after all.
-        if (lane.lastDeadline <= timer.deadline) {
-          timer.index = -2 - ((lane.base + ring.length) * MAX_LANES + lane.slot);
+        if (lane.lastDeadline <= timer.deadline && ring.length < POSITION_MASK) {
+          timer.index = -2 - (((lane.base + ring.length) & POSITION_MASK) * MAX_LANES + lane.slot);
           ring.push(timer);
           lane.lastDeadline = timer.deadline;
           this.#inLanes++;
@@ -250,7 +257,7 @@ export class TimerHeap {
 
   #removeFromLane(timer: HeapTimer, lane: TimerLane, position: number): void {
     const ring = lane.ring;
-    const at = position - lane.base;
+    const at = (position - lane.base) & POSITION_MASK;
     ring[at] = null;
     timer.index = -1;
     this.#inLanes--;
@@ -265,7 +272,7 @@ export class TimerHeap {
   #leave(lane: TimerLane): void {
     this.#removeAt(lane, lane.index);
     this.#lanesInHeap--;
-    lane.base += lane.ring.length;
+    lane.base = (lane.base + lane.ring.length) & POSITION_MASK;
     lane.ring.length = 0;
     lane.head = 0;
     lane.lastDeadline = -Infinity;
@@ -282,7 +289,7 @@ export class TimerHeap {
     if (head >= 1024 && head * 2 >= ring.length) {
       // Drop the holes in front, now and then: amortized O(1) a timer.
       ring.splice(0, head);
-      lane.base += head;
+      lane.base = (lane.base + head) & POSITION_MASK;
       head = 0;
     }
     lane.head = head;

@@ -143,6 +143,45 @@ Deno.test("lanes: a long-lived lane drops its holes and keeps its order", () => 
   assert.deepEqual(fired, live.map((t) => t.target as number));
 });
 
+Deno.test("lanes: positions wrap past 2^24 and every index stays a small integer", () => {
+  // A lane that never empties for 2^24 + 50k sleeps (positions wrap; each index stays
+  // below V8's small-integer bound), with removals across the wrap: order and removals
+  // still exact.
+  const heap = new TimerHeap();
+  const live: Timer[] = [];
+  const spare: Timer[] = [];
+  let time = 0, id = 0, expected = 0, removedAhead = 0;
+  const removed = new Set<number>();
+  const onFire = (t: Timer) => {
+    while (removed.has(expected)) removed.delete(expected++);
+    assert.equal(t.target, expected++, "fired out of order or a removed timer fired");
+    spare.push(t);
+  };
+  const total = 2 ** 24 + 50_000;
+  for (let n = 0; n < total; n++) {
+    time += 1;
+    const t = spare.pop() ?? new Timer(0, onFire, 0);
+    t.deadline = time + 4;
+    t.target = id++;
+    heap.add(t, 4);
+    if (t.index < -(2 ** 30) - 2) throw new Error(`index ${t.index} past the small integers`);
+    live.push(t);
+    if (n % 997 === 0 && live.length > 3) {
+      const victim = live.splice(1 + (n % 2), 1)[0]; // behind the first: a hole
+      heap.remove(victim);
+      removed.add(victim.target as number);
+      removedAhead++;
+    }
+    heap.runDue(time);
+    while (live.length > 0 && !live[0].scheduled) live.shift();
+  }
+  heap.runDue(Infinity);
+  while (removed.has(expected)) removed.delete(expected++);
+  assert.equal(expected, id);
+  assert.equal(heap.size, 0);
+  assert.ok(removedAhead > 16_000);
+});
+
 Deno.test("lanes: emptied lanes give their places to new durations", () => {
   const heap = new TimerHeap();
   const fired: number[] = [];
