@@ -39,7 +39,7 @@ for (const wanderers of counts) {
       "run",
       "-A",
       "--unstable-net",
-      "--v8-flags=--max-semi-space-size=96",
+      "--v8-flags=--max-semi-space-size=256",
       script,
       "--port=0",
       `--wanderers=${wanderers}`,
