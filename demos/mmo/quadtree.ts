@@ -54,19 +54,6 @@ export class QuadEntry<T extends Bounded> {
 }
 
 /**
- * What an object carries to be its own {@linkcode QuadEntry} (see `QuadTree.insertSelf`):
- * the entry's fields, with `item` set to the object itself by the tree.
- */
-export interface SelfEntry {
-  /** Set to the object itself on insertion. */
-  item: unknown;
-  /** @internal The node holding it (null until inserted, and once removed). */
-  node: unknown;
-  /** @internal Its position in the node's items (-1 until inserted). */
-  index: number;
-}
-
-/**
  * A quadtree of rectangles: insert, remove, move and query in time proportional to the
  * depth and to what is found.
  *
@@ -120,33 +107,6 @@ export class QuadTree<T extends Bounded> {
   insert(item: T): QuadEntry<T> {
     if (this.#where.has(item)) throw new Error("already in the tree");
     const entry = new QuadEntry(item);
-    this.#where.set(item, entry);
-    this.#placeFromRoot(entry);
-    return entry;
-  }
-
-  /**
-   * Adds `item` as its own entry (it carries the entry's fields, see
-   * {@linkcode SelfEntry}) and returns it, for `moveEntry`: a move then touches one object
-   * instead of the object and an entry apart (the field demo's movers: an entry apart
-   * was one more cache miss in each of their steps).
-   * @throws {Error} if it is in the tree already
-   *
-   * @example
-   * ```ts
-   * import { QuadTree, type SelfEntry } from "./quadtree.ts";
-   * type Dot = { x0: number; y0: number; x1: number; y1: number } & SelfEntry;
-   * const tree = new QuadTree<Dot>(0, 0, 1024);
-   * const dot: Dot = { x0: 1, y0: 1, x1: 2, y1: 2, item: null, node: null, index: -1 };
-   * const entry = tree.insertSelf(dot);
-   * tree.moveEntry(entry, 5, 5, 6, 6);
-   * console.log(entry === dot, dot.x0); // true 5
-   * ```
-   */
-  insertSelf(item: T & SelfEntry): QuadEntry<T> {
-    if (this.#where.has(item)) throw new Error("already in the tree");
-    item.item = item;
-    const entry = item as unknown as QuadEntry<T>;
     this.#where.set(item, entry);
     this.#placeFromRoot(entry);
     return entry;

@@ -9,7 +9,7 @@ import { seededRandom } from "../../core/random.ts";
 import { Event } from "../../core/sync/event.ts";
 import { Pacer } from "../../core/pacer.ts";
 import { ThreadGroup } from "../../core/thread_group.ts";
-import { type Bounded, type QuadEntry, QuadTree, type SelfEntry } from "./quadtree.ts";
+import { type Bounded, type QuadEntry, QuadTree } from "./quadtree.ts";
 
 /** The seven colours of the original demo (index 0-6), as CSS colours for the page. */
 export const COLORS: readonly string[] = [
@@ -213,7 +213,7 @@ export class World {
       const r = this.#random;
       const x = RADIUS + Math.floor(r() * (this.size - 2 * RADIUS)),
         y = RADIUS + Math.floor(r() * (this.size - 2 * RADIUS));
-      const mover: Mover & SelfEntry = {
+      const mover: Mover = {
         id: i,
         x,
         y,
@@ -222,12 +222,8 @@ export class World {
         x1: x + RADIUS,
         y1: y + RADIUS,
         color: Math.floor(r() * 7),
-        // Its own quadtree entry: a step touches one object, not two.
-        item: null,
-        node: null,
-        index: -1,
       };
-      const entry = this.movers.insertSelf(mover);
+      const entry = this.movers.insert(mover);
       wanderers.spawn({ name: `wanderer ${i}` }, () => this.#wander(entry));
     }
   }
@@ -309,7 +305,7 @@ export class World {
     if (this.#owned.has(state.id)) throw new Error(`wanderer ${state.id} is here already`);
     const x = (state.fx + SUBPIXELS / 2) >> SUBPIXEL_BITS,
       y = (state.fy + SUBPIXELS / 2) >> SUBPIXEL_BITS;
-    const w: Wanderer & SelfEntry = {
+    const w: Wanderer = {
       id: state.id,
       x,
       y,
@@ -326,12 +322,8 @@ export class World {
       generation: state.generation,
       outside: false,
       gone: false,
-      // Its own quadtree entry: a step touches one object, not two.
-      item: null,
-      node: null,
-      index: -1,
     };
-    const entry = this.movers.insertSelf(w);
+    const entry = this.movers.insert(w);
     this.#owned.set(w.id, w);
     if (this.#unstarted !== null) this.#unstarted.push([entry, w]);
     else wanderers.spawn({ name: `wanderer ${w.id}` }, () => this.#wanderInRegion(entry, w));

@@ -1,11 +1,6 @@
 /** The quadtree answers like a brute-force scan, through inserts, moves, removes and growth. */
 import assert from "node:assert/strict";
-import {
-  type Bounded,
-  type QuadEntry,
-  QuadTree,
-  type SelfEntry,
-} from "../../../demos/mmo/quadtree.ts";
+import { type Bounded, type QuadEntry, QuadTree } from "../../../demos/mmo/quadtree.ts";
 import { prng } from "../../_helpers.ts";
 
 interface Item extends Bounded {
@@ -40,20 +35,9 @@ function randomOperations(tree: QuadTree<Item>): void {
   for (let op = 0; op < 20_000; op++) {
     const choice = random();
     if (choice < 0.4 || items.size === 0) {
-      // Half carry their own entry's fields (as the field demo's movers do): both kinds
-      // live in one tree.
-      if (random() < 0.5) {
-        const item = { id: ++id, ...rect() };
-        entries.set(item, tree.insert(item));
-        items.add(item);
-      } else {
-        const item: Item & SelfEntry = { id: ++id, ...rect(), item: null, node: null, index: -1 };
-        const entry = tree.insertSelf(item);
-        assert.equal(entry, item);
-        assert.equal(entry.item, item);
-        entries.set(item, entry);
-        items.add(item);
-      }
+      const item = { id: ++id, ...rect() };
+      entries.set(item, tree.insert(item));
+      items.add(item);
     } else if (choice < 0.8) {
       const item = [...items][Math.floor(random() * items.size)];
       const r = random() < 0.7
@@ -92,32 +76,4 @@ Deno.test("remove of an absent item is false; insert twice throws", () => {
   assert.throws(() => tree.insert(item));
   assert.equal(tree.remove(item), true);
   assert.equal(tree.query({ x0: 0, y0: 0, x1: 10, y1: 10 }).length, 0);
-});
-
-Deno.test("an object inserted as its own entry moves, leaves and comes back like any other", () => {
-  const tree = new QuadTree<Item>(0, 0, 1024, 64);
-  const dot: Item & SelfEntry = {
-    id: 1,
-    x0: 10,
-    y0: 10,
-    x1: 12,
-    y1: 12,
-    item: null,
-    node: null,
-    index: -1,
-  };
-  const entry = tree.insertSelf(dot);
-  assert.equal(entry, dot);
-  assert.throws(() => tree.insertSelf(dot), /already/);
-  assert.throws(() => tree.insert(dot), /already/);
-  tree.moveEntry(entry, 900, 900, 902, 902); // another node
-  assert.deepEqual(ids(tree, { x0: 0, y0: 0, x1: 100, y1: 100 }), []);
-  assert.deepEqual(ids(tree, { x0: 899, y0: 899, x1: 901, y1: 901 }), [1]);
-  tree.moveEntry(entry, 5000, 5000, 5002, 5002); // outside the root: it grows
-  assert.deepEqual(ids(tree, { x0: 4999, y0: 4999, x1: 5001, y1: 5001 }), [1]);
-  assert.equal(tree.remove(dot), true);
-  assert.equal(dot.node, null);
-  assert.throws(() => tree.moveEntry(entry, 0, 0, 1, 1), /removed/);
-  assert.equal(tree.insertSelf(dot), dot);
-  assert.equal(tree.size, 1);
 });
