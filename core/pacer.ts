@@ -36,46 +36,9 @@ export interface PacerOptions {
 /** The finest beat grid, in seconds: the host timer's resolution. */
 const FINEST_GRID = 0.001;
 
-/**
- * The point of `grid` at or after `seconds` (one already on it stays there), as its index:
- * the point is `index * grid`.
- */
-function gridIndex(seconds: number, grid: number): number {
-  return Math.ceil(seconds / grid - 1e-6);
-}
-
-/**
- * A pacer's numbers, shared by the pacers of the same period, catch-up and lateness. Why
- * not fields of each pacer: V8 keeps a fractional number held in an object's field in a
- * box of its own (a separate heap object), so each of them was one more object, far from
- * the pacer, to reach at every beat, for 100k pacers a cache miss each. Shared, they stay
- * in the cache; the beat itself is kept as a whole number (an index on the grid), which
- * V8 keeps in the pacer itself.
- */
-interface Plan {
-  readonly period: number;
-  readonly catchUp: number;
-  readonly grid: number;
-  readonly wake: boolean;
-}
-
-/** Plans by period, catch-up and lateness: a few distinct ones are shared, no more are kept. */
-const plans = new Map<string, Plan>();
-const MAX_PLANS = 64;
-
-function planFor(period: number, catchUp: number, lateness: "call" | "wake"): Plan {
-  const key = `${period} ${catchUp} ${lateness}`;
-  let plan = plans.get(key);
-  if (plan === undefined) {
-    plan = {
-      period,
-      catchUp,
-      grid: Math.max(FINEST_GRID, period / 10),
-      wake: lateness === "wake",
-    };
-    if (plans.size < MAX_PLANS) plans.set(key, plan);
-  }
-  return plan;
+/** `seconds` rounded up to a multiple of `grid` (a value already on it stays there). */
+function onGrid(seconds: number, grid: number): number {
+  return Math.ceil(seconds / grid - 1e-6) * grid;
 }
 
 /**
@@ -107,10 +70,8 @@ export class Pacer {
   readonly thread: Thread;
   /** When lateness is measured (see {@linkcode PacerOptions.lateness}). */
   readonly lateness: "call" | "wake";
-  #plan: Plan;
-  /** The last beat's index on the grid (see `Plan`); none before the first. */
-  #beat = 0;
-  #beaten = false;
+  #grid: number;
+  #beat = -Infinity;
 
   /**
    * Creates a {@linkcode Pacer}.
@@ -139,12 +100,12 @@ export class Pacer {
     this.catchUp = catchUp;
     this.thread = thread;
     this.lateness = lateness;
-    this.#plan = planFor(period, catchUp, lateness);
+    this.#grid = Math.max(FINEST_GRID, period / 10);
   }
 
   /** When the last beat was due (on the monotonic clock, see `now()`); -Infinity before the first. */
   get lastBeat(): number {
-    return this.#beaten ? this.#beat * this.#plan.grid : -Infinity;
+    return this.#beat;
   }
 
   /**
@@ -164,21 +125,14 @@ export class Pacer {
     if (!thread._running) {
       return Promise.reject(new LockError(`a pacer of ${thread} called from another thread`));
     }
-    const plan = this.#plan, period = plan.period, grid = plan.grid;
+    const period = this.period;
     // At the wake: the clock the scheduler fired the sleep (and its whole batch) with,
     // NaN if the thread's last blocking call was not a sleep that ended on time.
-    const woke = plan.wake ? sleepEndedAt(thread) : NaN;
+    const woke = this.lateness === "wake" ? sleepEndedAt(thread) : NaN;
     const from = (woke === woke ? woke : now()) + period;
-    const earliest = from - plan.catchUp;
-    let due = from;
-    if (this.#beaten) {
-      const beat = this.#beat * grid + period;
-      if (beat > earliest) due = beat;
-      else due = earliest;
-    }
-    const index = gridIndex(due, grid);
-    this.#beat = index;
-    this.#beaten = true;
-    return sleepThread(thread, index * grid, period);
+    const beat = this.#beat + period;
+    const earliest = from - this.catchUp;
+    this.#beat = onGrid(beat === -Infinity ? from : beat > earliest ? beat : earliest, this.#grid);
+    return sleepThread(thread, this.#beat, period);
   }
 }
