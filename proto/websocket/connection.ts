@@ -36,7 +36,11 @@ export interface WebSocketOptions {
    * a peer that sends pings and never reads the pongs can make us hold.
    */
   sendTimeout?: number;
-  /** Seconds to wait for the peer's close frame after sending ours (5). */
+  /**
+   * Seconds `close()` may take (5): sending our close frame (after a send under way to a
+   * peer that does not read, if any) and waiting for the peer's; past it the socket is
+   * closed.
+   */
   closeTimeout?: number;
   /**
    * Messages smaller than this go out uncompressed even with permessage-deflate (1024
@@ -55,7 +59,10 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  * are serialized; one thread should receive.
  *
  * Every call that waits is an interruption point. An interrupted `receive` may have
- * consumed part of a fragmented message: after an interruption, close the connection.
+ * consumed part of a fragmented message: after an interruption, close the connection. An
+ * interrupted send (or one whose socket failed) drops the connection (`closeCode` 1006)
+ * when its frame could not be written whole at once: part of it may be on the wire, and a
+ * frame cannot be taken back (the next one would land inside it).
  *
  * @example
  * ```ts ignore
@@ -140,8 +147,10 @@ export class WebSocket {
   }
 
   async #send(opcode: number, payload: Uint8Array): Promise<void> {
-    if (this.#closeSent) {
-      const closing = new ClosedError("send on a closing WebSocket");
+    if (this.#closeSent || this.#closed) {
+      const closing = new ClosedError(
+        this.#closed ? "send on a closed WebSocket" : "send on a closing WebSocket",
+      );
       throw this.#isClient ? closing : markClientGone(closing);
     }
     const deflate = this.#deflate !== null && opcode < 8 && payload.length >= this.#compressAbove;
@@ -174,7 +183,12 @@ export class WebSocket {
     try {
       await this.socket.send(frame.subarray(taken));
     } catch (e) {
-      if (!this.#stalled) throw e;
+      if (!this.#stalled) {
+        // Part of the frame may be on the wire: a frame cannot be taken back, and the
+        // peer would read the next frame's bytes as this one's payload.
+        this.#finish(CloseCode.abnormal);
+        throw e;
+      }
       throw new ClosedError(
         `WebSocket peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
       );
@@ -384,15 +398,16 @@ export class WebSocket {
 
   /**
    * Starts the close handshake: sends a close frame, then reads (and drops) messages
-   * until the peer's close frame comes or `closeTimeout` passes, and closes the socket.
+   * until the peer's close frame comes, and closes the socket; all within
+   * `closeTimeout`, a send under way to a peer that does not read included.
    *
    * Interruption point: an interrupted close still closes the socket.
    */
   async close(code: number = CloseCode.normal, reason = ""): Promise<void> {
     if (this.#closed) return;
     try {
-      await this.#sendClose(code, reason);
       await withTimeout(this.#closeTimeout, async () => {
+        await this.#sendClose(code, reason);
         while (!this.#closed && !this.#closeReceived) {
           if (await this.receive() === null) break;
         }
