@@ -105,16 +105,21 @@ export class Hixie76Socket {
     }
   }
 
-  /** Writes under the lock, waiting at most `sendTimeout` for a peer that does not read. */
+  /**
+   * Writes under the lock, waiting at most `sendTimeout` for a peer that does not read.
+   * Interrupted or failed, it drops the connection.
+   */
   async #write(frame: Uint8Array): Promise<void> {
     const guard = await this.#lock.lock();
     try {
       await withTimeout(this.#sendTimeout, () => this.socket.send(frame));
     } catch (e) {
-      // The client's own socket failing is the client gone, not the callback's failure.
-      if (!(e instanceof TimeoutError)) throw markClientGone(e);
+      // Part of the frame may be on the wire, and a frame cannot be taken back (the next
+      // would land inside it): whatever stopped the write, the connection is dropped.
       this.#closed = true;
       this.socket.close();
+      // The client's own socket failing is the client gone, not the callback's failure.
+      if (!(e instanceof TimeoutError)) throw markClientGone(e);
       throw markClientGone(
         new ClosedError(
           `hixie-76 peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,

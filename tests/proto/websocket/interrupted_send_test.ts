@@ -10,6 +10,7 @@ import {
   ClosedError,
   connectTo,
   sleep,
+  socketPair,
   SocketReader,
   spawn,
   TimeoutError,
@@ -18,6 +19,7 @@ import {
 import { HttpServer } from "../../../proto/http/mod.ts";
 import {
   CloseCode,
+  Hixie76Socket,
   Opcode,
   readFrame,
   type ServerWebSocket,
@@ -165,3 +167,19 @@ socketTest(
     }
   },
 );
+
+socketTest("hixie-76: a send interrupted mid-frame drops the connection too", async () => {
+  const [a, b] = await socketPair();
+  try {
+    const ws = new Hixie76Socket(a, new SocketReader(a), MiB, 30);
+    await assert.rejects(
+      withTimeout(0.3, () => ws.sendText("x".repeat(BIG))), // b reads nothing
+      TimeoutError,
+    );
+    assert.equal(ws.closed, true, "a cut frame left on a live connection");
+    await assert.rejects(ws.sendText("after"), ClosedError);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
