@@ -31,6 +31,7 @@ import {
   type ClusterOptions,
   CrashLoopError,
   RollingRestartError,
+  UnsafeDirectoryError,
   type WorkerReport,
 } from "./cluster.ts";
 
@@ -154,8 +155,16 @@ export class SupervisorCore {
   /** `Supervisor.start` (cluster.ts), which documents it. */
   async start(): Promise<void> {
     if (this.#dir !== null) throw new Error("the supervisor is already started");
-    this.#dir = await waitFor(Deno.makeTempDir({ prefix: "shrapnel-cluster-" }));
-    await waitFor(Deno.chmod(this.#dir, 0o700));
+    const dir = await waitFor(Deno.makeTempDir({ prefix: "shrapnel-cluster-" }));
+    try {
+      await waitFor(Deno.chmod(dir, 0o700));
+      // Our uid without --allow-sys: the owner of the directory we just made.
+      if (this.#backdoorDir !== null) privateDirectory(this.#backdoorDir, Deno.lstatSync(dir).uid);
+    } catch (e) {
+      Deno.removeSync(dir, { recursive: true });
+      throw e;
+    }
+    this.#dir = dir;
     const listener = listenOn(this.controlPath);
     await waitFor(Deno.chmod(this.controlPath, 0o600));
     this.#acceptor = new Acceptor(listener, (socket) => {
@@ -592,6 +601,42 @@ export class SupervisorCore {
   }
 }
 let migrationChecked = false;
+
+/**
+ * Makes sure no other user can make or replace names in `path`: there the supervisor
+ * links `worker-N` to each worker's backdoor, and whoever could plant `worker-N` (a link
+ * to a socket of theirs) would get what an operator types into it. A missing directory
+ * is made with mode 0700.
+ * @throws {UnsafeDirectoryError} for a symbolic link, not a directory, another owner, or
+ *   write permission for the group or others
+ */
+function privateDirectory(path: string, uid: number | null): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    Deno.mkdirSync(path, { mode: 0o700 });
+    info = Deno.lstatSync(path);
+  }
+  const unsafe = (why: string) =>
+    new UnsafeDirectoryError(
+      `cluster: backdoorDir ${path} ${why}; give the supervisor a directory of its own (mode 0700)`,
+    );
+  if (info.isSymlink) throw unsafe("is a symbolic link");
+  if (!info.isDirectory) throw unsafe("is not a directory");
+  if (uid !== null && info.uid !== null && info.uid !== uid) {
+    throw unsafe(`is owned by uid ${info.uid}, not by this process's (${uid})`);
+  }
+  const mode = info.mode ?? 0;
+  if (mode & 0o022) {
+    throw unsafe(
+      `is writable by ${mode & 0o020 ? "its group" : ""}${(mode & 0o022) === 0o022 ? " and " : ""}${
+        mode & 0o002 ? "others" : ""
+      } (mode ${(mode & 0o7777).toString(8)})`,
+    );
+  }
+}
 
 /**
  * Says once when the kernel resets, rather than hands over, connections queued on a

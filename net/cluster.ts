@@ -82,7 +82,8 @@ export interface ClusterOptions {
    * A directory (of mode 0700, yours) for the workers' backdoors: worker N of generation G
    * is told to serve one at `<dir>/worker-N.G` (see `workerBackdoorPath`), and once it is
    * ready `<dir>/worker-N` is a symbolic link to it: the backdoor of worker N, whichever
-   * process that is now. Default: none.
+   * process that is now. Made (mode 0700) if missing; `start` refuses one that another
+   * user could plant a `worker-N` in ({@linkcode UnsafeDirectoryError}). Default: none.
    */
   backdoorDir?: string;
   /** Seconds a worker has to answer a question on the control channel (5). */
@@ -147,6 +148,18 @@ export class CrashLoopError extends ShrapnelError {}
  * ```
  */
 export class RollingRestartError extends ShrapnelError {}
+
+/**
+ * A directory the supervisor was given (`backdoorDir`) is not private to this user: a
+ * symbolic link, not a directory, another user's, or writable by its group or others.
+ *
+ * @example
+ * ```ts
+ * import { ShrapnelError, UnsafeDirectoryError } from "../mod.ts";
+ * console.log(new UnsafeDirectoryError("/tmp is writable by others") instanceof ShrapnelError); // true
+ * ```
+ */
+export class UnsafeDirectoryError extends ShrapnelError {}
 /** This process's command line after the executable: how to run the same program again. */
 function ownCommand(): string[] {
   let raw: string;
@@ -247,6 +260,8 @@ export class Supervisor {
   /**
    * Opens the control socket and starts the workers (it does not wait for them to be
    * ready: see {@linkcode Supervisor.waitReady}).
+   * @throws {UnsafeDirectoryError} for a `backdoorDir` another user could write in (no
+   *   worker is started)
    */
   async start(): Promise<void> {
     await (await this.#core()).start();
