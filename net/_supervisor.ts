@@ -26,6 +26,7 @@ import {
   WORKER_ID_ENV,
 } from "./_cluster_control.ts";
 import type { Socket } from "./socket.ts";
+import { SocketError } from "./errors.ts";
 import {
   type ClusterEvent,
   type ClusterOptions,
@@ -575,7 +576,9 @@ export class SupervisorCore {
         w.pending.get(message.seq)?.release(message);
       }
     } catch (e) {
-      if (!(e instanceof Interrupted) && !socket.closed) {
+      // A worker told to stop may leave unread questions behind: its socket is reset.
+      const stopped = e instanceof SocketError && (w?.retiring || this.#stopping);
+      if (!(e instanceof Interrupted) && !socket.closed && !stopped) {
         console.error(`shrapnel cluster: control connection${w ? ` of ${w}` : ""} failed:`, e);
       }
     } finally {

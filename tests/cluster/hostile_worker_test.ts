@@ -1,0 +1,135 @@
+/**
+ * A misbehaving worker against its supervisor: one that never answers, one that sends an
+ * endless control line, one that floods replies nobody asked for, and one that claims
+ * another worker's pid. The supervisor's questions come back within `askTimeout` with the
+ * reason, what it holds for a worker stays under the control channel's cap, and `stop()`
+ * ends within the grace.
+ */
+import assert from "node:assert/strict";
+import { Supervisor, withTimeout, type WorkerReport } from "../../mod.ts";
+import { MAX_MESSAGE_BYTES } from "../../net/_cluster_control.ts";
+import { inThread } from "../_helpers.ts";
+
+/** A fake worker: joins with "ready", then does what `mode` says. */
+const FAKE_WORKER = `
+const mode = Deno.args[0];
+const path = Deno.env.get("SHRAPNEL_CLUSTER_CONTROL");
+const id = Number(Deno.env.get("SHRAPNEL_WORKER_ID"));
+const conn = await Deno.connect({ transport: "unix", path });
+const line = (o) => new TextEncoder().encode(JSON.stringify(o) + "\\n");
+const writeAll = async (b) => { for (let i = 0; i < b.length;) i += await conn.write(b.subarray(i)); };
+const pid = mode === "impostor" ? 1 : Deno.pid;
+await writeAll(line({ type: "ready", id, pid }));
+if (mode === "endless") {
+  const chunk = new TextEncoder().encode("x".repeat(1 << 16));
+  try { for (;;) await writeAll(chunk); } catch { /* the supervisor hung up */ }
+} else if (mode === "flood") {
+  const junk = line({ type: "reply", seq: 1e9, value: "y".repeat(1000) });
+  const batch = new Uint8Array(junk.length * 100);
+  for (let i = 0; i < 100; i++) batch.set(junk, i * junk.length);
+  try { for (let i = 0; i < 2000; i++) await writeAll(batch); } catch { /* hung up */ }
+}
+await new Promise((r) => setTimeout(r, 60_000)); // never answers, never exits by itself
+`;
+
+function supervisor(mode: string): Supervisor {
+  return new Supervisor({
+    workers: 1,
+    command: ["eval", FAKE_WORKER, mode],
+    askTimeout: 0.5,
+    graceSeconds: 1,
+    readyTimeout: 10,
+    onEvent: () => {},
+  });
+}
+
+async function withFake(mode: string, body: (s: Supervisor) => Promise<void>): Promise<void> {
+  const s = supervisor(mode);
+  await inThread(async () => {
+    await s.start();
+    try {
+      await body(s);
+    } finally {
+      const started = performance.now();
+      const reported: unknown[][] = [];
+      const error = console.error;
+      console.error = (...args: unknown[]) => reported.push(args);
+      try {
+        await withTimeout(10, () => s.stop());
+      } finally {
+        console.error = error;
+      }
+      assert.ok(performance.now() - started < 5000, "stop() outlasted the grace");
+      // A worker stopped with questions unread resets its socket: that is no failure.
+      assert.deepEqual(reported.map((args) => String(args[0])), []);
+    }
+  });
+}
+
+async function timedStatistics(s: Supervisor): Promise<[WorkerReport[], number]> {
+  const started = performance.now();
+  const reports = await withTimeout(10, () => s.statistics());
+  return [reports, (performance.now() - started) / 1000];
+}
+
+const options = { sanitizeOps: false, sanitizeResources: false }; // the worker process
+
+Deno.test({
+  ...options,
+  name: "a worker that never answers: statistics come back at askTimeout with the reason",
+  fn: () =>
+    withFake("silent", async (s) => {
+      await s.waitReady(10);
+      for (let i = 0; i < 3; i++) {
+        const [reports, seconds] = await timedStatistics(s);
+        assert.equal(reports.length, 1);
+        assert.match(reports[0].error ?? "", /timed out/);
+        assert.ok(seconds < 2, `${seconds} s`);
+      }
+    }),
+});
+
+Deno.test({
+  ...options,
+  name: "a worker that sends an endless control line is hung up on at the cap",
+  fn: () =>
+    withFake("endless", async (s) => {
+      await s.waitReady(10);
+      const before = Deno.memoryUsage().external + Deno.memoryUsage().heapUsed;
+      // The supervisor reads at most the cap, then drops the connection.
+      await withTimeout(20, async () => {
+        for (;;) {
+          const [reports] = await timedStatistics(s);
+          if (/no control connection/.test(reports[0].error ?? "")) return;
+        }
+      });
+      const grown = Deno.memoryUsage().external + Deno.memoryUsage().heapUsed - before;
+      assert.ok(grown < 4 * MAX_MESSAGE_BYTES, `grew by ${grown} bytes`);
+    }),
+});
+
+Deno.test({
+  ...options,
+  name: "a worker flooding replies nobody asked for: the supervisor goes on",
+  fn: () =>
+    withFake("flood", async (s) => {
+      await s.waitReady(10);
+      for (let i = 0; i < 3; i++) { // while the flood runs, and after
+        const [reports, seconds] = await timedStatistics(s);
+        assert.equal(reports.length, 1);
+        assert.match(reports[0].error ?? "", /timed out/); // still connected, no answer
+        assert.ok(seconds < 3, `${seconds} s`);
+      }
+    }),
+});
+
+Deno.test({
+  ...options,
+  name: "a connection claiming a pid the supervisor did not start is refused",
+  fn: () =>
+    withFake("impostor", async (s) => {
+      await assert.rejects(s.waitReady(1.5), /timed out/);
+      const [reports] = await timedStatistics(s);
+      assert.equal(reports[0].ready, false);
+    }),
+});
