@@ -21,6 +21,7 @@ import {
   CONTROL_PATH_ENV,
   type ControlMessage,
   ControlProtocolError,
+  MAX_MESSAGE_ENV,
   readMessage,
   sendMessage,
   WORKER_ID_ENV,
@@ -104,6 +105,7 @@ export class SupervisorCore {
   readonly #loopCrashes: number;
   readonly #loopSeconds: number;
   readonly #askTimeout: number;
+  readonly #maxMessage: number;
   readonly #backdoorDir: string | null;
   readonly #onEvent: (event: ClusterEvent) => void;
   readonly #slots: Slot[] = [];
@@ -133,6 +135,7 @@ export class SupervisorCore {
     this.#loopCrashes = options.crashLoopCrashes;
     this.#loopSeconds = options.crashLoopSeconds;
     this.#askTimeout = options.askTimeout;
+    this.#maxMessage = options.maxMessageBytes;
     this.#backdoorDir = options.backdoorDir;
     this.#onEvent = options.onEvent ?? defaultEventHandler;
   }
@@ -404,6 +407,7 @@ export class SupervisorCore {
         ...this.#env,
         [WORKER_ID_ENV]: String(slot.id),
         [CONTROL_PATH_ENV]: this.controlPath,
+        [MAX_MESSAGE_ENV]: String(this.#maxMessage),
         ...(this.#backdoorDir === null
           ? {}
           : { [BACKDOOR_PATH_ENV]: `${this.#backdoorDir}/worker-${slot.id}.${generation}` }),
@@ -550,7 +554,10 @@ export class SupervisorCore {
     const reader = new SocketReader(socket);
     let w: WorkerProcess | undefined;
     try {
-      const hello = await withTimeout(this.#askTimeout, () => readMessage(reader));
+      const hello = await withTimeout(
+        this.#askTimeout,
+        () => readMessage(reader, this.#maxMessage),
+      );
       if (hello === null) return;
       const claimed = typeof hello.pid === "number" ? this.#byPid.get(hello.pid) : undefined;
       if (
@@ -568,7 +575,7 @@ export class SupervisorCore {
       w.settled.set();
       this.#event(w, "ready", `${w} ready`);
       for (;;) {
-        const message = await readMessage(reader);
+        const message = await readMessage(reader, this.#maxMessage);
         if (message === null) break;
         if (message.type !== "reply" || typeof message.seq !== "number") {
           throw new ControlProtocolError(`unexpected control message from ${w}: ${message.type}`);

@@ -89,6 +89,12 @@ export interface ClusterOptions {
   /** Seconds a worker has to answer a question on the control channel (5). */
   askTimeout?: number;
   /**
+   * Most bytes of one message on the control channel (8 MiB): what a worker can make the
+   * supervisor hold, and the largest answer it can give (a thread dump takes about 90
+   * bytes a thread). A worker's answer over it is an error reply saying so.
+   */
+  maxMessageBytes?: number;
+  /**
    * Called with what happens to the workers. Default: crashes, crash loops and failed
    * rolling restarts on stderr.
    */
@@ -209,7 +215,8 @@ export class Supervisor {
   /**
    * A supervisor, not started yet.
    * @param options see {@linkcode ClusterOptions}
-   * @throws {RangeError} for a `workers` that is not a positive integer, or a
+   * @throws {RangeError} for a `workers` or `maxMessageBytes` that is not a positive
+   * integer, or a
    * `restartOrder` that is neither "start-first" nor "stop-first"
    */
   constructor(options: ClusterOptions = {}) {
@@ -221,6 +228,12 @@ export class Supervisor {
     if (order !== "start-first" && order !== "stop-first") {
       throw new RangeError(
         `cluster: restartOrder must be "start-first" or "stop-first", not ${JSON.stringify(order)}`,
+      );
+    }
+    const maxMessageBytes = options.maxMessageBytes ?? 8 << 20;
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) {
+      throw new RangeError(
+        `cluster: maxMessageBytes must be a positive integer, not ${maxMessageBytes}`,
       );
     }
     this.#options = {
@@ -235,6 +248,7 @@ export class Supervisor {
       crashLoopCrashes: options.crashLoopCrashes ?? 5,
       crashLoopSeconds: options.crashLoopSeconds ?? 60,
       askTimeout: options.askTimeout ?? 5,
+      maxMessageBytes,
       backdoorDir: options.backdoorDir ?? null,
       onEvent: options.onEvent,
     };

@@ -133,3 +133,46 @@ Deno.test({
       assert.equal(reports[0].ready, false);
     }),
 });
+
+/** A real worker (joinCluster) with an answer of 9 MiB, more than the default cap. */
+const BIG_ANSWER_WORKER = `
+import { joinCluster, main } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
+await main(async () => {
+  const member = await joinCluster({ answers: { big: () => "x".repeat(9 << 20) } });
+  await member.waitForStop();
+  member.close();
+}, { signals: ["SIGINT"] });
+`;
+
+Deno.test({
+  ...options,
+  name: "maxMessageBytes: the control channel's cap is a knob, for workers' answers too",
+  fn: async () => {
+    for (const maxMessageBytes of [undefined, 16 << 20]) {
+      const s = new Supervisor({
+        workers: 1,
+        command: ["eval", BIG_ANSWER_WORKER],
+        maxMessageBytes,
+        graceSeconds: 2,
+        readyTimeout: 20,
+        onEvent: () => {},
+      });
+      await inThread(async () => {
+        await s.start();
+        try {
+          await s.waitReady(20);
+          const [report] = await withTimeout(20, () => s.ask("big"));
+          if (maxMessageBytes === undefined) {
+            assert.match(report.error ?? "", /more than the control channel's 8388608/);
+          } else {
+            assert.equal(report.error, undefined);
+            assert.equal((report.value as string).length, 9 << 20);
+          }
+        } finally {
+          await s.stop();
+        }
+      });
+    }
+    assert.throws(() => new Supervisor({ command: [], maxMessageBytes: 0 }), RangeError);
+  },
+});
