@@ -50,6 +50,15 @@ export interface WebSocketOptions {
   compressAbove?: number;
 }
 
+/** A fragmented message's frames so far. */
+interface PartialMessage {
+  parts: Uint8Array[] | null;
+  type: number;
+  compressed: boolean;
+  size: number;
+  fragments: number;
+}
+
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -58,8 +67,9 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  * has closed); `sendText`/`sendBinary`/`ping`/`close` send. Sends from several threads
  * are serialized; one thread should receive.
  *
- * Every call that waits is an interruption point. An interrupted `receive` may have
- * consumed part of a fragmented message: after an interruption, close the connection. An
+ * Every call that waits is an interruption point. An interrupted `receive` loses nothing:
+ * a frame is taken whole or not at all, and the fragments of a message so far wait for
+ * the next call (so `withTimeout` around `receive` is a safe idle check). An
  * interrupted send (or one whose socket failed) drops the connection (`closeCode` 1006)
  * when its frame could not be written whole at once: part of it may be on the wire, and a
  * frame cannot be taken back (the next one would land inside it).
@@ -97,6 +107,14 @@ export class WebSocket {
   #stalled = false;
   readonly #deflate: MessageDeflate | null;
   readonly #compressAbove: number;
+  /** The message being reassembled (`parts` null between messages). */
+  readonly #partial: PartialMessage = {
+    parts: null,
+    type: 0,
+    compressed: false,
+    size: 0,
+    fragments: 0,
+  };
 
   /**
    * @internal Made by the server handler or `connectWebSocket` once the handshake is done.
@@ -281,11 +299,9 @@ export class WebSocket {
    */
   async receive(): Promise<Message | null> {
     if (this.#closed) return null;
-    let parts: Uint8Array[] | null = null;
-    let partsType = 0;
-    let compressed = false;
-    let size = 0;
-    let fragments = 0;
+    // A message's fragments so far live on the connection: an interrupted receive (a
+    // timeout around it) leaves them for the next call.
+    const message = this.#partial;
     try {
       for (;;) {
         const frame = await readFrame(
@@ -312,36 +328,40 @@ export class WebSocket {
             await this.#onClose(frame.payload);
             return null;
           case Opcode.continuation:
-            if (parts === null) {
+            if (message.parts === null) {
               throw new WebSocketError(CloseCode.protocolError, "continuation without a start");
             }
             break;
           default:
-            if (parts !== null) {
+            if (message.parts !== null) {
               throw new WebSocketError(
                 CloseCode.protocolError,
                 "new message inside a fragmented one",
               );
             }
-            parts = [];
-            partsType = frame.opcode;
-            compressed = frame.rsv1;
+            message.parts = [];
+            message.type = frame.opcode;
+            message.compressed = frame.rsv1;
+            message.size = 0;
+            message.fragments = 0;
         }
-        size += frame.payload.length;
-        if (size > this.#maxMessage) {
+        const parts = message.parts!;
+        message.size += frame.payload.length;
+        if (message.size > this.#maxMessage) {
           throw new WebSocketError(CloseCode.tooBig, `message over ${this.#maxMessage} bytes`);
         }
-        if (++fragments > this.#maxFragments) {
+        if (++message.fragments > this.#maxFragments) {
           throw new WebSocketError(
             CloseCode.policyViolation,
             `message in more than ${this.#maxFragments} fragments`,
           );
         }
-        if (frame.payload.length > 0 || parts!.length === 0) parts!.push(frame.payload);
+        if (frame.payload.length > 0 || parts.length === 0) parts.push(frame.payload);
         if (!frame.fin) continue;
-        let data = parts!.length === 1 ? parts![0] : concatBytes(parts!);
-        if (compressed) data = this.#deflate!.decompress(data, this.#maxMessage);
-        if (partsType === Opcode.binary) return { type: "binary", data };
+        message.parts = null;
+        let data = parts.length === 1 ? parts[0] : concatBytes(parts);
+        if (message.compressed) data = this.#deflate!.decompress(data, this.#maxMessage);
+        if (message.type === Opcode.binary) return { type: "binary", data };
         try {
           return { type: "text", data: strictUtf8.decode(data) };
         } catch {
