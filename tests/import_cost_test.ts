@@ -125,3 +125,74 @@ Deno.test("the implementations loaded on first use are not reached by any import
     assert.deepEqual(reached, [], `${entry} loads ${reached.join(", ")} at import`);
   }
 });
+
+/** Every module Deno's graph of `entry` holds as code (static and dynamic imports). */
+async function codeGraph(entry: string): Promise<Set<string>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL(entry, import.meta.url).href],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: GraphModule[];
+    redirects: Record<string, string>;
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const seen = new Set<string>();
+  const stack = [...info.roots];
+  while (stack.length > 0) {
+    const popped = stack.pop()!;
+    const specifier = info.redirects[popped] ?? popped;
+    if (seen.has(specifier)) continue;
+    seen.add(specifier);
+    for (const dep of bySpecifier.get(specifier)?.dependencies ?? []) {
+      if (dep.code) stack.push(dep.code.specifier);
+    }
+  }
+  return seen;
+}
+
+Deno.test("no npm package is in any entry's module graph, not even behind a dynamic import", async () => {
+  // Deno fetches and installs what a graph's dynamic imports name at a program's first run
+  // (from JSR: 38 tarballs and ssh2's build-script warning for an import of the root), so
+  // protocols import their packages through proto/_npm.ts, out of the graph's sight.
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  ) as { exports: Record<string, string> };
+  for (const path of Object.values(config.exports)) {
+    const npm = [...await codeGraph(`.${path}`)].filter((s) => s.startsWith("npm:"));
+    assert.deepEqual(npm, [], `${path} names ${npm.join(", ")} in its graph`);
+  }
+});
+
+Deno.test("the npm packages protocols load are the versions deno.json pins", async () => {
+  const { NPM_PACKAGES } = await import("../proto/_npm.ts");
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  ) as { imports: Record<string, string> };
+  for (const [name, specifier] of Object.entries(NPM_PACKAGES)) {
+    assert.equal(specifier, config.imports[name], `proto/_npm.ts's ${name}`);
+  }
+  // And every package a module under core/, net/ or proto/ imports lazily is in the table:
+  // a literal `import("pg")` would put it back into the graph (the test above), a computed
+  // one outside the table would miss JSR's rewriting of bare names.
+  const names = Object.keys(NPM_PACKAGES);
+  for (const dir of ["core", "net", "proto"]) {
+    for await (const file of walkTs(new URL(`../${dir}/`, import.meta.url))) {
+      const text = await Deno.readTextFile(file);
+      for (const m of text.matchAll(/importNpm<[^>]*>\(\s*"([^"]+)"/g)) {
+        assert.ok(names.includes(m[1]), `${file.pathname}: importNpm("${m[1]}") not in the table`);
+      }
+    }
+  }
+});
+
+async function* walkTs(dir: URL): AsyncGenerator<URL> {
+  for await (const entry of Deno.readDir(dir)) {
+    const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
+    if (entry.isDirectory) yield* walkTs(url);
+    else if (entry.name.endsWith(".ts")) yield url;
+  }
+}
