@@ -6,7 +6,8 @@
  * @module
  */
 
-import { Interrupted, TimeoutError } from "../core/errors.ts";
+import { ClosedError, Interrupted, TimeoutError } from "../core/errors.ts";
+import { Fifo } from "../core/sync/fifo.ts";
 import { Event } from "../core/sync/event.ts";
 import { Latch } from "../core/sync/latch.ts";
 import { sleep } from "../core/sleep.ts";
@@ -21,9 +22,9 @@ import {
   CONTROL_PATH_ENV,
   type ControlMessage,
   ControlProtocolError,
+  encodeMessage,
   MAX_MESSAGE_ENV,
   readMessage,
-  sendMessage,
   WORKER_ID_ENV,
 } from "./_cluster_control.ts";
 import type { Socket } from "./socket.ts";
@@ -67,6 +68,13 @@ class WorkerProcess {
   /** Started by a rolling restart and not yet in its slot: its failure is the restart's. */
   trial = false;
   control: Socket | null = null;
+  /**
+   * Questions for the worker, sent in order by its writer thread. A line is never cut: an
+   * asker that times out leaves its line to be sent whole (a cut one would glue the next
+   * to it). `queued` counts the bytes not yet taken by the socket.
+   */
+  readonly outbox = new Fifo<Uint8Array>();
+  queued = 0;
   readonly pending = new Map<number, Latch<ControlMessage>>();
   constructor(slot: Slot, generation: number, child: Deno.ChildProcess) {
     this.slot = slot;
@@ -387,13 +395,19 @@ export class SupervisorCore {
     const socket = w.control;
     if (socket === null) throw new Error(`${w} has no control connection (not ready)`);
     const seq = ++this.#seq;
+    const line = encodeMessage({ type: "ask", seq, what });
+    if (w.queued + line.length > this.#maxMessage) {
+      throw new Error(
+        `${w} does not read its control channel: ${w.queued} bytes of questions unsent ` +
+          `(maxMessageBytes ${this.#maxMessage})`,
+      );
+    }
     const answer = new Latch<ControlMessage>();
     w.pending.set(seq, answer);
+    w.queued += line.length;
+    w.outbox.push(line);
     try {
-      return await withTimeout(this.#askTimeout, async () => {
-        await sendMessage(socket, { type: "ask", seq, what });
-        return await answer.wait();
-      });
+      return await withTimeout(this.#askTimeout, () => answer.wait());
     } finally {
       w.pending.delete(seq);
     }
@@ -553,6 +567,7 @@ export class SupervisorCore {
   async #control(socket: Socket): Promise<void> {
     const reader = new SocketReader(socket);
     let w: WorkerProcess | undefined;
+    let writer: Thread | null = null;
     try {
       const hello = await withTimeout(
         this.#askTimeout,
@@ -570,6 +585,11 @@ export class SupervisorCore {
       }
       w = claimed;
       w.control = socket;
+      const worker = w;
+      writer = spawn(
+        { name: `cluster control writer ${w}` },
+        () => this.#writeQuestions(worker, socket),
+      );
       if (this.#backdoorDir !== null) this.#linkBackdoor(w);
       w.ready = true;
       w.settled.set();
@@ -591,6 +611,26 @@ export class SupervisorCore {
     } finally {
       if (w !== undefined && w.control === socket) w.control = null;
       socket.close();
+      if (writer !== null && !writer.dead) writer.shutdown(); // it may wait for a question
+    }
+  }
+
+  /** Sends `w`'s questions in order, each line whole, until its control socket closes. */
+  async #writeQuestions(w: WorkerProcess, socket: Socket): Promise<void> {
+    try {
+      while (!socket.closed) {
+        const line = await w.outbox.pop();
+        try {
+          await socket.send(line);
+        } finally {
+          w.queued -= line.length;
+        }
+      }
+    } catch (e) {
+      // The worker went away (its connection closed or reset): its reader reports that.
+      if (!(e instanceof ClosedError || e instanceof SocketError || e instanceof Interrupted)) {
+        throw e;
+      }
     }
   }
 

@@ -91,7 +91,9 @@ export interface ClusterOptions {
   /**
    * Most bytes of one message on the control channel (8 MiB): what a worker can make the
    * supervisor hold, and the largest answer it can give (a thread dump takes about 90
-   * bytes a thread). A worker's answer over it is an error reply saying so.
+   * bytes a thread). A worker's answer over it is an error reply saying so. Also the most
+   * bytes of questions kept for a worker that does not read them (each goes out whole,
+   * even after its asker timed out); a question beyond that fails at once.
    */
   maxMessageBytes?: number;
   /**

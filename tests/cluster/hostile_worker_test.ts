@@ -1,12 +1,13 @@
 /**
  * A misbehaving worker against its supervisor: one that never answers, one that sends an
  * endless control line, one that floods replies nobody asked for, and one that claims
- * another worker's pid. The supervisor's questions come back within `askTimeout` with the
- * reason, what it holds for a worker stays under the control channel's cap, and `stop()`
+ * another worker's pid, one that reads its questions only late. The supervisor's questions
+ * come back within `askTimeout` with the reason, what it holds for a worker stays under the
+ * control channel's cap, no question is cut (the next would be glued to it), and `stop()`
  * ends within the grace.
  */
 import assert from "node:assert/strict";
-import { Supervisor, withTimeout, type WorkerReport } from "../../mod.ts";
+import { sleep, Supervisor, withTimeout, type WorkerReport } from "../../mod.ts";
 import { MAX_MESSAGE_BYTES } from "../../net/_cluster_control.ts";
 import { inThread } from "../_helpers.ts";
 
@@ -174,5 +175,92 @@ Deno.test({
       });
     }
     assert.throws(() => new Supervisor({ command: [], maxMessageBytes: 0 }), RangeError);
+  },
+});
+
+/**
+ * A fake worker that reads nothing for a while, then every line until the end, and
+ * writes what it found to the file named by its second argument.
+ */
+const SLOW_READER_WORKER = `
+const path = Deno.env.get("SHRAPNEL_CLUSTER_CONTROL");
+const id = Number(Deno.env.get("SHRAPNEL_WORKER_ID"));
+const conn = await Deno.connect({ transport: "unix", path });
+const hello = new TextEncoder().encode(JSON.stringify({ type: "ready", id, pid: Deno.pid }) + "\\n");
+for (let i = 0; i < hello.length;) i += await conn.write(hello.subarray(i));
+await new Promise((r) => setTimeout(r, 1500)); // reads nothing meanwhile
+let text = "";
+const buffer = new Uint8Array(1 << 16);
+const decoder = new TextDecoder();
+const deadline = setTimeout(() => conn.close(), 3000); // the end, or what came by then
+for (;;) {
+  let n = null;
+  try {
+    n = await conn.read(buffer);
+  } catch {
+    break; // closed by the deadline
+  }
+  if (n === null) break;
+  text += decoder.decode(buffer.subarray(0, n));
+}
+clearTimeout(deadline);
+const lines = text.split("\\n").slice(0, -1); // a last line without its end is cut by the close
+let bad = 0;
+for (const line of lines) {
+  try { JSON.parse(line); } catch { bad++; }
+}
+Deno.writeTextFileSync(Deno.args[0], JSON.stringify({ lines: lines.length, bad }));
+await new Promise((r) => setTimeout(r, 60_000));
+`;
+
+Deno.test({
+  ...options,
+  name: "questions timed out on a worker that does not read go out whole later, none cut",
+  fn: async () => {
+    const result = Deno.makeTempFileSync({ prefix: "shrapnel-slow-reader-" });
+    Deno.removeSync(result);
+    const s = new Supervisor({
+      workers: 1,
+      command: ["eval", SLOW_READER_WORKER, result],
+      askTimeout: 0.2,
+      graceSeconds: 1,
+      readyTimeout: 10,
+      onEvent: () => {},
+    });
+    const reported: unknown[][] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => reported.push(args);
+    try {
+      await inThread(async () => {
+        await s.start();
+        try {
+          await s.waitReady(10);
+          // Questions far larger than the socket's buffer: a send blocks and is cut.
+          for (let i = 0; i < 4; i++) await s.ask("q".repeat(150_000));
+          await sleep(1.5); // the worker reads from now on
+          for (let i = 0; i < 3; i++) await s.ask("statistics");
+          await withTimeout(10, async () => {
+            for (;;) {
+              try {
+                Deno.statSync(result);
+                return;
+              } catch (e) {
+                if (!(e instanceof Deno.errors.NotFound)) throw e;
+              }
+              await sleep(0.05);
+            }
+          });
+          const found = JSON.parse(Deno.readTextFileSync(result));
+          assert.deepEqual(found, { lines: 7, bad: 0 }, "every question came whole, in order");
+        } finally {
+          await s.stop();
+        }
+      });
+    } finally {
+      console.error = error;
+      Deno.removeSync(result);
+    }
+    // The worker read every question whole, late: nothing to report.
+    assert.deepEqual(reported.map((args) => String(args[0])), []);
   },
 });
