@@ -43,6 +43,13 @@ export interface WebSocketOptions {
    */
   closeTimeout?: number;
   /**
+   * With permessage-deflate, how many times its size on the wire a message may inflate
+   * to (200, as Apache's `DeflateInflateRatioLimit`), for messages inflating beyond
+   * 64 KiB; 1009 beyond. A 1 KiB message inflating to 1 MiB costs about as much work as an
+   * ordinary 87 KB compressed one: without this a peer could keep a core busy with 1 MB/s.
+   */
+  maxInflateRatio?: number;
+  /**
    * Messages smaller than this go out uncompressed even with permessage-deflate (1024
    * bytes, as in the `ws` package): compressing a small message saves few bytes and costs
    * about 15 us in Deno's zlib.
@@ -58,6 +65,9 @@ interface PartialMessage {
   size: number;
   fragments: number;
 }
+
+/** Messages inflating to at most this many bytes are not held to `maxInflateRatio`. */
+const INFLATE_RATIO_FLOOR = 64 << 10;
 
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -107,6 +117,7 @@ export class WebSocket {
   #stalled = false;
   readonly #deflate: MessageDeflate | null;
   readonly #compressAbove: number;
+  readonly #maxInflateRatio: number;
   /** The message being reassembled (`parts` null between messages). */
   readonly #partial: PartialMessage = {
     parts: null,
@@ -129,6 +140,7 @@ export class WebSocket {
   ) {
     this.#deflate = deflate;
     this.#compressAbove = options.compressAbove ?? 1024;
+    this.#maxInflateRatio = options.maxInflateRatio ?? 200;
     this.socket = socket;
     this.#reader = reader;
     this.#isClient = isClient;
@@ -360,7 +372,7 @@ export class WebSocket {
         if (!frame.fin) continue;
         message.parts = null;
         let data = parts.length === 1 ? parts[0] : concatBytes(parts);
-        if (message.compressed) data = this.#deflate!.decompress(data, this.#maxMessage);
+        if (message.compressed) data = this.#inflate(data);
         if (message.type === Opcode.binary) return { type: "binary", data };
         try {
           return { type: "text", data: strictUtf8.decode(data) };
@@ -384,6 +396,17 @@ export class WebSocket {
       if (e instanceof ClosedError && this.#closed) return null;
       throw e;
     }
+  }
+
+  /** A compressed message inflated, within `maxMessageBytes` and `maxInflateRatio`. */
+  #inflate(data: Uint8Array): Uint8Array {
+    const byRatio = Math.max(INFLATE_RATIO_FLOOR, this.#maxInflateRatio * data.length);
+    if (byRatio >= this.#maxMessage) return this.#deflate!.decompress(data, this.#maxMessage);
+    return this.#deflate!.decompress(
+      data,
+      byRatio,
+      `${this.#maxInflateRatio} times its ${data.length} bytes (maxInflateRatio)`,
+    );
   }
 
   async #onClose(payload: Uint8Array): Promise<void> {
