@@ -171,7 +171,10 @@ export class SupervisorCore {
     try {
       await waitFor(Deno.chmod(dir, 0o700));
       // Our uid without --allow-sys: the owner of the directory we just made.
-      if (this.#backdoorDir !== null) privateDirectory(this.#backdoorDir, Deno.lstatSync(dir).uid);
+      if (this.#backdoorDir !== null) {
+        fitsSocketPaths(this.#backdoorDir, this.#workers);
+        privateDirectory(this.#backdoorDir, Deno.lstatSync(dir).uid);
+      }
     } catch (e) {
       Deno.removeSync(dir, { recursive: true });
       throw e;
@@ -651,6 +654,28 @@ export class SupervisorCore {
   }
 }
 let migrationChecked = false;
+
+/** The longest unix socket path the kernel takes, in bytes (sun_path less its NUL). */
+const MAX_SOCKET_PATH = Deno.build.os === "linux" ? 107 : 103;
+
+/**
+ * Makes sure every worker's backdoor socket path in `dir` fits a unix socket address,
+ * whatever its generation comes to (it grows with each restart: a path that fits at
+ * generation 9 may not at generation 10, and that worker could then never start).
+ * @throws {RangeError} if the longest one (ten digits of generation) does not fit
+ */
+function fitsSocketPaths(dir: string, workers: number): void {
+  const longest = `${dir}/worker-${workers}.${"9".repeat(10)}`;
+  const bytes = new TextEncoder().encode(longest).length;
+  if (bytes > MAX_SOCKET_PATH) {
+    throw new RangeError(
+      `cluster: backdoorDir ${dir} is too long: its workers' backdoor sockets ` +
+        `(${longest}) would need ${bytes} bytes, and a unix socket path has at most ` +
+        `${MAX_SOCKET_PATH}; give a directory of at most ` +
+        `${MAX_SOCKET_PATH - (bytes - new TextEncoder().encode(dir).length)} bytes`,
+    );
+  }
+}
 
 /**
  * Makes sure no other user can make or replace names in `path`: there the supervisor

@@ -278,6 +278,8 @@ export class Supervisor {
    * ready: see {@linkcode Supervisor.waitReady}).
    * @throws {UnsafeDirectoryError} for a `backdoorDir` another user could write in (no
    *   worker is started)
+   * @throws {RangeError} for a `backdoorDir` too long for its workers' unix socket paths
+   *   (about 80 bytes at most)
    */
   async start(): Promise<void> {
     await (await this.#core()).start();

@@ -90,3 +90,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test("backdoorDir: too long for a socket path at some generation is refused at start", async () => {
+  const root = Deno.makeTempDirSync({ prefix: "shrapnel-backdoor-dir-" });
+  try {
+    // worker-1.1 fits here (107 bytes on Linux), worker-1.100 would not.
+    const room = 107 - `${root}/`.length - "/worker-1.1".length;
+    const dir = `${root}/${"d".repeat(room)}`;
+    assert.equal(`${dir}/worker-1.1`.length, 107);
+    const s = supervisor(dir);
+    await inThread(async () => {
+      await assert.rejects(s.start(), (e) => {
+        assert.ok(e instanceof RangeError, String(e));
+        assert.match(e.message, /too long/);
+        return true;
+      });
+      assert.equal(s.pids.size, 0, "a worker was started");
+    });
+    assert.throws(() => Deno.lstatSync(dir), Deno.errors.NotFound, "made before refusing");
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
