@@ -27,7 +27,8 @@ async function allModules(entry: string): Promise<Set<string>> {
   return new Set(info.modules.map((m) => m.specifier));
 }
 
-async function staticImports(entry: string): Promise<Set<string>> {
+/** The modules reached from `entry` as code: through static imports, and dynamic ones too. */
+async function reached(entry: string, dynamic: boolean): Promise<Set<string>> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", new URL(entry, import.meta.url).href],
     stdout: "piped",
@@ -48,11 +49,14 @@ async function staticImports(entry: string): Promise<Set<string>> {
     if (seen.has(specifier)) continue;
     seen.add(specifier);
     for (const dep of bySpecifier.get(specifier)?.dependencies ?? []) {
-      if (!dep.isDynamic && dep.code) stack.push(dep.code.specifier);
+      if ((dynamic || !dep.isDynamic) && dep.code) stack.push(dep.code.specifier);
     }
   }
   return seen;
 }
+
+/** What importing `entry` loads: its static graph. */
+const staticImports = (entry: string) => reached(entry, false);
 
 for (const entry of ["../mod.ts", "../core/mod.ts", "../net/mod.ts"]) {
   Deno.test(`importing ${entry.slice(3)} loads no npm package and no Node built-in but async_hooks`, async () => {
@@ -126,34 +130,6 @@ Deno.test("the implementations loaded on first use are not reached by any import
   }
 });
 
-/** Every module Deno's graph of `entry` holds as code (static and dynamic imports). */
-async function codeGraph(entry: string): Promise<Set<string>> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", new URL(entry, import.meta.url).href],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    roots: string[];
-    modules: GraphModule[];
-    redirects: Record<string, string>;
-  };
-  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
-  const seen = new Set<string>();
-  const stack = [...info.roots];
-  while (stack.length > 0) {
-    const popped = stack.pop()!;
-    const specifier = info.redirects[popped] ?? popped;
-    if (seen.has(specifier)) continue;
-    seen.add(specifier);
-    for (const dep of bySpecifier.get(specifier)?.dependencies ?? []) {
-      if (dep.code) stack.push(dep.code.specifier);
-    }
-  }
-  return seen;
-}
-
 Deno.test("no npm package is in any entry's module graph, not even behind a dynamic import", async () => {
   // Deno fetches and installs what a graph's dynamic imports name at a program's first run
   // (from JSR: 38 tarballs and ssh2's build-script warning for an import of the root), so
@@ -162,7 +138,7 @@ Deno.test("no npm package is in any entry's module graph, not even behind a dyna
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   ) as { exports: Record<string, string> };
   for (const path of Object.values(config.exports)) {
-    const npm = [...await codeGraph(`.${path}`)].filter((s) => s.startsWith("npm:"));
+    const npm = [...await reached(`.${path}`, true)].filter((s) => s.startsWith("npm:"));
     assert.deepEqual(npm, [], `${path} names ${npm.join(", ")} in its graph`);
   }
 });
