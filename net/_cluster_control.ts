@@ -20,8 +20,13 @@ export const WORKER_ID_ENV = "SHRAPNEL_WORKER_ID";
 export const CONTROL_PATH_ENV = "SHRAPNEL_CLUSTER_CONTROL";
 /** Where the worker is to serve its backdoor, when the supervisor has a `backdoorDir`. */
 export const BACKDOOR_PATH_ENV = "SHRAPNEL_WORKER_BACKDOOR";
-/** Most bytes of one control message (a thread dump of many threads fits). */
+/**
+ * Most bytes of one control message by default (8 MiB: a thread dump of about 95 000
+ * threads); `ClusterOptions.maxMessageBytes` changes it for a cluster.
+ */
 export const MAX_MESSAGE_BYTES = 8 << 20;
+/** The control channel's message cap, in each worker's environment. */
+export const MAX_MESSAGE_ENV = "SHRAPNEL_CLUSTER_MAX_MESSAGE";
 
 /** A control message: an object with a `type`. */
 export type ControlMessage = { type: string; [key: string]: unknown };
@@ -64,10 +69,13 @@ export function encodeMessage(message: ControlMessage): Uint8Array {
 /**
  * Reads the next message; null at the end of the stream. Interruption point.
  * @throws {ControlProtocolError} for a line that is not a JSON object with a string `type`
- * @throws {TooLongError} for a line longer than {@linkcode MAX_MESSAGE_BYTES}
+ * @throws {TooLongError} for a line longer than `maxBytes`
  */
-export async function readMessage(reader: SocketReader): Promise<ControlMessage | null> {
-  const line = await reader.readLine(MAX_MESSAGE_BYTES);
+export async function readMessage(
+  reader: SocketReader,
+  maxBytes: number = MAX_MESSAGE_BYTES,
+): Promise<ControlMessage | null> {
+  const line = await reader.readLine(maxBytes);
   if (line === null) return null;
   let message: unknown;
   try {

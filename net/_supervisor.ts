@@ -6,7 +6,8 @@
  * @module
  */
 
-import { Interrupted, TimeoutError } from "../core/errors.ts";
+import { ClosedError, Interrupted, TimeoutError } from "../core/errors.ts";
+import { Fifo } from "../core/sync/fifo.ts";
 import { Event } from "../core/sync/event.ts";
 import { Latch } from "../core/sync/latch.ts";
 import { sleep } from "../core/sleep.ts";
@@ -21,16 +22,19 @@ import {
   CONTROL_PATH_ENV,
   type ControlMessage,
   ControlProtocolError,
+  encodeMessage,
+  MAX_MESSAGE_ENV,
   readMessage,
-  sendMessage,
   WORKER_ID_ENV,
 } from "./_cluster_control.ts";
 import type { Socket } from "./socket.ts";
+import { SocketError } from "./errors.ts";
 import {
   type ClusterEvent,
   type ClusterOptions,
   CrashLoopError,
   RollingRestartError,
+  UnsafeDirectoryError,
   type WorkerReport,
 } from "./cluster.ts";
 
@@ -64,6 +68,13 @@ class WorkerProcess {
   /** Started by a rolling restart and not yet in its slot: its failure is the restart's. */
   trial = false;
   control: Socket | null = null;
+  /**
+   * Questions for the worker, sent in order by its writer thread. A line is never cut: an
+   * asker that times out leaves its line to be sent whole (a cut one would glue the next
+   * to it). `queued` counts the bytes not yet taken by the socket.
+   */
+  readonly outbox = new Fifo<Uint8Array>();
+  queued = 0;
   readonly pending = new Map<number, Latch<ControlMessage>>();
   constructor(slot: Slot, generation: number, child: Deno.ChildProcess) {
     this.slot = slot;
@@ -102,6 +113,7 @@ export class SupervisorCore {
   readonly #loopCrashes: number;
   readonly #loopSeconds: number;
   readonly #askTimeout: number;
+  readonly #maxMessage: number;
   readonly #backdoorDir: string | null;
   readonly #onEvent: (event: ClusterEvent) => void;
   readonly #slots: Slot[] = [];
@@ -131,6 +143,7 @@ export class SupervisorCore {
     this.#loopCrashes = options.crashLoopCrashes;
     this.#loopSeconds = options.crashLoopSeconds;
     this.#askTimeout = options.askTimeout;
+    this.#maxMessage = options.maxMessageBytes;
     this.#backdoorDir = options.backdoorDir;
     this.#onEvent = options.onEvent ?? defaultEventHandler;
   }
@@ -154,8 +167,19 @@ export class SupervisorCore {
   /** `Supervisor.start` (cluster.ts), which documents it. */
   async start(): Promise<void> {
     if (this.#dir !== null) throw new Error("the supervisor is already started");
-    this.#dir = await waitFor(Deno.makeTempDir({ prefix: "shrapnel-cluster-" }));
-    await waitFor(Deno.chmod(this.#dir, 0o700));
+    const dir = await waitFor(Deno.makeTempDir({ prefix: "shrapnel-cluster-" }));
+    try {
+      await waitFor(Deno.chmod(dir, 0o700));
+      // Our uid without --allow-sys: the owner of the directory we just made.
+      if (this.#backdoorDir !== null) {
+        fitsSocketPaths(this.#backdoorDir, this.#workers);
+        privateDirectory(this.#backdoorDir, Deno.lstatSync(dir).uid);
+      }
+    } catch (e) {
+      Deno.removeSync(dir, { recursive: true });
+      throw e;
+    }
+    this.#dir = dir;
     const listener = listenOn(this.controlPath);
     await waitFor(Deno.chmod(this.controlPath, 0o600));
     this.#acceptor = new Acceptor(listener, (socket) => {
@@ -374,13 +398,19 @@ export class SupervisorCore {
     const socket = w.control;
     if (socket === null) throw new Error(`${w} has no control connection (not ready)`);
     const seq = ++this.#seq;
+    const line = encodeMessage({ type: "ask", seq, what });
+    if (w.queued + line.length > this.#maxMessage) {
+      throw new Error(
+        `${w} does not read its control channel: ${w.queued} bytes of questions unsent ` +
+          `(maxMessageBytes ${this.#maxMessage})`,
+      );
+    }
     const answer = new Latch<ControlMessage>();
     w.pending.set(seq, answer);
+    w.queued += line.length;
+    w.outbox.push(line);
     try {
-      return await withTimeout(this.#askTimeout, async () => {
-        await sendMessage(socket, { type: "ask", seq, what });
-        return await answer.wait();
-      });
+      return await withTimeout(this.#askTimeout, () => answer.wait());
     } finally {
       w.pending.delete(seq);
     }
@@ -394,6 +424,7 @@ export class SupervisorCore {
         ...this.#env,
         [WORKER_ID_ENV]: String(slot.id),
         [CONTROL_PATH_ENV]: this.controlPath,
+        [MAX_MESSAGE_ENV]: String(this.#maxMessage),
         ...(this.#backdoorDir === null
           ? {}
           : { [BACKDOOR_PATH_ENV]: `${this.#backdoorDir}/worker-${slot.id}.${generation}` }),
@@ -539,8 +570,12 @@ export class SupervisorCore {
   async #control(socket: Socket): Promise<void> {
     const reader = new SocketReader(socket);
     let w: WorkerProcess | undefined;
+    let writer: Thread | null = null;
     try {
-      const hello = await withTimeout(this.#askTimeout, () => readMessage(reader));
+      const hello = await withTimeout(
+        this.#askTimeout,
+        () => readMessage(reader, this.#maxMessage),
+      );
       if (hello === null) return;
       const claimed = typeof hello.pid === "number" ? this.#byPid.get(hello.pid) : undefined;
       if (
@@ -553,12 +588,17 @@ export class SupervisorCore {
       }
       w = claimed;
       w.control = socket;
+      const worker = w;
+      writer = spawn(
+        { name: `cluster control writer ${w}` },
+        () => this.#writeQuestions(worker, socket),
+      );
       if (this.#backdoorDir !== null) this.#linkBackdoor(w);
       w.ready = true;
       w.settled.set();
       this.#event(w, "ready", `${w} ready`);
       for (;;) {
-        const message = await readMessage(reader);
+        const message = await readMessage(reader, this.#maxMessage);
         if (message === null) break;
         if (message.type !== "reply" || typeof message.seq !== "number") {
           throw new ControlProtocolError(`unexpected control message from ${w}: ${message.type}`);
@@ -566,12 +606,34 @@ export class SupervisorCore {
         w.pending.get(message.seq)?.release(message);
       }
     } catch (e) {
-      if (!(e instanceof Interrupted) && !socket.closed) {
+      // A worker told to stop may leave unread questions behind: its socket is reset.
+      const stopped = e instanceof SocketError && (w?.retiring || this.#stopping);
+      if (!(e instanceof Interrupted) && !socket.closed && !stopped) {
         console.error(`shrapnel cluster: control connection${w ? ` of ${w}` : ""} failed:`, e);
       }
     } finally {
       if (w !== undefined && w.control === socket) w.control = null;
       socket.close();
+      if (writer !== null && !writer.dead) writer.shutdown(); // it may wait for a question
+    }
+  }
+
+  /** Sends `w`'s questions in order, each line whole, until its control socket closes. */
+  async #writeQuestions(w: WorkerProcess, socket: Socket): Promise<void> {
+    try {
+      while (!socket.closed) {
+        const line = await w.outbox.pop();
+        try {
+          await socket.send(line);
+        } finally {
+          w.queued -= line.length;
+        }
+      }
+    } catch (e) {
+      // The worker went away (its connection closed or reset): its reader reports that.
+      if (!(e instanceof ClosedError || e instanceof SocketError || e instanceof Interrupted)) {
+        throw e;
+      }
     }
   }
 
@@ -592,6 +654,64 @@ export class SupervisorCore {
   }
 }
 let migrationChecked = false;
+
+/** The longest unix socket path the kernel takes, in bytes (sun_path less its NUL). */
+const MAX_SOCKET_PATH = Deno.build.os === "linux" ? 107 : 103;
+
+/**
+ * Makes sure every worker's backdoor socket path in `dir` fits a unix socket address,
+ * whatever its generation comes to (it grows with each restart: a path that fits at
+ * generation 9 may not at generation 10, and that worker could then never start).
+ * @throws {RangeError} if the longest one (ten digits of generation) does not fit
+ */
+function fitsSocketPaths(dir: string, workers: number): void {
+  const longest = `${dir}/worker-${workers}.${"9".repeat(10)}`;
+  const bytes = new TextEncoder().encode(longest).length;
+  if (bytes > MAX_SOCKET_PATH) {
+    throw new RangeError(
+      `cluster: backdoorDir ${dir} is too long: its workers' backdoor sockets ` +
+        `(${longest}) would need ${bytes} bytes, and a unix socket path has at most ` +
+        `${MAX_SOCKET_PATH}; give a directory of at most ` +
+        `${MAX_SOCKET_PATH - (bytes - new TextEncoder().encode(dir).length)} bytes`,
+    );
+  }
+}
+
+/**
+ * Makes sure no other user can make or replace names in `path`: there the supervisor
+ * links `worker-N` to each worker's backdoor, and whoever could plant `worker-N` (a link
+ * to a socket of theirs) would get what an operator types into it. A missing directory
+ * is made with mode 0700.
+ * @throws {UnsafeDirectoryError} for a symbolic link, not a directory, another owner, or
+ *   write permission for the group or others
+ */
+function privateDirectory(path: string, uid: number | null): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    Deno.mkdirSync(path, { mode: 0o700 });
+    info = Deno.lstatSync(path);
+  }
+  const unsafe = (why: string) =>
+    new UnsafeDirectoryError(
+      `cluster: backdoorDir ${path} ${why}; give the supervisor a directory of its own (mode 0700)`,
+    );
+  if (info.isSymlink) throw unsafe("is a symbolic link");
+  if (!info.isDirectory) throw unsafe("is not a directory");
+  if (uid !== null && info.uid !== null && info.uid !== uid) {
+    throw unsafe(`is owned by uid ${info.uid}, not by this process's (${uid})`);
+  }
+  const mode = info.mode ?? 0;
+  if (mode & 0o022) {
+    throw unsafe(
+      `is writable by ${mode & 0o020 ? "its group" : ""}${(mode & 0o022) === 0o022 ? " and " : ""}${
+        mode & 0o002 ? "others" : ""
+      } (mode ${(mode & 0o7777).toString(8)})`,
+    );
+  }
+}
 
 /**
  * Says once when the kernel resets, rather than hands over, connections queued on a

@@ -233,6 +233,26 @@ export class SocketReader {
   }
 
   /**
+   * Waits until at least `n` bytes are buffered, consuming nothing: false if the stream
+   * ends first (what came stays buffered). For parsers that must take a unit whole or
+   * not at all: an interruption here leaves the reader where it was.
+   * Interruption point.
+   *
+   * @example
+   * ```ts ignore
+   * if (!await reader.fillTo(4)) throw new Error("the stream ended");
+   * const length = new DataView(reader.peek().buffer, reader.peek().byteOffset).getUint32(0);
+   * ```
+   */
+  async fillTo(n: number): Promise<boolean> {
+    while (this.#end - this.#start < n) {
+      this.#ensureRoom(n);
+      if (!await this.fill()) return false;
+    }
+    return true;
+  }
+
+  /**
    * Reads exactly `n` bytes (a copy).
    * @throws {EOFError} with the bytes that came, if the stream ends first
    */

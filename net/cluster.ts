@@ -82,11 +82,20 @@ export interface ClusterOptions {
    * A directory (of mode 0700, yours) for the workers' backdoors: worker N of generation G
    * is told to serve one at `<dir>/worker-N.G` (see `workerBackdoorPath`), and once it is
    * ready `<dir>/worker-N` is a symbolic link to it: the backdoor of worker N, whichever
-   * process that is now. Default: none.
+   * process that is now. Made (mode 0700) if missing; `start` refuses one that another
+   * user could plant a `worker-N` in ({@linkcode UnsafeDirectoryError}). Default: none.
    */
   backdoorDir?: string;
   /** Seconds a worker has to answer a question on the control channel (5). */
   askTimeout?: number;
+  /**
+   * Most bytes of one message on the control channel (8 MiB): what a worker can make the
+   * supervisor hold, and the largest answer it can give (a thread dump takes about 90
+   * bytes a thread). A worker's answer over it is an error reply saying so. Also the most
+   * bytes of questions kept for a worker that does not read them (each goes out whole,
+   * even after its asker timed out); a question beyond that fails at once.
+   */
+  maxMessageBytes?: number;
   /**
    * Called with what happens to the workers. Default: crashes, crash loops and failed
    * rolling restarts on stderr.
@@ -147,6 +156,18 @@ export class CrashLoopError extends ShrapnelError {}
  * ```
  */
 export class RollingRestartError extends ShrapnelError {}
+
+/**
+ * A directory the supervisor was given (`backdoorDir`) is not private to this user: a
+ * symbolic link, not a directory, another user's, or writable by its group or others.
+ *
+ * @example
+ * ```ts
+ * import { ShrapnelError, UnsafeDirectoryError } from "../mod.ts";
+ * console.log(new UnsafeDirectoryError("/tmp is writable by others") instanceof ShrapnelError); // true
+ * ```
+ */
+export class UnsafeDirectoryError extends ShrapnelError {}
 /** This process's command line after the executable: how to run the same program again. */
 function ownCommand(): string[] {
   let raw: string;
@@ -196,7 +217,8 @@ export class Supervisor {
   /**
    * A supervisor, not started yet.
    * @param options see {@linkcode ClusterOptions}
-   * @throws {RangeError} for a `workers` that is not a positive integer, or a
+   * @throws {RangeError} for a `workers` or `maxMessageBytes` that is not a positive
+   * integer, or a
    * `restartOrder` that is neither "start-first" nor "stop-first"
    */
   constructor(options: ClusterOptions = {}) {
@@ -208,6 +230,12 @@ export class Supervisor {
     if (order !== "start-first" && order !== "stop-first") {
       throw new RangeError(
         `cluster: restartOrder must be "start-first" or "stop-first", not ${JSON.stringify(order)}`,
+      );
+    }
+    const maxMessageBytes = options.maxMessageBytes ?? 8 << 20;
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1) {
+      throw new RangeError(
+        `cluster: maxMessageBytes must be a positive integer, not ${maxMessageBytes}`,
       );
     }
     this.#options = {
@@ -222,6 +250,7 @@ export class Supervisor {
       crashLoopCrashes: options.crashLoopCrashes ?? 5,
       crashLoopSeconds: options.crashLoopSeconds ?? 60,
       askTimeout: options.askTimeout ?? 5,
+      maxMessageBytes,
       backdoorDir: options.backdoorDir ?? null,
       onEvent: options.onEvent,
     };
@@ -247,6 +276,10 @@ export class Supervisor {
   /**
    * Opens the control socket and starts the workers (it does not wait for them to be
    * ready: see {@linkcode Supervisor.waitReady}).
+   * @throws {UnsafeDirectoryError} for a `backdoorDir` another user could write in (no
+   *   worker is started)
+   * @throws {RangeError} for a `backdoorDir` too long for its workers' unix socket paths
+   *   (about 80 bytes at most)
    */
   async start(): Promise<void> {
     await (await this.#core()).start();

@@ -16,6 +16,7 @@ import {
   type ControlMessage,
   encodeMessage,
   MAX_MESSAGE_BYTES,
+  MAX_MESSAGE_ENV,
   readMessage,
   sendMessage,
   WORKER_ID_ENV,
@@ -132,6 +133,7 @@ export class ClusterMembership {
   #stopReason: string | null = null;
   readonly #server: Thread;
   readonly #onSigterm = () => this.#requestStop("SIGTERM");
+  readonly #maxMessage: number;
 
   /** @internal Use {@linkcode joinCluster}. */
   constructor(
@@ -139,9 +141,11 @@ export class ClusterMembership {
     socket: Socket,
     statistics: () => unknown,
     answers: Record<string, () => unknown> = {},
+    maxMessageBytes: number = MAX_MESSAGE_BYTES,
   ) {
     this.id = id;
     this.#socket = socket;
+    this.#maxMessage = maxMessageBytes;
     Deno.addSignalListener("SIGTERM", this.#onSigterm);
     this.#server = spawn(
       { name: `cluster control ${id}` },
@@ -189,10 +193,11 @@ export class ClusterMembership {
     const reader = new SocketReader(this.#socket);
     try {
       for (;;) {
-        const message = await readMessage(reader);
+        const message = await readMessage(reader, this.#maxMessage);
         if (message === null) break;
         if (message.type !== "ask") continue; // newer supervisors may say more
-        await this.#socket.send(replyLine(answer(message, statistics, answers)));
+        const reply = answer(message, statistics, answers);
+        await this.#socket.send(replyLine(reply, this.#maxMessage));
       }
     } catch (e) {
       // Shut down with the program (main ending) or closed by `close`: nothing to report.
@@ -239,10 +244,10 @@ export async function stopAccepting(
 
 /**
  * The reply as a line; an answer the channel cannot carry (not JSON, or a line past
- * `MAX_MESSAGE_BYTES`, which the supervisor would take for a broken peer and hang up on)
+ * `maxBytes`, which the supervisor would take for a broken peer and hang up on)
  * becomes an error reply: the asker learns why, and the worker stays in the cluster.
  */
-function replyLine(reply: ControlMessage): Uint8Array {
+function replyLine(reply: ControlMessage, maxBytes: number): Uint8Array {
   let line: Uint8Array;
   try {
     line = encodeMessage(reply);
@@ -254,12 +259,12 @@ function replyLine(reply: ControlMessage): Uint8Array {
       error: `unsendable answer: ${e.message}`,
     });
   }
-  if (line.length <= MAX_MESSAGE_BYTES) return line;
+  if (line.length <= maxBytes) return line;
   return encodeMessage({
     type: "reply",
     seq: reply.seq,
     error: `the answer is ${line.length} bytes, more than the control channel's ` +
-      `${MAX_MESSAGE_BYTES}`,
+      `${maxBytes} (the supervisor's maxMessageBytes)`,
   });
 }
 
@@ -286,6 +291,12 @@ function answer(
   } catch (e) {
     return { type: "reply", seq, error: String(e) };
   }
+}
+
+/** The supervisor's `maxMessageBytes` (in the environment), else the default. */
+function envMaxMessage(): number {
+  const max = Number(Deno.env.get(MAX_MESSAGE_ENV));
+  return Number.isSafeInteger(max) && max > 0 ? max : MAX_MESSAGE_BYTES;
 }
 
 function defaultStatistics(): unknown {
@@ -346,5 +357,6 @@ export async function joinCluster(options: JoinClusterOptions = {}): Promise<Clu
     socket,
     options.statistics ?? defaultStatistics,
     options.answers,
+    envMaxMessage(),
   );
 }

@@ -27,7 +27,8 @@ async function allModules(entry: string): Promise<Set<string>> {
   return new Set(info.modules.map((m) => m.specifier));
 }
 
-async function staticImports(entry: string): Promise<Set<string>> {
+/** The modules reached from `entry` as code: through static imports, and dynamic ones too. */
+async function reached(entry: string, dynamic: boolean): Promise<Set<string>> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", new URL(entry, import.meta.url).href],
     stdout: "piped",
@@ -48,11 +49,14 @@ async function staticImports(entry: string): Promise<Set<string>> {
     if (seen.has(specifier)) continue;
     seen.add(specifier);
     for (const dep of bySpecifier.get(specifier)?.dependencies ?? []) {
-      if (!dep.isDynamic && dep.code) stack.push(dep.code.specifier);
+      if ((dynamic || !dep.isDynamic) && dep.code) stack.push(dep.code.specifier);
     }
   }
   return seen;
 }
+
+/** What importing `entry` loads: its static graph. */
+const staticImports = (entry: string) => reached(entry, false);
 
 for (const entry of ["../mod.ts", "../core/mod.ts", "../net/mod.ts"]) {
   Deno.test(`importing ${entry.slice(3)} loads no npm package and no Node built-in but async_hooks`, async () => {
@@ -125,3 +129,46 @@ Deno.test("the implementations loaded on first use are not reached by any import
     assert.deepEqual(reached, [], `${entry} loads ${reached.join(", ")} at import`);
   }
 });
+
+Deno.test("no npm package is in any entry's module graph, not even behind a dynamic import", async () => {
+  // Deno fetches and installs what a graph's dynamic imports name at a program's first run
+  // (from JSR: 38 tarballs and ssh2's build-script warning for an import of the root), so
+  // protocols import their packages through proto/_npm.ts, out of the graph's sight.
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  ) as { exports: Record<string, string> };
+  for (const path of Object.values(config.exports)) {
+    const npm = [...await reached(`.${path}`, true)].filter((s) => s.startsWith("npm:"));
+    assert.deepEqual(npm, [], `${path} names ${npm.join(", ")} in its graph`);
+  }
+});
+
+Deno.test("the npm packages protocols load are the versions deno.json pins", async () => {
+  const { NPM_PACKAGES } = await import("../proto/_npm.ts");
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  ) as { imports: Record<string, string> };
+  for (const [name, specifier] of Object.entries(NPM_PACKAGES)) {
+    assert.equal(specifier, config.imports[name], `proto/_npm.ts's ${name}`);
+  }
+  // And every package a module under core/, net/ or proto/ imports lazily is in the table:
+  // a literal `import("pg")` would put it back into the graph (the test above), a computed
+  // one outside the table would miss JSR's rewriting of bare names.
+  const names = Object.keys(NPM_PACKAGES);
+  for (const dir of ["core", "net", "proto"]) {
+    for await (const file of walkTs(new URL(`../${dir}/`, import.meta.url))) {
+      const text = await Deno.readTextFile(file);
+      for (const m of text.matchAll(/importNpm<[^>]*>\(\s*"([^"]+)"/g)) {
+        assert.ok(names.includes(m[1]), `${file.pathname}: importNpm("${m[1]}") not in the table`);
+      }
+    }
+  }
+});
+
+async function* walkTs(dir: URL): AsyncGenerator<URL> {
+  for await (const entry of Deno.readDir(dir)) {
+    const url = new URL(entry.name + (entry.isDirectory ? "/" : ""), dir);
+    if (entry.isDirectory) yield* walkTs(url);
+    else if (entry.name.endsWith(".ts")) yield url;
+  }
+}

@@ -6,6 +6,7 @@
  */
 import type * as Acorn from "acorn";
 import { awaitModule } from "../../core/_lazy_import.ts";
+import { importNpm } from "../_npm.ts";
 
 const notLoaded = new Proxy({}, {
   get(): never {
@@ -18,5 +19,7 @@ export let acorn: typeof Acorn = notLoaded;
 
 /** Imports npm:acorn (once). Interruption point in a thread. */
 export async function loadAcorn(): Promise<void> {
-  if (acorn === notLoaded) acorn = await awaitModule(() => import("acorn"), "npm:acorn");
+  if (acorn === notLoaded) {
+    acorn = await awaitModule(() => importNpm<typeof Acorn>("acorn"), "npm:acorn");
+  }
 }

@@ -264,7 +264,12 @@ export function serve(options: BackdoorOptions): Backdoor {
       if (options.unixPath !== undefined) {
         try {
           Deno.removeSync(options.unixPath);
-        } catch { /* gone */ }
+        } catch (e) {
+          // Gone already is fine; anything else leaves a file behind, which is said.
+          if (!(e instanceof Deno.errors.NotFound)) {
+            console.error(`shrapnel backdoor: cannot remove ${options.unixPath}:`, e);
+          }
+        }
       }
     },
   };

@@ -10,6 +10,7 @@ import type * as Codec from "dns-packet";
 import { nodeBuiltin } from "../../core/_node_builtin.ts";
 import { MalformedPacketError } from "./errors.ts";
 import { awaitModule } from "../../core/_lazy_import.ts";
+import { importNpm } from "../_npm.ts";
 
 // dns-packet's flag bits (RFC 1035 4.1.1), so that they need no loaded codec.
 const AUTHORITATIVE_ANSWER = 1 << 10;
@@ -33,7 +34,10 @@ let loaded: typeof Codec | null = null;
  */
 export async function loadDnsCodec(): Promise<void> {
   if (loaded === null) {
-    const module = await awaitModule(() => import("dns-packet"), "npm:dns-packet");
+    const module = await awaitModule(
+      () => importNpm<typeof Codec & { default?: typeof Codec }>("dns-packet"),
+      "npm:dns-packet",
+    );
     loaded = (module.default ?? module) as typeof Codec;
   }
 }

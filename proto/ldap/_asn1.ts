@@ -6,6 +6,7 @@
  */
 import type * as Asn1 from "asn1js";
 import { awaitModule } from "../../core/_lazy_import.ts";
+import { importNpm } from "../_npm.ts";
 
 const notLoaded = new Proxy({}, {
   get(): never {
@@ -18,5 +19,7 @@ export let asn1js: typeof Asn1 = notLoaded;
 
 /** Imports npm:asn1js (once). Interruption point in a thread. */
 export async function loadAsn1(): Promise<void> {
-  if (asn1js === notLoaded) asn1js = await awaitModule(() => import("asn1js"), "npm:asn1js");
+  if (asn1js === notLoaded) {
+    asn1js = await awaitModule(() => importNpm<typeof Asn1>("asn1js"), "npm:asn1js");
+  }
 }

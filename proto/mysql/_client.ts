@@ -12,10 +12,11 @@ import { SocketDuplex } from "../../net/duplex.ts";
 import { markPeerLost } from "../../net/errors.ts";
 import { MysqlError, type MysqlOptions, MysqlProtocolError, type MysqlResult } from "./client.ts";
 import { loadOnce } from "../_load_once.ts";
+import { importNpm } from "../_npm.ts";
 
 /** npm:mysql2 (the same module {@linkcode loadMysql2} loads): an interruption point the first time. */
 const mysql2 = loadOnce(async () => {
-  const m = await import("mysql2");
+  const m = await importNpm<typeof Mysql2 & { default?: typeof Mysql2 }>("mysql2");
   return (m.default ?? m) as typeof Mysql2;
 }, "npm:mysql2");
 

@@ -13,6 +13,7 @@
 import type * as Mysql2 from "mysql2";
 import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
 import { awaitModule } from "../../core/_lazy_import.ts";
+import { importNpm } from "../_npm.ts";
 
 import { implementation } from "./_implementation.ts";
 import type { MysqlSession, Outcome } from "./_client.ts";
@@ -147,7 +148,10 @@ export async function loadMysql2(): Promise<void> {
   if (loaded !== null) return;
   // Begun outside any thread's async context, waited on as an interruption point (see
   // core/_lazy_import.ts); the module loader keeps one load for calls that overlap.
-  const m = await awaitModule(() => import("mysql2"), "npm:mysql2");
+  const m = await awaitModule(
+    () => importNpm<Mysql2Module & { default?: Mysql2Module }>("mysql2"),
+    "npm:mysql2",
+  );
   loaded = (m.default ?? m) as Mysql2Module;
 }
 

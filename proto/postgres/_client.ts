@@ -18,6 +18,7 @@ import { SocketDuplex } from "../../net/duplex.ts";
 import { markPeerLost } from "../../net/errors.ts";
 
 import { awaitModule } from "../../core/_lazy_import.ts";
+import { importNpm } from "../_npm.ts";
 import {
   type Notification,
   PostgresError,
@@ -33,7 +34,11 @@ let copyStreams: typeof PgCopyStreams | null = null;
 async function loadPg(): Promise<typeof pg> {
   if (pgModule === null) {
     const [driver, copy] = await awaitModule(
-      () => Promise.all([import("pg"), import("pg-copy-streams")]),
+      () =>
+        Promise.all([
+          importNpm<typeof pg & { default?: typeof pg }>("pg"),
+          importNpm<typeof PgCopyStreams>("pg-copy-streams"),
+        ]),
       "npm:pg",
     );
     pgModule = (driver.default ?? driver) as typeof pg;

@@ -8,7 +8,8 @@
 import { SocketReader } from "../../net/buffered_reader.ts";
 import { connectTo } from "../../net/constructors.ts";
 import { UnsupportedOperationError } from "../../net/errors.ts";
-import { HttpProtocolError } from "../http/errors.ts";
+import { HttpProtocolError, InvalidFieldError } from "../http/errors.ts";
+import { checkField, isToken } from "../http/headers.ts";
 import { parseResponseHead } from "../http/parse.ts";
 import { WebSocket } from "./connection.ts";
 import {
@@ -34,6 +35,12 @@ export async function open(url: string, options: WebSocketClientOptions): Promis
       "plain",
       "pass { connect }",
     );
+  }
+  // The caller's fields go into the request as they are: refuse, before connecting, what
+  // would add a line to it (CR/LF) or is not a field at all.
+  for (const [name, value] of Object.entries(options.headers ?? {})) checkField(name, value);
+  for (const protocol of options.protocols ?? []) {
+    if (!isToken(protocol)) throw new InvalidFieldError("sec-websocket-protocol", "value");
   }
   const connect = options.connect ??
     ((host: string, port: number) =>

@@ -33,6 +33,9 @@ export function makeWebsocketHandler(
       if (!h.hasToken("upgrade", "websocket")) {
         return request.error(426, "this resource speaks WebSocket only");
       }
+      if (!originAllowed(request, options.origins ?? "same-host")) {
+        return request.error(403, "this page's origin may not open a WebSocket here");
+      }
       if (
         options.hixie76 !== false && h.has("sec-websocket-key1") && h.has("sec-websocket-key2")
       ) {
@@ -79,6 +82,23 @@ export function makeWebsocketHandler(
       }
     },
   };
+}
+
+/** Whether the page that asked (its `Origin`, if any) may connect: see `origins`. */
+function originAllowed(request: HttpRequest, allowed: "same-host" | "any" | string[]): boolean {
+  const origin = request.headers.get("origin");
+  if (origin === null || allowed === "any") return true;
+  if (Array.isArray(allowed)) return allowed.includes(origin);
+  const host = request.headers.get("host");
+  if (host === null) return false;
+  try {
+    const page = new URL(origin);
+    // The Host read with the page's scheme, so that a default port compares equal.
+    return page.host === new URL(`${page.protocol}//${host}`).host;
+  } catch (e) {
+    if (e instanceof TypeError) return false; // "null", or not a URL at all
+    throw e;
+  }
 }
 
 async function hixie76(

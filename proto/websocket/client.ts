@@ -14,9 +14,9 @@ let handshakeModule: typeof import("./_client_handshake.ts") | undefined;
 
 /** Options of {@linkcode connectWebSocket}. */
 export interface WebSocketClientOptions extends WebSocketOptions {
-  /** Subprotocols to offer. */
+  /** Subprotocols to offer (tokens). */
   protocols?: string[];
-  /** Extra request header fields (Origin, Authorization...). */
+  /** Extra request header fields (Origin, Authorization...), checked as `HttpHeaders` does. */
   headers?: Record<string, string>;
   /**
    * Opens the connection (default: `connectTo`); `wss://` URLs need one that speaks TLS,
@@ -47,6 +47,8 @@ export interface WebSocketClientOptions extends WebSocketOptions {
  *   status, no `Upgrade: websocket` or `Connection: Upgrade`, a wrong accept key, or a
  *   subprotocol or extension that was not offered
  * @throws {TimeoutError} if connecting and the handshake took over `handshakeTimeout`
+ * @throws {InvalidFieldError} before connecting, for a header field that is not a token
+ *   or whose value holds CR, LF or NUL, or a subprotocol that is not a token
  */
 export function connectWebSocket(
   url: string,

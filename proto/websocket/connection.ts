@@ -36,8 +36,19 @@ export interface WebSocketOptions {
    * a peer that sends pings and never reads the pongs can make us hold.
    */
   sendTimeout?: number;
-  /** Seconds to wait for the peer's close frame after sending ours (5). */
+  /**
+   * Seconds `close()` may take (5): sending our close frame (after a send under way to a
+   * peer that does not read, if any) and waiting for the peer's; past it the socket is
+   * closed.
+   */
   closeTimeout?: number;
+  /**
+   * With permessage-deflate, how many times its size on the wire a message may inflate
+   * to (200, as Apache's `DeflateInflateRatioLimit`), for messages inflating beyond
+   * 64 KiB; 1009 beyond. A 1 KiB message inflating to 1 MiB costs about as much work as an
+   * ordinary 87 KB compressed one: without this a peer could keep a core busy with 1 MB/s.
+   */
+  maxInflateRatio?: number;
   /**
    * Messages smaller than this go out uncompressed even with permessage-deflate (1024
    * bytes, as in the `ws` package): compressing a small message saves few bytes and costs
@@ -45,6 +56,18 @@ export interface WebSocketOptions {
    */
   compressAbove?: number;
 }
+
+/** A fragmented message's frames so far. */
+interface PartialMessage {
+  parts: Uint8Array[] | null;
+  type: number;
+  compressed: boolean;
+  size: number;
+  fragments: number;
+}
+
+/** Messages inflating to at most this many bytes are not held to `maxInflateRatio`. */
+const INFLATE_RATIO_FLOOR = 64 << 10;
 
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -54,8 +77,12 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  * has closed); `sendText`/`sendBinary`/`ping`/`close` send. Sends from several threads
  * are serialized; one thread should receive.
  *
- * Every call that waits is an interruption point. An interrupted `receive` may have
- * consumed part of a fragmented message: after an interruption, close the connection.
+ * Every call that waits is an interruption point. An interrupted `receive` loses nothing:
+ * a frame is taken whole or not at all, and the fragments of a message so far wait for
+ * the next call (so `withTimeout` around `receive` is a safe idle check). An
+ * interrupted send (or one whose socket failed) drops the connection (`closeCode` 1006)
+ * when its frame could not be written whole at once: part of it may be on the wire, and a
+ * frame cannot be taken back (the next one would land inside it).
  *
  * @example
  * ```ts ignore
@@ -90,6 +117,15 @@ export class WebSocket {
   #stalled = false;
   readonly #deflate: MessageDeflate | null;
   readonly #compressAbove: number;
+  readonly #maxInflateRatio: number;
+  /** The message being reassembled (`parts` null between messages). */
+  readonly #partial: PartialMessage = {
+    parts: null,
+    type: 0,
+    compressed: false,
+    size: 0,
+    fragments: 0,
+  };
 
   /**
    * @internal Made by the server handler or `connectWebSocket` once the handshake is done.
@@ -104,6 +140,7 @@ export class WebSocket {
   ) {
     this.#deflate = deflate;
     this.#compressAbove = options.compressAbove ?? 1024;
+    this.#maxInflateRatio = options.maxInflateRatio ?? 200;
     this.socket = socket;
     this.#reader = reader;
     this.#isClient = isClient;
@@ -140,8 +177,10 @@ export class WebSocket {
   }
 
   async #send(opcode: number, payload: Uint8Array): Promise<void> {
-    if (this.#closeSent) {
-      const closing = new ClosedError("send on a closing WebSocket");
+    if (this.#closeSent || this.#closed) {
+      const closing = new ClosedError(
+        this.#closed ? "send on a closed WebSocket" : "send on a closing WebSocket",
+      );
       throw this.#isClient ? closing : markClientGone(closing);
     }
     const deflate = this.#deflate !== null && opcode < 8 && payload.length >= this.#compressAbove;
@@ -174,7 +213,12 @@ export class WebSocket {
     try {
       await this.socket.send(frame.subarray(taken));
     } catch (e) {
-      if (!this.#stalled) throw e;
+      if (!this.#stalled) {
+        // Part of the frame may be on the wire: a frame cannot be taken back, and the
+        // peer would read the next frame's bytes as this one's payload.
+        this.#finish(CloseCode.abnormal);
+        throw e;
+      }
       throw new ClosedError(
         `WebSocket peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,
       );
@@ -267,11 +311,9 @@ export class WebSocket {
    */
   async receive(): Promise<Message | null> {
     if (this.#closed) return null;
-    let parts: Uint8Array[] | null = null;
-    let partsType = 0;
-    let compressed = false;
-    let size = 0;
-    let fragments = 0;
+    // A message's fragments so far live on the connection: an interrupted receive (a
+    // timeout around it) leaves them for the next call.
+    const message = this.#partial;
     try {
       for (;;) {
         const frame = await readFrame(
@@ -298,36 +340,40 @@ export class WebSocket {
             await this.#onClose(frame.payload);
             return null;
           case Opcode.continuation:
-            if (parts === null) {
+            if (message.parts === null) {
               throw new WebSocketError(CloseCode.protocolError, "continuation without a start");
             }
             break;
           default:
-            if (parts !== null) {
+            if (message.parts !== null) {
               throw new WebSocketError(
                 CloseCode.protocolError,
                 "new message inside a fragmented one",
               );
             }
-            parts = [];
-            partsType = frame.opcode;
-            compressed = frame.rsv1;
+            message.parts = [];
+            message.type = frame.opcode;
+            message.compressed = frame.rsv1;
+            message.size = 0;
+            message.fragments = 0;
         }
-        size += frame.payload.length;
-        if (size > this.#maxMessage) {
+        const parts = message.parts!;
+        message.size += frame.payload.length;
+        if (message.size > this.#maxMessage) {
           throw new WebSocketError(CloseCode.tooBig, `message over ${this.#maxMessage} bytes`);
         }
-        if (++fragments > this.#maxFragments) {
+        if (++message.fragments > this.#maxFragments) {
           throw new WebSocketError(
             CloseCode.policyViolation,
             `message in more than ${this.#maxFragments} fragments`,
           );
         }
-        if (frame.payload.length > 0 || parts!.length === 0) parts!.push(frame.payload);
+        if (frame.payload.length > 0 || parts.length === 0) parts.push(frame.payload);
         if (!frame.fin) continue;
-        let data = parts!.length === 1 ? parts![0] : concatBytes(parts!);
-        if (compressed) data = this.#deflate!.decompress(data, this.#maxMessage);
-        if (partsType === Opcode.binary) return { type: "binary", data };
+        message.parts = null;
+        let data = parts.length === 1 ? parts[0] : concatBytes(parts);
+        if (message.compressed) data = this.#inflate(data);
+        if (message.type === Opcode.binary) return { type: "binary", data };
         try {
           return { type: "text", data: strictUtf8.decode(data) };
         } catch {
@@ -350,6 +396,17 @@ export class WebSocket {
       if (e instanceof ClosedError && this.#closed) return null;
       throw e;
     }
+  }
+
+  /** A compressed message inflated, within `maxMessageBytes` and `maxInflateRatio`. */
+  #inflate(data: Uint8Array): Uint8Array {
+    const byRatio = Math.max(INFLATE_RATIO_FLOOR, this.#maxInflateRatio * data.length);
+    if (byRatio >= this.#maxMessage) return this.#deflate!.decompress(data, this.#maxMessage);
+    return this.#deflate!.decompress(
+      data,
+      byRatio,
+      `${this.#maxInflateRatio} times its ${data.length} bytes (maxInflateRatio)`,
+    );
   }
 
   async #onClose(payload: Uint8Array): Promise<void> {
@@ -384,15 +441,16 @@ export class WebSocket {
 
   /**
    * Starts the close handshake: sends a close frame, then reads (and drops) messages
-   * until the peer's close frame comes or `closeTimeout` passes, and closes the socket.
+   * until the peer's close frame comes, and closes the socket; all within
+   * `closeTimeout`, a send under way to a peer that does not read included.
    *
    * Interruption point: an interrupted close still closes the socket.
    */
   async close(code: number = CloseCode.normal, reason = ""): Promise<void> {
     if (this.#closed) return;
     try {
-      await this.#sendClose(code, reason);
       await withTimeout(this.#closeTimeout, async () => {
+        await this.#sendClose(code, reason);
         while (!this.#closed && !this.#closeReceived) {
           if (await this.receive() === null) break;
         }

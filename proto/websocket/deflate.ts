@@ -180,9 +180,13 @@ export class MessageDeflate {
 
   /**
    * A compressed message's payload, inflated.
+   *
+   * @param payload the message's payload as received
+   * @param limit the most bytes it may inflate to
+   * @param what the limit in words, for the close reason
    * @throws {WebSocketError} 1009 past `limit` bytes (a deflate bomb), 1007 if corrupt
    */
-  decompress(payload: Uint8Array, limit: number): Uint8Array {
+  decompress(payload: Uint8Array, limit: number, what = `${limit} bytes`): Uint8Array {
     const input = new Uint8Array(payload.length + 4);
     input.set(payload);
     input.set(TAIL, payload.length);
@@ -195,7 +199,7 @@ export class MessageDeflate {
       });
     } catch (e) {
       if (e instanceof RangeError) {
-        throw new WebSocketError(CloseCode.tooBig, `message over ${limit} bytes`);
+        throw new WebSocketError(CloseCode.tooBig, `message inflates to over ${what}`);
       }
       throw new WebSocketError(CloseCode.invalidData, "corrupt compressed message");
     }

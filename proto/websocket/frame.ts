@@ -7,6 +7,7 @@
 
 import { ProtocolError } from "../../core/errors.ts";
 import type { SocketReader } from "../../net/buffered_reader.ts";
+import { EOFError } from "../../net/errors.ts";
 
 /** Frame opcodes. */
 export const Opcode = {
@@ -121,7 +122,9 @@ const EMPTY = new Uint8Array(0);
  * Reads one frame. `masked` is what the peer must do: true for a server reading a
  * client, false for a client reading a server.
  *
- * Interruption point.
+ * Interruption point. The frame is taken whole or not at all: an interrupted read (a
+ * timeout around `receive`) leaves the reader at the frame's start, never inside it,
+ * where the rest of its payload would be parsed as frames of their own.
  * @throws {WebSocketError} 1002 for framing errors, 1009 for a payload over `maxPayload`
  * @throws {EOFError} if the stream ends inside the frame
  */
@@ -131,10 +134,12 @@ export async function readFrame(
   maxPayload: number,
   extensionsAllowRsv1 = false,
 ): Promise<Frame | null> {
-  if (reader.buffered < 2) {
-    if (reader.buffered === 0 && !await reader.fill()) return null;
+  // fillTo only when the bytes are not buffered yet: no promise per frame on the hot path.
+  if (reader.buffered < 2 && !await reader.fillTo(2)) {
+    if (reader.buffered === 0) return null;
+    throw endedInFrame(reader, 2);
   }
-  const head = await reader.readExact(2);
+  const head = reader.peek();
   const fin = (head[0] & 0x80) !== 0;
   const rsv1 = (head[0] & 0x40) !== 0;
   if ((head[0] & 0x30) !== 0 || (rsv1 && !extensionsAllowRsv1)) {
@@ -156,13 +161,17 @@ export async function readFrame(
     if (!fin) throw new WebSocketError(CloseCode.protocolError, "fragmented control frame");
     if (length > 125) throw new WebSocketError(CloseCode.protocolError, "control frame too long");
   }
+  const lengthBytes = length === 126 ? 2 : length === 127 ? 8 : 0;
+  const headSize = 2 + lengthBytes + (masked ? 4 : 0);
+  if (reader.buffered < 2 + lengthBytes && !await reader.fillTo(2 + lengthBytes)) {
+    throw endedInFrame(reader, 2 + lengthBytes);
+  }
+  const b = reader.peek();
   if (length === 126) {
-    const b = await reader.readExact(2);
-    length = (b[0] << 8) | b[1];
+    length = (b[2] << 8) | b[3];
     if (length < 126) throw new WebSocketError(CloseCode.protocolError, "length not minimal");
   } else if (length === 127) {
-    const b = await reader.readExact(8);
-    const big = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0);
+    const big = new DataView(b.buffer, b.byteOffset + 2, 8).getBigUint64(0);
     if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < 65536n) {
       throw new WebSocketError(CloseCode.protocolError, "bad 64-bit length");
     }
@@ -171,8 +180,21 @@ export async function readFrame(
   if (length > maxPayload) {
     throw new WebSocketError(CloseCode.tooBig, `frame of ${length} bytes over ${maxPayload}`);
   }
-  const key = masked ? await reader.readExact(4) : null;
-  const payload = length === 0 ? EMPTY : await reader.readExact(length);
+  const frameSize = headSize + length;
+  if (reader.buffered < frameSize && !await reader.fillTo(frameSize)) {
+    throw endedInFrame(reader, frameSize);
+  }
+  const key = masked ? reader.peek().slice(headSize - 4, headSize) : null;
+  reader.skip(headSize);
+  const payload = length === 0 ? EMPTY : reader.peek().slice(0, length);
+  reader.skip(length);
   if (key !== null) { for (let i = 0; i < length; i++) payload[i] ^= key[i & 3]; }
   return { fin, rsv1, opcode, payload };
+}
+
+/** The stream ended inside a frame: what came of it, consumed. */
+function endedInFrame(reader: SocketReader, needed: number): EOFError {
+  const partial = reader.peek().slice();
+  reader.skip(partial.length);
+  return new EOFError(partial, needed);
 }

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { concatBytes } from "../../core/bytes.ts";
 import { ClosedError, TimeoutError } from "../../core/errors.ts";
 import { withTimeout } from "../../core/with_timeout.ts";
 import { Mutex } from "../../core/sync/mutex.ts";
@@ -61,39 +60,42 @@ export class Hixie76Socket {
    * `maxMessageBytes` (the closing handshake is sent, then the socket closed).
    * Reads whatever the socket has, not a byte at a time.
    *
-   * Interruption point: an interrupted receive may have consumed part of a message;
-   * close the connection after it.
+   * Interruption point: a message is taken whole or not at all (it stays buffered until
+   * its end comes), so an interrupted receive leaves the reader at the message's start.
    */
   async receive(): Promise<Message | null> {
     if (this.#closed) return null;
     const reader = this.#reader;
     try {
-      const [type] = await reader.readExact(1);
+      if (reader.buffered === 0 && !await reader.fill()) {
+        throw new EOFError(new Uint8Array(0), 1);
+      }
+      const type = reader.peek()[0];
       if (type === 0xff) {
-        await reader.readExact(1); // the 0x00 of the closing handshake
+        // The closing handshake: 0xff 0x00.
+        if (!await reader.fillTo(2)) throw new EOFError(new Uint8Array(0), 2);
+        reader.skip(2);
         await this.close();
         return null;
       }
       if (type !== 0x00) throw new EOFError(new Uint8Array(0), 1); // not hixie-76: drop it
-      const chunks: Uint8Array[] = [];
-      let size = 0;
+      let scanned = 1;
+      let data: Uint8Array;
       for (;;) {
-        if (reader.buffered === 0 && !await reader.fill()) {
-          throw new EOFError(new Uint8Array(0), 1);
-        }
         const view = reader.peek();
-        const end = view.indexOf(0xff);
-        const take = end < 0 ? view.length : end;
-        if (size + take > this.#maxMessage) {
+        const end = view.indexOf(0xff, scanned);
+        if (end >= 0 && end - 1 <= this.#maxMessage) {
+          data = view.slice(1, end);
+          reader.skip(end + 1);
+          break;
+        }
+        scanned = end >= 0 ? end : view.length;
+        if (scanned - 1 > this.#maxMessage) {
           await this.close();
           return null;
         }
-        if (take > 0) chunks.push(view.slice(0, take));
-        size += take;
-        reader.skip(end < 0 ? take : take + 1);
-        if (end >= 0) break;
+        if (!await reader.fillTo(scanned + 1)) throw new EOFError(new Uint8Array(0), 1);
       }
-      const data = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
       return { type: "text", data: decoder.decode(data) };
     } catch (e) {
       if (e instanceof EOFError || e instanceof SocketError || e instanceof ClosedError) {
@@ -105,16 +107,21 @@ export class Hixie76Socket {
     }
   }
 
-  /** Writes under the lock, waiting at most `sendTimeout` for a peer that does not read. */
+  /**
+   * Writes under the lock, waiting at most `sendTimeout` for a peer that does not read.
+   * Interrupted or failed, it drops the connection.
+   */
   async #write(frame: Uint8Array): Promise<void> {
     const guard = await this.#lock.lock();
     try {
       await withTimeout(this.#sendTimeout, () => this.socket.send(frame));
     } catch (e) {
-      // The client's own socket failing is the client gone, not the callback's failure.
-      if (!(e instanceof TimeoutError)) throw markClientGone(e);
+      // Part of the frame may be on the wire, and a frame cannot be taken back (the next
+      // would land inside it): whatever stopped the write, the connection is dropped.
       this.#closed = true;
       this.socket.close();
+      // The client's own socket failing is the client gone, not the callback's failure.
+      if (!(e instanceof TimeoutError)) throw markClientGone(e);
       throw markClientGone(
         new ClosedError(
           `hixie-76 peer read nothing for ${this.#sendTimeout} s (sendTimeout): connection dropped`,

@@ -25,6 +25,15 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   /** Agree to permessage-deflate when a client offers it (false). */
   deflate?: boolean;
   /**
+   * Which pages may open a connection, by the `Origin` browsers send (other clients
+   * usually send none, and are let in). "same-host" (the default) lets in an origin whose
+   * host and port are the request's `Host`: a page of another site cannot open a
+   * connection with the user's cookies (cross-site WebSocket hijacking). A list lets in
+   * exactly those origins (`"https://app.example.com"`); "any" lets in every page. The
+   * others get 403.
+   */
+  origins?: "same-host" | "any" | string[];
+  /**
    * Seconds a hixie-76 client has to send the 8 key bytes after its head (10); the
    * connection is closed past it.
    */

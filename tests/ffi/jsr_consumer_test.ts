@@ -3,7 +3,8 @@
  * file set served by a local registry (JSR_URL), a fresh DENO_DIR, the build-ffi entry,
  * then an echo server on the FFI backend, and an HTTP/2 connection (whose code the package
  * loads on first use). Before the build, the fallback to the portable backend is said
- * once, with the command that fixes it.
+ * once, with the command that fixes it. Nothing else is fetched for that program: no npm
+ * package a protocol loads on first use (the DNS codec's first use fetches its own).
  */
 import assert from "node:assert/strict";
 import { startRegistry } from "./_registry.ts";
@@ -57,6 +58,12 @@ console.log(JSON.stringify({ backend: activeBackend(), echoed, settings }));
 await quiesceFfiPoller();
 `;
 
+const DNS_CONSUMER = `
+import { decodeMessage, encodeQuery, loadDnsCodec } from "jsr:@shrapnel/shrapnel/dns";
+await loadDnsCodec();
+console.log(decodeMessage(encodeQuery(7, "example.test", "A", true)).id);
+`;
+
 function passThrough(names: string[]): Record<string, string> {
   return Object.fromEntries(
     names.flatMap((name) => {
@@ -97,6 +104,7 @@ Deno.test({
         ...passThrough([
           "SSL_CERT_FILE",
           "SSL_CERT_DIR",
+          "NODE_EXTRA_CA_CERTS",
           "DENO_CERT",
           "DENO_TLS_CA_STORE",
           "HTTPS_PROXY",
@@ -157,11 +165,26 @@ Deno.test({
         settings: true,
       });
       assert.ok(!after.stderr.includes("shrapnel:"), after.stderr);
-      // Deno resolves the versions of the npm packages that protocols import dynamically
-      // (their metadata), but none is downloaded, installed or loaded for sockets.
-      const tarballs = (before.stderr + after.stderr).match(/Download \S+\.tgz/g);
-      assert.equal(tarballs, null, `npm packages fetched for sockets: ${tarballs}`);
+      // Nothing but the package itself was fetched for sockets: no npm package a protocol
+      // loads on first use (not even its metadata), no install, no build-script warning.
+      const foreign = (before.stderr + after.stderr).split("\n")
+        .filter((line) => line.startsWith("Download ") && !line.includes(host));
+      assert.deepEqual(foreign, [], "fetched for sockets");
       assert.ok(!/Ignored build scripts/.test(before.stderr + after.stderr), before.stderr);
+
+      // The control: this environment does reach the npm registry, and a protocol's first
+      // use fetches its package, that one only.
+      await Deno.writeTextFile(`${dir}/dns.ts`, DNS_CONSUMER);
+      const dns = await run(["--allow-env", "dns.ts"]);
+      assert.ok(dns.ok, dns.stderr);
+      assert.equal(dns.stdout.trim(), "7");
+      const tarballs = dns.stderr.match(/Download \S+\.tgz/g) ?? [];
+      assert.ok(tarballs.some((t) => /\/dns-packet-[\d.]+\.tgz$/.test(t)), dns.stderr);
+      assert.deepEqual(
+        tarballs.filter((t) => !/\/(dns-packet|ip-codec)-[\d.]+\.tgz$/.test(t)),
+        [],
+        "fetched for a DNS codec",
+      );
     } finally {
       await registry.close();
       await Deno.remove(dir, { recursive: true });

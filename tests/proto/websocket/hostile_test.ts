@@ -428,6 +428,18 @@ socketTest("hixie-76: a message over maxMessageBytes closes the connection", asy
   b.close();
 });
 
+socketTest("hixie-76: a whole message over maxMessageBytes in one read closes it too", async () => {
+  const [a, b] = await socketPair();
+  const ws = new Hixie76Socket(a, new SocketReader(a), 1000);
+  const message = new Uint8Array(1202).fill(0x61);
+  message[0] = 0x00;
+  message[message.length - 1] = 0xff;
+  await b.send(message); // its end is there at once: still over the limit
+  assert.equal(await withTimeout(2, () => ws.receive()), null);
+  assert.equal(ws.closed, true);
+  b.close();
+});
+
 socketTest("the client's handshake has a deadline: a server that never answers", async () => {
   const listener = listenOn("127.0.0.1:0");
   const { port } = listener.localAddress() as { port: number };
