@@ -31,6 +31,15 @@ export interface PacerOptions {
    * after an interrupted beat or another blocking call) reads the clock either way.
    */
   lateness?: "call" | "wake";
+  /**
+   * The spacing (seconds) of the grid beats fall on; by default a tenth of the period. At
+   * least a millisecond (the host timer's resolution), at most the period. Pacers of one
+   * grid wake in batches, one a point of it: a coarse grid makes few, large batches, and
+   * the last wake of a batch is as late as the work of the wakes before it (100,000
+   * pacers of 100 ms on the default 10 ms grid wake 10,000 at a time; on a 1 ms grid,
+   * 1,000 a millisecond).
+   */
+  grid?: number;
 }
 
 /** The finest beat grid, in seconds: the host timer's resolution. */
@@ -48,9 +57,10 @@ function onGrid(seconds: number, grid: number): number {
  * a millisecond: the host timer's resolution, more when the process is busy); a pacer's
  * beats keep the rate, making up each late wake-up (up to `catchUp`) on the next pause.
  *
- * Beats fall on a grid of a tenth of the period (a millisecond at least), counted from
- * the clock's origin: pacers of one period wake in at most ten batches per period,
- * however many they are, rather than each in a turn of the event loop of its own.
+ * Beats fall on a grid of a tenth of the period (a millisecond at least; see
+ * {@linkcode PacerOptions.grid}), counted from the clock's origin: pacers of one period
+ * wake in at most ten batches per period, however many they are, rather than each in a
+ * turn of the event loop of its own.
  *
  * @example
  * ```ts
@@ -80,7 +90,8 @@ export class Pacer {
    * @param options see {@linkcode PacerOptions}
    * @throws {NotInThreadError} outside any thread
    * @throws {RangeError} if `period` is not a positive number, `catchUp` is negative
-   *   or not below `period`, or `lateness` is neither `"call"` nor `"wake"`
+   *   or not below `period`, `lateness` is neither `"call"` nor `"wake"`, or `grid` is
+   *   below a millisecond or above `period`
    */
   constructor(period: number, options: PacerOptions = {}) {
     if (!(period > 0) || !Number.isFinite(period)) {
@@ -94,13 +105,19 @@ export class Pacer {
     if (lateness !== "call" && lateness !== "wake") {
       throw new RangeError(`lateness must be "call" or "wake", not ${lateness}`);
     }
+    const grid = options.grid ?? Math.max(FINEST_GRID, period / 10);
+    if (!(grid >= FINEST_GRID && grid <= period)) {
+      throw new RangeError(
+        `grid must be at least ${FINEST_GRID} s and at most the period, not ${options.grid}`,
+      );
+    }
     const thread = current();
     if (thread === null) throw new NotInThreadError("new Pacer");
     this.period = period;
     this.catchUp = catchUp;
     this.thread = thread;
     this.lateness = lateness;
-    this.#grid = Math.max(FINEST_GRID, period / 10);
+    this.#grid = grid;
   }
 
   /** When the last beat was due (on the monotonic clock, see `now()`); -Infinity before the first. */

@@ -137,5 +137,31 @@ Deno.test("a pacer refuses a period or catchUp that cannot pace", async () => {
       () => new Pacer(0.1, { lateness: "later" as "wake" }),
       RangeError,
     );
+    for (const grid of [0.0005, 0.2, 0, -0.001, NaN]) {
+      assert.throws(() => new Pacer(0.1, { grid }), RangeError, `grid ${grid}`);
+    }
+  });
+});
+
+Deno.test("a pacer's grid can be chosen: beats fall on it, still a period apart", async () => {
+  await inThread(async () => {
+    // A 7 ms grid under a 20 ms period: the default grid (2 ms) would put beats where a
+    // 7 ms one cannot, so a beat off 7 ms multiples means the option was ignored.
+    const pacer = new Pacer(0.02, { catchUp: 0.015, grid: 0.007 });
+    const beats: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      await pacer.next();
+      assert.ok(now() >= pacer.lastBeat, "a beat never comes early");
+      beats.push(pacer.lastBeat);
+    }
+    for (const beat of beats) {
+      const points = beat / 0.007;
+      assert.ok(Math.abs(points - Math.round(points)) < 1e-6, `beat ${beat} is off the grid`);
+    }
+    // Each beat is the first grid point at or after the last beat plus the period (made up
+    // lateness aside): 21 or 28 ms on, never less than a period.
+    for (let i = 1; i < beats.length; i++) {
+      assert.ok(beats[i] - beats[i - 1] >= 0.02 - 0.015 - 1e-9, `beat ${i} too soon`);
+    }
   });
 });
