@@ -33,7 +33,8 @@ export interface PacerOptions {
   lateness?: "call" | "wake";
   /**
    * The spacing (seconds) of the grid beats fall on; by default a tenth of the period. At
-   * least a millisecond (the host timer's resolution), at most the period. Pacers of one
+   * least a millisecond (the host timer's resolution), at most the period (or a millisecond,
+   * for a shorter period). Pacers of one
    * grid wake in batches, one a point of it: a coarse grid makes few, large batches, and
    * the last wake of a batch is as late as the work of the wakes before it (100,000
    * pacers of 100 ms on the default 10 ms grid wake 10,000 at a time; on a 1 ms grid,
@@ -91,7 +92,7 @@ export class Pacer {
    * @throws {NotInThreadError} outside any thread
    * @throws {RangeError} if `period` is not a positive number, `catchUp` is negative
    *   or not below `period`, `lateness` is neither `"call"` nor `"wake"`, or `grid` is
-   *   below a millisecond or above `period`
+   *   below a millisecond or above `period` (and a millisecond)
    */
   constructor(period: number, options: PacerOptions = {}) {
     if (!(period > 0) || !Number.isFinite(period)) {
@@ -106,7 +107,7 @@ export class Pacer {
       throw new RangeError(`lateness must be "call" or "wake", not ${lateness}`);
     }
     const grid = options.grid ?? Math.max(FINEST_GRID, period / 10);
-    if (!(grid >= FINEST_GRID && grid <= period)) {
+    if (!(grid >= FINEST_GRID && grid <= Math.max(period, FINEST_GRID))) {
       throw new RangeError(
         `grid must be at least ${FINEST_GRID} s and at most the period, not ${options.grid}`,
       );

@@ -140,6 +140,10 @@ Deno.test("a pacer refuses a period or catchUp that cannot pace", async () => {
     for (const grid of [0.0005, 0.2, 0, -0.001, NaN]) {
       assert.throws(() => new Pacer(0.1, { grid }), RangeError, `grid ${grid}`);
     }
+    // A period under the grid's floor keeps the millisecond grid, by default or asked for.
+    assert.equal(new Pacer(0.0005).period, 0.0005);
+    assert.equal(new Pacer(0.0005, { grid: 0.001 }).period, 0.0005);
+    assert.throws(() => new Pacer(0.0005, { grid: 0.002 }), RangeError);
   });
 });
 
