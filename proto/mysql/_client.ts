@@ -11,14 +11,7 @@ import { withTimeout } from "../../core/with_timeout.ts";
 import { SocketDuplex } from "../../net/duplex.ts";
 import { markPeerLost } from "../../net/errors.ts";
 import { MysqlError, type MysqlOptions, MysqlProtocolError, type MysqlResult } from "./client.ts";
-import { loadOnce } from "../_load_once.ts";
-import { importNpm } from "../_npm.ts";
-
-/** npm:mysql2 (the same module {@linkcode loadMysql2} loads): an interruption point the first time. */
-const mysql2 = loadOnce(async () => {
-  const m = await importNpm<typeof Mysql2 & { default?: typeof Mysql2 }>("mysql2");
-  return (m.default ?? m) as typeof Mysql2;
-}, "npm:mysql2");
+import { mysql2 } from "./_implementation.ts";
 
 /**
  * Marks `error` as a {@linkcode PeerLostError} when it says the server went away mid-call:

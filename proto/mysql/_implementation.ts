@@ -5,7 +5,15 @@
  *
  * @module
  */
+import type * as Mysql2 from "mysql2";
 import { loadOnce } from "../_load_once.ts";
+import { importNpm } from "../_npm.ts";
 
 /** Loads ./_client.ts once (see {@linkcode loadOnce}). */
 export const implementation = loadOnce(() => import("./_client.ts"), "the MySQL client");
+
+/** npm:mysql2, loaded once: by `loadMysql2()` or the first connect. An interruption point. */
+export const mysql2 = loadOnce(async () => {
+  const m = await importNpm<typeof Mysql2 & { default?: typeof Mysql2 }>("mysql2");
+  return (m.default ?? m) as typeof Mysql2;
+}, "npm:mysql2");

@@ -12,10 +12,8 @@
 
 import type * as Mysql2 from "mysql2";
 import { ProtocolError, ShrapnelError } from "../../core/errors.ts";
-import { awaitModule } from "../../core/_lazy_import.ts";
-import { importNpm } from "../_npm.ts";
 
-import { implementation } from "./_implementation.ts";
+import { implementation, mysql2 } from "./_implementation.ts";
 import type { MysqlSession, Outcome } from "./_client.ts";
 
 /** The code, loaded by the first connect. */
@@ -129,9 +127,6 @@ export class MysqlProtocolError extends ProtocolError {
   }
 }
 
-type Mysql2Module = typeof Mysql2;
-let loaded: Mysql2Module | null = null;
-
 /**
  * Loads mysql2 now rather than at the first connect (a server may want it loaded at
  * startup, before its first request). Calling it again does nothing. The first call is an
@@ -145,14 +140,7 @@ let loaded: Mysql2Module | null = null;
  * ```
  */
 export async function loadMysql2(): Promise<void> {
-  if (loaded !== null) return;
-  // Begun outside any thread's async context, waited on as an interruption point (see
-  // core/_lazy_import.ts); the module loader keeps one load for calls that overlap.
-  const m = await awaitModule(
-    () => importNpm<Mysql2Module & { default?: Mysql2Module }>("mysql2"),
-    "npm:mysql2",
-  );
-  loaded = (m.default ?? m) as Mysql2Module;
+  await mysql2();
 }
 
 /**
